@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+// Prune: neural-network pruning in Swift. See docs and ../shared/DESIGN.md for the module map.
+import PackageDescription
+
+#if canImport(Darwin)
+let blasDependencies: [Target.Dependency] = []
+#else
+let blasDependencies: [Target.Dependency] = ["CBLAS"]
+#endif
+
+let package = Package(
+    name: "Prune",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "NeuralNetwork", targets: ["NeuralNetwork"]),
+        .library(name: "FileFormats", targets: ["FileFormats"]),
+        .executable(name: "prune", targets: ["PruneCommand"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+        ),
+        .target(
+            name: "TensorCore",
+            dependencies: blasDependencies + [.product(name: "RealModule", package: "swift-numerics")]
+        ),
+        .target(name: "NeuralNetwork", dependencies: ["TensorCore"]),
+        .target(name: "FileFormats", dependencies: ["TensorCore", "NeuralNetwork", "CZlib"]),
+        .executableTarget(
+            name: "PruneCommand",
+            dependencies: [
+                "TensorCore", "NeuralNetwork", "FileFormats",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats"]),
+        .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork"]),
+        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

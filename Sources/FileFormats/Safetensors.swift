@@ -1,0 +1,199 @@
+import Foundation
+import TensorCore
+
+/// Reader and writer for safetensors files (F32 tensors plus string metadata).
+///
+/// Layout: an 8-byte little-endian header length `N`, `N` bytes of JSON mapping each
+/// tensor name to `{"dtype", "shape", "data_offsets": [begin, end]}` (offsets relative
+/// to the data section) and an optional `"__metadata__"` object of strings, then the
+/// data. https://github.com/huggingface/safetensors
+public enum Safetensors {
+    /// The largest header accepted when reading (the reference implementation's limit).
+    static let maximumHeaderSize = 100_000_000
+
+    /// The contents of a safetensors file.
+    public struct Contents {
+        /// Tensors in the order they appear in the data section.
+        public var tensors: [(name: String, tensor: Tensor)]
+        /// The `__metadata__` strings.
+        public var metadata: [String: String]
+
+        /// Creates contents.
+        public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) {
+            self.tensors = tensors
+            self.metadata = metadata
+        }
+
+        /// The tensor called `name`, or nil.
+        public subscript(name: String) -> Tensor? { tensors.first { $0.name == name }?.tensor }
+    }
+
+    /// Serializes tensors and metadata to safetensors bytes.
+    public static func encode(_ contents: Contents) throws -> Data {
+        var header: [String: Any] = [:]
+        var offset = 0
+        for (name, tensor) in contents.tensors {
+            guard name != "__metadata__", !name.isEmpty else { throw FormatError(path: name, "invalid tensor name") }
+            let size = tensor.count * 4
+            header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + size]] as [String: Any]
+            offset += size
+        }
+        if !contents.metadata.isEmpty { header["__metadata__"] = contents.metadata }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }   // pad with spaces so the data is 8-byte aligned
+        var data = Data(capacity: 8 + json.count + offset)
+        var length = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &length) { data.append(contentsOf: $0) }
+        data.append(json)
+        for (_, tensor) in contents.tensors {
+            tensor.withUnsafeBufferPointer { p in
+                #if _endian(big)
+                for v in p { var le = v.bitPattern.littleEndian; withUnsafeBytes(of: &le) { data.append(contentsOf: $0) } }
+                #else
+                data.append(UnsafeBufferPointer(start: UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: UInt8.self),
+                                                count: p.count * 4))
+                #endif
+            }
+        }
+        return data
+    }
+
+    /// Parses safetensors bytes. Accepts F32, F16 and F64 tensors (converted to Float32).
+    /// - Throws: `FormatError` naming `path` and the problem for any malformed input.
+    public static func decode(_ data: Data, path: String) throws -> Contents {
+        guard data.count >= 8 else { throw FormatError(path: path, "too short to be a safetensors file (\(data.count) bytes)") }
+        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard headerLength <= UInt64(maximumHeaderSize), Int(headerLength) <= data.count - 8 else {
+            throw FormatError(path: path, "header length \(headerLength) exceeds the file size \(data.count); the file is truncated or not safetensors")
+        }
+        let headerData = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + Int(headerLength)))
+        guard let object = try? JSONSerialization.jsonObject(with: headerData), let header = object as? [String: Any] else {
+            throw FormatError(path: path, "header is not a JSON object; the file is corrupt or not safetensors")
+        }
+        let dataStart = 8 + Int(headerLength)
+        let dataSize = data.count - dataStart
+        var metadata: [String: String] = [:]
+        if let meta = header["__metadata__"] {
+            guard let strings = meta as? [String: String] else {
+                throw FormatError(path: path, "__metadata__ must map strings to strings")
+            }
+            metadata = strings
+        }
+        var entries: [(name: String, begin: Int, end: Int, shape: [Int], dtype: String)] = []
+        for (name, value) in header where name != "__metadata__" {
+            guard let info = value as? [String: Any],
+                  let dtype = info["dtype"] as? String,
+                  let shapeValues = info["shape"] as? [Any],
+                  let offsetValues = info["data_offsets"] as? [Any], offsetValues.count == 2 else {
+                throw FormatError(path: path, "tensor '\(name)' has a malformed header entry")
+            }
+            let shape = try shapeValues.map { v -> Int in
+                guard let n = (v as? NSNumber)?.intValue, n >= 0, n <= 1 << 40 else {
+                    throw FormatError(path: path, "tensor '\(name)' has an invalid shape \(shapeValues)")
+                }
+                return n
+            }
+            let offsets = try offsetValues.map { v -> Int in
+                guard let n = (v as? NSNumber)?.intValue, n >= 0 else {
+                    throw FormatError(path: path, "tensor '\(name)' has invalid data offsets")
+                }
+                return n
+            }
+            let elementSize: Int
+            switch dtype {
+            case "F32": elementSize = 4
+            case "F16": elementSize = 2
+            case "F64": elementSize = 8
+            default: throw FormatError(path: path, "tensor '\(name)' has dtype \(dtype); only F32, F16 and F64 are supported")
+            }
+            var count = 1
+            for d in shape {
+                let (p, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow else { throw FormatError(path: path, "tensor '\(name)' shape \(shape) overflows") }
+                count = p
+            }
+            guard offsets[1] >= offsets[0], offsets[1] - offsets[0] == count * elementSize else {
+                throw FormatError(path: path, "tensor '\(name)' of shape \(shape) and dtype \(dtype) needs \(count * elementSize) bytes, offsets give \(offsets[1] - offsets[0])")
+            }
+            guard offsets[1] <= dataSize else {
+                throw FormatError(path: path, "tensor '\(name)' ends at byte \(offsets[1]) past the data section (\(dataSize) bytes); the file is truncated")
+            }
+            entries.append((name, offsets[0], offsets[1], shape, dtype))
+        }
+        entries.sort { $0.begin < $1.begin }
+        var tensors: [(name: String, tensor: Tensor)] = []
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let base = raw.baseAddress! + dataStart
+            for e in entries {
+                let count = e.shape.product
+                let t = Tensor(shape: e.shape) { out in
+                    let src = base + e.begin
+                    for i in 0..<count {
+                        switch e.dtype {
+                        case "F32": out[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                        case "F64": out[i] = Float(Double(bitPattern: UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+                        default: out[i] = Float(float16Bits: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                        }
+                    }
+                }
+                tensors.append((e.name, t))
+            }
+        }
+        return Contents(tensors: tensors, metadata: metadata)
+    }
+
+    /// Reads a safetensors file.
+    public static func read(_ path: String) throws -> Contents {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FormatError(path: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        }
+        return try decode(data, path: path)
+    }
+
+    /// Writes a safetensors file atomically (a temporary file in the same folder, then rename).
+    public static func write(_ contents: Contents, to path: String) throws {
+        try AtomicFile.write(try encode(contents), to: path)
+    }
+}
+
+extension Float {
+    /// Converts IEEE binary16 bits to Float (portable; no Float16 type needed).
+    init(float16Bits h: UInt16) {
+        let sign = UInt32(h & 0x8000) << 16
+        let exponent = Int(h >> 10) & 0x1F
+        let mantissa = UInt32(h & 0x3FF)
+        if exponent == 0 {
+            self = (sign != 0 ? -1 : 1) * Float(mantissa) * 0x1p-24
+        } else if exponent == 31 {
+            self = Float(bitPattern: sign | 0x7F80_0000 | mantissa << 13)
+        } else {
+            self = Float(bitPattern: sign | UInt32(exponent + 112) << 23 | mantissa << 13)
+        }
+    }
+}
+
+/// Atomic file writes: write a temporary file next to the target, then rename it.
+public enum AtomicFile {
+    /// Writes `data` to `path` so that readers see the old file or the whole new one, never a part.
+    /// - Throws: `FormatError` naming the path when the folder is missing or not writable.
+    public static func write(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw FormatError(path: path, "folder \(folder) does not exist")
+        }
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(UInt32.random(in: 0...UInt32.max))")
+        do {
+            try data.write(to: temporary)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw FormatError(path: path, "cannot write: \(error.localizedDescription)")
+        }
+        guard rename(temporary.path, path) == 0 else {
+            try? FileManager.default.removeItem(at: temporary)
+            throw FormatError(path: path, "cannot replace the file (rename failed with errno \(errno))")
+        }
+    }
+}

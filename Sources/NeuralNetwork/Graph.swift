@@ -1,0 +1,250 @@
+import TensorCore
+
+/// A model: a directed acyclic graph of modules, run in insertion order.
+///
+/// Each node reads the graph input or earlier nodes, so insertion order is a
+/// topological order. Forward runs nodes first to last; backward runs them last to
+/// first and sums gradients where an output fans out to several nodes. A chain of
+/// layers (the `Sequential` case) is built with `Graph(inputShape:sequential:)`.
+public final class Graph {
+    /// A handle to a node's output (or the graph input) used while building.
+    public struct NodeID: Hashable, Sendable {
+        /// -1 for the graph input, else the node's position.
+        public let index: Int
+        /// The graph input.
+        public static let input = NodeID(index: -1)
+    }
+
+    /// One module and the nodes it reads.
+    public struct Node {
+        /// The layer or merge layer.
+        public let module: Module
+        /// The nodes whose outputs feed this one, in order.
+        public let inputs: [NodeID]
+    }
+
+    /// The per-sample input shape, e.g. `[1, 28, 28]`.
+    public let inputShape: [Int]
+    /// The nodes in topological order; the last node is the output.
+    public private(set) var nodes: [Node] = []
+    /// The per-sample output shape of each node.
+    public private(set) var shapes: [[Int]] = []
+
+    /// Creates an empty graph for samples of `inputShape`.
+    public init(inputShape: [Int]) { self.inputShape = inputShape }
+
+    /// Creates a chain of layers (the Sequential case).
+    /// - Throws: `ModelError` when a layer's expected input does not fit the previous output.
+    public convenience init(inputShape: [Int], sequential layers: [Layer]) throws {
+        self.init(inputShape: inputShape)
+        var last = NodeID.input
+        for layer in layers { last = try add(layer, after: last) }
+    }
+
+    /// Appends a single-input layer reading `input`.
+    /// - Throws: `ModelError` on a duplicate name or a shape that does not fit.
+    @discardableResult
+    public func add(_ layer: Layer, after input: NodeID) throws -> NodeID {
+        try append(layer, inputs: [input])
+    }
+
+    /// Appends a merge layer reading several nodes.
+    @discardableResult
+    public func add(_ layer: MergeLayer, inputs: [NodeID]) throws -> NodeID {
+        try append(layer, inputs: inputs)
+    }
+
+    private func append(_ module: Module, inputs: [NodeID]) throws -> NodeID {
+        guard !module.name.isEmpty, !module.name.contains(".") else {
+            throw ModelError("layer name '\(module.name)' must be non-empty and contain no '.'")
+        }
+        if nodes.contains(where: { $0.module.name == module.name }) {
+            throw ModelError("two layers are named '\(module.name)'")
+        }
+        for i in inputs where i.index < -1 || i.index >= nodes.count {
+            throw ModelError("layer '\(module.name)' reads node \(i.index), which does not exist yet")
+        }
+        let inShapes = inputs.map { $0.index < 0 ? inputShape : shapes[$0.index] }
+        let out = try module.outputShape(for: inShapes)
+        if let skipping = module as? InputGradientSkipping {
+            skipping.computesInputGradient = !(inputs.count == 1 && inputs[0] == .input)
+        }
+        nodes.append(Node(module: module, inputs: inputs))
+        shapes.append(out)
+        return NodeID(index: nodes.count - 1)
+    }
+
+    /// The per-sample output shape of the whole graph.
+    public var outputShape: [Int] { shapes.last ?? inputShape }
+
+    /// The per-sample input shapes of node `index`.
+    public func inputShapes(ofNode index: Int) -> [[Int]] {
+        nodes[index].inputs.map { $0.index < 0 ? inputShape : shapes[$0.index] }
+    }
+
+    /// Runs the model on a batch `[N] + inputShape` and returns `[N] + outputShape`.
+    ///
+    /// With `training` true, layers cache what `backward` needs and use batch statistics.
+    public func forward(_ input: Tensor, training: Bool = false) -> Tensor {
+        precondition(Array(input.shape.dropFirst()) == inputShape,
+                     "model expects [N] + \(inputShape), got \(input.shape)")
+        var outputs = [Tensor?](repeating: nil, count: nodes.count)
+        var remainingReaders = readerCounts()
+        for (i, node) in nodes.enumerated() {
+            let args = node.inputs.map { $0.index < 0 ? input : outputs[$0.index]! }
+            switch node.module {
+            case let layer as Layer: outputs[i] = layer.forward(args[0], training: training)
+            case let merge as MergeLayer: outputs[i] = merge.forward(args, training: training)
+            default: preconditionFailure("module '\(node.module.name)' is neither a Layer nor a MergeLayer")
+            }
+            for j in node.inputs where j.index >= 0 {
+                remainingReaders[j.index] -= 1
+                if remainingReaders[j.index] == 0 { outputs[j.index] = nil }  // free early
+            }
+        }
+        return outputs.last.flatMap { $0 } ?? input
+    }
+
+    /// Back-propagates the gradient of the loss with respect to the output of the last
+    /// `forward(_:training: true)`, writing every parameter's gradient.
+    public func backward(_ gradient: Tensor) {
+        guard !nodes.isEmpty else { return }
+        var grads = [Tensor?](repeating: nil, count: nodes.count)
+        grads[nodes.count - 1] = gradient
+        for i in stride(from: nodes.count - 1, through: 0, by: -1) {
+            let node = nodes[i]
+            guard let g = grads[i] else { continue }   // node does not reach the output
+            grads[i] = nil
+            let inputGrads: [Tensor]
+            switch node.module {
+            case let layer as Layer: inputGrads = [layer.backward(g)]
+            case let merge as MergeLayer: inputGrads = merge.backward(g)
+            default: preconditionFailure("module '\(node.module.name)' is neither a Layer nor a MergeLayer")
+            }
+            for (j, gi) in zip(node.inputs, inputGrads) where j.index >= 0 {
+                if grads[j.index] == nil { grads[j.index] = gi } else { grads[j.index]!.add(gi) }
+            }
+        }
+    }
+
+    private func readerCounts() -> [Int] {
+        var counts = [Int](repeating: 0, count: nodes.count)
+        for node in nodes { for j in node.inputs where j.index >= 0 { counts[j.index] += 1 } }
+        counts[nodes.count - 1] += 1  // the output is read by the caller
+        return counts
+    }
+
+    /// Every parameter with its dotted path (`"fc1.weight"`), in node order.
+    public var parameters: [(path: String, parameter: Parameter)] {
+        nodes.flatMap { node in
+            node.module.namedParameters.map { (path: "\(node.module.name).\($0.0)", parameter: $0.1) }
+        }
+    }
+
+    /// The trainable parameters with their paths.
+    public var trainableParameters: [(path: String, parameter: Parameter)] {
+        parameters.filter { $0.parameter.isTrainable }
+    }
+
+    /// The parameter at `path`, or nil.
+    public func parameter(at path: String) -> Parameter? {
+        parameters.first { $0.path == path }?.parameter
+    }
+
+    /// The module named `name`, or nil.
+    public func module(named name: String) -> Module? {
+        nodes.first { $0.module.name == name }?.module
+    }
+
+    /// The structure without values, for model files.
+    public var spec: GraphSpec {
+        GraphSpec(inputShape: inputShape, nodes: nodes.map { node in
+            GraphSpec.NodeSpec(name: node.module.name, layer: node.module.spec,
+                               inputs: node.inputs.map { $0.index < 0 ? GraphSpec.inputName : nodes[$0.index].module.name })
+        })
+    }
+}
+
+/// A model's structure as stored in files: input shape and nodes by name.
+public struct GraphSpec: Codable, Equatable, Sendable {
+    /// The name that stands for the graph input in `inputs`.
+    public static let inputName = "input"
+
+    /// One node: its name, what it is, and which nodes it reads.
+    public struct NodeSpec: Codable, Equatable, Sendable {
+        public var name: String
+        public var layer: LayerSpec
+        public var inputs: [String]
+        /// Creates a node spec.
+        public init(name: String, layer: LayerSpec, inputs: [String]) {
+            self.name = name; self.layer = layer; self.inputs = inputs
+        }
+    }
+
+    /// Per-sample input shape.
+    public var inputShape: [Int]
+    /// Nodes in topological order.
+    public var nodes: [NodeSpec]
+
+    /// Creates a spec.
+    public init(inputShape: [Int], nodes: [NodeSpec]) {
+        self.inputShape = inputShape; self.nodes = nodes
+    }
+
+    /// Builds a graph with this structure. Weights are freshly initialized from `seed`;
+    /// a model file then overwrites them.
+    /// - Throws: `ModelError` naming the node whose spec is incomplete or does not fit.
+    public func makeGraph(seed: UInt64 = 0) throws -> Graph {
+        var rng = SeededGenerator(seed: seed)
+        let graph = Graph(inputShape: inputShape)
+        var ids: [String: Graph.NodeID] = [Self.inputName: .input]
+        for node in nodes {
+            let inputs = try node.inputs.map { name -> Graph.NodeID in
+                guard let id = ids[name] else { throw ModelError("node '\(node.name)' reads unknown node '\(name)'") }
+                return id
+            }
+            let module = try makeModule(name: node.name, spec: node.layer, rng: &rng)
+            if let merge = module as? MergeLayer {
+                ids[node.name] = try graph.add(merge, inputs: inputs)
+            } else if let layer = module as? Layer {
+                guard inputs.count == 1 else { throw ModelError("node '\(node.name)' takes one input, got \(inputs.count)") }
+                ids[node.name] = try graph.add(layer, after: inputs[0])
+            }
+        }
+        return graph
+    }
+}
+
+/// Builds one module from its spec.
+func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) throws -> Module {
+    func need(_ v: Int?, _ field: String) throws -> Int {
+        guard let v, v > 0 else { throw ModelError("layer '\(name)' (\(s.kind.rawValue)) needs a positive '\(field)'") }
+        return v
+    }
+    switch s.kind {
+    case .dense:
+        return Dense(name: name, inFeatures: try need(s.inFeatures, "inFeatures"),
+                     outFeatures: try need(s.outFeatures, "outFeatures"), bias: s.bias ?? true, rng: &rng)
+    case .conv2d:
+        return Conv2D(name: name, inChannels: try need(s.inChannels, "inChannels"),
+                      outChannels: try need(s.outChannels, "outChannels"),
+                      kernelSize: try need(s.kernelSize, "kernelSize"), stride: try need(s.stride ?? 1, "stride"),
+                      padding: max(0, s.padding ?? 0), bias: s.bias ?? true, rng: &rng)
+    case .maxPool2d: return MaxPool2D(name: name, kernelSize: try need(s.kernelSize, "kernelSize"), stride: try s.stride.map { try need($0, "stride") })
+    case .avgPool2d: return AvgPool2D(name: name, kernelSize: try need(s.kernelSize, "kernelSize"), stride: try s.stride.map { try need($0, "stride") })
+    case .globalAvgPool: return GlobalAvgPool(name: name)
+    case .flatten: return Flatten(name: name)
+    case .relu: return ReLU(name: name)
+    case .leakyRelu: return LeakyReLU(name: name, negativeSlope: s.negativeSlope ?? 0.01)
+    case .tanh: return Tanh(name: name)
+    case .sigmoid: return Sigmoid(name: name)
+    case .batchNorm:
+        return BatchNorm(name: name, features: try need(s.features, "features"),
+                         epsilon: s.epsilon ?? 1e-5, momentum: s.momentum ?? 0.1)
+    case .dropout:
+        let rate = s.rate ?? 0.5
+        guard rate >= 0 && rate < 1 else { throw ModelError("layer '\(name)': dropout rate \(rate) is outside [0, 1)") }
+        return Dropout(name: name, rate: rate, seed: s.seed ?? 0)
+    case .add: return Add(name: name)
+    }
+}

@@ -1,0 +1,96 @@
+import TensorCore
+
+/// Anything that can sit in a `Graph`: it has a name, a serializable spec, and
+/// named parameters. `Layer` (one input) and `MergeLayer` (several) refine it.
+public protocol Module: AnyObject {
+    /// The node name, the first component of parameter paths (`"fc1"` in `"fc1.weight"`).
+    var name: String { get set }
+    /// The kind and hyper-parameters, enough to rebuild the layer without its values.
+    var spec: LayerSpec { get }
+    /// This module's own parameters with local names (`"weight"`, `"bias"`, …).
+    var namedParameters: [(String, Parameter)] { get }
+    /// The per-sample output shape for per-sample input shapes, or a thrown error
+    /// naming the mismatch.
+    func outputShape(for inputShapes: [[Int]]) throws -> [Int]
+    /// Multiply-adds of one forward pass of one sample, counting only non-zero weights
+    /// when `nonZeroOnly` is true (the work a sparse kernel would do).
+    func multiplyAdds(for inputShapes: [[Int]], nonZeroOnly: Bool) -> Int
+}
+
+extension Module {
+    public var namedParameters: [(String, Parameter)] { [] }
+    public func multiplyAdds(for inputShapes: [[Int]], nonZeroOnly: Bool) -> Int { 0 }
+}
+
+/// A module with one input: a forward/backward pair.
+///
+/// `forward` caches what `backward` needs; `backward` takes the gradient of the loss
+/// with respect to the output, writes parameter gradients (overwriting, not
+/// accumulating) and returns the gradient with respect to the input.
+public protocol Layer: Module {
+    /// Computes the output for a batch (`[N, …]`). `training` selects batch statistics
+    /// and dropout.
+    func forward(_ input: Tensor, training: Bool) -> Tensor
+    /// Back-propagates `gradient` (shaped like the last output).
+    func backward(_ gradient: Tensor) -> Tensor
+}
+
+/// A module that combines several inputs (for example a residual `Add`).
+public protocol MergeLayer: Module {
+    /// Combines a batch from each input.
+    func forward(_ inputs: [Tensor], training: Bool) -> Tensor
+    /// Returns one gradient per input.
+    func backward(_ gradient: Tensor) -> [Tensor]
+}
+
+/// A layer that can skip computing its input gradient when nothing upstream needs
+/// it (the first layer of a network), saving one GEMM.
+public protocol InputGradientSkipping: AnyObject {
+    /// When false, `backward` returns an empty tensor instead of the input gradient.
+    var computesInputGradient: Bool { get set }
+}
+
+/// What kind of layer a spec describes.
+public enum LayerKind: String, Codable, CaseIterable, Sendable {
+    case dense, conv2d, maxPool2d, avgPool2d, globalAvgPool, flatten
+    case relu, leakyRelu, tanh, sigmoid, batchNorm, dropout, add
+}
+
+/// A layer's kind and hyper-parameters, stored as JSON in model files.
+/// Only the fields the kind uses are set.
+public struct LayerSpec: Codable, Equatable, Sendable {
+    public var kind: LayerKind
+    public var inFeatures: Int?
+    public var outFeatures: Int?
+    public var inChannels: Int?
+    public var outChannels: Int?
+    public var kernelSize: Int?
+    public var stride: Int?
+    public var padding: Int?
+    public var bias: Bool?
+    public var features: Int?
+    public var epsilon: Float?
+    public var momentum: Float?
+    public var negativeSlope: Float?
+    public var rate: Float?
+    public var seed: UInt64?
+
+    /// Creates a spec with only a kind; set the fields the kind needs.
+    public init(kind: LayerKind) { self.kind = kind }
+}
+
+/// A problem with a model's structure: a shape that does not fit, a bad spec.
+public struct ModelError: Error, CustomStringConvertible, Equatable {
+    /// What went wrong and where.
+    public let description: String
+    /// Creates an error with a message naming the place and the problem.
+    public init(_ description: String) { self.description = description }
+}
+
+func requireRank(_ shapes: [[Int]], _ rank: Int, _ layer: String, _ what: String) throws -> [Int] {
+    guard shapes.count == 1 else { throw ModelError("layer '\(layer)' takes one input, got \(shapes.count)") }
+    guard shapes[0].count == rank else {
+        throw ModelError("layer '\(layer)' expects \(what) per sample, got shape \(shapes[0])")
+    }
+    return shapes[0]
+}

@@ -1,0 +1,144 @@
+import TensorCore
+
+/// A 2-D convolution over NCHW images, computed as im2col + one GEMM per batch.
+///
+/// Shapes: input `[N, C, H, W]`, weight `[Cout, C, K, K]`, bias `[Cout]`,
+/// output `[N, Cout, OH, OW]` with `OH = (H + 2·padding − K)/stride + 1`.
+/// Forward: `Y' = W · cols` where `cols = im2col(x)` is `[C·K·K, N·OH·OW]`;
+/// backward: `dW = dY' · colsᵀ`, `db = Σ dY'`, `dx = col2im(Wᵀ · dY')`.
+public final class Conv2D: Layer, InputGradientSkipping {
+    public var name: String
+    /// `[Cout, C, K, K]`.
+    public let weight: Parameter
+    /// `[Cout]`, or nil.
+    public let bias: Parameter?
+    /// Step between kernel positions.
+    public let stride: Int
+    /// Zero padding on each border.
+    public let padding: Int
+    public var computesInputGradient = true
+    private var columns = Tensor.zeros([0])      // [C·K·K, N·OH·OW], cached by forward
+    private var geometry: ConvolutionGeometry?
+
+    /// Output channels.
+    public var outChannels: Int { weight.value.shape[0] }
+    /// Input channels.
+    public var inChannels: Int { weight.value.shape[1] }
+    /// Kernel height and width.
+    public var kernelSize: Int { weight.value.shape[2] }
+
+    /// Creates a convolution with weights drawn by `initializer`.
+    public init(name: String, inChannels: Int, outChannels: Int, kernelSize: Int,
+                stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                initializer: Initializer = .default, rng: inout SeededGenerator) {
+        precondition(kernelSize > 0 && stride > 0 && padding >= 0, "bad convolution geometry")
+        self.name = name
+        self.stride = stride
+        self.padding = padding
+        let fanIn = inChannels * kernelSize * kernelSize
+        weight = Parameter(initializer.weight(shape: [outChannels, inChannels, kernelSize, kernelSize],
+                                              fanIn: fanIn, rng: &rng))
+        self.bias = bias ? Parameter(initializer.bias(count: outChannels, fanIn: fanIn, rng: &rng)) : nil
+    }
+
+    public var spec: LayerSpec {
+        var s = LayerSpec(kind: .conv2d)
+        s.inChannels = inChannels; s.outChannels = outChannels; s.kernelSize = kernelSize
+        s.stride = stride; s.padding = padding; s.bias = bias != nil
+        return s
+    }
+
+    public var namedParameters: [(String, Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
+        let s = try requireRank(inputShapes, 3, name, "a [C, H, W] image")
+        guard s[0] == inChannels else {
+            throw ModelError("layer '\(name)' expects \(inChannels) input channels, got \(s[0]) (input \(s))")
+        }
+        let oh = (s[1] + 2 * padding - kernelSize) / stride + 1
+        let ow = (s[2] + 2 * padding - kernelSize) / stride + 1
+        guard oh > 0, ow > 0 else { throw ModelError("layer '\(name)': kernel \(kernelSize) does not fit input \(s)") }
+        return [outChannels, oh, ow]
+    }
+
+    public func multiplyAdds(for inputShapes: [[Int]], nonZeroOnly: Bool) -> Int {
+        guard let out = try? outputShape(for: inputShapes) else { return 0 }
+        let weights = nonZeroOnly ? weight.value.nonZeroCount() : weight.count
+        return weights * out[1] * out[2]
+    }
+
+    private func makeGeometry(_ x: Tensor) -> ConvolutionGeometry {
+        precondition(x.rank == 4 && x.shape[1] == inChannels, "\(name): input \(x.shape) does not fit [N, \(inChannels), H, W]")
+        return ConvolutionGeometry(batch: x.shape[0], channels: inChannels, height: x.shape[2], width: x.shape[3],
+                                   kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding)
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let g = makeGeometry(x)
+        let cols = Tensor(shape: [g.columnRows, g.columnCount]) { c in
+            x.withUnsafeBufferPointer { im2col(g, input: $0.baseAddress!, columns: c.baseAddress!) }
+        }
+        let product = matmul(weight.value.reshaped([outChannels, g.columnRows]), .none, cols, .none)  // [Cout, N·P]
+        if training { columns = cols; geometry = g }
+        let plane = g.outputHeight * g.outputWidth
+        let cout = outChannels
+        let biasValues = bias?.value ?? Tensor.zeros([cout])
+        return Tensor(shape: [g.batch, cout, g.outputHeight, g.outputWidth]) { y in
+            product.withUnsafeBufferPointer { p in
+                biasValues.withUnsafeBufferPointer { b in
+                    for n in 0..<g.batch {
+                        for co in 0..<cout {
+                            let src = p.baseAddress! + co * g.batch * plane + n * plane
+                            let dst = y.baseAddress! + (n * cout + co) * plane
+                            let bv = b[co]
+                            for i in 0..<plane { dst[i] = src[i] + bv }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let g = geometry else { preconditionFailure("\(name): backward without a training forward") }
+        let plane = g.outputHeight * g.outputWidth
+        let cout = outChannels
+        precondition(dy.shape == [g.batch, cout, g.outputHeight, g.outputWidth], "\(name): gradient \(dy.shape) does not fit output")
+        // dY' = [Cout, N·P]
+        let dyT = Tensor(shape: [cout, g.batch * plane]) { t in
+            dy.withUnsafeBufferPointer { d in
+                for n in 0..<g.batch {
+                    for co in 0..<cout {
+                        let src = d.baseAddress! + (n * cout + co) * plane
+                        let dst = t.baseAddress! + co * g.batch * plane + n * plane
+                        for i in 0..<plane { dst[i] = src[i] }
+                    }
+                }
+            }
+        }
+        weight.gradient = matmul(dyT, .none, columns, .transposed).reshaped(weight.value.shape)
+        if let bias { bias.gradient = rowSums(dyT, rows: cout) }
+        guard computesInputGradient else { return Tensor.zeros([0]) }
+        let dcols = matmul(weight.value.reshaped([cout, g.columnRows]), .transposed, dyT, .none)
+        return Tensor(shape: [g.batch, g.channels, g.height, g.width]) { dx in
+            dcols.withUnsafeBufferPointer { col2im(g, columns: $0.baseAddress!, output: dx.baseAddress!) }
+        }
+    }
+}
+
+/// Sums each row of a `[rows, columns]` matrix: `[rows]`.
+func rowSums(_ m: Tensor, rows: Int) -> Tensor {
+    let columns = m.count / rows
+    return Tensor(shape: [rows]) { out in
+        m.withUnsafeBufferPointer { p in
+            for r in 0..<rows {
+                var s: Float = 0
+                let row = p.baseAddress! + r * columns
+                for c in 0..<columns { s += row[c] }
+                out[r] = s
+            }
+        }
+    }
+}

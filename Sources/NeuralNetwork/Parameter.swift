@@ -1,0 +1,42 @@
+import TensorCore
+
+/// A learnable (or persistent) tensor of a layer: its value, the gradient of the loss
+/// with respect to it, and an optional mask.
+///
+/// A mask holds 1 where an entry is kept and 0 where it is cut. NeuralNetwork does not
+/// decide what to cut (that is the pruning engine's job); it only guarantees that every
+/// optimizer update leaves masked entries exactly zero, in the value and in the
+/// optimizer's state, so a cut weight never comes back.
+public final class Parameter {
+    /// The current value.
+    public var value: Tensor
+    /// The gradient of the loss with respect to `value`, written by the layer's backward pass.
+    public var gradient: Tensor
+    /// Whether optimizers update this tensor (false for running statistics).
+    public let isTrainable: Bool
+    /// Optional 0/1 mask of the same shape as `value`; setting it zeroes the cut entries.
+    public var mask: Tensor? {
+        didSet {
+            if let mask {
+                precondition(mask.shape == value.shape,
+                             "mask shape \(mask.shape) differs from parameter shape \(value.shape)")
+                applyMask()
+            }
+        }
+    }
+
+    /// Creates a parameter holding `value`, with a zero gradient and no mask.
+    public init(_ value: Tensor, trainable: Bool = true) {
+        self.value = value
+        self.gradient = Tensor.zeros(value.shape)
+        self.isTrainable = trainable
+    }
+
+    /// Zeroes the entries of `value` that the mask cuts (does nothing without a mask).
+    public func applyMask() {
+        if let mask { value.multiply(by: mask) }
+    }
+
+    /// The number of scalars.
+    public var count: Int { value.count }
+}

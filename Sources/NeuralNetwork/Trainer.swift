@@ -1,0 +1,221 @@
+import TensorCore
+
+/// Settings of one training run.
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    /// Passes over the training data.
+    public var epochs: Int = 10
+    /// Samples per step; the last batch of an epoch may be smaller.
+    public var batchSize: Int = 128
+    /// The base learning rate.
+    public var learningRate: Float = 0.05
+    /// How the rate changes over the run.
+    public var schedule: LearningRateSchedule = .constant
+    /// Seed of the shuffling generator.
+    public var seed: UInt64 = 1
+    /// Shuffle the samples every epoch.
+    public var shuffle: Bool = true
+    /// The objective.
+    public var loss: Loss = .crossEntropy
+
+    /// Creates options with defaults.
+    public init() {}
+}
+
+/// What the trainer reports after each step.
+public struct StepReport: Sendable {
+    /// 1-based epoch.
+    public var epoch: Int
+    /// 0-based step within the whole run.
+    public var step: Int
+    /// 0-based step within the epoch.
+    public var stepInEpoch: Int
+    /// Steps per epoch.
+    public var stepsPerEpoch: Int
+    /// Total steps in the run.
+    public var totalSteps: Int
+    /// The batch's loss.
+    public var loss: Float
+    /// The rate used for this step.
+    public var learningRate: Float
+    /// Samples seen so far in this epoch.
+    public var samplesInEpoch: Int
+}
+
+/// What the trainer reports after each epoch.
+public struct EpochReport: Sendable {
+    /// 1-based epoch.
+    public var epoch: Int
+    /// Mean training loss over the epoch's batches (weighted by batch size).
+    public var loss: Float
+    /// Fraction of training samples classified correctly during the epoch.
+    public var trainingAccuracy: Float
+    /// Wall time of the epoch's steps (gather, forward, backward, update), in seconds.
+    public var seconds: Double
+    /// Samples processed per second during the epoch.
+    public var samplesPerSecond: Double
+    /// Evaluation on the validation data, when given.
+    public var validation: Evaluation?
+}
+
+/// Loss and accuracy of a model on a dataset.
+public struct Evaluation: Codable, Equatable, Sendable {
+    /// Fraction of samples whose largest output is the label (0 for regression data).
+    public var accuracy: Float
+    /// The mean loss.
+    public var loss: Float
+    /// The number of samples.
+    public var samples: Int
+}
+
+/// Hooks called by `Trainer` during `fit` (the pruning schedule and progress bars plug in here).
+/// Throwing from a hook stops training and the error reaches the caller of `fit`.
+public protocol TrainingCallback: AnyObject {
+    /// Called after every optimizer step.
+    func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws
+    /// Called after every epoch (after validation, if any).
+    func trainer(_ trainer: Trainer, didFinishEpoch report: EpochReport) throws
+}
+
+extension TrainingCallback {
+    public func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {}
+    public func trainer(_ trainer: Trainer, didFinishEpoch report: EpochReport) throws {}
+}
+
+/// A failure during training that the user can act on.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// The loss became NaN or infinite.
+    case nonFiniteLoss(epoch: Int, step: Int, learningRate: Float)
+    /// The options cannot be used.
+    case invalidOptions(String)
+    /// The data does not fit the model.
+    case dataMismatch(String)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(epoch, step, lr):
+            return "training diverged: the loss is not finite at epoch \(epoch), step \(step) (learning rate \(lr)); lower the learning rate or check the data"
+        case let .invalidOptions(message): return "invalid training options: \(message)"
+        case let .dataMismatch(message): return "data does not fit the model: \(message)"
+        }
+    }
+}
+
+/// Trains a `Graph` with an `Optimizer` on a `Dataset` (mini-batch gradient descent).
+public final class Trainer {
+    /// The model being trained.
+    public let model: Graph
+    /// The optimizer and its state.
+    public let optimizer: Optimizer
+    /// Hooks called after each step and epoch.
+    public var callbacks: [TrainingCallback] = []
+    /// The number of optimizer steps taken so far (across calls to `fit`).
+    public private(set) var stepsTaken = 0
+
+    /// Creates a trainer.
+    public init(model: Graph, optimizer: Optimizer) {
+        self.model = model
+        self.optimizer = optimizer
+    }
+
+    /// Runs `options.epochs` epochs over `data`, evaluating on `validation` after each.
+    /// - Returns: one report per epoch.
+    /// - Throws: `TrainingError` on bad options, mismatched data, or a non-finite loss;
+    ///   any error a callback throws.
+    @discardableResult
+    public func fit(_ data: Dataset, options: TrainingOptions, validation: Dataset? = nil) throws -> [EpochReport] {
+        guard options.epochs >= 0 else { throw TrainingError.invalidOptions("epochs must be ≥ 0, got \(options.epochs)") }
+        guard options.batchSize >= 1 else { throw TrainingError.invalidOptions("batch size must be ≥ 1, got \(options.batchSize)") }
+        guard options.learningRate.isFinite, options.learningRate > 0 else {
+            throw TrainingError.invalidOptions("learning rate must be positive, got \(options.learningRate)")
+        }
+        try check(data)
+        if let validation { try check(validation) }
+        var rng = SeededGenerator(seed: options.seed)
+        var order = Array(0..<data.count)
+        let stepsPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
+        let totalSteps = stepsPerEpoch * options.epochs
+        let parameters = model.trainableParameters
+        let clock = ContinuousClock()
+        var reports: [EpochReport] = []
+        var runStep = 0
+        for epoch in 1...max(options.epochs, 1) where options.epochs > 0 {
+            if options.shuffle { rng.shuffle(&order) }
+            var lossSum = 0.0, correct = 0, seen = 0
+            var elapsed = Duration.zero
+            for s in 0..<stepsPerEpoch {
+                let start = clock.now
+                let lo = s * options.batchSize, hi = min(lo + options.batchSize, data.count)
+                let batch = data.batch(order[lo..<hi])
+                let rate = options.schedule.rate(base: options.learningRate, step: runStep,
+                                                 totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
+                let output = model.forward(batch.inputs, training: true)
+                let loss = options.loss.evaluate(output, on: batch)
+                guard loss.value.isFinite else {
+                    throw TrainingError.nonFiniteLoss(epoch: epoch, step: s, learningRate: rate)
+                }
+                model.backward(loss.gradient)
+                optimizer.step(parameters, learningRate: rate)
+                elapsed += clock.now - start
+                lossSum += Double(loss.value) * Double(batch.count)
+                if !batch.labels.isEmpty {
+                    for (p, y) in zip(argmaxRows(output), batch.labels) where p == Int(y) { correct += 1 }
+                }
+                seen += batch.count
+                stepsTaken += 1
+                let report = StepReport(epoch: epoch, step: runStep, stepInEpoch: s, stepsPerEpoch: stepsPerEpoch,
+                                        totalSteps: totalSteps, loss: loss.value, learningRate: rate,
+                                        samplesInEpoch: seen)
+                runStep += 1
+                for c in callbacks { try c.trainer(self, didFinishStep: report) }
+            }
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            var report = EpochReport(epoch: epoch, loss: Float(lossSum / Double(max(seen, 1))),
+                                     trainingAccuracy: Float(correct) / Float(max(seen, 1)),
+                                     seconds: seconds, samplesPerSecond: Double(seen) / max(seconds, 1e-9),
+                                     validation: nil)
+            if let validation { report.validation = evaluate(validation, loss: options.loss) }
+            reports.append(report)
+            for c in callbacks { try c.trainer(self, didFinishEpoch: report) }
+        }
+        return reports
+    }
+
+    /// Evaluates the model in inference mode.
+    public func evaluate(_ data: Dataset, loss: Loss = .crossEntropy, batchSize: Int = 1000) -> Evaluation {
+        Trainer.evaluate(model, on: data, loss: loss, batchSize: batchSize)
+    }
+
+    /// Evaluates `model` on `data` in inference mode, in batches of `batchSize`.
+    public static func evaluate(_ model: Graph, on data: Dataset, loss: Loss = .crossEntropy,
+                                batchSize: Int = 1000) -> Evaluation {
+        var lossSum = 0.0, correct = 0
+        var lo = 0
+        while lo < data.count {
+            let hi = min(lo + batchSize, data.count)
+            let batch = data.batch(lo..<hi)
+            let output = model.forward(batch.inputs, training: false)
+            lossSum += Double(loss.evaluate(output, on: batch).value) * Double(batch.count)
+            if !batch.labels.isEmpty {
+                for (p, y) in zip(argmaxRows(output), batch.labels) where p == Int(y) { correct += 1 }
+            }
+            lo = hi
+        }
+        let n = max(data.count, 1)
+        return Evaluation(accuracy: Float(correct) / Float(n), loss: Float(lossSum / Double(n)), samples: data.count)
+    }
+
+    private func check(_ data: Dataset) throws {
+        guard data.sampleShape == model.inputShape else {
+            throw TrainingError.dataMismatch("samples are \(data.sampleShape) but the model takes \(model.inputShape)")
+        }
+        guard data.count > 0 else { throw TrainingError.dataMismatch("the dataset is empty") }
+        let outputs = model.outputShape.product
+        if data.targetWidth > 0 {
+            guard data.targetWidth == outputs else {
+                throw TrainingError.dataMismatch("targets have \(data.targetWidth) values but the model outputs \(outputs)")
+            }
+        } else if data.classCount > outputs {
+            throw TrainingError.dataMismatch("labels go up to \(data.classCount - 1) but the model has \(outputs) outputs")
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import ArgumentParser
+import FileFormats
+import Foundation
+import NeuralNetwork
+
+/// `prune eval`: accuracy and loss of a model file on the test split.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate a model file on the test split.")
+
+    @Argument(help: "A model file (safetensors) written by prune.")
+    var modelPath: String
+
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let model = try loadModel(modelPath).model
+        let test = try dataOptions.test()
+        guard test.sampleShape == model.inputShape else {
+            throw ValidationError("the model takes \(model.inputShape) samples but the data has \(test.sampleShape)")
+        }
+        let result = Trainer.evaluate(model, on: test)
+        if output.json {
+            try printJSON(result)
+        } else {
+            print(String(format: "accuracy %.2f%%  loss %.4f  (%d samples)", 100 * result.accuracy, result.loss, result.samples))
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import FileFormats
+import Foundation
+import NeuralNetwork
+import TensorCore
+
+extension Architecture: ExpressibleByArgument {}
+extension LearningRateSchedule.Kind: ExpressibleByArgument {}
+
+/// Where the data lives.
+struct DataOptions: ParsableArguments {
+    @Option(help: "Folder with the four MNIST-format IDX files (gzip or raw).")
+    var data: String = DatasetFolder.defaultPath
+
+    func training() throws -> Dataset { try DatasetFolder(data).training() }
+    func test() throws -> Dataset { try DatasetFolder(data).test() }
+}
+
+/// How many threads compute.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Threads for BLAS and Prune's own loops.")
+    var threads: Int = 1
+
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+    }
+
+    func apply() { BLAS.setThreadCount(threads) }
+}
+
+/// Output format.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print one JSON object on stdout instead of text.")
+    var json = false
+}
+
+/// The optimizer families the CLI offers.
+enum OptimizerKind: String, CaseIterable, ExpressibleByArgument {
+    case sgd, adam, adamw
+}
+
+/// Writes text to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Encodes a value as one line of JSON (sorted keys) on stdout.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Loads a model file, turning a missing path into a clear error.
+func loadModel(_ path: String) throws -> ModelFile.Loaded {
+    try ModelFile.load(path)
+}

@@ -1,0 +1,63 @@
+import Foundation
+import NeuralNetwork
+
+/// Shows training progress on stderr: a redrawn bar on a terminal, a plain line
+/// every quarter epoch otherwise, and one summary line per epoch.
+final class ProgressReporter: TrainingCallback {
+    private let interactive: Bool
+    private let quiet: Bool
+    private let clock = ContinuousClock()
+    private var epochStart: ContinuousClock.Instant
+    private var lastDraw: ContinuousClock.Instant
+    private var smoothedLoss: Float?
+
+    init(quiet: Bool) {
+        self.quiet = quiet
+        interactive = isatty(STDERR_FILENO) != 0
+        epochStart = clock.now
+        lastDraw = clock.now
+    }
+
+    func trainer(_ trainer: Trainer, didFinishStep r: StepReport) throws {
+        if r.stepInEpoch == 0 { epochStart = clock.now; smoothedLoss = nil }
+        smoothedLoss = smoothedLoss.map { 0.95 * $0 + 0.05 * r.loss } ?? r.loss
+        guard !quiet else { return }
+        let now = clock.now
+        let elapsed = seconds(now - epochStart)
+        let rate = Double(r.samplesInEpoch) / max(elapsed, 1e-9)
+        let last = r.stepInEpoch == r.stepsPerEpoch - 1
+        if interactive {
+            guard last || seconds(now - lastDraw) > 0.1 else { return }
+            lastDraw = now
+            let width = 30
+            let filled = width * (r.stepInEpoch + 1) / r.stepsPerEpoch
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            let line = String(format: "\repoch %d %@ %3d%%  loss %.4f  %.0f samples/s  lr %.4g",
+                              r.epoch, bar, 100 * (r.stepInEpoch + 1) / r.stepsPerEpoch,
+                              smoothedLoss ?? r.loss, rate, r.learningRate)
+            FileHandle.standardError.write(Data(line.utf8))
+            if last { FileHandle.standardError.write(Data("\u{1B}[K\r".utf8)) }
+        } else {
+            let quarter = max(r.stepsPerEpoch / 4, 1)
+            if (r.stepInEpoch + 1) % quarter == 0 && !last {
+                printError(String(format: "epoch %d  step %d/%d  loss %.4f  %.0f samples/s",
+                                  r.epoch, r.stepInEpoch + 1, r.stepsPerEpoch, smoothedLoss ?? r.loss, rate))
+            }
+        }
+    }
+
+    func trainer(_ trainer: Trainer, didFinishEpoch r: EpochReport) throws {
+        guard !quiet else { return }
+        var line = String(format: "epoch %d  loss %.4f  train acc %.2f%%  %.2f s  %.0f samples/s",
+                          r.epoch, r.loss, 100 * r.trainingAccuracy, r.seconds, r.samplesPerSecond)
+        if let v = r.validation {
+            line += String(format: "  test acc %.2f%%  test loss %.4f", 100 * v.accuracy, v.loss)
+        }
+        if interactive { line += "\u{1B}[K" }
+        printError(line)
+    }
+
+    private func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import FileFormats
+import Foundation
+import NeuralNetwork
+import TensorCore
+
+/// The `prune` command: train, evaluate, inspect and benchmark models.
+@main
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Train, prune and inspect neural networks on the CPU.",
+        discussion: "Data defaults to \(DatasetFolder.defaultPath) (Debian package dataset-fashion-mnist).",
+        version: "0.1.0",
+        subcommands: [Train.self, Eval.self, Info.self, Bench.self]
+    )
+
+    /// Runs the command; maps errors to one line on stderr and exit codes
+    /// (2: bad arguments, 1: a failure while running).
+    static func main() {
+        let command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }   // --help, --version
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+        do {
+            var command = command
+            try command.run()
+        } catch let error as ValidationError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            Foundation.exit(2)
+        } catch let error as ExitCode {
+            Foundation.exit(error.rawValue)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Foundation.exit(1)
+        }
+    }
+}

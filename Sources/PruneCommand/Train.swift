@@ -1,0 +1,143 @@
+import ArgumentParser
+import FileFormats
+import Foundation
+import NeuralNetwork
+import TensorCore
+
+/// `prune train`: build an architecture, train it, evaluate it, save it.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a built-in architecture on MNIST-format data.",
+        discussion: """
+            Defaults (SGD, momentum 0.9, learning rate 0.05, per-step cosine decay, weight decay 5e-4, \
+            batch 128) are tuned for 10 epochs on Fashion-MNIST; see docs/RESULTS.md.
+            """)
+
+    @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var model: Architecture = .lenet300
+
+    @Option(help: "Layer sizes for --model mlp, e.g. 784,300,100,10.")
+    var layers: String?
+
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var hyper: TrainingArguments
+    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: "Where to write the trained model (safetensors).")
+    var out: String?
+
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        if layers != nil && model != .mlp { throw ValidationError("--layers applies only to --model mlp") }
+        _ = try parsedLayers()
+    }
+
+    func parsedLayers() throws -> [Int]? {
+        guard let layers else { return nil }
+        let sizes = layers.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard sizes.count >= 2, sizes.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("--layers must be at least two positive integers separated by commas, got '\(layers)'")
+        }
+        return sizes.map { $0! }
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let train = try dataOptions.training()
+        let test = try dataOptions.test()
+        let graph = try model.build(inputShape: train.sampleShape, classes: max(train.classCount, test.classCount),
+                                    layers: try parsedLayers(), seed: hyper.seed)
+        let trainer = Trainer(model: graph, optimizer: hyper.makeOptimizer())
+        trainer.callbacks.append(ProgressReporter(quiet: quiet || output.json))
+        let reports = try trainer.fit(train, options: hyper.trainingOptions, validation: test)
+        let final = reports.last?.validation ?? trainer.evaluate(test)
+        if let out {
+            try ModelFile.save(graph, to: out, metadata: [
+                "model": model.rawValue, "accuracy": String(final.accuracy), "seed": String(hyper.seed),
+            ])
+        }
+        let complexity = ModelComplexity(graph)
+        if output.json {
+            try printJSON(TrainResult(accuracy: final.accuracy, loss: final.loss, samples: final.samples,
+                                      epochs: reports.map { EpochJSON($0) }, parameters: complexity.totals.parameters,
+                                      output: out))
+        } else {
+            print(String(format: "test accuracy %.2f%%  loss %.4f  (%d samples)", 100 * final.accuracy, final.loss, final.samples))
+            print(renderComplexity(complexity))
+            if let out { print("saved \(out)") }
+        }
+    }
+}
+
+/// Hyper-parameters shared by training commands.
+struct TrainingArguments: ParsableArguments {
+    @Option(help: "Passes over the training data.")
+    var epochs: Int = 10
+    @Option(help: "Samples per step.")
+    var batchSize: Int = 128
+    @Option(help: "Optimizer: sgd, adam, adamw.")
+    var optimizer: OptimizerKind = .sgd
+    @Option(help: "Base learning rate.")
+    var learningRate: Float = 0.05
+    @Option(help: "Momentum (SGD).")
+    var momentum: Float = 0.9
+    @Flag(help: "Use Nesterov momentum (SGD).")
+    var nesterov = false
+    @Option(help: "Weight decay: L2 for sgd and adam, decoupled for adamw.")
+    var weightDecay: Float = 5e-4
+    @Option(help: "Learning-rate schedule: constant, step, cosine.")
+    var schedule: LearningRateSchedule.Kind = .cosine
+    @Option(help: "Epochs between decays for --schedule step.")
+    var stepEpochs: Int = 3
+    @Option(help: "Linear warm-up steps before the schedule.")
+    var warmupSteps: Int = 0
+    @Option(help: "Seed for weights and shuffling; the same seed gives the same result.")
+    var seed: UInt64 = 1
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive, got \(learningRate)") }
+        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        guard weightDecay >= 0 else { throw ValidationError("--weight-decay must be ≥ 0, got \(weightDecay)") }
+        guard stepEpochs >= 1 else { throw ValidationError("--step-epochs must be at least 1") }
+        guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be ≥ 0") }
+    }
+
+    func makeOptimizer() -> Optimizer {
+        switch optimizer {
+        case .sgd: return Optimizer(SGD(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay))
+        case .adam: return Optimizer(Adam(weightDecay: weightDecay))
+        case .adamw: return Optimizer(Adam.adamW(weightDecay: weightDecay))
+        }
+    }
+
+    var trainingOptions: TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = epochs
+        o.batchSize = batchSize
+        o.learningRate = learningRate
+        o.schedule = LearningRateSchedule(kind: schedule, stepEpochs: stepEpochs, warmupSteps: warmupSteps)
+        o.seed = seed
+        return o
+    }
+}
+
+struct EpochJSON: Encodable {
+    var epoch: Int, loss: Float, trainingAccuracy: Float, seconds: Double, samplesPerSecond: Double
+    var testAccuracy: Float?
+    init(_ r: EpochReport) {
+        epoch = r.epoch; loss = r.loss; trainingAccuracy = r.trainingAccuracy
+        seconds = r.seconds; samplesPerSecond = r.samplesPerSecond; testAccuracy = r.validation?.accuracy
+    }
+}
+
+struct TrainResult: Encodable {
+    var accuracy: Float, loss: Float, samples: Int
+    var epochs: [EpochJSON]
+    var parameters: Int
+    var output: String?
+}

@@ -1,0 +1,60 @@
+#if canImport(Accelerate)
+import Accelerate
+#else
+import CBLAS
+#endif
+
+/// Whether a matrix operand is used as stored or transposed.
+public enum Transpose: Sendable {
+    case none
+    case transposed
+
+    #if canImport(Accelerate)
+    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+    #else
+    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+    #endif
+}
+
+/// The one bridge to the system BLAS (OpenBLAS on Linux, Accelerate on Apple platforms).
+public enum BLAS {
+    /// Sets the number of threads BLAS may use. Prune's default is 1: on small
+    /// matrices extra BLAS threads spin and lose (see TOOLCHAIN.md).
+    public static func setThreadCount(_ count: Int) {
+        precondition(count >= 1, "thread count must be at least 1, got \(count)")
+        #if !canImport(Accelerate)
+        openblas_set_num_threads(Int32(count))
+        #endif
+    }
+
+    /// `C = alpha * op(A) * op(B) + beta * C` for row-major matrices.
+    ///
+    /// `op(A)` is `m×k`, `op(B)` is `k×n`, `C` is `m×n`; `lda`, `ldb`, `ldc` are the
+    /// row strides of the stored matrices.
+    /// - Complexity: O(m·n·k).
+    public static func gemm(
+        _ transA: Transpose, _ transB: Transpose,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
+                    Int32(m), Int32(n), Int32(k), alpha,
+                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `y = alpha * op(A) * x + beta * y` for a row-major `rows×columns` matrix.
+    /// - Complexity: O(rows·columns).
+    public static func gemv(
+        _ trans: Transpose, rows: Int, columns: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
+    ) {
+        cblas_sgemv(CblasRowMajor, trans.cblas, Int32(rows), Int32(columns), alpha,
+                    a, Int32(lda), x, 1, beta, y, 1)
+    }
+}

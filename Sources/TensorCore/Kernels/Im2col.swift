@@ -1,0 +1,130 @@
+/// im2col / col2im for 2-D convolution over a whole batch.
+///
+/// Geometry of a convolution: input `[N, C, H, W]`, kernel `KH×KW`, stride `s`,
+/// zero padding `p`. Output size `OH = (H + 2p − KH)/s + 1`, likewise `OW`.
+/// The column matrix is `[C·KH·KW, N·OH·OW]`: row `(c, kh, kw)` holds, for every output
+/// position of every image, the input pixel that kernel tap sees (0 in the padding).
+/// A convolution is then one GEMM: `[Cout, C·KH·KW] · cols`.
+public struct ConvolutionGeometry: Equatable, Sendable, Codable {
+    public var batch: Int, channels: Int, height: Int, width: Int
+    public var kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int
+
+    /// Creates a geometry; sizes are checked by `outputHeight`/`outputWidth` users.
+    public init(batch: Int, channels: Int, height: Int, width: Int,
+                kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0) {
+        self.batch = batch; self.channels = channels; self.height = height; self.width = width
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
+        self.stride = stride; self.padding = padding
+    }
+
+    /// Output height `(H + 2p − KH)/s + 1`.
+    public var outputHeight: Int { (height + 2 * padding - kernelHeight) / stride + 1 }
+    /// Output width `(W + 2p − KW)/s + 1`.
+    public var outputWidth: Int { (width + 2 * padding - kernelWidth) / stride + 1 }
+    /// Rows of the column matrix: `C·KH·KW`.
+    public var columnRows: Int { channels * kernelHeight * kernelWidth }
+    /// Columns of the column matrix: `N·OH·OW`.
+    public var columnCount: Int { batch * outputHeight * outputWidth }
+}
+
+/// Unfolds `input` (`[N, C, H, W]`, contiguous) into `columns` (`[C·KH·KW, N·OH·OW]`).
+/// - Complexity: O(C·KH·KW·N·OH·OW).
+public func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>) {
+    let (oh, ow) = (g.outputHeight, g.outputWidth)
+    let plane = g.height * g.width
+    let imageSize = g.channels * plane
+    let outPlane = oh * ow
+    let rowLength = g.batch * outPlane
+    for c in 0..<g.channels {
+        for kh in 0..<g.kernelHeight {
+            for kw in 0..<g.kernelWidth {
+                let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * rowLength
+                for n in 0..<g.batch {
+                    let src = input + n * imageSize + c * plane
+                    let dst = row + n * outPlane
+                    for y in 0..<oh {
+                        let iy = y * g.stride - g.padding + kh
+                        let d = dst + y * ow
+                        if iy < 0 || iy >= g.height {
+                            for x in 0..<ow { d[x] = 0 }
+                            continue
+                        }
+                        let s = src + iy * g.width
+                        if g.stride == 1 {
+                            // x valid where 0 <= x - p + kw < W.
+                            let lo = Swift.min(ow, Swift.max(0, g.padding - kw))
+                            let hi = Swift.max(lo, Swift.min(ow, g.width + g.padding - kw))
+                            for x in 0..<lo { d[x] = 0 }
+                            let off = kw - g.padding
+                            for x in lo..<hi { d[x] = s[x + off] }
+                            for x in hi..<ow { d[x] = 0 }
+                        } else {
+                            for x in 0..<ow {
+                                let ix = x * g.stride - g.padding + kw
+                                d[x] = (ix >= 0 && ix < g.width) ? s[ix] : 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Folds `columns` back into `input` shape, summing overlapping taps (the adjoint of
+/// `im2col`). `output` (`[N, C, H, W]`) is overwritten.
+/// - Complexity: O(C·KH·KW·N·OH·OW).
+public func col2im(_ g: ConvolutionGeometry, columns: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    let (oh, ow) = (g.outputHeight, g.outputWidth)
+    let plane = g.height * g.width
+    let imageSize = g.channels * plane
+    let outPlane = oh * ow
+    let rowLength = g.batch * outPlane
+    output.update(repeating: 0, count: g.batch * imageSize)
+    for c in 0..<g.channels {
+        for kh in 0..<g.kernelHeight {
+            for kw in 0..<g.kernelWidth {
+                let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * rowLength
+                for n in 0..<g.batch {
+                    let dst = output + n * imageSize + c * plane
+                    let src = row + n * outPlane
+                    for y in 0..<oh {
+                        let iy = y * g.stride - g.padding + kh
+                        if iy < 0 || iy >= g.height { continue }
+                        let d = dst + iy * g.width
+                        let s = src + y * ow
+                        if g.stride == 1 {
+                            let lo = Swift.min(ow, Swift.max(0, g.padding - kw))
+                            let hi = Swift.max(lo, Swift.min(ow, g.width + g.padding - kw))
+                            let off = kw - g.padding
+                            for x in lo..<hi { d[x + off] += s[x] }
+                        } else {
+                            for x in 0..<ow {
+                                let ix = x * g.stride - g.padding + kw
+                                if ix >= 0 && ix < g.width { d[ix] += s[x] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The naive twin of `im2col`, written from the definition, for tests.
+public func naiveIm2col(_ g: ConvolutionGeometry, input: [Float]) -> [Float] {
+    let (oh, ow) = (g.outputHeight, g.outputWidth)
+    var out = [Float](repeating: 0, count: g.columnRows * g.columnCount)
+    for c in 0..<g.channels { for kh in 0..<g.kernelHeight { for kw in 0..<g.kernelWidth {
+        let r = (c * g.kernelHeight + kh) * g.kernelWidth + kw
+        for n in 0..<g.batch { for y in 0..<oh { for x in 0..<ow {
+            let iy = y * g.stride - g.padding + kh, ix = x * g.stride - g.padding + kw
+            var v: Float = 0
+            if iy >= 0 && iy < g.height && ix >= 0 && ix < g.width {
+                v = input[((n * g.channels + c) * g.height + iy) * g.width + ix]
+            }
+            out[r * g.columnCount + (n * oh + y) * ow + x] = v
+        } } }
+    } } }
+    return out
+}

@@ -1,0 +1,48 @@
+/// Matrix products on rank-2 tensors, through BLAS.
+
+/// Returns `op(a) · op(b)` for rank-2 tensors.
+///
+/// - Parameters:
+///   - a: an `[m, k]` matrix (or `[k, m]` when `transposeA` is `.transposed`).
+///   - b: a `[k, n]` matrix (or `[n, k]` when `transposeB` is `.transposed`).
+/// - Returns: an `[m, n]` matrix.
+/// - Complexity: O(m·n·k).
+public func matmul(_ a: Tensor, _ transposeA: Transpose = .none,
+                   _ b: Tensor, _ transposeB: Transpose = .none) -> Tensor {
+    precondition(a.rank == 2 && b.rank == 2, "matmul needs matrices, got \(a.shape) and \(b.shape)")
+    let (m, k) = transposeA == .none ? (a.shape[0], a.shape[1]) : (a.shape[1], a.shape[0])
+    let (k2, n) = transposeB == .none ? (b.shape[0], b.shape[1]) : (b.shape[1], b.shape[0])
+    precondition(k == k2, "matmul inner dimensions differ: \(a.shape)\(transposeA == .none ? "" : "ᵀ") · \(b.shape)\(transposeB == .none ? "" : "ᵀ")")
+    if k == 0 { return Tensor.zeros([m, n]) }
+    return Tensor(shape: [m, n]) { c in
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                BLAS.gemm(transposeA, transposeB, m: m, n: n, k: k,
+                          a: pa.baseAddress!, lda: a.shape[1],
+                          b: pb.baseAddress!, ldb: b.shape[1],
+                          c: c.baseAddress!, ldc: n)
+            }
+        }
+    }
+}
+
+/// The naive triple loop twin of `matmul`, in Double, for tests.
+/// - Complexity: O(m·n·k).
+public func naiveMatmul(_ a: Tensor, _ transposeA: Transpose = .none,
+                        _ b: Tensor, _ transposeB: Transpose = .none) -> Tensor {
+    let (m, k) = transposeA == .none ? (a.shape[0], a.shape[1]) : (a.shape[1], a.shape[0])
+    let n = transposeB == .none ? b.shape[1] : b.shape[0]
+    var out = Tensor.zeros([m, n])
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum = 0.0
+            for p in 0..<k {
+                let x = transposeA == .none ? a.scalars[i * a.shape[1] + p] : a.scalars[p * a.shape[1] + i]
+                let y = transposeB == .none ? b.scalars[p * b.shape[1] + j] : b.scalars[j * b.shape[1] + p]
+                sum += Double(x) * Double(y)
+            }
+            out.scalars[i * n + j] = Float(sum)
+        }
+    }
+    return out
+}
