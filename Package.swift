@@ -31,6 +31,7 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        .systemLibrary(name: "CAllocator"),
         .target(
             name: "TensorCore",
             dependencies: blasDependencies + [.product(name: "RealModule", package: "swift-numerics")]
@@ -40,7 +41,7 @@ let package = Package(
         .executableTarget(
             name: "PruneCommand",
             dependencies: [
-                "TensorCore", "NeuralNetwork", "FileFormats",
+                "TensorCore", "NeuralNetwork", "FileFormats", "CAllocator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -70,9 +70,8 @@ public final class BatchNorm: Layer {
                     var s = 0.0, ss = 0.0
                     for i in 0..<n {
                         let p = px.baseAddress! + (i * c + ch) * plane
-                        var ls: Float = 0, lss: Float = 0
-                        for j in 0..<plane { ls += p[j]; lss += p[j] * p[j] }
-                        s += Double(ls); ss += Double(lss)
+                        s += Double(relaxedSum(p, count: plane))
+                        ss += Double(relaxedDot(p, p, count: plane))
                     }
                     let mu = s / Double(m)
                     let variance = max(ss / Double(m) - mu * mu, 0)
@@ -126,9 +125,8 @@ public final class BatchNorm: Layer {
                 for i in 0..<n {
                     for ch in 0..<c {
                         let o = (i * c + ch) * plane
-                        var s: Float = 0, sx: Float = 0
-                        for j in 0..<plane { s += g[o + j]; sx += g[o + j] * xh[o + j] }
-                        sumDy[ch] += s; sumDyXhat[ch] += sx
+                        sumDy[ch] += relaxedSum(g.baseAddress! + o, count: plane)
+                        sumDyXhat[ch] += relaxedDot(g.baseAddress! + o, xh.baseAddress! + o, count: plane)
                     }
                 }
             }

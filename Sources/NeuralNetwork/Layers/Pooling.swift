@@ -38,6 +38,28 @@ public final class MaxPool2D: Layer {
         let y = Tensor(shape: [n, c, oh, ow]) { out in
             x.withUnsafeBufferPointer { px in
                 indices.withUnsafeMutableBufferPointer { idx in
+                    if k == 2 && s == 2 {
+                        // The common 2×2 window: four loads, no inner loops.
+                        for plane in 0..<(n * c) {
+                            let base = plane * h * w
+                            for oy in 0..<oh {
+                                let r0 = base + 2 * oy * w
+                                let r1 = r0 + w
+                                let o = (plane * oh + oy) * ow
+                                for ox in 0..<ow {
+                                    var bi = r0 + 2 * ox
+                                    var b = px[bi]
+                                    if px[bi + 1] > b { b = px[bi + 1]; bi += 1 }
+                                    let j = r1 + 2 * ox
+                                    if px[j] > b { b = px[j]; bi = j }
+                                    if px[j + 1] > b { b = px[j + 1]; bi = j + 1 }
+                                    out[o + ox] = b
+                                    idx[o + ox] = Int32(truncatingIfNeeded: bi)
+                                }
+                            }
+                        }
+                        return
+                    }
                     for plane in 0..<(n * c) {
                         let base = plane * h * w
                         for oy in 0..<oh {
@@ -178,10 +200,7 @@ public final class GlobalAvgPool: Layer {
         return Tensor(shape: [n, c]) { out in
             x.withUnsafeBufferPointer { p in
                 for i in 0..<(n * c) {
-                    var s: Float = 0
-                    let src = p.baseAddress! + i * plane
-                    for j in 0..<plane { s += src[j] }
-                    out[i] = s / Float(plane)
+                    out[i] = relaxedSum(p.baseAddress! + i * plane, count: plane) / Float(plane)
                 }
             }
         }

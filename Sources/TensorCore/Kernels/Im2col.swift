@@ -39,6 +39,10 @@ public func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, column
         for kh in 0..<g.kernelHeight {
             for kw in 0..<g.kernelWidth {
                 let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * rowLength
+                // Output columns x in lo..<hi read input column x·stride − padding + kw inside the image.
+                let off = kw - g.padding
+                let lo = Swift.min(ow, Swift.max(0, (-off + g.stride - 1) / g.stride))
+                let hi = Swift.max(lo, Swift.min(ow, (g.width - 1 - off) / g.stride + 1))
                 for n in 0..<g.batch {
                     let src = input + n * imageSize + c * plane
                     let dst = row + n * outPlane
@@ -46,24 +50,17 @@ public func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, column
                         let iy = y * g.stride - g.padding + kh
                         let d = dst + y * ow
                         if iy < 0 || iy >= g.height {
-                            for x in 0..<ow { d[x] = 0 }
+                            d.update(repeating: 0, count: ow)
                             continue
                         }
-                        let s = src + iy * g.width
+                        let s = src + iy * g.width + off
+                        if lo > 0 { d.update(repeating: 0, count: lo) }
                         if g.stride == 1 {
-                            // x valid where 0 <= x - p + kw < W.
-                            let lo = Swift.min(ow, Swift.max(0, g.padding - kw))
-                            let hi = Swift.max(lo, Swift.min(ow, g.width + g.padding - kw))
-                            for x in 0..<lo { d[x] = 0 }
-                            let off = kw - g.padding
-                            for x in lo..<hi { d[x] = s[x + off] }
-                            for x in hi..<ow { d[x] = 0 }
+                            (d + lo).update(from: s + lo, count: hi - lo)
                         } else {
-                            for x in 0..<ow {
-                                let ix = x * g.stride - g.padding + kw
-                                d[x] = (ix >= 0 && ix < g.width) ? s[ix] : 0
-                            }
+                            for x in lo..<hi { d[x] = s[x * g.stride] }
                         }
+                        if hi < ow { (d + hi).update(repeating: 0, count: ow - hi) }
                     }
                 }
             }
@@ -85,24 +82,21 @@ public func col2im(_ g: ConvolutionGeometry, columns: UnsafePointer<Float>, outp
         for kh in 0..<g.kernelHeight {
             for kw in 0..<g.kernelWidth {
                 let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * rowLength
+                let off = kw - g.padding
+                let lo = Swift.min(ow, Swift.max(0, (-off + g.stride - 1) / g.stride))
+                let hi = Swift.max(lo, Swift.min(ow, (g.width - 1 - off) / g.stride + 1))
                 for n in 0..<g.batch {
                     let dst = output + n * imageSize + c * plane
                     let src = row + n * outPlane
                     for y in 0..<oh {
                         let iy = y * g.stride - g.padding + kh
                         if iy < 0 || iy >= g.height { continue }
-                        let d = dst + iy * g.width
+                        let d = dst + iy * g.width + off
                         let s = src + y * ow
                         if g.stride == 1 {
-                            let lo = Swift.min(ow, Swift.max(0, g.padding - kw))
-                            let hi = Swift.max(lo, Swift.min(ow, g.width + g.padding - kw))
-                            let off = kw - g.padding
-                            for x in lo..<hi { d[x + off] += s[x] }
+                            for x in lo..<hi { d[x] += s[x] }
                         } else {
-                            for x in 0..<ow {
-                                let ix = x * g.stride - g.padding + kw
-                                if ix >= 0 && ix < g.width { d[ix] += s[x] }
-                            }
+                            for x in lo..<hi { d[x * g.stride] += s[x] }
                         }
                     }
                 }

@@ -64,3 +64,21 @@ public func argmaxRows(_ matrix: Tensor) -> [Int] {
         }
     }
 }
+
+/// The sum of `count` floats at `pointer`, reassociated so it vectorizes.
+/// - Complexity: O(count).
+@inlinable
+public func relaxedSum(_ pointer: UnsafePointer<Float>, count: Int) -> Float {
+    var s: Float = 0
+    for i in 0..<count { s = Relaxed.sum(s, pointer[i]) }
+    return s
+}
+
+/// The sum of products of `count` float pairs, reassociated so it vectorizes.
+/// - Complexity: O(count).
+@inlinable
+public func relaxedDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var s: Float = 0
+    for i in 0..<count { s = Relaxed.multiplyAdd(a[i], b[i], s) }
+    return s
+}
