@@ -1,3 +1,4 @@
+import Dispatch
 import TensorCore
 
 /// Settings of one training run.
@@ -16,6 +17,10 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var shuffle: Bool = true
     /// The objective.
     public var loss: Loss = .crossEntropy
+    /// Data-parallel workers: each step's batch is split into this many slices whose
+    /// gradients are computed at once on model replicas and summed. With more than one
+    /// worker, BatchNorm sees per-slice statistics.
+    public var workers: Int = 1
 
     /// Creates options with defaults.
     public init() {}
@@ -130,11 +135,13 @@ public final class Trainer {
         }
         try check(data)
         if let validation { try check(validation) }
+        guard options.workers >= 1 else { throw TrainingError.invalidOptions("workers must be ≥ 1, got \(options.workers)") }
         var rng = SeededGenerator(seed: options.seed)
         var order = Array(0..<data.count)
         let stepsPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
         let totalSteps = stepsPerEpoch * options.epochs
         let parameters = model.trainableParameters
+        let replicas = try (1..<max(options.workers, 1)).map { _ in try model.spec.makeGraph() }
         let clock = ContinuousClock()
         var reports: [EpochReport] = []
         var runStep = 0
@@ -145,25 +152,20 @@ public final class Trainer {
             for s in 0..<stepsPerEpoch {
                 let start = clock.now
                 let lo = s * options.batchSize, hi = min(lo + options.batchSize, data.count)
-                let batch = data.batch(order[lo..<hi])
                 let rate = options.schedule.rate(base: options.learningRate, step: runStep,
                                                  totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
-                let output = model.forward(batch.inputs, training: true)
-                let loss = options.loss.evaluate(output, on: batch)
-                guard loss.value.isFinite else {
+                let result = computeGradients(data, order[lo..<hi], loss: options.loss, replicas: replicas)
+                guard result.loss.isFinite else {
                     throw TrainingError.nonFiniteLoss(epoch: epoch, step: s, learningRate: rate)
                 }
-                model.backward(loss.gradient)
                 optimizer.step(parameters, learningRate: rate)
                 elapsed += clock.now - start
-                lossSum += Double(loss.value) * Double(batch.count)
-                if !batch.labels.isEmpty {
-                    for (p, y) in zip(argmaxRows(output), batch.labels) where p == Int(y) { correct += 1 }
-                }
-                seen += batch.count
+                lossSum += Double(result.loss) * Double(hi - lo)
+                correct += result.correct
+                seen += hi - lo
                 stepsTaken += 1
                 let report = StepReport(epoch: epoch, step: runStep, stepInEpoch: s, stepsPerEpoch: stepsPerEpoch,
-                                        totalSteps: totalSteps, loss: loss.value, learningRate: rate,
+                                        totalSteps: totalSteps, loss: result.loss, learningRate: rate,
                                         samplesInEpoch: seen)
                 runStep += 1
                 for c in callbacks { try c.trainer(self, didFinishStep: report) }
@@ -178,6 +180,49 @@ public final class Trainer {
             for c in callbacks { try c.trainer(self, didFinishEpoch: report) }
         }
         return reports
+    }
+
+    /// Computes the mean loss over the samples at `indices` and leaves its gradient in the
+    /// model's parameters. With replicas, the slice is split between the model and the
+    /// replicas, run concurrently, and the replicas' gradients are added to the model's.
+    private func computeGradients(_ data: Dataset, _ indices: ArraySlice<Int>, loss: Loss,
+                                  replicas: [Graph]) -> (loss: Float, correct: Int) {
+        let workers = [model] + replicas
+        let n = indices.count
+        let parts = min(workers.count, n)
+        if parts <= 1 { return Self.gradients(model, data.batch(indices), loss: loss, scale: 1) }
+        let master = model.parameters
+        for replica in replicas {
+            for (mine, theirs) in zip(master, replica.parameters) { theirs.parameter.value = mine.parameter.value }
+        }
+        let results = UnsafeMutableBufferPointer<(loss: Float, correct: Int)>.allocate(capacity: parts)
+        defer { results.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: parts) { w in
+            let lo = indices.startIndex + n * w / parts, hi = indices.startIndex + n * (w + 1) / parts
+            let batch = data.batch(indices[lo..<hi])
+            let r = Self.gradients(workers[w], batch, loss: loss, scale: Float(hi - lo) / Float(n))
+            results[w] = (r.loss * Float(hi - lo) / Float(n), r.correct)
+        }
+        for w in 1..<parts {
+            for (mine, theirs) in zip(master, workers[w].parameters) where mine.parameter.isTrainable {
+                mine.parameter.gradient.add(theirs.parameter.gradient)
+            }
+        }
+        return (results.reduce(0) { $0 + $1.loss }, results.reduce(0) { $0 + $1.correct })
+    }
+
+    /// Forward, loss and backward on one batch; the loss gradient is multiplied by `scale`.
+    private static func gradients(_ model: Graph, _ batch: Batch, loss: Loss, scale: Float) -> (loss: Float, correct: Int) {
+        let output = model.forward(batch.inputs, training: true)
+        var result = loss.evaluate(output, on: batch)
+        var correct = 0
+        if !batch.labels.isEmpty {
+            for (p, y) in zip(argmaxRows(output), batch.labels) where p == Int(y) { correct += 1 }
+        }
+        guard result.value.isFinite else { return (result.value, correct) }
+        if scale != 1 { result.gradient.scale(by: scale) }
+        model.backward(result.gradient)
+        return (result.value, correct)
     }
 
     /// Evaluates the model in inference mode.

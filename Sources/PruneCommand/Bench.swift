@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import NeuralNetwork
 import TensorCore
@@ -33,6 +34,7 @@ struct BenchTrain: ParsableCommand {
         var options = TrainingOptions()
         options.epochs = epochs
         options.batchSize = batchSize
+        options.workers = threadOptions.threads
         let reports = try trainer.fit(train, options: options)
         let rates = reports.map(\.samplesPerSecond).sorted()
         let median = rates[rates.count / 2]
@@ -55,6 +57,8 @@ struct BenchGEMM: ParsableCommand {
 
     @Option(help: "Samples per step (the m or k of the shapes).")
     var batchSize: Int = 128
+    @Option(help: "Run this many copies of each GEMM at once on separate threads (reports per-copy GFLOP/s).")
+    var concurrent: Int = 1
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var output: OutputOptions
 
@@ -90,10 +94,17 @@ struct BenchGEMM: ParsableCommand {
             var checksum: Float = 0
             for _ in 0..<5 {
                 let start = clock.now
-                for _ in 0..<reps {
-                    let c = matmul(a, s.transposeA ? .transposed : .none, bm, s.transposeB ? .transposed : .none)
-                    checksum += c.scalars[0]
+                let sums = UnsafeMutableBufferPointer<Float>.allocate(capacity: concurrent)
+                defer { sums.deallocate() }
+                DispatchQueue.concurrentPerform(iterations: concurrent) { t in
+                    var local: Float = 0
+                    for _ in 0..<reps {
+                        let c = matmul(a, s.transposeA ? .transposed : .none, bm, s.transposeB ? .transposed : .none)
+                        local += c.scalars[0]
+                    }
+                    sums[t] = local
                 }
+                checksum += sums.reduce(0, +)
                 let d = clock.now - start
                 times.append((Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) / Double(reps))
             }

@@ -18,14 +18,15 @@ struct DataOptions: ParsableArguments {
 
 /// How many threads compute.
 struct ThreadOptions: ParsableArguments {
-    @Option(help: "Threads for BLAS and Prune's own loops.")
+    @Option(help: "Threads: training splits each batch across this many data-parallel workers; BLAS runs one thread per worker.")
     var threads: Int = 1
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
     }
 
-    func apply() { BLAS.setThreadCount(threads) }
+    /// Sets BLAS to one thread per worker (the workers are the parallelism).
+    func apply() { BLAS.setThreadCount(1) }
 }
 
 /// Output format.

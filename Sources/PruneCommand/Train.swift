@@ -52,7 +52,9 @@ struct Train: ParsableCommand {
                                     layers: try parsedLayers(), seed: hyper.seed)
         let trainer = Trainer(model: graph, optimizer: hyper.makeOptimizer())
         trainer.callbacks.append(ProgressReporter(quiet: quiet || output.json))
-        let reports = try trainer.fit(train, options: hyper.trainingOptions, validation: test)
+        var options = hyper.trainingOptions
+        options.workers = threadOptions.threads
+        let reports = try trainer.fit(train, options: options, validation: test)
         let final = reports.last?.validation ?? trainer.evaluate(test)
         if let out {
             try ModelFile.save(graph, to: out, metadata: [

@@ -50,17 +50,18 @@ public func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, column
                         let iy = y * g.stride - g.padding + kh
                         let d = dst + y * ow
                         if iy < 0 || iy >= g.height {
-                            d.update(repeating: 0, count: ow)
+                            for x in 0..<ow { d[x] = 0 }
                             continue
                         }
                         let s = src + iy * g.width + off
-                        if lo > 0 { d.update(repeating: 0, count: lo) }
+                        // Short runs (a row of a small image): plain loops beat memcpy calls.
+                        for x in 0..<lo { d[x] = 0 }
                         if g.stride == 1 {
-                            (d + lo).update(from: s + lo, count: hi - lo)
+                            for x in lo..<hi { d[x] = s[x] }
                         } else {
                             for x in lo..<hi { d[x] = s[x * g.stride] }
                         }
-                        if hi < ow { (d + hi).update(repeating: 0, count: ow - hi) }
+                        for x in hi..<ow { d[x] = 0 }
                     }
                 }
             }
