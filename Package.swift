@@ -45,9 +45,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats"]),
-        .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork"]),
+        .target(name: "TestSupport", dependencies: ["TensorCore", "NeuralNetwork"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
+        .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats", "TestSupport"]),
+        .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"]),
         .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand"]),
     ],
     swiftLanguageModes: [.v5]

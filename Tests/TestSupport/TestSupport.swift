@@ -1,0 +1,107 @@
+import NeuralNetwork
+import TensorCore
+
+/// Helpers shared by the test targets: Double references, random tensors, gradient checks.
+
+/// A tensor of uniform values in `[low, high)` from a seeded generator.
+public func randomTensor(_ shape: [Int], low: Float = -1, high: Float = 1, seed: UInt64) -> Tensor {
+    var rng = SeededGenerator(seed: seed)
+    return Tensor.uniform(shape, low: low, high: high, using: &rng)
+}
+
+/// `Σ aᵢ·bᵢ` in Double.
+public func doubleDot(_ a: Tensor, _ b: Tensor) -> Double {
+    precondition(a.shape == b.shape)
+    var s = 0.0
+    for i in 0..<a.count { s += Double(a.scalars[i]) * Double(b.scalars[i]) }
+    return s
+}
+
+/// The largest `|a − b| / max(1, |b|)` over all elements.
+public func maxRelativeError(_ a: [Float], _ b: [Float]) -> Double {
+    precondition(a.count == b.count, "\(a.count) vs \(b.count) elements")
+    var worst = 0.0
+    for (x, y) in zip(a, b) { worst = max(worst, abs(Double(x) - Double(y)) / max(1, abs(Double(y)))) }
+    return worst
+}
+
+/// The result of a gradient check: the worst error and where it was.
+public struct GradientCheck: CustomStringConvertible {
+    public var worstError: Double
+    public var worstPlace: String
+    public var checked: Int
+    public var description: String { "worst error \(worstError) at \(worstPlace) over \(checked) entries" }
+}
+
+/// Compares a layer's analytic gradients with central finite differences.
+///
+/// The scalar objective is `L = Σ forward(x) · R` for a fixed random `R`, computed in
+/// Double from the Float outputs. Checks the input gradient (unless
+/// `checkInput` is false) and every trainable parameter's gradient, at up to
+/// `maxEntries` entries of each tensor. Error = |analytic − numeric| / max(1, |numeric|).
+public func checkLayerGradients(_ layer: Layer, input: Tensor, epsilon: Float = 1e-2,
+                                maxEntries: Int = 64, checkInput: Bool = true, seed: UInt64 = 99) -> GradientCheck {
+    let output = layer.forward(input, training: true)
+    let r = randomTensor(output.shape, seed: seed)
+    let dx = layer.backward(r)
+    let objective: (Tensor) -> Double = { x in doubleDot(layer.forward(x, training: true), r) }
+    var worst = 0.0, place = "", checked = 0
+    func consider(_ analytic: Float, _ numeric: Double, _ where_: String) {
+        let e = abs(Double(analytic) - numeric) / max(1, abs(numeric))
+        checked += 1
+        if e > worst { worst = e; place = where_ }
+    }
+    if checkInput {
+        let stride = max(1, input.count / maxEntries)
+        for i in Swift.stride(from: 0, to: input.count, by: stride) {
+            var plus = input, minus = input
+            plus.scalars[i] += epsilon; minus.scalars[i] -= epsilon
+            let numeric = (objective(plus) - objective(minus)) / (2 * Double(epsilon))
+            consider(dx.scalars[i], numeric, "input[\(i)]")
+        }
+    }
+    for (name, p) in layer.namedParameters where p.isTrainable {
+        let analytic = p.gradient
+        let stride = max(1, p.count / maxEntries)
+        for i in Swift.stride(from: 0, to: p.count, by: stride) {
+            let saved = p.value.scalars[i]
+            p.value.scalars[i] = saved + epsilon
+            let up = objective(input)
+            p.value.scalars[i] = saved - epsilon
+            let down = objective(input)
+            p.value.scalars[i] = saved
+            consider(analytic.scalars[i], (up - down) / (2 * Double(epsilon)), "\(name)[\(i)]")
+        }
+    }
+    return GradientCheck(worstError: worst, worstPlace: place, checked: checked)
+}
+
+/// Compares a whole graph's parameter and input gradients with central differences.
+public func checkGraphGradients(_ graph: Graph, input: Tensor, epsilon: Float = 1e-2,
+                                maxEntries: Int = 16, seed: UInt64 = 99) -> GradientCheck {
+    let output = graph.forward(input, training: true)
+    let r = randomTensor(output.shape, seed: seed)
+    graph.backward(r)
+    let analytic = graph.trainableParameters.map { ($0.path, $0.parameter, $0.parameter.gradient) }
+    let objective: () -> Double = { doubleDot(graph.forward(input, training: true), r) }
+    var worst = 0.0, place = "", checked = 0
+    for (path, p, g) in analytic {
+        let stride = max(1, p.count / maxEntries)
+        for i in Swift.stride(from: 0, to: p.count, by: stride) {
+            let saved = p.value.scalars[i]
+            p.value.scalars[i] = saved + epsilon
+            let up = objective()
+            p.value.scalars[i] = saved - epsilon
+            let down = objective()
+            p.value.scalars[i] = saved
+            let numeric = (up - down) / (2 * Double(epsilon))
+            let e = abs(Double(g.scalars[i]) - numeric) / max(1, abs(numeric))
+            checked += 1
+            if e > worst { worst = e; place = "\(path)[\(i)]" }
+        }
+    }
+    return GradientCheck(worstError: worst, worstPlace: place, checked: checked)
+}
+
+/// The Fashion-MNIST folder the tests read (Debian's dataset-fashion-mnist).
+public let fashionMNISTPath = "/usr/share/datasets/fashion-mnist"
