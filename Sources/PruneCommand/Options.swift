@@ -5,6 +5,7 @@ import NeuralNetwork
 import TensorCore
 
 extension Architecture: ExpressibleByArgument {}
+extension Initializer: ExpressibleByArgument {}
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 
 /// Where the data lives.

@@ -19,6 +19,9 @@ struct Train: ParsableCommand {
     @Option(help: "Layer sizes for --model mlp, e.g. 784,300,100,10.")
     var layers: String?
 
+    @Option(help: "Weight initialization: \(Initializer.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var initializer: Initializer = .default
+
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var hyper: TrainingArguments
     @OptionGroup var threadOptions: ThreadOptions
@@ -49,7 +52,7 @@ struct Train: ParsableCommand {
         let train = try dataOptions.training()
         let test = try dataOptions.test()
         let graph = try model.build(inputShape: train.sampleShape, classes: max(train.classCount, test.classCount),
-                                    layers: try parsedLayers(), seed: hyper.seed)
+                                    layers: try parsedLayers(), seed: hyper.seed, initializer: initializer)
         let trainer = Trainer(model: graph, optimizer: hyper.makeOptimizer())
         trainer.callbacks.append(ProgressReporter(quiet: quiet || output.json))
         var options = hyper.trainingOptions

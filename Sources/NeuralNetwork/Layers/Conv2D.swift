@@ -17,6 +17,10 @@ public final class Conv2D: Layer, InputGradientSkipping {
     /// Zero padding on each border.
     public let padding: Int
     public var computesInputGradient = true
+    /// Forces an algorithm; nil chooses automatically (direct for stride-1 convolutions
+    /// on small images with few input taps, im2col + GEMM otherwise).
+    public var algorithm: ConvolutionAlgorithm?
+    private var cachedInput = Tensor.zeros([0])  // [N, C, H, W], cached by a direct forward
     private var columns = Tensor.zeros([0])      // [C·K·K, N·OH·OW], cached by forward
     private var geometry: ConvolutionGeometry?
 
@@ -75,13 +79,41 @@ public final class Conv2D: Layer, InputGradientSkipping {
                                    kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding)
     }
 
+    /// The algorithm used for geometry `g`.
+    public func resolvedAlgorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
+        if let algorithm, algorithm == .im2col || directConvolutionApplies(g) { return algorithm }
+        return directConvolutionApplies(g) && g.columnRows <= Self.directTapLimit ? .direct : .im2col
+    }
+
+    /// Direct kernels win while `C·K·K` is small (measured with `prune bench layers`).
+    static let directTapLimit = 64
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = makeGeometry(x)
+        if resolvedAlgorithm(for: g) == .direct {
+            if training { cachedInput = x; geometry = g; columns = Tensor.zeros([0]) }
+            let cout = outChannels
+            return Tensor(shape: [g.batch, cout, g.outputHeight, g.outputWidth]) { y in
+                x.withUnsafeBufferPointer { px in
+                    weight.value.withUnsafeBufferPointer { pw in
+                        if let bias {
+                            bias.value.withUnsafeBufferPointer { pb in
+                                directConvolution(g, input: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!,
+                                                  outputChannels: cout, output: y.baseAddress!)
+                            }
+                        } else {
+                            directConvolution(g, input: px.baseAddress!, weight: pw.baseAddress!, bias: nil,
+                                              outputChannels: cout, output: y.baseAddress!)
+                        }
+                    }
+                }
+            }
+        }
         let cols = Tensor(shape: [g.columnRows, g.columnCount]) { c in
             x.withUnsafeBufferPointer { im2col(g, input: $0.baseAddress!, columns: c.baseAddress!) }
         }
         let product = matmul(weight.value.reshaped([outChannels, g.columnRows]), .none, cols, .none)  // [Cout, N·P]
-        if training { columns = cols; geometry = g }
+        if training { columns = cols; geometry = g; cachedInput = Tensor.zeros([0]) }
         let plane = g.outputHeight * g.outputWidth
         let cout = outChannels
         let biasValues = bias?.value ?? Tensor.zeros([cout])
@@ -106,6 +138,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
         let plane = g.outputHeight * g.outputWidth
         let cout = outChannels
         precondition(dy.shape == [g.batch, cout, g.outputHeight, g.outputWidth], "\(name): gradient \(dy.shape) does not fit output")
+        if cachedInput.count > 0 { return directBackward(dy, g) }
         // dY' = [Cout, N·P]
         let dyT = Tensor(shape: [cout, g.batch * plane]) { t in
             dy.withUnsafeBufferPointer { d in
@@ -126,6 +159,39 @@ public final class Conv2D: Layer, InputGradientSkipping {
             dcols.withUnsafeBufferPointer { col2im(g, columns: $0.baseAddress!, output: dx.baseAddress!) }
         }
     }
+
+    private func directBackward(_ dy: Tensor, _ g: ConvolutionGeometry) -> Tensor {
+        let cout = outChannels
+        dy.withUnsafeBufferPointer { pdy in
+            cachedInput.withUnsafeBufferPointer { px in
+                weight.gradient.withUnsafeMutableBufferPointer { pdw in
+                    directConvolutionWeightGradient(g, input: px.baseAddress!, outputGradient: pdy.baseAddress!,
+                                                    outputChannels: cout, weightGradient: pdw.baseAddress!)
+                }
+            }
+        }
+        if let bias {
+            let plane = g.outputHeight * g.outputWidth
+            bias.gradient = Tensor(shape: [cout]) { b in
+                dy.withUnsafeBufferPointer { pdy in
+                    for co in 0..<cout {
+                        var sum: Float = 0
+                        for n in 0..<g.batch { sum += relaxedSum(pdy.baseAddress! + (n * cout + co) * plane, count: plane) }
+                        b[co] = sum
+                    }
+                }
+            }
+        }
+        guard computesInputGradient else { return Tensor.zeros([0]) }
+        return Tensor(shape: [g.batch, g.channels, g.height, g.width]) { dx in
+            dy.withUnsafeBufferPointer { pdy in
+                weight.value.withUnsafeBufferPointer { pw in
+                    directConvolutionInputGradient(g, weight: pw.baseAddress!, outputGradient: pdy.baseAddress!,
+                                                   outputChannels: cout, inputGradient: dx.baseAddress!)
+                }
+            }
+        }
+    }
 }
 
 /// Sums each row of a `[rows, columns]` matrix: `[rows]`.
@@ -138,4 +204,12 @@ func rowSums(_ m: Tensor, rows: Int) -> Tensor {
             }
         }
     }
+}
+
+/// How a convolution is computed.
+public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
+    /// Unfold the input (im2col) and multiply with BLAS.
+    case im2col
+    /// Stride-1 loops vectorized along output rows (TensorCore's direct kernels).
+    case direct
 }
