@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"]),
-        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand"]),
+        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

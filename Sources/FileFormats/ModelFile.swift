@@ -7,8 +7,8 @@ import TensorCore
 /// and masks.
 ///
 /// A mask equal to "the non-zero entries" is implied by the zeros and stored only as the
-/// path in `__metadata__["prune.masked"]`, so a pruned file is no larger than the dense
-/// one; any other mask is stored as a `<path>.mask` tensor.
+/// path in `__metadata__["prune.masked"]`, so a pruned file is as large as the dense one
+/// apart from those names in the header; any other mask is stored as a `<path>.mask` tensor.
 public enum ModelFile {
     /// The metadata key holding the architecture JSON.
     public static let architectureKey = "prune.architecture"
@@ -58,13 +58,13 @@ public enum ModelFile {
         do {
             spec = try JSONDecoder().decode(GraphSpec.self, from: Data(architecture.utf8))
         } catch {
-            throw FormatError(path: path, "the architecture in the metadata is not valid: \(error)")
+            throw FormatError(path: path, "the '\(architectureKey)' metadata is not a valid architecture: \(error)")
         }
         let model: Graph
         do {
             model = try spec.makeGraph()
         } catch {
-            throw FormatError(path: path, "the architecture cannot be built: \(error)")
+            throw FormatError(path: path, "the '\(architectureKey)' metadata describes an architecture that cannot be built: \(error)")
         }
         var masked: Set<String> = []
         if let list = contents.metadata[maskedKey] {

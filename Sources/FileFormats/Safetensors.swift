@@ -34,6 +34,7 @@ public enum Safetensors {
         var offset = 0
         for (name, tensor) in contents.tensors {
             guard name != "__metadata__", !name.isEmpty else { throw FormatError(path: name, "invalid tensor name") }
+            guard header[name] == nil else { throw FormatError(path: name, "two tensors have this name") }
             let size = tensor.count * 4
             header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + size]] as [String: Any]
             offset += size
@@ -112,8 +113,10 @@ public enum Safetensors {
                 guard !overflow else { throw FormatError(path: path, "tensor '\(name)' shape \(shape) overflows") }
                 count = p
             }
-            guard offsets[1] >= offsets[0], offsets[1] - offsets[0] == count * elementSize else {
-                throw FormatError(path: path, "tensor '\(name)' of shape \(shape) and dtype \(dtype) needs \(count * elementSize) bytes, offsets give \(offsets[1] - offsets[0])")
+            let (byteCount, byteOverflow) = count.multipliedReportingOverflow(by: elementSize)
+            guard !byteOverflow else { throw FormatError(path: path, "tensor '\(name)' shape \(shape) overflows") }
+            guard offsets[1] >= offsets[0], offsets[1] - offsets[0] == byteCount else {
+                throw FormatError(path: path, "tensor '\(name)' of shape \(shape) and dtype \(dtype) needs \(byteCount) bytes, offsets give \(offsets[1] - offsets[0])")
             }
             guard offsets[1] <= dataSize else {
                 throw FormatError(path: path, "tensor '\(name)' ends at byte \(offsets[1]) past the data section (\(dataSize) bytes); the file is truncated")

@@ -37,6 +37,8 @@ struct Prune: ParsableCommand {
             Foundation.exit(2)
         } catch let error as ExitCode {
             Foundation.exit(error.rawValue)
+        } catch where exitCode(for: error) == .success {
+            exit(withError: error)   // --help and `prune help`: the parser's help command throws from run()
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(1)

@@ -1,0 +1,234 @@
+import Foundation
+import Testing
+
+/// The folder of committed help snapshots.
+let snapshotFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots")
+
+/// Compares `actual` with the committed snapshot `name`. With `PRUNE_UPDATE_SNAPSHOTS=1`
+/// in the environment the snapshot is rewritten instead (then review and commit the diff).
+func expectSnapshot(_ actual: String, named name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let url = snapshotFolder.appendingPathComponent(name)
+    if ProcessInfo.processInfo.environment["PRUNE_UPDATE_SNAPSHOTS"] == "1" {
+        try FileManager.default.createDirectory(at: snapshotFolder, withIntermediateDirectories: true)
+        try Data(actual.utf8).write(to: url)
+        return
+    }
+    let expected = try #require(try? String(contentsOf: url, encoding: .utf8), """
+        snapshot \(url.path) is missing; run the tests once with PRUNE_UPDATE_SNAPSHOTS=1 to write it
+        """, sourceLocation: sourceLocation)
+    #expect(actual == expected, """
+        output differs from \(url.path); if the change is intended, rerun with PRUNE_UPDATE_SNAPSHOTS=1 \
+        and commit the new snapshot
+        """, sourceLocation: sourceLocation)
+}
+
+@Suite("prune help")
+struct HelpTests {
+    @Test("`prune --help` matches its snapshot", arguments: [
+        (["--help"], "prune-help.txt"),
+        (["train", "--help"], "prune-train-help.txt"),
+        (["eval", "--help"], "prune-eval-help.txt"),
+        (["info", "--help"], "prune-info-help.txt"),
+    ])
+    func helpSnapshot(arguments: [String], snapshot: String) throws {
+        let result = try prune(arguments)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stderr.isEmpty)
+        try expectSnapshot(result.stdout, named: snapshot)
+    }
+
+    @Test("`prune help train` prints the same text as `prune train --help`")
+    func helpSubcommand() throws {
+        let viaHelp = try prune("help", "train"), viaFlag = try prune("train", "--help")
+        #expect(viaHelp.status == 0, "\(viaHelp)")
+        #expect(viaHelp.stdout == viaFlag.stdout)
+        #expect(viaHelp.stdout.contains("USAGE: prune train"))
+    }
+
+    @Test("`prune --version` prints the version")
+    func version() throws {
+        let result = try prune("--version")
+        #expect(result.status == 0)
+        #expect(result.stdout == "0.1.0\n")
+    }
+}
+
+@Suite("prune errors")
+struct ErrorTests {
+    /// One line on stderr, no crash report.
+    func expectCleanError(_ result: PruneResult, mentions words: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.stderrLines.count == 1, "expected one stderr line: \(result)", sourceLocation: sourceLocation)
+        for word in words {
+            #expect(result.stderr.contains(word), "stderr should mention '\(word)': \(result)", sourceLocation: sourceLocation)
+        }
+        for crash in ["Fatal error", "Stack dump", "Current stack trace", "Illegal instruction", "Segmentation"] {
+            #expect(!result.stderr.contains(crash), "\(result)", sourceLocation: sourceLocation)
+        }
+        #expect(result.stdout.isEmpty, "\(result)", sourceLocation: sourceLocation)
+    }
+
+    @Test("`prune train --threads 0` is a usage error (exit 2) naming the option")
+    func zeroThreads() throws {
+        let result = try prune("train", "--threads", "0")
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr.contains("--threads"), "\(result)")
+        #expect(result.stderr.contains("between 1 and 256"), "\(result)")
+    }
+
+    @Test("a bad option value is a usage error (exit 2)", arguments: [
+        ["train", "--model", "vgg"], ["train", "--epochs", "0"], ["train", "--layers", "784,10"],
+        ["train", "--batch-size", "x"],
+    ])
+    func badOption(_ arguments: [String]) throws {
+        let result = try prune(arguments)
+        #expect(result.status == 2, "\(result)")
+        #expect(!result.stderr.isEmpty)
+    }
+
+    @Test("`prune eval` of a missing file exits 1 with one stderr line naming the path")
+    func evalMissingFile() throws {
+        let result = try prune("eval", "/nonexistent.safetensors")
+        #expect(result.status == 1, "\(result)")
+        expectCleanError(result, mentions: ["/nonexistent.safetensors", "no such file"])
+    }
+
+    @Test("`prune eval` and `prune info` of a corrupt file exit 1 naming the path", arguments: ["eval", "info"])
+    func corruptFile(_ subcommand: String) throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var generator = SplitMix64(seed: 42)
+        let bytes = (0..<4096).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        let path = folder.appendingPathComponent("corrupt.safetensors").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let result = try prune(subcommand, path)
+        #expect(result.status == 1, "\(result)")
+        expectCleanError(result, mentions: [path])
+    }
+
+    @Test("`prune train --data /nonexistent` exits 1 and says how to install the data")
+    func missingData() throws {
+        let result = try prune("train", "--data", "/nonexistent", "--epochs", "1")
+        #expect(result.status == 1, "\(result)")
+        expectCleanError(result, mentions: ["/nonexistent", "apt-get install dataset-fashion-mnist"])
+    }
+
+    @Test("an unknown subcommand is a usage error (exit 2)")
+    func unknownSubcommand() throws {
+        let result = try prune("frobnicate")
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr.contains("frobnicate"), "\(result)")
+        #expect(result.stdout.isEmpty)
+    }
+}
+
+/// A tiny seeded generator for test bytes (SplitMix64).
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The folder of the shared trained model, removed when the test process exits.
+nonisolated(unsafe) var trainedModelFolder: String?
+
+/// One epoch of lenet300 on the real data, trained once and shared by the end-to-end tests.
+struct TrainedModel {
+    let folder: URL
+    let path: String
+    let train: PruneResult
+
+    static let shared: Result<TrainedModel, Error> = Result {
+        let folder = try temporaryFolder()
+        trainedModelFolder = folder.path
+        atexit { if let path = trainedModelFolder { try? FileManager.default.removeItem(atPath: path) } }
+        let path = folder.appendingPathComponent("m.safetensors").path
+        let train = try prune("train", "--model", "lenet300", "--epochs", "1", "--json", "--quiet", "--out", path)
+        return TrainedModel(folder: folder, path: path, train: train)
+    }
+}
+
+@Suite("prune train, eval and info on Fashion-MNIST")
+struct EndToEndTests {
+    @Test("`prune train --json` prints one JSON object with accuracy above 0.80 and writes the model")
+    func train() throws {
+        let trained = try TrainedModel.shared.get()
+        #expect(trained.train.status == 0, "\(trained.train)")
+        let json = try singleJSONObject(trained.train.stdout)
+        let accuracy = try #require(json["accuracy"] as? Double)
+        #expect(accuracy > 0.80 && accuracy <= 1)
+        #expect(json["samples"] as? Int == 10000)
+        #expect(json["parameters"] as? Int == 266_610)
+        #expect(json["output"] as? String == trained.path)
+        let epochs = try #require(json["epochs"] as? [[String: Any]])
+        #expect(epochs.count == 1)
+        #expect(epochs.first?["epoch"] as? Int == 1)
+        #expect((epochs.first?["testAccuracy"] as? Double).map { abs($0 - accuracy) < 1e-6 } == true)
+        #expect(trained.train.stderr.isEmpty, "--quiet --json must not draw progress: \(trained.train.stderr)")
+        #expect(FileManager.default.fileExists(atPath: trained.path))
+    }
+
+    @Test("`prune eval --json` reproduces the training run's test accuracy on 10000 samples")
+    func eval() throws {
+        let trained = try TrainedModel.shared.get()
+        try #require(trained.train.status == 0, "\(trained.train)")
+        let trainAccuracy = try #require(try singleJSONObject(trained.train.stdout)["accuracy"] as? Double)
+        let result = try prune("eval", trained.path, "--json")
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        #expect(json["samples"] as? Int == 10000)
+        let accuracy = try #require(json["accuracy"] as? Double)
+        #expect(abs(accuracy - trainAccuracy) <= 1e-6, "eval \(accuracy) vs train \(trainAccuracy)")
+        let loss = try #require(json["loss"] as? Double)
+        #expect(loss > 0 && loss < 1)
+
+        let text = try prune("eval", trained.path)
+        #expect(text.status == 0)
+        #expect(text.stdout.hasPrefix("accuracy "))
+        #expect(text.stdout.contains(String(format: "%.2f%%", 100 * accuracy)), "\(text)")
+        #expect(text.stdout.contains("(10000 samples)"))
+    }
+
+    @Test("`prune info --json` counts 266,610 parameters in lenet300's layers")
+    func infoJSON() throws {
+        let trained = try TrainedModel.shared.get()
+        try #require(trained.train.status == 0, "\(trained.train)")
+        let result = try prune("info", trained.path, "--json")
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        let totals = try #require(json["totals"] as? [String: Any])
+        #expect(totals["parameters"] as? Int == 266_610)
+        #expect(totals["nonZeros"] as? Int == 266_610, "a trained dense model has no exact zeros")
+        let layers = try #require(json["layers"] as? [[String: Any]])
+        // Graph nodes, parameter-free ones included: Flatten, three Dense and two ReLU.
+        #expect(layers.map { $0["name"] as? String } == ["flatten", "fc1", "relu1", "fc2", "relu2", "fc3"])
+        #expect(layers.map { $0["parameters"] as? Int } == [0, 235_500, 0, 30_100, 0, 1_010])
+        #expect((layers[1]["shape"] as? [Int]) == [300, 784])
+    }
+
+    @Test("`prune info` prints a table with a header line and a total row")
+    func infoText() throws {
+        let trained = try TrainedModel.shared.get()
+        try #require(trained.train.status == 0, "\(trained.train)")
+        let result = try prune("info", trained.path)
+        #expect(result.status == 0, "\(result)")
+        let lines = result.stdout.split(separator: "\n")
+        try #require(lines.count == 10, "header, rule, 6 layers, rule, total: \(result.stdout)")
+        #expect(lines[0].hasPrefix("layer"))
+        for column in ["kind", "shape", "parameters", "non-zeros", "sparsity", "FLOPs"] {
+            #expect(lines[0].contains(column), "header lacks \(column): \(lines[0])")
+        }
+        #expect(lines[1].allSatisfy { $0 == "-" })
+        #expect(lines[3].hasPrefix("fc1"))
+        #expect(lines[3].contains("300×784"))
+        let total = lines[9].split(separator: " ")
+        #expect(total.first == "total")
+        #expect(total.contains("266610"))
+        #expect(total.contains("0.0%"))
+    }
+}

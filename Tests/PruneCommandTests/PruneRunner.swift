@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// The package root: the nearest folder above this file that holds Package.swift.
+let packageRoot: URL = {
+    var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    while url.path != "/" {
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+        url = url.deletingLastPathComponent()
+    }
+    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+}()
+
+/// Where the built `prune` may be, best first: next to the test bundle (the same build
+/// configuration as the tests), then `.build/release/prune`, then `.build/debug/prune`.
+let pruneCandidates: [String] = {
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        .deletingLastPathComponent().appendingPathComponent("prune").path
+    return [beside, packageRoot.appendingPathComponent(".build/release/prune").path,
+            packageRoot.appendingPathComponent(".build/debug/prune").path]
+}()
+
+/// The `prune` executable, or nil when it has not been built.
+let pruneExecutable: String? = pruneCandidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+/// What one run of `prune` did.
+struct PruneResult: CustomStringConvertible {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    /// The non-empty lines of stderr.
+    var stderrLines: [Substring] { stderr.split(separator: "\n") }
+    var description: String { "exit \(status)\n--- stdout\n\(stdout)--- stderr\n\(stderr)" }
+}
+
+/// Runs the built `prune` with `arguments`; fails the test when the binary is missing.
+func prune(_ arguments: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> PruneResult {
+    try prune(arguments, sourceLocation: sourceLocation)
+}
+
+/// Runs the built `prune` with `arguments` and a fixed terminal width.
+func prune(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> PruneResult {
+    let binary = try #require(pruneExecutable, """
+        the prune executable was not found at any of \(pruneCandidates); build it first with \
+        `swift build -c release -Xswiftc -target-cpu -Xswiftc native --product prune`
+        """, sourceLocation: sourceLocation)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["COLUMNS"] = "80"   // help text wraps at the terminal width
+    process.environment = environment
+    process.standardInput = FileHandle.nullDevice
+    // Output goes to files, not pipes: a child that fills a pipe nobody reads would block.
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("prune-run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+    defer { try? out.close(); try? err.close() }
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    process.waitUntilExit()
+    let outData = try Data(contentsOf: outURL), errData = try Data(contentsOf: errURL)
+    return PruneResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                       stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// A fresh temporary folder.
+func temporaryFolder() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("prune-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
+    return url
+}
+
+/// Parses `text` as exactly one JSON object on one line.
+func singleJSONObject(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+    let lines = text.split(separator: "\n")
+    try #require(lines.count == 1, "expected one line of JSON, got \(lines.count): \(text)", sourceLocation: sourceLocation)
+    let object = try JSONSerialization.jsonObject(with: Data(lines[0].utf8))
+    return try #require(object as? [String: Any], "not a JSON object: \(text)", sourceLocation: sourceLocation)
+}
