@@ -10,7 +10,7 @@ public enum Initializer: String, Codable, CaseIterable, Sendable {
     case torch
 
     /// Prune's default.
-    public static let `default`: Initializer = .torch
+    public static let `default`: Initializer = .heUniform
 
     func weight(shape: [Int], fanIn: Int, rng: inout SeededGenerator) -> Tensor {
         let bound: Float

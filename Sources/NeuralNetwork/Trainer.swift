@@ -6,11 +6,11 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Passes over the training data.
     public var epochs: Int = 10
     /// Samples per step; the last batch of an epoch may be smaller.
-    public var batchSize: Int = 128
+    public var batchSize: Int = 64
     /// The base learning rate.
     public var learningRate: Float = 0.05
-    /// How the rate changes over the run.
-    public var schedule: LearningRateSchedule = .constant
+    /// How the rate changes over the run (default: per-step cosine decay to zero).
+    public var schedule: LearningRateSchedule = .cosine
     /// Seed of the shuffling generator.
     public var seed: UInt64 = 1
     /// Shuffle the samples every epoch.
@@ -22,7 +22,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// worker, BatchNorm sees per-slice statistics.
     public var workers: Int = 1
 
-    /// Creates options with defaults.
+    /// Creates options with Prune's defaults, tuned for 10 epochs on Fashion-MNIST
+    /// with `SGD(momentum: 0.9, weightDecay: 5e-4)` (see docs/RESULTS.md).
     public init() {}
 }
 

@@ -9,8 +9,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a built-in architecture on MNIST-format data.",
         discussion: """
-            Defaults (SGD, momentum 0.9, learning rate 0.05, per-step cosine decay, weight decay 5e-4, \
-            batch 128) are tuned for 10 epochs on Fashion-MNIST; see docs/RESULTS.md.
+            Defaults (He-uniform initialization, SGD with momentum 0.9, learning rate 0.05, per-step cosine \
+            decay, weight decay 5e-4, batch 64) are tuned for 10 epochs on Fashion-MNIST; see docs/RESULTS.md.
             """)
 
     @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -82,7 +82,7 @@ struct TrainingArguments: ParsableArguments {
     @Option(help: "Passes over the training data.")
     var epochs: Int = 10
     @Option(help: "Samples per step.")
-    var batchSize: Int = 128
+    var batchSize: Int = 64
     @Option(help: "Optimizer: sgd, adam, adamw.")
     var optimizer: OptimizerKind = .sgd
     @Option(help: "Base learning rate.")

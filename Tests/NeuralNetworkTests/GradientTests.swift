@@ -35,6 +35,38 @@ struct GradientTests {
         #expect(check.worstError < Self.tolerance, "\(check)")
     }
 
+    @Test("Conv2D gradients with each algorithm forced", arguments: ConvolutionAlgorithm.allCases)
+    func convAlgorithms(_ algorithm: ConvolutionAlgorithm) {
+        var rng = SeededGenerator(seed: 14)
+        let layer = Conv2D(name: "conv", inChannels: 3, outChannels: 2, kernelSize: 5, padding: 2, rng: &rng)
+        layer.algorithm = algorithm
+        let x = randomTensor([2, 3, 9, 11], seed: 15)
+        #expect(layer.resolvedAlgorithm(for: ConvolutionGeometry(batch: 2, channels: 3, height: 9, width: 11,
+                                                                  kernelHeight: 5, kernelWidth: 5, padding: 2)) == algorithm)
+        let check = checkLayerGradients(layer, input: x, maxEntries: 200)
+        #expect(check.worstError < Self.tolerance, "\(check)")
+    }
+
+    @Test("direct and im2col convolutions agree on outputs and all gradients",
+          arguments: [(1, 6, 5, 2, 28, 28), (6, 16, 5, 0, 14, 14), (2, 3, 3, 1, 33, 30), (4, 2, 1, 0, 5, 9), (3, 4, 7, 3, 8, 8)])
+    func directMatchesIm2col(cin: Int, cout: Int, k: Int, pad: Int, h: Int, w: Int) {
+        var rng = SeededGenerator(seed: 16)
+        let a = Conv2D(name: "a", inChannels: cin, outChannels: cout, kernelSize: k, padding: pad, rng: &rng)
+        let b = Conv2D(name: "b", inChannels: cin, outChannels: cout, kernelSize: k, padding: pad, rng: &rng)
+        b.weight.value = a.weight.value
+        b.bias!.value = a.bias!.value
+        a.algorithm = .im2col
+        b.algorithm = .direct
+        let x = randomTensor([3, cin, h, w], seed: 17)
+        let ya = a.forward(x, training: true), yb = b.forward(x, training: true)
+        #expect(maxRelativeError(yb.scalars, ya.scalars) < 1e-5)
+        let dy = randomTensor(ya.shape, seed: 18)
+        let dxa = a.backward(dy), dxb = b.backward(dy)
+        #expect(maxRelativeError(dxb.scalars, dxa.scalars) < 1e-5)
+        #expect(maxRelativeError(b.weight.gradient.scalars, a.weight.gradient.scalars) < 1e-4)
+        #expect(maxRelativeError(b.bias!.gradient.scalars, a.bias!.gradient.scalars) < 1e-4)
+    }
+
     @Test("MaxPool2D (distinct values so the argmax is stable)", arguments: [(2, 2), (3, 2), (2, 1)])
     func maxPool(kernel: Int, stride: Int) {
         var rng = SeededGenerator(seed: 6)
