@@ -159,7 +159,7 @@ public final class Trainer {
                 guard result.loss.isFinite else {
                     throw TrainingError.nonFiniteLoss(epoch: epoch, step: s, learningRate: rate)
                 }
-                optimizer.step(parameters, learningRate: rate)
+                optimizer.step(parameters, learningRate: rate, threads: options.workers)
                 elapsed += clock.now - start
                 lossSum += Double(result.loss) * Double(hi - lo)
                 correct += result.correct
@@ -204,13 +204,27 @@ public final class Trainer {
             let r = Self.gradients(workers[w], batch, loss: loss, scale: Float(hi - lo) / Float(n))
             results[w] = (r.loss * Float(hi - lo) / Float(n), r.correct)
         }
-        for w in 1..<parts {
-            for (mine, theirs) in zip(master, workers[w].parameters) where mine.parameter.isTrainable {
-                mine.parameter.gradient.add(theirs.parameter.gradient)
+        // Sum the replicas' gradients into the model's, each thread taking one range of
+        // every parameter; then drop the replicas' references to the weights so the
+        // optimizer updates them in place instead of copying.
+        for (i, (_, mine)) in master.enumerated() where mine.isTrainable {
+            let others = workers[1..<parts].map { $0.parameters[i].parameter.gradient }
+            mine.gradient.withUnsafeMutableBufferPointer { total in
+                for other in others {
+                    other.withUnsafeBufferPointer { g in
+                        parallelRanges(total.count, threads: parts) { lo, hi in
+                            for j in lo..<hi { total[j] += g[j] }
+                        }
+                    }
+                }
             }
         }
+        for replica in replicas { for (_, p) in replica.parameters { p.value = Self.released } }
         return (results.reduce(0) { $0 + $1.loss }, results.reduce(0) { $0 + $1.correct })
     }
+
+    /// Stands in for a replica's weights between steps (the next step copies them again).
+    private static let released = Tensor.zeros([0])
 
     /// Forward, loss and backward on one batch; the loss gradient is multiplied by `scale`.
     private static func gradients(_ model: Graph, _ batch: Batch, loss: Loss, scale: Float) -> (loss: Float, correct: Int) {

@@ -19,13 +19,22 @@ public enum Transpose: Sendable {
 /// The one bridge to the system BLAS (OpenBLAS on Linux, Accelerate on Apple platforms).
 public enum BLAS {
     /// Sets the number of threads BLAS may use. Prune's default is 1: on small
-    /// matrices extra BLAS threads spin and lose (see TOOLCHAIN.md).
+    /// matrices extra BLAS threads spin and lose (see TOOLCHAIN.md); Prune's trainer
+    /// parallelizes across samples instead.
     public static func setThreadCount(_ count: Int) {
         precondition(count >= 1, "thread count must be at least 1, got \(count)")
+        _ = defaultThreads
         #if !canImport(Accelerate)
         openblas_set_num_threads(Int32(count))
         #endif
     }
+
+    /// Applies the one-thread default once, before the first BLAS call.
+    private static let defaultThreads: Void = {
+        #if !canImport(Accelerate)
+        openblas_set_num_threads(1)
+        #endif
+    }()
 
     /// `C = alpha * op(A) * op(B) + beta * C` for row-major matrices.
     ///
@@ -42,6 +51,7 @@ public enum BLAS {
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
+        _ = defaultThreads
         cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
                     Int32(m), Int32(n), Int32(k), alpha,
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -54,6 +64,7 @@ public enum BLAS {
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
     ) {
+        _ = defaultThreads
         cblas_sgemv(CblasRowMajor, trans.cblas, Int32(rows), Int32(columns), alpha,
                     a, Int32(lda), x, 1, beta, y, 1)
     }

@@ -81,8 +81,9 @@ public final class Conv2D: Layer, InputGradientSkipping {
 
     /// The algorithm used for geometry `g`.
     public func resolvedAlgorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
-        if let algorithm, algorithm == .im2col || directConvolutionApplies(g) { return algorithm }
-        return directConvolutionApplies(g) && g.columnRows <= Self.directTapLimit ? .direct : .im2col
+        let possible = directConvolutionApplies(g) && directInputGradientApplies(g)
+        if let algorithm, algorithm == .im2col || possible { return algorithm }
+        return possible && g.columnRows <= Self.directTapLimit ? .direct : .im2col
     }
 
     /// Direct kernels win while `C·K·K` is small (measured with `prune bench layers`).

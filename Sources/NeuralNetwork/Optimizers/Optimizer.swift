@@ -1,16 +1,28 @@
+import Dispatch
 import TensorCore
 
 /// The per-parameter math of an optimizer: how one parameter's value and state slots
-/// change given its gradient. Bookkeeping (state storage, masks) lives in `Optimizer`.
+/// change given its gradient. Bookkeeping (state storage, masks, threads) lives in
+/// `Optimizer`, which may call `apply` on disjoint ranges of one parameter at once.
 public protocol UpdateRule {
-    /// How many state tensors (each the size of the parameter) the rule keeps.
+    /// How many state arrays (each the size of the parameter) the rule keeps.
     var slotCount: Int { get }
-    /// Updates `value` in place from `gradient`.
+    /// Updates `count` entries of a value in place from their gradient.
     /// - Parameters:
     ///   - step: 1 for the first update of this parameter, then 2, 3, …
-    ///   - slots: `slotCount` consecutive state arrays of `value.count` scalars, zero at first.
-    func apply(step: Int, learningRate: Float, value: UnsafeMutableBufferPointer<Float>,
-               gradient: UnsafeBufferPointer<Float>, slots: UnsafeMutableBufferPointer<Float>)
+    ///   - slots: the rule's state for the same entries, zero at first.
+    func apply(step: Int, learningRate: Float, value: UnsafeMutablePointer<Float>,
+               gradient: UnsafePointer<Float>, slots: SlotPointers, count: Int)
+}
+
+/// The state arrays of one parameter range: slot `i` starts at `base + i·stride`.
+public struct SlotPointers {
+    let base: UnsafeMutablePointer<Float>?
+    let stride: Int
+    /// The start of slot `i`.
+    public subscript(i: Int) -> UnsafeMutablePointer<Float> { base! + i * stride }
+    /// These slots advanced by `offset` entries.
+    func advanced(by offset: Int) -> SlotPointers { SlotPointers(base: base.map { $0 + offset }, stride: stride) }
 }
 
 /// Applies an `UpdateRule` to a model's trainable parameters, keeps per-parameter
@@ -19,49 +31,77 @@ public protocol UpdateRule {
 public final class Optimizer {
     /// The update math.
     public let rule: UpdateRule
-    private var state: [ObjectIdentifier: (slots: [Float], steps: Int)] = [:]
+    private var state: [ObjectIdentifier: State] = [:]
+
+    /// One parameter's slots (`slotCount × count` floats) and its step count.
+    private final class State {
+        let slots: UnsafeMutablePointer<Float>
+        let count: Int
+        var steps = 0
+        init(slotCount: Int, count: Int) {
+            self.count = count
+            slots = .allocate(capacity: max(slotCount * count, 1))
+            slots.initialize(repeating: 0, count: max(slotCount * count, 1))
+        }
+        deinit { slots.deallocate() }
+    }
 
     /// Creates an optimizer with the given rule.
     public init(_ rule: UpdateRule) { self.rule = rule }
 
-    /// Updates every trainable parameter once with `learningRate`.
-    public func step(_ parameters: [(path: String, parameter: Parameter)], learningRate: Float) {
+    /// Updates every trainable parameter once with `learningRate`, splitting large
+    /// parameters into `threads` ranges updated at once.
+    public func step(_ parameters: [(path: String, parameter: Parameter)], learningRate: Float, threads: Int = 1) {
         for (_, p) in parameters where p.isTrainable {
             precondition(p.gradient.shape == p.value.shape,
                          "gradient \(p.gradient.shape) does not match parameter \(p.value.shape)")
             let key = ObjectIdentifier(p)
-            var entry = state[key] ?? (slots: [Float](repeating: 0, count: rule.slotCount * p.count), steps: 0)
-            state[key] = nil   // keep the slots uniquely referenced while mutating them
+            let entry = state[key] ?? State(slotCount: rule.slotCount, count: p.count)
+            state[key] = entry
             entry.steps += 1
+            let n = p.count
+            let slots = SlotPointers(base: entry.slots, stride: n)
+            let mask = p.mask
             let gradient = p.gradient
+            let rule = self.rule, step = entry.steps, slotCount = rule.slotCount
             p.value.withUnsafeMutableBufferPointer { v in
                 gradient.withUnsafeBufferPointer { g in
-                    entry.slots.withUnsafeMutableBufferPointer { s in
-                        rule.apply(step: entry.steps, learningRate: learningRate, value: v, gradient: g, slots: s)
-                    }
-                }
-            }
-            if let mask = p.mask {
-                p.value.multiply(by: mask)
-                let n = p.count
-                mask.withUnsafeBufferPointer { m in
-                    entry.slots.withUnsafeMutableBufferPointer { s in
-                        for slot in 0..<rule.slotCount {
-                            let base = s.baseAddress! + slot * n
-                            for i in 0..<n { base[i] *= m[i] }
+                    let work = { (lo: Int, hi: Int) in
+                        rule.apply(step: step, learningRate: learningRate, value: v.baseAddress! + lo,
+                                   gradient: g.baseAddress! + lo, slots: slots.advanced(by: lo), count: hi - lo)
+                        guard let mask else { return }
+                        mask.withUnsafeBufferPointer { m in
+                            for i in lo..<hi { v[i] *= m[i] }
+                            for slot in 0..<slotCount {
+                                let s = slots[slot]
+                                for i in lo..<hi { s[i] *= m[i] }
+                            }
                         }
                     }
+                    parallelRanges(n, threads: threads, work)
                 }
             }
-            state[key] = entry
         }
     }
 
     /// The state slots kept for `parameter` (empty before its first update), for tests and inspection.
-    public func slots(for parameter: Parameter) -> [Float] { state[ObjectIdentifier(parameter)]?.slots ?? [] }
+    public func slots(for parameter: Parameter) -> [Float] {
+        guard let entry = state[ObjectIdentifier(parameter)] else { return [] }
+        return Array(UnsafeBufferPointer(start: entry.slots, count: rule.slotCount * entry.count))
+    }
 
     /// Forgets all state (momentum, moments).
     public func reset() { state.removeAll() }
+}
+
+/// Runs `body` on `threads` disjoint ranges covering `0..<count` at once (in the
+/// calling thread alone when the work is small).
+func parallelRanges(_ count: Int, threads: Int, _ body: (Int, Int) -> Void) {
+    let parts = count >= 32_768 ? min(threads, count) : 1
+    if parts <= 1 { body(0, count); return }
+    DispatchQueue.concurrentPerform(iterations: parts) { i in
+        body(count * i / parts, count * (i + 1) / parts)
+    }
 }
 
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay,
@@ -76,24 +116,24 @@ public struct SGD: UpdateRule {
         self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
     }
     public var slotCount: Int { momentum == 0 ? 0 : 1 }
-    public func apply(step: Int, learningRate lr: Float, value w: UnsafeMutableBufferPointer<Float>,
-                      gradient g: UnsafeBufferPointer<Float>, slots: UnsafeMutableBufferPointer<Float>) {
+    public func apply(step: Int, learningRate lr: Float, value w: UnsafeMutablePointer<Float>,
+                      gradient g: UnsafePointer<Float>, slots: SlotPointers, count: Int) {
         let wd = weightDecay, mu = momentum
         if mu == 0 {
-            for i in 0..<w.count { w[i] -= lr * (g[i] + wd * w[i]) }
+            for i in 0..<count { w[i] -= lr * (g[i] + wd * w[i]) }
             return
         }
-        let v = slots.baseAddress!
+        let v = slots[0]
         if step == 1 {
             // PyTorch starts the buffer at the first gradient.
-            for i in 0..<w.count { v[i] = g[i] + wd * w[i] }
+            for i in 0..<count { v[i] = g[i] + wd * w[i] }
         } else {
-            for i in 0..<w.count { v[i] = mu * v[i] + (g[i] + wd * w[i]) }
+            for i in 0..<count { v[i] = mu * v[i] + (g[i] + wd * w[i]) }
         }
         if nesterov {
-            for i in 0..<w.count { w[i] -= lr * ((g[i] + wd * w[i]) + mu * v[i]) }
+            for i in 0..<count { w[i] -= lr * ((g[i] + wd * w[i]) + mu * v[i]) }
         } else {
-            for i in 0..<w.count { w[i] -= lr * v[i] }
+            for i in 0..<count { w[i] -= lr * v[i] }
         }
     }
 }
@@ -116,10 +156,9 @@ public struct Adam: UpdateRule {
     /// AdamW: Adam with decoupled weight decay (default λ 0.01).
     public static func adamW(weightDecay: Float = 0.01) -> Adam { Adam(weightDecay: weightDecay, decoupled: true) }
     public var slotCount: Int { 2 }
-    public func apply(step: Int, learningRate lr: Float, value w: UnsafeMutableBufferPointer<Float>,
-                      gradient g: UnsafeBufferPointer<Float>, slots: UnsafeMutableBufferPointer<Float>) {
-        let n = w.count
-        let m = slots.baseAddress!, v = slots.baseAddress! + n
+    public func apply(step: Int, learningRate lr: Float, value w: UnsafeMutablePointer<Float>,
+                      gradient g: UnsafePointer<Float>, slots: SlotPointers, count n: Int) {
+        let m = slots[0], v = slots[1]
         let b1 = beta1, b2 = beta2, eps = epsilon
         let c1 = 1 - Float(pow(Double(b1), Double(step)))
         let c2 = 1 - Float(pow(Double(b2), Double(step)))

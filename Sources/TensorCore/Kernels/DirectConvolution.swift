@@ -160,8 +160,14 @@ public func directConvolutionWeightGradient(_ g: ConvolutionGeometry, input: Uns
                             if k > 7 { a7 += dot(s + 7) }
                         }
                         let out = dw + ((co * g.channels + c) * k + kh) * k
-                        let sums = [a0, a1, a2, a3, a4, a5, a6, a7]
-                        for kw in 0..<k { out[kw] += sums[kw].sum() }
+                        out[0] += a0.sum()
+                        if k > 1 { out[1] += a1.sum() }
+                        if k > 2 { out[2] += a2.sum() }
+                        if k > 3 { out[3] += a3.sum() }
+                        if k > 4 { out[4] += a4.sum() }
+                        if k > 5 { out[5] += a5.sum() }
+                        if k > 6 { out[6] += a6.sum() }
+                        if k > 7 { out[7] += a7.sum() }
                         continue
                     }
                     for kw in 0..<k {
@@ -180,51 +186,35 @@ public func directConvolutionWeightGradient(_ g: ConvolutionGeometry, input: Uns
 }
 
 /// The input gradient of a stride-1 convolution: `dx[c, y, x] = Σ w[co, c, kh, kw] ·
-/// dy[co, y − kh + p, x − kw + p]`. `inputGradient` (`[N, C, H, W]`) is overwritten.
-/// - Complexity: O(N·Cout·OH·C·K²·⌈OW/8⌉) vector multiply-adds.
+/// dy[co, y − kh + p, x − kw + p]`, computed as the forward kernel applied to `dy` with
+/// the kernel flipped and its channel axes swapped, and padding `K − 1 − p`.
+/// `inputGradient` (`[N, C, H, W]`) is overwritten.
+/// - Precondition: `padding <= K − 1` and `W <= 32` (`directInputGradientApplies`).
+/// - Complexity: O(N·C·H·Cout·K²·⌈W/8⌉) vector multiply-adds.
 public func directConvolutionInputGradient(_ g: ConvolutionGeometry, weight: UnsafePointer<Float>,
                                            outputGradient dy: UnsafePointer<Float>, outputChannels cout: Int,
                                            inputGradient dx: UnsafeMutablePointer<Float>) {
-    let l = DirectLayout(g)
-    let k = g.kernelWidth, ow = l.outputWidth, oh = l.outputHeight
-    let rowWidth = l.vectors * 8
-    let padded = UnsafeMutablePointer<Float>.allocate(capacity: l.paddedImageSize)
-    let dyRow = UnsafeMutablePointer<Float>.allocate(capacity: rowWidth)
-    defer { padded.deallocate(); dyRow.deallocate() }
-    dyRow.update(repeating: 0, count: rowWidth)
-    for n in 0..<g.batch {
-        padded.update(repeating: 0, count: l.paddedImageSize)
-        for co in 0..<cout {
-            for y in 0..<oh {
-                let s = dy + ((n * cout + co) * oh + y) * ow
-                for x in 0..<ow { dyRow[x] = s[x] }
-                let d0 = load(dyRow), d1 = l.vectors > 1 ? load(dyRow + 8) : .zero
-                let d2 = l.vectors > 2 ? load(dyRow + 16) : .zero, d3 = l.vectors > 3 ? load(dyRow + 24) : .zero
-                let wco = weight + co * g.channels * k * k
-                for c in 0..<g.channels {
-                    for kh in 0..<k {
-                        let dst = padded + (c * l.paddedHeight + y + kh) * l.paddedWidth
-                        let wrow = wco + (c * k + kh) * k
-                        for kw in 0..<k {
-                            let w = Lanes(repeating: wrow[kw])
-                            let p = dst + kw
-                            var v0 = load(p); v0.addProduct(w, d0); store(v0, p)
-                            if l.vectors > 1 { var v = load(p + 8); v.addProduct(w, d1); store(v, p + 8) }
-                            if l.vectors > 2 { var v = load(p + 16); v.addProduct(w, d2); store(v, p + 16) }
-                            if l.vectors > 3 { var v = load(p + 24); v.addProduct(w, d3); store(v, p + 24) }
-                        }
-                    }
+    precondition(directInputGradientApplies(g), "direct input gradient needs stride 1, padding ≤ K − 1 and width ≤ 32")
+    let k = g.kernelWidth
+    // w'[c, co, kh, kw] = w[co, c, K−1−kh, K−1−kw]
+    let flipped = UnsafeMutablePointer<Float>.allocate(capacity: cout * g.channels * k * k)
+    defer { flipped.deallocate() }
+    for co in 0..<cout {
+        for c in 0..<g.channels {
+            for kh in 0..<k {
+                for kw in 0..<k {
+                    flipped[((c * cout + co) * k + kh) * k + kw] = weight[((co * g.channels + c) * k + (k - 1 - kh)) * k + (k - 1 - kw)]
                 }
             }
         }
-        // Crop the padded gradient back to the image.
-        let plane = g.height * g.width
-        for c in 0..<g.channels {
-            for y in 0..<g.height {
-                let s = padded + (c * l.paddedHeight + y + g.padding) * l.paddedWidth + g.padding
-                let d = dx + (n * g.channels + c) * plane + y * g.width
-                for x in 0..<g.width { d[x] = s[x] }
-            }
-        }
     }
+    let transposed = ConvolutionGeometry(batch: g.batch, channels: cout, height: g.outputHeight, width: g.outputWidth,
+                                         kernelHeight: k, kernelWidth: k, stride: 1, padding: k - 1 - g.padding)
+    directConvolution(transposed, input: dy, weight: flipped, bias: nil, outputChannels: g.channels, output: dx)
+}
+
+/// Whether `directConvolutionInputGradient` applies: stride 1, a square kernel,
+/// padding at most `K − 1`, input rows of at most 32.
+public func directInputGradientApplies(_ g: ConvolutionGeometry) -> Bool {
+    g.stride == 1 && g.kernelHeight == g.kernelWidth && g.padding <= g.kernelWidth - 1 && g.width <= 32
 }
