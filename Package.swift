@@ -10,7 +10,7 @@ let blasDependencies: [Target.Dependency] = ["CBLAS"]
 
 let package = Package(
     name: "Prune",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "NeuralNetwork", targets: ["NeuralNetwork"]),

@@ -1,4 +1,3 @@
-import Dispatch
 import TensorCore
 
 /// Settings of one training run.
@@ -143,6 +142,7 @@ public final class Trainer {
         let totalSteps = stepsPerEpoch * options.epochs
         let parameters = model.trainableParameters
         let replicas = try (1..<max(options.workers, 1)).map { _ in try model.spec.makeGraph() }
+        let pool = options.workers > 1 ? WorkerPool(count: options.workers) : nil
         let clock = ContinuousClock()
         var reports: [EpochReport] = []
         var runStep = 0
@@ -155,11 +155,11 @@ public final class Trainer {
                 let lo = s * options.batchSize, hi = min(lo + options.batchSize, data.count)
                 let rate = options.schedule.rate(base: options.learningRate, step: runStep,
                                                  totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
-                let result = computeGradients(data, order[lo..<hi], loss: options.loss, replicas: replicas)
+                let result = computeGradients(data, order[lo..<hi], loss: options.loss, replicas: replicas, pool: pool)
                 guard result.loss.isFinite else {
                     throw TrainingError.nonFiniteLoss(epoch: epoch, step: s, learningRate: rate)
                 }
-                optimizer.step(parameters, learningRate: rate, threads: options.workers)
+                optimizer.step(parameters, learningRate: rate, pool: pool)
                 elapsed += clock.now - start
                 lossSum += Double(result.loss) * Double(hi - lo)
                 correct += result.correct
@@ -187,18 +187,19 @@ public final class Trainer {
     /// model's parameters. With replicas, the slice is split between the model and the
     /// replicas, run concurrently, and the replicas' gradients are added to the model's.
     private func computeGradients(_ data: Dataset, _ indices: ArraySlice<Int>, loss: Loss,
-                                  replicas: [Graph]) -> (loss: Float, correct: Int) {
+                                  replicas: [Graph], pool: WorkerPool?) -> (loss: Float, correct: Int) {
         let workers = [model] + replicas
         let n = indices.count
         let parts = min(workers.count, n)
-        if parts <= 1 { return Self.gradients(model, data.batch(indices), loss: loss, scale: 1) }
+        guard parts > 1, let pool else { return Self.gradients(model, data.batch(indices), loss: loss, scale: 1) }
         let master = model.parameters
         for replica in replicas {
             for (mine, theirs) in zip(master, replica.parameters) { theirs.parameter.value = mine.parameter.value }
         }
         let results = UnsafeMutableBufferPointer<(loss: Float, correct: Int)>.allocate(capacity: parts)
         defer { results.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: parts) { w in
+        pool.run { w in
+            guard w < parts else { return }
             let lo = indices.startIndex + n * w / parts, hi = indices.startIndex + n * (w + 1) / parts
             let batch = data.batch(indices[lo..<hi])
             let r = Self.gradients(workers[w], batch, loss: loss, scale: Float(hi - lo) / Float(n))
@@ -212,7 +213,7 @@ public final class Trainer {
             mine.gradient.withUnsafeMutableBufferPointer { total in
                 for other in others {
                     other.withUnsafeBufferPointer { g in
-                        parallelRanges(total.count, threads: parts) { lo, hi in
+                        pool.forEachRange(total.count) { lo, hi in
                             for j in lo..<hi { total[j] += g[j] }
                         }
                     }

@@ -1,4 +1,3 @@
-import Dispatch
 import TensorCore
 
 /// The per-parameter math of an optimizer: how one parameter's value and state slots
@@ -49,9 +48,10 @@ public final class Optimizer {
     /// Creates an optimizer with the given rule.
     public init(_ rule: UpdateRule) { self.rule = rule }
 
-    /// Updates every trainable parameter once with `learningRate`, splitting large
-    /// parameters into `threads` ranges updated at once.
-    public func step(_ parameters: [(path: String, parameter: Parameter)], learningRate: Float, threads: Int = 1) {
+    /// Updates every trainable parameter once with `learningRate`; with a pool, large
+    /// parameters are split into ranges updated at once.
+    public func step(_ parameters: [(path: String, parameter: Parameter)], learningRate: Float,
+                     pool: WorkerPool? = nil) {
         for (_, p) in parameters where p.isTrainable {
             precondition(p.gradient.shape == p.value.shape,
                          "gradient \(p.gradient.shape) does not match parameter \(p.value.shape)")
@@ -64,7 +64,8 @@ public final class Optimizer {
             let mask = p.mask
             let gradient = p.gradient
             let rule = self.rule, step = entry.steps, slotCount = rule.slotCount
-            p.value.withUnsafeMutableBufferPointer { v in
+            p.value.withUnsafeMutableBufferPointer { buffer in
+                let v = buffer
                 gradient.withUnsafeBufferPointer { g in
                     let work = { (lo: Int, hi: Int) in
                         rule.apply(step: step, learningRate: learningRate, value: v.baseAddress! + lo,
@@ -78,7 +79,7 @@ public final class Optimizer {
                             }
                         }
                     }
-                    parallelRanges(n, threads: threads, work)
+                    if let pool { pool.forEachRange(n, work) } else { work(0, n) }
                 }
             }
         }
@@ -92,16 +93,6 @@ public final class Optimizer {
 
     /// Forgets all state (momentum, moments).
     public func reset() { state.removeAll() }
-}
-
-/// Runs `body` on `threads` disjoint ranges covering `0..<count` at once (in the
-/// calling thread alone when the work is small).
-func parallelRanges(_ count: Int, threads: Int, _ body: (Int, Int) -> Void) {
-    let parts = count >= 32_768 ? min(threads, count) : 1
-    if parts <= 1 { body(0, count); return }
-    DispatchQueue.concurrentPerform(iterations: parts) { i in
-        body(count * i / parts, count * (i + 1) / parts)
-    }
 }
 
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay,
