@@ -88,6 +88,7 @@ public final class Graph {
     public func forward(_ input: Tensor, training: Bool = false) -> Tensor {
         precondition(Array(input.shape.dropFirst()) == inputShape,
                      "model expects [N] + \(inputShape), got \(input.shape)")
+        guard !nodes.isEmpty else { return input }
         var outputs = [Tensor?](repeating: nil, count: nodes.count)
         var remainingReaders = readerCounts()
         for (i, node) in nodes.enumerated() {
@@ -113,7 +114,12 @@ public final class Graph {
         grads[nodes.count - 1] = gradient
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
             let node = nodes[i]
-            guard let g = grads[i] else { continue }   // node does not reach the output
+            guard let g = grads[i] else {
+                // The node does not reach the output: its parameters get zero gradients,
+                // not stale ones from an earlier step.
+                for (_, p) in node.module.namedParameters where p.isTrainable { p.gradient = Tensor.zeros(p.value.shape) }
+                continue
+            }
             grads[i] = nil
             let inputGrads: [Tensor]
             switch node.module {
@@ -217,9 +223,21 @@ public struct GraphSpec: Codable, Equatable, Sendable {
 
 /// Builds one module from its spec.
 func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) throws -> Module {
-    func need(_ v: Int?, _ field: String) throws -> Int {
-        guard let v, v > 0 else { throw ModelError("layer '\(name)' (\(s.kind.rawValue)) needs a positive '\(field)'") }
+    func need(_ v: Int?, _ field: String, limit: Int = 1 << 20) throws -> Int {
+        guard let v, v > 0, v <= limit else {
+            throw ModelError("layer '\(name)' (\(s.kind.rawValue)) needs '\(field)' between 1 and \(limit), got \(v.map(String.init) ?? "nothing")")
+        }
         return v
+    }
+    // Bounds keep a hostile spec from requesting absurd allocations before any weight is read.
+    if let padding = s.padding, padding < 0 || padding > 1024 {
+        throw ModelError("layer '\(name)': padding \(padding) is outside 0...1024")
+    }
+    let weights = (s.inFeatures ?? 1) * (s.outFeatures ?? 1) * (s.inChannels ?? 1) * (s.outChannels ?? 1)
+        * (s.kernelSize ?? 1) * (s.kernelSize ?? 1)
+    if [s.inFeatures, s.outFeatures, s.inChannels, s.outChannels].contains(where: { ($0 ?? 1) > 1 << 20 })
+        || (s.kernelSize ?? 1) > 1024 || weights > 1 << 31 {
+        throw ModelError("layer '\(name)' (\(s.kind.rawValue)) is implausibly large")
     }
     switch s.kind {
     case .dense:
@@ -229,7 +247,7 @@ func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) thr
         return Conv2D(name: name, inChannels: try need(s.inChannels, "inChannels"),
                       outChannels: try need(s.outChannels, "outChannels"),
                       kernelSize: try need(s.kernelSize, "kernelSize"), stride: try need(s.stride ?? 1, "stride"),
-                      padding: max(0, s.padding ?? 0), bias: s.bias ?? true, rng: &rng)
+                      padding: s.padding ?? 0, bias: s.bias ?? true, rng: &rng)
     case .maxPool2d: return MaxPool2D(name: name, kernelSize: try need(s.kernelSize, "kernelSize"), stride: try s.stride.map { try need($0, "stride") })
     case .avgPool2d: return AvgPool2D(name: name, kernelSize: try need(s.kernelSize, "kernelSize"), stride: try s.stride.map { try need($0, "stride") })
     case .globalAvgPool: return GlobalAvgPool(name: name)

@@ -133,20 +133,25 @@ public final class Trainer {
         guard options.learningRate.isFinite, options.learningRate > 0 else {
             throw TrainingError.invalidOptions("learning rate must be positive, got \(options.learningRate)")
         }
-        try check(data)
-        if let validation { try check(validation) }
+        try Self.check(data, fits: model, loss: options.loss)
+        if let validation { try Self.check(validation, fits: model, loss: options.loss) }
         guard options.workers >= 1 else { throw TrainingError.invalidOptions("workers must be ≥ 1, got \(options.workers)") }
         var rng = SeededGenerator(seed: options.seed)
         var order = Array(0..<data.count)
         let stepsPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
         let totalSteps = stepsPerEpoch * options.epochs
         let parameters = model.trainableParameters
-        let replicas = try (1..<max(options.workers, 1)).map { _ in try model.spec.makeGraph() }
+        let replicas = try (1..<max(options.workers, 1)).map { w -> Graph in
+            let replica = try model.spec.makeGraph()
+            // Each replica's dropout draws its own masks.
+            for node in replica.nodes { (node.module as? Dropout)?.reseed(options.seed &+ UInt64(w) &* 0x9E37_79B9) }
+            return replica
+        }
         let pool = options.workers > 1 ? WorkerPool(count: options.workers) : nil
         let clock = ContinuousClock()
         var reports: [EpochReport] = []
         var runStep = 0
-        for epoch in 1...max(options.epochs, 1) where options.epochs > 0 {
+        for epoch in stride(from: 1, through: options.epochs, by: 1) {
             if options.shuffle { rng.shuffle(&order) }
             var lossSum = 0.0, correct = 0, seen = 0
             var elapsed = Duration.zero
@@ -171,7 +176,7 @@ public final class Trainer {
                 runStep += 1
                 for c in callbacks { try c.trainer(self, didFinishStep: report) }
             }
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let seconds = elapsed.seconds
             var report = EpochReport(epoch: epoch, loss: Float(lossSum / Double(max(seen, 1))),
                                      trainingAccuracy: Float(correct) / Float(max(seen, 1)),
                                      seconds: seconds, samplesPerSecond: Double(seen) / max(seconds, 1e-9),
@@ -208,11 +213,18 @@ public final class Trainer {
         // Sum the replicas' gradients into the model's, each thread taking one range of
         // every parameter; then drop the replicas' references to the weights so the
         // optimizer updates them in place instead of copying.
-        for (i, (_, mine)) in master.enumerated() where mine.isTrainable {
-            let others = workers[1..<parts].map { $0.parameters[i].parameter.gradient }
+        let replicaParameters = workers[1..<parts].map(\.parameters)
+        for (i, (_, mine)) in master.enumerated() {
+            if !mine.isTrainable {
+                // Running statistics (BatchNorm): the mean of every worker's update.
+                var sum = mine.value
+                for other in replicaParameters { sum.add(other[i].parameter.value) }
+                mine.value = sum * (1 / Float(parts))
+                continue
+            }
             mine.gradient.withUnsafeMutableBufferPointer { total in
-                for other in others {
-                    other.withUnsafeBufferPointer { g in
+                for other in replicaParameters {
+                    other[i].parameter.gradient.withUnsafeBufferPointer { g in
                         pool.forEachRange(total.count) { lo, hi in
                             for j in lo..<hi { total[j] += g[j] }
                         }
@@ -247,8 +259,10 @@ public final class Trainer {
     }
 
     /// Evaluates `model` on `data` in inference mode, in batches of `batchSize`.
+    /// - Precondition: `batchSize > 0` and the data fits the model (see `check(_:fits:loss:)`).
     public static func evaluate(_ model: Graph, on data: Dataset, loss: Loss = .crossEntropy,
                                 batchSize: Int = 1000) -> Evaluation {
+        precondition(batchSize > 0, "evaluation batch size must be positive, got \(batchSize)")
         var lossSum = 0.0, correct = 0
         var lo = 0
         while lo < data.count {
@@ -265,12 +279,24 @@ public final class Trainer {
         return Evaluation(accuracy: Float(correct) / Float(n), loss: Float(lossSum / Double(n)), samples: data.count)
     }
 
-    private func check(_ data: Dataset) throws {
+    /// Checks that `data` can be used with `model` and `loss`: sample shape, label range,
+    /// target width, and the kind of answers the loss needs.
+    /// - Throws: `TrainingError.dataMismatch` naming the mismatch.
+    public static func check(_ data: Dataset, fits model: Graph, loss: Loss = .crossEntropy) throws {
         guard data.sampleShape == model.inputShape else {
             throw TrainingError.dataMismatch("samples are \(data.sampleShape) but the model takes \(model.inputShape)")
         }
         guard data.count > 0 else { throw TrainingError.dataMismatch("the dataset is empty") }
         let outputs = model.outputShape.product
+        switch loss {
+        case .crossEntropy where data.targetWidth > 0:
+            throw TrainingError.dataMismatch("cross-entropy needs class labels, but the data has regression targets; use the mse loss")
+        case .crossEntropy where model.outputShape.count != 1:
+            throw TrainingError.dataMismatch("cross-entropy needs a flat vector of class scores, the model outputs \(model.outputShape)")
+        case .mse where data.targetWidth == 0:
+            throw TrainingError.dataMismatch("mse needs regression targets, but the data has class labels; use the cross-entropy loss")
+        default: break
+        }
         if data.targetWidth > 0 {
             guard data.targetWidth == outputs else {
                 throw TrainingError.dataMismatch("targets have \(data.targetWidth) values but the model outputs \(outputs)")
@@ -279,4 +305,9 @@ public final class Trainer {
             throw TrainingError.dataMismatch("labels go up to \(data.classCount - 1) but the model has \(outputs) outputs")
         }
     }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -6,8 +6,9 @@
 public struct Tensor: Equatable, Sendable {
     /// The extent of each dimension, outermost first.
     public private(set) var shape: [Int]
-    /// The elements in row-major order; `scalars.count == shape.product`.
-    public var scalars: [Float]
+    /// The elements in row-major order; `scalars.count == shape.product` always holds
+    /// (write elements through the subscript or the buffer-pointer methods).
+    public package(set) var scalars: [Float]
 
     /// Creates a tensor from a shape and matching scalars.
     /// - Precondition: the product of `shape` equals `scalars.count`.
@@ -65,11 +66,16 @@ public struct Tensor: Equatable, Sendable {
     }
 
     /// Calls `body` with a mutable pointer to the scalars (copying first if storage is shared).
-    @inlinable
     public mutating func withUnsafeMutableBufferPointer<R>(
         _ body: (inout UnsafeMutableBufferPointer<Float>) throws -> R
     ) rethrows -> R {
         try scalars.withUnsafeMutableBufferPointer(body)
+    }
+
+    /// The element at a flat (row-major) position.
+    public subscript(flat index: Int) -> Float {
+        get { scalars[index] }
+        set { scalars[index] = newValue }
     }
 
     /// The element at a multi-dimensional index (slow; for tests and small code).

@@ -48,6 +48,9 @@ struct Im2colTests {
         ConvolutionGeometry(batch: 3, channels: 2, height: 9, width: 8, kernelHeight: 3, kernelWidth: 2, stride: 2, padding: 1),
         ConvolutionGeometry(batch: 2, channels: 4, height: 5, width: 5, kernelHeight: 1, kernelWidth: 1, stride: 2, padding: 0),
         ConvolutionGeometry(batch: 1, channels: 2, height: 4, width: 4, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 3),
+        // Taps that fall entirely in the padding for every output column.
+        ConvolutionGeometry(batch: 2, channels: 1, height: 1, width: 1, kernelHeight: 3, kernelWidth: 3, stride: 2, padding: 1),
+        ConvolutionGeometry(batch: 1, channels: 2, height: 3, width: 3, kernelHeight: 5, kernelWidth: 5, stride: 2, padding: 1),
     ]
 
     @Test("im2col equals the definition", arguments: geometries)
@@ -125,7 +128,9 @@ struct ElementwiseTests {
     @Test("row sums, bias add and argmax")
     func rows() {
         let m = Tensor(shape: [3, 4], scalars: [1, 2, 3, 4, -1, 9, 0, 2, 5, 5, 6, 1])
-        #expect(sumRows(m, columns: 4).scalars == [5, 16, 9, 7])
+        #expect(channelSums(m).scalars == [5, 16, 9, 7])
+        let image = Tensor(shape: [2, 2, 3], scalars: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        #expect(channelSums(image).scalars == [30, 48])   // 1+2+3+7+8+9, 4+5+6+10+11+12
         #expect(argmaxRows(m) == [3, 1, 2])
         var x = m
         addRowVector(&x, Tensor(shape: [4], scalars: [10, 20, 30, 40]))

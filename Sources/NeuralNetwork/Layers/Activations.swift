@@ -105,6 +105,8 @@ public final class Dropout: Layer {
         rng = SeededGenerator(seed: seed)
     }
     public var spec: LayerSpec { var s = LayerSpec(kind: .dropout); s.rate = rate; s.seed = seed; return s }
+    /// Restarts the layer's generator from `seed` (the spec keeps the original seed).
+    public func reseed(_ seed: UInt64) { rng = SeededGenerator(seed: seed) }
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] { try sameShape(inputShapes, name) }
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         guard training, rate > 0 else { return x }

@@ -21,6 +21,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
     /// on small images with few input taps, im2col + GEMM otherwise).
     public var algorithm: ConvolutionAlgorithm?
     private var cachedInput = Tensor.zeros([0])  // [N, C, H, W], cached by a direct forward
+    private var usedAlgorithm = ConvolutionAlgorithm.im2col  // of the last training forward
     private var columns = Tensor.zeros([0])      // [C·K·K, N·OH·OW], cached by forward
     private var geometry: ConvolutionGeometry?
 
@@ -92,7 +93,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = makeGeometry(x)
         if resolvedAlgorithm(for: g) == .direct {
-            if training { cachedInput = x; geometry = g; columns = Tensor.zeros([0]) }
+            if training { cachedInput = x; geometry = g; columns = Tensor.zeros([0]); usedAlgorithm = .direct }
             let cout = outChannels
             return Tensor(shape: [g.batch, cout, g.outputHeight, g.outputWidth]) { y in
                 x.withUnsafeBufferPointer { px in
@@ -114,7 +115,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
             x.withUnsafeBufferPointer { im2col(g, input: $0.baseAddress!, columns: c.baseAddress!) }
         }
         let product = matmul(weight.value.reshaped([outChannels, g.columnRows]), .none, cols, .none)  // [Cout, N·P]
-        if training { columns = cols; geometry = g; cachedInput = Tensor.zeros([0]) }
+        if training { columns = cols; geometry = g; cachedInput = Tensor.zeros([0]); usedAlgorithm = .im2col }
         let plane = g.outputHeight * g.outputWidth
         let cout = outChannels
         let biasValues = bias?.value ?? Tensor.zeros([cout])
@@ -139,7 +140,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
         let plane = g.outputHeight * g.outputWidth
         let cout = outChannels
         precondition(dy.shape == [g.batch, cout, g.outputHeight, g.outputWidth], "\(name): gradient \(dy.shape) does not fit output")
-        if cachedInput.count > 0 { return directBackward(dy, g) }
+        if usedAlgorithm == .direct { return directBackward(dy, g) }
         // dY' = [Cout, N·P]
         let dyT = Tensor(shape: [cout, g.batch * plane]) { t in
             dy.withUnsafeBufferPointer { d in
@@ -153,7 +154,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
             }
         }
         weight.gradient = matmul(dyT, .none, columns, .transposed).reshaped(weight.value.shape)
-        if let bias { bias.gradient = rowSums(dyT, rows: cout) }
+        if let bias { bias.gradient = channelSums(dy) }
         guard computesInputGradient else { return Tensor.zeros([0]) }
         let dcols = matmul(weight.value.reshaped([cout, g.columnRows]), .transposed, dyT, .none)
         return Tensor(shape: [g.batch, g.channels, g.height, g.width]) { dx in
@@ -163,26 +164,15 @@ public final class Conv2D: Layer, InputGradientSkipping {
 
     private func directBackward(_ dy: Tensor, _ g: ConvolutionGeometry) -> Tensor {
         let cout = outChannels
-        dy.withUnsafeBufferPointer { pdy in
-            cachedInput.withUnsafeBufferPointer { px in
-                weight.gradient.withUnsafeMutableBufferPointer { pdw in
+        weight.gradient = Tensor(shape: weight.value.shape) { pdw in
+            dy.withUnsafeBufferPointer { pdy in
+                cachedInput.withUnsafeBufferPointer { px in
                     directConvolutionWeightGradient(g, input: px.baseAddress!, outputGradient: pdy.baseAddress!,
                                                     outputChannels: cout, weightGradient: pdw.baseAddress!)
                 }
             }
         }
-        if let bias {
-            let plane = g.outputHeight * g.outputWidth
-            bias.gradient = Tensor(shape: [cout]) { b in
-                dy.withUnsafeBufferPointer { pdy in
-                    for co in 0..<cout {
-                        var sum: Float = 0
-                        for n in 0..<g.batch { sum += relaxedSum(pdy.baseAddress! + (n * cout + co) * plane, count: plane) }
-                        b[co] = sum
-                    }
-                }
-            }
-        }
+        if let bias { bias.gradient = channelSums(dy) }
         guard computesInputGradient else { return Tensor.zeros([0]) }
         return Tensor(shape: [g.batch, g.channels, g.height, g.width]) { dx in
             dy.withUnsafeBufferPointer { pdy in
@@ -190,18 +180,6 @@ public final class Conv2D: Layer, InputGradientSkipping {
                     directConvolutionInputGradient(g, weight: pw.baseAddress!, outputGradient: pdy.baseAddress!,
                                                    outputChannels: cout, inputGradient: dx.baseAddress!)
                 }
-            }
-        }
-    }
-}
-
-/// Sums each row of a `[rows, columns]` matrix: `[rows]`.
-func rowSums(_ m: Tensor, rows: Int) -> Tensor {
-    let columns = m.count / rows
-    return Tensor(shape: [rows]) { out in
-        m.withUnsafeBufferPointer { p in
-            for r in 0..<rows {
-                out[r] = relaxedSum(p.baseAddress! + r * columns, count: columns)
             }
         }
     }

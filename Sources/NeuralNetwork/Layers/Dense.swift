@@ -77,16 +77,16 @@ public final class Dense: Layer, InputGradientSkipping {
     public func backward(_ dy: Tensor) -> Tensor {
         let n = dy.shape[0]
         precondition(input.shape == [n, inFeatures], "\(name): backward without a matching training forward")
-        dy.withUnsafeBufferPointer { pdy in
-            input.withUnsafeBufferPointer { px in
-                weight.gradient.withUnsafeMutableBufferPointer { pg in
+        weight.gradient = Tensor(shape: [outFeatures, inFeatures]) { pg in
+            dy.withUnsafeBufferPointer { pdy in
+                input.withUnsafeBufferPointer { px in
                     BLAS.gemm(.transposed, .none, m: outFeatures, n: inFeatures, k: n,
                               a: pdy.baseAddress!, lda: outFeatures, b: px.baseAddress!, ldb: inFeatures,
                               c: pg.baseAddress!, ldc: inFeatures)
                 }
             }
         }
-        if let bias { bias.gradient = sumRows(dy, columns: outFeatures) }
+        if let bias { bias.gradient = channelSums(dy) }
         guard computesInputGradient else { return Tensor.zeros([0]) }
         return Tensor(shape: [n, inFeatures]) { dx in
             dy.withUnsafeBufferPointer { pdy in

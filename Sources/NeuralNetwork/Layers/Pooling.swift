@@ -153,6 +153,9 @@ public final class AvgPool2D: Layer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
+        precondition(inputShape.count == 4 && dy.rank == 4 && Array(dy.shape.prefix(2)) == Array(inputShape.prefix(2)) &&
+                     dy.shape[2] == (inputShape[2] - kernelSize) / stride + 1 && dy.shape[3] == (inputShape[3] - kernelSize) / stride + 1,
+                     "\(name): backward without a matching training forward")
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let oh = dy.shape[2], ow = dy.shape[3]
         let k = kernelSize, s = stride

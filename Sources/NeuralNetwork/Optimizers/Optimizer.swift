@@ -56,7 +56,8 @@ public final class Optimizer {
             precondition(p.gradient.shape == p.value.shape,
                          "gradient \(p.gradient.shape) does not match parameter \(p.value.shape)")
             let key = ObjectIdentifier(p)
-            let entry = state[key] ?? State(slotCount: rule.slotCount, count: p.count)
+            // A parameter that changed size (e.g. after compaction) starts with fresh state.
+            let entry = state[key].flatMap { $0.count == p.count ? $0 : nil } ?? State(slotCount: rule.slotCount, count: p.count)
             state[key] = entry
             entry.steps += 1
             let n = p.count

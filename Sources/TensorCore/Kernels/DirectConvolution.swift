@@ -21,7 +21,7 @@ struct DirectLayout {
     let paddedHeight: Int, paddedWidth: Int
 
     init(_ g: ConvolutionGeometry) {
-        precondition(g.stride == 1 && g.kernelHeight == g.kernelWidth, "direct convolution needs stride 1 and a square kernel")
+        precondition(directConvolutionApplies(g), "direct convolution needs stride 1, a square kernel and rows of at most 32 outputs: \(g)")
         self.g = g
         outputHeight = g.outputHeight
         outputWidth = g.outputWidth

@@ -42,7 +42,7 @@ public func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, column
                 // Output columns x in lo..<hi read input column x·stride − padding + kw inside the image.
                 let off = kw - g.padding
                 let lo = Swift.min(ow, Swift.max(0, (-off + g.stride - 1) / g.stride))
-                let hi = Swift.max(lo, Swift.min(ow, (g.width - 1 - off) / g.stride + 1))
+                let hi = off > g.width - 1 ? lo : Swift.max(lo, Swift.min(ow, (g.width - 1 - off) / g.stride + 1))
                 for n in 0..<g.batch {
                     let src = input + n * imageSize + c * plane
                     let dst = row + n * outPlane
@@ -85,7 +85,7 @@ public func col2im(_ g: ConvolutionGeometry, columns: UnsafePointer<Float>, outp
                 let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * rowLength
                 let off = kw - g.padding
                 let lo = Swift.min(ow, Swift.max(0, (-off + g.stride - 1) / g.stride))
-                let hi = Swift.max(lo, Swift.min(ow, (g.width - 1 - off) / g.stride + 1))
+                let hi = off > g.width - 1 ? lo : Swift.max(lo, Swift.min(ow, (g.width - 1 - off) / g.stride + 1))
                 for n in 0..<g.batch {
                     let dst = output + n * imageSize + c * plane
                     let src = row + n * outPlane
@@ -107,7 +107,7 @@ public func col2im(_ g: ConvolutionGeometry, columns: UnsafePointer<Float>, outp
 }
 
 /// The naive twin of `im2col`, written from the definition, for tests.
-public func naiveIm2col(_ g: ConvolutionGeometry, input: [Float]) -> [Float] {
+package func naiveIm2col(_ g: ConvolutionGeometry, input: [Float]) -> [Float] {
     let (oh, ow) = (g.outputHeight, g.outputWidth)
     var out = [Float](repeating: 0, count: g.columnRows * g.columnCount)
     for c in 0..<g.channels { for kh in 0..<g.kernelHeight { for kw in 0..<g.kernelWidth {

@@ -28,7 +28,7 @@ public func matmul(_ a: Tensor, _ transposeA: Transpose = .none,
 
 /// The naive triple loop twin of `matmul`, in Double, for tests.
 /// - Complexity: O(m·n·k).
-public func naiveMatmul(_ a: Tensor, _ transposeA: Transpose = .none,
+package func naiveMatmul(_ a: Tensor, _ transposeA: Transpose = .none,
                         _ b: Tensor, _ transposeB: Transpose = .none) -> Tensor {
     let (m, k) = transposeA == .none ? (a.shape[0], a.shape[1]) : (a.shape[1], a.shape[0])
     let n = transposeB == .none ? b.shape[1] : b.shape[0]

@@ -32,17 +32,23 @@ extension Tensor {
     }
 }
 
-/// Sums the rows of a `[rows, columns]` matrix into a `[columns]` vector (bias gradient).
-/// - Complexity: O(rows·columns).
-public func sumRows(_ matrix: Tensor, columns: Int) -> Tensor {
-    precondition(columns > 0 && matrix.count % columns == 0, "cannot split \(matrix.shape) into rows of \(columns)")
-    let rows = matrix.count / columns
-    var out = Tensor.zeros([columns])
+/// Sums `[N, C, …]` over every axis but the channel axis 1: `[C]` (the bias gradient of
+/// a dense layer, `[N, C]`, or of a convolution, `[N, C, H, W]`).
+/// - Complexity: O(count).
+public func channelSums(_ x: Tensor) -> Tensor {
+    precondition(x.rank >= 2, "channelSums needs [N, C, …], got \(x.shape)")
+    let (n, c) = (x.shape[0], x.shape[1])
+    let plane = x.count / max(n * c, 1)
+    var out = Tensor.zeros([c])
     out.withUnsafeMutableBufferPointer { o in
-        matrix.withUnsafeBufferPointer { m in
-            for r in 0..<rows {
-                let row = m.baseAddress! + r * columns
-                for c in 0..<columns { o[c] += row[c] }
+        x.withUnsafeBufferPointer { p in
+            for i in 0..<n {
+                let image = p.baseAddress! + i * c * plane
+                if plane == 1 {
+                    for j in 0..<c { o[j] += image[j] }   // vectorizes across channels
+                } else {
+                    for j in 0..<c { o[j] += relaxedSum(image + j * plane, count: plane) }
+                }
             }
         }
     }

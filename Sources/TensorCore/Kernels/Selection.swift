@@ -53,6 +53,6 @@ public func kthSmallest(_ k: Int, in tensor: Tensor) -> Float {
 }
 
 /// The naive twin of `kthSmallest`: sort a copy and index it.
-public func naiveKthSmallest(_ k: Int, in values: [Float]) -> Float {
+package func naiveKthSmallest(_ k: Int, in values: [Float]) -> Float {
     values.sorted()[k]
 }
