@@ -36,7 +36,10 @@ let package = Package(
             name: "TensorCore",
             dependencies: blasDependencies + [.product(name: "RealModule", package: "swift-numerics")]
         ),
-        .target(name: "NeuralNetwork", dependencies: ["TensorCore"]),
+        .target(
+            name: "NeuralNetwork",
+            dependencies: ["TensorCore", .product(name: "RealModule", package: "swift-numerics")]
+        ),
         .target(name: "FileFormats", dependencies: ["TensorCore", "NeuralNetwork", "CZlib"]),
         .executableTarget(
             name: "PruneCommand",

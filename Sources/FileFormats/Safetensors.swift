@@ -131,11 +131,18 @@ public enum Safetensors {
                 let count = e.shape.product
                 let t = Tensor(shape: e.shape) { out in
                     let src = base + e.begin
-                    for i in 0..<count {
-                        switch e.dtype {
-                        case "F32": out[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                        case "F64": out[i] = Float(Double(bitPattern: UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-                        default: out[i] = Float(float16Bits: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                    switch e.dtype {
+                    case "F32":
+                        for i in 0..<count {
+                            out[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                        }
+                    case "F64":
+                        for i in 0..<count {
+                            out[i] = Float(Double(bitPattern: UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+                        }
+                    default:
+                        for i in 0..<count {
+                            out[i] = Float(float16Bits: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
                         }
                     }
                 }
@@ -187,16 +194,32 @@ public enum AtomicFile {
             throw FormatError(path: path, "folder \(folder) does not exist")
         }
         let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(UInt32.random(in: 0...UInt32.max))")
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(nextTemporaryNumber())")
         do {
             try data.write(to: temporary)
+            // Flush to disk before the rename, so a crash leaves the old file or the whole new one.
+            let handle = try FileHandle(forWritingTo: temporary)
+            try handle.synchronize()
+            try handle.close()
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw FormatError(path: path, "cannot write: \(error.localizedDescription)")
         }
         guard rename(temporary.path, path) == 0 else {
+            let code = errno
             try? FileManager.default.removeItem(at: temporary)
-            throw FormatError(path: path, "cannot replace the file (rename failed with errno \(errno))")
+            throw FormatError(path: path, "cannot replace the file: \(String(cString: strerror(code)))")
         }
     }
+}
+
+private let temporaryCounter = NSLock()
+nonisolated(unsafe) private var temporaryNumber = 0
+
+/// A process-unique number for temporary file names.
+private func nextTemporaryNumber() -> Int {
+    temporaryCounter.lock()
+    defer { temporaryCounter.unlock() }
+    temporaryNumber += 1
+    return temporaryNumber
 }

@@ -1,12 +1,6 @@
+import RealModule
 import TensorCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A loss value and its gradient with respect to the model output.
 public struct LossResult {
@@ -33,10 +27,10 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int32]) -> LossResult {
                 var m = -Float.infinity
                 for j in 0..<c { m = max(m, row[j]) }
                 var s: Float = 0
-                for j in 0..<c { let e = expf(row[j] - m); g[i * c + j] = e; s += e }
+                for j in 0..<c { let e = Float.exp(row[j] - m); g[i * c + j] = e; s += e }
                 let label = Int(labels[i])
                 precondition(label >= 0 && label < c, "label \(label) is outside 0..<\(c)")
-                total += Double(logf(s) + m - row[label])
+                total += Double(Float.log(s) + m - row[label])
                 let inv = invN / s
                 for j in 0..<c { g[i * c + j] *= inv }
                 g[i * c + label] -= invN

@@ -1,3 +1,5 @@
+import RealModule
+
 /// How the learning rate changes over training.
 public struct LearningRateSchedule: Codable, Equatable, Sendable {
     /// The shape of the schedule.
@@ -40,20 +42,13 @@ public struct LearningRateSchedule: Codable, Equatable, Sendable {
             return base
         case .step:
             let epoch = step / max(stepsPerEpoch, 1)
-            return base * Float(pow(Double(stepFactor), Double(epoch / max(stepEpochs, 1))))
+            return base * Float(Double.pow(Double(stepFactor), epoch / max(stepEpochs, 1)))
         case .cosine:
             let span = max(totalSteps - warmupSteps, 1)
             let t = Double(step - warmupSteps) / Double(span)
-            let factor = Double(minimumFactor) + (1 - Double(minimumFactor)) * 0.5 * (1 + cos(Double.pi * t))
+            let factor = Double(minimumFactor) + (1 - Double(minimumFactor)) * 0.5 * (1 + Double.cos(Double.pi * t))
             return base * Float(factor)
         }
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#elseif canImport(Musl)
-import Musl
-#endif

@@ -26,6 +26,11 @@ struct BenchTrain: ParsableCommand {
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var output: OutputOptions
 
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+    }
+
     func run() throws {
         threadOptions.apply()
         let train = try dataOptions.training()
@@ -61,6 +66,11 @@ struct BenchGEMM: ParsableCommand {
     var concurrent: Int = 1
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard (1...64).contains(concurrent) else { throw ValidationError("--concurrent must be between 1 and 64, got \(concurrent)") }
+    }
 
     struct Shape: Encodable {
         var label: String, m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool
@@ -105,8 +115,7 @@ struct BenchGEMM: ParsableCommand {
                     sums[t] = local
                 }
                 checksum += sums.reduce(0, +)
-                let d = clock.now - start
-                times.append((Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) / Double(reps))
+                times.append((clock.now - start).seconds / Double(reps))
             }
             precondition(checksum.isFinite, "GEMM produced a non-finite value")
             shapes[i].gflops = flops / times.sorted()[2] / 1e9
@@ -135,6 +144,11 @@ struct BenchLayers: ParsableCommand {
     @Option(help: "Steps to time.")
     var steps: Int = 50
 
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+    }
+
     func run() throws {
         BLAS.setThreadCount(1)
         let graph = try model.build(seed: 1)
@@ -144,21 +158,21 @@ struct BenchLayers: ParsableCommand {
         let layers = graph.nodes.map { $0.module as! Layer }
         var forward = [Double](repeating: 0, count: layers.count), backward = forward
         let clock = ContinuousClock()
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
-        let x = Tensor.uniform([batchSize] + graph.inputShape, low: 0, high: 1, using: &rngHolder)
+        var rng = SeededGenerator(seed: 1)
+        let x = Tensor.uniform([batchSize] + graph.inputShape, low: 0, high: 1, using: &rng)
         let labels = (0..<batchSize).map { Int32($0 % 10) }
         for step in 0..<(steps + 5) {
             var h = x
             for (i, l) in layers.enumerated() {
                 let t = clock.now
                 h = l.forward(h, training: true)
-                if step >= 5 { forward[i] += seconds(clock.now - t) }
+                if step >= 5 { forward[i] += (clock.now - t).seconds }
             }
             var g = softmaxCrossEntropy(logits: h, labels: labels).gradient
             for (i, l) in layers.enumerated().reversed() {
                 let t = clock.now
                 g = l.backward(g)
-                if step >= 5 { backward[i] += seconds(clock.now - t) }
+                if step >= 5 { backward[i] += (clock.now - t).seconds }
             }
         }
         let total = forward.reduce(0, +) + backward.reduce(0, +)
@@ -171,5 +185,3 @@ struct BenchLayers: ParsableCommand {
         }
     }
 }
-
-private var rngHolder = SeededGenerator(seed: 1)

@@ -14,11 +14,9 @@ struct Eval: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let model = try loadModel(modelPath).model
+        let model = try ModelFile.load(modelPath).model
         let test = try dataOptions.test()
-        guard test.sampleShape == model.inputShape else {
-            throw ValidationError("the model takes \(model.inputShape) samples but the data has \(test.sampleShape)")
-        }
+        try Trainer.check(test, fits: model)
         let result = Trainer.evaluate(model, on: test)
         if output.json {
             try printJSON(result)

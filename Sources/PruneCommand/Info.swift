@@ -14,7 +14,7 @@ struct Info: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let loaded = try loadModel(modelPath)
+        let loaded = try ModelFile.load(modelPath)
         let complexity = ModelComplexity(loaded.model)
         if output.json {
             try printJSON(complexity)

@@ -53,7 +53,12 @@ func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
-/// Loads a model file, turning a missing path into a clear error.
-func loadModel(_ path: String) throws -> ModelFile.Loaded {
-    try ModelFile.load(path)
+/// Checks that the folder of an output path exists, before any long work.
+func validateOutputPath(_ path: String?, option: String) throws {
+    guard let path else { return }
+    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw ValidationError("\(option) \(path): folder \(folder) does not exist")
+    }
 }

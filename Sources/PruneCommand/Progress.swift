@@ -23,11 +23,11 @@ final class ProgressReporter: TrainingCallback {
         smoothedLoss = smoothedLoss.map { 0.95 * $0 + 0.05 * r.loss } ?? r.loss
         guard !quiet else { return }
         let now = clock.now
-        let elapsed = seconds(now - epochStart)
+        let elapsed = (now - epochStart).seconds
         let rate = Double(r.samplesInEpoch) / max(elapsed, 1e-9)
         let last = r.stepInEpoch == r.stepsPerEpoch - 1
         if interactive {
-            guard last || seconds(now - lastDraw) > 0.1 else { return }
+            guard last || (now - lastDraw).seconds > 0.1 else { return }
             lastDraw = now
             let width = 30
             let filled = width * (r.stepInEpoch + 1) / r.stepsPerEpoch
@@ -57,7 +57,4 @@ final class ProgressReporter: TrainingCallback {
         printError(line)
     }
 
-    private func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
 }

@@ -26,7 +26,9 @@ struct Prune: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }   // --help, --version
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            // One line: the problem, then where to read more.
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            FileHandle.standardError.write(Data("error: \(message) (see 'prune --help')\n".utf8))
             Foundation.exit(2)
         }
         do {

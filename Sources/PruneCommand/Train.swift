@@ -36,6 +36,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         if layers != nil && model != .mlp { throw ValidationError("--layers applies only to --model mlp") }
         _ = try parsedLayers()
+        try validateOutputPath(out, option: "--out")
     }
 
     func parsedLayers() throws -> [Int]? {
@@ -51,8 +52,13 @@ struct Train: ParsableCommand {
         threadOptions.apply()
         let train = try dataOptions.training()
         let test = try dataOptions.test()
-        let graph = try model.build(inputShape: train.sampleShape, classes: max(train.classCount, test.classCount),
+        let graph: Graph
+        do {
+            graph = try model.build(inputShape: train.sampleShape, classes: max(train.classCount, test.classCount),
                                     layers: try parsedLayers(), seed: hyper.seed, initializer: initializer)
+        } catch let error as ModelError {
+            throw ValidationError("\(error)")   // a bad --model/--layers combination: a usage error
+        }
         let trainer = Trainer(model: graph, optimizer: hyper.makeOptimizer())
         trainer.callbacks.append(ProgressReporter(quiet: quiet || output.json))
         var options = hyper.trainingOptions

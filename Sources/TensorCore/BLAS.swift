@@ -9,17 +9,13 @@ public enum Transpose: Sendable {
     case none
     case transposed
 
-    #if canImport(Accelerate)
     var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
-    #else
-    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
-    #endif
 }
 
 /// The one bridge to the system BLAS (OpenBLAS on Linux, Accelerate on Apple platforms).
 public enum BLAS {
     /// Sets the number of threads BLAS may use. Prune's default is 1: on small
-    /// matrices extra BLAS threads spin and lose (see TOOLCHAIN.md); Prune's trainer
+    /// matrices extra BLAS threads spin and lose (measured in docs/RESULTS.md); Prune's trainer
     /// parallelizes across samples instead.
     public static func setThreadCount(_ count: Int) {
         precondition(count >= 1, "thread count must be at least 1, got \(count)")

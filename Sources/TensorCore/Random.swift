@@ -1,3 +1,5 @@
+import RealModule
+
 /// A seeded pseudo-random generator (xoshiro256**, seeded through SplitMix64).
 ///
 /// All randomness in Prune flows through a generator passed in explicitly, so the
@@ -43,8 +45,8 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     public mutating func nextNormal() -> Float {
         let u1 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
         let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
-        let r = (-2 * log(1 - u1)).squareRoot()
-        return Float(r * cos(2 * Double.pi * u2))
+        let r = (-2 * Double.log(1 - u1)).squareRoot()
+        return Float(r * Double.cos(2 * Double.pi * u2))
     }
 
     /// A uniform integer in `0..<bound` (Lemire's multiply-shift, unbiased).
@@ -63,13 +65,6 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#elseif canImport(Musl)
-import Musl
-#endif
 
 extension Tensor {
     /// A tensor of uniform samples in `[low, high)`.

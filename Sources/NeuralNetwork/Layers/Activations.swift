@@ -1,3 +1,4 @@
+import RealModule
 import TensorCore
 
 /// `y = max(x, 0)`; `dx = dy · [y > 0]`.
@@ -46,7 +47,7 @@ public final class Tanh: Layer {
     public var spec: LayerSpec { LayerSpec(kind: .tanh) }
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] { try sameShape(inputShapes, name) }
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        let y = x.map { Float(_tanh(Double($0))) }
+        let y = x.map { Float.tanh($0) }
         if training { output = y }
         return y
     }
@@ -62,7 +63,7 @@ public final class Sigmoid: Layer {
     public var spec: LayerSpec { LayerSpec(kind: .sigmoid) }
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] { try sameShape(inputShapes, name) }
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        let y = x.map { 1 / (1 + _exp(-$0)) }
+        let y = x.map { 1 / (1 + Float.exp(-$0)) }
         if training { output = y }
         return y
     }
@@ -149,12 +150,3 @@ func sameShape(_ shapes: [[Int]], _ name: String) throws -> [Int] {
     return shapes[0]
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#elseif canImport(Musl)
-import Musl
-#endif
-@inline(__always) func _tanh(_ x: Double) -> Double { tanh(x) }
-@inline(__always) func _exp(_ x: Float) -> Float { expf(x) }

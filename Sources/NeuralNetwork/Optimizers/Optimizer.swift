@@ -1,3 +1,4 @@
+import RealModule
 import TensorCore
 
 /// The per-parameter math of an optimizer: how one parameter's value and state slots
@@ -152,8 +153,8 @@ public struct Adam: UpdateRule {
                       gradient g: UnsafePointer<Float>, slots: SlotPointers, count n: Int) {
         let m = slots[0], v = slots[1]
         let b1 = beta1, b2 = beta2, eps = epsilon
-        let c1 = 1 - Float(pow(Double(b1), Double(step)))
-        let c2 = 1 - Float(pow(Double(b2), Double(step)))
+        let c1 = 1 - Float(Double.pow(Double(b1), step))
+        let c2 = 1 - Float(Double.pow(Double(b2), step))
         let stepSize = lr / c1
         let c2Root = c2.squareRoot()
         let l2 = decoupled ? 0 : weightDecay
@@ -167,10 +168,3 @@ public struct Adam: UpdateRule {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#elseif canImport(Musl)
-import Musl
-#endif
