@@ -9,7 +9,9 @@ import NeuralNetwork
 public enum IDX {
     /// The dimensions and bytes of an unsigned-byte IDX file.
     public struct File: Equatable {
+        /// The extent of each dimension, e.g. `[60000, 28, 28]`.
         public var dimensions: [Int]
+        /// The data, row-major.
         public var bytes: [UInt8]
     }
 

@@ -178,8 +178,11 @@ public struct GraphSpec: Codable, Equatable, Sendable {
 
     /// One node: its name, what it is, and which nodes it reads.
     public struct NodeSpec: Codable, Equatable, Sendable {
+        /// The node (and layer) name.
         public var name: String
+        /// The layer's kind and hyper-parameters.
         public var layer: LayerSpec
+        /// The names of the nodes it reads (`"input"` for the graph input).
         public var inputs: [String]
         /// Creates a node spec.
         public init(name: String, layer: LayerSpec, inputs: [String]) {

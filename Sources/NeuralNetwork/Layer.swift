@@ -59,20 +59,35 @@ public enum LayerKind: String, Codable, CaseIterable, Sendable {
 /// A layer's kind and hyper-parameters, stored as JSON in model files.
 /// Only the fields the kind uses are set.
 public struct LayerSpec: Codable, Equatable, Sendable {
+    /// What the layer is.
     public var kind: LayerKind
+    /// Dense: input features.
     public var inFeatures: Int?
+    /// Dense: output features.
     public var outFeatures: Int?
+    /// Conv2D: input channels.
     public var inChannels: Int?
+    /// Conv2D: output channels (filters).
     public var outChannels: Int?
+    /// Conv2D and pooling: the square window size.
     public var kernelSize: Int?
+    /// Conv2D and pooling: step between windows (pooling defaults to the window size).
     public var stride: Int?
+    /// Conv2D: zero padding on each border.
     public var padding: Int?
+    /// Dense and Conv2D: whether there is a bias (default true).
     public var bias: Bool?
+    /// BatchNorm: channels normalized.
     public var features: Int?
+    /// BatchNorm: added to the variance.
     public var epsilon: Float?
+    /// BatchNorm: weight of the newest batch in the running statistics.
     public var momentum: Float?
+    /// LeakyReLU: slope for negative inputs.
     public var negativeSlope: Float?
+    /// Dropout: probability of dropping an activation.
     public var rate: Float?
+    /// Dropout: the generator's seed.
     public var seed: UInt64?
 
     /// Creates a spec with only a kind; set the fields the kind needs.

@@ -12,6 +12,7 @@ public struct LearningRateSchedule: Codable, Equatable, Sendable {
         /// (SGDR without restarts, https://arxiv.org/abs/1608.03983).
         case cosine
     }
+    /// The shape of the schedule.
     public var kind: Kind
     /// Epochs between decays (`step`).
     public var stepEpochs: Int

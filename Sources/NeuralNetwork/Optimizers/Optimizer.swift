@@ -101,8 +101,11 @@ public final class Optimizer {
 /// as PyTorch defines it: `g ← g + λw; v ← μv + g; w ← w − η(g + μv)` (Nesterov) or `w ← w − ηv`.
 /// https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
 public struct SGD: UpdateRule {
+    /// Momentum μ (0 for plain SGD).
     public var momentum: Float
+    /// Use Nesterov's look-ahead form.
     public var nesterov: Bool
+    /// L2 weight decay λ, added to the gradient.
     public var weightDecay: Float
     /// Creates the rule.
     public init(momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
@@ -135,10 +138,15 @@ public struct SGD: UpdateRule {
 /// `decoupled` is true, shrinks the weights directly (AdamW).
 /// https://arxiv.org/abs/1412.6980, https://arxiv.org/abs/1711.05101
 public struct Adam: UpdateRule {
+    /// Decay of the first-moment estimate.
     public var beta1: Float
+    /// Decay of the second-moment estimate.
     public var beta2: Float
+    /// Added to the denominator for stability.
     public var epsilon: Float
+    /// Weight decay λ.
     public var weightDecay: Float
+    /// Apply the decay directly to the weights (AdamW) rather than through the gradient.
     public var decoupled: Bool
     /// Creates the rule (Adam's defaults: β₁ 0.9, β₂ 0.999, ε 1e-8).
     public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,

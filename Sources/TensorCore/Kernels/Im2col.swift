@@ -6,7 +6,9 @@
 /// position of every image, the input pixel that kernel tap sees (0 in the padding).
 /// A convolution is then one GEMM: `[Cout, C·KH·KW] · cols`.
 public struct ConvolutionGeometry: Equatable, Sendable, Codable {
+    /// Images N, input channels C, input height H and width W.
     public var batch: Int, channels: Int, height: Int, width: Int
+    /// Kernel height and width, step between kernel positions, zero padding on each border.
     public var kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int
 
     /// Creates a geometry; sizes are checked by `outputHeight`/`outputWidth` users.
