@@ -19,7 +19,11 @@ public enum ModelFile {
 
     /// Writes `model` to `path` atomically. `metadata` entries are stored alongside
     /// (keys starting with `prune.` are reserved).
+    /// - Throws: `FormatError` when `metadata` uses a reserved key or the file cannot be written.
     public static func save(_ model: Graph, to path: String, metadata: [String: String] = [:]) throws {
+        if let reserved = metadata.keys.sorted().first(where: { $0.hasPrefix("prune.") }) {
+            throw FormatError(path: path, "metadata key '\(reserved)' is reserved for Prune; choose another name")
+        }
         var tensors: [(name: String, tensor: Tensor)] = []
         var masked: [String] = []
         for (p, parameter) in model.parameters {
