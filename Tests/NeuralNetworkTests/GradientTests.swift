@@ -48,15 +48,21 @@ struct GradientTests {
     }
 
     @Test("direct and im2col convolutions agree on outputs and all gradients",
-          arguments: [(1, 6, 5, 2, 28, 28), (6, 16, 5, 0, 14, 14), (2, 3, 3, 1, 33, 30), (4, 2, 1, 0, 5, 9), (3, 4, 7, 3, 8, 8)])
-    func directMatchesIm2col(cin: Int, cout: Int, k: Int, pad: Int, h: Int, w: Int) {
+          arguments: [ConvolutionAlgorithm.direct, .directChannels],
+                     [(1, 6, 5, 2, 28, 28), (6, 16, 5, 0, 14, 14), (2, 3, 3, 1, 33, 30), (4, 2, 1, 0, 5, 9),
+                      (3, 4, 7, 3, 8, 8), (2, 19, 3, 1, 6, 7), (3, 9, 5, 6, 4, 5)])
+    func directMatchesIm2col(_ algorithm: ConvolutionAlgorithm, _ shape: (Int, Int, Int, Int, Int, Int)) {
+        let (cin, cout, k, pad, h, w) = shape
         var rng = SeededGenerator(seed: 16)
         let a = Conv2D(name: "a", inChannels: cin, outChannels: cout, kernelSize: k, padding: pad, rng: &rng)
         let b = Conv2D(name: "b", inChannels: cin, outChannels: cout, kernelSize: k, padding: pad, rng: &rng)
         b.weight.value = a.weight.value
         b.bias!.value = a.bias!.value
         a.algorithm = .im2col
-        b.algorithm = .direct
+        b.algorithm = algorithm
+        let g = ConvolutionGeometry(batch: 3, channels: cin, height: h, width: w, kernelHeight: k, kernelWidth: k, padding: pad)
+        // The forced algorithm runs unless its kernels cannot handle the geometry.
+        #expect(b.resolvedAlgorithm(for: g) == algorithm || (algorithm == .direct && pad > k - 1))
         let x = randomTensor([3, cin, h, w], seed: 17)
         let ya = a.forward(x, training: true), yb = b.forward(x, training: true)
         #expect(maxRelativeError(yb.scalars, ya.scalars) < 1e-5)

@@ -80,32 +80,45 @@ public final class Conv2D: Layer, InputGradientSkipping {
                                    kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding)
     }
 
-    /// The algorithm used for geometry `g`.
+    /// The algorithm used for geometry `g`: the forced one when it applies, else
+    /// row-vectorized direct loops for few input taps on rows of up to 32 outputs,
+    /// channel-vectorized loops for small images with at least 8 output channels, and
+    /// im2col + GEMM otherwise (choices measured with `prune bench layers`).
     public func resolvedAlgorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
-        let possible = directConvolutionApplies(g) && directInputGradientApplies(g)
-        if let algorithm, algorithm == .im2col || possible { return algorithm }
-        return possible && g.columnRows <= Self.directTapLimit ? .direct : .im2col
+        let rows = directConvolutionApplies(g) && directInputGradientApplies(g)
+        let channels = channelVectorConvolutionApplies(g)
+        switch algorithm {
+        case .direct? where rows: return .direct
+        case .directChannels? where channels: return .directChannels
+        case .im2col?: return .im2col
+        default: break
+        }
+        if rows && g.columnRows <= Self.directTapLimit { return .direct }
+        if channels && outChannels >= 8 && g.outputHeight * g.outputWidth <= Self.channelVectorPlaneLimit { return .directChannels }
+        return .im2col
     }
 
-    /// Direct kernels win while `C·K·K` is small (measured with `prune bench layers`).
+    /// Row-vectorized direct kernels win while `C·K·K` is small.
     static let directTapLimit = 64
+    /// Channel-vectorized kernels win on small output planes.
+    static let channelVectorPlaneLimit = 256
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = makeGeometry(x)
-        if resolvedAlgorithm(for: g) == .direct {
-            if training { cachedInput = x; geometry = g; columns = Tensor.zeros([0]); usedAlgorithm = .direct }
+        let chosen = resolvedAlgorithm(for: g)
+        if chosen != .im2col {
+            if training { cachedInput = x; geometry = g; columns = Tensor.zeros([0]); usedAlgorithm = chosen }
             let cout = outChannels
+            let kernel = chosen == .direct ? directConvolution : channelVectorConvolution
             return Tensor(shape: [g.batch, cout, g.outputHeight, g.outputWidth]) { y in
                 x.withUnsafeBufferPointer { px in
                     weight.value.withUnsafeBufferPointer { pw in
                         if let bias {
                             bias.value.withUnsafeBufferPointer { pb in
-                                directConvolution(g, input: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!,
-                                                  outputChannels: cout, output: y.baseAddress!)
+                                kernel(g, px.baseAddress!, pw.baseAddress!, pb.baseAddress!, cout, y.baseAddress!)
                             }
                         } else {
-                            directConvolution(g, input: px.baseAddress!, weight: pw.baseAddress!, bias: nil,
-                                              outputChannels: cout, output: y.baseAddress!)
+                            kernel(g, px.baseAddress!, pw.baseAddress!, nil, cout, y.baseAddress!)
                         }
                     }
                 }
@@ -153,7 +166,21 @@ public final class Conv2D: Layer, InputGradientSkipping {
                 }
             }
         }
-        weight.gradient = matmul(dyT, .none, columns, .transposed).reshaped(weight.value.shape)
+        if usedAlgorithm == .directChannels {
+            // No columns were built: the weight gradient comes from the channel kernel; the
+            // input gradient below still uses Wᵀ·dY' and col2im (a transposed direct
+            // convolution would cost twice the forward's multiply-adds).
+            weight.gradient = Tensor(shape: weight.value.shape) { pdw in
+                dy.withUnsafeBufferPointer { pdy in
+                    cachedInput.withUnsafeBufferPointer { px in
+                        channelVectorConvolutionWeightGradient(g, input: px.baseAddress!, outputGradient: pdy.baseAddress!,
+                                                               outputChannels: cout, weightGradient: pdw.baseAddress!)
+                    }
+                }
+            }
+        } else {
+            weight.gradient = matmul(dyT, .none, columns, .transposed).reshaped(weight.value.shape)
+        }
         if let bias { bias.gradient = channelSums(dy) }
         guard computesInputGradient else { return Tensor.zeros([0]) }
         let dcols = matmul(weight.value.reshaped([cout, g.columnRows]), .transposed, dyT, .none)
@@ -191,4 +218,7 @@ public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
     case im2col
     /// Stride-1 loops vectorized along output rows (TensorCore's direct kernels).
     case direct
+    /// Stride-1 loops vectorized across output channels for the forward pass and the
+    /// weight gradient (no im2col matrix); `Wᵀ·dY'` and col2im for the input gradient.
+    case directChannels = "direct-channels"
 }
