@@ -18,7 +18,6 @@ demo: deps build
 	@mkdir -p $(DEMO_DIR)
 	$(PRUNE) train --model lenet300 --epochs 10 --out $(DEMO_DIR)/lenet300.safetensors
 	$(PRUNE) eval $(DEMO_DIR)/lenet300.safetensors
-	$(PRUNE) info $(DEMO_DIR)/lenet300.safetensors
 
 test: deps
 	$(SWIFT) build $(RELEASE) --product prune
