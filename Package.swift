@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"]),
-        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand"], exclude: ["Snapshots"]),
+        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "TestSupport"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,6 @@
 import FileFormats
 import Foundation
+import TestSupport
 import Testing
 
 /// A fresh empty folder under the system temporary directory, removed by `remove()`.
@@ -62,27 +63,11 @@ func executable(_ candidates: [String]) -> String? {
     candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
-/// Runs a program and returns its exit status and standard output.
+/// Runs a program and returns its exit status and output.
 @discardableResult
 func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    // Output goes to files, not pipes: a child that fills a pipe nobody reads would block.
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("prune-run-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-    defer { try? out.close(); try? err.close() }
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    process.waitUntilExit()
-    let outData = try Data(contentsOf: outURL), errData = try Data(contentsOf: errURL)
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    let r = try runProgram(program, arguments)
+    return (r.status, r.stdout, r.stderr)
 }
 
 /// gzip-compresses `bytes` with the system gzip (`-n`: no name or time stamp, so the

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The package root: the nearest folder above this file that holds Package.swift.
@@ -44,29 +45,9 @@ func prune(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocat
         the prune executable was not found at any of \(pruneCandidates); build it first with \
         `swift build -c release -Xswiftc -target-cpu -Xswiftc native --product prune`
         """, sourceLocation: sourceLocation)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["COLUMNS"] = "80"   // help text wraps at the terminal width
-    process.environment = environment
-    process.standardInput = FileHandle.nullDevice
-    // Output goes to files, not pipes: a child that fills a pipe nobody reads would block.
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("prune-run-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-    defer { try? out.close(); try? err.close() }
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    process.waitUntilExit()
-    let outData = try Data(contentsOf: outURL), errData = try Data(contentsOf: errURL)
-    return PruneResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                       stderr: String(decoding: errData, as: UTF8.self))
+    // Help text wraps at the terminal width.
+    let r = try runProgram(binary, arguments, environment: ["COLUMNS": "80"])
+    return PruneResult(status: r.status, stdout: r.stdout, stderr: r.stderr)
 }
 
 /// A fresh temporary folder.

@@ -34,15 +34,22 @@ struct DirectLayout {
 
     /// Copies image `n` into `padded` with zero borders.
     func pad(_ input: UnsafePointer<Float>, image n: Int, into padded: UnsafeMutablePointer<Float>) {
-        padded.update(repeating: 0, count: paddedImageSize)
-        let plane = g.height * g.width
-        for c in 0..<g.channels {
-            let src = input + (n * g.channels + c) * plane
-            for y in 0..<g.height {
-                let dst = padded + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding
-                let s = src + y * g.width
-                for x in 0..<g.width { dst[x] = s[x] }
-            }
+        padImage(g, input, image: n, into: padded, paddedHeight: paddedHeight, paddedWidth: paddedWidth)
+    }
+}
+
+/// Copies image `n` of `input` (`[N, C, H, W]`) into `padded` (`[C, paddedHeight,
+/// paddedWidth]`) with `g.padding` zeros above and left, and zeros everywhere else.
+func padImage(_ g: ConvolutionGeometry, _ input: UnsafePointer<Float>, image n: Int, into padded: UnsafeMutablePointer<Float>,
+              paddedHeight: Int, paddedWidth: Int) {
+    padded.update(repeating: 0, count: g.channels * paddedHeight * paddedWidth)
+    let plane = g.height * g.width
+    for c in 0..<g.channels {
+        let src = input + (n * g.channels + c) * plane
+        for y in 0..<g.height {
+            let dst = padded + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding
+            let s = src + y * g.width
+            for x in 0..<g.width { dst[x] = s[x] }
         }
     }
 }
@@ -246,14 +253,7 @@ public func channelVectorConvolution(_ g: ConvolutionGeometry, input: UnsafePoin
     for c in 0..<g.channels { for kh in 0..<k { for kw in 0..<k { offsets[(c * k + kh) * k + kw] = (c * hp + kh) * wp + kw } } }
     let plane = oh * ow
     for n in 0..<g.batch {
-        padded.update(repeating: 0, count: g.channels * hp * wp)
-        for c in 0..<g.channels {
-            for y in 0..<g.height {
-                let s = input + ((n * g.channels + c) * g.height + y) * g.width
-                let d = padded + (c * hp + y + g.padding) * wp + g.padding
-                for x in 0..<g.width { d[x] = s[x] }
-            }
-        }
+        padImage(g, input, image: n, into: padded, paddedHeight: hp, paddedWidth: wp)
         let out = output + n * cout * plane
         for block in stride(from: 0, to: vectors, by: 2) {
             let two = block + 1 < vectors
@@ -326,14 +326,7 @@ public func channelVectorConvolutionWeightGradient(_ g: ConvolutionGeometry, inp
     dyT.initialize(repeating: 0, count: plane * width)
     for c in 0..<g.channels { for kh in 0..<k { for kw in 0..<k { offsets[(c * k + kh) * k + kw] = (c * hp + kh) * wp + kw } } }
     for n in 0..<g.batch {
-        padded.update(repeating: 0, count: g.channels * hp * wp)
-        for c in 0..<g.channels {
-            for y in 0..<g.height {
-                let s = input + ((n * g.channels + c) * g.height + y) * g.width
-                let d = padded + (c * hp + y + g.padding) * wp + g.padding
-                for x in 0..<g.width { d[x] = s[x] }
-            }
-        }
+        padImage(g, input, image: n, into: padded, paddedHeight: hp, paddedWidth: wp)
         let image = dy + n * cout * plane
         for co in 0..<cout { for p in 0..<plane { dyT[p * width + co] = image[co * plane + p] } }
         for block in stride(from: 0, to: vectors, by: 2) {

@@ -27,6 +27,17 @@ public struct ConvolutionGeometry: Equatable, Sendable, Codable {
     public var columnRows: Int { channels * kernelHeight * kernelWidth }
     /// Columns of the column matrix: `N·OH·OW`.
     public var columnCount: Int { batch * outputHeight * outputWidth }
+
+    /// For kernel column `kw`: the input-column offset `kw − padding`, and the range
+    /// `lo..<hi` of output columns `x` whose input column `x·stride + offset` lies inside
+    /// the image (the others read padding).
+    func insideColumns(kernelColumn kw: Int) -> (offset: Int, lo: Int, hi: Int) {
+        let ow = outputWidth
+        let off = kw - padding
+        let lo = Swift.min(ow, Swift.max(0, (-off + stride - 1) / stride))
+        let hi = off > width - 1 ? lo : Swift.max(lo, Swift.min(ow, (width - 1 - off) / stride + 1))
+        return (off, lo, hi)
+    }
 }
 
 /// Unfolds `input` (`[N, C, H, W]`, contiguous) into `columns` (`[C·KH·KW, N·OH·OW]`).
@@ -41,10 +52,7 @@ public func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, column
         for kh in 0..<g.kernelHeight {
             for kw in 0..<g.kernelWidth {
                 let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * rowLength
-                // Output columns x in lo..<hi read input column x·stride − padding + kw inside the image.
-                let off = kw - g.padding
-                let lo = Swift.min(ow, Swift.max(0, (-off + g.stride - 1) / g.stride))
-                let hi = off > g.width - 1 ? lo : Swift.max(lo, Swift.min(ow, (g.width - 1 - off) / g.stride + 1))
+                let (off, lo, hi) = g.insideColumns(kernelColumn: kw)
                 for n in 0..<g.batch {
                     let src = input + n * imageSize + c * plane
                     let dst = row + n * outPlane
@@ -85,9 +93,7 @@ public func col2im(_ g: ConvolutionGeometry, columns: UnsafePointer<Float>, outp
         for kh in 0..<g.kernelHeight {
             for kw in 0..<g.kernelWidth {
                 let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * rowLength
-                let off = kw - g.padding
-                let lo = Swift.min(ow, Swift.max(0, (-off + g.stride - 1) / g.stride))
-                let hi = off > g.width - 1 ? lo : Swift.max(lo, Swift.min(ow, (g.width - 1 - off) / g.stride + 1))
+                let (off, lo, hi) = g.insideColumns(kernelColumn: kw)
                 for n in 0..<g.batch {
                     let dst = output + n * imageSize + c * plane
                     let src = row + n * outPlane
