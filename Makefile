@@ -12,7 +12,7 @@ PRUNE := .build/release/prune
 APT_PACKAGES := pkg-config libopenblas-dev zlib1g-dev dataset-fashion-mnist
 DEMO_DIR := .build/demo
 
-.PHONY: demo test build bench deps clean
+.PHONY: demo test build bench fuzz deps clean
 
 demo: deps build
 	@mkdir -p $(DEMO_DIR)
@@ -32,6 +32,16 @@ bench: deps build
 	$(PRUNE) bench train --model lenet300 --threads 2
 	$(PRUNE) bench train --model lenet5 --threads 1
 	$(PRUNE) bench train --model lenet5 --threads 2
+
+# Fuzzes the file readers (IDX, gzip, safetensors, model files) with libFuzzer and
+# AddressSanitizer for FUZZ_SECONDS, starting from Tests/FuzzCorpus. Crashing inputs
+# are written to .build-fuzz/ as crash-*.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
+fuzz: deps
+	$(SWIFT) build -c release $(FUZZ_FLAGS) --product FuzzFileFormats --scratch-path .build-fuzz
+	@mkdir -p .build-fuzz/corpus && cp Tests/FuzzCorpus/* .build-fuzz/corpus/
+	cd .build-fuzz && ./release/FuzzFileFormats corpus -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=4096
 
 # Installs the Debian packages that are missing (nothing to do elsewhere: see README).
 deps:

@@ -48,6 +48,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Fuzz target for the file readers (`make fuzz`); a plain build replays a corpus.
+        .systemLibrary(name: "CFuzzer"),
+        .executableTarget(name: "FuzzFileFormats", dependencies: ["FileFormats", "CFuzzer"]),
         .target(name: "TestSupport", dependencies: ["TensorCore", "NeuralNetwork"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats", "TestSupport"]),

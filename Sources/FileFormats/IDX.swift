@@ -20,9 +20,13 @@ public enum IDX {
     ///   truncated, wrong type, sizes that disagree).
     public static func read(_ path: String) throws -> File {
         guard FileManager.default.fileExists(atPath: path) else { throw FormatError(path: path, "no such file") }
-        guard var data = FileManager.default.contents(atPath: path) else { throw FormatError(path: path, "cannot be read") }
-        if Gzip.isCompressed(data) { data = try Gzip.decompress(data, path: path) }
-        return try parse(data, path: path)
+        guard let data = FileManager.default.contents(atPath: path) else { throw FormatError(path: path, "cannot be read") }
+        return try decode(data, path: path)
+    }
+
+    /// Parses IDX bytes that may be gzip-compressed; `path` names the source in errors.
+    public static func decode(_ data: Data, path: String) throws -> File {
+        try parse(Gzip.isCompressed(data) ? try Gzip.decompress(data, path: path) : data, path: path)
     }
 
     /// Parses IDX bytes already in memory.

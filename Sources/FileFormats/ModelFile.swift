@@ -54,7 +54,13 @@ public enum ModelFile {
     /// Reads a model file written by `save`.
     /// - Throws: `FormatError` naming the file and the tensor or field that is wrong.
     public static func load(_ path: String) throws -> Loaded {
-        let contents = try Safetensors.read(path)
+        try decode(try Safetensors.read(path), path: path)
+    }
+
+    /// Builds the model held by already-decoded safetensors contents; `path` names the
+    /// source in errors.
+    /// - Throws: `FormatError` naming the tensor or field that is wrong.
+    public static func decode(_ contents: Safetensors.Contents, path: String) throws -> Loaded {
         guard let architecture = contents.metadata[architectureKey] else {
             throw FormatError(path: path, "not a Prune model file: the metadata has no '\(architectureKey)' entry")
         }
