@@ -139,7 +139,39 @@ public func directConvolutionWeightGradient(_ g: ConvolutionGeometry, input: Uns
                 for x in 0..<ow { d[x] = s[x] }
             }
         }
-        for co in 0..<cout {
+        var pairedChannels = 0
+        if k <= 5 {
+            // Two output channels at a time share every input load: 10 accumulators,
+            // two dy vectors and one input vector stay in the 16 AVX registers.
+            pairedChannels = cout / 2 * 2
+            for co in stride(from: 0, to: pairedChannels, by: 2) {
+                for c in 0..<g.channels {
+                    for kh in 0..<k {
+                        var p0 = Lanes(repeating: 0), p1 = p0, p2 = p0, p3 = p0, p4 = p0
+                        var q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0
+                        for y in 0..<oh {
+                            let d = dyPadded + (co * oh + y) * rowWidth
+                            let e = d + oh * rowWidth
+                            let s = padded + (c * l.paddedHeight + y + kh) * l.paddedWidth
+                            for v in 0..<l.vectors {
+                                let dv = load(d + 8 * v), ev = load(e + 8 * v)
+                                let x = s + 8 * v
+                                let x0 = load(x); p0.addProduct(dv, x0); q0.addProduct(ev, x0)
+                                if k > 1 { let x1 = load(x + 1); p1.addProduct(dv, x1); q1.addProduct(ev, x1) }
+                                if k > 2 { let x2 = load(x + 2); p2.addProduct(dv, x2); q2.addProduct(ev, x2) }
+                                if k > 3 { let x3 = load(x + 3); p3.addProduct(dv, x3); q3.addProduct(ev, x3) }
+                                if k > 4 { let x4 = load(x + 4); p4.addProduct(dv, x4); q4.addProduct(ev, x4) }
+                            }
+                        }
+                        let out0 = dw + ((co * g.channels + c) * k + kh) * k
+                        let out1 = out0 + g.channels * k * k
+                        let ps = [p0, p1, p2, p3, p4], qs = [q0, q1, q2, q3, q4]
+                        for kw in 0..<k { out0[kw] += ps[kw].sum(); out1[kw] += qs[kw].sum() }
+                    }
+                }
+            }
+        }
+        for co in pairedChannels..<cout {
             for c in 0..<g.channels {
                 for kh in 0..<k {
                     if k <= 8 {
