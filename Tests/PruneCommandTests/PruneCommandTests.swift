@@ -77,12 +77,18 @@ struct ErrorTests {
 
     @Test("a bad option value is a usage error (exit 2)", arguments: [
         ["train", "--model", "vgg"], ["train", "--epochs", "0"], ["train", "--layers", "784,10"],
-        ["train", "--batch-size", "x"],
+        ["train", "--batch-size", "x"], ["train", "--model", "mlp", "--layers", "100,10"],
+        ["train", "--out", "/nonexistent/model.safetensors"],
+        ["bench", "train", "--epochs", "0"], ["bench", "gemm", "--batch-size", "0"], ["bench", "gemm", "--concurrent", "-1"],
+        ["bench", "layers", "--steps", "0"],
     ])
     func badOption(_ arguments: [String]) throws {
         let result = try prune(arguments)
         #expect(result.status == 2, "\(result)")
-        #expect(!result.stderr.isEmpty)
+        // One line on stderr, before any training starts: nothing on stdout.
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
+        #expect(result.stderr.hasPrefix("error: "), "\(result)")
+        #expect(result.stdout.isEmpty, "\(result)")
     }
 
     @Test("`prune eval` of a missing file exits 1 with one stderr line naming the path")
