@@ -27,8 +27,8 @@ struct BenchTrain: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        try requireAtLeast(1, batchSize, for: "--batch-size")
+        try requireAtLeast(1, epochs, for: "--epochs")
     }
 
     func run() throws {
@@ -106,7 +106,7 @@ struct BenchGEMM: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        try requireAtLeast(1, batchSize, for: "--batch-size")
         guard (1...64).contains(concurrent) else { throw ValidationError("--concurrent must be between 1 and 64, got \(concurrent)") }
     }
 
@@ -183,8 +183,8 @@ struct BenchLayers: ParsableCommand {
     var steps: Int = 50
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        try requireAtLeast(1, batchSize, for: "--batch-size")
+        try requireAtLeast(1, steps, for: "--steps")
     }
 
     func run() throws {

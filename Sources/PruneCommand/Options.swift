@@ -62,3 +62,8 @@ func validateOutputPath(_ path: String?, option: String) throws {
         throw ValidationError("\(option) \(path): folder \(folder) does not exist")
     }
 }
+
+/// Throws a usage error unless `value >= minimum`.
+func requireAtLeast(_ minimum: Int, _ value: Int, for option: String) throws {
+    guard value >= minimum else { throw ValidationError("\(option) must be at least \(minimum), got \(value)") }
+}

@@ -109,13 +109,13 @@ struct TrainingArguments: ParsableArguments {
     var seed: UInt64 = 1
 
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        try requireAtLeast(1, epochs, for: "--epochs")
+        try requireAtLeast(1, batchSize, for: "--batch-size")
         guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive, got \(learningRate)") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must be ≥ 0, got \(weightDecay)") }
-        guard stepEpochs >= 1 else { throw ValidationError("--step-epochs must be at least 1") }
-        guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be ≥ 0") }
+        try requireAtLeast(1, stepEpochs, for: "--step-epochs")
+        try requireAtLeast(0, warmupSteps, for: "--warmup-steps")
     }
 
     func makeOptimizer() -> Optimizer {

@@ -251,6 +251,37 @@ public func directInputGradientApplies(_ g: ConvolutionGeometry) -> Bool {
 
 // MARK: - Channel-vectorized direct convolution
 
+/// Sizes shared by the channel-vectorized kernels.
+struct ChannelLayout {
+    let k: Int, outputHeight: Int, outputWidth: Int
+    /// `C·K·K` kernel taps.
+    let taps: Int
+    /// Vectors of 8 output channels, and their total width (`Cout` rounded up to 8).
+    let vectors: Int, width: Int
+    /// The padded image size (no extra columns: loads are scalar).
+    let paddedHeight: Int, paddedWidth: Int
+
+    init(_ g: ConvolutionGeometry, outputChannels cout: Int) {
+        precondition(channelVectorConvolutionApplies(g), "channel-vectorized convolution needs stride 1 and a square kernel: \(g)")
+        k = g.kernelWidth
+        outputHeight = g.outputHeight
+        outputWidth = g.outputWidth
+        taps = g.channels * k * k
+        vectors = (cout + 7) / 8
+        width = vectors * 8
+        paddedHeight = g.height + 2 * g.padding
+        paddedWidth = g.width + 2 * g.padding
+    }
+
+    /// The offset of each tap `(c, kh, kw)` in a padded image, relative to the output position.
+    func tapOffsets(channels: Int) -> [Int] {
+        var offsets: [Int] = []
+        offsets.reserveCapacity(taps)
+        for c in 0..<channels { for kh in 0..<k { for kw in 0..<k { offsets.append((c * paddedHeight + kh) * paddedWidth + kw) } } }
+        return offsets
+    }
+}
+
 /// Whether `channelVectorConvolution` applies: stride 1 and a square kernel.
 public func channelVectorConvolutionApplies(_ g: ConvolutionGeometry) -> Bool {
     g.stride == 1 && g.kernelHeight == g.kernelWidth && g.outputWidth >= 1 && g.outputHeight >= 1
@@ -265,12 +296,8 @@ public func channelVectorConvolutionApplies(_ g: ConvolutionGeometry) -> Bool {
 public func channelVectorConvolution(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                      bias: UnsafePointer<Float>?, outputChannels cout: Int,
                                      output: UnsafeMutablePointer<Float>) {
-    precondition(channelVectorConvolutionApplies(g), "channel-vectorized convolution needs stride 1 and a square kernel: \(g)")
-    let k = g.kernelWidth, oh = g.outputHeight, ow = g.outputWidth
-    let taps = g.channels * k * k
-    let vectors = (cout + 7) / 8
-    let width = vectors * 8
-    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
+    let l = ChannelLayout(g, outputChannels: cout)
+    let (oh, ow, taps, vectors, width, hp, wp) = (l.outputHeight, l.outputWidth, l.taps, l.vectors, l.width, l.paddedHeight, l.paddedWidth)
     let packed = UnsafeMutablePointer<Float>.allocate(capacity: taps * width)
     let padded = UnsafeMutablePointer<Float>.allocate(capacity: g.channels * hp * wp)
     let biasLanes = UnsafeMutablePointer<Float>.allocate(capacity: width)
@@ -279,10 +306,7 @@ public func channelVectorConvolution(_ g: ConvolutionGeometry, input: UnsafePoin
     for co in 0..<cout { for t in 0..<taps { packed[t * width + co] = weight[co * taps + t] } }
     biasLanes.initialize(repeating: 0, count: width)
     if let bias { for co in 0..<cout { biasLanes[co] = bias[co] } }
-    // Offsets of each tap in the padded image, relative to the output position.
-    let offsets = UnsafeMutablePointer<Int>.allocate(capacity: taps)
-    defer { offsets.deallocate() }
-    for c in 0..<g.channels { for kh in 0..<k { for kw in 0..<k { offsets[(c * k + kh) * k + kw] = (c * hp + kh) * wp + kw } } }
+    let offsets = l.tapOffsets(channels: g.channels)
     let plane = oh * ow
     for n in 0..<g.batch {
         padImage(g, input, image: n, into: padded, paddedHeight: hp, paddedWidth: wp)
@@ -342,21 +366,16 @@ public func channelVectorConvolution(_ g: ConvolutionGeometry, input: UnsafePoin
 public func channelVectorConvolutionWeightGradient(_ g: ConvolutionGeometry, input: UnsafePointer<Float>,
                                                    outputGradient dy: UnsafePointer<Float>, outputChannels cout: Int,
                                                    weightGradient dw: UnsafeMutablePointer<Float>) {
-    precondition(channelVectorConvolutionApplies(g), "channel-vectorized convolution needs stride 1 and a square kernel: \(g)")
-    let k = g.kernelWidth, oh = g.outputHeight, ow = g.outputWidth
-    let taps = g.channels * k * k
-    let vectors = (cout + 7) / 8
-    let width = vectors * 8
-    let hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding
+    let l = ChannelLayout(g, outputChannels: cout)
+    let (oh, ow, taps, vectors, width, hp, wp) = (l.outputHeight, l.outputWidth, l.taps, l.vectors, l.width, l.paddedHeight, l.paddedWidth)
     let plane = oh * ow
     let sums = UnsafeMutablePointer<Float>.allocate(capacity: taps * width)      // [taps, width]
     let padded = UnsafeMutablePointer<Float>.allocate(capacity: g.channels * hp * wp)
     let dyT = UnsafeMutablePointer<Float>.allocate(capacity: plane * width)       // [positions, width]
-    let offsets = UnsafeMutablePointer<Int>.allocate(capacity: taps)
-    defer { sums.deallocate(); padded.deallocate(); dyT.deallocate(); offsets.deallocate() }
+    defer { sums.deallocate(); padded.deallocate(); dyT.deallocate() }
     sums.initialize(repeating: 0, count: taps * width)
     dyT.initialize(repeating: 0, count: plane * width)
-    for c in 0..<g.channels { for kh in 0..<k { for kw in 0..<k { offsets[(c * k + kh) * k + kw] = (c * hp + kh) * wp + kw } } }
+    let offsets = l.tapOffsets(channels: g.channels)
     for n in 0..<g.batch {
         padImage(g, input, image: n, into: padded, paddedHeight: hp, paddedWidth: wp)
         let image = dy + n * cout * plane
