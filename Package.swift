@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "NeuralNetwork", targets: ["NeuralNetwork"]),
+        .library(name: "Pruning", targets: ["Pruning"]),
         .library(name: "FileFormats", targets: ["FileFormats"]),
         .executable(name: "prune", targets: ["PruneCommand"]),
     ],
@@ -40,11 +41,12 @@ let package = Package(
             name: "NeuralNetwork",
             dependencies: ["TensorCore", .product(name: "RealModule", package: "swift-numerics")]
         ),
+        .target(name: "Pruning", dependencies: ["NeuralNetwork", "TensorCore"]),
         .target(name: "FileFormats", dependencies: ["TensorCore", "NeuralNetwork", "CZlib"]),
         .executableTarget(
             name: "PruneCommand",
             dependencies: [
-                "TensorCore", "NeuralNetwork", "FileFormats", "CAllocator",
+                "TensorCore", "NeuralNetwork", "Pruning", "FileFormats", "CAllocator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,6 +57,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TensorCore", "NeuralNetwork"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats", "TestSupport"]),
+        .testTarget(name: "PruningTests", dependencies: ["Pruning", "NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"]),
         .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "TestSupport"], exclude: ["Snapshots"]),
     ],

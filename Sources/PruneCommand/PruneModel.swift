@@ -1,0 +1,168 @@
+import ArgumentParser
+import FileFormats
+import Foundation
+import NeuralNetwork
+import Pruning
+import TensorCore
+
+extension CriterionName: ExpressibleByArgument {}
+extension Scope: ExpressibleByArgument {}
+
+/// `prune prune`: a one-shot cut of a model file, optionally followed by fine-tuning.
+struct PruneModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Prune a model file once (optionally fine-tune), and save it with its masks.",
+        discussion: """
+            Units (weights, N:M groups, neurons or filters) are scored by the criterion and the \
+            lowest are cut: to a target --sparsity, or below an absolute --threshold. Masks are \
+            saved in the model file and stay in force through later training.
+            """)
+
+    @Argument(help: "A model file (safetensors) written by prune.")
+    var modelPath: String
+
+    @Option(help: "Importance: \(CriterionName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var criterion: CriterionName = .magnitude
+
+    @Option(help: "Unit: weight, neuron, filter, or N:M (e.g. 2:4).")
+    var granularity: String = "weight"
+
+    @Option(help: "Where units compete: layer or global.")
+    var scope: Scope = .global
+
+    @Option(help: "Fraction of units to cut, in [0, 1].")
+    var sparsity: Double?
+
+    @Option(help: "Cut every unit whose importance is below this value (instead of --sparsity).")
+    var threshold: Float?
+
+    @Option(parsing: .upToNextOption, help: "Parameter path patterns to prune (`*` is a wildcard).")
+    var parameters: [String] = ["*.weight"]
+
+    @Option(parsing: .upToNextOption, help: "Parameter path patterns to leave alone.")
+    var exclude: [String] = []
+
+    @Option(help: "Epochs of fine-tuning after the cut (SGD, momentum 0.9, constant rate).")
+    var fineTuneEpochs: Int = 0
+
+    @Option(help: "Fine-tuning learning rate.")
+    var learningRate: Float = 0.01
+
+    @Option(help: "Fine-tuning batch size.")
+    var batchSize: Int = 128
+
+    @Option(help: "Seed for the random criterion and for shuffling.")
+    var seed: UInt64 = 1
+
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: "Where to write the pruned model (safetensors).")
+    var out: String
+
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        guard Granularity(granularity) != nil else {
+            throw ValidationError("--granularity must be weight, neuron, filter or N:M with 0 ≤ N ≤ M (e.g. 2:4), got '\(granularity)'")
+        }
+        switch (sparsity, threshold) {
+        case (nil, nil) where !granularity.contains(":"):
+            throw ValidationError("give --sparsity (a fraction to cut) or --threshold (an importance value)")
+        case (.some, .some): throw ValidationError("give --sparsity or --threshold, not both")
+        case let (s?, nil) where !(0...1).contains(s): throw ValidationError("--sparsity must be in [0, 1], got \(s)")
+        default: break
+        }
+        try requireAtLeast(0, fineTuneEpochs, for: "--fine-tune-epochs")
+        try requireAtLeast(1, batchSize, for: "--batch-size")
+        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
+        try validateOutputPath(out, option: "--out")
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let loaded = try ModelFile.load(modelPath)
+        let model = loaded.model
+        let test = try dataOptions.test()
+        try Trainer.check(test, fits: model)
+        let before = Trainer.evaluate(model, on: test)
+
+        var criterionValue = criterion.criterion(seed: seed)
+        var train: Dataset?
+        if criterion == .taylor || fineTuneEpochs > 0 { train = try dataOptions.training() }
+        if criterion == .taylor, let train {
+            criterionValue = try averagedTaylorScores(model, data: train, batches: 20)
+        }
+        let plan = PruningPlan(
+            criterion: criterionValue, granularity: Granularity(granularity)!, scope: scope,
+            threshold: threshold.map { .value($0) } ?? .sparsity(sparsity ?? 0),
+            parameters: parameters, excluding: exclude)
+        let result = try Pruner.prune(model, with: plan)
+        let pruned = Trainer.evaluate(model, on: test)
+
+        var tuned: Evaluation?
+        if fineTuneEpochs > 0, let train {
+            var options = TrainingOptions()
+            options.epochs = fineTuneEpochs
+            options.batchSize = batchSize
+            options.learningRate = learningRate
+            options.schedule = .constant
+            options.seed = seed
+            options.workers = threadOptions.threads
+            let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
+            trainer.callbacks.append(ProgressReporter(quiet: quiet || output.json))
+            try trainer.fit(train, options: options)
+            tuned = trainer.evaluate(test)
+        }
+
+        var history = loaded.metadata["pruning.history"].flatMap { try? JSONDecoder().decode([PruningEvent].self, from: Data($0.utf8)) } ?? []
+        history.append(PruningEvent(criterion: criterion.rawValue, granularity: granularity, scope: scope.rawValue,
+                                    sparsityTarget: sparsity, threshold: threshold, sparsity: result.sparsity,
+                                    accuracyBefore: before.accuracy, accuracyAfter: pruned.accuracy,
+                                    accuracyFineTuned: tuned?.accuracy, fineTuneEpochs: fineTuneEpochs))
+        var metadata = loaded.metadata.filter { !$0.key.hasPrefix("prune.") }
+        metadata["pruning.history"] = String(decoding: try JSONEncoder().encode(history), as: UTF8.self)
+        metadata["accuracy"] = String((tuned ?? pruned).accuracy)
+        try ModelFile.save(model, to: out, metadata: metadata)
+
+        if output.json {
+            try printJSON(PruneSummary(sparsity: result.sparsity, seconds: result.seconds, accuracyBefore: before.accuracy,
+                                       accuracyPruned: pruned.accuracy, accuracyFineTuned: tuned?.accuracy,
+                                       parameters: result.parameters, output: out))
+        } else {
+            var rows: [[String]] = [["parameter", "entries", "non-zeros before", "non-zeros after", "sparsity"]]
+            for p in result.parameters {
+                rows.append([p.path, String(p.count), String(p.nonZerosBefore), String(p.nonZerosAfter),
+                             String(format: "%.1f%%", 100 * p.sparsity)])
+            }
+            let total = result.parameters.reduce(0) { $0 + $1.count }
+            rows.append(["total", String(total), String(result.parameters.reduce(0) { $0 + $1.nonZerosBefore }),
+                         String(result.parameters.reduce(0) { $0 + $1.nonZerosAfter }), String(format: "%.1f%%", 100 * result.sparsity)])
+            print(textTable(rows, rightAligned: [1, 2, 3, 4]))
+            print(String(format: "accuracy %.2f%% before, %.2f%% after the cut%@; cut took %.2f ms",
+                         100 * before.accuracy, 100 * pruned.accuracy,
+                         tuned.map { String(format: ", %.2f%% after %d fine-tuning epochs", 100 * $0.accuracy, fineTuneEpochs) } ?? "",
+                         1000 * result.seconds))
+            print("saved \(out)")
+        }
+    }
+}
+
+/// One pruning step, as recorded in a model file's `pruning.history` metadata.
+struct PruningEvent: Codable {
+    var criterion: String, granularity: String, scope: String
+    var sparsityTarget: Double?, threshold: Float?
+    var sparsity: Double
+    var accuracyBefore: Float, accuracyAfter: Float, accuracyFineTuned: Float?
+    var fineTuneEpochs: Int
+}
+
+struct PruneSummary: Encodable {
+    var sparsity: Double, seconds: Double
+    var accuracyBefore: Float, accuracyPruned: Float, accuracyFineTuned: Float?
+    var parameters: [PrunedParameter]
+    var output: String
+}

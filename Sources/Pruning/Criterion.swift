@@ -1,0 +1,97 @@
+import NeuralNetwork
+import TensorCore
+
+/// How importance is computed: one score per entry of a parameter, low = cut first.
+///
+/// Structured granularities (neurons, filters) score a unit by the sum of its entries'
+/// scores, so `Magnitude` gives a unit its L1 norm and `SquaredMagnitude` its squared
+/// L2 norm (the same ranking as the L2 norm). Conform to add your own criterion.
+public protocol Criterion {
+    /// A short name for reports (`"magnitude"`).
+    var name: String { get }
+    /// Scores for every entry of `parameter` (same shape as its value).
+    func scores(for parameter: Parameter, path: String) -> Tensor
+}
+
+/// `|w|`: min-value pruning, the classic magnitude criterion (Han et al. 2015,
+/// https://arxiv.org/abs/1506.02626).
+public struct Magnitude: Criterion {
+    public var name: String { "magnitude" }
+    /// Creates the criterion.
+    public init() {}
+    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.map { abs($0) } }
+}
+
+/// `w·|w|` taken as `|w|² = w²`.
+///
+/// The signed product `w·|w|` is negative for every negative weight, so ranking by it
+/// (or comparing it with a positive threshold) would cut all negative weights first,
+/// however large. Its magnitude `w²` keeps the intended meaning: large weights matter.
+/// Summed over a structure it is the squared L2 norm.
+public struct SquaredMagnitude: Criterion {
+    public var name: String { "squared-magnitude" }
+    /// Creates the criterion.
+    public init() {}
+    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.map { $0 * $0 } }
+}
+
+/// `−|w|`: max-value pruning, cutting the largest weights first. A control that should
+/// destroy accuracy; it shows how much the ranking matters.
+public struct Largest: Criterion {
+    public var name: String { "largest" }
+    /// Creates the criterion.
+    public init() {}
+    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.map { -abs($0) } }
+}
+
+/// Uniform random scores from a seeded generator: the random-pruning control.
+/// The same seed and parameter path give the same scores.
+public struct RandomScores: Criterion {
+    public var name: String { "random" }
+    /// The seed; each parameter's stream also depends on its path.
+    public var seed: UInt64
+    /// Creates the criterion.
+    public init(seed: UInt64) { self.seed = seed }
+    public func scores(for parameter: Parameter, path: String) -> Tensor {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in path.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        var rng = SeededGenerator(seed: seed ^ hash)
+        return Tensor.uniform(parameter.value.shape, low: 0, high: 1, using: &rng)
+    }
+}
+
+/// First-order Taylor `|w·∂L/∂w|`: the estimated change of the loss when the weight is
+/// removed (Molchanov et al. 2017, https://arxiv.org/abs/1611.06440). Uses the gradient
+/// the parameter holds (from the last backward pass, or an average the caller stored).
+public struct Taylor: Criterion {
+    public var name: String { "taylor" }
+    /// Creates the criterion.
+    public init() {}
+    public func scores(for parameter: Parameter, path: String) -> Tensor {
+        parameter.value.zipMap(parameter.gradient) { abs($0 * $1) }
+    }
+}
+
+/// The built-in criteria by name, for the command line and recipes.
+public enum CriterionName: String, CaseIterable, Codable, Sendable {
+    case magnitude
+    case squaredMagnitude = "squared-magnitude"
+    case largest
+    case random
+    case taylor
+    /// The L1 norm of a structure: `magnitude` summed over the unit.
+    case l1Norm = "l1-norm"
+    /// The L2 norm of a structure (ranked by its square): `squared-magnitude` summed.
+    case l2Norm = "l2-norm"
+
+    /// The criterion this name stands for; `seed` feeds `random`.
+    public func criterion(seed: UInt64 = 1) -> Criterion {
+        switch self {
+        case .magnitude, .l1Norm: return Magnitude()
+        case .squaredMagnitude, .l2Norm: return SquaredMagnitude()
+        case .largest: return Largest()
+        case .random: return RandomScores(seed: seed)
+        case .taylor: return Taylor()
+        }
+    }
+}

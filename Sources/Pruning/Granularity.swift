@@ -1,0 +1,55 @@
+/// What one prunable unit is.
+public enum Granularity: Equatable, Sendable, CustomStringConvertible {
+    /// Single weights (unstructured pruning).
+    case weight
+    /// In every group of `m` consecutive weights along the input dimension, keep the `n`
+    /// most important (2:4 keeps 2 of every 4).
+    case nOfM(n: Int, m: Int)
+    /// Whole neurons: rows of a dense weight `[out, in]`.
+    case neuron
+    /// Whole filters: output channels of a convolution weight `[Cout, C, K, K]`.
+    case filter
+
+    public var description: String {
+        switch self {
+        case .weight: return "weight"
+        case let .nOfM(n, m): return "\(n):\(m)"
+        case .neuron: return "neuron"
+        case .filter: return "filter"
+        }
+    }
+
+    /// Parses `weight`, `neuron`, `filter` or `N:M` (e.g. `2:4`).
+    public init?(_ text: String) {
+        switch text {
+        case "weight": self = .weight
+        case "neuron": self = .neuron
+        case "filter", "channel": self = .filter
+        default:
+            let parts = text.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] >= 0, parts[1] >= 1, parts[0] <= parts[1] else { return nil }
+            self = .nOfM(n: parts[0], m: parts[1])
+        }
+    }
+
+    /// Whether units are whole slices along the first axis (rows or filters).
+    var isStructured: Bool { self == .neuron || self == .filter }
+}
+
+/// Where units compete.
+public enum Scope: String, CaseIterable, Codable, Sendable {
+    /// Each parameter is cut separately (to the same sparsity, or to its own).
+    case layer
+    /// All selected parameters compete on one ranking with one exact threshold.
+    case global
+}
+
+/// How many units to cut.
+public enum Threshold: Equatable, Sendable {
+    /// Cut every unit whose importance is below this value.
+    case value(Float)
+    /// Cut this fraction of the units (in each layer, or overall with global scope).
+    case sparsity(Double)
+    /// Cut each listed parameter (by path) to its own sparsity; others are left alone.
+    case perLayer([String: Double])
+}

@@ -1,0 +1,251 @@
+import NeuralNetwork
+import TensorCore
+
+/// A one-shot pruning plan: Criterion × Granularity × Scope × Threshold, over the
+/// parameters whose paths match `parameters` and not `excluding`.
+public struct PruningPlan {
+    /// How importance is computed.
+    public var criterion: Criterion
+    /// What one unit is.
+    public var granularity: Granularity
+    /// Where units compete.
+    public var scope: Scope
+    /// How many units to cut (ignored by N:M granularity, whose pattern fixes it).
+    public var threshold: Threshold
+    /// Path patterns of the parameters to prune; `*` matches any run of characters.
+    public var parameters: [String]
+    /// Path patterns to leave alone.
+    public var excluding: [String]
+    /// Also prune BatchNorm scales matched by a pattern (off: normalization is kept).
+    public var includeNormalization: Bool
+
+    /// Creates a plan; by default every dense and convolution weight competes globally.
+    public init(criterion: Criterion = Magnitude(), granularity: Granularity = .weight, scope: Scope = .global,
+                threshold: Threshold, parameters: [String] = ["*.weight"], excluding: [String] = [],
+                includeNormalization: Bool = false) {
+        self.criterion = criterion; self.granularity = granularity; self.scope = scope
+        self.threshold = threshold; self.parameters = parameters; self.excluding = excluding
+        self.includeNormalization = includeNormalization
+    }
+}
+
+/// A plan that cannot be applied to a model: names the field and the problem.
+public struct PruningError: Error, CustomStringConvertible, Equatable {
+    /// What is wrong and where.
+    public let description: String
+    /// Creates an error.
+    public init(_ description: String) { self.description = description }
+}
+
+/// What one pruning step did to one parameter.
+public struct PrunedParameter: Codable, Equatable, Sendable {
+    /// The parameter's path.
+    public var path: String
+    /// Its number of entries.
+    public var count: Int
+    /// Non-zero entries before and after the step.
+    public var nonZerosBefore: Int, nonZerosAfter: Int
+    /// `1 − nonZerosAfter/count`.
+    public var sparsity: Double { count == 0 ? 0 : 1 - Double(nonZerosAfter) / Double(count) }
+}
+
+/// The outcome of one pruning step.
+public struct PruningResult: Sendable {
+    /// One entry per pruned parameter, in model order.
+    public var parameters: [PrunedParameter]
+    /// Seconds spent scoring, selecting and masking.
+    public var seconds: Double
+    /// The sparsity over all pruned parameters together.
+    public var sparsity: Double {
+        let total = parameters.reduce(0) { $0 + $1.count }
+        return total == 0 ? 0 : 1 - Double(parameters.reduce(0) { $0 + $1.nonZerosAfter }) / Double(total)
+    }
+}
+
+/// Applies pruning plans to models by setting parameter masks.
+///
+/// Entries already masked stay cut and count toward a sparsity target. Cutting a neuron
+/// or filter also masks its bias entry, so the unit's output is exactly zero.
+public enum Pruner {
+    /// The parameters a plan selects, in model order.
+    /// - Throws: `PruningError` when nothing matches.
+    public static func selectParameters(_ plan: PruningPlan, in model: Graph) throws -> [(path: String, parameter: Parameter)] {
+        let modules = Dictionary(model.nodes.map { ($0.module.name, $0.module) }, uniquingKeysWith: { a, _ in a })
+        let selected = model.trainableParameters.filter { path, _ in
+            guard plan.parameters.contains(where: { matches(path, pattern: $0) }),
+                  !plan.excluding.contains(where: { matches(path, pattern: $0) }) else { return false }
+            let layer = String(path.split(separator: ".").first ?? "")
+            return plan.includeNormalization || !(modules[layer] is BatchNorm)
+        }
+        guard !selected.isEmpty else {
+            throw PruningError("parameters \(plan.parameters) (excluding \(plan.excluding)) match no prunable parameter; the model has \(model.trainableParameters.map(\.path))")
+        }
+        return selected
+    }
+
+    /// Prunes `model` once with `plan`.
+    /// - Returns: per-parameter counts and the time the step took.
+    /// - Throws: `PruningError` for an impossible plan (sparsity outside [0, 1], a per-layer
+    ///   path that is not selected, a granularity that does not fit a parameter's shape).
+    /// - Complexity: O(parameters) time; the global threshold comes from a two-pass radix
+    ///   selection over the scores, without sorting.
+    @discardableResult
+    public static func prune(_ model: Graph, with plan: PruningPlan) throws -> PruningResult {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let selected = try selectParameters(plan, in: model)
+        try validate(plan, selected)
+        let before = selected.map { $0.parameter.value.nonZeroCount() }
+
+        // Unit scores per parameter; entries already cut score −∞ so they are cut first.
+        var units: [[Float]] = []
+        var unitSize: [Int] = []
+        for (path, p) in selected {
+            var scores = plan.criterion.scores(for: p, path: path)
+            precondition(scores.shape == p.value.shape, "criterion \(plan.criterion.name) returned \(scores.shape) for \(p.value.shape)")
+            if let mask = p.mask {
+                for i in 0..<scores.count where mask.scalars[i] == 0 { scores[flat: i] = -.infinity }
+            }
+            if plan.granularity.isStructured {
+                let rows = p.value.shape[0], size = p.count / max(rows, 1)
+                units.append((0..<rows).map { r in
+                    var sum: Float = 0, live = false
+                    for j in 0..<size where scores.scalars[r * size + j] != -.infinity {
+                        sum += scores.scalars[r * size + j]; live = true
+                    }
+                    return live ? sum : -.infinity
+                })
+                unitSize.append(size)
+            } else {
+                units.append(scores.scalars)
+                unitSize.append(1)
+            }
+        }
+
+        var cut = units.map { [Bool](repeating: false, count: $0.count) }
+        if case let .nOfM(n, m) = plan.granularity {
+            for (i, scores) in units.enumerated() { cutNOfM(scores, n: n, m: m, into: &cut[i]) }
+        } else {
+            switch plan.threshold {
+            case let .value(t):
+                for i in units.indices { for j in units[i].indices where units[i][j] < t { cut[i][j] = true } }
+            case let .sparsity(s):
+                if plan.scope == .global {
+                    cutLowest(Int((s * Double(units.reduce(0) { $0 + $1.count })).rounded()), of: Array(units.indices), units, &cut)
+                } else {
+                    for i in units.indices { cutLowest(Int((s * Double(units[i].count)).rounded()), of: [i], units, &cut) }
+                }
+            case let .perLayer(map):
+                for (i, (path, _)) in selected.enumerated() {
+                    if let s = map[path] { cutLowest(Int((s * Double(units[i].count)).rounded()), of: [i], units, &cut) }
+                }
+            }
+        }
+
+        // Masks: cut units become zeros; structured cuts also zero the unit's bias.
+        for (i, (path, p)) in selected.enumerated() {
+            var mask = p.mask ?? Tensor(shape: p.value.shape, repeating: 1)
+            for (u, isCut) in cut[i].enumerated() where isCut {
+                for j in 0..<unitSize[i] { mask[flat: u * unitSize[i] + j] = 0 }
+            }
+            p.mask = mask
+            if plan.granularity.isStructured, let bias = model.parameter(at: siblingPath(path, "bias")),
+               bias.count == cut[i].count {
+                var biasMask = bias.mask ?? Tensor(shape: bias.value.shape, repeating: 1)
+                for (u, isCut) in cut[i].enumerated() where isCut { biasMask[flat: u] = 0 }
+                bias.mask = biasMask
+            }
+        }
+        let report = zip(selected, before).map { entry, nonZeros in
+            PrunedParameter(path: entry.path, count: entry.parameter.count, nonZerosBefore: nonZeros,
+                            nonZerosAfter: entry.parameter.value.nonZeroCount())
+        }
+        return PruningResult(parameters: report, seconds: (clock.now - start).seconds)
+    }
+
+    private static func validate(_ plan: PruningPlan, _ selected: [(path: String, parameter: Parameter)]) throws {
+        switch plan.threshold {
+        case let .sparsity(s):
+            guard s.isFinite, (0...1).contains(s) else { throw PruningError("threshold.sparsity must be in [0, 1], got \(s)") }
+        case let .value(t):
+            guard !t.isNaN else { throw PruningError("threshold.value must be a number, got NaN") }
+        case let .perLayer(map):
+            let paths = Set(selected.map(\.path))
+            for (path, s) in map {
+                guard paths.contains(path) else {
+                    throw PruningError("threshold.per_layer names '\(path)', which is not among the selected parameters \(selected.map(\.path))")
+                }
+                guard s.isFinite, (0...1).contains(s) else { throw PruningError("threshold.per_layer['\(path)'] must be in [0, 1], got \(s)") }
+            }
+        }
+        for (path, p) in selected {
+            switch plan.granularity {
+            case .weight: break
+            case .neuron, .filter:
+                guard p.value.rank >= 2 else {
+                    throw PruningError("granularity \(plan.granularity) needs a weight of rank ≥ 2; '\(path)' has shape \(p.value.shape)")
+                }
+            case let .nOfM(_, m):
+                let row = p.count / max(p.value.shape.first ?? 1, 1)
+                guard p.value.rank >= 2, row % m == 0 else {
+                    throw PruningError("granularity N:M needs input rows divisible by \(m); '\(path)' has rows of \(row) (shape \(p.value.shape))")
+                }
+            }
+        }
+    }
+
+    /// Marks the `k` lowest-scoring units among the parameters `indices` (ties broken by
+    /// position), using one exact k-th value from radix selection.
+    private static func cutLowest(_ k: Int, of indices: [Int], _ units: [[Float]], _ cut: inout [[Bool]]) {
+        guard k > 0 else { return }
+        let total = indices.reduce(0) { $0 + units[$1].count }
+        guard k < total else {
+            for i in indices { for j in cut[i].indices { cut[i][j] = true } }
+            return
+        }
+        let pivot = withBuffers(indices.map { units[$0] }) { kthSmallest(k - 1, in: $0) }
+        var remaining = k
+        for i in indices { for (j, v) in units[i].enumerated() where v < pivot { cut[i][j] = true; remaining -= 1 } }
+        for i in indices where remaining > 0 {
+            for (j, v) in units[i].enumerated() where v == pivot && remaining > 0 { cut[i][j] = true; remaining -= 1 }
+        }
+    }
+
+    /// In each group of `m` consecutive scores, marks all but the `n` highest.
+    private static func cutNOfM(_ scores: [Float], n: Int, m: Int, into cut: inout [Bool]) {
+        var group = [Int](repeating: 0, count: m)
+        for start in stride(from: 0, to: scores.count, by: m) {
+            for j in 0..<m { group[j] = start + j }
+            // Highest first; ties keep the earlier position.
+            group.sort { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
+            for j in n..<m { cut[group[j]] = true }
+        }
+    }
+
+    private static func siblingPath(_ path: String, _ name: String) -> String {
+        (path.split(separator: ".").dropLast() + [Substring(name)]).joined(separator: ".")
+    }
+}
+
+/// Whether `path` matches `pattern`, where `*` matches any run of characters.
+public func matches(_ path: String, pattern: String) -> Bool {
+    let p = Array(pattern), s = Array(path)
+    var pi = 0, si = 0, star = -1, mark = 0
+    while si < s.count {
+        if pi < p.count && p[pi] != "*" && p[pi] == s[si] { pi += 1; si += 1 }
+        else if pi < p.count && p[pi] == "*" { star = pi; mark = si; pi += 1 }
+        else if star >= 0 { pi = star + 1; mark += 1; si = mark }
+        else { return false }
+    }
+    while pi < p.count && p[pi] == "*" { pi += 1 }
+    return pi == p.count
+}
+
+/// Calls `body` with buffer pointers to every array (nested scopes, no copies).
+private func withBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
+    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) -> R {
+        if i == arrays.count { return body(acc) }
+        return arrays[i].withUnsafeBufferPointer { nest(i + 1, acc + [$0]) }
+    }
+    return nest(0, [])
+}
