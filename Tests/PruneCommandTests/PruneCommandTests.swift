@@ -237,4 +237,33 @@ struct EndToEndTests {
         #expect(total.contains("266610"))
         #expect(total.contains("0.0%"))
     }
+
+    @Test("`prune prune --sparsity 0.9 --json` cuts 90% of the weights, records it in the file, and `info` sees it")
+    func pruneOneShot() throws {
+        let trained = try TrainedModel.shared.get()
+        try #require(trained.train.status == 0, "\(trained.train)")
+        let out = trained.folder.appendingPathComponent("p90.safetensors").path
+        let result = try prune("prune", trained.path, "--sparsity", "0.9", "--json", "--out", out)
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        #expect((json["sparsity"] as? Double).map { abs($0 - 0.9) < 1e-6 } == true, "\(json)")
+        let before = try #require(json["accuracyBefore"] as? Double), after = try #require(json["accuracyPruned"] as? Double)
+        #expect(after < before && after > 0.6, "before \(before), after \(after)")
+        let info = try singleJSONObject(try prune("info", out, "--json").stdout)
+        let totals = try #require(info["totals"] as? [String: Any])
+        // 90% of the 266,200 weights are cut; the 410 biases stay.
+        #expect(totals["nonZeros"] as? Int == 266_610 - 239_580)
+        let eval = try singleJSONObject(try prune("eval", out, "--json").stdout)
+        #expect((eval["accuracy"] as? Double).map { abs($0 - after) < 1e-6 } == true)
+    }
+
+    @Test("`prune prune` without a target, or with a bad granularity, is a usage error", arguments: [
+        ["--out", "/tmp/x.safetensors"], ["--sparsity", "0.5", "--granularity", "3:2", "--out", "/tmp/x.safetensors"],
+        ["--sparsity", "1.5", "--out", "/tmp/x.safetensors"], ["--sparsity", "0.5", "--threshold", "0.1", "--out", "/tmp/x.safetensors"],
+    ])
+    func pruneUsage(_ arguments: [String]) throws {
+        let result = try prune(["prune", "/nonexistent.safetensors"] + arguments)
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
+    }
 }
