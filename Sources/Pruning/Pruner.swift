@@ -122,22 +122,35 @@ public enum Pruner {
             }
         }
 
-        var cut = units.map { [Bool](repeating: false, count: $0.count) }
-        if case let .nOfM(n, m) = plan.granularity {
-            for (i, scores) in units.enumerated() { cutNOfM(scores, n: n, m: m, into: &cut[i]) }
+        // Each parameter's rule: cut units scoring below `below`, and the first `ties`
+        // units scoring exactly `below` (an exact count at the k-th value).
+        var rules = [(below: Float, ties: Int)](repeating: (-.infinity, 0), count: units.count)
+        if case .nOfM = plan.granularity {
+            // N:M fixes the pattern itself; no threshold applies.
         } else {
             switch plan.threshold {
             case let .value(t):
-                for i in units.indices { for j in units[i].indices where units[i][j] < t { cut[i][j] = true } }
+                rules = rules.map { _ in (t, 0) }
             case let .sparsity(s):
                 if plan.scope == .global {
-                    cutLowest(Int((s * Double(units.reduce(0) { $0 + $1.count })).rounded()), of: Array(units.indices), units, &cut)
+                    let total = units.reduce(0) { $0 + $1.count }
+                    let k = Int((s * Double(total)).rounded())
+                    let rule = lowestRule(k, units)
+                    // The ties are handed out in model order.
+                    var ties = rule.ties
+                    for i in units.indices {
+                        var equal = 0
+                        units[i].withUnsafeBufferPointer { p in for v in p { equal &+= v == rule.below ? 1 : 0 } }
+                        let here = min(ties, equal)
+                        rules[i] = (rule.below, here)
+                        ties -= here
+                    }
                 } else {
-                    for i in units.indices { cutLowest(Int((s * Double(units[i].count)).rounded()), of: [i], units, &cut) }
+                    for i in units.indices { rules[i] = lowestRule(Int((s * Double(units[i].count)).rounded()), [units[i]]) }
                 }
             case let .perLayer(map):
                 for (i, (path, _)) in selected.enumerated() {
-                    if let s = map[path] { cutLowest(Int((s * Double(units[i].count)).rounded()), of: [i], units, &cut) }
+                    if let s = map[path] { rules[i] = lowestRule(Int((s * Double(units[i].count)).rounded()), [units[i]]) }
                 }
             }
         }
@@ -145,14 +158,47 @@ public enum Pruner {
         // Masks: cut units become zeros; structured cuts also zero the unit's bias.
         for (i, (path, p)) in selected.enumerated() {
             var mask = p.mask ?? Tensor(shape: p.value.shape, repeating: 1)
-            for (u, isCut) in cut[i].enumerated() where isCut {
-                for j in 0..<unitSize[i] { mask[flat: u * unitSize[i] + j] = 0 }
+            if plan.granularity == .weight {
+                // Units are entries: write the mask straight from the scores.
+                var ties = rules[i].ties
+                let below = rules[i].below
+                units[i].withUnsafeBufferPointer { u in
+                    mask.withUnsafeMutableBufferPointer { m in
+                        for j in 0..<u.count {
+                            if u[j] < below { m[j] = 0 } else if u[j] == below && ties > 0 { m[j] = 0; ties -= 1 }
+                        }
+                    }
+                }
+                p.mask = mask
+                continue
+            }
+            var cutUnits = [Bool](repeating: false, count: units[i].count)
+            if case let .nOfM(n, m) = plan.granularity {
+                cutNOfM(units[i], n: n, m: m, into: &cutUnits)
+            } else {
+                var ties = rules[i].ties
+                let below = rules[i].below
+                units[i].withUnsafeBufferPointer { u in
+                    cutUnits.withUnsafeMutableBufferPointer { c in
+                        for j in 0..<u.count {
+                            if u[j] < below { c[j] = true } else if u[j] == below && ties > 0 { c[j] = true; ties -= 1 }
+                        }
+                    }
+                }
+            }
+            let size = unitSize[i]
+            mask.withUnsafeMutableBufferPointer { m in
+                for (u, isCut) in cutUnits.enumerated() where isCut {
+                    for j in 0..<size { m[u * size + j] = 0 }
+                }
             }
             p.mask = mask
             if plan.granularity.isStructured, let bias = model.parameter(at: siblingPath(path, "bias")),
-               bias.count == cut[i].count {
+               bias.count == cutUnits.count {
                 var biasMask = bias.mask ?? Tensor(shape: bias.value.shape, repeating: 1)
-                for (u, isCut) in cut[i].enumerated() where isCut { biasMask[flat: u] = 0 }
+                biasMask.withUnsafeMutableBufferPointer { m in
+                    for (u, isCut) in cutUnits.enumerated() where isCut { m[u] = 0 }
+                }
                 bias.mask = biasMask
             }
         }
@@ -194,21 +240,17 @@ public enum Pruner {
         }
     }
 
-    /// Marks the `k` lowest-scoring units among the parameters `indices` (ties broken by
-    /// position), using one exact k-th value from radix selection.
-    private static func cutLowest(_ k: Int, of indices: [Int], _ units: [[Float]], _ cut: inout [[Bool]]) {
-        guard k > 0 else { return }
-        let total = indices.reduce(0) { $0 + units[$1].count }
-        guard k < total else {
-            for i in indices { for j in cut[i].indices { cut[i][j] = true } }
-            return
-        }
-        let pivot = withBuffers(indices.map { units[$0] }) { kthSmallest(k - 1, in: $0) }
-        var remaining = k
-        for i in indices { for (j, v) in units[i].enumerated() where v < pivot { cut[i][j] = true; remaining -= 1 } }
-        for i in indices where remaining > 0 {
-            for (j, v) in units[i].enumerated() where v == pivot && remaining > 0 { cut[i][j] = true; remaining -= 1 }
-        }
+    /// The rule that cuts exactly the `k` lowest of all `units` (ties broken by
+    /// position): everything below the k-th smallest value, plus `ties` units equal to it.
+    /// One exact k-th value from radix selection; no sort.
+    private static func lowestRule(_ k: Int, _ units: [[Float]]) -> (below: Float, ties: Int) {
+        guard k > 0 else { return (-.infinity, 0) }
+        let total = units.reduce(0) { $0 + $1.count }
+        guard k < total else { return (.infinity, 0) }
+        let pivot = withBuffers(units) { kthSmallest(k - 1, in: $0) }
+        var below = 0
+        for u in units { u.withUnsafeBufferPointer { p in for v in p { below &+= v < pivot ? 1 : 0 } } }
+        return (pivot, k - below)
     }
 
     /// In each group of `m` consecutive scores, marks all but the `n` highest.

@@ -104,6 +104,16 @@ struct SelectionTests {
         }
     }
 
+    @Test("k-th smallest magnitude matches sorting absolute values")
+    func magnitudes() {
+        let a = randomTensor([2000], low: -3, high: 3, seed: 15), b = randomTensor([77], low: -1, high: 1, seed: 16)
+        let sorted = (a.scalars + b.scalars).map { abs($0) }.sorted()
+        for k in [0, 1, 1000, 2076] {
+            let fast = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { kthSmallestMagnitude(k, in: [pa, $0]) } }
+            #expect(fast == sorted[k], "k = \(k)")
+        }
+    }
+
     @Test("ordered keys preserve float order")
     func keys() {
         let xs: [Float] = [-.infinity, -3, -1e-20, -0.0, 0, 1e-20, 2, .infinity]

@@ -16,8 +16,9 @@ extension Tensor {
     /// The number of scalars that are not zero.
     public func nonZeroCount() -> Int {
         withUnsafeBufferPointer { p in
+            // Branch-free so the loop vectorizes.
             var n = 0
-            for v in p where v != 0 { n += 1 }
+            for v in p { n &+= v != 0 ? 1 : 0 }
             return n
         }
     }

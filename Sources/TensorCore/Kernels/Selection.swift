@@ -56,3 +56,37 @@ public func kthSmallest(_ k: Int, in tensor: Tensor) -> Float {
 package func naiveKthSmallest(_ k: Int, in values: [Float]) -> Float {
     values.sorted()[k]
 }
+
+/// Returns the `k`-th smallest magnitude `|x|` (0-based) among all scalars of `buffers`,
+/// reading the data in place: the radix keys are the bit patterns with the sign bit
+/// cleared, so no absolute values are materialized.
+///
+/// - Precondition: `0 <= k < total count`; no NaN.
+/// - Complexity: O(n) time in two passes; O(1) extra memory.
+public func kthSmallestMagnitude(_ k: Int, in buffers: [UnsafeBufferPointer<Float>]) -> Float {
+    let total = buffers.reduce(0) { $0 + $1.count }
+    precondition(k >= 0 && k < total, "k = \(k) is outside 0..<\(total)")
+    var histogram = [Int](repeating: 0, count: 65_536)
+    histogram.withUnsafeMutableBufferPointer { h in
+        for b in buffers {
+            b.withMemoryRebound(to: UInt32.self) { bits in
+                for x in bits { h[Int((x & 0x7FFF_FFFF) >> 16)] += 1 }
+            }
+        }
+    }
+    var remaining = k
+    var high = 0
+    while remaining >= histogram[high] { remaining -= histogram[high]; high += 1 }
+    histogram.withUnsafeMutableBufferPointer { h in
+        for i in 0..<h.count { h[i] = 0 }
+        let target = UInt32(high)
+        for b in buffers {
+            b.withMemoryRebound(to: UInt32.self) { bits in
+                for x in bits where (x & 0x7FFF_FFFF) >> 16 == target { h[Int(x & 0xFFFF)] += 1 }
+            }
+        }
+    }
+    var low = 0
+    while remaining >= histogram[low] { remaining -= histogram[low]; low += 1 }
+    return Float(bitPattern: UInt32(high) << 16 | UInt32(low))
+}
