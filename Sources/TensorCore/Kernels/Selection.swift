@@ -23,28 +23,53 @@ func floatFromOrderedKey(_ key: UInt32) -> Float {
 /// - Precondition: `0 <= k < total count`.
 /// - Complexity: O(n) time in two passes; O(1) extra memory (two 65,536-entry histograms).
 public func kthSmallest(_ k: Int, in buffers: [UnsafeBufferPointer<Float>]) -> Float {
+    floatFromOrderedKey(radixSelect(k, in: buffers) { orderedKey($0) })
+}
+
+/// The `k`-th smallest 32-bit key over all scalars of `buffers`, in two histogram passes
+/// (top 16 bits, then the low 16 bits within the chosen bucket).
+///
+/// The first pass spreads its counts over four interleaved histograms: neighbouring
+/// weights often share a bucket, and one counter would serialize on its own stores.
+@inline(__always)
+func radixSelect(_ k: Int, in buffers: [UnsafeBufferPointer<Float>], key: (Float) -> UInt32) -> UInt32 {
     let total = buffers.reduce(0) { $0 + $1.count }
     precondition(k >= 0 && k < total, "k = \(k) is outside 0..<\(total)")
-    var histogram = [Int](repeating: 0, count: 65_536)
-    histogram.withUnsafeMutableBufferPointer { h in
-        for b in buffers { for x in b { h[Int(orderedKey(x) >> 16)] += 1 } }
+    let buckets = 65_536
+    let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4 * buckets)
+    defer { counts.deallocate() }
+    counts.initialize(repeating: 0, count: 4 * buckets)
+    for b in buffers {
+        let n = b.count, p = b.baseAddress!
+        var i = 0
+        while i + 4 <= n {
+            counts[Int(key(p[i]) >> 16)] += 1
+            counts[buckets + Int(key(p[i + 1]) >> 16)] += 1
+            counts[2 * buckets + Int(key(p[i + 2]) >> 16)] += 1
+            counts[3 * buckets + Int(key(p[i + 3]) >> 16)] += 1
+            i += 4
+        }
+        while i < n { counts[Int(key(p[i]) >> 16)] += 1; i += 1 }
     }
     var remaining = k
     var high = 0
-    while remaining >= histogram[high] { remaining -= histogram[high]; high += 1 }
-    histogram.withUnsafeMutableBufferPointer { h in
-        for i in 0..<h.count { h[i] = 0 }
-        let target = UInt32(high)
-        for b in buffers {
-            for x in b {
-                let key = orderedKey(x)
-                if key >> 16 == target { h[Int(key & 0xFFFF)] += 1 }
-            }
+    while true {
+        let c = counts[high] + counts[buckets + high] + counts[2 * buckets + high] + counts[3 * buckets + high]
+        if remaining < c { break }
+        remaining -= c
+        high += 1
+    }
+    counts.update(repeating: 0, count: buckets)
+    let target = UInt32(high)
+    for b in buffers {
+        for x in b {
+            let k = key(x)
+            if k >> 16 == target { counts[Int(k & 0xFFFF)] += 1 }
         }
     }
     var low = 0
-    while remaining >= histogram[low] { remaining -= histogram[low]; low += 1 }
-    return floatFromOrderedKey(UInt32(high) << 16 | UInt32(low))
+    while remaining >= counts[low] { remaining -= counts[low]; low += 1 }
+    return UInt32(high) << 16 | UInt32(low)
 }
 
 /// `kthSmallest` over one tensor.
@@ -64,29 +89,5 @@ package func naiveKthSmallest(_ k: Int, in values: [Float]) -> Float {
 /// - Precondition: `0 <= k < total count`; no NaN.
 /// - Complexity: O(n) time in two passes; O(1) extra memory.
 public func kthSmallestMagnitude(_ k: Int, in buffers: [UnsafeBufferPointer<Float>]) -> Float {
-    let total = buffers.reduce(0) { $0 + $1.count }
-    precondition(k >= 0 && k < total, "k = \(k) is outside 0..<\(total)")
-    var histogram = [Int](repeating: 0, count: 65_536)
-    histogram.withUnsafeMutableBufferPointer { h in
-        for b in buffers {
-            b.withMemoryRebound(to: UInt32.self) { bits in
-                for x in bits { h[Int((x & 0x7FFF_FFFF) >> 16)] += 1 }
-            }
-        }
-    }
-    var remaining = k
-    var high = 0
-    while remaining >= histogram[high] { remaining -= histogram[high]; high += 1 }
-    histogram.withUnsafeMutableBufferPointer { h in
-        for i in 0..<h.count { h[i] = 0 }
-        let target = UInt32(high)
-        for b in buffers {
-            b.withMemoryRebound(to: UInt32.self) { bits in
-                for x in bits where (x & 0x7FFF_FFFF) >> 16 == target { h[Int(x & 0xFFFF)] += 1 }
-            }
-        }
-    }
-    var low = 0
-    while remaining >= histogram[low] { remaining -= histogram[low]; low += 1 }
-    return Float(bitPattern: UInt32(high) << 16 | UInt32(low))
+    Float(bitPattern: radixSelect(k, in: buffers) { $0.bitPattern & 0x7FFF_FFFF })
 }
