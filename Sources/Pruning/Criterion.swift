@@ -19,7 +19,7 @@ public struct Magnitude: Criterion {
     public var name: String { "magnitude" }
     /// Creates the criterion.
     public init() {}
-    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.map { abs($0) } }
+    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.magnitudes() }
 }
 
 /// `w·|w|` taken as `|w|² = w²`.
@@ -32,7 +32,7 @@ public struct SquaredMagnitude: Criterion {
     public var name: String { "squared-magnitude" }
     /// Creates the criterion.
     public init() {}
-    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.map { $0 * $0 } }
+    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.squares() }
 }
 
 /// `−|w|`: max-value pruning, cutting the largest weights first. A control that should
@@ -41,7 +41,7 @@ public struct Largest: Criterion {
     public var name: String { "largest" }
     /// Creates the criterion.
     public init() {}
-    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.map { -abs($0) } }
+    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.magnitudes() * -1 }
 }
 
 /// Uniform random scores from a seeded generator: the random-pruning control.

@@ -125,6 +125,7 @@ public enum Pruner {
         // Each parameter's rule: cut units scoring below `below`, and the first `ties`
         // units scoring exactly `below` (an exact count at the k-th value).
         var rules = [(below: Float, ties: Int)](repeating: (-.infinity, 0), count: units.count)
+        var sharedTies: Int?
         if case .nOfM = plan.granularity {
             // N:M fixes the pattern itself; no threshold applies.
         } else {
@@ -136,15 +137,8 @@ public enum Pruner {
                     let total = units.reduce(0) { $0 + $1.count }
                     let k = Int((s * Double(total)).rounded())
                     let rule = lowestRule(k, units)
-                    // The ties are handed out in model order.
-                    var ties = rule.ties
-                    for i in units.indices {
-                        var equal = 0
-                        units[i].withUnsafeBufferPointer { p in for v in p { equal &+= v == rule.below ? 1 : 0 } }
-                        let here = min(ties, equal)
-                        rules[i] = (rule.below, here)
-                        ties -= here
-                    }
+                    rules = rules.map { _ in (rule.below, 0) }
+                    sharedTies = rule.ties   // handed out in model order while masking
                 } else {
                     for i in units.indices { rules[i] = lowestRule(Int((s * Double(units[i].count)).rounded()), [units[i]]) }
                 }
@@ -160,15 +154,12 @@ public enum Pruner {
             var mask = p.mask ?? Tensor(shape: p.value.shape, repeating: 1)
             if plan.granularity == .weight {
                 // Units are entries: write the mask straight from the scores.
-                var ties = rules[i].ties
-                let below = rules[i].below
-                units[i].withUnsafeBufferPointer { u in
+                let left = units[i].withUnsafeBufferPointer { u in
                     mask.withUnsafeMutableBufferPointer { m in
-                        for j in 0..<u.count {
-                            if u[j] < below { m[j] = 0 } else if u[j] == below && ties > 0 { m[j] = 0; ties -= 1 }
-                        }
+                        maskBelow(rules[i].below, ties: sharedTies ?? rules[i].ties, scores: u, mask: m)
                     }
                 }
+                if sharedTies != nil { sharedTies = left }
                 p.mask = mask
                 continue
             }
@@ -176,7 +167,7 @@ public enum Pruner {
             if case let .nOfM(n, m) = plan.granularity {
                 cutNOfM(units[i], n: n, m: m, into: &cutUnits)
             } else {
-                var ties = rules[i].ties
+                var ties = sharedTies ?? rules[i].ties
                 let below = rules[i].below
                 units[i].withUnsafeBufferPointer { u in
                     cutUnits.withUnsafeMutableBufferPointer { c in
@@ -185,6 +176,7 @@ public enum Pruner {
                         }
                     }
                 }
+                if sharedTies != nil { sharedTies = ties }
             }
             let size = unitSize[i]
             mask.withUnsafeMutableBufferPointer { m in
@@ -249,7 +241,7 @@ public enum Pruner {
         guard k < total else { return (.infinity, 0) }
         let pivot = withBuffers(units) { kthSmallest(k - 1, in: $0) }
         var below = 0
-        for u in units { u.withUnsafeBufferPointer { p in for v in p { below &+= v < pivot ? 1 : 0 } } }
+        for u in units { below += u.withUnsafeBufferPointer { countBelow(pivot, in: $0) } }
         return (pivot, k - below)
     }
 

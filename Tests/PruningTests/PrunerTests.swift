@@ -83,6 +83,22 @@ struct PrunerTests {
         #expect(result.parameters[2].sparsity < result.parameters[0].sparsity)
     }
 
+    @Test("ties at the threshold are cut in model order until the count is exact", arguments: [Scope.global, .layer])
+    func ties(scope: Scope) throws {
+        let model = try Graph(inputShape: [3], sequential: [
+            Dense(name: "a", weight: Tensor(shape: [2, 3], repeating: 0.5), bias: nil),
+            Dense(name: "b", weight: Tensor(shape: [1, 2], repeating: 0.5), bias: nil),
+        ])
+        let result = try Pruner.prune(model, with: PruningPlan(scope: scope, threshold: .sparsity(0.5)))
+        let a = model.parameter(at: "a.weight")!.value.scalars, b = model.parameter(at: "b.weight")!.value.scalars
+        if scope == .global {
+            #expect(a == [0, 0, 0, 0, 0.5, 0.5] && b == [0.5, 0.5])   // 4 of 8: the first four in model order
+            #expect(result.sparsity == 0.5)
+        } else {
+            #expect(a == [0, 0, 0, 0.5, 0.5, 0.5] && b == [0, 0.5])     // 3 of 6 and 1 of 2
+        }
+    }
+
     @Test("an absolute value threshold cuts exactly the scores below it")
     func valueThreshold() throws {
         let m = try Self.model()

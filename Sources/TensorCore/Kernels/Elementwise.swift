@@ -25,6 +25,24 @@ extension Tensor {
         }
     }
 
+    /// `|x|` for every scalar.
+    public func magnitudes() -> Tensor {
+        Tensor(shape: shape) { out in
+            withUnsafeBufferPointer { src in
+                for i in 0..<src.count { out[i] = Swift.abs(src[i]) }
+            }
+        }
+    }
+
+    /// `x²` for every scalar.
+    public func squares() -> Tensor {
+        Tensor(shape: shape) { out in
+            withUnsafeBufferPointer { src in
+                for i in 0..<src.count { out[i] = src[i] * src[i] }
+            }
+        }
+    }
+
     /// Elementwise sum.
     public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.zipMap(rhs, +) }
     /// Elementwise difference.

@@ -91,3 +91,37 @@ package func naiveKthSmallest(_ k: Int, in values: [Float]) -> Float {
 public func kthSmallestMagnitude(_ k: Int, in buffers: [UnsafeBufferPointer<Float>]) -> Float {
     Float(bitPattern: radixSelect(k, in: buffers) { $0.bitPattern & 0x7FFF_FFFF })
 }
+
+/// The number of scalars below `value` (vectorized).
+/// - Complexity: O(n).
+public func countBelow(_ value: Float, in buffer: UnsafeBufferPointer<Float>) -> Int {
+    var lanes = SIMD8<Int32>.zero
+    let n = buffer.count
+    guard n > 0 else { return 0 }
+    let base = UnsafeRawPointer(buffer.baseAddress!)
+    let pivot = SIMD8<Float>(repeating: value)
+    var i = 0
+    while i + 8 <= n {
+        lanes &-= unsafeBitCast(base.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) .< pivot, to: SIMD8<Int32>.self)
+        i += 8
+    }
+    var count = Int(lanes.wrappedSum())
+    while i < n { count += buffer[i] < value ? 1 : 0; i += 1 }
+    return count
+}
+
+/// Zeroes `mask[i]` wherever `scores[i] < value` (vectorized), then the first `ties`
+/// positions where `scores[i] == value`. Returns the ties left over (none matched).
+/// - Complexity: O(n).
+public func maskBelow(_ value: Float, ties: Int, scores: UnsafeBufferPointer<Float>,
+                      mask: UnsafeMutableBufferPointer<Float>) -> Int {
+    precondition(scores.count == mask.count, "scores and mask differ in size")
+    for i in 0..<scores.count { mask[i] = scores[i] < value ? 0 : mask[i] }
+    var left = ties
+    var i = 0
+    while left > 0 && i < scores.count {
+        if scores[i] == value { mask[i] = 0; left -= 1 }
+        i += 1
+    }
+    return left
+}
