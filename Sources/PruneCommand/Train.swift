@@ -2,6 +2,7 @@ import ArgumentParser
 import FileFormats
 import Foundation
 import NeuralNetwork
+import Pruning
 import TensorCore
 
 /// `prune train`: build an architecture, train it, evaluate it, save it.
@@ -33,10 +34,14 @@ struct Train: ParsableCommand {
     @Flag(help: "No progress output.")
     var quiet = false
 
+    @OptionGroup(title: "Gradual pruning during training (AGP, global magnitude)")
+    var gradual: GradualArguments
+
     func validate() throws {
         if layers != nil && model != .mlp { throw ValidationError("--layers applies only to --model mlp") }
         _ = try parsedLayers()
         try validateOutputPath(out, option: "--out")
+        try gradual.validate(epochs: hyper.epochs)
     }
 
     func parsedLayers() throws -> [Int]? {
@@ -60,11 +65,19 @@ struct Train: ParsableCommand {
             throw ValidationError("\(error)")   // a bad --model/--layers combination: a usage error
         }
         let trainer = Trainer(model: graph, optimizer: hyper.makeOptimizer())
+        let stepsPerEpoch = (train.count + hyper.batchSize - 1) / hyper.batchSize
+        let pruning = try gradual.callback(stepsPerEpoch: stepsPerEpoch, epochs: hyper.epochs)
+        if let pruning { trainer.callbacks.append(pruning) }
         trainer.callbacks.append(ProgressReporter(quiet: quiet || output.json))
         var options = hyper.trainingOptions
         options.workers = threadOptions.threads
         let reports = try trainer.fit(train, options: options, validation: test)
         let final = reports.last?.validation ?? trainer.evaluate(test)
+        if let pruning, !quiet, !output.json {
+            let last = pruning.history.last
+            print(String(format: "gradual pruning: %d cuts to %.1f%% sparsity, %.1f ms of pruning in all",
+                         pruning.history.count, 100 * (last?.sparsity ?? 0), 1000 * pruning.seconds))
+        }
         if let out {
             try ModelFile.save(graph, to: out, metadata: [
                 "model": model.rawValue, "accuracy": String(final.accuracy), "seed": String(hyper.seed),
@@ -103,6 +116,8 @@ struct TrainingArguments: ParsableArguments {
     var schedule: LearningRateSchedule.Kind = .cosine
     @Option(help: "Epochs between decays for --schedule step.")
     var stepEpochs: Int = 3
+    @Option(help: "Decay factor for --schedule step.")
+    var stepFactor: Float = 0.1
     @Option(help: "Linear warm-up steps before the schedule.")
     var warmupSteps: Int = 0
     @Option(help: "Seed for weights and shuffling; the same seed gives the same result.")
@@ -116,6 +131,7 @@ struct TrainingArguments: ParsableArguments {
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must be ≥ 0, got \(weightDecay)") }
         try requireAtLeast(1, stepEpochs, for: "--step-epochs")
         try requireAtLeast(0, warmupSteps, for: "--warmup-steps")
+        guard stepFactor > 0, stepFactor.isFinite else { throw ValidationError("--step-factor must be positive, got \(stepFactor)") }
     }
 
     func makeOptimizer() -> Optimizer {
@@ -131,7 +147,7 @@ struct TrainingArguments: ParsableArguments {
         o.epochs = epochs
         o.batchSize = batchSize
         o.learningRate = learningRate
-        o.schedule = LearningRateSchedule(kind: schedule, stepEpochs: stepEpochs, warmupSteps: warmupSteps)
+        o.schedule = LearningRateSchedule(kind: schedule, stepEpochs: stepEpochs, stepFactor: stepFactor, warmupSteps: warmupSteps)
         o.seed = seed
         return o
     }
@@ -151,4 +167,36 @@ struct TrainResult: Encodable {
     var epochs: [EpochJSON]
     var parameters: Int
     var output: String?
+}
+
+/// Options for gradual pruning during `prune train`.
+struct GradualArguments: ParsableArguments {
+    @Option(help: "Final sparsity of gradual (AGP) pruning during training; off when absent.")
+    var pruneTo: Double?
+    @Option(help: "Epoch whose end starts the ramp (0: from the first step).")
+    var pruneStartEpoch: Int = 1
+    @Option(help: "Epoch whose end finishes the ramp.")
+    var pruneEndEpoch: Int?
+    @Option(help: "Steps between cuts.")
+    var pruneEvery: Int = 100
+
+    func validate(epochs: Int) throws {
+        guard let pruneTo else { return }
+        guard (0...1).contains(pruneTo) else { throw ValidationError("--prune-to must be in [0, 1], got \(pruneTo)") }
+        let end = pruneEndEpoch ?? epochs
+        guard pruneStartEpoch >= 0, end >= pruneStartEpoch, end <= epochs else {
+            throw ValidationError("--prune-start-epoch \(pruneStartEpoch) and --prune-end-epoch \(end) must satisfy 0 ≤ start ≤ end ≤ --epochs (\(epochs))")
+        }
+        try requireAtLeast(1, pruneEvery, for: "--prune-every")
+    }
+
+    /// The training callback, or nil when gradual pruning is off.
+    func callback(stepsPerEpoch: Int, epochs: Int) throws -> GradualPruning? {
+        guard let pruneTo else { return nil }
+        // Steps are 0-based: the end of epoch e is step e·stepsPerEpoch − 1.
+        let start = max(0, pruneStartEpoch * stepsPerEpoch - 1)
+        let end = max(start, (pruneEndEpoch ?? epochs) * stepsPerEpoch - 1)
+        let schedule = try GradualSchedule(final: pruneTo, startStep: start, endStep: end, every: pruneEvery)
+        return GradualPruning(plan: PruningPlan(threshold: .sparsity(0)), schedule: schedule)
+    }
 }
