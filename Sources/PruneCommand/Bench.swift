@@ -270,7 +270,7 @@ struct BenchPrune: ParsableCommand {
         let rssBefore = peakResidentMiB()
         let clock = ContinuousClock()
         let start = clock.now
-        let threshold = withBuffers(parts) { kthSmallestMagnitude(Int(0.9 * Double(total)), in: $0) }
+        let threshold = withUnsafeBuffers(parts) { kthSmallestMagnitude(Int(0.9 * Double(total)), in: $0) }
         let seconds = (clock.now - start).seconds
         let extra = peakResidentMiB() - rssBefore
         if total >= 10_000 && !(threshold > 0.85 && threshold < 0.95) {
@@ -287,15 +287,6 @@ struct BenchPrune: ParsableCommand {
                          total, seconds, extra))
         }
     }
-}
-
-/// Calls `body` with buffer pointers to every tensor (nested scopes, no copies).
-func withBuffers<R>(_ tensors: [Tensor], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
-    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) -> R {
-        if i == tensors.count { return body(acc) }
-        return tensors[i].withUnsafeBufferPointer { nest(i + 1, acc + [$0]) }
-    }
-    return nest(0, [])
 }
 
 /// The process's peak resident set (VmHWM) in MiB, from /proc (0 where unavailable).

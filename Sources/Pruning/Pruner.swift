@@ -239,7 +239,7 @@ public enum Pruner {
         guard k > 0 else { return (-.infinity, 0) }
         let total = units.reduce(0) { $0 + $1.count }
         guard k < total else { return (.infinity, 0) }
-        let pivot = withBuffers(units) { kthSmallest(k - 1, in: $0) }
+        let pivot = withUnsafeBuffers(units) { kthSmallest(k - 1, in: $0) }
         var below = 0
         for u in units { below += u.withUnsafeBufferPointer { countBelow(pivot, in: $0) } }
         return (pivot, k - below)
@@ -273,13 +273,4 @@ public func matches(_ path: String, pattern: String) -> Bool {
     }
     while pi < p.count && p[pi] == "*" { pi += 1 }
     return pi == p.count
-}
-
-/// Calls `body` with buffer pointers to every array (nested scopes, no copies).
-private func withBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
-    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) -> R {
-        if i == arrays.count { return body(acc) }
-        return arrays[i].withUnsafeBufferPointer { nest(i + 1, acc + [$0]) }
-    }
-    return nest(0, [])
 }

@@ -125,3 +125,18 @@ public func maskBelow(_ value: Float, ties: Int, scores: UnsafeBufferPointer<Flo
     }
     return left
 }
+
+/// Calls `body` with pointers to the scalars of every array (nested scopes, no copies),
+/// for kernels that read many buffers at once such as `kthSmallest`.
+public func withUnsafeBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
+        if i == arrays.count { return try body(acc) }
+        return try arrays[i].withUnsafeBufferPointer { try nest(i + 1, acc + [$0]) }
+    }
+    return try nest(0, [])
+}
+
+/// `withUnsafeBuffers` over the scalars of tensors.
+public func withUnsafeBuffers<R>(_ tensors: [Tensor], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+    try withUnsafeBuffers(tensors.map(\.scalars), body)
+}
