@@ -41,7 +41,10 @@ let package = Package(
             name: "NeuralNetwork",
             dependencies: ["TensorCore", .product(name: "RealModule", package: "swift-numerics")]
         ),
-        .target(name: "Pruning", dependencies: ["NeuralNetwork", "TensorCore"]),
+        .target(
+            name: "Pruning",
+            dependencies: ["NeuralNetwork", "TensorCore", .product(name: "RealModule", package: "swift-numerics")]
+        ),
         .target(name: "FileFormats", dependencies: ["TensorCore", "NeuralNetwork", "CZlib"]),
         .executableTarget(
             name: "PruneCommand",

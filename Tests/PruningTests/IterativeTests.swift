@@ -1,0 +1,82 @@
+import NeuralNetwork
+import Pruning
+import Testing
+import TensorCore
+import TestSupport
+
+@Suite("Iterative pruning")
+struct IterativeTests {
+    /// A small net trained on a separable problem (label = x₀ > 0), and its data.
+    static func trained() throws -> (Trainer, Dataset) {
+        let x = randomTensor([256, 4], seed: 7)
+        let labels = (0..<256).map { Int32(x.scalars[$0 * 4] > 0 ? 1 : 0) }
+        let data = try Dataset(inputs: x.scalars, sampleShape: [4], labels: labels)
+        var rng = SeededGenerator(seed: 8)
+        let model = try Graph(inputShape: [4], sequential: [
+            Dense(name: "fc1", inFeatures: 4, outFeatures: 16, rng: &rng), ReLU(name: "r"),
+            Dense(name: "fc2", inFeatures: 16, outFeatures: 2, rng: &rng),
+        ])
+        let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
+        var options = TrainingOptions()
+        options.epochs = 30; options.batchSize = 32; options.learningRate = 0.05
+        try trainer.fit(data, options: options)
+        return (trainer, data)
+    }
+
+    static var fineTune: TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = 2; o.batchSize = 32; o.learningRate = 0.01; o.schedule = .constant
+        return o
+    }
+
+    @Test("each round cuts half of what remains until the target, then stops")
+    func rounds() throws {
+        let (trainer, data) = try Self.trained()
+        let plan = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5,
+                                     targetSparsity: 0.875, fineTune: Self.fineTune)
+        let (rounds, stop) = try pruneIteratively(trainer, data: data, validation: data, plan: plan)
+        #expect(stop == .targetReached)
+        #expect(rounds.map(\.target) == [0.5, 0.75, 0.875])
+        let total = 4 * 16 + 16 * 2
+        for r in rounds { #expect(abs(r.sparsity - (r.target * Double(total)).rounded() / Double(total)) < 1e-9) }
+        #expect(rounds.allSatisfy { !$0.rolledBack })
+    }
+
+    @Test("the round limit stops early")
+    func maximumRounds() throws {
+        let (trainer, data) = try Self.trained()
+        let plan = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.2,
+                                     targetSparsity: 0.99, maximumRounds: 2, fineTune: Self.fineTune)
+        let (rounds, stop) = try pruneIteratively(trainer, data: data, validation: data, plan: plan)
+        #expect(stop == .maximumRounds)
+        #expect(rounds.count == 2)
+        #expect(abs(rounds[1].target - 0.36) < 1e-12)
+    }
+
+    @Test("a round that breaks the accuracy budget is rolled back: weights and masks as before it")
+    func rollback() throws {
+        let (trainer, data) = try Self.trained()
+        let model = trainer.model
+        let before = trainer.evaluate(data).accuracy
+        #expect(before > 0.9, "the net should learn the separable problem: \(before)")
+        // First a harmless round to 30%, then a round that cuts everything.
+        try Pruner.prune(model, with: PruningPlan(threshold: .sparsity(0.3)))
+        let values = model.parameters.map(\.parameter.value), masks = model.parameters.map(\.parameter.mask)
+        let plan = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 1, targetSparsity: 1,
+                                     accuracyBudget: 0.05, fineTune: Self.fineTune)
+        let (rounds, stop) = try pruneIteratively(trainer, data: data, validation: data, plan: plan)
+        #expect(stop == .accuracyBudget)
+        #expect(rounds.count == 1 && rounds[0].rolledBack)
+        #expect(rounds[0].accuracyAfterCut < 0.7)
+        #expect(model.parameters.map(\.parameter.value) == values)
+        #expect(model.parameters.map(\.parameter.mask) == masks)
+    }
+
+    @Test("impossible iterative plans are rejected")
+    func rejected() {
+        #expect(throws: PruningError.self) { try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0, targetSparsity: 0.9, fineTune: Self.fineTune) }
+        #expect(throws: PruningError.self) { try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5, targetSparsity: 1.2, fineTune: Self.fineTune) }
+        #expect(throws: PruningError.self) { try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5, targetSparsity: 0.9, maximumRounds: 0, fineTune: Self.fineTune) }
+        #expect(throws: PruningError.self) { try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5, targetSparsity: 0.9, accuracyBudget: -1, fineTune: Self.fineTune) }
+    }
+}
