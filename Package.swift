@@ -53,6 +53,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The seed's example: train, score w·|w|, cut below 0.01, report.
+        .executableTarget(name: "SeedExample", dependencies: ["NeuralNetwork", "Pruning", "TensorCore"],
+                          path: "Examples/SeedExample"),
         // Fuzz target for the file readers (`make fuzz`); a plain build replays a corpus.
         // A developer tool, kept out of Sources/.
         .systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"),
@@ -62,7 +65,7 @@ let package = Package(
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"]),
-        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "TestSupport"], exclude: ["Snapshots"]),
+        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

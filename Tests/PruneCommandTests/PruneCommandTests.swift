@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The folder of committed help snapshots.
@@ -265,5 +266,25 @@ struct EndToEndTests {
         let result = try prune(["prune", "/nonexistent.safetensors"] + arguments)
         #expect(result.status == 2, "\(result)")
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
+    }
+
+    @Test("the seed's example trains, shows both flaws, and cuts exactly the weights below |w| = 0.1")
+    func seedExample() throws {
+        let prune = try #require(pruneExecutable, "prune is not built")
+        let binary = URL(fileURLWithPath: prune).deletingLastPathComponent().appendingPathComponent("SeedExample").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "SeedExample is not built next to prune")
+        let result = try runProgram(binary, [])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 7, "\(result.stdout)")
+        // "signed w·|w| < 0.01 would cut N of 400 weights, including all M negative ones": N ≥ M > 0.
+        let numbers = lines[1].split(separator: " ").compactMap { Int($0) }
+        try #require(numbers.count == 3, "\(lines[1])")
+        #expect(numbers[1] == 400 && numbers[0] >= numbers[2] && numbers[2] > 0, "\(lines[1])")
+        for line in lines[4...5] {
+            let counts = line.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .punctuationCharacters)) }
+            #expect(counts.count >= 3 && counts[0] == 200 && counts[1] + counts[2] == 200 && counts[1] > 0, "\(line)")
+        }
+        #expect(lines[6].hasPrefix("overall sparsity"))
     }
 }
