@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "NeuralNetwork", targets: ["NeuralNetwork"]),
         .library(name: "Pruning", targets: ["Pruning"]),
         .library(name: "FileFormats", targets: ["FileFormats"]),
+        .library(name: "Reports", targets: ["Reports"]),
         .executable(name: "prune", targets: ["PruneCommand"]),
     ],
     dependencies: [
@@ -45,11 +46,12 @@ let package = Package(
             name: "Pruning",
             dependencies: ["NeuralNetwork", "TensorCore", .product(name: "RealModule", package: "swift-numerics")]
         ),
+        .target(name: "Reports", dependencies: ["NeuralNetwork"]),
         .target(name: "FileFormats", dependencies: ["TensorCore", "NeuralNetwork", "CZlib"]),
         .executableTarget(
             name: "PruneCommand",
             dependencies: [
-                "TensorCore", "NeuralNetwork", "Pruning", "FileFormats", "CAllocator",
+                "TensorCore", "NeuralNetwork", "Pruning", "FileFormats", "Reports", "CAllocator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,6 +66,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NeuralNetwork", "FileFormats", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "NeuralNetwork", "Pruning"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"]),
         .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport"], exclude: ["Snapshots"]),
     ],

@@ -3,6 +3,7 @@ import FileFormats
 import Foundation
 import NeuralNetwork
 import Pruning
+import Reports
 import TensorCore
 
 extension CriterionName: ExpressibleByArgument {}
@@ -131,17 +132,9 @@ struct PruneModel: ParsableCommand {
         if output.json {
             try printJSON(PruneSummary(sparsity: result.sparsity, seconds: result.seconds, accuracyBefore: before.accuracy,
                                        accuracyPruned: pruned.accuracy, accuracyFineTuned: tuned?.accuracy,
-                                       parameters: result.parameters, output: out))
+                                       parameters: result.parameters, report: ModelReport(model), output: out))
         } else {
-            var rows: [[String]] = [["parameter", "entries", "non-zeros before", "non-zeros after", "sparsity"]]
-            for p in result.parameters {
-                rows.append([p.path, String(p.count), String(p.nonZerosBefore), String(p.nonZerosAfter),
-                             String(format: "%.1f%%", 100 * p.sparsity)])
-            }
-            let total = result.parameters.reduce(0) { $0 + $1.count }
-            rows.append(["total", String(total), String(result.parameters.reduce(0) { $0 + $1.nonZerosBefore }),
-                         String(result.parameters.reduce(0) { $0 + $1.nonZerosAfter }), String(format: "%.1f%%", 100 * result.sparsity)])
-            print(textTable(rows, rightAligned: [1, 2, 3, 4]))
+            print(ModelReport(model).render())
             print(String(format: "accuracy %.2f%% before, %.2f%% after the cut%@; cut took %.2f ms",
                          100 * before.accuracy, 100 * pruned.accuracy,
                          tuned.map { String(format: ", %.2f%% after %d fine-tuning epochs", 100 * $0.accuracy, fineTuneEpochs) } ?? "",
@@ -164,5 +157,6 @@ struct PruneSummary: Encodable {
     var sparsity: Double, seconds: Double
     var accuracyBefore: Float, accuracyPruned: Float, accuracyFineTuned: Float?
     var parameters: [PrunedParameter]
+    var report: ModelReport
     var output: String
 }

@@ -3,6 +3,7 @@ import FileFormats
 import Foundation
 import NeuralNetwork
 import Pruning
+import Reports
 import TensorCore
 
 /// `prune train`: build an architecture, train it, evaluate it, save it.
