@@ -287,4 +287,51 @@ struct EndToEndTests {
         }
         #expect(lines[6].hasPrefix("overall sparsity"))
     }
+
+    @Test("`prune run` rejects a bad recipe before training, naming the file, line and field", arguments: [
+        ("model: lenet300\nprune:\n  threshold: {sparsity: 1.5}\n", ":3: prune.threshold.sparsity"),
+        ("model: lenet300\ntrain: {epochs: 5}\nprune:\n  threshold: {sparsity: 0.5}\n  schedule: {agp: {start_epoch: 4, end_epoch: 2}}\n",
+         ":5: prune.schedule.agp.end_epoch"),
+        ("model: lenet300\nprune:\n  threshold: {sparsity: 0.5}\n  schedul: {}\n", ":4: unknown key 'prune.schedul'"),
+        ("model: lenet300\ntrain: {epochs: ten}\n", ":2: train.epochs"),
+    ])
+    func badRecipe(_ text: String, _ expected: String) throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("recipe.yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try prune("run", path)
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr.contains(path + expected), "\(result)")
+        #expect(result.stderr.split(separator: "\n").count == 1 && result.stdout.isEmpty, "\(result)")
+    }
+
+    @Test("`prune run` carries out a short AGP recipe: 90% sparsity, fine-tuned, saved")
+    func runRecipe() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let out = folder.appendingPathComponent("agp.safetensors").path
+        let recipe = """
+            model: lenet300
+            seed: 1
+            train: {epochs: 2, batch_size: 128, learning_rate: 0.05}
+            prune:
+              threshold: {sparsity: 0.9}
+              schedule: {agp: {start_epoch: 0, end_epoch: 1, every_steps: 50}}
+            fine_tune: {epochs: 1, learning_rate: 0.01}
+            output: \(out)
+            """
+        let path = folder.appendingPathComponent("agp.yaml").path
+        try recipe.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try prune("run", path, "--json", "--quiet")
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        let totals = try #require((json["report"] as? [String: Any])?["totals"] as? [String: Any])
+        #expect(totals["nonZeros"] as? Int == 266_610 - 239_580, "\(totals)")
+        #expect((json["gradualCuts"] as? Int ?? 0) >= 10)
+        let stages = try #require(json["stages"] as? [[String: Any]])
+        #expect(stages.count == 2)
+        #expect((stages.last?["accuracy"] as? Double ?? 0) > 0.8, "\(stages)")
+        #expect(FileManager.default.fileExists(atPath: out))
+    }
 }

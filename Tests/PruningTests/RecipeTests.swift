@@ -1,0 +1,42 @@
+import Foundation
+import Pruning
+import Testing
+
+@Suite("Recipes")
+struct RecipeTests {
+    static func decode(_ json: String) throws -> Recipe { try JSONDecoder().decode(Recipe.self, from: Data(json.utf8)) }
+
+    @Test("the issue's example decodes with snake_case keys and has no problems")
+    func example() throws {
+        let r = try Self.decode("""
+            {"model": "lenet300", "seed": 1, "train": {"epochs": 10, "batch_size": 128, "optimizer": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+             "prune": {"criterion": "magnitude", "granularity": "weight", "scope": "global", "parameters": ["*.weight"],
+                       "threshold": {"sparsity": 0.9}, "schedule": {"agp": {"start_epoch": 2, "end_epoch": 8, "every_steps": 100}}},
+             "fine_tune": {"epochs": 2, "learning_rate": 0.01}, "output": "pruned.safetensors"}
+            """)
+        #expect(r.train?.batchSize == 128 && r.prune?.schedule?.agp?.everySteps == 100 && r.fineTune?.epochs == 2)
+        #expect(r.prune?.criterion == .magnitude && r.prune?.scope == .global)
+        #expect(r.problems().isEmpty)
+    }
+
+    @Test("impossible values are reported with their field paths", arguments: [
+        (#"{"model": "m", "prune": {"threshold": {"sparsity": 1.5}}}"#, "prune.threshold.sparsity"),
+        (#"{"model": "m", "train": {"epochs": 5}, "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"agp": {"start_epoch": 4, "end_epoch": 2}}}}"#, "prune.schedule.agp.end_epoch"),
+        (#"{"model": "m", "train": {"epochs": 5}, "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"agp": {"start_epoch": 1, "end_epoch": 9}}}}"#, "prune.schedule.agp.end_epoch"),
+        (#"{"model": "m", "prune": {"threshold": {"sparsity": 0.5, "value": 0.1}}}"#, "prune.threshold"),
+        (#"{"model": "m", "prune": {"granularity": "5:4", "threshold": {"sparsity": 0.5}}}"#, "prune.granularity"),
+        (#"{"model": "m", "train": {"optimizer": "rmsprop"}}"#, "train.optimizer"),
+        (#"{"model": "m", "fine_tune": {"epochs": -1}}"#, "fine_tune.epochs"),
+        (#"{"model": "m", "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"iterative": {"fraction": 0}}}}"#, "prune.schedule.iterative.fraction"),
+    ])
+    func problems(json: String, field: String) throws {
+        let problems = try Self.decode(json).problems()
+        #expect(problems.map(\.path).contains(field), "\(problems)")
+    }
+
+    @Test("an unknown criterion or scope is a decoding error")
+    func wrongEnum() {
+        #expect(throws: DecodingError.self) { try Self.decode(#"{"model": "m", "prune": {"criterion": "biggest", "threshold": {"sparsity": 0.5}}}"#) }
+        #expect(throws: DecodingError.self) { try Self.decode(#"{"model": "m", "prune": {"scope": "world", "threshold": {"sparsity": 0.5}}}"#) }
+    }
+}
