@@ -70,6 +70,9 @@ struct PruneModel: ParsableCommand {
         guard Granularity(granularity) != nil else {
             throw ValidationError("--granularity must be weight, neuron, filter or N:M with 0 ≤ N ≤ M (e.g. 2:4), got '\(granularity)'")
         }
+        if granularity.contains(":") && (sparsity != nil || threshold != nil) {
+            throw ValidationError("N:M granularity fixes the sparsity (N of every M kept); drop --sparsity and --threshold")
+        }
         switch (sparsity, threshold) {
         case (nil, nil) where !granularity.contains(":"):
             throw ValidationError("give --sparsity (a fraction to cut) or --threshold (an importance value)")
@@ -119,7 +122,14 @@ struct PruneModel: ParsableCommand {
             tuned = trainer.evaluate(test)
         }
 
-        var history = loaded.metadata["pruning.history"].flatMap { try? JSONDecoder().decode([PruningEvent].self, from: Data($0.utf8)) } ?? []
+        var history: [PruningEvent] = []
+        if let text = loaded.metadata["pruning.history"] {
+            do {
+                history = try JSONDecoder().decode([PruningEvent].self, from: Data(text.utf8))
+            } catch {
+                throw FormatError(path: modelPath, "the 'pruning.history' metadata is not a valid history: \(error)")
+            }
+        }
         history.append(PruningEvent(criterion: criterion.rawValue, granularity: granularity, scope: scope.rawValue,
                                     sparsityTarget: sparsity, threshold: threshold, sparsity: result.sparsity,
                                     accuracyBefore: before.accuracy, accuracyAfter: pruned.accuracy,

@@ -32,6 +32,9 @@ public struct IterativePlan {
             throw PruningError("iterative target sparsity must be in (0, 1], got \(targetSparsity)")
         }
         guard maximumRounds >= 1 else { throw PruningError("iterative maximum rounds must be at least 1, got \(maximumRounds)") }
+        if case .nOfM = plan.granularity {
+            throw PruningError("iterative pruning needs a sparsity to grow; N:M granularity fixes it (use one-shot)")
+        }
         if let accuracyBudget, !(accuracyBudget >= 0) {
             throw PruningError("accuracy budget must be ≥ 0, got \(accuracyBudget)")
         }
@@ -67,9 +70,14 @@ public func pruneIteratively(_ trainer: Trainer, data: Dataset, validation: Data
                              plan: IterativePlan) throws -> (rounds: [RoundReport], stop: StopReason) {
     let model = trainer.model
     let baseline = trainer.evaluate(validation).accuracy
+    // Sparsity already present counts: each round cuts a fraction of what remains.
+    let selected = try Pruner.selectParameters(plan.plan, in: model)
+    let start = 1 - Double(selected.reduce(0) { $0 + $1.parameter.value.nonZeroCount() })
+        / Double(max(selected.reduce(0) { $0 + $1.parameter.count }, 1))
     var reports: [RoundReport] = []
     for round in 1...plan.maximumRounds {
-        let target = min(plan.targetSparsity, 1 - Double.pow(1 - plan.fractionPerRound, round))
+        var target = 1 - (1 - start) * Double.pow(1 - plan.fractionPerRound, round)
+        if target >= plan.targetSparsity - 1e-9 { target = plan.targetSparsity }
         let saved = model.parameters.map { ($0.parameter.value, $0.parameter.mask) }
         var step = plan.plan
         step.threshold = .sparsity(target)

@@ -65,7 +65,8 @@ public struct PruningResult: Sendable {
 /// Applies pruning plans to models by setting parameter masks.
 ///
 /// Entries already masked stay cut and count toward a sparsity target. Cutting a neuron
-/// or filter also masks its bias entry, so the unit's output is exactly zero.
+/// or filter also masks its bias entry, so the unit's own output is exactly zero (a
+/// following BatchNorm may still add a constant; compaction handles that).
 public enum Pruner {
     /// The parameters a plan selects, in model order.
     /// - Throws: `PruningError` when nothing matches.
@@ -102,7 +103,12 @@ public enum Pruner {
         var unitSize: [Int] = []
         for (path, p) in selected {
             var scores = plan.criterion.scores(for: p, path: path)
-            precondition(scores.shape == p.value.shape, "criterion \(plan.criterion.name) returned \(scores.shape) for \(p.value.shape)")
+            guard scores.shape == p.value.shape else {
+                throw PruningError("criterion \(plan.criterion.name) gave scores of shape \(scores.shape) for '\(path)' of shape \(p.value.shape)")
+            }
+            guard !scores.scalars.contains(where: \.isNaN) else {
+                throw PruningError("criterion \(plan.criterion.name) gave NaN scores for '\(path)'; check the weights and gradients for NaN")
+            }
             if let mask = p.mask {
                 for i in 0..<scores.count where mask.scalars[i] == 0 { scores[flat: i] = -.infinity }
             }
@@ -223,7 +229,10 @@ public enum Pruner {
                 guard p.value.rank >= 2 else {
                     throw PruningError("granularity \(plan.granularity) needs a weight of rank ≥ 2; '\(path)' has shape \(p.value.shape)")
                 }
-            case let .nOfM(_, m):
+            case let .nOfM(n, m):
+                guard m >= 1, (0...m).contains(n) else {
+                    throw PruningError("granularity N:M needs 0 ≤ N ≤ M and M ≥ 1, got \(n):\(m)")
+                }
                 let row = p.count / max(p.value.shape.first ?? 1, 1)
                 guard p.value.rank >= 2, row % m == 0 else {
                     throw PruningError("granularity N:M needs input rows divisible by \(m); '\(path)' has rows of \(row) (shape \(p.value.shape))")
@@ -238,7 +247,7 @@ public enum Pruner {
     private static func lowestRule(_ k: Int, _ units: [[Float]]) -> (below: Float, ties: Int) {
         guard k > 0 else { return (-.infinity, 0) }
         let total = units.reduce(0) { $0 + $1.count }
-        guard k < total else { return (.infinity, 0) }
+        let k = min(k, total)
         let pivot = withUnsafeBuffers(units) { kthSmallest(k - 1, in: $0) }
         var below = 0
         for u in units { below += u.withUnsafeBufferPointer { countBelow(pivot, in: $0) } }

@@ -34,10 +34,12 @@ public struct GradualSchedule: Equatable, Sendable {
         self.initial = initial; self.final = final; self.startStep = startStep; self.endStep = endStep; self.every = every
     }
 
-    /// The target sparsity at step `t` (s_i before the start, s_f after the end).
+    /// The target sparsity at step `t`: 0 before the start, s_i at the start (s_f when
+    /// the ramp has no length), s_f from the end on.
     public func sparsity(atStep t: Int) -> Double {
-        if t <= startStep { return t < startStep ? 0 : initial }
+        if t < startStep { return 0 }
         if t >= endStep { return final }
+        if t == startStep { return initial }
         let progress = Double(t - startStep) / Double(endStep - startStep)
         let remaining = 1 - progress
         return final + (initial - final) * remaining * remaining * remaining

@@ -16,12 +16,19 @@ public struct PrecomputedScores: Criterion {
 }
 
 /// First-order Taylor scores `|w·∂L/∂w|` averaged over `batches` batches of `data`
-/// (Molchanov et al. 2017, https://arxiv.org/abs/1611.06440). The model's weights are
-/// not changed; its gradients are left from the last batch.
-/// - Throws: `TrainingError` when the data does not fit the model.
+/// (Molchanov et al. 2017, https://arxiv.org/abs/1611.06440). The model's weights and
+/// running statistics are left as they were; its gradients are left from the last batch.
+/// - Throws: `TrainingError` when the data does not fit the model; `PruningError` for a
+///   batch size or batch count below 1.
 public func averagedTaylorScores(_ model: Graph, data: Dataset, batches: Int = 10, batchSize: Int = 128,
                                  loss: Loss = .crossEntropy) throws -> PrecomputedScores {
     try Trainer.check(data, fits: model, loss: loss)
+    guard batches >= 1, batchSize >= 1 else {
+        throw PruningError("Taylor scores need at least one batch of at least one sample, got \(batches) × \(batchSize)")
+    }
+    // Training-mode passes move BatchNorm's running statistics: put them back afterwards.
+    let statistics = model.parameters.filter { !$0.parameter.isTrainable }.map { ($0.parameter, $0.parameter.value) }
+    defer { for (p, value) in statistics { p.value = value } }
     let parameters = model.trainableParameters
     var sums = parameters.map { Tensor.zeros($0.parameter.value.shape) }
     let count = max(1, min(batches, (data.count + batchSize - 1) / batchSize))

@@ -42,6 +42,21 @@ struct IterativeTests {
         #expect(rounds.allSatisfy { !$0.rolledBack })
     }
 
+    @Test("sparsity already present counts: rounds cut a fraction of what remains")
+    func alreadySparse() throws {
+        let (trainer, data) = try Self.trained()
+        try Pruner.prune(trainer.model, with: PruningPlan(threshold: .sparsity(0.5)))
+        let plan = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5,
+                                     targetSparsity: 0.875, fineTune: Self.fineTune)
+        let (rounds, stop) = try pruneIteratively(trainer, data: data, validation: data, plan: plan)
+        #expect(stop == .targetReached)
+        #expect(rounds.map(\.target) == [0.75, 0.875])
+        #expect(throws: PruningError.self) {
+            try IterativePlan(plan: PruningPlan(granularity: .nOfM(n: 2, m: 4), threshold: .sparsity(0)), fractionPerRound: 0.5,
+                              targetSparsity: 0.5, fineTune: Self.fineTune)
+        }
+    }
+
     @Test("the round limit stops early")
     func maximumRounds() throws {
         let (trainer, data) = try Self.trained()

@@ -183,6 +183,11 @@ struct PrunerTests {
         PruningPlan(threshold: .sparsity(1.5)),
         PruningPlan(threshold: .perLayer(["nowhere.weight": 0.5])),
         PruningPlan(granularity: .nOfM(n: 2, m: 3), threshold: .sparsity(0)),
+        PruningPlan(granularity: .nOfM(n: 5, m: 4), threshold: .sparsity(0)),
+        PruningPlan(granularity: .nOfM(n: 1, m: 0), threshold: .sparsity(0)),
+        PruningPlan(criterion: PrecomputedScores(name: "nan", scores: ["fc2.weight": Tensor(shape: [100, 300], repeating: .nan)]),
+                    threshold: .sparsity(0.5)),
+        PruningPlan(criterion: PrecomputedScores(name: "wrong", scores: ["fc2.weight": Tensor.zeros([3])]), threshold: .sparsity(0.5)),
         PruningPlan(threshold: .sparsity(0.5), parameters: ["*.gamma"]),
     ])
     func rejected(_ plan: PruningPlan) throws {

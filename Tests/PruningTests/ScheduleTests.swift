@@ -17,6 +17,8 @@ struct ScheduleTests {
         }
         #expect(s.sparsity(atStep: 50) == 0.9 && s.sparsity(atStep: 99) == 0.9)
         #expect((0..<60).filter(s.cuts) == [10, 20, 30, 40, 50])
+        let instant = try GradualSchedule(final: 0.9, startStep: 5, endStep: 5, every: 1)
+        #expect(instant.cuts(atStep: 5) && instant.sparsity(atStep: 5) == 0.9)   // a ramp of no length cuts to s_f at once
         let uneven = try GradualSchedule(final: 0.5, startStep: 0, endStep: 7, every: 3)
         #expect((0..<10).filter(uneven.cuts) == [0, 3, 6, 7])   // the end step always cuts
     }

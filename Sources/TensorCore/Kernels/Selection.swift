@@ -5,7 +5,8 @@
 /// that bucket. Two passes, 512 KiB of counters, no copy of the data.
 
 /// Maps a float to a `UInt32` whose unsigned order matches the float order
-/// (−∞ … −0, +0 … +∞). NaN sorts above +∞.
+/// (−∞ … −0, +0 … +∞). NaNs land outside that range (above +∞ or below −∞, by sign):
+/// callers reject NaN first.
 @inlinable
 public func orderedKey(_ x: Float) -> UInt32 {
     let bits = x.bitPattern
