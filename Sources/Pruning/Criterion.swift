@@ -3,9 +3,10 @@ import TensorCore
 
 /// How importance is computed: one score per entry of a parameter, low = cut first.
 ///
-/// Structured granularities (neurons, filters) score a unit by the sum of its entries'
-/// scores, so `Magnitude` gives a unit its L1 norm and `SquaredMagnitude` its squared
-/// L2 norm (the same ranking as the L2 norm). Conform to add your own criterion.
+/// Structured granularities (neurons, filters) score a unit by the mean of its entries'
+/// scores, so `Magnitude` ranks units by their L1 norm and `SquaredMagnitude` by their
+/// L2 norm within a layer; the mean (rather than the sum) keeps units of layers with
+/// different fan-in comparable in global scope. Conform to add your own criterion.
 public protocol Criterion {
     /// A short name for reports (`"magnitude"`).
     var name: String { get }
@@ -79,9 +80,9 @@ public enum CriterionName: String, CaseIterable, Codable, Sendable {
     case largest
     case random
     case taylor
-    /// The L1 norm of a structure: `magnitude` summed over the unit.
+    /// The L1 norm of a structure: `magnitude` averaged over the unit.
     case l1Norm = "l1-norm"
-    /// The L2 norm of a structure (ranked by its square): `squared-magnitude` summed.
+    /// The L2 norm of a structure (ranked by its mean square): `squared-magnitude` averaged.
     case l2Norm = "l2-norm"
 
     /// The criterion this name stands for; `seed` feeds `random`.

@@ -119,7 +119,9 @@ public enum Pruner {
                     for j in 0..<size where scores.scalars[r * size + j] != -.infinity {
                         sum += scores.scalars[r * size + j]; live = true
                     }
-                    return live ? sum : -.infinity
+                    // The mean over the unit, so units of layers with different fan-in
+                    // compete fairly in global scope (in layer scope it ranks as the sum).
+                    return live ? sum / Float(size) : -.infinity
                 })
                 unitSize.append(size)
             } else {

@@ -158,6 +158,19 @@ struct PrunerTests {
         }
     }
 
+    @Test("global structured pruning ranks units by their mean score, fair across fan-ins")
+    func globalStructured() throws {
+        // Rows of `wide` have a large L1 sum (10) but small weights (0.1); rows of `narrow`
+        // have a small sum (2) and large weights (1). The small weights go first.
+        let model = try Graph(inputShape: [100], sequential: [
+            Dense(name: "wide", weight: Tensor(shape: [2, 100], repeating: 0.1), bias: nil),
+            Dense(name: "narrow", weight: Tensor(shape: [2, 2], repeating: 1), bias: nil),
+        ])
+        try Pruner.prune(model, with: PruningPlan(granularity: .neuron, threshold: .sparsity(0.5)))
+        #expect(model.parameter(at: "wide.weight")!.value.nonZeroCount() == 0)
+        #expect(model.parameter(at: "narrow.weight")!.value.nonZeroCount() == 4)
+    }
+
     @Test("filters of a convolution are pruned as units")
     func filters() throws {
         let m = try Architecture.lenet5.build(seed: 2)
