@@ -116,20 +116,4 @@ public struct Dataset {
         }
         return Batch(inputs: inputs, labels: indices.map { labels[$0] }, targets: nil)
     }
-
-    /// The first `n` samples (or all when fewer), for quick runs.
-    public func prefix(_ n: Int) -> Dataset {
-        let m = min(n, count)
-        let sampleSize = sampleShape.product
-        let newStorage: Storage
-        switch storage {
-        case let .bytes(b, scale): newStorage = .bytes(Array(b[0..<(m * sampleSize)]), scale: scale)
-        case let .floats(f): newStorage = .floats(Array(f[0..<(m * sampleSize)]))
-        }
-        // Sizes are consistent by construction.
-        return (try? Dataset(storage: newStorage, elementCount: m * sampleSize, sampleShape: sampleShape,
-                             labels: targetWidth > 0 ? [] : Array(labels[0..<m]),
-                             targets: targetWidth > 0 ? Array(targets[0..<(m * targetWidth)]) : [],
-                             targetWidth: targetWidth)) ?? self
-    }
 }

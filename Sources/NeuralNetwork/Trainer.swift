@@ -21,6 +21,19 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// worker, BatchNorm sees per-slice statistics.
     public var workers: Int = 1
 
+    /// Options for fine-tuning after a cut: a constant rate (PyTorch's anchor recipe uses
+    /// 0.01), otherwise the defaults.
+    public static func fineTuning(epochs: Int, batchSize: Int, learningRate: Float, seed: UInt64, workers: Int = 1) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = epochs
+        o.batchSize = batchSize
+        o.learningRate = learningRate
+        o.schedule = .constant
+        o.seed = seed
+        o.workers = workers
+        return o
+    }
+
     /// Creates options with Prune's defaults, tuned for 10 epochs on Fashion-MNIST
     /// with `SGD(momentum: 0.9, weightDecay: 5e-4)` (see docs/RESULTS.md).
     public init() {}

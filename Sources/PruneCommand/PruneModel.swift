@@ -94,14 +94,10 @@ struct PruneModel: ParsableCommand {
         try Trainer.check(test, fits: model)
         let before = Trainer.evaluate(model, on: test)
 
-        var criterionValue = criterion.criterion(seed: seed)
         var train: Dataset?
         if criterion == .taylor || fineTuneEpochs > 0 { train = try dataOptions.training() }
-        if criterion == .taylor, let train {
-            criterionValue = try averagedTaylorScores(model, data: train, batches: 20)
-        }
         let plan = PruningPlan(
-            criterion: criterionValue, granularity: Granularity(granularity)!, scope: scope,
+            criterion: try oneShotCriterion(criterion, seed: seed, model: model, data: train), granularity: Granularity(granularity)!, scope: scope,
             threshold: threshold.map { .value($0) } ?? .sparsity(sparsity ?? 0),
             parameters: parameters, excluding: exclude)
         let result = try Pruner.prune(model, with: plan)
@@ -109,13 +105,8 @@ struct PruneModel: ParsableCommand {
 
         var tuned: Evaluation?
         if fineTuneEpochs > 0, let train {
-            var options = TrainingOptions()
-            options.epochs = fineTuneEpochs
-            options.batchSize = batchSize
-            options.learningRate = learningRate
-            options.schedule = .constant
-            options.seed = seed
-            options.workers = threadOptions.threads
+            let options = TrainingOptions.fineTuning(epochs: fineTuneEpochs, batchSize: batchSize, learningRate: learningRate,
+                                                     seed: seed, workers: threadOptions.threads)
             let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
             trainer.callbacks.append(ProgressReporter(quiet: quiet || output.json))
             try trainer.fit(train, options: options)
@@ -152,6 +143,13 @@ struct PruneModel: ParsableCommand {
             print("saved \(out)")
         }
     }
+}
+
+/// The criterion for a single cut: Taylor scores are averaged over 20 training batches
+/// first (the model's current gradient is one batch's noise); the others as named.
+func oneShotCriterion(_ name: CriterionName, seed: UInt64, model: Graph, data: Dataset?) throws -> Criterion {
+    if name == .taylor, let data { return try averagedTaylorScores(model, data: data, batches: 20) }
+    return name.criterion(seed: seed)
 }
 
 /// One pruning step, as recorded in a model file's `pruning.history` metadata.

@@ -51,20 +51,16 @@ struct Run: ParsableCommand {
         options.schedule = LearningRateSchedule(kind: LearningRateSchedule.Kind(rawValue: t?.schedule ?? "cosine") ?? .cosine)
         options.seed = seed
         options.workers = threadOptions.threads
-        let momentum = t?.momentum ?? 0.9, decay = t?.weightDecay ?? 5e-4
-        let rule: UpdateRule = switch t?.optimizer ?? "sgd" {
-        case "adam": Adam(weightDecay: decay)
-        case "adamw": Adam.adamW(weightDecay: decay)
-        default: SGD(momentum: momentum, weightDecay: decay)
-        }
-        let trainer = Trainer(model: model, optimizer: Optimizer(rule))
+        let optimizer = (OptimizerKind(rawValue: t?.optimizer ?? "sgd") ?? .sgd)
+            .optimizer(momentum: t?.momentum ?? 0.9, weightDecay: t?.weightDecay ?? 5e-4)
+        let trainer = Trainer(model: model, optimizer: optimizer)
         trainer.callbacks = [progress]
 
         let plan = try recipe.prune.map { p -> PruningPlan in
             let threshold: Threshold = p.threshold.value.map { .value($0) }
                 ?? p.threshold.perLayer.map { .perLayer($0) } ?? .sparsity(p.threshold.sparsity ?? 0)
-            var criterion = (p.criterion ?? .magnitude).criterion(seed: seed)
-            if p.criterion == .taylor { criterion = Taylor() }
+            // During AGP and iterative rounds, Taylor uses the latest gradients.
+            let criterion = (p.criterion ?? .magnitude).criterion(seed: seed)
             guard let granularity = Granularity(p.granularity ?? "weight") else { throw ValidationError("prune.granularity is invalid") }
             return PruningPlan(criterion: criterion, granularity: granularity, scope: p.scope ?? .global, threshold: threshold,
                                parameters: p.parameters ?? ["*.weight"], excluding: p.exclude ?? [])
@@ -88,13 +84,9 @@ struct Run: ParsableCommand {
         // One-shot (default) or iterative pruning after training.
         var rounds: [RoundReport] = []
         if let plan, gradual == nil {
-            var fineTune = TrainingOptions()
-            fineTune.epochs = recipe.prune?.schedule?.iterative?.fineTuneEpochs ?? 1
-            fineTune.batchSize = options.batchSize
-            fineTune.learningRate = recipe.fineTune?.learningRate ?? 0.01
-            fineTune.schedule = .constant
-            fineTune.seed = seed
-            fineTune.workers = options.workers
+            let fineTune = TrainingOptions.fineTuning(
+                epochs: recipe.prune?.schedule?.iterative?.fineTuneEpochs ?? 1, batchSize: options.batchSize,
+                learningRate: recipe.fineTune?.learningRate ?? 0.01, seed: seed, workers: options.workers)
             if let iterative = recipe.prune?.schedule?.iterative {
                 let result = try pruneIteratively(trainer, data: train, validation: test, plan: IterativePlan(
                     plan: plan, fractionPerRound: iterative.fraction, targetSparsity: recipe.prune?.threshold.sparsity ?? 0,
@@ -103,7 +95,7 @@ struct Run: ParsableCommand {
                 stages.append(("after \(rounds.count) iterative rounds (\(result.stop.rawValue))", trainer.evaluate(test)))
             } else {
                 var step = plan
-                if case .taylor? = recipe.prune?.criterion { step.criterion = try averagedTaylorScores(model, data: train, batches: 20) }
+                step.criterion = try oneShotCriterion(recipe.prune?.criterion ?? .magnitude, seed: seed, model: model, data: train)
                 try Pruner.prune(model, with: step)
                 stages.append(("after the cut", trainer.evaluate(test)))
             }
@@ -111,13 +103,8 @@ struct Run: ParsableCommand {
 
         // Fine-tuning with the masks fixed.
         if let f = recipe.fineTune, f.epochs > 0 {
-            var fineTune = TrainingOptions()
-            fineTune.epochs = f.epochs
-            fineTune.batchSize = options.batchSize
-            fineTune.learningRate = f.learningRate ?? 0.01
-            fineTune.schedule = .constant
-            fineTune.seed = seed &+ 1
-            fineTune.workers = options.workers
+            let fineTune = TrainingOptions.fineTuning(epochs: f.epochs, batchSize: options.batchSize,
+                                                      learningRate: f.learningRate ?? 0.01, seed: seed &+ 1, workers: options.workers)
             trainer.optimizer.reset()
             try trainer.fit(train, options: fineTune)
             stages.append(("after \(f.epochs) fine-tuning epochs", trainer.evaluate(test)))

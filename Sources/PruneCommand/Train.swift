@@ -136,11 +136,7 @@ struct TrainingArguments: ParsableArguments {
     }
 
     func makeOptimizer() -> Optimizer {
-        switch optimizer {
-        case .sgd: return Optimizer(SGD(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay))
-        case .adam: return Optimizer(Adam(weightDecay: weightDecay))
-        case .adamw: return Optimizer(Adam.adamW(weightDecay: weightDecay))
-        }
+        optimizer.optimizer(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
     }
 
     var trainingOptions: TrainingOptions {
