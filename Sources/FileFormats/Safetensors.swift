@@ -1,7 +1,8 @@
 import Foundation
 import TensorCore
 
-/// Reader and writer for safetensors files (F32 tensors plus string metadata).
+/// Reader and writer for safetensors files: F32 tensors (F16 and F64 read and converted),
+/// integer tensors kept as raw bytes, and string metadata.
 ///
 /// Layout: an 8-byte little-endian header length `N`, `N` bytes of JSON mapping each
 /// tensor name to `{"dtype", "shape", "data_offsets": [begin, end]}` (offsets relative
@@ -15,29 +16,70 @@ public enum Safetensors {
     public struct Contents {
         /// Tensors in the order they appear in the data section.
         public var tensors: [(name: String, tensor: Tensor)]
+        /// Integer tensors (U8, U16, U32, I32, I64), stored after the float tensors.
+        public var integers: [(name: String, tensor: IntegerTensor)]
         /// The `__metadata__` strings.
         public var metadata: [String: String]
 
         /// Creates contents.
-        public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) {
+        public init(tensors: [(name: String, tensor: Tensor)], integers: [(name: String, tensor: IntegerTensor)] = [],
+                    metadata: [String: String] = [:]) {
             self.tensors = tensors
+            self.integers = integers
             self.metadata = metadata
         }
 
-        /// The tensor called `name`, or nil.
+        /// The float tensor called `name`, or nil.
         public subscript(name: String) -> Tensor? { tensors.first { $0.name == name }?.tensor }
+
+        /// The integer tensor called `name`, or nil.
+        public func integer(_ name: String) -> IntegerTensor? { integers.first { $0.name == name }?.tensor }
+    }
+
+    /// An integer tensor: its safetensors dtype, shape and little-endian bytes.
+    public struct IntegerTensor: Equatable {
+        /// The integer dtypes this reader and writer handle, with their element sizes.
+        public static let elementSizes = ["U8": 1, "U16": 2, "U32": 4, "I32": 4, "I64": 8]
+
+        /// The dtype name, a key of `elementSizes`.
+        public var dtype: String
+        /// The shape.
+        public var shape: [Int]
+        /// The elements, little-endian, `shape.product * elementSize` bytes.
+        public var bytes: [UInt8]
+
+        /// Creates a tensor of bytes (dtype U8).
+        public init(shape: [Int], bytes: [UInt8]) {
+            precondition(shape.product == bytes.count, "U8 tensor of shape \(shape) needs \(shape.product) bytes, got \(bytes.count)")
+            self.dtype = "U8"
+            self.shape = shape
+            self.bytes = bytes
+        }
+
+        /// Creates a tensor of the given dtype from raw little-endian bytes.
+        init(dtype: String, shape: [Int], bytes: [UInt8]) {
+            self.dtype = dtype
+            self.shape = shape
+            self.bytes = bytes
+        }
     }
 
     /// Serializes tensors and metadata to safetensors bytes.
     public static func encode(_ contents: Contents) throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
-        for (name, tensor) in contents.tensors {
+        func add(_ name: String, dtype: String, shape: [Int], size: Int) throws {
             guard name != "__metadata__", !name.isEmpty else { throw FormatError(path: name, "invalid tensor name") }
             guard header[name] == nil else { throw FormatError(path: name, "two tensors have this name") }
-            let size = tensor.count * 4
-            header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + size]] as [String: Any]
+            header[name] = ["dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]] as [String: Any]
             offset += size
+        }
+        for (name, tensor) in contents.tensors { try add(name, dtype: "F32", shape: tensor.shape, size: tensor.count * 4) }
+        for (name, tensor) in contents.integers {
+            guard let size = IntegerTensor.elementSizes[tensor.dtype], tensor.bytes.count == tensor.shape.product * size else {
+                throw FormatError(path: name, "integer tensor of dtype \(tensor.dtype) and shape \(tensor.shape) has \(tensor.bytes.count) bytes")
+            }
+            try add(name, dtype: tensor.dtype, shape: tensor.shape, size: tensor.bytes.count)
         }
         if !contents.metadata.isEmpty { header["__metadata__"] = contents.metadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -56,10 +98,12 @@ public enum Safetensors {
                 #endif
             }
         }
+        for (_, tensor) in contents.integers { data.append(contentsOf: tensor.bytes) }
         return data
     }
 
-    /// Parses safetensors bytes. Accepts F32, F16 and F64 tensors (converted to Float32).
+    /// Parses safetensors bytes. Accepts F32, F16 and F64 tensors (converted to Float32) and
+    /// the integer dtypes of `IntegerTensor` (kept as bytes).
     /// - Throws: `FormatError` naming `path` and the problem for any malformed input.
     public static func decode(_ data: Data, path: String) throws -> Contents {
         guard data.count >= 8 else { throw FormatError(path: path, "too short to be a safetensors file (\(data.count) bytes)") }
@@ -105,7 +149,11 @@ public enum Safetensors {
             case "F32": elementSize = 4
             case "F16": elementSize = 2
             case "F64": elementSize = 8
-            default: throw FormatError(path: path, "tensor '\(name)' has dtype \(dtype); only F32, F16 and F64 are supported")
+            default:
+                guard let size = IntegerTensor.elementSizes[dtype] else {
+                    throw FormatError(path: path, "tensor '\(name)' has dtype \(dtype); supported: F32, F16, F64, U8, U16, U32, I32, I64")
+                }
+                elementSize = size
             }
             var count = 1
             for d in shape {
@@ -125,9 +173,15 @@ public enum Safetensors {
         }
         entries.sort { $0.begin < $1.begin }
         var tensors: [(name: String, tensor: Tensor)] = []
+        var integers: [(name: String, tensor: IntegerTensor)] = []
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let base = raw.baseAddress! + dataStart
             for e in entries {
+                if IntegerTensor.elementSizes[e.dtype] != nil {
+                    let bytes = [UInt8](UnsafeRawBufferPointer(start: base + e.begin, count: e.end - e.begin))
+                    integers.append((e.name, IntegerTensor(dtype: e.dtype, shape: e.shape, bytes: bytes)))
+                    continue
+                }
                 let count = e.shape.product
                 let t = Tensor(shape: e.shape) { out in
                     let src = base + e.begin
@@ -149,7 +203,7 @@ public enum Safetensors {
                 tensors.append((e.name, t))
             }
         }
-        return Contents(tensors: tensors, metadata: metadata)
+        return Contents(tensors: tensors, integers: integers, metadata: metadata)
     }
 
     /// Reads a safetensors file.

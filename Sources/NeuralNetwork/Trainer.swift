@@ -23,12 +23,13 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
 
     /// Options for fine-tuning after a cut: a constant rate (PyTorch's anchor recipe uses
     /// 0.01), otherwise the defaults.
-    public static func fineTuning(epochs: Int, batchSize: Int, learningRate: Float, seed: UInt64, workers: Int = 1) -> TrainingOptions {
+    public static func fineTuning(epochs: Int, batchSize: Int, learningRate: Float, seed: UInt64, workers: Int = 1,
+                                  schedule: LearningRateSchedule = .constant) -> TrainingOptions {
         var o = TrainingOptions()
         o.epochs = epochs
         o.batchSize = batchSize
         o.learningRate = learningRate
-        o.schedule = .constant
+        o.schedule = schedule
         o.seed = seed
         o.workers = workers
         return o

@@ -44,11 +44,14 @@ struct PruneModel: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Parameter path patterns to leave alone.")
     var exclude: [String] = []
 
-    @Option(help: "Epochs of fine-tuning after the cut (SGD, momentum 0.9, constant rate).")
+    @Option(help: "Epochs of fine-tuning after the cut (SGD, momentum 0.9).")
     var fineTuneEpochs: Int = 0
 
-    @Option(help: "Fine-tuning learning rate.")
+    @Option(help: "Fine-tuning learning rate (the starting rate under a cosine schedule).")
     var learningRate: Float = 0.01
+
+    @Option(help: "Fine-tuning learning-rate schedule: constant, step, cosine.")
+    var fineTuneSchedule: LearningRateSchedule.Kind = .constant
 
     @Option(help: "Fine-tuning batch size.")
     var batchSize: Int = 128
@@ -106,7 +109,8 @@ struct PruneModel: ParsableCommand {
         var tuned: Evaluation?
         if fineTuneEpochs > 0, let train {
             let options = TrainingOptions.fineTuning(epochs: fineTuneEpochs, batchSize: batchSize, learningRate: learningRate,
-                                                     seed: seed, workers: threadOptions.threads)
+                                                     seed: seed, workers: threadOptions.threads,
+                                                     schedule: LearningRateSchedule(kind: fineTuneSchedule))
             let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
             trainer.callbacks.append(ProgressReporter(quiet: quiet || output.json))
             try trainer.fit(train, options: options)

@@ -48,7 +48,8 @@ struct ModelFileTests {
         #expect(loaded.metadata["model"] == architecture.rawValue)
         #expect(loaded.metadata["accuracy"] == "0.5")
         #expect(loaded.metadata[ModelFile.versionKey] == "1")
-        #expect(loaded.metadata[ModelFile.maskedKey] == "[]")
+        #expect(loaded.metadata[ModelFile.maskedKey] == nil)
+        #expect(loaded.metadata[ModelFile.packedKey] == nil)
         #expect(loaded.model.parameters.map(\.path) == model.parameters.map(\.path))
         for ((p, a), (_, b)) in zip(model.parameters, loaded.model.parameters) {
             #expect(bits(a.value.scalars) == bits(b.value.scalars), "\(p)")
@@ -78,7 +79,7 @@ struct ModelFileTests {
         #expect(try JSONDecoder().decode(GraphSpec.self, from: Data(architecture.utf8)) == model.spec)
     }
 
-    @Test("a mask equal to the non-zero pattern is implied by the zeros and restored on load")
+    @Test("stored dense, a mask equal to the non-zero pattern is implied by the zeros and restored on load")
     func impliedMask() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -90,7 +91,7 @@ struct ModelFileTests {
         #expect(weight.value.nonZeroCount() == weight.count - (weight.count + 2) / 3)
 
         let path = folder.file("implied.safetensors")
-        try ModelFile.save(model, to: path)
+        try ModelFile.save(model, to: path, storage: .dense)
         let contents = try Safetensors.read(path)
         #expect(contents["fc2.weight.mask"] == nil, "an implied mask must not be stored")
         #expect(!contents.tensors.contains { $0.name.hasSuffix(".mask") })
@@ -103,7 +104,7 @@ struct ModelFileTests {
         #expect(loaded.model.parameter(at: "fc1.weight")?.mask == nil)
     }
 
-    @Test("a mask that keeps a zero weight is stored as <path>.mask and restored exactly")
+    @Test("stored dense, a mask that keeps a zero weight is stored as <path>.mask and restored exactly")
     func explicitMask() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -114,7 +115,7 @@ struct ModelFileTests {
         weight.value.scalars[4] = 0        // kept by the mask, but zero
         weight.value.scalars[10] = 0
         let path = folder.file("explicit.safetensors")
-        try ModelFile.save(model, to: path)
+        try ModelFile.save(model, to: path, storage: .dense)
 
         let contents = try Safetensors.read(path)
         #expect(contents["fc3.weight.mask"] == mask)
@@ -129,8 +130,8 @@ struct ModelFileTests {
         #expect(back.value.nonZeroCount() == 498)
     }
 
-    @Test("a model with 90% of fc1 pruned stores no mask tensor: its file is as large as the dense one, up to the header")
-    func prunedFileIsNotLarger() throws {
+    @Test("a model with 90% of fc1 pruned is stored packed: bitmask plus kept values, far smaller than dense")
+    func prunedFileIsSmaller() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let model = try Architecture.lenet300.build(seed: 4)
@@ -143,15 +144,66 @@ struct ModelFileTests {
         let prunedPath = folder.file("pruned.safetensors")
         try ModelFile.save(model, to: prunedPath)
 
-        // The data sections are the same size; the header grows only by the name "fc1.weight"
-        // in the masked list (8-byte padded), against 940,800 bytes a stored mask would add.
+        // fc1.weight becomes 29,400 bitmask bytes and 23,520 values; the other 31,410 parameters stay dense.
         let dense = try fileSize(densePath), pruned = try fileSize(prunedPath)
         let denseData = dense - 8 - (try headerLength(densePath)), prunedData = pruned - 8 - (try headerLength(prunedPath))
-        #expect(prunedData == denseData)
         #expect(denseData == 4 * 266_610)
-        #expect(pruned <= dense + 16, "pruned \(pruned) bytes vs dense \(dense) bytes")
-        #expect(try Safetensors.read(prunedPath)["fc1.weight.mask"] == nil)
-        #expect(try ModelFile.load(prunedPath).model.parameter(at: "fc1.weight")?.mask == weight.mask)
+        #expect(prunedData == 235_200 / 8 + 4 * 23_520 + 4 * 31_410)
+        #expect(Double(pruned) < 0.24 * Double(dense), "pruned \(pruned) bytes vs dense \(dense) bytes")
+
+        let contents = try Safetensors.read(prunedPath)
+        #expect(contents["fc1.weight"] == nil)
+        #expect(contents["fc1.weight.values"]?.shape == [23_520])
+        #expect(contents.integer("fc1.weight.bitmask")?.shape == [29_400])
+        #expect(contents.metadata[ModelFile.packedKey] == #"{"fc1.weight":[300,784]}"#)
+        let back = try #require(try ModelFile.load(prunedPath).model.parameter(at: "fc1.weight"))
+        #expect(back.mask == weight.mask)
+        #expect(back.value.scalars == weight.value.scalars)
+    }
+
+    @Test("packed storage keeps a zero the mask keeps, and handles a count that is not a multiple of 8")
+    func packedKeepsExplicitZeros() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let model = try Architecture.lenet5.build(seed: 6)
+        let weight = try #require(model.parameter(at: "conv1.weight"))
+        #expect(weight.count == 150)
+        let mask = Tensor(shape: weight.value.shape, scalars: (0..<150).map { $0 % 3 == 1 || $0 == 149 ? 1 : 0 })
+        weight.mask = mask
+        weight.value.scalars[1] = 0        // kept by the mask, but zero
+        let x = randomTensor([3, 1, 28, 28], low: 0, high: 1, seed: 8)
+        let before = model.forward(x, training: false)
+        let path = folder.file("packed.safetensors")
+        try ModelFile.save(model, to: path)
+
+        let contents = try Safetensors.read(path)
+        let bitmask = try #require(contents.integer("conv1.weight.bitmask"))
+        #expect(bitmask.bytes.count == 19)
+        #expect(bitmask.bytes[0] == 0b1001_0010)           // entries 1, 4, 7
+        #expect(bitmask.bytes[18] == 0b0011_0010)          // entries 145, 148 and 149 of 144..<150
+        let loaded = try ModelFile.load(path).model
+        let back = try #require(loaded.parameter(at: "conv1.weight"))
+        #expect(back.mask == mask)
+        #expect(back.value.scalars[1] == 0)
+        // Equal as numbers (a cut negative weight is -0 in memory and +0 after loading).
+        #expect(back.value.scalars == weight.value.scalars)
+        #expect(bits(loaded.forward(x, training: false).scalars) == bits(before.scalars))
+    }
+
+    @Test("a mask that cuts under 1/32 of a parameter is stored dense, since packing would not be smaller")
+    func lightMaskStaysDense() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let model = try Architecture.lenet300.build(seed: 7)
+        let weight = try #require(model.parameter(at: "fc3.weight"))
+        weight.mask = Tensor(shape: [10, 100], scalars: (0..<1000).map { $0 % 50 == 0 ? 0 : 1 })   // 2% cut
+        let path = folder.file("light.safetensors")
+        try ModelFile.save(model, to: path)
+        let contents = try Safetensors.read(path)
+        #expect(contents["fc3.weight"]?.shape == [10, 100])
+        #expect(contents.integers.isEmpty)
+        #expect(contents.metadata[ModelFile.maskedKey] == #"["fc3.weight"]"#)
+        #expect(try ModelFile.load(path).model.parameter(at: "fc3.weight")?.mask == weight.mask)
     }
 
     // MARK: Rejection
@@ -213,6 +265,75 @@ struct ModelFileTests {
         contents.tensors.append(("fc3.weight.mask", Tensor(shape: [10, 100], repeating: 0.5)))
         let path = try writeContents(contents, "mask.safetensors", in: folder)
         expectError(formatError { _ = try ModelFile.load(path) }, path: path, mentions: ["'fc3.weight.mask'", "0/1"])
+    }
+
+    /// A saved lenet300 file with fc3.weight (1000 entries) pruned to every fourth entry, stored packed.
+    func packedContents(_ folder: TemporaryFolder) throws -> Safetensors.Contents {
+        let path = folder.file("packed-good.safetensors")
+        let model = try Architecture.lenet300.build(seed: 5)
+        try #require(model.parameter(at: "fc3.weight")).mask = Tensor(shape: [10, 100], scalars: (0..<1000).map { $0 % 4 == 0 ? 1 : 0 })
+        try ModelFile.save(model, to: path)
+        let contents = try Safetensors.read(path)
+        try #require(contents.integer("fc3.weight.bitmask") != nil)
+        return contents
+    }
+
+    @Test("a packed parameter whose values do not match its bitmask is rejected, naming both tensors")
+    func rejectsPackedCountMismatch() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var contents = try packedContents(folder)
+        let i = try #require(contents.integers.firstIndex { $0.name == "fc3.weight.bitmask" })
+        contents.integers[i].tensor.bytes[0] |= 0b10    // one more kept entry than there are values
+        let path = try writeContents(contents, "count.safetensors", in: folder)
+        expectError(formatError { _ = try ModelFile.load(path) }, path: path, mentions: ["'fc3.weight.values'", "[251]", "251 entries"])
+    }
+
+    @Test("a packed parameter without its bitmask, or with a bitmask of the wrong size, is rejected")
+    func rejectsBadBitmask() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var contents = try packedContents(folder)
+        contents.integers[0].tensor = Safetensors.IntegerTensor(shape: [124], bytes: [UInt8](repeating: 0x11, count: 124))
+        let path = try writeContents(contents, "short.safetensors", in: folder)
+        expectError(formatError { _ = try ModelFile.load(path) }, path: path, mentions: ["'fc3.weight.bitmask'", "[125]"])
+        contents.integers.removeAll()
+        let missing = try writeContents(contents, "nobitmask.safetensors", in: folder)
+        expectError(formatError { _ = try ModelFile.load(missing) }, path: missing, mentions: ["'fc3.weight.bitmask'"])
+    }
+
+    @Test("bitmask padding bits past the last entry are rejected")
+    func rejectsBitmaskPadding() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let model = try Architecture.lenet300.build(seed: 5)
+        try #require(model.parameter(at: "fc1.bias")).mask = Tensor(shape: [300], scalars: (0..<300).map { $0 < 30 ? 1 : 0 })
+        let good = folder.file("bias.safetensors")
+        try ModelFile.save(model, to: good)
+        var contents = try Safetensors.read(good)
+        let i = try #require(contents.integers.firstIndex { $0.name == "fc1.bias.bitmask" })
+        #expect(contents.integers[i].tensor.bytes.count == 38)
+        contents.integers[i].tensor.bytes[37] |= 0x80     // entry 303 of 300
+        contents.integers[i].tensor.bytes[0] &= 0xFE      // keep the count of set bits
+        let path = try writeContents(contents, "padding.safetensors", in: folder)
+        expectError(formatError { _ = try ModelFile.load(path) }, path: path, mentions: ["'fc1.bias.bitmask'", "past the 300 entries"])
+    }
+
+    @Test("packed metadata that disagrees with the architecture, or a parameter stored twice, is rejected")
+    func rejectsPackedMetadata() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var contents = try packedContents(folder)
+        contents.metadata[ModelFile.packedKey] = #"{"fc3.weight":[100,10]}"#
+        let shape = try writeContents(contents, "packedshape.safetensors", in: folder)
+        expectError(formatError { _ = try ModelFile.load(shape) }, path: shape, mentions: ["'fc3.weight'", "[100, 10]", "[10, 100]"])
+        contents.metadata[ModelFile.packedKey] = #"{"fc3.weight":[10,100]}"#
+        contents.tensors.append(("fc3.weight", Tensor.zeros([10, 100])))
+        let twice = try writeContents(contents, "twice.safetensors", in: folder)
+        expectError(formatError { _ = try ModelFile.load(twice) }, path: twice, mentions: ["'fc3.weight'", "both dense and packed"])
+        contents.metadata[ModelFile.packedKey] = "[1]"
+        let garbled = try writeContents(contents, "garbled.safetensors", in: folder)
+        expectError(formatError { _ = try ModelFile.load(garbled) }, path: garbled, mentions: ["'prune.packed'"])
     }
 
     @Test("a file without architecture metadata is not a Prune model file")

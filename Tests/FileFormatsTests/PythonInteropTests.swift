@@ -29,7 +29,7 @@ struct PythonInteropTests {
         weight.mask = Tensor(shape: weight.value.shape, scalars: (0..<weight.count).map { $0 % 4 == 0 ? 1 : 0 })
         weight.value.scalars[0] = 0   // kept but zero: forces an explicit fc2.weight.mask tensor
         let path = folder.file("lenet300.safetensors")
-        try ModelFile.save(model, to: path, metadata: ["model": "lenet300"])
+        try ModelFile.save(model, to: path, metadata: ["model": "lenet300"], storage: .dense)
 
         let script = """
             import sys, json
@@ -62,6 +62,41 @@ struct PythonInteropTests {
         #expect(json["mask"] as? [Int] == [1, 0, 0, 0, 1, 0, 0, 0])
         #expect(json["model"] as? String == "lenet300")
         #expect(json["architecture"] as? [Int] == [1, 28, 28])
+    }
+
+    @Test("Python rebuilds a packed pruned weight from its bitmask and values, as docs/FORMATS.md shows")
+    func pythonUnpacks() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let model = try Architecture.lenet300.build(seed: 10)
+        let weight = try #require(model.parameter(at: "fc2.weight"))
+        weight.mask = Tensor(shape: weight.value.shape, scalars: (0..<weight.count).map { $0 % 7 == 3 ? 1 : 0 })
+        let path = folder.file("packed.safetensors")
+        try ModelFile.save(model, to: path)
+
+        let script = """
+            import sys, json
+            import numpy as np
+            from safetensors import safe_open
+            from safetensors.numpy import load_file
+            t = load_file(sys.argv[1])
+            with safe_open(sys.argv[1], framework="np") as f:
+                shapes = json.loads(f.metadata()["prune.packed"])
+            shape = shapes["fc2.weight"]
+            n = int(np.prod(shape))
+            kept = np.unpackbits(t["fc2.weight.bitmask"], bitorder="little")[:n].astype(bool)
+            w = np.zeros(n, dtype=np.float32)
+            w[kept] = t["fc2.weight.values"]
+            w = w.reshape(shape)
+            print(json.dumps({"shape": list(w.shape), "values": [float(v) for v in w.reshape(-1)]}))
+            """
+        let result = try run(try #require(python3), ["-c", script, path])
+        try #require(result.status == 0, "python failed: \(result.error)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(json["shape"] as? [Int] == [100, 300])
+        let values = try #require(json["values"] as? [Double])
+        // Float32 → Double → JSON → Double → Float32 is exact.
+        #expect(values.map { Float($0) } == weight.value.scalars, "\(zip(values, weight.value.scalars).filter { Float($0) != $1 }.count) entries differ")
     }
 
     @Test("a file written by Python (F32, F16, F64, metadata) decodes to the same values")

@@ -44,6 +44,25 @@ struct SafetensorsTests {
         #expect(decoded["nope"] == nil)
     }
 
+    @Test("integer tensors (U8, U16, I64) round-trip as bytes after the float tensors, with the dtype in the header")
+    func integerRoundTrip() throws {
+        var contents = sampleContents
+        contents.integers = [("bits", Safetensors.IntegerTensor(shape: [3], bytes: [0, 0x80, 0xFF]))]
+        let u16 = try #require(Safetensors.decode(Data(safetensorsBytes(
+            header: #"{"i":{"dtype":"U16","shape":[2],"data_offsets":[0,4]},"l":{"dtype":"I64","shape":[1],"data_offsets":[4,12]}}"#,
+            data: [1, 2, 3, 4] + littleEndian([UInt64(7)]))), path: "memory").integer("i"))
+        #expect(u16.dtype == "U16" && u16.shape == [2] && u16.bytes == [1, 2, 3, 4])
+        let decoded = try Safetensors.decode(try Safetensors.encode(contents), path: "memory")
+        #expect(decoded.tensors.map(\.name) == sampleContents.tensors.map(\.name))
+        #expect(decoded.integer("bits") == contents.integers[0].tensor)
+        #expect(decoded["bits"] == nil)
+        let bytes = try Safetensors.encode(contents)
+        let length = Int(bytes.prefix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        let header = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropFirst(8).prefix(length))) as? [String: Any])
+        let entry = try #require(header["bits"] as? [String: Any])
+        #expect(entry["dtype"] as? String == "U8")
+    }
+
     @Test("write then read through a file is exact")
     func fileRoundTrip() throws {
         let folder = try TemporaryFolder()
@@ -184,7 +203,7 @@ struct SafetensorsTests {
                 words: ["'w'", "invalid data offsets"]),
         BadFile(description: "unsupported dtype I8",
                 bytes: safetensorsBytes(header: #"{"q":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}}"#, data: [1, 2, 3, 4]),
-                words: ["'q'", "I8", "only F32, F16 and F64"]),
+                words: ["'q'", "I8", "supported: F32, F16, F64, U8"]),
         BadFile(description: "negative dimension",
                 bytes: safetensorsBytes(header: #"{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]),
                 words: ["'w'", "invalid shape"]),
