@@ -89,6 +89,9 @@ public struct Evaluation: Codable, Equatable, Sendable {
 /// Hooks called by `Trainer` during `fit` (the pruning schedule and progress bars plug in here).
 /// Throwing from a hook stops training and the error reaches the caller of `fit`.
 public protocol TrainingCallback: AnyObject {
+    /// Called when a batch's gradients are ready, before the optimizer uses them
+    /// (regularizers add their penalty's gradient here).
+    func trainer(_ trainer: Trainer, willUpdateWithLearningRate learningRate: Float) throws
     /// Called after every optimizer step.
     func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws
     /// Called after every epoch (after validation, if any).
@@ -96,6 +99,7 @@ public protocol TrainingCallback: AnyObject {
 }
 
 extension TrainingCallback {
+    public func trainer(_ trainer: Trainer, willUpdateWithLearningRate learningRate: Float) throws {}
     public func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {}
     public func trainer(_ trainer: Trainer, didFinishEpoch report: EpochReport) throws {}
 }
@@ -178,6 +182,7 @@ public final class Trainer {
                 guard result.loss.isFinite else {
                     throw TrainingError.nonFiniteLoss(epoch: epoch, step: s, learningRate: rate)
                 }
+                for c in callbacks { try c.trainer(self, willUpdateWithLearningRate: rate) }
                 optimizer.step(parameters, learningRate: rate, pool: pool)
                 elapsed += clock.now - start
                 lossSum += Double(result.loss) * Double(hi - lo)

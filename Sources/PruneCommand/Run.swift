@@ -41,6 +41,7 @@ struct Run: ParsableCommand {
         }
         try Trainer.check(test, fits: model)
         let progress = ProgressReporter(quiet: quiet || output.json)
+        var zerosAfterRegularization: (zeros: Int, total: Int)?
 
         // Training, with AGP inside it when the schedule asks for it.
         let t = recipe.train
@@ -66,37 +67,78 @@ struct Run: ParsableCommand {
                                parameters: p.parameters ?? ["*.weight"], excluding: p.exclude ?? [])
         }
         let stepsPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
+        let schedule = recipe.prune?.schedule
         var gradual: GradualPruning?
-        if let plan, let agp = recipe.prune?.schedule?.agp {
-            let schedule = try GradualSchedule(initial: agp.initialSparsity ?? 0, final: recipe.prune?.threshold.sparsity ?? 0,
-                                               startStep: max(0, agp.startEpoch * stepsPerEpoch - 1),
-                                               endStep: max(0, agp.endEpoch * stepsPerEpoch - 1), every: agp.everySteps ?? 100)
-            gradual = GradualPruning(plan: plan, schedule: schedule)
+        if let plan, let agp = schedule?.agp {
+            let every = agp.everyEpochs.map { $0 * stepsPerEpoch } ?? agp.everySteps ?? 100
+            let ramp = try GradualSchedule(initial: agp.initialSparsity ?? 0, final: recipe.prune?.threshold.sparsity ?? 0,
+                                           startStep: max(0, agp.startEpoch * stepsPerEpoch - 1),
+                                           endStep: max(0, agp.endEpoch * stepsPerEpoch - 1), every: every)
+            gradual = GradualPruning(plan: plan, schedule: ramp)
             trainer.callbacks.insert(gradual!, at: 0)
         }
         var stages: [(String, Evaluation)] = []
+        var timing = Timing()
+        var constant: ConstantPruning?
+        if let plan, let c = schedule?.constant {
+            let start = c.startEpoch ?? 0
+            if start == 0 || t == nil {
+                var step = plan
+                step.criterion = try oneShotCriterion(recipe.prune?.criterion ?? .magnitude, seed: seed, model: model, data: train)
+                timing.pruning += try Pruner.prune(model, with: step).seconds
+                stages.append(("after the cut (before training)", trainer.evaluate(test)))
+            } else {
+                constant = ConstantPruning(plan: plan, afterStep: start * stepsPerEpoch - 1)
+                trainer.callbacks.insert(constant!, at: 0)
+            }
+        }
+        let rewindStep = schedule?.iterative?.rewindToStep
+        let snapshot = rewindStep.map { SnapshotAtStep(step: $0, model: model) }
+        if let snapshot { trainer.callbacks.append(snapshot) }
+        let regularizers = try t?.regularizer?.regularizers() ?? []
+        if !regularizers.isEmpty { trainer.callbacks.insert(Regularization(regularizers), at: 0) }
         if t != nil || gradual != nil {
-            try trainer.fit(train, options: options)
+            timing.training += try trainer.fit(train, options: options).reduce(0) { $0 + $1.seconds }
             stages.append(("after training", trainer.evaluate(test)))
         }
-        trainer.callbacks.removeAll { $0 === gradual }
+        if let gradual { timing.pruning += gradual.seconds }
+        if let constant { timing.pruning += constant.result?.seconds ?? 0 }
+        trainer.callbacks.removeAll { $0 !== progress }
+        if !regularizers.isEmpty {
+            let weights = regularizers.flatMap { $0.selected(in: model) }
+            let total = weights.reduce(0) { $0 + $1.parameter.count }
+            zerosAfterRegularization = (weights.reduce(0) { $0 + $1.parameter.count - $1.parameter.value.nonZeroCount() }, total)
+        }
 
         // One-shot (default) or iterative pruning after training.
         var rounds: [RoundReport] = []
-        if let plan, gradual == nil {
-            let fineTune = TrainingOptions.fineTuning(
-                epochs: recipe.prune?.schedule?.iterative?.fineTuneEpochs ?? 1, batchSize: options.batchSize,
-                learningRate: recipe.fineTune?.learningRate ?? 0.01, seed: seed, workers: options.workers)
-            if let iterative = recipe.prune?.schedule?.iterative {
+        if let plan, gradual == nil, schedule?.constant == nil {
+            if let iterative = schedule?.iterative {
+                var roundTraining = TrainingOptions.fineTuning(
+                    epochs: iterative.fineTuneEpochs ?? 1, batchSize: options.batchSize,
+                    learningRate: recipe.fineTune?.learningRate ?? 0.01, seed: seed, workers: options.workers)
+                var rewind: WeightSnapshot?
+                if let rewindStep {
+                    // Lottery ticket: each round replays training from the snapshot.
+                    guard let taken = snapshot?.snapshot else {
+                        throw ValidationError("prune.schedule.iterative.rewind_to_step \(rewindStep) is past the end of training (\(options.epochs * stepsPerEpoch) steps)")
+                    }
+                    rewind = taken
+                    roundTraining = options
+                    roundTraining.epochs = iterative.fineTuneEpochs ?? options.epochs
+                }
                 let result = try pruneIteratively(trainer, data: train, validation: test, plan: IterativePlan(
                     plan: plan, fractionPerRound: iterative.fraction, targetSparsity: recipe.prune?.threshold.sparsity ?? 0,
-                    maximumRounds: iterative.rounds ?? 100, accuracyBudget: iterative.accuracyBudget, fineTune: fineTune))
+                    maximumRounds: iterative.rounds ?? 100, accuracyBudget: iterative.accuracyBudget, fineTune: roundTraining,
+                    rewind: rewind))
                 rounds = result.rounds
+                timing.pruning += rounds.reduce(0) { $0 + $1.pruningSeconds }
+                timing.training += rounds.reduce(0) { $0 + $1.trainingSeconds }
                 stages.append(("after \(rounds.count) iterative rounds (\(result.stop.rawValue))", trainer.evaluate(test)))
             } else {
                 var step = plan
                 step.criterion = try oneShotCriterion(recipe.prune?.criterion ?? .magnitude, seed: seed, model: model, data: train)
-                try Pruner.prune(model, with: step)
+                timing.pruning += try Pruner.prune(model, with: step).seconds
                 stages.append(("after the cut", trainer.evaluate(test)))
             }
         }
@@ -106,7 +148,7 @@ struct Run: ParsableCommand {
             let fineTune = TrainingOptions.fineTuning(epochs: f.epochs, batchSize: options.batchSize,
                                                       learningRate: f.learningRate ?? 0.01, seed: seed &+ 1, workers: options.workers)
             trainer.optimizer.reset()
-            try trainer.fit(train, options: fineTune)
+            timing.training += try trainer.fit(train, options: fineTune).reduce(0) { $0 + $1.seconds }
             stages.append(("after \(f.epochs) fine-tuning epochs", trainer.evaluate(test)))
         }
         if stages.isEmpty { stages.append(("as loaded", trainer.evaluate(test))) }
@@ -119,27 +161,52 @@ struct Run: ParsableCommand {
         }
         let report = ModelReport(model)
         if output.json {
-            try printJSON(RunSummary(stages: stages.map { RunSummary.Stage(name: $0.0, accuracy: $0.1.accuracy, loss: $0.1.loss) },
-                                     report: report, gradualCuts: gradual?.history.count ?? 0,
-                                     pruningSeconds: gradual?.seconds ?? 0, rounds: rounds.count, output: recipe.output))
+            try printJSON(RunSummary(
+                stages: stages.map { RunSummary.Stage(name: $0.0, accuracy: $0.1.accuracy, loss: $0.1.loss) },
+                report: report, gradualCuts: gradual?.history.count ?? 0,
+                pruningSeconds: timing.pruning, trainingSeconds: timing.training,
+                rounds: rounds.map { RunSummary.Round($0) }, output: recipe.output))
         } else {
             print(report.render())
-            for (name, e) in stages { print(String(format: "accuracy %.2f%% %@", 100 * e.accuracy, name)) }
-            if let gradual { print(String(format: "AGP: %d cuts, %.1f ms of pruning", gradual.history.count, 1000 * gradual.seconds)) }
-            for r in rounds {
-                print(String(format: "round %d: sparsity %.1f%%, accuracy %.2f%% after the cut, %.2f%% after fine-tuning%@",
-                             r.round, 100 * r.sparsity, 100 * r.accuracyAfterCut, 100 * r.accuracyAfterFineTune, r.rolledBack ? " (rolled back)" : ""))
+            if let z = zerosAfterRegularization {
+                print(String(format: "regularization left %d of %d regularized entries exactly zero (%.1f%%)",
+                             z.zeros, z.total, 100 * Double(z.zeros) / Double(max(z.total, 1))))
             }
+            for r in rounds {
+                print(String(format: "round %d: sparsity %.1f%%, accuracy %.2f%% after the cut, %.2f%% after %@ (cut %.1f ms, training %.1f s)%@",
+                             r.round, 100 * r.sparsity, 100 * r.accuracyAfterCut, 100 * r.accuracyAfterFineTune,
+                             rewindStep == nil ? "fine-tuning" : "rewinding and retraining",
+                             1000 * r.pruningSeconds, r.trainingSeconds, r.rolledBack ? " (rolled back)" : ""))
+            }
+            for (name, e) in stages { print(String(format: "accuracy %.2f%% %@", 100 * e.accuracy, name)) }
+            if let gradual { print(String(format: "AGP: %d cuts", gradual.history.count)) }
+            print(String(format: "time: %.1f s training, %.1f ms pruning (scoring, selecting, masking)",
+                         timing.training, 1000 * timing.pruning))
             if let out = recipe.output { print("saved \(out)") }
         }
     }
 }
 
+/// Where a run's time went.
+struct Timing {
+    var training = 0.0, pruning = 0.0
+}
+
 struct RunSummary: Encodable {
     struct Stage: Encodable { var name: String, accuracy: Float, loss: Float }
+    struct Round: Encodable {
+        var round: Int, sparsity: Double, accuracyAfterCut: Float, accuracyAfterTraining: Float, rolledBack: Bool
+        var pruningSeconds: Double, trainingSeconds: Double
+        init(_ r: RoundReport) {
+            round = r.round; sparsity = r.sparsity; accuracyAfterCut = r.accuracyAfterCut
+            accuracyAfterTraining = r.accuracyAfterFineTune; rolledBack = r.rolledBack
+            pruningSeconds = r.pruningSeconds; trainingSeconds = r.trainingSeconds
+        }
+    }
     var stages: [Stage]
     var report: ModelReport
-    var gradualCuts: Int, pruningSeconds: Double, rounds: Int
+    var gradualCuts: Int, pruningSeconds: Double, trainingSeconds: Double
+    var rounds: [Round]
     var output: String?
 }
 

@@ -38,6 +38,9 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Gradual pruning during training (AGP, global magnitude)")
     var gradual: GradualArguments
 
+    @OptionGroup(title: "Regularization as a pruning strategy (then cut with `prune prune --threshold`)")
+    var regularization: RegularizerArguments
+
     func validate() throws {
         if layers != nil && model != .mlp { throw ValidationError("--layers applies only to --model mlp") }
         _ = try parsedLayers()
@@ -69,6 +72,8 @@ struct Train: ParsableCommand {
         let stepsPerEpoch = (train.count + hyper.batchSize - 1) / hyper.batchSize
         let pruning = try gradual.callback(stepsPerEpoch: stepsPerEpoch, epochs: hyper.epochs)
         if let pruning { trainer.callbacks.append(pruning) }
+        let regularizers = try regularization.regularizers()
+        if !regularizers.isEmpty { trainer.callbacks.insert(Regularization(regularizers), at: 0) }
         trainer.callbacks.append(ProgressReporter(quiet: quiet || output.json))
         var options = hyper.trainingOptions
         options.workers = threadOptions.threads
@@ -78,6 +83,13 @@ struct Train: ParsableCommand {
             let last = pruning.history.last
             print(String(format: "gradual pruning: %d cuts to %.1f%% sparsity, %.1f ms of pruning in all",
                          pruning.history.count, 100 * (last?.sparsity ?? 0), 1000 * pruning.seconds))
+        }
+        if !regularizers.isEmpty, !quiet, !output.json {
+            let weights = regularizers.flatMap { $0.selected(in: graph) }
+            let zeros = weights.reduce(0) { $0 + $1.parameter.count - $1.parameter.value.nonZeroCount() }
+            print(String(format: "regularization: %d of %d regularized entries are exactly zero (%.1f%%)",
+                         zeros, weights.reduce(0) { $0 + $1.parameter.count },
+                         100 * Double(zeros) / Double(max(weights.reduce(0) { $0 + $1.parameter.count }, 1))))
         }
         if let out {
             try ModelFile.save(graph, to: out, metadata: [
@@ -176,6 +188,8 @@ struct GradualArguments: ParsableArguments {
     var pruneEndEpoch: Int?
     @Option(help: "Steps between cuts.")
     var pruneEvery: Int = 100
+    @Option(help: "Epochs between cuts (instead of --prune-every steps).")
+    var pruneEveryEpochs: Int?
 
     func validate(epochs: Int) throws {
         guard let pruneTo else { return }
@@ -185,6 +199,7 @@ struct GradualArguments: ParsableArguments {
             throw ValidationError("--prune-start-epoch \(pruneStartEpoch) and --prune-end-epoch \(end) must satisfy 0 ≤ start ≤ end ≤ --epochs (\(epochs))")
         }
         try requireAtLeast(1, pruneEvery, for: "--prune-every")
+        if let pruneEveryEpochs { try requireAtLeast(1, pruneEveryEpochs, for: "--prune-every-epochs") }
     }
 
     /// The training callback, or nil when gradual pruning is off.
@@ -193,7 +208,35 @@ struct GradualArguments: ParsableArguments {
         // Steps are 0-based: the end of epoch e is step e·stepsPerEpoch − 1.
         let start = max(0, pruneStartEpoch * stepsPerEpoch - 1)
         let end = max(start, (pruneEndEpoch ?? epochs) * stepsPerEpoch - 1)
-        let schedule = try GradualSchedule(final: pruneTo, startStep: start, endStep: end, every: pruneEvery)
+        let every = pruneEveryEpochs.map { $0 * stepsPerEpoch } ?? pruneEvery
+        let schedule = try GradualSchedule(final: pruneTo, startStep: start, endStep: end, every: every)
         return GradualPruning(plan: PruningPlan(threshold: .sparsity(0)), schedule: schedule)
+    }
+}
+
+extension Regularizer.Method: ExpressibleByArgument {}
+
+/// Options for regularization during `prune train`.
+struct RegularizerArguments: ParsableArguments {
+    @Option(help: "L1 strength λ: adds λ·Σ|w| to the loss.")
+    var l1: Float?
+    @Option(help: "L2 strength λ: adds (λ/2)·Σw² to the loss of the --regularize parameters only.")
+    var l2: Float?
+    @Option(help: "Group-lasso strength λ: adds λ·Σ‖row or filter‖₂, driving whole neurons and filters to zero.")
+    var groupLasso: Float?
+    @Option(help: "proximal (soft-threshold after each step: exact zeros) or subgradient.")
+    var regularizerMethod: Regularizer.Method = .proximal
+    @Option(parsing: .upToNextOption, help: "Parameter path patterns to regularize (`*` is a wildcard).")
+    var regularize: [String] = ["*.weight"]
+
+    func validate() throws {
+        for (name, value) in [("--l1", l1), ("--l2", l2), ("--group-lasso", groupLasso)] {
+            if let value, !(value >= 0 && value.isFinite) { throw ValidationError("\(name) must be ≥ 0 and finite, got \(value)") }
+        }
+    }
+
+    func regularizers() throws -> [Regularizer] {
+        let penalties: [Regularizer.Penalty] = [l1.map { .l1($0) }, l2.map { .l2($0) }, groupLasso.map { .groupLasso($0) }].compactMap { $0 }
+        return try penalties.map { try Regularizer($0, method: regularizerMethod, parameters: regularize) }
     }
 }

@@ -19,12 +19,15 @@ public struct IterativePlan {
     public var accuracyBudget: Float?
     /// Fine-tuning after each cut.
     public var fineTune: TrainingOptions
+    /// Lottery-ticket rewinding: after each cut, reset every parameter to this snapshot
+    /// (keeping the masks) before training again (nil: fine-tune from where the cut left).
+    public var rewind: WeightSnapshot?
 
     /// Creates a plan.
     /// - Throws: `PruningError` for a fraction or target outside (0, 1], fewer than one
     ///   round, or a negative budget.
     public init(plan: PruningPlan, fractionPerRound: Double, targetSparsity: Double, maximumRounds: Int = 100,
-                accuracyBudget: Float? = nil, fineTune: TrainingOptions) throws {
+                accuracyBudget: Float? = nil, fineTune: TrainingOptions, rewind: WeightSnapshot? = nil) throws {
         guard fractionPerRound > 0, fractionPerRound <= 1 else {
             throw PruningError("iterative fraction per round must be in (0, 1], got \(fractionPerRound)")
         }
@@ -40,6 +43,7 @@ public struct IterativePlan {
         }
         self.plan = plan; self.fractionPerRound = fractionPerRound; self.targetSparsity = targetSparsity
         self.maximumRounds = maximumRounds; self.accuracyBudget = accuracyBudget; self.fineTune = fineTune
+        self.rewind = rewind
     }
 }
 
@@ -53,6 +57,8 @@ public struct RoundReport: Sendable {
     public var accuracyAfterCut: Float, accuracyAfterFineTune: Float
     /// Whether the round broke the accuracy budget and was undone.
     public var rolledBack: Bool
+    /// Seconds spent scoring, selecting and masking, and seconds spent (re)training.
+    public var pruningSeconds: Double, trainingSeconds: Double
 }
 
 /// Why iterative pruning stopped.
@@ -83,7 +89,11 @@ public func pruneIteratively(_ trainer: Trainer, data: Dataset, validation: Data
         step.threshold = .sparsity(target)
         let result = try Pruner.prune(model, with: step)
         let afterCut = trainer.evaluate(validation).accuracy
-        try trainer.fit(data, options: plan.fineTune)
+        if let rewind = plan.rewind {
+            try rewind.rewind(model)
+            trainer.optimizer.reset()
+        }
+        let training = try trainer.fit(data, options: plan.fineTune).reduce(0) { $0 + $1.seconds }
         let afterTune = trainer.evaluate(validation).accuracy
         if let budget = plan.accuracyBudget, afterTune < baseline - budget {
             for ((_, p), (value, mask)) in zip(model.parameters, saved) {
@@ -93,11 +103,13 @@ public func pruneIteratively(_ trainer: Trainer, data: Dataset, validation: Data
             }
             trainer.optimizer.reset()
             reports.append(RoundReport(round: round, target: target, sparsity: result.sparsity,
-                                       accuracyAfterCut: afterCut, accuracyAfterFineTune: afterTune, rolledBack: true))
+                                       accuracyAfterCut: afterCut, accuracyAfterFineTune: afterTune, rolledBack: true,
+                                       pruningSeconds: result.seconds, trainingSeconds: training))
             return (reports, .accuracyBudget)
         }
         reports.append(RoundReport(round: round, target: target, sparsity: result.sparsity,
-                                   accuracyAfterCut: afterCut, accuracyAfterFineTune: afterTune, rolledBack: false))
+                                   accuracyAfterCut: afterCut, accuracyAfterFineTune: afterTune, rolledBack: false,
+                                   pruningSeconds: result.seconds, trainingSeconds: training))
         if target >= plan.targetSparsity { return (reports, .targetReached) }
     }
     return (reports, .maximumRounds)

@@ -30,9 +30,30 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var momentum: Float?
         public var weightDecay: Float?
         public var schedule: String?
+        public var regularizer: RegularizerSpec?
         enum CodingKeys: String, CodingKey {
             case epochs, batchSize = "batch_size", optimizer, learningRate = "learning_rate", momentum
-            case weightDecay = "weight_decay", schedule
+            case weightDecay = "weight_decay", schedule, regularizer
+        }
+    }
+
+    /// Penalties during training (any of l1, l2, group_lasso), see `Regularizer`.
+    public struct RegularizerSpec: Codable, Equatable, Sendable {
+        public var l1: Float?
+        public var l2: Float?
+        public var groupLasso: Float?
+        public var method: Regularizer.Method?
+        public var parameters: [String]?
+        public var exclude: [String]?
+        enum CodingKeys: String, CodingKey { case l1, l2, groupLasso = "group_lasso", method, parameters, exclude }
+
+        /// The regularizers this spec describes.
+        public func regularizers() throws -> [Regularizer] {
+            let penalties: [Regularizer.Penalty] = [l1.map { .l1($0) }, l2.map { .l2($0) }, groupLasso.map { .groupLasso($0) }]
+                .compactMap { $0 }
+            return try penalties.map {
+                try Regularizer($0, method: method ?? .proximal, parameters: parameters ?? ["*.weight"], excluding: exclude ?? [])
+            }
         }
     }
 
@@ -55,36 +76,50 @@ public struct Recipe: Codable, Equatable, Sendable {
         enum CodingKeys: String, CodingKey { case sparsity, value, perLayer = "per_layer" }
     }
 
-    /// Exactly one of: one-shot (default: after training), AGP during training, iterative rounds after training.
+    /// Exactly one of: one-shot (default: after training), AGP during training, constant
+    /// (one cut during training, held), iterative rounds after training.
     public struct ScheduleSpec: Codable, Equatable, Sendable {
         public var oneShot: OneShot?
         public var agp: AGP?
+        public var constant: Constant?
         public var iterative: Iterative?
-        enum CodingKeys: String, CodingKey { case oneShot = "one_shot", agp, iterative }
+        enum CodingKeys: String, CodingKey { case oneShot = "one_shot", agp, constant, iterative }
     }
 
     /// Prune once after training.
     public struct OneShot: Codable, Equatable, Sendable {}
+
+    /// Cut once at the end of `start_epoch` (0: before training) and hold the masks.
+    public struct Constant: Codable, Equatable, Sendable {
+        public var startEpoch: Int?
+        enum CodingKeys: String, CodingKey { case startEpoch = "start_epoch" }
+    }
 
     /// Gradual pruning during training, from the end of `start_epoch` to the end of `end_epoch`.
     public struct AGP: Codable, Equatable, Sendable {
         public var startEpoch: Int
         public var endEpoch: Int
         public var everySteps: Int?
+        public var everyEpochs: Int?
         public var initialSparsity: Double?
         enum CodingKeys: String, CodingKey {
-            case startEpoch = "start_epoch", endEpoch = "end_epoch", everySteps = "every_steps", initialSparsity = "initial_sparsity"
+            case startEpoch = "start_epoch", endEpoch = "end_epoch", everySteps = "every_steps", everyEpochs = "every_epochs"
+            case initialSparsity = "initial_sparsity"
         }
     }
 
-    /// Rounds after training: cut `fraction` of what remains, fine-tune, repeat.
+    /// Rounds after training: cut `fraction` of what remains, fine-tune, repeat. With
+    /// `rewind_to_step`, each round resets the surviving weights to their values after
+    /// that many training steps (0: initialization) and retrains (lottery ticket).
     public struct Iterative: Codable, Equatable, Sendable {
         public var fraction: Double
         public var rounds: Int?
         public var fineTuneEpochs: Int?
         public var accuracyBudget: Float?
+        public var rewindToStep: Int?
         enum CodingKeys: String, CodingKey {
             case fraction, rounds, fineTuneEpochs = "fine_tune_epochs", accuracyBudget = "accuracy_budget"
+            case rewindToStep = "rewind_to_step"
         }
     }
 
@@ -99,14 +134,19 @@ public struct Recipe: Codable, Equatable, Sendable {
     public static let keys: KeyTree = .map([
         "model": .leaf, "data": .leaf, "seed": .leaf, "output": .leaf,
         "train": .map(["epochs": .leaf, "batch_size": .leaf, "optimizer": .leaf, "learning_rate": .leaf,
-                       "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf]),
+                       "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf,
+                       "regularizer": .map(["l1": .leaf, "l2": .leaf, "group_lasso": .leaf, "method": .leaf,
+                                            "parameters": .leaf, "exclude": .leaf])]),
         "prune": .map([
             "criterion": .leaf, "granularity": .leaf, "scope": .leaf, "parameters": .leaf, "exclude": .leaf,
             "threshold": .map(["sparsity": .leaf, "value": .leaf, "per_layer": .map(["*": .leaf])]),
             "schedule": .map([
                 "one_shot": .map([:]),
-                "agp": .map(["start_epoch": .leaf, "end_epoch": .leaf, "every_steps": .leaf, "initial_sparsity": .leaf]),
-                "iterative": .map(["fraction": .leaf, "rounds": .leaf, "fine_tune_epochs": .leaf, "accuracy_budget": .leaf]),
+                "agp": .map(["start_epoch": .leaf, "end_epoch": .leaf, "every_steps": .leaf, "every_epochs": .leaf,
+                             "initial_sparsity": .leaf]),
+                "constant": .map(["start_epoch": .leaf]),
+                "iterative": .map(["fraction": .leaf, "rounds": .leaf, "fine_tune_epochs": .leaf, "accuracy_budget": .leaf,
+                                   "rewind_to_step": .leaf]),
             ]),
         ]),
         "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf]),
@@ -125,6 +165,13 @@ public struct Recipe: Codable, Equatable, Sendable {
             check(t.weightDecay.map { $0 >= 0 } ?? true, "train.weight_decay", "must be ≥ 0")
             check(t.optimizer.map { ["sgd", "adam", "adamw"].contains($0) } ?? true, "train.optimizer", "must be sgd, adam or adamw")
             check(t.schedule.map { ["constant", "step", "cosine"].contains($0) } ?? true, "train.schedule", "must be constant, step or cosine")
+            if let r = t.regularizer {
+                for (key, value) in [("l1", r.l1), ("l2", r.l2), ("group_lasso", r.groupLasso)] {
+                    check(value.map { $0 >= 0 && $0.isFinite } ?? true, "train.regularizer.\(key)", "must be ≥ 0 and finite")
+                }
+                check(r.l1 != nil || r.l2 != nil || r.groupLasso != nil, "train.regularizer", "give at least one of l1, l2, group_lasso")
+                check(r.parameters.map { !$0.isEmpty } ?? true, "train.regularizer.parameters", "must list at least one pattern")
+            }
         }
         if let p = prune {
             check(p.granularity.map { Granularity($0) != nil } ?? true, "prune.granularity", "must be weight, neuron, filter or N:M (e.g. 2:4)")
@@ -134,12 +181,15 @@ public struct Recipe: Codable, Equatable, Sendable {
             check(t.sparsity.map { (0...1).contains($0) } ?? true, "prune.threshold.sparsity", "must be in [0, 1]")
             for (path, s) in t.perLayer ?? [:] { check((0...1).contains(s), "prune.threshold.per_layer.\(path)", "must be in [0, 1]") }
             if let s = p.schedule {
-                check([s.oneShot != nil, s.agp != nil, s.iterative != nil].filter { $0 }.count <= 1, "prune.schedule", "give one of one_shot, agp, iterative")
+                check([s.oneShot != nil, s.agp != nil, s.constant != nil, s.iterative != nil].filter { $0 }.count <= 1,
+                      "prune.schedule", "give one of one_shot, agp, constant, iterative")
                 if let a = s.agp {
                     check(a.startEpoch >= 0, "prune.schedule.agp.start_epoch", "must be ≥ 0")
                     check(a.endEpoch >= a.startEpoch, "prune.schedule.agp.end_epoch", "must not come before start_epoch (\(a.startEpoch))")
                     check(a.endEpoch <= epochs, "prune.schedule.agp.end_epoch", "must not exceed train.epochs (\(epochs))")
                     check((a.everySteps ?? 1) >= 1, "prune.schedule.agp.every_steps", "must be at least 1")
+                    check((a.everyEpochs ?? 1) >= 1, "prune.schedule.agp.every_epochs", "must be at least 1")
+                    check(a.everySteps == nil || a.everyEpochs == nil, "prune.schedule.agp", "give every_steps or every_epochs, not both")
                     check(a.initialSparsity.map { (0...1).contains($0) } ?? true, "prune.schedule.agp.initial_sparsity", "must be in [0, 1]")
                     check(t.sparsity != nil, "prune.threshold", "agp needs a target sparsity")
                 }
@@ -149,6 +199,12 @@ public struct Recipe: Codable, Equatable, Sendable {
                     check((i.fineTuneEpochs ?? 1) >= 0, "prune.schedule.iterative.fine_tune_epochs", "must be ≥ 0")
                     check(i.accuracyBudget.map { $0 >= 0 } ?? true, "prune.schedule.iterative.accuracy_budget", "must be ≥ 0")
                     check(t.sparsity != nil, "prune.threshold", "iterative pruning needs a target sparsity")
+                    check((i.rewindToStep ?? 0) >= 0, "prune.schedule.iterative.rewind_to_step", "must be ≥ 0")
+                    check(i.rewindToStep == nil || train != nil, "prune.schedule.iterative.rewind_to_step", "needs a train section (rewinding replays training)")
+                }
+                if let c = s.constant {
+                    check((c.startEpoch ?? 0) >= 0, "prune.schedule.constant.start_epoch", "must be ≥ 0")
+                    check((c.startEpoch ?? 0) <= epochs, "prune.schedule.constant.start_epoch", "must not exceed train.epochs (\(epochs))")
                 }
             }
         }

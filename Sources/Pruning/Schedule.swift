@@ -80,3 +80,25 @@ public final class GradualPruning: TrainingCallback {
         history.append((report.step, target, result.sparsity))
     }
 }
+
+/// The constant schedule: one cut with `plan` (any threshold) after step `step`; the
+/// masks then hold the sparsity for the rest of training.
+public final class ConstantPruning: TrainingCallback {
+    /// What to cut.
+    public let plan: PruningPlan
+    /// The 0-based step after which the cut happens.
+    public let step: Int
+    /// The cut's result, once made.
+    public private(set) var result: PruningResult?
+
+    /// Creates the callback.
+    public init(plan: PruningPlan, afterStep step: Int) {
+        self.plan = plan
+        self.step = step
+    }
+
+    public func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
+        guard result == nil, report.step == step else { return }
+        result = try Pruner.prune(trainer.model, with: plan)
+    }
+}

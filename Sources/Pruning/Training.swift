@@ -59,3 +59,22 @@ public struct WeightSnapshot {
         }
     }
 }
+
+/// Takes a `WeightSnapshot` after a given number of training steps (for rewinding to
+/// step k instead of to initialization: Frankle et al. 2020, https://arxiv.org/abs/1912.05671).
+public final class SnapshotAtStep: TrainingCallback {
+    /// The number of optimizer steps after which the snapshot is taken.
+    public let step: Int
+    /// The snapshot, once taken.
+    public private(set) var snapshot: WeightSnapshot?
+
+    /// Snapshots after `step` steps; step 0 is taken at once from `model` (initialization).
+    public init(step: Int, model: Graph) {
+        self.step = step
+        if step == 0 { snapshot = WeightSnapshot(model) }
+    }
+
+    public func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
+        if snapshot == nil, report.step + 1 == step { snapshot = WeightSnapshot(trainer.model) }
+    }
+}

@@ -334,4 +334,52 @@ struct EndToEndTests {
         #expect((stages.last?["accuracy"] as? Double ?? 0) > 0.8, "\(stages)")
         #expect(FileManager.default.fileExists(atPath: out))
     }
+
+    @Test("`prune run` lottery ticket: two iterative rounds, each rewinding to initialization and retraining")
+    func runLotteryTicket() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let recipe = """
+            model: lenet300
+            seed: 2
+            train: {epochs: 1, batch_size: 256, learning_rate: 0.05}
+            prune:
+              threshold: {sparsity: 0.75}
+              schedule: {iterative: {fraction: 0.5, rounds: 3, rewind_to_step: 0, fine_tune_epochs: 1}}
+            """
+        let path = folder.appendingPathComponent("lth.yaml").path
+        try recipe.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try prune("run", path, "--json", "--quiet")
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        let rounds = try #require(json["rounds"] as? [[String: Any]])
+        #expect(rounds.count == 2, "\(rounds)")
+        #expect(rounds.compactMap { $0["sparsity"] as? Double }.map { ($0 * 100).rounded() } == [50, 75])
+        #expect(rounds.allSatisfy { ($0["trainingSeconds"] as? Double ?? 0) > 0 && ($0["pruningSeconds"] as? Double ?? 0) > 0 })
+        // Each round retrains from the initial weights: after a cut to 50% of a freshly
+        // initialized net, one epoch brings accuracy back well above chance.
+        #expect(rounds.allSatisfy { ($0["accuracyAfterTraining"] as? Double ?? 0) > 0.8 }, "\(rounds)")
+        #expect((json["trainingSeconds"] as? Double ?? 0) > (json["pruningSeconds"] as? Double ?? 1))
+    }
+
+    @Test("`prune run` regularization strategy: L1 during training, then a value-threshold cut")
+    func runRegularization() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let recipe = """
+            model: lenet300
+            train: {epochs: 2, batch_size: 128, regularizer: {l1: 0.001}}
+            prune:
+              threshold: {value: 0.001}
+            """
+        let path = folder.appendingPathComponent("l1.yaml").path
+        try recipe.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try prune("run", path, "--quiet")
+        #expect(result.status == 0, "\(result)")
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("regularization left") })
+        let numbers = line.split(separator: " ").compactMap { Int($0) }
+        #expect(numbers.count == 2 && numbers[1] == 266_200 && numbers[0] > 266_200 / 20, "\(line)")   // 10.6% when measured
+        let accuracy = try #require(result.stdout.split(separator: "\n").first { $0.hasSuffix("after the cut") })
+        #expect(Double(accuracy.split(separator: " ")[1].dropLast()) ?? 0 > 80, "\(accuracy)")
+    }
 }

@@ -87,6 +87,50 @@ struct IterativeTests {
         #expect(model.parameters.map(\.parameter.mask) == masks)
     }
 
+    @Test("lottery-ticket rounds rewind the survivors to the snapshot after each cut, then retrain; times are reported")
+    func lotteryTicket() throws {
+        let x = randomTensor([256, 4], seed: 7)
+        let labels = (0..<256).map { Int32(x.scalars[$0 * 4] > 0 ? 1 : 0) }
+        let data = try Dataset(inputs: x.scalars, sampleShape: [4], labels: labels)
+        var rng = SeededGenerator(seed: 8)
+        let model = try Graph(inputShape: [4], sequential: [
+            Dense(name: "fc1", inFeatures: 4, outFeatures: 16, rng: &rng), ReLU(name: "r"),
+            Dense(name: "fc2", inFeatures: 16, outFeatures: 2, rng: &rng),
+        ])
+        let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
+        let snapshot = SnapshotAtStep(step: 3, model: model)
+        trainer.callbacks = [snapshot]
+        var options = TrainingOptions()
+        options.epochs = 30; options.batchSize = 32; options.learningRate = 0.05
+        try trainer.fit(data, options: options)
+        let ticket = try #require(snapshot.snapshot)
+        #expect(ticket.values["fc1.weight"] != model.parameter(at: "fc1.weight")!.value, "snapshot from step 3, not the end")
+        trainer.callbacks = []
+
+        // With no retraining, a round leaves exactly the snapshot's values on the kept weights.
+        var none = options
+        none.epochs = 0
+        let plan = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5,
+                                     targetSparsity: 0.5, fineTune: none, rewind: ticket)
+        let (rounds, _) = try pruneIteratively(trainer, data: data, validation: data, plan: plan)
+        #expect(rounds.count == 1 && rounds[0].pruningSeconds > 0 && rounds[0].trainingSeconds == 0)
+        for path in ["fc1.weight", "fc2.weight"] {
+            let p = model.parameter(at: path)!, saved = ticket.values[path]!
+            #expect(p.mask != nil)
+            for i in 0..<p.count {
+                #expect(p.value[flat: i] == (p.mask![flat: i] != 0 ? saved[flat: i] : 0))
+            }
+        }
+        // Train the rewound 50% net, then a round to 75% that rewinds and retrains keeps the task learned.
+        try trainer.fit(data, options: options)
+        let retrain = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5,
+                                        targetSparsity: 0.75, fineTune: options, rewind: ticket)
+        let (more, stop) = try pruneIteratively(trainer, data: data, validation: data, plan: retrain)
+        #expect(stop == .targetReached && more.last!.sparsity > 0.74)
+        #expect(more.allSatisfy { $0.trainingSeconds > 0 })
+        #expect(more.last!.accuracyAfterFineTune > 0.9)
+    }
+
     @Test("impossible iterative plans are rejected")
     func rejected() {
         #expect(throws: PruningError.self) { try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0, targetSparsity: 0.9, fineTune: Self.fineTune) }

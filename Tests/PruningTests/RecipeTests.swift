@@ -28,10 +28,34 @@ struct RecipeTests {
         (#"{"model": "m", "train": {"optimizer": "rmsprop"}}"#, "train.optimizer"),
         (#"{"model": "m", "fine_tune": {"epochs": -1}}"#, "fine_tune.epochs"),
         (#"{"model": "m", "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"iterative": {"fraction": 0}}}}"#, "prune.schedule.iterative.fraction"),
+        (#"{"model": "m", "train": {"regularizer": {"l1": -0.1}}}"#, "train.regularizer.l1"),
+        (#"{"model": "m", "train": {"regularizer": {"method": "proximal"}}}"#, "train.regularizer"),
+        (#"{"model": "m", "train": {"epochs": 5}, "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"agp": {"start_epoch": 1, "end_epoch": 2, "every_steps": 5, "every_epochs": 1}}}}"#, "prune.schedule.agp"),
+        (#"{"model": "m", "train": {"epochs": 5}, "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"constant": {"start_epoch": 6}}}}"#, "prune.schedule.constant.start_epoch"),
+        (#"{"model": "m", "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"iterative": {"fraction": 0.5, "rewind_to_step": 0}}}}"#, "prune.schedule.iterative.rewind_to_step"),
+        (#"{"model": "m", "train": {}, "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"iterative": {"fraction": 0.5, "rewind_to_step": -1}}}}"#, "prune.schedule.iterative.rewind_to_step"),
     ])
     func problems(json: String, field: String) throws {
         let problems = try Self.decode(json).problems()
         #expect(problems.map(\.path).contains(field), "\(problems)")
+    }
+
+    @Test("regularizer, constant, every_epochs and rewinding fields decode")
+    func newFields() throws {
+        let r = try Self.decode("""
+            {"model": "m", "train": {"epochs": 4, "regularizer": {"l1": 0.0001, "group_lasso": 0.001, "method": "subgradient", "parameters": ["fc1.weight"]}},
+             "prune": {"threshold": {"sparsity": 0.9}, "schedule": {"iterative": {"fraction": 0.5, "rewind_to_step": 100}}}}
+            """)
+        #expect(r.problems().isEmpty, "\(r.problems())")
+        let regularizers = try #require(try r.train?.regularizer?.regularizers())
+        #expect(regularizers.map(\.penalty) == [.l1(0.0001), .groupLasso(0.001)])
+        #expect(regularizers.allSatisfy { $0.method == .subgradient && $0.parameters == ["fc1.weight"] })
+        #expect(r.prune?.schedule?.iterative?.rewindToStep == 100)
+        let c = try Self.decode(#"{"model": "m", "train": {"epochs": 4}, "prune": {"threshold": {"value": 0.01}, "schedule": {"constant": {"start_epoch": 2}}}}"#)
+        #expect(c.problems().isEmpty && c.prune?.schedule?.constant?.startEpoch == 2)
+        let a = try Self.decode(#"{"model": "m", "train": {"epochs": 4}, "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"agp": {"start_epoch": 0, "end_epoch": 4, "every_epochs": 1}}}}"#)
+        #expect(a.problems().isEmpty && a.prune?.schedule?.agp?.everyEpochs == 1)
+        #expect(throws: DecodingError.self) { try Self.decode(#"{"model": "m", "train": {"regularizer": {"l1": 1, "method": "magic"}}}"#) }
     }
 
     @Test("an unknown criterion or scope is a decoding error")

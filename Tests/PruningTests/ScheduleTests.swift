@@ -63,6 +63,37 @@ struct ScheduleTests {
         for (a, b) in zip(watch.sparsity, watch.sparsity.dropFirst()) { #expect(b >= a) }
         #expect(abs(watch.sparsity.last! - (0.8 * Double(total)).rounded() / Double(total)) < 1e-9)
     }
+
+    @Test("the constant schedule cuts once after its step, with any threshold, and the sparsity holds to the end")
+    func constant() throws {
+        var rng = SeededGenerator(seed: 4)
+        let model = try Graph(inputShape: [8], sequential: [
+            Dense(name: "fc1", inFeatures: 8, outFeatures: 16, rng: &rng), ReLU(name: "r"),
+            Dense(name: "fc2", inFeatures: 16, outFeatures: 3, rng: &rng),
+        ])
+        let data = try Dataset(inputs: randomTensor([64, 8], seed: 5).scalars, sampleShape: [8],
+                               labels: (0..<64).map { Int32($0 % 3) })
+        let cut = ConstantPruning(plan: PruningPlan(threshold: .perLayer(["fc1.weight": 0.75])), afterStep: 5)
+        final class Watch: TrainingCallback {
+            var zeros: [Int] = []
+            func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
+                let w = trainer.model.parameter(at: "fc1.weight")!.value
+                zeros.append(w.count - w.nonZeroCount())
+            }
+        }
+        let watch = Watch()
+        var options = TrainingOptions()
+        options.epochs = 4; options.batchSize = 16; options.learningRate = 0.05
+        let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
+        trainer.callbacks = [cut, watch]
+        try trainer.fit(data, options: options)
+        #expect(watch.zeros.count == 16)
+        #expect(watch.zeros[..<5].allSatisfy { $0 == 0 })
+        #expect(watch.zeros[5...].allSatisfy { $0 == 96 }, "\(watch.zeros)")
+        #expect(cut.result?.parameters.first { $0.path == "fc1.weight" }?.nonZerosAfter == 32)
+        let fc2 = model.parameter(at: "fc2.weight")!.value
+        #expect(fc2.nonZeroCount() == fc2.count, "a parameter missing from the map is not cut")
+    }
 }
 
 #if canImport(Glibc)

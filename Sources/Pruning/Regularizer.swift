@@ -1,0 +1,166 @@
+import NeuralNetwork
+import TensorCore
+
+/// A penalty added to the training loss to push unimportant weights (or whole neurons and
+/// filters) toward zero; followed by a cut below a small value threshold, it is the
+/// regularization-based pruning strategy.
+///
+/// - `l1(λ)`: `λ·Σ|w|`. With the proximal method (the default) each step ends with the
+///   soft threshold `w ← sign(w)·max(|w| − η·λ, 0)` (η the step's learning rate), which
+///   sets weights to exactly zero; the subgradient method adds `λ·sign(w)` to the
+///   gradient instead, and weights then only hover near zero.
+/// - `l2(λ)`: `(λ/2)·Σw²`; the gradient gains `λ·w` (both methods). It shrinks weights
+///   but makes none exactly zero.
+/// - `groupLasso(λ)`: `λ·Σ_g ‖w_g‖₂` over the groups along the first axis (the rows of a
+///   dense weight = neurons, the output channels of a convolution = filters). Proximal:
+///   `w_g ← w_g·max(0, 1 − η·λ/‖w_g‖)`, which zeroes whole groups; subgradient:
+///   `λ·w_g/‖w_g‖` is added to the gradient.
+///
+/// The proximal step runs after the optimizer's update (proximal SGD; with momentum the
+/// optimizer's state is left as it is).
+public struct Regularizer: Equatable, Sendable {
+    /// The penalty and its strength λ.
+    public enum Penalty: Equatable, Sendable {
+        case l1(Float)
+        case l2(Float)
+        case groupLasso(Float)
+    }
+
+    /// How the penalty acts on the weights.
+    public enum Method: String, CaseIterable, Codable, Sendable {
+        /// A soft-threshold step after each update (exact zeros).
+        case proximal
+        /// The penalty's (sub)gradient added to the loss gradient.
+        case subgradient
+    }
+
+    /// The penalty.
+    public var penalty: Penalty
+    /// How it is applied.
+    public var method: Method
+    /// Path patterns of the parameters it applies to (`*` wildcard).
+    public var parameters: [String]
+    /// Path patterns to leave alone.
+    public var excluding: [String]
+
+    /// Creates a regularizer.
+    /// - Throws: `PruningError` when λ is negative or not finite, or no pattern is given.
+    public init(_ penalty: Penalty, method: Method = .proximal, parameters: [String] = ["*.weight"],
+                excluding: [String] = []) throws {
+        let strength: Float = switch penalty { case let .l1(l), let .l2(l), let .groupLasso(l): l }
+        guard strength >= 0, strength.isFinite else { throw PruningError("regularization strength must be ≥ 0 and finite, got \(strength)") }
+        guard !parameters.isEmpty else { throw PruningError("a regularizer needs at least one parameter pattern") }
+        self.penalty = penalty; self.method = method; self.parameters = parameters; self.excluding = excluding
+    }
+
+    /// The parameters of `model` it applies to (trainable ones matching the patterns).
+    public func selected(in model: Graph) -> [(path: String, parameter: Parameter)] {
+        model.trainableParameters.filter { path, _ in
+            parameters.contains { matches(path, pattern: $0) } && !excluding.contains { matches(path, pattern: $0) }
+        }
+    }
+
+    /// The penalty's value on `model`'s current weights.
+    public func value(on model: Graph) -> Double {
+        var total = 0.0
+        for (_, p) in selected(in: model) {
+            switch penalty {
+            case let .l1(l): total += Double(l) * Double(p.value.magnitudes().sum())
+            case let .l2(l): total += 0.5 * Double(l) * Double(p.value.zipMap(p.value, *).sum())
+            case let .groupLasso(l):
+                total += Double(l) * Self.groupNorms(p.value).reduce(0) { $0 + Double($1) }
+            }
+        }
+        return total
+    }
+
+    /// Adds the penalty's gradient to `parameter`'s gradient (the subgradient method; L2 always).
+    public func addGradient(to parameter: Parameter) {
+        let value = parameter.value
+        switch penalty {
+        case let .l1(l):
+            guard method == .subgradient else { return }
+            parameter.gradient.add(value.map { $0 > 0 ? 1 : $0 < 0 ? -1 : 0 }, scaledBy: l)
+        case let .l2(l):
+            parameter.gradient.add(value, scaledBy: l)
+        case let .groupLasso(l):
+            guard method == .subgradient else { return }
+            let norms = Self.groupNorms(value)
+            let size = value.count / max(norms.count, 1)
+            value.withUnsafeBufferPointer { w in
+                parameter.gradient.withUnsafeMutableBufferPointer { g in
+                    for (group, norm) in norms.enumerated() where norm > 0 {
+                        let scale = l / norm
+                        for i in group * size..<(group + 1) * size { g[i] += scale * w[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The proximal step after an update of learning rate `rate` (does nothing for L2 or
+    /// the subgradient method).
+    public func proximalStep(_ parameter: Parameter, rate: Float) {
+        guard method == .proximal else { return }
+        switch penalty {
+        case let .l1(l):
+            let t = rate * l
+            parameter.value.withUnsafeMutableBufferPointer { w in
+                for i in w.indices {
+                    let shrunk = abs(w[i]) - t
+                    w[i] = shrunk > 0 ? (w[i] > 0 ? shrunk : -shrunk) : 0
+                }
+            }
+        case .l2:
+            return
+        case let .groupLasso(l):
+            let norms = Self.groupNorms(parameter.value)
+            let size = parameter.count / max(norms.count, 1)
+            parameter.value.withUnsafeMutableBufferPointer { w in
+                for (group, norm) in norms.enumerated() {
+                    let factor = norm > 0 ? max(0, 1 - rate * l / norm) : 0
+                    for i in group * size..<(group + 1) * size { w[i] *= factor }
+                }
+            }
+        }
+    }
+
+    /// The L2 norm of each slice along the first axis (a 1-D tensor is one group).
+    static func groupNorms(_ value: Tensor) -> [Float] {
+        let groups = value.shape.count >= 2 ? value.shape[0] : 1
+        let size = value.count / max(groups, 1)
+        return value.withUnsafeBufferPointer { w in
+            (0..<groups).map { g in
+                var sum: Float = 0
+                for i in g * size..<(g + 1) * size { sum += w[i] * w[i] }
+                return sum.squareRoot()
+            }
+        }
+    }
+}
+
+/// Applies regularizers during training: add it to a trainer's callbacks.
+public final class Regularization: TrainingCallback {
+    /// The regularizers, applied in order.
+    public let regularizers: [Regularizer]
+    private var rate: Float = 0
+
+    /// Creates the callback.
+    public init(_ regularizers: [Regularizer]) { self.regularizers = regularizers }
+
+    public func trainer(_ trainer: Trainer, willUpdateWithLearningRate learningRate: Float) throws {
+        rate = learningRate
+        for r in regularizers {
+            for (_, p) in r.selected(in: trainer.model) { r.addGradient(to: p) }
+        }
+    }
+
+    public func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
+        for r in regularizers {
+            for (_, p) in r.selected(in: trainer.model) {
+                r.proximalStep(p, rate: rate)
+                p.applyMask()
+            }
+        }
+    }
+}
