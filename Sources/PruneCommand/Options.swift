@@ -77,3 +77,24 @@ func validateOutputPath(_ path: String?, option: String) throws {
 func requireAtLeast(_ minimum: Int, _ value: Int, for option: String) throws {
     guard value >= minimum else { throw ValidationError("\(option) must be at least \(minimum), got \(value)") }
 }
+
+/// "saved PATH (N bytes; …)": the file's size next to what the model's parameters take
+/// as dense Float32.
+func savedLine(_ path: String, model: Graph) -> String {
+    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+    let dense = 4 * model.parameters.reduce(0) { $0 + $1.parameter.count }
+    guard let size else { return "saved \(path)" }
+    return String(format: "saved %@ (%@ bytes, %.1f%% of the %@ bytes of dense Float32 parameters)",
+                  path, grouped(size), 100 * Double(size) / Double(max(dense, 1)), grouped(dense))
+}
+
+/// `1234567` as `1,234,567`.
+func grouped(_ n: Int) -> String {
+    let digits = Array(String(n))
+    var out = ""
+    for (i, d) in digits.enumerated() {
+        if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+        out.append(d)
+    }
+    return out
+}

@@ -83,6 +83,9 @@ struct PruneModel: ParsableCommand {
         case let (s?, nil) where !(0...1).contains(s): throw ValidationError("--sparsity must be in [0, 1], got \(s)")
         default: break
         }
+        if criterion == .movement {
+            throw ValidationError("--criterion movement accumulates −w·∂L/∂w during training; use it in a `prune run` recipe with a train section")
+        }
         try requireAtLeast(0, fineTuneEpochs, for: "--fine-tune-epochs")
         try requireAtLeast(1, batchSize, for: "--batch-size")
         guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
@@ -98,7 +101,7 @@ struct PruneModel: ParsableCommand {
         let before = Trainer.evaluate(model, on: test)
 
         var train: Dataset?
-        if criterion == .taylor || fineTuneEpochs > 0 { train = try dataOptions.training() }
+        if criterion.needsData || fineTuneEpochs > 0 { train = try dataOptions.training() }
         let plan = PruningPlan(
             criterion: try oneShotCriterion(criterion, seed: seed, model: model, data: train), granularity: Granularity(granularity)!, scope: scope,
             threshold: threshold.map { .value($0) } ?? .sparsity(sparsity ?? 0),
@@ -144,15 +147,17 @@ struct PruneModel: ParsableCommand {
                          100 * before.accuracy, 100 * pruned.accuracy,
                          tuned.map { String(format: ", %.2f%% after %d fine-tuning epochs", 100 * $0.accuracy, fineTuneEpochs) } ?? "",
                          1000 * result.seconds))
-            print("saved \(out)")
+            print(savedLine(out, model: model))
         }
     }
 }
 
 /// The criterion for a single cut: Taylor scores are averaged over 20 training batches
-/// first (the model's current gradient is one batch's noise); the others as named.
+/// first (the model's current gradient is one batch's noise), SNIP takes one batch; the
+/// others as named.
 func oneShotCriterion(_ name: CriterionName, seed: UInt64, model: Graph, data: Dataset?) throws -> Criterion {
     if name == .taylor, let data { return try averagedTaylorScores(model, data: data, batches: 20) }
+    if name == .snip, let data { return try snipScores(model, data: data) }
     return name.criterion(seed: seed)
 }
 

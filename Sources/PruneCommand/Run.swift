@@ -57,11 +57,14 @@ struct Run: ParsableCommand {
         let trainer = Trainer(model: model, optimizer: optimizer)
         trainer.callbacks = [progress]
 
+        let movement = recipe.prune?.criterion == .movement
+            ? MovementScores(parameters: recipe.prune?.parameters ?? ["*.weight"]) : nil
         let plan = try recipe.prune.map { p -> PruningPlan in
             let threshold: Threshold = p.threshold.value.map { .value($0) }
                 ?? p.threshold.perLayer.map { .perLayer($0) } ?? .sparsity(p.threshold.sparsity ?? 0)
-            // During AGP and iterative rounds, Taylor uses the latest gradients.
-            let criterion = (p.criterion ?? .magnitude).criterion(seed: seed)
+            // During AGP and iterative rounds, Taylor uses the latest gradients; movement
+            // sums −w·∂L/∂w over training steps.
+            let criterion: Criterion = movement ?? (p.criterion ?? .magnitude).criterion(seed: seed)
             guard let granularity = Granularity(p.granularity ?? "weight") else { throw ValidationError("prune.granularity is invalid") }
             return PruningPlan(criterion: criterion, granularity: granularity, scope: p.scope ?? .global, threshold: threshold,
                                parameters: p.parameters ?? ["*.weight"], excluding: p.exclude ?? [])
@@ -84,7 +87,7 @@ struct Run: ParsableCommand {
             let start = c.startEpoch ?? 0
             if start == 0 || t == nil {
                 var step = plan
-                step.criterion = try oneShotCriterion(recipe.prune?.criterion ?? .magnitude, seed: seed, model: model, data: train)
+                step.criterion = try movement ?? oneShotCriterion(recipe.prune?.criterion ?? .magnitude, seed: seed, model: model, data: train)
                 timing.pruning += try Pruner.prune(model, with: step).seconds
                 stages.append(("after the cut (before training)", trainer.evaluate(test)))
             } else {
@@ -97,6 +100,7 @@ struct Run: ParsableCommand {
         if let snapshot { trainer.callbacks.append(snapshot) }
         let regularizers = try t?.regularizer?.regularizers() ?? []
         if !regularizers.isEmpty { trainer.callbacks.insert(Regularization(regularizers), at: 0) }
+        if let movement { trainer.callbacks.insert(movement, at: 0) }   // before any cut that reads it
         if t != nil || gradual != nil {
             timing.training += try trainer.fit(train, options: options).reduce(0) { $0 + $1.seconds }
             stages.append(("after training", trainer.evaluate(test)))
@@ -115,7 +119,7 @@ struct Run: ParsableCommand {
         if let plan, gradual == nil, schedule?.constant == nil {
             if let iterative = schedule?.iterative {
                 var roundTraining = TrainingOptions.fineTuning(
-                    epochs: iterative.fineTuneEpochs ?? 1, batchSize: options.batchSize,
+                    epochs: iterative.fineTuneEpochs ?? 1, batchSize: recipe.fineTune?.batchSize ?? options.batchSize,
                     learningRate: recipe.fineTune?.learningRate ?? 0.01, seed: seed, workers: options.workers)
                 var rewind: WeightSnapshot?
                 if let rewindStep {
@@ -137,7 +141,7 @@ struct Run: ParsableCommand {
                 stages.append(("after \(rounds.count) iterative rounds (\(result.stop.rawValue))", trainer.evaluate(test)))
             } else {
                 var step = plan
-                step.criterion = try oneShotCriterion(recipe.prune?.criterion ?? .magnitude, seed: seed, model: model, data: train)
+                step.criterion = try movement ?? oneShotCriterion(recipe.prune?.criterion ?? .magnitude, seed: seed, model: model, data: train)
                 timing.pruning += try Pruner.prune(model, with: step).seconds
                 stages.append(("after the cut", trainer.evaluate(test)))
             }
@@ -145,7 +149,7 @@ struct Run: ParsableCommand {
 
         // Fine-tuning with the masks fixed.
         if let f = recipe.fineTune, f.epochs > 0 {
-            let fineTune = TrainingOptions.fineTuning(epochs: f.epochs, batchSize: options.batchSize,
+            let fineTune = TrainingOptions.fineTuning(epochs: f.epochs, batchSize: f.batchSize ?? options.batchSize,
                                                       learningRate: f.learningRate ?? 0.01, seed: seed &+ 1, workers: options.workers)
             trainer.optimizer.reset()
             timing.training += try trainer.fit(train, options: fineTune).reduce(0) { $0 + $1.seconds }
@@ -182,7 +186,7 @@ struct Run: ParsableCommand {
             if let gradual { print(String(format: "AGP: %d cuts", gradual.history.count)) }
             print(String(format: "time: %.1f s training, %.1f ms pruning (scoring, selecting, masking)",
                          timing.training, 1000 * timing.pruning))
-            if let out = recipe.output { print("saved \(out)") }
+            if let out = recipe.output { print(savedLine(out, model: model)) }
         }
     }
 }

@@ -104,7 +104,7 @@ struct Train: ParsableCommand {
         } else {
             print(String(format: "test accuracy %.2f%%  loss %.4f  (%d samples)", 100 * final.accuracy, final.loss, final.samples))
             print(renderComplexity(complexity))
-            if let out { print("saved \(out)") }
+            if let out { print(savedLine(out, model: graph)) }
         }
     }
 }

@@ -84,15 +84,25 @@ public enum CriterionName: String, CaseIterable, Codable, Sendable {
     case l1Norm = "l1-norm"
     /// The L2 norm of a structure (ranked by its mean square): `squared-magnitude` averaged.
     case l2Norm = "l2-norm"
+    /// Movement `Σ −w·∂L/∂w` over training steps (`MovementScores`): needs training.
+    case movement
+    /// SNIP `|w·∂L/∂w|` on one batch at the moment of the cut (`snipScores`): before
+    /// training, this is pruning at initialization.
+    case snip
 
-    /// The criterion this name stands for; `seed` feeds `random`.
+    /// Whether scores come from data (gradients), not from the weights alone.
+    public var needsData: Bool { self == .taylor || self == .movement || self == .snip }
+
+    /// The criterion this name stands for; `seed` feeds `random`. `movement` and `snip`
+    /// need data: this returns their stand-ins from the current gradients (Taylor);
+    /// use `MovementScores` and `snipScores` for the real thing.
     public func criterion(seed: UInt64 = 1) -> Criterion {
         switch self {
         case .magnitude, .l1Norm: return Magnitude()
         case .squaredMagnitude, .l2Norm: return SquaredMagnitude()
         case .largest: return Largest()
         case .random: return RandomScores(seed: seed)
-        case .taylor: return Taylor()
+        case .taylor, .movement, .snip: return Taylor()
         }
     }
 }

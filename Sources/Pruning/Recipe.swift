@@ -127,7 +127,8 @@ public struct Recipe: Codable, Equatable, Sendable {
     public struct FineTune: Codable, Equatable, Sendable {
         public var epochs: Int
         public var learningRate: Float?
-        enum CodingKeys: String, CodingKey { case epochs, learningRate = "learning_rate" }
+        public var batchSize: Int?
+        enum CodingKeys: String, CodingKey { case epochs, learningRate = "learning_rate", batchSize = "batch_size" }
     }
 
     /// The keys a recipe may use, as a tree (`*` accepts any key: per-layer maps).
@@ -149,7 +150,7 @@ public struct Recipe: Codable, Equatable, Sendable {
                                    "rewind_to_step": .leaf]),
             ]),
         ]),
-        "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf]),
+        "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf, "batch_size": .leaf]),
     ])
 
     /// Values that parse but cannot be used, each with its field path (`prune.threshold.sparsity`).
@@ -174,6 +175,9 @@ public struct Recipe: Codable, Equatable, Sendable {
             }
         }
         if let p = prune {
+            check(p.criterion != .movement || train != nil, "prune.criterion", "movement accumulates during training: add a train section")
+            check(p.criterion != .snip || (p.schedule?.agp == nil && p.schedule?.iterative == nil), "prune.criterion",
+                  "snip scores once: use it with one_shot or constant (start_epoch 0 prunes at initialization)")
             check(p.granularity.map { Granularity($0) != nil } ?? true, "prune.granularity", "must be weight, neuron, filter or N:M (e.g. 2:4)")
             let t = p.threshold
             let given = [t.sparsity != nil, t.value != nil, t.perLayer != nil].filter { $0 }.count
@@ -211,6 +215,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         if let f = fineTune {
             check(f.epochs >= 0, "fine_tune.epochs", "must be ≥ 0")
             check(f.learningRate.map { $0 > 0 && $0.isFinite } ?? true, "fine_tune.learning_rate", "must be positive")
+            check((f.batchSize ?? 1) >= 1, "fine_tune.batch_size", "must be at least 1")
         }
         return found
     }

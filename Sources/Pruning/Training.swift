@@ -4,8 +4,9 @@ import TensorCore
 /// Movement scores (Sanh et al. 2020, https://arxiv.org/abs/2005.07683): the sum over
 /// training steps of `−w·∂L/∂w`. A weight moving away from zero scores high; one that
 /// training pulls toward zero scores low and is cut first. Add it to a trainer's
-/// callbacks, train, then prune with `criterion`.
-public final class MovementScores: TrainingCallback {
+/// callbacks and prune with it (it is a live criterion: AGP cuts during training use the
+/// sums so far), or take a fixed copy with `criterion`.
+public final class MovementScores: TrainingCallback, Criterion {
     private var sums: [String: Tensor] = [:]
     /// Path patterns of the parameters to track (`*` wildcard).
     public let parameters: [String]
@@ -21,8 +22,15 @@ public final class MovementScores: TrainingCallback {
         }
     }
 
-    /// The accumulated scores as a criterion (parameters never seen score by magnitude).
+    /// The accumulated scores as a fixed criterion (parameters never seen score by magnitude).
     public var criterion: PrecomputedScores { PrecomputedScores(name: "movement", scores: sums) }
+
+    public var name: String { "movement" }
+
+    /// The sums so far for `path` (magnitude for a parameter never seen).
+    public func scores(for parameter: Parameter, path: String) -> Tensor {
+        sums[path] ?? Magnitude().scores(for: parameter, path: path)
+    }
 }
 
 /// SNIP's connection sensitivity at initialization (Lee et al. 2019,

@@ -382,4 +382,38 @@ struct EndToEndTests {
         let accuracy = try #require(result.stdout.split(separator: "\n").first { $0.hasSuffix("after the cut") })
         #expect(Double(accuracy.split(separator: " ")[1].dropLast()) ?? 0 > 80, "\(accuracy)")
     }
+
+    @Test("`prune run` SNIP at initialization: cut to 90% before training, then train with the masks held")
+    func runSnipAtInitialization() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let recipe = """
+            model: lenet300
+            train: {epochs: 1, batch_size: 128}
+            prune:
+              criterion: snip
+              threshold: {sparsity: 0.9}
+              schedule: {constant: {start_epoch: 0}}
+            """
+        let path = folder.appendingPathComponent("snip.yaml").path
+        try recipe.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try prune("run", path, "--json", "--quiet")
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        let stages = try #require(json["stages"] as? [[String: Any]])
+        #expect(stages.compactMap { $0["name"] as? String } == ["after the cut (before training)", "after training"])
+        #expect((stages[0]["accuracy"] as? Double ?? 1) < 0.5, "an untrained net is near chance")
+        #expect((stages[1]["accuracy"] as? Double ?? 0) > 0.8, "\(stages)")
+        let totals = try #require((json["report"] as? [String: Any])?["totals"] as? [String: Any])
+        // 26,620 weights kept; of the 410 biases, those of neurons left with no input stay at 0.
+        let nonZeros = try #require(totals["nonZeros"] as? Int)
+        #expect(nonZeros <= 266_610 - 239_580 && nonZeros >= 26_620, "\(totals)")
+    }
+
+    @Test("`prune prune --criterion movement` is a usage error: movement needs training")
+    func movementNeedsTraining() throws {
+        let result = try prune("prune", "/nonexistent.safetensors", "--criterion", "movement", "--sparsity", "0.5", "--out", "/tmp/x.safetensors")
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr.contains("movement") && result.stderr.contains("prune run"), "\(result)")
+    }
 }

@@ -29,6 +29,8 @@ struct RecipeTests {
         (#"{"model": "m", "fine_tune": {"epochs": -1}}"#, "fine_tune.epochs"),
         (#"{"model": "m", "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"iterative": {"fraction": 0}}}}"#, "prune.schedule.iterative.fraction"),
         (#"{"model": "m", "train": {"regularizer": {"l1": -0.1}}}"#, "train.regularizer.l1"),
+        (#"{"model": "m", "prune": {"criterion": "movement", "threshold": {"sparsity": 0.5}}}"#, "prune.criterion"),
+        (#"{"model": "m", "train": {}, "prune": {"criterion": "snip", "threshold": {"sparsity": 0.5}, "schedule": {"agp": {"start_epoch": 0, "end_epoch": 1}}}}"#, "prune.criterion"),
         (#"{"model": "m", "train": {"regularizer": {"method": "proximal"}}}"#, "train.regularizer"),
         (#"{"model": "m", "train": {"epochs": 5}, "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"agp": {"start_epoch": 1, "end_epoch": 2, "every_steps": 5, "every_epochs": 1}}}}"#, "prune.schedule.agp"),
         (#"{"model": "m", "train": {"epochs": 5}, "prune": {"threshold": {"sparsity": 0.5}, "schedule": {"constant": {"start_epoch": 6}}}}"#, "prune.schedule.constant.start_epoch"),

@@ -37,6 +37,17 @@ struct TrainingScoresTests {
         #expect(maxRelativeError(scores.scalars, reference.sum.scalars) < 1e-5)
         #expect(scores.scalars.contains { $0 != 0 })
         #expect(movement.criterion.name == "movement")
+
+        // As a live criterion it ranks exactly like its fixed copy.
+        let (copy, _) = try Self.setup()
+        for ((_, a), (_, b)) in zip(copy.parameters, model.parameters) { a.value = b.value }
+        var plan = PruningPlan(threshold: .sparsity(0.5))
+        plan.criterion = movement
+        try Pruner.prune(model, with: plan)
+        plan.criterion = movement.criterion
+        try Pruner.prune(copy, with: plan)
+        #expect(model.parameter(at: "fc1.weight")!.mask == copy.parameter(at: "fc1.weight")!.mask)
+        #expect(model.parameter(at: "fc1.weight")!.mask != Tensor(shape: [6, 4], repeating: 1))
     }
 
     @Test("SNIP scores are |w·∂L/∂w| on one batch before training")
