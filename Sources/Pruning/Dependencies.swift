@@ -1,0 +1,160 @@
+import NeuralNetwork
+import TensorCore
+
+/// How one layer takes part in a dependency group: removing unit j of the group removes
+/// a slice of this layer's parameters.
+public struct GroupMember: Equatable, Sendable, CustomStringConvertible {
+    /// The kind of slice.
+    public enum Role: String, Sendable {
+        /// Produces the channel: row j of a Dense weight (and bias j), filter j of a Conv2D.
+        case producer
+        /// Reads the channel: columns `j·block ..< (j+1)·block` of a Dense weight, input
+        /// channel j of a Conv2D weight.
+        case consumer
+        /// Normalizes the channel: entry j of a BatchNorm's scale, shift and statistics.
+        case normalization
+    }
+    /// The layer's name.
+    public var layer: String
+    /// How it is sliced.
+    public var role: Role
+    /// For a Dense consumer: input features per unit (H·W after a Flatten of feature maps; 1 otherwise).
+    public var block: Int
+
+    public var description: String { role == .consumer && block > 1 ? "\(layer) (\(role), ×\(block))" : "\(layer) (\(role))" }
+}
+
+/// A set of channels that must be removed together: unit j of every member goes, or none.
+///
+/// Layers joined by an elementwise merge (a residual `Add`) share one group. A group that
+/// touches the model's input or output, or a layer the analysis does not understand, is
+/// unprunable and says why.
+public struct DependencyGroup: Sendable, CustomStringConvertible {
+    /// The number of units (channels, neurons).
+    public var units: Int
+    /// Every layer the group touches, in model order.
+    public var members: [GroupMember]
+    /// Why the group cannot be pruned, or nil.
+    public var unprunableReason: String?
+
+    /// The layers producing the channels.
+    public var producers: [GroupMember] { members.filter { $0.role == .producer } }
+    /// Whether units may be removed.
+    public var isPrunable: Bool { unprunableReason == nil && !producers.isEmpty }
+    /// The producers' names joined with `+` (`block1_conv2+bn1…` style: one name per producer).
+    public var name: String { producers.map(\.layer).joined(separator: "+") }
+
+    public var description: String {
+        "\(name): \(units) units; " + members.map(\.description).joined(separator: ", ")
+            + (unprunableReason.map { "; unprunable: \($0)" } ?? "")
+    }
+}
+
+/// Finds the dependency groups of a model's graph.
+public enum Dependencies {
+    /// The groups with at least one producer, in the order of their first producer.
+    ///
+    /// Channels are followed through layers that act on each channel alone (ReLU,
+    /// LeakyReLU, Tanh, Dropout, pooling, BatchNorm), through `Flatten` (unit j becomes a
+    /// block of H·W features) and `GlobalAvgPool`; an `Add` merges its inputs' groups.
+    /// `Sigmoid` maps a removed channel's zeros to 0.5, so its group is unprunable; so is
+    /// every group around a layer kind the analysis does not know.
+    public static func groups(_ model: Graph) -> [DependencyGroup] {
+        var spaces = Spaces()
+        let inputSpace = spaces.make(units: model.inputShape.first ?? 1)
+        spaces.block(inputSpace, "it carries the model's input")
+        var outputs: [(space: Int, block: Int)] = []
+        func source(_ id: Graph.NodeID) -> (space: Int, block: Int) {
+            id.index < 0 ? (inputSpace, 1)
+                : outputs[id.index]
+        }
+        for (i, node) in model.nodes.enumerated() {
+            let name = node.module.name
+            let ins = node.inputs.map(source)
+            let shapes = model.inputShapes(ofNode: i)
+            var out: (space: Int, block: Int)
+            switch node.module {
+            case let dense as Dense:
+                spaces.add(GroupMember(layer: name, role: .consumer, block: ins[0].block), to: ins[0].space)
+                out = (spaces.make(units: dense.outFeatures), 1)
+                spaces.add(GroupMember(layer: name, role: .producer, block: 1), to: out.space)
+            case let conv as Conv2D:
+                spaces.add(GroupMember(layer: name, role: .consumer, block: 1), to: ins[0].space)
+                out = (spaces.make(units: conv.outChannels), 1)
+                spaces.add(GroupMember(layer: name, role: .producer, block: 1), to: out.space)
+            case is BatchNorm:
+                spaces.add(GroupMember(layer: name, role: .normalization, block: 1), to: ins[0].space)
+                out = ins[0]
+            case is ReLU, is LeakyReLU, is Tanh, is Dropout, is MaxPool2D, is AvgPool2D:
+                out = ins[0]
+            case is Sigmoid:
+                spaces.block(ins[0].space, "layer '\(name)' (sigmoid) maps a removed channel's zeros to 0.5")
+                out = ins[0]
+            case is GlobalAvgPool:
+                out = (ins[0].space, 1)
+            case is Flatten:
+                let shape = shapes[0]
+                out = (ins[0].space, ins[0].block * (shape.count == 3 ? shape[1] * shape[2] : 1))
+            case is Add:
+                var merged = ins[0].space
+                for other in ins.dropFirst() { merged = spaces.union(merged, other.space) }
+                if Set(ins.map(\.block)).count > 1 {
+                    spaces.block(merged, "layer '\(name)' adds inputs whose units span different sizes")
+                }
+                out = (merged, ins[0].block)
+            default:
+                let reason = "layer '\(name)' (\(node.module.spec.kind.rawValue)) is not understood by the dependency analysis"
+                for input in ins { spaces.block(input.space, reason) }
+                out = (spaces.make(units: model.shapes[i].first ?? 1), 1)
+                spaces.block(out.space, reason)
+            }
+            outputs.append(out)
+        }
+        if let last = outputs.last { spaces.block(last.space, "it carries the model's outputs") }
+        return spaces.groups()
+    }
+}
+
+/// Union-find over channel spaces, each collecting its members and a reason to keep it whole.
+private struct Spaces {
+    var parent: [Int] = [], units: [Int] = [], members: [[GroupMember]] = [], reasons: [String?] = []
+
+    mutating func make(units n: Int) -> Int {
+        parent.append(parent.count); units.append(n); members.append([]); reasons.append(nil)
+        return parent.count - 1
+    }
+
+    mutating func find(_ x: Int) -> Int {
+        var r = x
+        while parent[r] != r { r = parent[r] }
+        var y = x
+        while parent[y] != r { let next = parent[y]; parent[y] = r; y = next }
+        return r
+    }
+
+    mutating func union(_ a: Int, _ b: Int) -> Int {
+        let (ra, rb) = (find(a), find(b))
+        guard ra != rb else { return ra }
+        let (keep, gone) = ra < rb ? (ra, rb) : (rb, ra)
+        parent[gone] = keep
+        members[keep] += members[gone]
+        reasons[keep] = reasons[keep] ?? reasons[gone]
+        if units[keep] != units[gone] { reasons[keep] = reasons[keep] ?? "merged channels differ in number" }
+        return keep
+    }
+
+    mutating func add(_ member: GroupMember, to space: Int) { members[find(space)].append(member) }
+
+    mutating func block(_ space: Int, _ reason: String) {
+        let r = find(space)
+        reasons[r] = reasons[r] ?? reason
+    }
+
+    mutating func groups() -> [DependencyGroup] {
+        var result: [DependencyGroup] = []
+        for s in parent.indices where find(s) == s && members[s].contains(where: { $0.role == .producer }) {
+            result.append(DependencyGroup(units: units[s], members: members[s], unprunableReason: reasons[s]))
+        }
+        return result
+    }
+}
