@@ -84,6 +84,25 @@ public enum Pruner {
         return selected
     }
 
+    /// Structured cuts to a sparsity go through the model's dependency groups
+    /// (`Structured.prune`): a neuron or filter is removed from every layer of its group, a
+    /// group reaching the model's outputs is never cut, and `sparsity` is the fraction of
+    /// units removed per group (layer scope) or overall (global scope).
+    static func pruneGroups(_ model: Graph, _ plan: PruningPlan, sparsity: Double,
+                            start: ContinuousClock.Instant) throws -> PruningResult {
+        let structured = StructuredPlan(criterion: plan.criterion, sparsity: sparsity, scope: plan.scope,
+                                        parameters: plan.parameters, excluding: plan.excluding, unit: plan.granularity)
+        let producers = Dependencies.groups(model).filter { structured.selects($0, in: model) }
+            .flatMap { $0.producers.map { "\($0.layer).weight" } }
+        let before = producers.map { model.parameter(at: $0)?.value.nonZeroCount() ?? 0 }
+        try Structured.prune(model, with: structured)
+        let parameters = zip(producers, before).compactMap { path, nonZeros -> PrunedParameter? in
+            guard let p = model.parameter(at: path) else { return nil }
+            return PrunedParameter(path: path, count: p.count, nonZerosBefore: nonZeros, nonZerosAfter: p.value.nonZeroCount())
+        }
+        return PruningResult(parameters: parameters, seconds: (ContinuousClock.now - start).seconds)
+    }
+
     /// Prunes `model` once with `plan`.
     /// - Returns: per-parameter counts and the time the step took.
     /// - Throws: `PruningError` for an impossible plan (sparsity outside [0, 1], a per-layer
@@ -94,6 +113,9 @@ public enum Pruner {
     public static func prune(_ model: Graph, with plan: PruningPlan) throws -> PruningResult {
         let clock = ContinuousClock()
         let start = clock.now
+        if plan.granularity.isStructured, case let .sparsity(s) = plan.threshold {
+            return try pruneGroups(model, plan, sparsity: s, start: start)
+        }
         let selected = try selectParameters(plan, in: model)
         try validate(plan, selected)
         let before = selected.map { $0.parameter.value.nonZeroCount() }

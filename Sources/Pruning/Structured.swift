@@ -21,14 +21,36 @@ public struct StructuredPlan {
     public var minimumKeptFraction: Double
     /// Kept counts are rounded up to a multiple of this (8 suits vector kernels), capped at the group's size.
     public var multiple: Int
-    /// Names of layers whose groups may be cut (patterns with `*`); empty: every prunable group.
-    public var layers: [String]
+    /// A group may be cut when one of its producers' weights (`fc1.weight`) matches one of
+    /// these patterns (`*` wildcard) and none of `excluding`.
+    public var parameters: [String]
+    /// Patterns of producer weights whose groups are left alone.
+    public var excluding: [String]
+    /// `.neuron`: only groups produced by dense layers; `.filter`: only by convolutions;
+    /// nil: both.
+    public var unit: Granularity?
 
     /// Creates a plan.
     public init(criterion: Criterion = SquaredMagnitude(), batchNormScale: Bool = false, sparsity: Double,
-                scope: Scope = .layer, minimumKeptFraction: Double = 0, multiple: Int = 1, layers: [String] = []) {
+                scope: Scope = .layer, minimumKeptFraction: Double = 0, multiple: Int = 1,
+                parameters: [String] = ["*.weight"], excluding: [String] = [], unit: Granularity? = nil) {
         self.criterion = criterion; self.batchNormScale = batchNormScale; self.sparsity = sparsity
-        self.scope = scope; self.minimumKeptFraction = minimumKeptFraction; self.multiple = multiple; self.layers = layers
+        self.scope = scope; self.minimumKeptFraction = minimumKeptFraction; self.multiple = multiple
+        self.parameters = parameters; self.excluding = excluding; self.unit = unit
+    }
+
+    /// Whether `group` is selected by the patterns and the unit kind.
+    func selects(_ group: DependencyGroup, in model: Graph) -> Bool {
+        group.isPrunable && group.producers.contains { p in
+            let path = "\(p.layer).weight"
+            let module = model.module(named: p.layer)
+            let kindFits = switch unit {
+            case .neuron?: module is Dense
+            case .filter?: module is Conv2D
+            default: true
+            }
+            return kindFits && parameters.contains { matches(path, pattern: $0) } && !excluding.contains { matches(path, pattern: $0) }
+        }
     }
 }
 
@@ -56,12 +78,12 @@ public enum Structured {
         guard (0...1).contains(plan.minimumKeptFraction) else {
             throw PruningError("the minimum kept fraction must be in [0, 1], got \(plan.minimumKeptFraction)")
         }
-        let groups = Dependencies.groups(model).filter { g in
-            g.isPrunable && (plan.layers.isEmpty || g.producers.contains { p in plan.layers.contains { matches(p.layer, pattern: $0) } })
-        }
+        let all = Dependencies.groups(model)
+        let groups = all.filter { plan.selects($0, in: model) }
         guard !groups.isEmpty else {
-            throw PruningError("no prunable group of units\(plan.layers.isEmpty ? "" : " among layers \(plan.layers)"); groups: "
-                               + Dependencies.groups(model).map(\.description).joined(separator: " | "))
+            throw PruningError("no prunable group of \(plan.unit.map { "\($0)s" } ?? "units") matches \(plan.parameters)"
+                               + "\(plan.excluding.isEmpty ? "" : " excluding \(plan.excluding)"); the model's groups: "
+                               + all.map(\.description).joined(separator: " | "))
         }
         let scores = groups.map { unitScores($0, model: model, plan: plan) }
         for (g, s) in zip(groups, scores) where s.contains(where: { !$0.isFinite }) {

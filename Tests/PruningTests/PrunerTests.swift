@@ -135,7 +135,7 @@ struct PrunerTests {
         }
     }
 
-    @Test("neuron pruning zeroes whole rows and their bias entries")
+    @Test("neuron pruning zeroes whole rows and their bias entries; the output layer is left whole")
     func neurons() throws {
         let m = try Self.model()
         try Pruner.prune(m, with: PruningPlan(granularity: .neuron, scope: .layer, threshold: .sparsity(0.5),
@@ -149,6 +149,10 @@ struct PrunerTests {
             if dead { deadRows += 1; #expect(b.scalars[r] == 0) }
         }
         #expect(deadRows == 150)
+        let all = try Self.model()
+        try Pruner.prune(all, with: PruningPlan(granularity: .neuron, scope: .layer, threshold: .sparsity(0.5)))
+        #expect(all.parameter(at: "fc3.weight")!.value.nonZeroCount() == 1000)
+        #expect(all.parameter(at: "fc2.weight")!.value.nonZeroCount() == 50 * 300)
         // The output of a cut neuron is exactly zero.
         let x = randomTensor([4, 784], low: 0, high: 1, seed: 3)
         let fc1 = m.module(named: "fc1") as! Dense
@@ -162,13 +166,17 @@ struct PrunerTests {
     func globalStructured() throws {
         // Rows of `wide` have a large L1 sum (10) but small weights (0.1); rows of `narrow`
         // have a small sum (2) and large weights (1). The small weights go first.
+        // Four hidden units each; every group keeps at least one unit, so cutting 3 of 8
+        // takes three rows of `wide`.
         let model = try Graph(inputShape: [100], sequential: [
-            Dense(name: "wide", weight: Tensor(shape: [2, 100], repeating: 0.1), bias: nil),
-            Dense(name: "narrow", weight: Tensor(shape: [2, 2], repeating: 1), bias: nil),
+            Dense(name: "wide", weight: Tensor(shape: [4, 100], repeating: 0.1), bias: nil),
+            Dense(name: "narrow", weight: Tensor(shape: [4, 4], repeating: 1), bias: nil),
+            Dense(name: "out", weight: Tensor(shape: [2, 4], repeating: 1), bias: nil),
         ])
-        try Pruner.prune(model, with: PruningPlan(granularity: .neuron, threshold: .sparsity(0.5)))
-        #expect(model.parameter(at: "wide.weight")!.value.nonZeroCount() == 0)
-        #expect(model.parameter(at: "narrow.weight")!.value.nonZeroCount() == 4)
+        try Pruner.prune(model, with: PruningPlan(granularity: .neuron, threshold: .sparsity(0.375)))
+        #expect(model.parameter(at: "wide.weight")!.value.nonZeroCount() == 100)
+        #expect(model.parameter(at: "narrow.weight")!.value.nonZeroCount() == 16)
+        #expect(model.parameter(at: "out.weight")!.value.nonZeroCount() == 8, "the outputs are never cut")
     }
 
     @Test("filters of a convolution are pruned as units")

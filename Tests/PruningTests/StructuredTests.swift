@@ -107,7 +107,7 @@ struct StructuredTests {
         let global = try Structured.prune(try Architecture.lenet300.build(seed: 2), with: StructuredPlan(sparsity: 0.5, scope: .global))
         #expect(global.map(\.kept).reduce(0, +) == 200)
         #expect(throws: PruningError.self) { try Structured.prune(fresh, with: StructuredPlan(sparsity: 1.5)) }
-        #expect(throws: PruningError.self) { try Structured.prune(fresh, with: StructuredPlan(sparsity: 0.5, layers: ["nope*"])) }
+        #expect(throws: PruningError.self) { try Structured.prune(fresh, with: StructuredPlan(sparsity: 0.5, parameters: ["nope*"])) }
     }
 
     /// Test images from Fashion-MNIST.
@@ -166,7 +166,7 @@ struct StructuredTests {
         let model = try Architecture.resnet8.build(seed: 7)
         let bn = try #require(model.module(named: "block3_bn1") as? BatchNorm)
         bn.scale.value = Tensor(shape: [64], scalars: (0..<64).map { Float($0 % 8) })
-        let cuts = try Structured.prune(model, with: StructuredPlan(batchNormScale: true, sparsity: 0.25, layers: ["block3_conv1"]))
+        let cuts = try Structured.prune(model, with: StructuredPlan(batchNormScale: true, sparsity: 0.25, parameters: ["block3_conv1.weight"]))
         #expect(cuts == [GroupCut(group: "block3_conv1", units: 64, kept: 48)])
         let scale = try #require(model.parameter(at: "block3_bn1.weight"))
         #expect((0..<64).filter { scale.value[flat: $0] == 0 } == (0..<64).filter { $0 % 8 < 2 })
