@@ -1,4 +1,5 @@
 import ArgumentParser
+import FileFormats
 import Pruning
 import Dispatch
 import Foundation
@@ -8,8 +9,8 @@ import TensorCore
 /// `prune bench`: speed measurements (never part of the tests).
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure training throughput and GEMM speed.",
-        subcommands: [BenchTrain.self, BenchGEMM.self, BenchLayers.self, BenchPrune.self])
+        abstract: "Measure training and inference throughput, GEMM speed and pruning cost.",
+        subcommands: [BenchTrain.self, BenchGEMM.self, BenchLayers.self, BenchPrune.self, BenchInfer.self])
 }
 
 /// `prune bench train`: whole-epoch samples/s.
@@ -295,4 +296,82 @@ func peakResidentMiB() -> Double {
           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
     return kb / 1024
+}
+
+/// `prune bench infer`: inference latency of model files, side by side.
+struct BenchInfer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer",
+        abstract: "Inference latency of one or more model files (median and p90 per batch), timed side by side.",
+        discussion: """
+            The files are timed in turns on the same inputs (test images), so the ratios hold even when             the machine's speed drifts. The first file is the baseline of the speedups.
+            """)
+
+    @Argument(help: "Model files (safetensors) written by prune.")
+    var modelPaths: [String]
+
+    @Option(name: .customLong("batch"), help: "Batch size; repeat for several (default: 1 and 256).")
+    var batches: [Int] = [1, 256]
+
+    @Option(help: "Timed runs per model and batch size (after warm-up); the median is reported.")
+    var runs: Int = 0
+
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard !modelPaths.isEmpty else { throw ValidationError("give at least one model file") }
+        for b in batches { try requireAtLeast(1, b, for: "--batch") }
+        try requireAtLeast(0, runs, for: "--runs")
+    }
+
+    struct Timing: Encodable {
+        var model: String, batch: Int
+        var denseMs: Double, denseP90Ms: Double, samplesPerSecond: Double
+        var speedup: Double?
+        enum CodingKeys: String, CodingKey {
+            case model, batch, denseMs = "dense_ms", denseP90Ms = "dense_p90_ms", samplesPerSecond = "samples_per_second", speedup
+        }
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let models = try modelPaths.map { try ModelFile.load($0).model }
+        let test = try dataOptions.test()
+        for m in models { try Trainer.check(test, fits: m) }
+        var results: [Timing] = []
+        for batch in batches {
+            let x = test.batch(Array((0..<batch).map { $0 % test.count })[...]).inputs
+            // About 0.3 s per model unless --runs says otherwise; at least 15 runs.
+            let probe = ContinuousClock().measure { _ = models[0].forward(x, training: false) }.seconds
+            let count = runs > 0 ? runs : max(15, min(2000, Int(0.3 / max(probe, 1e-7))))
+            for m in models { for _ in 0..<max(3, count / 10) { _ = m.forward(x, training: false) } }   // warm-up
+            var samples = [[Double]](repeating: [], count: models.count)
+            let clock = ContinuousClock()
+            for _ in 0..<count {
+                for (i, m) in models.enumerated() {
+                    let start = clock.now
+                    _ = m.forward(x, training: false)
+                    samples[i].append((clock.now - start).seconds)
+                }
+            }
+            let medians = samples.map { median($0) }
+            for (i, path) in modelPaths.enumerated() {
+                let sorted = samples[i].sorted()
+                results.append(Timing(model: path, batch: batch, denseMs: 1000 * medians[i],
+                                      denseP90Ms: 1000 * sorted[min(sorted.count - 1, Int(0.9 * Double(sorted.count)))],
+                                      samplesPerSecond: Double(batch) / medians[i],
+                                      speedup: i == 0 ? nil : medians[0] / medians[i]))
+            }
+        }
+        if output.json {
+            try printJSON(["results": results])
+            return
+        }
+        for r in results {
+            print(String(format: "%@  batch %d: median %.4f ms, p90 %.4f ms, %.0f samples/s%@", r.model, r.batch, r.denseMs,
+                         r.denseP90Ms, r.samplesPerSecond, r.speedup.map { String(format: ", %.2f× the first file", $0) } ?? ""))
+        }
+    }
 }

@@ -29,10 +29,10 @@ struct PruneModel: ParsableCommand {
     @Option(help: "Unit: weight, neuron, filter, or N:M (e.g. 2:4).")
     var granularity: String = "weight"
 
-    @Option(help: "Where units compete: layer or global.")
-    var scope: Scope = .global
+    @Option(help: "Where units compete: layer or global (default: global for weights, layer for neurons and filters).")
+    var scope: Scope?
 
-    @Option(help: "Fraction of units to cut, in [0, 1].")
+    @Option(help: "Fraction of units to cut, in [0, 1]: of all selected weights (global), or of each layer's neurons or filters (layer scope).")
     var sparsity: Double?
 
     @Option(help: "Cut every unit whose importance is below this value (instead of --sparsity).")
@@ -92,6 +92,9 @@ struct PruneModel: ParsableCommand {
         try validateOutputPath(out, option: "--out")
     }
 
+    /// Global for weights and N:M groups; per layer for neurons and filters.
+    var effectiveScope: Scope { scope ?? (Granularity(granularity)?.isStructured == true ? .layer : .global) }
+
     func run() throws {
         threadOptions.apply()
         let loaded = try ModelFile.load(modelPath)
@@ -103,7 +106,8 @@ struct PruneModel: ParsableCommand {
         var train: Dataset?
         if criterion.needsData || fineTuneEpochs > 0 { train = try dataOptions.training() }
         let plan = PruningPlan(
-            criterion: try oneShotCriterion(criterion, seed: seed, model: model, data: train), granularity: Granularity(granularity)!, scope: scope,
+            criterion: try oneShotCriterion(criterion, seed: seed, model: model, data: train), granularity: Granularity(granularity)!,
+            scope: effectiveScope,
             threshold: threshold.map { .value($0) } ?? .sparsity(sparsity ?? 0),
             parameters: parameters, excluding: exclude)
         let result = try Pruner.prune(model, with: plan)
@@ -128,7 +132,7 @@ struct PruneModel: ParsableCommand {
                 throw FormatError(path: modelPath, "the 'pruning.history' metadata is not a valid history: \(error)")
             }
         }
-        history.append(PruningEvent(criterion: criterion.rawValue, granularity: granularity, scope: scope.rawValue,
+        history.append(PruningEvent(criterion: criterion.rawValue, granularity: granularity, scope: effectiveScope.rawValue,
                                     sparsityTarget: sparsity, threshold: threshold, sparsity: result.sparsity,
                                     accuracyBefore: before.accuracy, accuracyAfter: pruned.accuracy,
                                     accuracyFineTuned: tuned?.accuracy, fineTuneEpochs: fineTuneEpochs))

@@ -66,7 +66,7 @@ struct Run: ParsableCommand {
             // sums −w·∂L/∂w over training steps.
             let criterion: Criterion = movement ?? (p.criterion ?? .magnitude).criterion(seed: seed)
             guard let granularity = Granularity(p.granularity ?? "weight") else { throw ValidationError("prune.granularity is invalid") }
-            return PruningPlan(criterion: criterion, granularity: granularity, scope: p.scope ?? .global, threshold: threshold,
+            return PruningPlan(criterion: criterion, granularity: granularity, scope: p.scope ?? (granularity.isStructured ? .layer : .global), threshold: threshold,
                                parameters: p.parameters ?? ["*.weight"], excluding: p.exclude ?? [])
         }
         let stepsPerEpoch = (train.count + options.batchSize - 1) / options.batchSize

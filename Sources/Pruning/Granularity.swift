@@ -33,7 +33,7 @@ public enum Granularity: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Whether units are whole slices along the first axis (rows or filters).
-    var isStructured: Bool { self == .neuron || self == .filter }
+    public var isStructured: Bool { self == .neuron || self == .filter }
 }
 
 /// Where units compete.

@@ -416,4 +416,50 @@ struct EndToEndTests {
         #expect(result.status == 2, "\(result)")
         #expect(result.stderr.contains("movement") && result.stderr.contains("prune run"), "\(result)")
     }
+
+    @Test("neurons cut from a trained model, then `prune compact`: smaller file, same outputs; `prune bench infer` compares them")
+    func structuredCompactAndBench() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dense = folder.appendingPathComponent("dense.safetensors").path
+        let masked = folder.appendingPathComponent("masked.safetensors").path
+        let small = folder.appendingPathComponent("small.safetensors").path
+        #expect(try prune("train", "--model", "lenet300", "--epochs", "1", "--batch-size", "256", "--quiet", "--out", dense).status == 0)
+        let cut = try prune("prune", dense, "--granularity", "neuron", "--criterion", "l2-norm", "--sparsity", "0.5", "--json", "--out", masked)
+        #expect(cut.status == 0, "\(cut)")
+        let compacted = try prune("compact", masked, "--out", small, "--json")
+        #expect(compacted.status == 0, "\(compacted)")
+        let json = try singleJSONObject(compacted.stdout)
+        let groups = try #require(json["groups"] as? [[String: Any]])
+        #expect(groups.map { "\($0["group"]!) \($0["units"]!)→\($0["kept"]!)" } == ["fc1 300→150", "fc2 100→50"])
+        #expect(json["parametersAfter"] as? Int == 784 * 150 + 150 + 150 * 50 + 50 + 50 * 10 + 10)
+        #expect((json["maxAbsDifference"] as? Double ?? 1) <= 1e-5)
+        let denseBytes = try #require(try FileManager.default.attributesOfItem(atPath: dense)[.size] as? Int)
+        #expect(Double(json["bytesAfter"] as? Int ?? .max) < 0.48 * Double(denseBytes), "\(json) vs \(denseBytes)")
+        let a = try singleJSONObject(try prune("eval", masked, "--json").stdout)
+        let b = try singleJSONObject(try prune("eval", small, "--json").stdout)
+        #expect(a["accuracy"] as? Double == b["accuracy"] as? Double)
+
+        let bench = try prune("bench", "infer", dense, small, "--batch", "1", "--batch", "64", "--runs", "20", "--json")
+        #expect(bench.status == 0, "\(bench)")
+        let results = try #require(try singleJSONObject(bench.stdout)["results"] as? [[String: Any]])
+        #expect(results.count == 4)
+        #expect(results.allSatisfy { ($0["dense_ms"] as? Double ?? 0) > 0 && ($0["dense_p90_ms"] as? Double ?? 0) >= ($0["dense_ms"] as? Double ?? 1) })
+        #expect(results.map { $0["batch"] as? Int } == [1, 1, 64, 64])
+        #expect(results.filter { $0["speedup"] != nil }.count == 2)
+    }
+
+    @Test("`prune compact` of a model with nothing to remove keeps every unit")
+    func compactDense() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dense = folder.appendingPathComponent("d.safetensors").path
+        let out = folder.appendingPathComponent("c.safetensors").path
+        #expect(try prune("train", "--model", "mlp", "--layers", "784,32,10", "--epochs", "1", "--quiet", "--out", dense).status == 0)
+        let result = try prune("compact", dense, "--out", out, "--json", "--check", "0")
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        #expect(json["parametersAfter"] as? Int == json["parametersBefore"] as? Int)
+        #expect(json["maxAbsDifference"] == nil)
+    }
 }
