@@ -83,6 +83,9 @@ struct PruneModel: ParsableCommand {
         case let (s?, nil) where !(0...1).contains(s): throw ValidationError("--sparsity must be in [0, 1], got \(s)")
         default: break
         }
+        if criterion == .bnScale && !(Granularity(granularity)?.isStructured ?? false) {
+            throw ValidationError("--criterion bn-scale ranks channels by their BatchNorm scale: use it with --granularity filter or neuron")
+        }
         if criterion == .movement {
             throw ValidationError("--criterion movement accumulates −w·∂L/∂w during training; use it in a `prune run` recipe with a train section")
         }

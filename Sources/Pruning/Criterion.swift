@@ -89,6 +89,9 @@ public enum CriterionName: String, CaseIterable, Codable, Sendable {
     /// SNIP `|w·∂L/∂w|` on one batch at the moment of the cut (`snipScores`): before
     /// training, this is pruning at initialization.
     case snip
+    /// |γ| of the BatchNorm layers of a channel's group (network slimming): structured
+    /// granularities only.
+    case bnScale = "bn-scale"
 
     /// Whether scores come from data (gradients), not from the weights alone.
     public var needsData: Bool { self == .taylor || self == .movement || self == .snip }
@@ -103,6 +106,17 @@ public enum CriterionName: String, CaseIterable, Codable, Sendable {
         case .largest: return Largest()
         case .random: return RandomScores(seed: seed)
         case .taylor, .movement, .snip: return Taylor()
+        case .bnScale: return BatchNormScale()
         }
     }
+}
+
+/// Network slimming's criterion (Liu et al. 2017, https://arxiv.org/abs/1708.06519): a
+/// channel is as important as |γ| of the BatchNorm layers in its dependency group. Used by
+/// structured cuts (neurons, filters); on a single parameter it scores `|w|`.
+public struct BatchNormScale: Criterion {
+    public var name: String { "bn-scale" }
+    /// Creates the criterion.
+    public init() {}
+    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.magnitudes() }
 }

@@ -90,7 +90,8 @@ public enum Pruner {
     /// units removed per group (layer scope) or overall (global scope).
     static func pruneGroups(_ model: Graph, _ plan: PruningPlan, sparsity: Double,
                             start: ContinuousClock.Instant) throws -> PruningResult {
-        let structured = StructuredPlan(criterion: plan.criterion, sparsity: sparsity, scope: plan.scope,
+        let structured = StructuredPlan(criterion: plan.criterion, batchNormScale: plan.criterion is BatchNormScale,
+                                        sparsity: sparsity, scope: plan.scope,
                                         parameters: plan.parameters, excluding: plan.excluding, unit: plan.granularity)
         let producers = Dependencies.groups(model).filter { structured.selects($0, in: model) }
             .flatMap { $0.producers.map { "\($0.layer).weight" } }

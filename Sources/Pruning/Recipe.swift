@@ -178,6 +178,8 @@ public struct Recipe: Codable, Equatable, Sendable {
             check(p.criterion != .movement || train != nil, "prune.criterion", "movement accumulates during training: add a train section")
             check(p.criterion != .snip || (p.schedule?.agp == nil && p.schedule?.iterative == nil), "prune.criterion",
                   "snip scores once: use it with one_shot or constant (start_epoch 0 prunes at initialization)")
+            check(p.criterion != .bnScale || Granularity(p.granularity ?? "weight")?.isStructured == true, "prune.criterion",
+                  "bn-scale ranks channels: use granularity filter, channel or neuron")
             check(p.granularity.map { Granularity($0) != nil } ?? true, "prune.granularity", "must be weight, neuron, filter or N:M (e.g. 2:4)")
             let t = p.threshold
             let given = [t.sparsity != nil, t.value != nil, t.perLayer != nil].filter { $0 }.count

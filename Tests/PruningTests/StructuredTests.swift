@@ -170,5 +170,12 @@ struct StructuredTests {
         #expect(cuts == [GroupCut(group: "block3_conv1", units: 64, kept: 48)])
         let scale = try #require(model.parameter(at: "block3_bn1.weight"))
         #expect((0..<64).filter { scale.value[flat: $0] == 0 } == (0..<64).filter { $0 % 8 < 2 })
+
+        // The same cut through the general pruner, as the command line and recipes make it.
+        let again = try Architecture.resnet8.build(seed: 7)
+        (again.module(named: "block3_bn1") as! BatchNorm).scale.value = bn.scale.value
+        try Pruner.prune(again, with: PruningPlan(criterion: CriterionName.bnScale.criterion(), granularity: .filter,
+                                                  threshold: .sparsity(0.25), parameters: ["block3_conv1.weight"]))
+        #expect(again.parameter(at: "block3_conv1.weight")?.mask == model.parameter(at: "block3_conv1.weight")?.mask)
     }
 }
