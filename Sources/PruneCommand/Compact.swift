@@ -4,6 +4,7 @@ import Foundation
 import NeuralNetwork
 import Pruning
 import Reports
+import TensorCore
 
 /// `prune compact`: physically remove the cut neurons, filters and channels.
 struct Compact: ParsableCommand {
@@ -27,6 +28,9 @@ struct Compact: ParsableCommand {
 
     @Option(help: "Also compare the two models' outputs on this many test images (0: skip).")
     var check: Int = 256
+
+    @Flag(help: "Also time both models' inference at batch 1 and 256, side by side.")
+    var bench = false
 
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var output: OutputOptions
@@ -52,11 +56,22 @@ struct Compact: ParsableCommand {
         try ModelFile.save(result.model, to: out, metadata: metadata)
         let before = ModelComplexity(loaded.model).totals, after = ModelComplexity(result.model).totals
         let bytes = { (path: String) in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+        var latency: [LatencyPair] = []
+        if bench {
+            let test = try dataOptions.test()
+            for batch in [1, 256] {
+                let x = test.batch(Array((0..<batch).map { $0 % test.count })[...]).inputs
+                let (a, b) = timeSideBySide(loaded.model, result.model, x)
+                latency.append(LatencyPair(batch: batch, beforeMs: 1000 * a, afterMs: 1000 * b, speedup: a / b))
+            }
+        }
         let summary = CompactSummary(groups: result.groups, foldedBatchNorms: result.foldedBatchNorms,
                                      parametersBefore: before.parameters, parametersAfter: after.parameters,
                                      flopsBefore: before.flops, flopsAfter: after.flops,
                                      bytesBefore: bytes(modelPath), bytesAfter: bytes(out),
-                                     maxAbsDifference: difference, output: out)
+                                     maxAbsDifference: difference, latency: latency,
+                                     layers: layerRows(ModelComplexity(loaded.model), ModelComplexity(result.model)),
+                                     output: out)
         if output.json {
             try printJSON(summary)
             return
@@ -64,14 +79,64 @@ struct Compact: ParsableCommand {
         let table = TextTable(header: ["group", "units before", "units after"],
                               rows: result.groups.map { [$0.group, "\($0.units)", "\($0.kept)"] }, rightAligned: [1, 2])
         print(table.render())
+        let perLayer = TextTable(header: ["layer", "shape before", "shape after", "parameters", "FLOPs"],
+                                 rows: summary.layers.map { r in
+                                     [r.name, r.shapeBefore.map(String.init).joined(separator: "×"),
+                                      r.shapeAfter?.map(String.init).joined(separator: "×") ?? "folded",
+                                      "\(grouped(r.parametersBefore)) → \(grouped(r.parametersAfter))",
+                                      "\(grouped(r.flopsBefore)) → \(grouped(r.flopsAfter))"]
+                                 }, rightAligned: [3, 4])
+        print(perLayer.render())
         print(String(format: "parameters %@ → %@ (%.1f%%), FLOPs %@ → %@ (%.1f%%), file %@ → %@ bytes",
                      grouped(before.parameters), grouped(after.parameters), 100 * Double(after.parameters) / Double(max(before.parameters, 1)),
                      grouped(before.flops), grouped(after.flops), 100 * Double(after.flops) / Double(max(before.flops, 1)),
                      grouped(summary.bytesBefore), grouped(summary.bytesAfter)))
         if !result.foldedBatchNorms.isEmpty { print("folded BatchNorm: \(result.foldedBatchNorms.joined(separator: ", "))") }
         if let difference { print(String(format: "largest output difference on %d test images: %.2e", min(check, 10_000), difference)) }
+        for l in latency {
+            print(String(format: "batch %d: %.4f ms → %.4f ms (%.2f× faster; medians, timed in turns)", l.batch, l.beforeMs, l.afterMs, l.speedup))
+        }
         print("saved \(out)")
     }
+}
+
+struct LatencyPair: Encodable {
+    var batch: Int, beforeMs: Double, afterMs: Double, speedup: Double
+}
+
+struct LayerPair: Encodable {
+    var name: String
+    var shapeBefore: [Int], shapeAfter: [Int]?
+    var parametersBefore: Int, parametersAfter: Int, flopsBefore: Int, flopsAfter: Int
+}
+
+/// One row per layer of the original model with weights, next to the same layer after
+/// compaction (nil shape: folded away).
+func layerRows(_ before: ModelComplexity, _ after: ModelComplexity) -> [LayerPair] {
+    let byName = Dictionary(uniqueKeysWithValues: after.layers.map { ($0.name, $0) })
+    return before.layers.filter { $0.parameters > 0 }.map { b in
+        let a = byName[b.name]
+        return LayerPair(name: b.name, shapeBefore: b.shape, shapeAfter: a?.shape, parametersBefore: b.parameters,
+                         parametersAfter: a?.parameters ?? 0, flopsBefore: b.flops, flopsAfter: a?.flops ?? 0)
+    }
+}
+
+/// Median seconds of `a` and `b` on input `x`, timed in turns (about 0.3 s each).
+func timeSideBySide(_ a: Graph, _ b: Graph, _ x: Tensor) -> (Double, Double) {
+    let clock = ContinuousClock()
+    let probe = clock.measure { _ = a.forward(x, training: false) }.seconds
+    let count = max(15, min(2000, Int(0.3 / max(probe, 1e-7))))
+    for _ in 0..<3 { _ = a.forward(x, training: false); _ = b.forward(x, training: false) }
+    var ta: [Double] = [], tb: [Double] = []
+    for _ in 0..<count {
+        var start = clock.now
+        _ = a.forward(x, training: false)
+        ta.append((clock.now - start).seconds)
+        start = clock.now
+        _ = b.forward(x, training: false)
+        tb.append((clock.now - start).seconds)
+    }
+    return (median(ta), median(tb))
 }
 
 struct CompactSummary: Encodable {
@@ -80,5 +145,7 @@ struct CompactSummary: Encodable {
     var parametersBefore: Int, parametersAfter: Int, flopsBefore: Int, flopsAfter: Int
     var bytesBefore: Int, bytesAfter: Int
     var maxAbsDifference: Float?
+    var latency: [LatencyPair]
+    var layers: [LayerPair]
     var output: String
 }

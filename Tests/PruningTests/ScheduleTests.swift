@@ -64,6 +64,33 @@ struct ScheduleTests {
         #expect(abs(watch.sparsity.last! - (0.8 * Double(total)).rounded() / Double(total)) < 1e-9)
     }
 
+    @Test("AGP with neuron granularity removes whole hidden neurons along the ramp; the logits stay")
+    func structuredAGP() throws {
+        var rng = SeededGenerator(seed: 4)
+        let model = try Graph(inputShape: [8], sequential: [
+            Dense(name: "fc1", inFeatures: 8, outFeatures: 16, rng: &rng), ReLU(name: "r"),
+            Dense(name: "fc2", inFeatures: 16, outFeatures: 3, rng: &rng),
+        ])
+        let data = try Dataset(inputs: randomTensor([64, 8], seed: 5).scalars, sampleShape: [8],
+                               labels: (0..<64).map { Int32($0 % 3) })
+        let schedule = try GradualSchedule(final: 0.75, startStep: 2, endStep: 12, every: 5)
+        let pruning = GradualPruning(plan: PruningPlan(criterion: SquaredMagnitude(), granularity: .neuron, scope: .layer,
+                                                       threshold: .sparsity(0)), schedule: schedule)
+        var options = TrainingOptions()
+        options.epochs = 4; options.batchSize = 16; options.learningRate = 0.05
+        let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
+        trainer.callbacks = [pruning]
+        try trainer.fit(data, options: options)
+        #expect(pruning.history.map(\.step) == [2, 7, 12])
+        let w = model.parameter(at: "fc1.weight")!.value
+        let deadRows = (0..<16).filter { r in (0..<8).allSatisfy { w[flat: r * 8 + $0] == 0 } }
+        #expect(deadRows.count == 12)
+        #expect(model.parameter(at: "fc2.weight")!.value.nonZeroCount() == 48, "fc2 produces the logits: never cut")
+        let small = try Structured.compact(model).model
+        #expect(small.parameter(at: "fc1.weight")?.value.shape == [4, 8])
+        #expect(small.parameter(at: "fc2.weight")?.value.shape == [3, 4])
+    }
+
     @Test("the constant schedule cuts once after its step, with any threshold, and the sparsity holds to the end")
     func constant() throws {
         var rng = SeededGenerator(seed: 4)
