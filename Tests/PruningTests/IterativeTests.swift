@@ -7,7 +7,7 @@ import TestSupport
 @Suite("Iterative pruning")
 struct IterativeTests {
     /// A small net trained on a separable problem (label = x₀ > 0), and its data.
-    static func trained() throws -> (Trainer, Dataset) {
+    static func untrained() throws -> (Graph, Dataset) {
         let x = randomTensor([256, 4], seed: 7)
         let labels = (0..<256).map { Int32(x.scalars[$0 * 4] > 0 ? 1 : 0) }
         let data = try Dataset(inputs: x.scalars, sampleShape: [4], labels: labels)
@@ -16,6 +16,11 @@ struct IterativeTests {
             Dense(name: "fc1", inFeatures: 4, outFeatures: 16, rng: &rng), ReLU(name: "r"),
             Dense(name: "fc2", inFeatures: 16, outFeatures: 2, rng: &rng),
         ])
+        return (model, data)
+    }
+
+    static func trained() throws -> (Trainer, Dataset) {
+        let (model, data) = try untrained()
         let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
         var options = TrainingOptions()
         options.epochs = 30; options.batchSize = 32; options.learningRate = 0.05
@@ -89,14 +94,7 @@ struct IterativeTests {
 
     @Test("lottery-ticket rounds rewind the survivors to the snapshot after each cut, then retrain; times are reported")
     func lotteryTicket() throws {
-        let x = randomTensor([256, 4], seed: 7)
-        let labels = (0..<256).map { Int32(x.scalars[$0 * 4] > 0 ? 1 : 0) }
-        let data = try Dataset(inputs: x.scalars, sampleShape: [4], labels: labels)
-        var rng = SeededGenerator(seed: 8)
-        let model = try Graph(inputShape: [4], sequential: [
-            Dense(name: "fc1", inFeatures: 4, outFeatures: 16, rng: &rng), ReLU(name: "r"),
-            Dense(name: "fc2", inFeatures: 16, outFeatures: 2, rng: &rng),
-        ])
+        let (model, data) = try Self.untrained()
         let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
         let snapshot = SnapshotAtStep(step: 3, model: model)
         trainer.callbacks = [snapshot]

@@ -6,6 +6,18 @@ import TestSupport
 
 @Suite("Gradual pruning (AGP)")
 struct ScheduleTests {
+    /// An 8→16→3 network and 64 random samples of three classes.
+    static func problem() throws -> (Graph, Dataset) {
+        var rng = SeededGenerator(seed: 4)
+        let model = try Graph(inputShape: [8], sequential: [
+            Dense(name: "fc1", inFeatures: 8, outFeatures: 16, rng: &rng), ReLU(name: "r"),
+            Dense(name: "fc2", inFeatures: 16, outFeatures: 3, rng: &rng),
+        ])
+        let data = try Dataset(inputs: randomTensor([64, 8], seed: 5).scalars, sampleShape: [8],
+                               labels: (0..<64).map { Int32($0 % 3) })
+        return (model, data)
+    }
+
     @Test("the target follows the cubic ramp")
     func formula() throws {
         let s = try GradualSchedule(initial: 0.1, final: 0.9, startStep: 10, endStep: 50, every: 10)
@@ -32,13 +44,7 @@ struct ScheduleTests {
 
     @Test("during training, each cut reaches the scheduled sparsity exactly and masks hold between cuts")
     func duringTraining() throws {
-        var rng = SeededGenerator(seed: 4)
-        let model = try Graph(inputShape: [8], sequential: [
-            Dense(name: "fc1", inFeatures: 8, outFeatures: 16, rng: &rng), ReLU(name: "r"),
-            Dense(name: "fc2", inFeatures: 16, outFeatures: 3, rng: &rng),
-        ])
-        let data = try Dataset(inputs: randomTensor([64, 8], seed: 5).scalars, sampleShape: [8],
-                               labels: (0..<64).map { Int32($0 % 3) })
+        let (model, data) = try Self.problem()
         let schedule = try GradualSchedule(final: 0.8, startStep: 2, endStep: 12, every: 3)
         let pruning = GradualPruning(plan: PruningPlan(threshold: .sparsity(0)), schedule: schedule)
         final class Watch: TrainingCallback {
@@ -66,13 +72,7 @@ struct ScheduleTests {
 
     @Test("AGP with neuron granularity removes whole hidden neurons along the ramp; the logits stay")
     func structuredAGP() throws {
-        var rng = SeededGenerator(seed: 4)
-        let model = try Graph(inputShape: [8], sequential: [
-            Dense(name: "fc1", inFeatures: 8, outFeatures: 16, rng: &rng), ReLU(name: "r"),
-            Dense(name: "fc2", inFeatures: 16, outFeatures: 3, rng: &rng),
-        ])
-        let data = try Dataset(inputs: randomTensor([64, 8], seed: 5).scalars, sampleShape: [8],
-                               labels: (0..<64).map { Int32($0 % 3) })
+        let (model, data) = try Self.problem()
         let schedule = try GradualSchedule(final: 0.75, startStep: 2, endStep: 12, every: 5)
         let pruning = GradualPruning(plan: PruningPlan(criterion: SquaredMagnitude(), granularity: .neuron, scope: .layer,
                                                        threshold: .sparsity(0)), schedule: schedule)
@@ -93,13 +93,7 @@ struct ScheduleTests {
 
     @Test("the constant schedule cuts once after its step, with any threshold, and the sparsity holds to the end")
     func constant() throws {
-        var rng = SeededGenerator(seed: 4)
-        let model = try Graph(inputShape: [8], sequential: [
-            Dense(name: "fc1", inFeatures: 8, outFeatures: 16, rng: &rng), ReLU(name: "r"),
-            Dense(name: "fc2", inFeatures: 16, outFeatures: 3, rng: &rng),
-        ])
-        let data = try Dataset(inputs: randomTensor([64, 8], seed: 5).scalars, sampleShape: [8],
-                               labels: (0..<64).map { Int32($0 % 3) })
+        let (model, data) = try Self.problem()
         let cut = ConstantPruning(plan: PruningPlan(threshold: .perLayer(["fc1.weight": 0.75])), afterStep: 5)
         final class Watch: TrainingCallback {
             var zeros: [Int] = []
