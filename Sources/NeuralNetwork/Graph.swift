@@ -86,6 +86,13 @@ public final class Graph {
     ///
     /// With `training` true, layers cache what `backward` needs and use batch statistics.
     public func forward(_ input: Tensor, training: Bool = false) -> Tensor {
+        forward(input, training: training, observe: nil)
+    }
+
+    /// Runs the model like `forward(_:training:)`, calling `observe` with each node's
+    /// index and output as soon as it is computed (for activation statistics and per-layer
+    /// timing).
+    public func forward(_ input: Tensor, training: Bool = false, observe: ((Int, Tensor) -> Void)?) -> Tensor {
         precondition(Array(input.shape.dropFirst()) == inputShape,
                      "model expects [N] + \(inputShape), got \(input.shape)")
         guard !nodes.isEmpty else { return input }
@@ -98,6 +105,7 @@ public final class Graph {
             case let merge as MergeLayer: outputs[i] = merge.forward(args, training: training)
             default: preconditionFailure("module '\(node.module.name)' is neither a Layer nor a MergeLayer")
             }
+            observe?(i, outputs[i]!)
             for j in node.inputs where j.index >= 0 {
                 remainingReaders[j.index] -= 1
                 if remainingReaders[j.index] == 0 { outputs[j.index] = nil }  // free early

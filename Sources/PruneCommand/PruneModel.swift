@@ -83,8 +83,11 @@ struct PruneModel: ParsableCommand {
         case let (s?, nil) where !(0...1).contains(s): throw ValidationError("--sparsity must be in [0, 1], got \(s)")
         default: break
         }
-        if criterion == .bnScale && !(Granularity(granularity)?.isStructured ?? false) {
-            throw ValidationError("--criterion bn-scale ranks channels by their BatchNorm scale: use it with --granularity filter or neuron")
+        if Granularity(granularity)?.isStructured == true && threshold != nil {
+            throw ValidationError("--granularity \(granularity) takes --sparsity (the fraction of units removed per layer), not --threshold")
+        }
+        if criterion.isStructuredOnly && !(Granularity(granularity)?.isStructured ?? false) {
+            throw ValidationError("--criterion \(criterion.rawValue) ranks whole units: use it with --granularity filter or neuron")
         }
         if criterion == .movement {
             throw ValidationError("--criterion movement accumulates −w·∂L/∂w during training; use it in a `prune run` recipe with a train section")
@@ -165,6 +168,7 @@ struct PruneModel: ParsableCommand {
 func oneShotCriterion(_ name: CriterionName, seed: UInt64, model: Graph, data: Dataset?) throws -> Criterion {
     if name == .taylor, let data { return try averagedTaylorScores(model, data: data, batches: 20) }
     if name == .snip, let data { return try snipScores(model, data: data) }
+    if name == .apoz, let data { return try AveragePercentageOfZeros(measuring: model, on: data) }
     return name.criterion(seed: seed)
 }
 

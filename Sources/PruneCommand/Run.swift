@@ -62,8 +62,8 @@ struct Run: ParsableCommand {
         let plan = try recipe.prune.map { p -> PruningPlan in
             let threshold: Threshold = p.threshold.value.map { .value($0) }
                 ?? p.threshold.perLayer.map { .perLayer($0) } ?? .sparsity(p.threshold.sparsity ?? 0)
-            // During AGP and iterative rounds, Taylor uses the latest gradients; movement
-            // sums −w·∂L/∂w over training steps.
+            // During AGP and iterative rounds, Taylor uses the latest batch's gradient;
+            // movement sums −w·∂L/∂w over all training steps so far, rounds included.
             let criterion: Criterion = movement ?? (p.criterion ?? .magnitude).criterion(seed: seed)
             guard let granularity = Granularity(p.granularity ?? "weight") else { throw ValidationError("prune.granularity is invalid") }
             return PruningPlan(criterion: criterion, granularity: granularity, scope: p.scope ?? (granularity.isStructured ? .layer : .global), threshold: threshold,
@@ -96,6 +96,9 @@ struct Run: ParsableCommand {
             }
         }
         let rewindStep = schedule?.iterative?.rewindToStep
+        if let rewindStep, rewindStep > options.epochs * stepsPerEpoch {
+            throw ValidationError("prune.schedule.iterative.rewind_to_step \(rewindStep) is past the end of training (\(options.epochs * stepsPerEpoch) steps)")
+        }
         let snapshot = rewindStep.map { SnapshotAtStep(step: $0, model: model) }
         if let snapshot { trainer.callbacks.append(snapshot) }
         let regularizers = try t?.regularizer?.regularizers() ?? []
@@ -107,9 +110,11 @@ struct Run: ParsableCommand {
         }
         if let gradual { timing.pruning += gradual.seconds }
         if let constant { timing.pruning += constant.result?.seconds ?? 0 }
-        trainer.callbacks.removeAll { $0 !== progress }
+        // Movement keeps accumulating through iterative rounds; regularizers and schedules stop.
+        trainer.callbacks.removeAll { $0 !== progress && $0 !== movement }
         if !regularizers.isEmpty {
-            let weights = regularizers.flatMap { $0.selected(in: model) }
+            var seen = Set<String>()
+            let weights = regularizers.flatMap { $0.selected(in: model) }.filter { seen.insert($0.path).inserted }
             let total = weights.reduce(0) { $0 + $1.parameter.count }
             zerosAfterRegularization = (weights.reduce(0) { $0 + $1.parameter.count - $1.parameter.value.nonZeroCount() }, total)
         }
@@ -173,7 +178,7 @@ struct Run: ParsableCommand {
         } else {
             print(report.render())
             if let z = zerosAfterRegularization {
-                print(String(format: "regularization left %d of %d regularized entries exactly zero (%.1f%%)",
+                print(String(format: "after training, %d of %d regularized entries are exactly zero (%.1f%%)",
                              z.zeros, z.total, 100 * Double(z.zeros) / Double(max(z.total, 1))))
             }
             for r in rounds {

@@ -15,7 +15,7 @@ extension Structured {
     /// Returns a new model with every removable unit physically removed: a unit goes when
     /// every producer's row or filter and bias entry is exactly zero and every BatchNorm of
     /// its group has scale and shift zero there, so the channel is zero wherever it is read
-    /// and the outputs do not change. With `foldBatchNorm`, a BatchNorm that alone reads a
+    /// and the outputs do not change (up to float rounding: smaller GEMMs sum in another order). With `foldBatchNorm`, a BatchNorm that alone reads a
     /// convolution or dense layer is folded into it (w·γ/σ, (b − μ)·γ/σ + β): an
     /// inference model. The input model is left as it is.
     /// - Throws: `ModelError` if the smaller structure cannot be built (it should always fit).
@@ -34,7 +34,7 @@ extension Structured {
             cuts.append(GroupCut(group: group.name, units: group.units, kept: kept.count))
             for m in group.members {
                 switch m.role {
-                case .producer, .normalization: keepOut[m.layer] = kept
+                case .producer, .normalization: keepOut[m.layer] = kept.flatMap { j in (j * m.block)..<((j + 1) * m.block) }
                 case .consumer: keepIn[m.layer] = kept.flatMap { j in (j * m.block)..<((j + 1) * m.block) }
                 }
             }

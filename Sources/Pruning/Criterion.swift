@@ -92,9 +92,14 @@ public enum CriterionName: String, CaseIterable, Codable, Sendable {
     /// |γ| of the BatchNorm layers of a channel's group (network slimming): structured
     /// granularities only.
     case bnScale = "bn-scale"
+    /// 1 − the average percentage of zeros of a unit's ReLU output on training data (APoZ):
+    /// structured granularities only; measured on 10 batches before the cut.
+    case apoz
 
     /// Whether scores come from data (gradients), not from the weights alone.
-    public var needsData: Bool { self == .taylor || self == .movement || self == .snip }
+    public var needsData: Bool { self == .taylor || self == .movement || self == .snip || self == .apoz }
+    /// Whether the criterion ranks whole units only (neurons, filters).
+    public var isStructuredOnly: Bool { self == .bnScale || self == .apoz }
 
     /// The criterion this name stands for; `seed` feeds `random`. `movement` and `snip`
     /// need data: this returns their stand-ins from the current gradients (Taylor);
@@ -107,6 +112,7 @@ public enum CriterionName: String, CaseIterable, Codable, Sendable {
         case .random: return RandomScores(seed: seed)
         case .taylor, .movement, .snip: return Taylor()
         case .bnScale: return BatchNormScale()
+        case .apoz: return AveragePercentageOfZeros(zeros: [:])
         }
     }
 }

@@ -18,7 +18,8 @@ public struct GroupMember: Equatable, Sendable, CustomStringConvertible {
     public var layer: String
     /// How it is sliced.
     public var role: Role
-    /// For a Dense consumer: input features per unit (H·W after a Flatten of feature maps; 1 otherwise).
+    /// Entries per unit along the sliced axis: for a Dense consumer or a BatchNorm after a
+    /// Flatten of feature maps, H·W; 1 otherwise.
     public var block: Int
 
     public var description: String { role == .consumer && block > 1 ? "\(layer) (\(role), ×\(block))" : "\(layer) (\(role))" }
@@ -32,16 +33,18 @@ public struct GroupMember: Equatable, Sendable, CustomStringConvertible {
 public struct DependencyGroup: Sendable, CustomStringConvertible {
     /// The number of units (channels, neurons).
     public var units: Int
-    /// Every layer the group touches, in model order.
+    /// Every layer the group touches.
     public var members: [GroupMember]
     /// Why the group cannot be pruned, or nil.
     public var unprunableReason: String?
+    /// The ReLU layers whose output carries the group's channels (for activation criteria such as APoZ).
+    public var activations: [String] = []
 
     /// The layers producing the channels.
     public var producers: [GroupMember] { members.filter { $0.role == .producer } }
     /// Whether units may be removed.
     public var isPrunable: Bool { unprunableReason == nil && !producers.isEmpty }
-    /// The producers' names joined with `+` (`block1_conv2+bn1…` style: one name per producer).
+    /// The producers' names joined with `+` (`conv1+block1_conv2`).
     public var name: String { producers.map(\.layer).joined(separator: "+") }
 
     public var description: String {
@@ -83,9 +86,12 @@ public enum Dependencies {
                 out = (spaces.make(units: conv.outChannels), 1)
                 spaces.add(GroupMember(layer: name, role: .producer, block: 1), to: out.space)
             case is BatchNorm:
-                spaces.add(GroupMember(layer: name, role: .normalization, block: 1), to: ins[0].space)
+                spaces.add(GroupMember(layer: name, role: .normalization, block: ins[0].block), to: ins[0].space)
                 out = ins[0]
-            case is ReLU, is LeakyReLU, is Tanh, is Dropout, is MaxPool2D, is AvgPool2D:
+            case is ReLU:
+                spaces.addActivation(name, to: ins[0].space)
+                out = ins[0]
+            case is LeakyReLU, is Tanh, is Dropout, is MaxPool2D, is AvgPool2D:
                 out = ins[0]
             case is Sigmoid:
                 spaces.block(ins[0].space, "layer '\(name)' (sigmoid) maps a removed channel's zeros to 0.5")
@@ -118,9 +124,10 @@ public enum Dependencies {
 /// Union-find over channel spaces, each collecting its members and a reason to keep it whole.
 private struct Spaces {
     var parent: [Int] = [], units: [Int] = [], members: [[GroupMember]] = [], reasons: [String?] = []
+    var activations: [[String]] = []
 
     mutating func make(units n: Int) -> Int {
-        parent.append(parent.count); units.append(n); members.append([]); reasons.append(nil)
+        parent.append(parent.count); units.append(n); members.append([]); reasons.append(nil); activations.append([])
         return parent.count - 1
     }
 
@@ -138,12 +145,15 @@ private struct Spaces {
         let (keep, gone) = ra < rb ? (ra, rb) : (rb, ra)
         parent[gone] = keep
         members[keep] += members[gone]
+        activations[keep] += activations[gone]
         reasons[keep] = reasons[keep] ?? reasons[gone]
         if units[keep] != units[gone] { reasons[keep] = reasons[keep] ?? "merged channels differ in number" }
         return keep
     }
 
     mutating func add(_ member: GroupMember, to space: Int) { members[find(space)].append(member) }
+
+    mutating func addActivation(_ name: String, to space: Int) { activations[find(space)].append(name) }
 
     mutating func block(_ space: Int, _ reason: String) {
         let r = find(space)
@@ -153,7 +163,8 @@ private struct Spaces {
     mutating func groups() -> [DependencyGroup] {
         var result: [DependencyGroup] = []
         for s in parent.indices where find(s) == s && members[s].contains(where: { $0.role == .producer }) {
-            result.append(DependencyGroup(units: units[s], members: members[s], unprunableReason: reasons[s]))
+            result.append(DependencyGroup(units: units[s], members: members[s], unprunableReason: reasons[s],
+                                          activations: activations[s]))
         }
         return result
     }

@@ -176,10 +176,14 @@ public struct Recipe: Codable, Equatable, Sendable {
         }
         if let p = prune {
             check(p.criterion != .movement || train != nil, "prune.criterion", "movement accumulates during training: add a train section")
+            check(p.criterion != .movement || (p.schedule?.constant?.startEpoch ?? 1) > 0, "prune.criterion",
+                  "movement has nothing to rank before training: use constant start_epoch ≥ 1, agp, iterative or one_shot")
+            check(!(Granularity(p.granularity ?? "weight")?.isStructured ?? false) || p.threshold.sparsity != nil, "prune.threshold",
+                  "neuron, filter and channel cuts take a sparsity (the fraction of units removed), so that they follow the dependency groups")
             check(p.criterion != .snip || (p.schedule?.agp == nil && p.schedule?.iterative == nil), "prune.criterion",
                   "snip scores once: use it with one_shot or constant (start_epoch 0 prunes at initialization)")
-            check(p.criterion != .bnScale || Granularity(p.granularity ?? "weight")?.isStructured == true, "prune.criterion",
-                  "bn-scale ranks channels: use granularity filter, channel or neuron")
+            check(!(p.criterion?.isStructuredOnly ?? false) || Granularity(p.granularity ?? "weight")?.isStructured == true,
+                  "prune.criterion", "\(p.criterion?.rawValue ?? "") ranks whole units: use granularity filter, channel or neuron")
             check(p.granularity.map { Granularity($0) != nil } ?? true, "prune.granularity", "must be weight, neuron, filter or N:M (e.g. 2:4)")
             let t = p.threshold
             let given = [t.sparsity != nil, t.value != nil, t.perLayer != nil].filter { $0 }.count

@@ -12,12 +12,16 @@ import TensorCore
 /// - `l2(λ)`: `(λ/2)·Σw²`; the gradient gains `λ·w` (both methods). It shrinks weights
 ///   but makes none exactly zero.
 /// - `groupLasso(λ)`: `λ·Σ_g ‖w_g‖₂` over the groups along the first axis (the rows of a
-///   dense weight = neurons, the output channels of a convolution = filters). Proximal:
-///   `w_g ← w_g·max(0, 1 − η·λ/‖w_g‖)`, which zeroes whole groups; subgradient:
-///   `λ·w_g/‖w_g‖` is added to the gradient.
+///   dense weight = neurons, the output channels of a convolution = filters; each entry of
+///   a 1-D tensor). Proximal: `w_g ← w_g·max(0, 1 − η·λ/‖w_g‖)`, which zeroes whole groups;
+///   subgradient: `λ·w_g/‖w_g‖` is added to the gradient. It zeroes rows but not biases:
+///   follow it with a structured cut (`granularity: neuron`, `l2-norm`) to a sparsity,
+///   which masks the biases too, before compacting. Leave the output layer out
+///   (`exclude`): its rows are the classes.
 ///
 /// The proximal step runs after the optimizer's update (proximal SGD; with momentum the
-/// optimizer's state is left as it is).
+/// optimizer's state is left as it is). With Adam the threshold η·λ is a heuristic, not an
+/// exact proximal step.
 public struct Regularizer: Equatable, Sendable {
     /// The penalty and its strength λ.
     public enum Penalty: Equatable, Sendable {
@@ -125,9 +129,10 @@ public struct Regularizer: Equatable, Sendable {
         }
     }
 
-    /// The L2 norm of each slice along the first axis (a 1-D tensor is one group).
+    /// The L2 norm of each slice along the first axis (each entry of a 1-D tensor, such as a
+    /// BatchNorm scale, is its own group: group lasso is L1 there).
     static func groupNorms(_ value: Tensor) -> [Float] {
-        let groups = value.shape.count >= 2 ? value.shape[0] : 1
+        let groups = value.shape.count >= 2 ? value.shape[0] : value.count
         let size = value.count / max(groups, 1)
         return value.withUnsafeBufferPointer { w in
             (0..<groups).map { g in

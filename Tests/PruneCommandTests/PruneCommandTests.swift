@@ -376,7 +376,7 @@ struct EndToEndTests {
         try recipe.write(toFile: path, atomically: true, encoding: .utf8)
         let result = try prune("run", path, "--quiet")
         #expect(result.status == 0, "\(result)")
-        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("regularization left") })
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("after training, ") })
         let numbers = line.split(separator: " ").compactMap { Int($0) }
         #expect(numbers.count == 2 && numbers[1] == 266_200 && numbers[0] > 266_200 / 20, "\(line)")   // 10.6% when measured
         let accuracy = try #require(result.stdout.split(separator: "\n").first { $0.hasSuffix("after the cut") })
@@ -408,6 +408,12 @@ struct EndToEndTests {
         // 26,620 weights kept; of the 410 biases, those of neurons left with no input stay at 0.
         let nonZeros = try #require(totals["nonZeros"] as? Int)
         #expect(nonZeros <= 266_610 - 239_580 && nonZeros >= 26_620, "\(totals)")
+    }
+
+    @Test("`prune prune --granularity neuron --threshold` is a usage error: structured cuts take a sparsity")
+    func structuredNeedsSparsity() throws {
+        let result = try prune("prune", "/nonexistent.safetensors", "--granularity", "neuron", "--threshold", "0.1", "--out", "/tmp/x.safetensors")
+        #expect(result.status == 2 && result.stderr.contains("--sparsity"), "\(result)")
     }
 
     @Test("`prune prune --criterion movement` is a usage error: movement needs training")

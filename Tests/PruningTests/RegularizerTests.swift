@@ -54,6 +54,13 @@ struct RegularizerTests {
         #expect(maxRelativeError(conv.value.scalars, [0, 0, 0.54, 0.72]) < 1e-6)
     }
 
+    @Test("group lasso on a 1-D tensor (a BatchNorm scale) treats each entry as its own group")
+    func groupLassoVector() throws {
+        let p = parameter([4], [1, -0.05, 0.5, 0.02])
+        try Regularizer(.groupLasso(0.1)).proximalStep(p, rate: 1)
+        #expect(maxRelativeError(p.value.scalars, [0.9, 0, 0.4, 0]) < 1e-6)
+    }
+
     @Test("subgradient group lasso adds λ·w_g/‖w_g‖, nothing for a zero group")
     func subgradientGroupLasso() throws {
         let p = parameter([2, 2], [3, 4, 0, 0])

@@ -178,4 +178,66 @@ struct StructuredTests {
                                                   threshold: .sparsity(0.25), parameters: ["block3_conv1.weight"]))
         #expect(again.parameter(at: "block3_conv1.weight")?.mask == model.parameter(at: "block3_conv1.weight")?.mask)
     }
+
+    @Test("excluding one producer of a residual group protects the whole group")
+    func excludeProtectsGroup() throws {
+        let model = try Architecture.resnet8.build(seed: 8)
+        let cuts = try Structured.prune(model, with: StructuredPlan(sparsity: 0.5, excluding: ["block1_conv2.weight"]))
+        #expect(!cuts.contains { $0.group == "conv1+block1_conv2" })
+        #expect(model.parameter(at: "conv1.weight")?.mask == nil && model.parameter(at: "block1_conv2.weight")?.mask == nil)
+        #expect(cuts.contains { $0.group == "block1_conv1" && $0.kept == 8 })
+    }
+
+    @Test("a second structured cut keeps the first one's units cut and counts them, whatever the criterion")
+    func repeatedCuts() throws {
+        let model = try Architecture.lenet300.build(seed: 9)
+        try Structured.prune(model, with: StructuredPlan(sparsity: 0.5))
+        let first = try #require(model.parameter(at: "fc1.weight")?.mask)
+        let again = try Structured.prune(model, with: StructuredPlan(criterion: Largest(), sparsity: 0.5))
+        #expect(again.map(\.kept) == [150, 50])
+        #expect(model.parameter(at: "fc1.weight")?.mask == first)
+        let more = try Structured.prune(model, with: StructuredPlan(criterion: Largest(), sparsity: 0.6, multiple: 8))
+        #expect(more.map(\.kept) == [120, 40])
+        let w = model.parameter(at: "fc1.weight")!.value
+        #expect((0..<300).filter { r in (0..<784).allSatisfy { w[flat: r * 784 + $0] == 0 } }.count == 180)
+    }
+
+    @Test("a BatchNorm after a Flatten loses each removed filter's whole block; compaction stays exact")
+    func batchNormAfterFlatten() throws {
+        var rng = SeededGenerator(seed: 10)
+        let model = try Graph(inputShape: [1, 4, 4], sequential: [
+            Conv2D(name: "conv", inChannels: 1, outChannels: 4, kernelSize: 3, padding: 1, rng: &rng),
+            Flatten(name: "flat"), BatchNorm(name: "bn", features: 64), ReLU(name: "r"),
+            Dense(name: "fc", inFeatures: 64, outFeatures: 3, rng: &rng),
+        ])
+        let x = randomTensor([8, 1, 4, 4], low: 0, high: 1, seed: 11)
+        for _ in 0..<3 { _ = model.forward(x, training: true) }
+        let groups = Dependencies.groups(model)
+        #expect(groups.first?.members.map(\.description) == ["conv (producer)", "bn (normalization)", "fc (consumer, ×16)"])
+        try Structured.prune(model, with: StructuredPlan(sparsity: 0.5))
+        let before = model.forward(x, training: false)
+        let small = try Structured.compact(model, foldBatchNorm: false).model
+        #expect(small.parameter(at: "bn.weight")?.value.shape == [32])
+        let after = small.forward(x, training: false)
+        #expect(zip(before.scalars, after.scalars).allSatisfy { abs($0 - $1) <= 1e-5 })
+    }
+
+    @Test("APoZ ranks a unit whose ReLU output is almost always zero first, even with large weights")
+    func apoz() throws {
+        var rng = SeededGenerator(seed: 12)
+        let model = try Graph(inputShape: [4], sequential: [
+            Dense(name: "a", inFeatures: 4, outFeatures: 4, rng: &rng), ReLU(name: "r"),
+            Dense(name: "b", inFeatures: 4, outFeatures: 2, rng: &rng),
+        ])
+        model.parameter(at: "a.weight")!.value = Tensor(shape: [4, 4], scalars: [
+            5, 5, 5, 5,   0.1, 0.2, 0.3, 0.4,   0.3, 0.1, 0.2, 0.1,   0.2, 0.2, 0.1, 0.3])
+        model.parameter(at: "a.bias")!.value = Tensor(shape: [4], scalars: [-100, 0, 0, 0])   // unit 0 never fires
+        let data = try Dataset(inputs: randomTensor([64, 4], low: 0, high: 1, seed: 13).scalars, sampleShape: [4],
+                               labels: (0..<64).map { Int32($0 % 2) })
+        let criterion = try AveragePercentageOfZeros(measuring: model, on: data, batches: 2, batchSize: 32)
+        #expect(criterion.zeros["r"]?.first == 1)
+        #expect(criterion.zeros["r"]?.dropFirst().allSatisfy { $0 == 0 } == true)
+        try Structured.prune(model, with: StructuredPlan(criterion: criterion, sparsity: 0.25))
+        #expect((0..<4).map { model.parameter(at: "a.weight")!.mask![flat: 4 * $0] } == [0, 1, 1, 1])
+    }
 }
