@@ -57,12 +57,14 @@ struct Compact: ParsableCommand {
         let before = ModelComplexity(loaded.model).totals, after = ModelComplexity(result.model).totals
         let bytes = { (path: String) in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
         var latency: [LatencyPair] = []
+        var layerMs: (before: [String: Double], after: [String: Double]) = ([:], [:])
         if bench {
             let test = try dataOptions.test()
             for batch in [1, 256] {
                 let x = test.batch(Array((0..<batch).map { $0 % test.count })[...]).inputs
                 let (a, b) = timeSideBySide(loaded.model, result.model, x)
                 latency.append(LatencyPair(batch: batch, beforeMs: 1000 * a, afterMs: 1000 * b, speedup: a / b))
+                if batch == 256 { layerMs = (layerTimes(loaded.model, x), layerTimes(result.model, x)) }
             }
         }
         let summary = CompactSummary(groups: result.groups, foldedBatchNorms: result.foldedBatchNorms,
@@ -70,7 +72,8 @@ struct Compact: ParsableCommand {
                                      flopsBefore: before.flops, flopsAfter: after.flops,
                                      bytesBefore: bytes(modelPath), bytesAfter: bytes(out),
                                      maxAbsDifference: difference, latency: latency,
-                                     layers: layerRows(ModelComplexity(loaded.model), ModelComplexity(result.model)),
+                                     layers: layerRows(ModelComplexity(loaded.model), ModelComplexity(result.model),
+                                                       before: layerMs.before, after: layerMs.after),
                                      output: out)
         if output.json {
             try printJSON(summary)
@@ -79,13 +82,15 @@ struct Compact: ParsableCommand {
         let table = TextTable(header: ["group", "units before", "units after"],
                               rows: result.groups.map { [$0.group, "\($0.units)", "\($0.kept)"] }, rightAligned: [1, 2])
         print(table.render())
-        let perLayer = TextTable(header: ["layer", "shape before", "shape after", "parameters", "FLOPs"],
+        let perLayer = TextTable(header: ["layer", "shape before", "shape after", "parameters", "FLOPs"]
+                                    + (bench ? ["µs at batch 256"] : []),
                                  rows: summary.layers.map { r in
                                      [r.name, r.shapeBefore.map(String.init).joined(separator: "×"),
                                       r.shapeAfter?.map(String.init).joined(separator: "×") ?? "folded",
                                       "\(grouped(r.parametersBefore)) → \(grouped(r.parametersAfter))",
                                       "\(grouped(r.flopsBefore)) → \(grouped(r.flopsAfter))"]
-                                 }, rightAligned: [3, 4])
+                                         + (bench ? [String(format: "%.1f → %.1f", 1000 * (r.msBefore ?? 0), 1000 * (r.msAfter ?? 0))] : [])
+                                 }, rightAligned: [3, 4, 5])
         print(perLayer.render())
         print(String(format: "parameters %@ → %@ (%.1f%%), FLOPs %@ → %@ (%.1f%%), file %@ → %@ bytes",
                      grouped(before.parameters), grouped(after.parameters), 100 * Double(after.parameters) / Double(max(before.parameters, 1)),
@@ -108,17 +113,39 @@ struct LayerPair: Encodable {
     var name: String
     var shapeBefore: [Int], shapeAfter: [Int]?
     var parametersBefore: Int, parametersAfter: Int, flopsBefore: Int, flopsAfter: Int
+    /// Median milliseconds of the layer's forward pass at batch 256 (with `--bench`).
+    var msBefore: Double?, msAfter: Double?
 }
 
 /// One row per layer of the original model with weights, next to the same layer after
 /// compaction (nil shape: folded away).
-func layerRows(_ before: ModelComplexity, _ after: ModelComplexity) -> [LayerPair] {
+func layerRows(_ before: ModelComplexity, _ after: ModelComplexity,
+               before msBefore: [String: Double] = [:], after msAfter: [String: Double] = [:]) -> [LayerPair] {
     let byName = Dictionary(uniqueKeysWithValues: after.layers.map { ($0.name, $0) })
     return before.layers.filter { $0.parameters > 0 }.map { b in
         let a = byName[b.name]
         return LayerPair(name: b.name, shapeBefore: b.shape, shapeAfter: a?.shape, parametersBefore: b.parameters,
-                         parametersAfter: a?.parameters ?? 0, flopsBefore: b.flops, flopsAfter: a?.flops ?? 0)
+                         parametersAfter: a?.parameters ?? 0, flopsBefore: b.flops, flopsAfter: a?.flops ?? 0,
+                         msBefore: msBefore[b.name], msAfter: msAfter[b.name])
     }
+}
+
+/// Median milliseconds each node of `model` takes on `x` (the time between one node's
+/// output and the next's), over 30 forward passes.
+func layerTimes(_ model: Graph, _ x: Tensor) -> [String: Double] {
+    let clock = ContinuousClock()
+    var samples = [[Double]](repeating: [], count: model.nodes.count)
+    for _ in 0..<30 {
+        var last = clock.now
+        _ = model.forward(x, training: false) { i, _ in
+            let now = clock.now
+            samples[i].append((now - last).seconds)
+            last = now
+        }
+    }
+    var result: [String: Double] = [:]
+    for (i, node) in model.nodes.enumerated() { result[node.module.name] = 1000 * median(samples[i]) }
+    return result
 }
 
 /// Median seconds of `a` and `b` on input `x`, timed in turns (about 0.3 s each).
