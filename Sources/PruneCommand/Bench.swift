@@ -10,7 +10,7 @@ import TensorCore
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training and inference throughput, GEMM speed and pruning cost.",
-        subcommands: [BenchTrain.self, BenchGEMM.self, BenchLayers.self, BenchPrune.self, BenchInfer.self])
+        subcommands: [BenchTrain.self, BenchGEMM.self, BenchLayers.self, BenchPrune.self, BenchInfer.self, BenchSpMM.self])
 }
 
 /// `prune bench train`: whole-epoch samples/s.
@@ -372,6 +372,114 @@ struct BenchInfer: ParsableCommand {
         for r in results {
             print(String(format: "%@  batch %d: median %.4f ms, p90 %.4f ms, %.0f samples/s%@", r.model, r.batch, r.denseMs,
                          r.denseP90Ms, r.samplesPerSecond, r.speedup.map { String(format: ", %.2f× the first file", $0) } ?? ""))
+        }
+    }
+}
+
+/// `prune bench spmm`: one sparse layer against the dense BLAS product, side by side.
+struct BenchSpMM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spmm",
+        abstract: "A CSR weight matrix times a batch, against the dense BLAS product on the same inputs (medians, timed in turns).",
+        discussion: """
+            The weights are uniform random with exactly the given fraction of zeros (seeded). Batch 1 \
+            compares the sparse matrix-vector product with sgemv; larger batches compare the CSR \
+            product (batch stored feature-major, vectorized across samples) with sgemm on the same layout.
+            """)
+
+    @Option(help: "Output features (matrix rows).")
+    var rows: Int = 4096
+    @Option(help: "Input features (matrix columns).")
+    var cols: Int = 4096
+    @Option(help: "Fraction of weights that are zero, in [0, 1).")
+    var sparsity: Double = 0.9
+    @Option(help: "Samples per product.")
+    var batch: Int = 1
+    @Option(help: "Timed runs of each product (0: about 0.5 s each).")
+    var runs: Int = 0
+    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        try requireAtLeast(1, rows, for: "--rows")
+        try requireAtLeast(1, cols, for: "--cols")
+        try requireAtLeast(1, batch, for: "--batch")
+        try requireAtLeast(0, runs, for: "--runs")
+        guard sparsity >= 0, sparsity < 1 else { throw ValidationError("--sparsity must be in [0, 1), got \(sparsity)") }
+    }
+
+    struct Result: Encodable {
+        var rows: Int, cols: Int, sparsity: Double, batch: Int, nonZeros: Int, indexBytes: Int
+        var denseMs: Double, sparseMs: Double, speedup: Double, maxRelativeError: Double
+        var denseBytes: Int, sparseBytes: Int
+        enum CodingKeys: String, CodingKey {
+            case rows, cols, sparsity, batch, nonZeros = "non_zeros", indexBytes = "index_bytes"
+            case denseMs = "dense_ms", sparseMs = "sparse_ms", speedup, maxRelativeError = "max_relative_error"
+            case denseBytes = "dense_bytes", sparseBytes = "sparse_bytes"
+        }
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        var rng = SeededGenerator(seed: 11)
+        var weights = Tensor.uniform([rows, cols], low: -1, high: 1, using: &rng)
+        // Exactly round(sparsity · count) zeros, at random places.
+        var order = Array(0..<weights.count)
+        rng.shuffle(&order)
+        for i in order.prefix(Int((sparsity * Double(weights.count)).rounded())) { weights[flat: i] = 0 }
+        let csr = CSRMatrix(weights)
+        let xt = Tensor.uniform([cols, batch], low: 0, high: 1, using: &rng)
+        var denseOut = Tensor.zeros([rows, batch]), sparseOut = Tensor.zeros([rows, batch])
+        let dense: () -> Void = {
+            weights.withUnsafeBufferPointer { w in
+                xt.withUnsafeBufferPointer { x in
+                    denseOut.withUnsafeMutableBufferPointer { y in
+                        if batch == 1 {
+                            BLAS.gemv(.none, rows: rows, columns: cols, a: w.baseAddress!, lda: cols, x: x.baseAddress!, y: y.baseAddress!)
+                        } else {
+                            BLAS.gemm(.none, .none, m: rows, n: batch, k: cols, a: w.baseAddress!, lda: cols,
+                                      b: x.baseAddress!, ldb: batch, c: y.baseAddress!, ldc: batch)
+                        }
+                    }
+                }
+            }
+        }
+        let sparse: () -> Void = {
+            xt.withUnsafeBufferPointer { x in
+                sparseOut.withUnsafeMutableBufferPointer { y in
+                    if batch == 1 {
+                        csr.multiply(vector: x.baseAddress!, into: y.baseAddress!)
+                    } else {
+                        csr.multiply(transposedBatch: x.baseAddress!, count: batch, into: y.baseAddress!)
+                    }
+                }
+            }
+        }
+        let clock = ContinuousClock()
+        let probe = clock.measure { dense() }.seconds
+        let count = runs > 0 ? runs : max(15, min(5000, Int(0.5 / max(probe, 1e-7))))
+        for _ in 0..<3 { dense(); sparse() }
+        var td: [Double] = [], ts: [Double] = []
+        for _ in 0..<count {
+            var start = clock.now
+            dense()
+            td.append((clock.now - start).seconds)
+            start = clock.now
+            sparse()
+            ts.append((clock.now - start).seconds)
+        }
+        var worst = 0.0
+        for (a, b) in zip(sparseOut.scalars, denseOut.scalars) { worst = max(worst, Double(abs(a - b)) / max(1, Double(abs(b)))) }
+        let result = Result(rows: rows, cols: cols, sparsity: sparsity, batch: batch, nonZeros: csr.nonZeroCount,
+                            indexBytes: csr.columnIndices.width, denseMs: 1000 * median(td), sparseMs: 1000 * median(ts),
+                            speedup: median(td) / median(ts), maxRelativeError: worst,
+                            denseBytes: 4 * weights.count, sparseBytes: csr.bytes)
+        if output.json {
+            try printJSON(result)
+        } else {
+            print(String(format: "%d×%d at %.1f%% sparsity, batch %d: dense %.4f ms, CSR %.4f ms → %.2f× (median of %d each; CSR %@ bytes vs %@ dense, %d-byte indices; max relative difference %.1e)",
+                         rows, cols, 100 * sparsity, batch, result.denseMs, result.sparseMs, result.speedup, count,
+                         grouped(result.sparseBytes), grouped(result.denseBytes), result.indexBytes, worst))
         }
     }
 }
