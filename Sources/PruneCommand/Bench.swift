@@ -298,13 +298,17 @@ func peakResidentMiB() -> Double {
     return kb / 1024
 }
 
-/// `prune bench infer`: inference latency of model files, side by side.
+/// `prune bench infer`: inference latency of model files, side by side, dense and sparse.
 struct BenchInfer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infer",
-        abstract: "Inference latency of one or more model files (median and p90 per batch), timed side by side.",
+        abstract: "Inference latency of model files: the dense path and the sparse path (median and p90 per batch), timed side by side.",
         discussion: """
-            The files are timed in turns on the same inputs (test images), so the ratios hold even when             the machine's speed drifts. The first file is the baseline of the speedups.
+            Each file runs twice: as stored (dense kernels, masks as zeros) and sparsified (Dense layers \
+            keeping at most --max-density of their weights compute from CSR). Everything is timed in turns \
+            on the same inputs (test images), so the ratios hold even when the machine's speed drifts. \
+            `speedup` is dense over sparse for the same file; `speedup_vs_first` compares each file's \
+            dense path with the first file's.
             """)
 
     @Argument(help: "Model files (safetensors) written by prune.")
@@ -313,8 +317,11 @@ struct BenchInfer: ParsableCommand {
     @Option(name: .customLong("batch"), help: "Batch size; repeat for several (default: 1 and 256).")
     var batches: [Int] = [1, 256]
 
-    @Option(help: "Timed runs per model and batch size (after warm-up); the median is reported.")
+    @Option(help: "Timed runs per model and batch size (after warm-up); the median is reported (0: about 0.3 s each).")
     var runs: Int = 0
+
+    @Option(help: "Dense layers keeping at most this fraction of their weights run sparse.")
+    var maxDensity: Double = 0.3
 
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var threadOptions: ThreadOptions
@@ -324,26 +331,31 @@ struct BenchInfer: ParsableCommand {
         guard !modelPaths.isEmpty else { throw ValidationError("give at least one model file") }
         for b in batches { try requireAtLeast(1, b, for: "--batch") }
         try requireAtLeast(0, runs, for: "--runs")
+        guard (0...1).contains(maxDensity) else { throw ValidationError("--max-density must be in [0, 1], got \(maxDensity)") }
     }
 
     struct Timing: Encodable {
-        var model: String, batch: Int
-        var denseMs: Double, denseP90Ms: Double, samplesPerSecond: Double
-        var speedup: Double?
+        var model: String, batch: Int, sparseLayers: Int
+        var denseMs: Double, denseP90Ms: Double, sparseMs: Double, sparseP90Ms: Double
+        var samplesPerSecond: Double, speedup: Double
+        var speedupVsFirst: Double?
         enum CodingKeys: String, CodingKey {
-            case model, batch, denseMs = "dense_ms", denseP90Ms = "dense_p90_ms", samplesPerSecond = "samples_per_second", speedup
+            case model, batch, sparseLayers = "sparse_layers", denseMs = "dense_ms", denseP90Ms = "dense_p90_ms"
+            case sparseMs = "sparse_ms", sparseP90Ms = "sparse_p90_ms", samplesPerSecond = "samples_per_second"
+            case speedup, speedupVsFirst = "speedup_vs_first"
         }
     }
 
     func run() throws {
         threadOptions.apply()
-        let models = try modelPaths.map { try ModelFile.load($0).model }
+        let dense = try modelPaths.map { try ModelFile.load($0).model }
+        let sparse = try dense.map { try $0.sparsified(maximumDensity: maxDensity) }
         let test = try dataOptions.test()
-        for m in models { try Trainer.check(test, fits: m) }
+        for m in dense { try Trainer.check(test, fits: m) }
+        let models = zip(dense, sparse).flatMap { [$0.0, $0.1] }
         var results: [Timing] = []
         for batch in batches {
             let x = test.batch(Array((0..<batch).map { $0 % test.count })[...]).inputs
-            // About 0.3 s per model unless --runs says otherwise; at least 15 runs.
             let probe = ContinuousClock().measure { _ = models[0].forward(x, training: false) }.seconds
             let count = runs > 0 ? runs : max(15, min(2000, Int(0.3 / max(probe, 1e-7))))
             for m in models { for _ in 0..<max(3, count / 10) { _ = m.forward(x, training: false) } }   // warm-up
@@ -356,13 +368,17 @@ struct BenchInfer: ParsableCommand {
                     samples[i].append((clock.now - start).seconds)
                 }
             }
-            let medians = samples.map { median($0) }
-            for (i, path) in modelPaths.enumerated() {
-                let sorted = samples[i].sorted()
-                results.append(Timing(model: path, batch: batch, denseMs: 1000 * medians[i],
-                                      denseP90Ms: 1000 * sorted[min(sorted.count - 1, Int(0.9 * Double(sorted.count)))],
-                                      samplesPerSecond: Double(batch) / medians[i],
-                                      speedup: i == 0 ? nil : medians[0] / medians[i]))
+            func p90(_ s: [Double]) -> Double { let t = s.sorted(); return t[min(t.count - 1, Int(0.9 * Double(t.count)))] }
+            let firstDense = median(samples[0])
+            for (f, path) in modelPaths.enumerated() {
+                let d = samples[2 * f], s = samples[2 * f + 1]
+                results.append(Timing(model: path, batch: batch,
+                                      sparseLayers: sparse[f].nodes.filter { $0.module is SparseDense }.count,
+                                      denseMs: 1000 * median(d), denseP90Ms: 1000 * p90(d),
+                                      sparseMs: 1000 * median(s), sparseP90Ms: 1000 * p90(s),
+                                      samplesPerSecond: Double(batch) / min(median(d), median(s)),
+                                      speedup: median(d) / median(s),
+                                      speedupVsFirst: f == 0 ? nil : firstDense / median(d)))
             }
         }
         if output.json {
@@ -370,8 +386,9 @@ struct BenchInfer: ParsableCommand {
             return
         }
         for r in results {
-            print(String(format: "%@  batch %d: median %.4f ms, p90 %.4f ms, %.0f samples/s%@", r.model, r.batch, r.denseMs,
-                         r.denseP90Ms, r.samplesPerSecond, r.speedup.map { String(format: ", %.2f× the first file", $0) } ?? ""))
+            print(String(format: "%@  batch %d: dense %.4f ms (p90 %.4f), sparse %.4f ms (p90 %.4f, %d sparse layers) → %.2f×%@",
+                         r.model, r.batch, r.denseMs, r.denseP90Ms, r.sparseMs, r.sparseP90Ms, r.sparseLayers, r.speedup,
+                         r.speedupVsFirst.map { String(format: "; dense path %.2f× the first file's", $0) } ?? ""))
         }
     }
 }

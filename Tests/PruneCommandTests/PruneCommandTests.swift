@@ -458,8 +458,10 @@ struct EndToEndTests {
         let results = try #require(try singleJSONObject(bench.stdout)["results"] as? [[String: Any]])
         #expect(results.count == 4)
         #expect(results.allSatisfy { ($0["dense_ms"] as? Double ?? 0) > 0 && ($0["dense_p90_ms"] as? Double ?? 0) >= ($0["dense_ms"] as? Double ?? 1) })
+        #expect(results.allSatisfy { ($0["sparse_ms"] as? Double ?? 0) > 0 && ($0["speedup"] as? Double ?? 0) > 0 })
         #expect(results.map { $0["batch"] as? Int } == [1, 1, 64, 64])
-        #expect(results.filter { $0["speedup"] != nil }.count == 2)
+        #expect(results.map { $0["sparse_layers"] as? Int } == [0, 0, 0, 0], "dense and compacted models have no sparse layer")
+        #expect(results.filter { $0["speedup_vs_first"] != nil }.count == 2)
     }
 
     @Test("`prune compact` of a model with nothing to remove keeps every unit")
