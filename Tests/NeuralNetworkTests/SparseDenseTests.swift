@@ -42,4 +42,17 @@ struct SparseDenseTests {
         #expect(layer.multiplyAdds(for: [[784]], nonZeroOnly: true) == 23_520)
         #expect(layer.namedParameters.first?.1.value == fc1.weight.value)
     }
+
+    @Test("a Dense layer at batch 1 (matrix-vector path) gives each sample's row of the batched product")
+    func denseBatchOne() throws {
+        var rng = SeededGenerator(seed: 14)
+        let layer = Dense(name: "d", inFeatures: 37, outFeatures: 11, rng: &rng)
+        let x = randomTensor([5, 37], seed: 15)
+        let batch = layer.forward(x, training: false)
+        for i in 0..<5 {
+            let one = layer.forward(Tensor(shape: [1, 37], scalars: Array(x.scalars[(37 * i)..<(37 * i + 37)])), training: false)
+            #expect(one.shape == [1, 11])
+            #expect(maxRelativeError(one.scalars, Array(batch.scalars[(11 * i)..<(11 * i + 11)])) < 1e-6)
+        }
+    }
 }

@@ -64,9 +64,15 @@ public final class Dense: Layer, InputGradientSkipping {
         var y = Tensor(shape: [n, outFeatures]) { y in
             x.withUnsafeBufferPointer { px in
                 weight.value.withUnsafeBufferPointer { pw in
-                    BLAS.gemm(.none, .transposed, m: n, n: outFeatures, k: inFeatures,
-                              a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures,
-                              c: y.baseAddress!, ldc: outFeatures)
+                    if n == 1 {
+                        // One sample: a matrix-vector product (sgemm would repack the whole weight).
+                        BLAS.gemv(.none, rows: outFeatures, columns: inFeatures, a: pw.baseAddress!, lda: inFeatures,
+                                  x: px.baseAddress!, y: y.baseAddress!)
+                    } else {
+                        BLAS.gemm(.none, .transposed, m: n, n: outFeatures, k: inFeatures,
+                                  a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures,
+                                  c: y.baseAddress!, ldc: outFeatures)
+                    }
                 }
             }
         }
