@@ -34,8 +34,10 @@ public enum ModelFile {
     /// Writes `model` to `path` atomically. `metadata` entries are stored alongside
     /// (keys starting with `prune.` are reserved).
     /// - Throws: `FormatError` when `metadata` uses a reserved key or the file cannot be written.
+    ///   With `halfPrecision`, trainable parameters (and packed values) are written as F16:
+    ///   half the bytes, values rounded to the nearest Float16; running statistics stay F32.
     public static func save(_ model: Graph, to path: String, metadata: [String: String] = [:],
-                            storage: Storage = .packed) throws {
+                            storage: Storage = .packed, halfPrecision: Bool = false) throws {
         if let reserved = metadata.keys.sorted().first(where: { $0.hasPrefix("prune.") }) {
             throw FormatError(path: path, "metadata key '\(reserved)' is reserved for Prune; choose another name")
         }
@@ -69,7 +71,12 @@ public enum ModelFile {
         if !masked.isEmpty { meta[maskedKey] = String(decoding: try encoder.encode(masked), as: UTF8.self) }
         if !packed.isEmpty { meta[packedKey] = String(decoding: try encoder.encode(packed), as: UTF8.self) }
         meta[versionKey] = "1"
-        try Safetensors.write(Safetensors.Contents(tensors: tensors, integers: integers, metadata: meta), to: path)
+        var half: Set<String> = []
+        if halfPrecision {
+            let trainable = Set(model.trainableParameters.map(\.path))
+            half = Set(tensors.map(\.name).filter { trainable.contains($0) || ($0.hasSuffix(".values") && trainable.contains(String($0.dropLast(7)))) })
+        }
+        try Safetensors.write(Safetensors.Contents(tensors: tensors, integers: integers, metadata: meta, halfPrecision: half), to: path)
     }
 
     /// The bitmask (bit i = entry i kept, least significant bit first) and the kept values.

@@ -20,13 +20,17 @@ public enum Safetensors {
         public var integers: [(name: String, tensor: IntegerTensor)]
         /// The `__metadata__` strings.
         public var metadata: [String: String]
+        /// Names of float tensors to write as F16 (half the bytes; values rounded to nearest
+        /// even). Reading always gives Float32.
+        public var halfPrecision: Set<String>
 
         /// Creates contents.
         public init(tensors: [(name: String, tensor: Tensor)], integers: [(name: String, tensor: IntegerTensor)] = [],
-                    metadata: [String: String] = [:]) {
+                    metadata: [String: String] = [:], halfPrecision: Set<String> = []) {
             self.tensors = tensors
             self.integers = integers
             self.metadata = metadata
+            self.halfPrecision = halfPrecision
         }
 
         /// The float tensor called `name`, or nil.
@@ -74,7 +78,10 @@ public enum Safetensors {
             header[name] = ["dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]] as [String: Any]
             offset += size
         }
-        for (name, tensor) in contents.tensors { try add(name, dtype: "F32", shape: tensor.shape, size: tensor.count * 4) }
+        for (name, tensor) in contents.tensors {
+            let half = contents.halfPrecision.contains(name)
+            try add(name, dtype: half ? "F16" : "F32", shape: tensor.shape, size: tensor.count * (half ? 2 : 4))
+        }
         for (name, tensor) in contents.integers {
             guard let size = IntegerTensor.elementSizes[tensor.dtype], tensor.bytes.count == tensor.shape.product * size else {
                 throw FormatError(path: name, "integer tensor of dtype \(tensor.dtype) and shape \(tensor.shape) has \(tensor.bytes.count) bytes")
@@ -88,7 +95,15 @@ public enum Safetensors {
         var length = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &length) { data.append(contentsOf: $0) }
         data.append(json)
-        for (_, tensor) in contents.tensors {
+        for (name, tensor) in contents.tensors {
+            if contents.halfPrecision.contains(name) {
+                for v in tensor.scalars {
+                    let h = float16Bits(v)
+                    data.append(UInt8(truncatingIfNeeded: h))
+                    data.append(UInt8(truncatingIfNeeded: h >> 8))
+                }
+                continue
+            }
             tensor.withUnsafeBufferPointer { p in
                 #if _endian(big)
                 for v in p { var le = v.bitPattern.littleEndian; withUnsafeBytes(of: &le) { data.append(contentsOf: $0) } }
@@ -218,6 +233,32 @@ public enum Safetensors {
     public static func write(_ contents: Contents, to path: String) throws {
         try AtomicFile.write(try encode(contents), to: path)
     }
+}
+
+/// IEEE binary16 bits of `x`, rounded to nearest even; overflow gives ±infinity, NaN stays
+/// NaN (portable; no Float16 type needed).
+func float16Bits(_ x: Float) -> UInt16 {
+    let bits = x.bitPattern
+    let sign = UInt16((bits >> 16) & 0x8000)
+    let exponent = Int((bits >> 23) & 0xFF)
+    let mantissa = bits & 0x7F_FFFF
+    if exponent == 0xFF { return sign | 0x7C00 | (mantissa != 0 ? 0x200 : 0) }
+    let e = exponent - 127 + 15
+    if e >= 31 { return sign | 0x7C00 }
+    if e <= 0 {
+        // Subnormal (or zero): shift the full mantissa right, rounding to nearest even.
+        guard e >= -10 else { return sign }
+        let full = mantissa | 0x80_0000
+        let shift = UInt32(14 - e)
+        var half = full >> shift
+        let remainder = full & ((1 << shift) - 1), halfway = UInt32(1) << (shift - 1)
+        if remainder > halfway || (remainder == halfway && half & 1 == 1) { half += 1 }
+        return sign | UInt16(half)
+    }
+    var half = UInt32(e) << 10 | mantissa >> 13
+    let remainder = mantissa & 0x1FFF
+    if remainder > 0x1000 || (remainder == 0x1000 && half & 1 == 1) { half += 1 }   // may carry into the exponent: correct
+    return sign | UInt16(half)
 }
 
 extension Float {

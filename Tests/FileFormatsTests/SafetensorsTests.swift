@@ -63,6 +63,32 @@ struct SafetensorsTests {
         #expect(entry["dtype"] as? String == "U8")
     }
 
+    #if !(os(macOS) && arch(x86_64))
+    @Test("tensors written as F16 read back as the nearest Float16, ties to even; overflow, NaN, zeros and subnormals too")
+    func halfPrecision() throws {
+        var values: [Float] = [0, -0, 1, -2.5, 65504, 65520, 1e6, -1e6, .infinity, -.infinity, 0x1p-24, 0x1p-25, 0x1.8p-25,
+                               0x1p-14, 0x1.ffcp-15, 1.0009765625, 1.00048828125, 1.00146484375, 3.14159265, -0.1]
+        var rng = SeededGenerator(seed: 3)
+        values += (0..<2000).map { _ in Float.random(in: -70000...70000, using: &rng) }
+        values += (0..<2000).map { _ in Float.random(in: -1e-4...1e-4, using: &rng) }
+        let tensor = Tensor(shape: [values.count], scalars: values)
+        let contents = Safetensors.Contents(tensors: [("h", tensor), ("f", tensor)], halfPrecision: ["h"])
+        let bytes = try Safetensors.encode(contents)
+        let alone = try Safetensors.encode(Safetensors.Contents(tensors: [("f", tensor)])).count
+        #expect(bytes.count > alone + 2 * values.count && bytes.count <= alone + 2 * values.count + 80, "2 bytes per value plus one header entry")
+        let back = try Safetensors.decode(bytes, path: "memory")
+        let h = try #require(back["h"])
+        for (i, v) in values.enumerated() {
+            let expected = Float(Float16(v))
+            #expect(h.scalars[i].bitPattern == expected.bitPattern, "\(v) → \(h.scalars[i]), expected \(expected)")
+        }
+        #expect(back["f"]?.scalars.map(\.bitPattern) == values.map(\.bitPattern))
+        let nan = try Safetensors.decode(try Safetensors.encode(Safetensors.Contents(tensors: [("n", Tensor(shape: [1], scalars: [.nan]))],
+                                                                                     halfPrecision: ["n"])), path: "memory")
+        #expect(nan["n"]?.scalars[0].isNaN == true)
+    }
+    #endif
+
     @Test("write then read through a file is exact")
     func fileRoundTrip() throws {
         let folder = try TemporaryFolder()

@@ -477,4 +477,24 @@ struct EndToEndTests {
         #expect(json["parametersAfter"] as? Int == json["parametersBefore"] as? Int)
         #expect(json["maxAbsDifference"] == nil)
     }
+
+    @Test("`prune export --fp16` of a 90%-pruned model: under 10% of dense Float32, accuracy within 0.1 point")
+    func exportHalfPrecision() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dense = folder.appendingPathComponent("d.safetensors").path
+        let pruned = folder.appendingPathComponent("p.safetensors").path
+        let half = folder.appendingPathComponent("h.safetensors").path
+        #expect(try prune("train", "--model", "lenet300", "--epochs", "1", "--batch-size", "256", "--quiet", "--out", dense).status == 0)
+        #expect(try prune("prune", dense, "--sparsity", "0.9", "--quiet", "--out", pruned).status == 0)
+        let result = try prune("export", pruned, "--fp16", "--evaluate", "--json", "--out", half)
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        let after = try #require(json["bytesAfter"] as? Int), reference = try #require(json["denseFloat32Bytes"] as? Int)
+        #expect(Double(after) <= 0.10 * Double(reference), "\(after) of \(reference)")
+        let a = try #require(json["accuracyBefore"] as? Double), b = try #require(json["accuracyAfter"] as? Double)
+        #expect(abs(a - b) <= 0.001, "\(a) → \(b)")
+        let denseExport = try prune("export", half, "--format", "dense", "--json", "--out", folder.appendingPathComponent("x.safetensors").path)
+        #expect((try singleJSONObject(denseExport.stdout)["bytesAfter"] as? Int ?? 0) > 1_000_000)
+    }
 }

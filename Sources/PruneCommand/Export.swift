@@ -1,0 +1,71 @@
+import ArgumentParser
+import FileFormats
+import Foundation
+import NeuralNetwork
+
+/// `prune export`: rewrite a model file for shipping: packed masks and, optionally, half precision.
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rewrite a model file: pruned weights packed (bitmask + kept values) or dense, optionally in Float16.",
+        discussion: """
+            --format packed stores each pruned weight as a bitmask and its kept values (docs/FORMATS.md); \
+            --format dense writes every tensor dense, for readers that want plain arrays. --fp16 halves the \
+            bytes of the weights (rounded to the nearest Float16; running statistics stay Float32). Loading \
+            any of these gives a model prune can evaluate, prune further or fine-tune.
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case packed, dense }
+
+    @Argument(help: "A model file (safetensors) written by prune.")
+    var modelPath: String
+
+    @Option(help: "packed or dense.")
+    var format: Format = .packed
+
+    @Flag(help: "Store weights as Float16.")
+    var fp16 = false
+
+    @Option(help: "Where to write the exported model (safetensors).")
+    var out: String
+
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var output: OutputOptions
+
+    @Flag(help: "Evaluate the original and the exported model on the test set.")
+    var evaluate = false
+
+    func validate() throws {
+        try validateOutputPath(out, option: "--out")
+    }
+
+    struct Summary: Encodable {
+        var bytesBefore: Int, bytesAfter: Int, denseFloat32Bytes: Int
+        var accuracyBefore: Float?, accuracyAfter: Float?
+        var output: String
+    }
+
+    func run() throws {
+        let loaded = try ModelFile.load(modelPath)
+        try ModelFile.save(loaded.model, to: out, metadata: loaded.metadata.filter { !$0.key.hasPrefix("prune.") },
+                           storage: format == .packed ? .packed : .dense, halfPrecision: fp16)
+        let size = { (path: String) in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+        var before: Float?, after: Float?
+        if evaluate {
+            let test = try dataOptions.test()
+            try Trainer.check(test, fits: loaded.model)
+            before = Trainer.evaluate(loaded.model, on: test).accuracy
+            after = Trainer.evaluate(try ModelFile.load(out).model, on: test).accuracy
+        }
+        let summary = Summary(bytesBefore: size(modelPath), bytesAfter: size(out),
+                              denseFloat32Bytes: 4 * loaded.model.parameters.reduce(0) { $0 + $1.parameter.count },
+                              accuracyBefore: before, accuracyAfter: after, output: out)
+        if output.json {
+            try printJSON(summary)
+            return
+        }
+        print(String(format: "%@: %@ bytes → %@ bytes (%.1f%% of the %@ bytes of dense Float32 parameters)", out,
+                     grouped(summary.bytesBefore), grouped(summary.bytesAfter),
+                     100 * Double(summary.bytesAfter) / Double(max(summary.denseFloat32Bytes, 1)), grouped(summary.denseFloat32Bytes)))
+        if let before, let after { print(String(format: "accuracy %.2f%% before, %.2f%% after", 100 * before, 100 * after)) }
+    }
+}
