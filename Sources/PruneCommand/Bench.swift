@@ -356,26 +356,14 @@ struct BenchInfer: ParsableCommand {
         var results: [Timing] = []
         for batch in batches {
             let x = test.batch(Array((0..<batch).map { $0 % test.count })[...]).inputs
-            let probe = ContinuousClock().measure { _ = models[0].forward(x, training: false) }.seconds
-            let count = runs > 0 ? runs : max(15, min(2000, Int(0.3 / max(probe, 1e-7))))
-            for m in models { for _ in 0..<max(3, count / 10) { _ = m.forward(x, training: false) } }   // warm-up
-            var samples = [[Double]](repeating: [], count: models.count)
-            let clock = ContinuousClock()
-            for _ in 0..<count {
-                for (i, m) in models.enumerated() {
-                    let start = clock.now
-                    _ = m.forward(x, training: false)
-                    samples[i].append((clock.now - start).seconds)
-                }
-            }
-            func p90(_ s: [Double]) -> Double { let t = s.sorted(); return t[min(t.count - 1, Int(0.9 * Double(t.count)))] }
+            let samples = timeInTurns(models.map { m in { _ = m.forward(x, training: false) } }, count: runs)
             let firstDense = median(samples[0])
             for (f, path) in modelPaths.enumerated() {
                 let d = samples[2 * f], s = samples[2 * f + 1]
                 results.append(Timing(model: path, batch: batch,
                                       sparseLayers: sparse[f].nodes.filter { $0.module is SparseDense }.count,
-                                      denseMs: 1000 * median(d), denseP90Ms: 1000 * p90(d),
-                                      sparseMs: 1000 * median(s), sparseP90Ms: 1000 * p90(s),
+                                      denseMs: 1000 * median(d), denseP90Ms: 1000 * percentile90(d),
+                                      sparseMs: 1000 * median(s), sparseP90Ms: 1000 * percentile90(s),
                                       samplesPerSecond: Double(batch) / min(median(d), median(s)),
                                       speedup: median(d) / median(s),
                                       speedupVsFirst: f == 0 ? nil : firstDense / median(d)))
@@ -472,19 +460,9 @@ struct BenchSpMM: ParsableCommand {
                 }
             }
         }
-        let clock = ContinuousClock()
-        let probe = clock.measure { dense() }.seconds
-        let count = runs > 0 ? runs : max(15, min(5000, Int(0.5 / max(probe, 1e-7))))
-        for _ in 0..<3 { dense(); sparse() }
-        var td: [Double] = [], ts: [Double] = []
-        for _ in 0..<count {
-            var start = clock.now
-            dense()
-            td.append((clock.now - start).seconds)
-            start = clock.now
-            sparse()
-            ts.append((clock.now - start).seconds)
-        }
+        let samples = timeInTurns([dense, sparse], count: runs, seconds: 0.5, maximumRuns: 5000)
+        let (td, ts) = (samples[0], samples[1])
+        let count = td.count
         var worst = 0.0
         for (a, b) in zip(sparseOut.scalars, denseOut.scalars) { worst = max(worst, Double(abs(a - b)) / max(1, Double(abs(b)))) }
         let result = Result(rows: rows, cols: cols, sparsity: sparsity, batch: batch, nonZeros: csr.nonZeroCount,

@@ -55,7 +55,7 @@ struct Compact: ParsableCommand {
         metadata["compacted.from"] = URL(fileURLWithPath: modelPath).lastPathComponent
         try ModelFile.save(result.model, to: out, metadata: metadata)
         let before = ModelComplexity(loaded.model).totals, after = ModelComplexity(result.model).totals
-        let bytes = { (path: String) in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+        let bytes = { (path: String) in fileSize(path) ?? 0 }
         var latency: [LatencyPair] = []
         var layerMs: (before: [String: Double], after: [String: Double]) = ([:], [:])
         if bench {
@@ -148,22 +148,10 @@ func layerTimes(_ model: Graph, _ x: Tensor) -> [String: Double] {
     return result
 }
 
-/// Median seconds of `a` and `b` on input `x`, timed in turns (about 0.3 s each).
+/// Median seconds of `a` and `b` on input `x`, timed in turns.
 func timeSideBySide(_ a: Graph, _ b: Graph, _ x: Tensor) -> (Double, Double) {
-    let clock = ContinuousClock()
-    let probe = clock.measure { _ = a.forward(x, training: false) }.seconds
-    let count = max(15, min(2000, Int(0.3 / max(probe, 1e-7))))
-    for _ in 0..<3 { _ = a.forward(x, training: false); _ = b.forward(x, training: false) }
-    var ta: [Double] = [], tb: [Double] = []
-    for _ in 0..<count {
-        var start = clock.now
-        _ = a.forward(x, training: false)
-        ta.append((clock.now - start).seconds)
-        start = clock.now
-        _ = b.forward(x, training: false)
-        tb.append((clock.now - start).seconds)
-    }
-    return (median(ta), median(tb))
+    let samples = timeInTurns([{ _ = a.forward(x, training: false) }, { _ = b.forward(x, training: false) }])
+    return (median(samples[0]), median(samples[1]))
 }
 
 struct CompactSummary: Encodable {

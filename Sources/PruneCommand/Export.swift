@@ -48,7 +48,7 @@ struct Export: ParsableCommand {
         let loaded = try ModelFile.load(modelPath)
         try ModelFile.save(loaded.model, to: out, metadata: loaded.metadata.filter { !$0.key.hasPrefix("prune.") },
                            storage: format == .packed ? .packed : .dense, halfPrecision: fp16)
-        let size = { (path: String) in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+        let size = { (path: String) in fileSize(path) ?? 0 }
         var before: Float?, after: Float?
         if evaluate {
             let test = try dataOptions.test()

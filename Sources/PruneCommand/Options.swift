@@ -81,7 +81,7 @@ func requireAtLeast(_ minimum: Int, _ value: Int, for option: String) throws {
 /// "saved PATH (N bytes; …)": the file's size next to what the model's parameters take
 /// as dense Float32.
 func savedLine(_ path: String, model: Graph) -> String {
-    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+    let size = fileSize(path)
     let dense = 4 * model.parameters.reduce(0) { $0 + $1.parameter.count }
     guard let size else { return "saved \(path)" }
     return String(format: "saved %@ (%@ bytes, %.1f%% of the %@ bytes of dense Float32 parameters)",
@@ -97,4 +97,35 @@ func grouped(_ n: Int) -> String {
         out.append(d)
     }
     return out
+}
+
+/// The size of the file at `path` in bytes, or nil when it cannot be read.
+func fileSize(_ path: String) -> Int? {
+    (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+}
+
+/// Runs each of `bodies` `count` times in turns (after a short warm-up) and returns each
+/// one's seconds per run: side-by-side timing, so that drifts in machine speed hit all
+/// of them alike. With `count` 0 the number of runs is chosen for about `seconds` of the
+/// first body (between 15 and `maximumRuns`).
+func timeInTurns(_ bodies: [() -> Void], count: Int = 0, seconds: Double = 0.3, maximumRuns: Int = 2000) -> [[Double]] {
+    let clock = ContinuousClock()
+    let probe = clock.measure { bodies[0]() }.seconds
+    let runs = count > 0 ? count : max(15, min(maximumRuns, Int(seconds / max(probe, 1e-7))))
+    for body in bodies { for _ in 0..<max(3, runs / 10) { body() } }
+    var samples = [[Double]](repeating: [], count: bodies.count)
+    for _ in 0..<runs {
+        for (i, body) in bodies.enumerated() {
+            let start = clock.now
+            body()
+            samples[i].append((clock.now - start).seconds)
+        }
+    }
+    return samples
+}
+
+/// The 90th percentile of `values`.
+func percentile90(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(0.9 * Double(sorted.count)))]
 }
