@@ -93,10 +93,10 @@ public enum Pruner {
         let structured = StructuredPlan(criterion: plan.criterion, batchNormScale: plan.criterion is BatchNormScale,
                                         sparsity: sparsity, scope: plan.scope,
                                         parameters: plan.parameters, excluding: plan.excluding, unit: plan.granularity)
-        let producers = Dependencies.groups(model).filter { structured.selects($0, in: model) }
-            .flatMap { $0.producers.map { "\($0.layer).weight" } }
+        let groups = Dependencies.groups(model)
+        let producers = groups.filter { structured.selects($0, in: model) }.flatMap { $0.producers.map { "\($0.layer).weight" } }
         let before = producers.map { model.parameter(at: $0)?.value.nonZeroCount() ?? 0 }
-        try Structured.prune(model, with: structured)
+        try Structured.prune(model, with: structured, groups: groups)
         let parameters = zip(producers, before).compactMap { path, nonZeros -> PrunedParameter? in
             guard let p = model.parameter(at: path) else { return nil }
             return PrunedParameter(path: path, count: p.count, nonZerosBefore: nonZeros, nonZerosAfter: p.value.nonZeroCount())

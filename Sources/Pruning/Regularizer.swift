@@ -149,20 +149,29 @@ public final class Regularization: TrainingCallback {
     /// The regularizers, applied in order.
     public let regularizers: [Regularizer]
     private var rate: Float = 0
+    /// Each regularizer's parameters, matched once per model rather than on every step.
+    private var selection: (model: ObjectIdentifier, parameters: [[Parameter]])?
 
     /// Creates the callback.
     public init(_ regularizers: [Regularizer]) { self.regularizers = regularizers }
 
+    private func parameters(of model: Graph) -> [[Parameter]] {
+        if let selection, selection.model == ObjectIdentifier(model) { return selection.parameters }
+        let parameters = regularizers.map { $0.selected(in: model).map(\.parameter) }
+        selection = (ObjectIdentifier(model), parameters)
+        return parameters
+    }
+
     public func trainer(_ trainer: Trainer, willUpdateWithLearningRate learningRate: Float) throws {
         rate = learningRate
-        for r in regularizers {
-            for (_, p) in r.selected(in: trainer.model) { r.addGradient(to: p) }
+        for (r, selected) in zip(regularizers, parameters(of: trainer.model)) {
+            for p in selected { r.addGradient(to: p) }
         }
     }
 
     public func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
-        for r in regularizers {
-            for (_, p) in r.selected(in: trainer.model) {
+        for (r, selected) in zip(regularizers, parameters(of: trainer.model)) {
+            for p in selected {
                 r.proximalStep(p, rate: rate)
                 p.applyMask()
             }

@@ -76,12 +76,16 @@ public enum Structured {
     ///   when no prunable group matches.
     @discardableResult
     public static func prune(_ model: Graph, with plan: StructuredPlan) throws -> [GroupCut] {
+        try prune(model, with: plan, groups: Dependencies.groups(model))
+    }
+
+    /// `prune(_:with:)` over groups the caller has already found for `model`.
+    static func prune(_ model: Graph, with plan: StructuredPlan, groups all: [DependencyGroup]) throws -> [GroupCut] {
         guard (0...1).contains(plan.sparsity) else { throw PruningError("structured sparsity must be in [0, 1], got \(plan.sparsity)") }
         guard plan.multiple >= 1 else { throw PruningError("the kept-count multiple must be at least 1, got \(plan.multiple)") }
         guard (0...1).contains(plan.minimumKeptFraction) else {
             throw PruningError("the minimum kept fraction must be in [0, 1], got \(plan.minimumKeptFraction)")
         }
-        let all = Dependencies.groups(model)
         let groups = all.filter { plan.selects($0, in: model) }
         guard !groups.isEmpty else {
             throw PruningError("no prunable group of \(plan.unit.map { "\($0)s" } ?? "units") matches \(plan.parameters)"
