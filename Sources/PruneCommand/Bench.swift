@@ -389,7 +389,9 @@ struct BenchSpMM: ParsableCommand {
         discussion: """
             The weights are uniform random with exactly the given fraction of zeros (seeded). Batch 1 \
             compares the sparse matrix-vector product with sgemv; larger batches compare the CSR \
-            product (batch stored feature-major, vectorized across samples) with sgemm on the same layout.
+            product (batch stored feature-major, vectorized across samples) with sgemm on the same layout. \
+            With --threads N both sides split the rows between N threads (one BLAS thread each; \
+            the CSR ranges hold equal shares of the non-zeros).
             """)
 
     @Option(help: "Output features (matrix rows).")
@@ -426,6 +428,7 @@ struct BenchSpMM: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        let pool = threadOptions.threads > 1 ? WorkerPool(count: threadOptions.threads) : nil
         var rng = SeededGenerator(seed: 11)
         var weights = Tensor.uniform([rows, cols], low: -1, high: 1, using: &rng)
         // Exactly round(sparsity · count) zeros, at random places.
@@ -439,12 +442,17 @@ struct BenchSpMM: ParsableCommand {
             weights.withUnsafeBufferPointer { w in
                 xt.withUnsafeBufferPointer { x in
                     denseOut.withUnsafeMutableBufferPointer { y in
-                        if batch == 1 {
-                            BLAS.gemv(.none, rows: rows, columns: cols, a: w.baseAddress!, lda: cols, x: x.baseAddress!, y: y.baseAddress!)
-                        } else {
-                            BLAS.gemm(.none, .none, m: rows, n: batch, k: cols, a: w.baseAddress!, lda: cols,
-                                      b: x.baseAddress!, ldb: batch, c: y.baseAddress!, ldc: batch)
+                        // Rows lo..<hi of the product: one BLAS thread per participant.
+                        let (w, x, y) = (w.baseAddress!, x.baseAddress!, y.baseAddress!)
+                        let block = { (lo: Int, hi: Int) in
+                            if batch == 1 {
+                                BLAS.gemv(.none, rows: hi - lo, columns: cols, a: w + lo * cols, lda: cols, x: x, y: y + lo)
+                            } else {
+                                BLAS.gemm(.none, .none, m: hi - lo, n: batch, k: cols, a: w + lo * cols, lda: cols,
+                                          b: x, ldb: batch, c: y + lo * batch, ldc: batch)
+                            }
                         }
+                        if let pool { pool.forEachRange(rows, minimum: 2, block) } else { block(0, rows) }
                     }
                 }
             }
@@ -453,9 +461,9 @@ struct BenchSpMM: ParsableCommand {
             xt.withUnsafeBufferPointer { x in
                 sparseOut.withUnsafeMutableBufferPointer { y in
                     if batch == 1 {
-                        csr.multiply(vector: x.baseAddress!, into: y.baseAddress!)
+                        csr.multiply(vector: x.baseAddress!, into: y.baseAddress!, pool: pool)
                     } else {
-                        csr.multiply(transposedBatch: x.baseAddress!, count: batch, into: y.baseAddress!)
+                        csr.multiply(transposedBatch: x.baseAddress!, count: batch, into: y.baseAddress!, pool: pool)
                     }
                 }
             }

@@ -17,6 +17,31 @@ struct SparseTests {
         return m
     }
 
+    /// The worst difference from the naive twin, relative to the sum of |weight·input| of each
+    /// output (a float sum of many terms rounds in proportion to that sum, not to its result:
+    /// the full row of `matrix` sums hundreds of large terms that largely cancel).
+    static func error(_ csr: CSRMatrix, _ xt: [Float], n: Int, _ yt: [Float]) -> Double {
+        let expected = naiveSparseProduct(csr, xt, n: n)
+        var worst = 0.0
+        for r in 0..<csr.rows {
+            for j in 0..<n {
+                var magnitude = 0.0
+                for p in Int(csr.rowStarts[r])..<Int(csr.rowStarts[r + 1]) {
+                    magnitude += abs(Double(csr.values[p]) * Double(xt[columnOf(csr, p) * n + j]))
+                }
+                worst = max(worst, abs(Double(yt[r * n + j]) - Double(expected[r * n + j])) / max(1, magnitude))
+            }
+        }
+        return worst
+    }
+
+    static func columnOf(_ csr: CSRMatrix, _ p: Int) -> Int {
+        switch csr.columnIndices {
+        case let .narrow(c): return Int(c[p])
+        case let .wide(c): return Int(c[p])
+        }
+    }
+
     static let shapes: [(Int, Int)] = [(1, 1), (1, 17), (9, 1), (7, 13), (33, 65), (100, 300)]
 
     @Test("dense → CSR → dense is exact, for every shape and sparsity", arguments: shapes)
@@ -65,11 +90,11 @@ struct SparseTests {
             let x = randomTensor([shape.1], seed: 6).scalars
             var y = [Float](repeating: .nan, count: shape.0)
             x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { csr.multiply(vector: xp.baseAddress!, into: $0.baseAddress!) } }
-            #expect(maxRelativeError(y, naiveSparseProduct(csr, x, n: 1)) < 1e-5)
+            #expect(Self.error(csr, x, n: 1, y) < 1e-6)
         }
     }
 
-    @Test("sparse × batch (feature-major) matches the naive twin for odd and vector-sized batches", arguments: [1, 3, 8, 13, 64, 70, 128])
+    @Test("sparse × batch (feature-major) matches the naive twin for odd and vector-sized batches", arguments: [1, 3, 8, 13, 64, 70, 128, 200])
     func batchProduct(_ n: Int) {
         for (rows, columns) in [(7, 13), (33, 65), (100, 300)] {
             let csr = CSRMatrix(Self.matrix(rows, columns, sparsity: 0.8, seed: UInt64(n)))
@@ -78,7 +103,43 @@ struct SparseTests {
             xt.withUnsafeBufferPointer { xp in
                 yt.withUnsafeMutableBufferPointer { csr.multiply(transposedBatch: xp.baseAddress!, count: n, into: $0.baseAddress!) }
             }
-            #expect(maxRelativeError(yt, naiveSparseProduct(csr, xt, n: n)) < 1e-5, "\(rows)×\(columns) batch \(n)")
+            #expect(Self.error(csr, xt, n: n, yt) < 1e-6, "\(rows)×\(columns) batch \(n)")
+        }
+    }
+
+    @Test("row ranges split the stored entries evenly and cover every row once")
+    func partition() {
+        let csr = CSRMatrix(Self.matrix(100, 300, sparsity: 0.9, seed: 3))
+        let longest = (0..<100).map { Int(csr.rowStarts[$0 + 1] - csr.rowStarts[$0]) }.max()!
+        for parts in [1, 2, 3, 7, 150] {
+            let b = csr.rowPartition(parts)
+            #expect(b.count == parts + 1 && b.first == 0 && b.last == 100)
+            #expect(zip(b, b.dropFirst()).allSatisfy { $0 <= $1 })
+            for i in 0..<parts {
+                let share = Int(csr.rowStarts[b[i + 1]] - csr.rowStarts[b[i]])
+                #expect(abs(share - csr.nonZeroCount / parts) <= longest + 1, "part \(i) of \(parts): \(share)")
+            }
+        }
+        #expect(CSRMatrix(Tensor.zeros([0, 4])).rowPartition(2) == [0, 0, 0])
+    }
+
+    @Test("products split between threads match the naive twin", arguments: [2, 3])
+    func threaded(_ threads: Int) {
+        let pool = WorkerPool(count: threads)
+        let csr = CSRMatrix(Self.matrix(300, 784, sparsity: 0.8, seed: 21))
+        for n in [1, 5, 130] {
+            let xt = randomTensor([784, n], seed: 22).scalars
+            var yt = [Float](repeating: .nan, count: 300 * n)
+            xt.withUnsafeBufferPointer { xp in
+                yt.withUnsafeMutableBufferPointer { y in
+                    if n == 1 {
+                        csr.multiply(vector: xp.baseAddress!, into: y.baseAddress!, pool: pool)
+                    } else {
+                        csr.multiply(transposedBatch: xp.baseAddress!, count: n, into: y.baseAddress!, pool: pool)
+                    }
+                }
+            }
+            #expect(Self.error(csr, xt, n: n, yt) < 1e-6, "batch \(n), \(threads) threads")
         }
     }
 }
