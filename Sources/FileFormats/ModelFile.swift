@@ -13,6 +13,15 @@ import TensorCore
 /// dense one (LeNet-300-100 at 90%: about 13% of it). Stored dense (`Storage.dense`, or
 /// sparsity below 1/32), a mask equal to "the non-zero entries" is implied by the zeros and
 /// named in `__metadata__["prune.masked"]`; any other mask is a `<path>.mask` tensor.
+///
+/// `Storage.sparse` writes each weight that sparse inference will use (a Dense layer's,
+/// keeping at most `csrMaximumDensity` of its entries) in whichever is smaller of the
+/// packed form and CSR (smaller below about 1/16 density):
+/// `<path>.csr_values` (F32 or F16), `<path>.csr_columns` (U16 when the matrix is at most
+/// 65,536 wide, else U32) and `<path>.csr_row_starts` (I32, rows + 1 offsets), with the
+/// shape in `__metadata__["prune.csr"]`. `load(_:sparse: true)` builds those layers, and
+/// the packed Dense weights keeping at most `csrMaximumDensity`, as `SparseDense` straight
+/// from the arrays (bits to CSR), never making the dense matrix.
 public enum ModelFile {
     /// The metadata key holding the architecture JSON.
     public static let architectureKey = "prune.architecture"
@@ -22,6 +31,11 @@ public enum ModelFile {
     public static let versionKey = "prune.format"
     /// The metadata key holding the JSON object of packed parameter paths and their shapes.
     public static let packedKey = "prune.packed"
+    /// The metadata key holding the JSON object of CSR parameter paths and their shapes.
+    public static let csrKey = "prune.csr"
+    /// `Storage.sparse` writes a Dense weight as CSR when it keeps at most this fraction of
+    /// its entries (the batch-1 crossover of the sparse kernels; denser ones are packed).
+    public static let csrMaximumDensity = 0.3
 
     /// How masked parameters are written.
     public enum Storage: Sendable {
@@ -29,6 +43,9 @@ public enum ModelFile {
         case packed
         /// Every parameter as a dense F32 tensor, readable as-is by any safetensors user.
         case dense
+        /// Sparse Dense weights as CSR arrays (runnable without densifying), other masked
+        /// parameters packed.
+        case sparse
     }
 
     /// Writes `model` to `path` atomically. `metadata` entries are stored alongside
@@ -45,14 +62,33 @@ public enum ModelFile {
         var integers: [(name: String, tensor: Safetensors.IntegerTensor)] = []
         var masked: [String] = []
         var packed: [String: [Int]] = [:]
+        var csr: [String: [Int]] = [:]
         for (p, parameter) in model.parameters {
+            if storage == .sparse, let (layer, name) = split(p), name == "weight",
+               let module = model.module(named: layer), module is Dense || module is SparseDense {
+                let kept = parameter.mask?.nonZeroCount() ?? parameter.value.nonZeroCount()
+                let (rows, columns) = (parameter.value.shape[0], parameter.value.shape[1])
+                let valueBytes = halfPrecision ? 2 : 4
+                let csrBytes = kept * (valueBytes + (columns <= 65_536 ? 2 : 4)) + 4 * (rows + 1)
+                let bitmaskBytes = (parameter.count + 7) / 8 + kept * valueBytes
+                // Both forms load straight into a sparse layer: write the smaller one.
+                if Double(kept) <= csrMaximumDensity * Double(parameter.count), csrBytes <= bitmaskBytes {
+                    let matrix = (module as? SparseDense)?.weight ?? CSRMatrix(parameter.value, mask: parameter.mask)
+                    tensors.append(("\(p).csr_values", Tensor(shape: [matrix.values.count], scalars: matrix.values)))
+                    integers.append(("\(p).csr_columns", integerTensor(matrix.columnIndices)))
+                    integers.append(("\(p).csr_row_starts", Safetensors.IntegerTensor(
+                        dtype: "I32", shape: [matrix.rowStarts.count], bytes: littleEndianBytes(matrix.rowStarts))))
+                    csr[p] = parameter.value.shape
+                    continue
+                }
+            }
             guard let mask = parameter.mask else {
                 tensors.append((p, parameter.value))
                 continue
             }
             let n = parameter.count
             let kept = mask.nonZeroCount()
-            if storage == .packed, (n + 7) / 8 + 4 * kept < 4 * n {
+            if storage != .dense, (n + 7) / 8 + 4 * kept < 4 * n {
                 let (bitmask, values) = pack(parameter.value, mask: mask, kept: kept)
                 tensors.append(("\(p).values", values))
                 integers.append(("\(p).bitmask", bitmask))
@@ -70,13 +106,71 @@ public enum ModelFile {
         meta[architectureKey] = String(decoding: try encoder.encode(model.spec), as: UTF8.self)
         if !masked.isEmpty { meta[maskedKey] = String(decoding: try encoder.encode(masked), as: UTF8.self) }
         if !packed.isEmpty { meta[packedKey] = String(decoding: try encoder.encode(packed), as: UTF8.self) }
+        if !csr.isEmpty { meta[csrKey] = String(decoding: try encoder.encode(csr), as: UTF8.self) }
         meta[versionKey] = "1"
         var half: Set<String> = []
         if halfPrecision {
             let trainable = Set(model.trainableParameters.map(\.path))
-            half = Set(tensors.map(\.name).filter { trainable.contains($0) || ($0.hasSuffix(".values") && trainable.contains(String($0.dropLast(7)))) })
+            half = Set(tensors.map(\.name).filter { name in
+                trainable.contains(name) || [".values", ".csr_values"].contains { suffix in
+                    name.hasSuffix(suffix) && trainable.contains(String(name.dropLast(suffix.count)))
+                }
+            })
         }
         try Safetensors.write(Safetensors.Contents(tensors: tensors, integers: integers, metadata: meta, halfPrecision: half), to: path)
+    }
+
+    /// `("fc1", "weight")` for `"fc1.weight"`.
+    static func split(_ path: String) -> (layer: String, name: String)? {
+        guard let dot = path.lastIndex(of: ".") else { return nil }
+        return (String(path[..<dot]), String(path[path.index(after: dot)...]))
+    }
+
+    static func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * MemoryLayout<T>.size)
+        for v in values { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+        return bytes
+    }
+
+    static func integerTensor(_ indices: CSRMatrix.ColumnIndices) -> Safetensors.IntegerTensor {
+        switch indices {
+        case let .narrow(c): return Safetensors.IntegerTensor(dtype: "U16", shape: [c.count], bytes: littleEndianBytes(c))
+        case let .wide(c): return Safetensors.IntegerTensor(dtype: "U32", shape: [c.count], bytes: littleEndianBytes(c))
+        }
+    }
+
+    static func integers<T: FixedWidthInteger>(_ tensor: Safetensors.IntegerTensor, as _: T.Type) -> [T] {
+        let size = MemoryLayout<T>.size
+        return (0..<tensor.bytes.count / size).map { i in
+            var v: T = 0
+            for b in 0..<size { v |= T(tensor.bytes[i * size + b]) << (8 * b) }
+            return v
+        }
+    }
+
+    /// The CSR matrix of parameter `p` of `shape`, checked.
+    static func csrMatrix(_ p: String, shape: [Int], contents: Safetensors.Contents, values: Tensor?, path: String) throws -> CSRMatrix {
+        guard shape.count == 2 else { throw FormatError(path: path, "CSR parameter '\(p)' must be a matrix, the architecture gives \(shape)") }
+        guard let values, values.rank == 1 else {
+            throw FormatError(path: path, "CSR parameter '\(p)' needs a 1-D float tensor '\(p).csr_values'")
+        }
+        guard allFinite(values) else { throw FormatError(path: path, "tensor '\(p).csr_values' contains NaN or infinity") }
+        guard let starts = contents.integer("\(p).csr_row_starts"), starts.dtype == "I32", starts.shape == [shape[0] + 1] else {
+            throw FormatError(path: path, "CSR parameter '\(p)' needs an I32 tensor '\(p).csr_row_starts' of shape [\(shape[0] + 1)]")
+        }
+        let columns: CSRMatrix.ColumnIndices
+        switch contents.integer("\(p).csr_columns") {
+        case let c? where c.dtype == "U16" && c.shape == values.shape: columns = .narrow(integers(c, as: UInt16.self))
+        case let c? where c.dtype == "U32" && c.shape == values.shape: columns = .wide(integers(c, as: UInt32.self))
+        default:
+            throw FormatError(path: path, "CSR parameter '\(p)' needs a U16 or U32 tensor '\(p).csr_columns' of shape \(values.shape)")
+        }
+        guard let matrix = CSRMatrix(rows: shape[0], columns: shape[1], rowStarts: integers(starts, as: Int32.self),
+                                     columnIndices: columns, values: values.scalars) else {
+            throw FormatError(path: path, "CSR arrays of '\(p)' are inconsistent: row starts must rise from 0 to \(values.count) and every column must be below \(shape[1])")
+        }
+        return matrix
     }
 
     /// The bitmask (bit i = entry i kept, least significant bit first) and the kept values.
@@ -95,9 +189,10 @@ public enum ModelFile {
         return (Safetensors.IntegerTensor(shape: [bits.count], bytes: bits), Tensor(shape: [values.count], scalars: values))
     }
 
-    /// The dense value and mask of a packed parameter `p` of `shape`, checked.
-    static func unpack(_ p: String, shape: [Int], bitmask: Safetensors.IntegerTensor?, values: Tensor?,
-                       path: String) throws -> (value: Tensor, mask: Tensor) {
+    /// The bitmask form of a packed parameter `p` of `shape` (as a `[1, n]` matrix when it is
+    /// not rank 2), checked.
+    static func packedMatrix(_ p: String, shape: [Int], bitmask: Safetensors.IntegerTensor?, values: Tensor?,
+                             path: String) throws -> BitmaskMatrix {
         let n = shape.product
         guard let bitmask, bitmask.dtype == "U8", bitmask.shape == [(n + 7) / 8] else {
             throw FormatError(path: path, "packed parameter '\(p)' needs a U8 tensor '\(p).bitmask' of shape [\((n + 7) / 8)]")
@@ -109,19 +204,18 @@ public enum ModelFile {
         if n % 8 != 0, bitmask.bytes[n / 8] >> UInt8(n % 8) != 0 {
             throw FormatError(path: path, "'\(p).bitmask' sets bits past the \(n) entries of the parameter")
         }
-        var value = Tensor.zeros(shape), mask = Tensor.zeros(shape)
-        var next = 0
-        value.withUnsafeMutableBufferPointer { v in
-            mask.withUnsafeMutableBufferPointer { m in
-                values.withUnsafeBufferPointer { kept in
-                    for i in 0..<n where bitmask.bytes[i >> 3] >> UInt8(i & 7) & 1 != 0 {
-                        v[i] = kept[next]
-                        m[i] = 1
-                        next += 1
-                    }
-                }
-            }
-        }
+        guard allFinite(values) else { throw FormatError(path: path, "tensor '\(p).values' contains NaN or infinity") }
+        let (rows, columns) = shape.count == 2 ? (shape[0], shape[1]) : (1, n)
+        return BitmaskMatrix(rows: rows, columns: columns, bits: bitmask.bytes, values: values.scalars)!
+    }
+
+    /// The dense value and mask of a packed parameter `p` of `shape`, checked.
+    static func unpack(_ p: String, shape: [Int], bitmask: Safetensors.IntegerTensor?, values: Tensor?,
+                       path: String) throws -> (value: Tensor, mask: Tensor) {
+        let matrix = try packedMatrix(p, shape: shape, bitmask: bitmask, values: values, path: path)
+        let value = matrix.dense().reshaped(shape)
+        let mask = BitmaskMatrix(rows: matrix.rows, columns: matrix.columns, bits: matrix.bits,
+                                 values: [Float](repeating: 1, count: matrix.values.count))!.dense().reshaped(shape)
         return (value, mask)
     }
 
@@ -133,16 +227,18 @@ public enum ModelFile {
         public var metadata: [String: String]
     }
 
-    /// Reads a model file written by `save`.
+    /// Reads a model file written by `save`. With `sparse`, weights stored as CSR become
+    /// inference-only `SparseDense` layers built from the arrays; otherwise they are
+    /// rebuilt as masked dense weights (trainable, exactly the same values).
     /// - Throws: `FormatError` naming the file and the tensor or field that is wrong.
-    public static func load(_ path: String) throws -> Loaded {
-        try decode(try Safetensors.read(path), path: path)
+    public static func load(_ path: String, sparse: Bool = false) throws -> Loaded {
+        try decode(try Safetensors.read(path), path: path, sparse: sparse)
     }
 
     /// Builds the model held by already-decoded safetensors contents; `path` names the
     /// source in errors.
     /// - Throws: `FormatError` naming the tensor or field that is wrong.
-    public static func decode(_ contents: Safetensors.Contents, path: String) throws -> Loaded {
+    public static func decode(_ contents: Safetensors.Contents, path: String, sparse: Bool = false) throws -> Loaded {
         guard let architecture = contents.metadata[architectureKey] else {
             throw FormatError(path: path, "not a Prune model file: the metadata has no '\(architectureKey)' entry")
         }
@@ -172,6 +268,13 @@ public enum ModelFile {
             }
             packed = shapes
         }
+        var csr: [String: [Int]] = [:]
+        if let object = contents.metadata[csrKey] {
+            guard let shapes = try? JSONDecoder().decode([String: [Int]].self, from: Data(object.utf8)) else {
+                throw FormatError(path: path, "'\(csrKey)' metadata is not an object of names and shapes")
+            }
+            csr = shapes
+        }
         var byName: [String: Tensor] = [:]
         for (name, tensor) in contents.tensors { byName[name] = tensor }
         let shapes = Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.path, $0.parameter.value.shape) })
@@ -180,6 +283,9 @@ public enum ModelFile {
             if name.hasSuffix(".mask") { return shapes[String(name.dropLast(5))] != nil }
             if name.hasSuffix(".values") { return packed[String(name.dropLast(7))] != nil }
             if name.hasSuffix(".bitmask") { return packed[String(name.dropLast(8))] != nil }
+            for suffix in [".csr_values", ".csr_columns", ".csr_row_starts"] where name.hasSuffix(suffix) {
+                return csr[String(name.dropLast(suffix.count))] != nil
+            }
             return false
         }
         for name in byName.keys.sorted() + contents.integers.map(\.name) where !belongs(name) {
@@ -188,12 +294,36 @@ public enum ModelFile {
         for (p, shape) in packed.sorted(by: { $0.key < $1.key }) where shapes[p] != shape {
             throw FormatError(path: path, "'\(packedKey)' gives '\(p)' the shape \(shape) but the architecture has \(shapes[p].map { "\($0)" } ?? "no such parameter")")
         }
+        for (p, shape) in csr.sorted(by: { $0.key < $1.key }) {
+            guard shapes[p] == shape, let (layer, name) = split(p), name == "weight", model.module(named: layer) is Dense else {
+                throw FormatError(path: path, "'\(csrKey)' gives '\(p)' the shape \(shape), but the architecture has no Dense weight '\(p)' of that shape")
+            }
+            guard packed[p] == nil, byName[p] == nil else { throw FormatError(path: path, "'\(p)' is stored twice (CSR and another form)") }
+        }
+        var sparseLayers: [String: CSRMatrix] = [:]
         for (p, parameter) in model.parameters {
+            if let shape = csr[p] {
+                let matrix = try csrMatrix(p, shape: shape, contents: contents, values: byName["\(p).csr_values"], path: path)
+                if sparse {
+                    sparseLayers[split(p)!.layer] = matrix
+                } else {
+                    parameter.value = matrix.dense()
+                    parameter.mask = matrix.storedMask()
+                }
+                continue
+            }
             if packed[p] != nil {
                 guard byName[p] == nil else { throw FormatError(path: path, "'\(p)' is stored both dense and packed") }
+                if sparse, let (layer, name) = split(p), name == "weight", model.module(named: layer) is Dense {
+                    let matrix = try packedMatrix(p, shape: parameter.value.shape, bitmask: contents.integer("\(p).bitmask"),
+                                                  values: byName["\(p).values"], path: path)
+                    if Double(matrix.values.count) <= csrMaximumDensity * Double(parameter.count) {
+                        sparseLayers[layer] = matrix.csr()
+                        continue
+                    }
+                }
                 let (value, mask) = try unpack(p, shape: parameter.value.shape, bitmask: contents.integer("\(p).bitmask"),
                                                values: byName["\(p).values"], path: path)
-                guard allFinite(value) else { throw FormatError(path: path, "tensor '\(p).values' contains NaN or infinity") }
                 parameter.value = value
                 parameter.mask = mask
                 continue
@@ -213,6 +343,11 @@ public enum ModelFile {
                 parameter.mask = value.map { $0 != 0 ? 1 : 0 }
             }
         }
-        return Loaded(model: model, metadata: contents.metadata)
+        if sparseLayers.isEmpty { return Loaded(model: model, metadata: contents.metadata) }
+        let runnable = try model.mappingModules { module in
+            guard let matrix = sparseLayers[module.name], let dense = module as? Dense else { return module }
+            return SparseDense(name: dense.name, weight: matrix, bias: dense.bias?.value)
+        }
+        return Loaded(model: runnable, metadata: contents.metadata)
     }
 }

@@ -304,8 +304,9 @@ struct BenchInfer: ParsableCommand {
         commandName: "infer",
         abstract: "Inference latency of model files: the dense path and the sparse path (median and p90 per batch), timed side by side.",
         discussion: """
-            Each file runs twice: as stored (dense kernels, masks as zeros) and sparsified (Dense layers \
-            keeping at most --max-density of their weights compute from CSR). Everything is timed in turns \
+            Each file runs twice: dense (dense kernels, masks as zeros) and sparsified: Dense layers keeping at \
+            most --max-density of their weights compute from CSR, where (with --choice measured, the default) \
+            timing both forms of the layer at that batch size shows CSR faster. Everything is timed in turns \
             on the same inputs (test images), so the ratios hold even when the machine's speed drifts. \
             `speedup` is dense over sparse for the same file; `speedup_vs_first` compares each file's \
             dense path with the first file's.
@@ -320,8 +321,12 @@ struct BenchInfer: ParsableCommand {
     @Option(help: "Timed runs per model and batch size (after warm-up); the median is reported (0: about 0.3 s each).")
     var runs: Int = 0
 
-    @Option(help: "Dense layers keeping at most this fraction of their weights run sparse.")
-    var maxDensity: Double = 0.3
+    @Option(help: "Dense layers keeping at most this fraction of their weights may run sparse.")
+    var maxDensity: Double = 0.5
+
+    enum Choice: String, ExpressibleByArgument, CaseIterable { case measured, density }
+    @Option(help: "measured: a candidate layer runs sparse only where that timed faster at the batch size; density: every candidate runs sparse.")
+    var choice: Choice = .measured
 
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var threadOptions: ThreadOptions
@@ -349,12 +354,14 @@ struct BenchInfer: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let dense = try modelPaths.map { try ModelFile.load($0).model }
-        let sparse = try dense.map { try $0.sparsified(maximumDensity: maxDensity) }
         let test = try dataOptions.test()
         for m in dense { try Trainer.check(test, fits: m) }
-        let models = zip(dense, sparse).flatMap { [$0.0, $0.1] }
         var results: [Timing] = []
         for batch in batches {
+            let sparse = try dense.map {
+                try $0.sparsified(choice == .measured ? .measured(batchSize: batch, maximumDensity: maxDensity) : .density(maximum: maxDensity))
+            }
+            let models = zip(dense, sparse).flatMap { [$0.0, $0.1] }
             let x = test.batch(Array((0..<batch).map { $0 % test.count })[...]).inputs
             let samples = timeInTurns(models.map { m in { _ = m.forward(x, training: false) } }, count: runs)
             let firstDense = median(samples[0])

@@ -5,7 +5,9 @@ import NeuralNetwork
 
 /// `prune eval`: accuracy and loss of a model file on the test split.
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Evaluate a model file on the test split.")
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a model file on the test split.",
+        discussion: "Weights stored as CSR (`prune export --format sparse`) run through the sparse kernels as stored, never densified.")
 
     @Argument(help: "A model file (safetensors) written by prune.")
     var modelPath: String
@@ -14,7 +16,7 @@ struct Eval: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let model = try ModelFile.load(modelPath).model
+        let model = try ModelFile.load(modelPath, sparse: true).model
         let test = try dataOptions.test()
         try Trainer.check(test, fits: model)
         let result = Trainer.evaluate(model, on: test)

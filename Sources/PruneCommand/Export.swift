@@ -6,20 +6,24 @@ import NeuralNetwork
 /// `prune export`: rewrite a model file for shipping: packed masks and, optionally, half precision.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rewrite a model file: pruned weights packed (bitmask + kept values) or dense, optionally in Float16.",
+        abstract: "Rewrite a model file: pruned weights packed (bitmask + kept values), as CSR for sparse inference, or dense; optionally in Float16.",
         discussion: """
             --format packed stores each pruned weight as a bitmask and its kept values (docs/FORMATS.md); \
-            --format dense writes every tensor dense, for readers that want plain arrays. --fp16 halves the \
-            bytes of the weights (rounded to the nearest Float16; running statistics stay Float32). Loading \
-            any of these gives a model prune can evaluate, prune further or fine-tune.
+            --format sparse stores each Dense weight keeping at most 30% of its entries as CSR arrays \
+            (values, 16-bit column indices, row starts), which `prune eval` and the library \
+            (`ModelFile.load(path, sparse: true)`) run through the sparse kernels without densifying, \
+            and packs the other pruned weights; --format dense writes every tensor dense, for readers \
+            that want plain arrays. --fp16 halves the bytes of the weights (rounded to the nearest \
+            Float16; running statistics stay Float32). Loading any of these gives a model prune can \
+            evaluate, prune further or fine-tune.
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case packed, dense }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case packed, sparse, dense }
 
     @Argument(help: "A model file (safetensors) written by prune.")
     var modelPath: String
 
-    @Option(help: "packed or dense.")
+    @Option(help: "packed, sparse or dense.")
     var format: Format = .packed
 
     @Flag(help: "Store weights as Float16.")
@@ -40,6 +44,7 @@ struct Export: ParsableCommand {
 
     struct Summary: Encodable {
         var bytesBefore: Int, bytesAfter: Int, denseFloat32Bytes: Int
+        var csrParameters: [String]
         var accuracyBefore: Float?, accuracyAfter: Float?
         var output: String
     }
@@ -47,17 +52,20 @@ struct Export: ParsableCommand {
     func run() throws {
         let loaded = try ModelFile.load(modelPath)
         try ModelFile.save(loaded.model, to: out, metadata: loaded.metadata.filter { !$0.key.hasPrefix("prune.") },
-                           storage: format == .packed ? .packed : .dense, halfPrecision: fp16)
+                           storage: format == .packed ? .packed : format == .sparse ? .sparse : .dense, halfPrecision: fp16)
+        let written = try Safetensors.read(out)
+        let csr = written.metadata[ModelFile.csrKey].flatMap { try? JSONDecoder().decode([String: [Int]].self, from: Data($0.utf8)) }
         let size = { (path: String) in fileSize(path) ?? 0 }
         var before: Float?, after: Float?
         if evaluate {
             let test = try dataOptions.test()
             try Trainer.check(test, fits: loaded.model)
             before = Trainer.evaluate(loaded.model, on: test).accuracy
-            after = Trainer.evaluate(try ModelFile.load(out).model, on: test).accuracy
+            after = Trainer.evaluate(try ModelFile.load(out, sparse: true).model, on: test).accuracy
         }
         let summary = Summary(bytesBefore: size(modelPath), bytesAfter: size(out),
                               denseFloat32Bytes: 4 * loaded.model.parameters.reduce(0) { $0 + $1.parameter.count },
+                              csrParameters: (csr ?? [:]).keys.sorted(),
                               accuracyBefore: before, accuracyAfter: after, output: out)
         if output.json {
             try printJSON(summary)
@@ -66,6 +74,7 @@ struct Export: ParsableCommand {
         print(String(format: "%@: %@ bytes → %@ bytes (%.1f%% of the %@ bytes of dense Float32 parameters)", out,
                      grouped(summary.bytesBefore), grouped(summary.bytesAfter),
                      100 * Double(summary.bytesAfter) / Double(max(summary.denseFloat32Bytes, 1)), grouped(summary.denseFloat32Bytes)))
+        if !summary.csrParameters.isEmpty { print("CSR (sparse kernels): " + summary.csrParameters.joined(separator: ", ")) }
         if let before, let after { print(String(format: "accuracy %.2f%% before, %.2f%% after", 100 * before, 100 * after)) }
     }
 }

@@ -55,4 +55,29 @@ struct SparseDenseTests {
             #expect(maxRelativeError(one.scalars, Array(batch.scalars[(11 * i)..<(11 * i + 11)])) < 1e-6)
         }
     }
+
+    @Test("a measured choice keeps whichever form is faster and the outputs; densified() gives back a trainable masked model")
+    func measuredChoiceAndDensified() throws {
+        let model = try Self.masked()
+        let test = try DatasetFolder(fashionMNISTPath).test()
+        let x = test.batch(Array(0..<32)[...]).inputs
+        let pool = WorkerPool(count: 2)
+        for batch in [1, 32] {
+            let sparse = try model.sparsified(.measured(batchSize: batch, maximumDensity: 0.3), pool: pool)
+            // fc3 is dense (100% kept): never a candidate.
+            #expect(!(sparse.module(named: "fc3") is SparseDense))
+            for node in sparse.nodes { if let s = node.module as? SparseDense { #expect(s.pool === pool) } }
+            #expect(maxRelativeError(sparse.forward(x, training: false).scalars, model.forward(x, training: false).scalars) <= 1e-5)
+        }
+        let all = try model.sparsified(maximumDensity: 1)
+        let back = try all.densified()
+        #expect(!back.nodes.contains { $0.module is SparseDense })
+        for p in ["fc1.weight", "fc2.weight"] {
+            #expect(back.parameter(at: p)?.mask == model.parameter(at: p)?.mask, "\(p)")
+            #expect(back.parameter(at: p)?.value == model.parameter(at: p)?.value, "\(p)")
+        }
+        // fc3 had no mask; as CSR of its non-zeros it comes back masked to them, same values.
+        #expect(back.parameter(at: "fc3.weight")?.value == model.parameter(at: "fc3.weight")?.value)
+        #expect(back.forward(x, training: false) == model.forward(x, training: false))
+    }
 }

@@ -142,4 +142,27 @@ struct SparseTests {
             #expect(Self.error(csr, xt, n: n, yt) < 1e-6, "batch \(n), \(threads) threads")
         }
     }
+
+    @Test("dense → bitmask → dense and bitmask → CSR are exact; bad arrays are refused", arguments: shapes)
+    func bitmask(_ shape: (Int, Int)) {
+        for sparsity in [0.0, 0.5, 0.93, 1.0] {
+            let m = Self.matrix(shape.0, shape.1, sparsity: sparsity, seed: UInt64(shape.1 * 7 + shape.0))
+            let b = BitmaskMatrix(m)
+            #expect(b.values.count == m.nonZeroCount())
+            #expect(b.bits.count == (m.count + 7) / 8)
+            #expect(b.dense().scalars.map(\.bitPattern) == m.scalars.map(\.bitPattern))
+            #expect(b.csr() == CSRMatrix(m), "\(shape) at \(sparsity)")
+            #expect(BitmaskMatrix(rows: shape.0, columns: shape.1, bits: b.bits, values: b.values) == b)
+            #expect(BitmaskMatrix(rows: shape.0, columns: shape.1, bits: b.bits, values: b.values + [1]) == nil)
+            #expect(BitmaskMatrix(rows: shape.0, columns: shape.1, bits: b.bits + [0], values: b.values) == nil)
+        }
+        // A mask keeps a zero; padding bits past the end are refused.
+        let kept = BitmaskMatrix(Tensor(shape: [1, 3], scalars: [0, 2, 0]), mask: Tensor(shape: [1, 3], scalars: [1, 1, 0]))
+        #expect(kept.bits == [0b011] && kept.values == [0, 2])
+        #expect(BitmaskMatrix(rows: 1, columns: 3, bits: [0b1001], values: [1, 2]) == nil)
+        // A matrix wider than 65,536 gets 32-bit CSR indices.
+        var wide = Tensor.zeros([2, 70_000])
+        wide[flat: 70_000 + 69_999] = 3
+        #expect(BitmaskMatrix(wide).csr() == CSRMatrix(wide))
+    }
 }

@@ -12,6 +12,8 @@ public final class SparseDense: Layer {
     public let weight: CSRMatrix
     /// `[out]`, or nil.
     public let bias: Tensor?
+    /// Threads that share each product by rows, or nil for the calling thread alone.
+    public var pool: WorkerPool?
 
     /// Creates the layer from a dense layer, keeping the entries its mask keeps (its
     /// non-zeros when it has no mask).
@@ -21,15 +23,34 @@ public final class SparseDense: Layer {
         bias = dense.bias?.value
     }
 
+    /// Creates the layer from a CSR weight `[out, in]` and a bias `[out]`.
+    /// - Precondition: the bias has one entry per row.
+    public init(name: String, weight: CSRMatrix, bias: Tensor?) {
+        precondition(bias == nil || bias!.shape == [weight.rows], "bias must be [\(weight.rows)]")
+        self.name = name
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// The equivalent dense layer, masked to the stored entries (for training or pruning further).
+    public func densified() -> Dense {
+        let dense = Dense(name: name, weight: weight.dense(), bias: bias)
+        dense.weight.mask = weight.storedMask()
+        return dense
+    }
+
     public var spec: LayerSpec {
         var s = LayerSpec(kind: .dense)
         s.inFeatures = weight.columns; s.outFeatures = weight.rows; s.bias = bias != nil
         return s
     }
 
-    /// The weight rebuilt dense (so a sparsified model can still be saved as a model file).
+    /// The weight rebuilt dense and masked to the stored entries (so reports and model files
+    /// see the same parameters as the masked dense layer's).
     public var namedParameters: [(String, Parameter)] {
-        [("weight", Parameter(weight.dense()))] + (bias.map { [("bias", Parameter($0))] } ?? [])
+        let w = Parameter(weight.dense())
+        w.mask = weight.storedMask()
+        return [("weight", w)] + (bias.map { [("bias", Parameter($0))] } ?? [])
     }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
@@ -47,11 +68,11 @@ public final class SparseDense: Layer {
         let n = x.shape[0], rows = weight.rows, columns = weight.columns
         var y: Tensor
         if n == 1 {
-            y = Tensor(shape: [1, rows]) { out in x.withUnsafeBufferPointer { weight.multiply(vector: $0.baseAddress!, into: out.baseAddress!) } }
+            y = Tensor(shape: [1, rows]) { out in x.withUnsafeBufferPointer { weight.multiply(vector: $0.baseAddress!, into: out.baseAddress!, pool: pool) } }
         } else {
             let xt = transposed(x, rows: n, columns: columns)
             let yt = Tensor(shape: [rows, n]) { out in
-                xt.withUnsafeBufferPointer { weight.multiply(transposedBatch: $0.baseAddress!, count: n, into: out.baseAddress!) }
+                xt.withUnsafeBufferPointer { weight.multiply(transposedBatch: $0.baseAddress!, count: n, into: out.baseAddress!, pool: pool) }
             }
             y = transposed(yt, rows: rows, columns: n)
         }
@@ -83,29 +104,90 @@ func transposed(_ a: Tensor, rows: Int, columns: Int) -> Tensor {
     }
 }
 
+/// How `Graph.sparsified` decides which Dense layers compute from CSR.
+public enum SparseChoice: Sendable, Equatable {
+    /// Every Dense layer keeping at most this fraction of its weights (by mask, or by non-zeros).
+    case density(maximum: Double)
+    /// Each Dense layer keeping at most `maximumDensity` of its weights is timed both ways on
+    /// random inputs of `batchSize` samples, and goes sparse only when that is faster: the
+    /// crossover moves with the shape, the batch and the machine.
+    case measured(batchSize: Int, maximumDensity: Double = 0.6)
+}
+
 extension Graph {
-    /// An inference copy of the model in which every Dense layer whose weight keeps at most
-    /// `maximumDensity` of its entries (by mask, or by non-zeros) computes from CSR
-    /// (`SparseDense`); other layers are shared with this model. Outputs equal the masked
-    /// model's up to float rounding. The default 0.3 follows the measured crossover: denser
-    /// layers are faster through BLAS (docs/RESULTS.md).
-    /// - Throws: `ModelError` if the copy cannot be assembled (it always fits).
-    public func sparsified(maximumDensity: Double = 0.3) throws -> Graph {
+    /// A copy of the model whose modules are `transform` of this model's (the same object
+    /// where `transform` returns its argument).
+    /// - Throws: `ModelError` if a module is neither a Layer nor a MergeLayer, or `transform` throws.
+    public func mappingModules(_ transform: (Module) throws -> Module) throws -> Graph {
         let copy = Graph(inputShape: inputShape)
         var ids: [Int: NodeID] = [:]
         for (i, node) in nodes.enumerated() {
             let inputs = node.inputs.map { $0.index < 0 ? NodeID.input : ids[$0.index]! }
-            var module = node.module
-            if let dense = module as? Dense {
-                let kept = dense.weight.mask?.nonZeroCount() ?? dense.weight.value.nonZeroCount()
-                if Double(kept) <= maximumDensity * Double(dense.weight.count) { module = SparseDense(dense) }
-            }
-            switch module {
+            switch try transform(node.module) {
             case let layer as Layer: ids[i] = try copy.add(layer, after: inputs[0])
             case let merge as MergeLayer: ids[i] = try copy.add(merge, inputs: inputs)
-            default: throw ModelError("module '\(module.name)' is neither a Layer nor a MergeLayer")
+            case let other: throw ModelError("module '\(other.name)' is neither a Layer nor a MergeLayer")
             }
         }
         return copy
+    }
+
+    /// An inference copy of the model in which the Dense layers chosen by `choice` compute
+    /// from CSR (`SparseDense`, sharing `pool` when given); other layers are shared with this
+    /// model. Outputs equal the masked model's up to float rounding.
+    /// - Throws: `ModelError` if the copy cannot be assembled (it always fits).
+    public func sparsified(_ choice: SparseChoice, pool: WorkerPool? = nil) throws -> Graph {
+        try mappingModules { module in
+            if let sparse = module as? SparseDense { sparse.pool = pool; return sparse }
+            guard let dense = module as? Dense else { return module }
+            let kept = dense.weight.mask?.nonZeroCount() ?? dense.weight.value.nonZeroCount()
+            let density = Double(kept) / Double(max(dense.weight.count, 1))
+            switch choice {
+            case let .density(maximum):
+                guard density <= maximum else { return dense }
+                let sparse = SparseDense(dense)
+                sparse.pool = pool
+                return sparse
+            case let .measured(batchSize, maximum):
+                guard density <= maximum else { return dense }
+                let sparse = SparseDense(dense)
+                sparse.pool = pool
+                return Self.fasterOf(dense, sparse, batchSize: batchSize)
+            }
+        }
+    }
+
+    /// `sparsified(.density(maximum: maximumDensity))`. The default 0.3 follows the measured
+    /// batch-1 crossover: denser layers are faster through BLAS (docs/RESULTS.md).
+    public func sparsified(maximumDensity: Double = 0.3) throws -> Graph {
+        try sparsified(.density(maximum: maximumDensity))
+    }
+
+    /// A trainable copy: every `SparseDense` layer becomes a Dense layer masked to its stored entries.
+    public func densified() throws -> Graph {
+        try mappingModules { ($0 as? SparseDense)?.densified() ?? $0 }
+    }
+
+    /// Whichever of two equivalent layers runs `batchSize` random samples faster (medians
+    /// of runs taken in turns, about 20 ms in all).
+    static func fasterOf(_ dense: Dense, _ sparse: SparseDense, batchSize: Int) -> Layer {
+        var rng = SeededGenerator(seed: 1)
+        let x = Tensor.uniform([batchSize, dense.inFeatures], low: 0, high: 1, using: &rng)
+        let clock = ContinuousClock()
+        var times: ([Double], [Double]) = ([], [])
+        var spent = 0.0
+        _ = dense.forward(x, training: false); _ = sparse.forward(x, training: false)
+        while times.0.count < 3 || (spent < 0.02 && times.0.count < 50) {
+            let t0 = clock.now
+            _ = dense.forward(x, training: false)
+            let t1 = clock.now
+            _ = sparse.forward(x, training: false)
+            let t2 = clock.now
+            let (a, b) = ((t1 - t0).seconds, (t2 - t1).seconds)
+            times.0.append(a); times.1.append(b)
+            spent += a + b
+        }
+        let median = { (v: [Double]) in v.sorted()[v.count / 2] }
+        return median(times.1) < median(times.0) ? sparse : dense
     }
 }
