@@ -85,21 +85,31 @@ public final class SparseDense: Layer {
     }
 }
 
-/// The transpose of a row-major `rows × columns` matrix, in 16×16 tiles.
+/// The transpose of a row-major `rows × columns` matrix: 8×8 blocks moved through SIMD
+/// registers (eight row loads, eight column stores), scalar copies at the edges.
 func transposed(_ a: Tensor, rows: Int, columns: Int) -> Tensor {
     Tensor(shape: [columns, rows]) { out in
         a.withUnsafeBufferPointer { p in
+            let src = UnsafeRawPointer(p.baseAddress!), dst = UnsafeMutableRawPointer(out.baseAddress!)
+            let rows8 = rows & ~7, columns8 = columns & ~7
             var i = 0
-            while i < rows {
-                let iEnd = min(i + 16, rows)
+            while i < rows8 {
                 var j = 0
-                while j < columns {
-                    let jEnd = min(j + 16, columns)
-                    for r in i..<iEnd { for c in j..<jEnd { out[c * rows + r] = p[r * columns + c] } }
-                    j = jEnd
+                while j < columns8 {
+                    @inline(__always) func row(_ k: Int) -> SIMD8<Float> {
+                        src.loadUnaligned(fromByteOffset: 4 * ((i + k) * columns + j), as: SIMD8<Float>.self)
+                    }
+                    let (r0, r1, r2, r3, r4, r5, r6, r7) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+                    for c in 0..<8 {
+                        let column = SIMD8<Float>(r0[c], r1[c], r2[c], r3[c], r4[c], r5[c], r6[c], r7[c])
+                        dst.storeBytes(of: column, toByteOffset: 4 * ((j + c) * rows + i), as: SIMD8<Float>.self)
+                    }
+                    j += 8
                 }
-                i = iEnd
+                for c in columns8..<columns { for k in i..<i + 8 { out[c * rows + k] = p[k * columns + c] } }
+                i += 8
             }
+            for k in rows8..<rows { for c in 0..<columns { out[c * rows + k] = p[k * columns + c] } }
         }
     }
 }
