@@ -89,7 +89,7 @@ public enum ModelFile {
             let n = parameter.count
             let kept = mask.nonZeroCount()
             if storage != .dense, (n + 7) / 8 + 4 * kept < 4 * n {
-                let (bitmask, values) = pack(parameter.value, mask: mask, kept: kept)
+                let (bitmask, values) = pack(parameter.value, mask: mask)
                 tensors.append(("\(p).values", values))
                 integers.append(("\(p).bitmask", bitmask))
                 packed[p] = parameter.value.shape
@@ -174,19 +174,11 @@ public enum ModelFile {
     }
 
     /// The bitmask (bit i = entry i kept, least significant bit first) and the kept values.
-    static func pack(_ value: Tensor, mask: Tensor, kept: Int) -> (Safetensors.IntegerTensor, Tensor) {
-        var bits = [UInt8](repeating: 0, count: (value.count + 7) / 8)
-        var values = [Float]()
-        values.reserveCapacity(kept)
-        mask.withUnsafeBufferPointer { m in
-            value.withUnsafeBufferPointer { v in
-                for i in 0..<m.count where m[i] != 0 {
-                    bits[i >> 3] |= 1 << UInt8(i & 7)
-                    values.append(v[i])
-                }
-            }
-        }
-        return (Safetensors.IntegerTensor(shape: [bits.count], bytes: bits), Tensor(shape: [values.count], scalars: values))
+    static func pack(_ value: Tensor, mask: Tensor) -> (Safetensors.IntegerTensor, Tensor) {
+        let flat = [1, value.count]
+        let matrix = BitmaskMatrix(value.reshaped(flat), mask: mask.reshaped(flat))
+        return (Safetensors.IntegerTensor(shape: [matrix.bits.count], bytes: matrix.bits),
+                Tensor(shape: [matrix.values.count], scalars: matrix.values))
     }
 
     /// The bitmask form of a packed parameter `p` of `shape` (as a `[1, n]` matrix when it is

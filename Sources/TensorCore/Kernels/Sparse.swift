@@ -184,7 +184,8 @@ public struct CSRMatrix: Equatable, Sendable {
 /// `spmv` for 16-bit column indices, which it reads four at a time as one 64-bit word and
 /// splits with shifts: one load instead of four per group of indices leaves the load
 /// ports to the gathers of `x`, the real cost (4096² at 90%: 3.0× → 4.9–5.5× dense sgemv
-/// in a C prototype of the same loop).
+/// in a C prototype of the same loop; in Swift, side by side with `spmv`, the medians
+/// overlap within this machine's noise).
 @inline(__always)
 private func spmvNarrow(
     _ starts: UnsafeBufferPointer<Int32>, _ columns: UnsafeBufferPointer<UInt16>, _ values: UnsafeBufferPointer<Float>,
@@ -194,31 +195,14 @@ private func spmvNarrow(
         for r in r0..<r1 { y[r] = 0 }
         return
     }
-    let indices = UnsafeRawPointer(c), raw = UnsafeRawPointer(v)
-    @inline(__always) func gather(_ p: Int) -> SIMD8<Float> {
+    let indices = UnsafeRawPointer(c)
+    spmvRows(starts, c, v, x, y, r0, r1) { p in
         let a = indices.loadUnaligned(fromByteOffset: 2 * p, as: UInt64.self)
         let b = indices.loadUnaligned(fromByteOffset: 2 * p + 8, as: UInt64.self)
         return SIMD8<Float>(x[Int(truncatingIfNeeded: a & 0xFFFF)], x[Int(truncatingIfNeeded: (a >> 16) & 0xFFFF)],
                             x[Int(truncatingIfNeeded: (a >> 32) & 0xFFFF)], x[Int(truncatingIfNeeded: a >> 48)],
                             x[Int(truncatingIfNeeded: b & 0xFFFF)], x[Int(truncatingIfNeeded: (b >> 16) & 0xFFFF)],
                             x[Int(truncatingIfNeeded: (b >> 32) & 0xFFFF)], x[Int(truncatingIfNeeded: b >> 48)])
-    }
-    for r in r0..<r1 {
-        var p = Int(starts[r])
-        let end = Int(starts[r + 1])
-        var acc0 = SIMD8<Float>.zero, acc1 = SIMD8<Float>.zero
-        while p + 16 <= end {
-            acc0.addProduct(raw.loadUnaligned(fromByteOffset: 4 * p, as: SIMD8<Float>.self), gather(p))
-            acc1.addProduct(raw.loadUnaligned(fromByteOffset: 4 * (p + 8), as: SIMD8<Float>.self), gather(p + 8))
-            p += 16
-        }
-        if p + 8 <= end {
-            acc0.addProduct(raw.loadUnaligned(fromByteOffset: 4 * p, as: SIMD8<Float>.self), gather(p))
-            p += 8
-        }
-        var sum = (acc0 + acc1).sum()
-        while p < end { sum += v[p] * x[Int(c[p])]; p += 1 }
-        y[r] = sum
     }
 }
 
@@ -233,10 +217,20 @@ private func spmv<Index: FixedWidthInteger & UnsignedInteger>(
         for r in r0..<r1 { y[r] = 0 }
         return
     }
-    @inline(__always) func gather(_ p: Int) -> SIMD8<Float> {
+    spmvRows(starts, c, v, x, y, r0, r1) { p in
         SIMD8<Float>(x[Int(c[p])], x[Int(c[p + 1])], x[Int(c[p + 2])], x[Int(c[p + 3])],
                      x[Int(c[p + 4])], x[Int(c[p + 5])], x[Int(c[p + 6])], x[Int(c[p + 7])])
     }
+}
+
+/// The row loop of the sparse × vector kernels: `gather(p)` gives `x` at the columns of
+/// stored entries `p ..< p + 8`.
+@inline(__always)
+private func spmvRows<Index: FixedWidthInteger & UnsignedInteger>(
+    _ starts: UnsafeBufferPointer<Int32>, _ c: UnsafePointer<Index>, _ v: UnsafePointer<Float>,
+    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ r0: Int, _ r1: Int,
+    _ gather: (Int) -> SIMD8<Float>
+) {
     let raw = UnsafeRawPointer(v)
     for r in r0..<r1 {
         var p = Int(starts[r])
