@@ -368,7 +368,7 @@ struct BenchInfer: ParsableCommand {
             for (f, path) in modelPaths.enumerated() {
                 let d = samples[2 * f], s = samples[2 * f + 1]
                 results.append(Timing(model: path, batch: batch,
-                                      sparseLayers: sparse[f].nodes.filter { $0.module is SparseDense }.count,
+                                      sparseLayers: sparse[f].nodes.filter { $0.module is SparseDense || $0.module is SparseConv2D }.count,
                                       denseMs: 1000 * median(d), denseP90Ms: 1000 * percentile90(d),
                                       sparseMs: 1000 * median(s), sparseP90Ms: 1000 * percentile90(s),
                                       samplesPerSecond: Double(batch) / min(median(d), median(s)),

@@ -80,4 +80,42 @@ struct SparseDenseTests {
         #expect(back.parameter(at: "fc3.weight")?.value == model.parameter(at: "fc3.weight")?.value)
         #expect(back.forward(x, training: false) == model.forward(x, training: false))
     }
+
+    @Test("sparse convolutions (im2col × CSR filters) match the masked convolutions, with stride, padding and BatchNorm", arguments: [Architecture.lenet5, .resnet8])
+    func convolutions(_ architecture: Architecture) throws {
+        let model = try architecture.build(seed: 4)
+        var convs = 0
+        for node in model.nodes {
+            guard let conv = node.module as? Conv2D else { continue }
+            convs += 1
+            // Keep about one weight in five, a whole filter cut, and a kept zero.
+            let mask = Tensor(shape: conv.weight.value.shape, scalars: (0..<conv.weight.count).map {
+                $0 < conv.weight.count / conv.outChannels ? 0 : ($0 * 7919 % 5 == 0 ? 1 : 0)
+            })
+            conv.weight.mask = mask
+            if let first = (0..<mask.count).first(where: { mask[flat: $0] == 1 }) { conv.weight.value[flat: first] = 0 }
+        }
+        if architecture == .resnet8 {   // settle BatchNorm's running statistics off their initial values
+            let train = try DatasetFolder(fashionMNISTPath).test()
+            for start in stride(from: 0, to: 256, by: 64) { _ = model.forward(train.batch(Array(start..<start + 64)[...]).inputs, training: true) }
+        }
+        let sparse = try model.sparsified(maximumDensity: 0.3)
+        #expect(sparse.nodes.filter { $0.module is SparseConv2D }.count == convs)
+        let x = try DatasetFolder(fashionMNISTPath).test().batch(Array(0..<9)[...]).inputs
+        let expected = model.forward(x, training: false)
+        for n in [1, 9] {
+            let input = n == 1 ? Tensor(shape: [1, 1, 28, 28], scalars: Array(x.scalars[0..<784])) : x
+            let want = n == 1 ? Array(expected.scalars[0..<expected.count / 9]) : expected.scalars
+            #expect(maxRelativeError(sparse.forward(input, training: false).scalars, want) <= 1e-5, "\(architecture) batch \(n)")
+        }
+        // With two threads, and back to a trainable model with the same masks and values.
+        #expect(maxRelativeError(try model.sparsified(.density(maximum: 0.3), pool: WorkerPool(count: 2)).forward(x, training: false).scalars,
+                                 expected.scalars) <= 1e-5)
+        let back = try sparse.densified()
+        #expect(!back.nodes.contains { $0.module is SparseConv2D })
+        for (path, parameter) in model.parameters where path.hasSuffix(".weight") {
+            #expect(back.parameter(at: path)?.value == parameter.value, "\(path)")
+        }
+        #expect(back.forward(x, training: false) == expected)
+    }
 }

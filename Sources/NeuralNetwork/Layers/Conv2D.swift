@@ -58,14 +58,8 @@ public final class Conv2D: Layer, InputGradientSkipping {
     }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
-        let s = try requireRank(inputShapes, 3, name, "a [C, H, W] image")
-        guard s[0] == inChannels else {
-            throw ModelError("layer '\(name)' expects \(inChannels) input channels, got \(s[0]) (input \(s))")
-        }
-        let oh = (s[1] + 2 * padding - kernelSize) / stride + 1
-        let ow = (s[2] + 2 * padding - kernelSize) / stride + 1
-        guard oh > 0, ow > 0 else { throw ModelError("layer '\(name)': kernel \(kernelSize) does not fit input \(s)") }
-        return [outChannels, oh, ow]
+        try convolutionOutputShape(inputShapes, name: name, inChannels: inChannels, outChannels: outChannels,
+                                   kernelSize: kernelSize, stride: stride, padding: padding)
     }
 
     public func multiplyAdds(for inputShapes: [[Int]], nonZeroOnly: Bool) -> Int {
@@ -129,23 +123,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
         }
         let product = matmul(weight.value.reshaped([outChannels, g.columnRows]), .none, cols, .none)  // [Cout, N·P]
         if training { columns = cols; geometry = g; cachedInput = Tensor.zeros([0]); usedAlgorithm = .im2col }
-        let plane = g.outputHeight * g.outputWidth
-        let cout = outChannels
-        let biasValues = bias?.value ?? Tensor.zeros([cout])
-        return Tensor(shape: [g.batch, cout, g.outputHeight, g.outputWidth]) { y in
-            product.withUnsafeBufferPointer { p in
-                biasValues.withUnsafeBufferPointer { b in
-                    for n in 0..<g.batch {
-                        for co in 0..<cout {
-                            let src = p.baseAddress! + co * g.batch * plane + n * plane
-                            let dst = y.baseAddress! + (n * cout + co) * plane
-                            let bv = b[co]
-                            for i in 0..<plane { dst[i] = src[i] + bv }
-                        }
-                    }
-                }
-            }
-        }
+        return convolutionOutput(product, g, bias: bias?.value, outChannels: outChannels)
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
@@ -221,4 +199,37 @@ public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
     /// Stride-1 loops vectorized across output channels for the forward pass and the
     /// weight gradient (no im2col matrix); `Wᵀ·dY'` and col2im for the input gradient.
     case directChannels = "direct-channels"
+}
+
+/// `[Cout, OH, OW]` for an input `[C, H, W]`, or a `ModelError` naming the layer.
+func convolutionOutputShape(_ inputShapes: [[Int]], name: String, inChannels: Int, outChannels: Int,
+                            kernelSize: Int, stride: Int, padding: Int) throws -> [Int] {
+    let s = try requireRank(inputShapes, 3, name, "a [C, H, W] image")
+    guard s[0] == inChannels else {
+        throw ModelError("layer '\(name)' expects \(inChannels) input channels, got \(s[0]) (input \(s))")
+    }
+    let oh = (s[1] + 2 * padding - kernelSize) / stride + 1
+    let ow = (s[2] + 2 * padding - kernelSize) / stride + 1
+    guard oh > 0, ow > 0 else { throw ModelError("layer '\(name)': kernel \(kernelSize) does not fit input \(s)") }
+    return [outChannels, oh, ow]
+}
+
+/// The `[N, Cout, OH, OW]` output of a convolution computed as `product` (`[Cout, N·OH·OW]`), plus the bias.
+func convolutionOutput(_ product: Tensor, _ g: ConvolutionGeometry, bias: Tensor?, outChannels cout: Int) -> Tensor {
+    let plane = g.outputHeight * g.outputWidth
+    let biasValues = bias ?? Tensor.zeros([cout])
+    return Tensor(shape: [g.batch, cout, g.outputHeight, g.outputWidth]) { y in
+        product.withUnsafeBufferPointer { p in
+            biasValues.withUnsafeBufferPointer { b in
+                for n in 0..<g.batch {
+                    for co in 0..<cout {
+                        let src = p.baseAddress! + co * g.batch * plane + n * plane
+                        let dst = y.baseAddress! + (n * cout + co) * plane
+                        let bv = b[co]
+                        for i in 0..<plane { dst[i] = src[i] + bv }
+                    }
+                }
+            }
+        }
+    }
 }

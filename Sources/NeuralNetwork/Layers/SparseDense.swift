@@ -114,11 +114,11 @@ func transposed(_ a: Tensor, rows: Int, columns: Int) -> Tensor {
     }
 }
 
-/// How `Graph.sparsified` decides which Dense layers compute from CSR.
+/// How `Graph.sparsified` decides which Dense and Conv2D layers compute from CSR.
 public enum SparseChoice: Sendable, Equatable {
-    /// Every Dense layer keeping at most this fraction of its weights (by mask, or by non-zeros).
+    /// Every layer keeping at most this fraction of its weights (by mask, or by non-zeros).
     case density(maximum: Double)
-    /// Each Dense layer keeping at most `maximumDensity` of its weights is timed both ways on
+    /// Each layer keeping at most `maximumDensity` of its weights is timed both ways on
     /// random inputs of `batchSize` samples, and goes sparse only when that is faster: the
     /// crossover moves with the shape, the batch and the machine.
     case measured(batchSize: Int, maximumDensity: Double = 0.6)
@@ -142,27 +142,37 @@ extension Graph {
         return copy
     }
 
-    /// An inference copy of the model in which the Dense layers chosen by `choice` compute
-    /// from CSR (`SparseDense`, sharing `pool` when given); other layers are shared with this
-    /// model. Outputs equal the masked model's up to float rounding.
+    /// An inference copy of the model in which the Dense and Conv2D layers chosen by
+    /// `choice` compute from CSR (`SparseDense`, `SparseConv2D`, sharing `pool` when given);
+    /// other layers are shared with this model. Outputs equal the masked model's up to
+    /// float rounding.
     /// - Throws: `ModelError` if the copy cannot be assembled (it always fits).
     public func sparsified(_ choice: SparseChoice, pool: WorkerPool? = nil) throws -> Graph {
-        try mappingModules { module in
+        var inputShapes: [String: [Int]] = [:]
+        for i in nodes.indices { inputShapes[nodes[i].module.name] = self.inputShapes(ofNode: i).first }
+        return try mappingModules { module in
             if let sparse = module as? SparseDense { sparse.pool = pool; return sparse }
-            guard let dense = module as? Dense else { return module }
-            let kept = dense.weight.mask?.nonZeroCount() ?? dense.weight.value.nonZeroCount()
-            let density = Double(kept) / Double(max(dense.weight.count, 1))
+            if let sparse = module as? SparseConv2D { sparse.pool = pool; return sparse }
+            let weight: Parameter
+            let make: () -> Layer
+            switch module {
+            case let dense as Dense:
+                weight = dense.weight
+                make = { let s = SparseDense(dense); s.pool = pool; return s }
+            case let conv as Conv2D:
+                weight = conv.weight
+                make = { let s = SparseConv2D(conv); s.pool = pool; return s }
+            default:
+                return module
+            }
+            let kept = weight.mask?.nonZeroCount() ?? weight.value.nonZeroCount()
+            let density = Double(kept) / Double(max(weight.count, 1))
             switch choice {
             case let .density(maximum):
-                guard density <= maximum else { return dense }
-                let sparse = SparseDense(dense)
-                sparse.pool = pool
-                return sparse
+                return density <= maximum ? make() : module
             case let .measured(batchSize, maximum):
-                guard density <= maximum else { return dense }
-                let sparse = SparseDense(dense)
-                sparse.pool = pool
-                return Self.fasterOf(dense, sparse, batchSize: batchSize)
+                guard density <= maximum, let layer = module as? Layer, let shape = inputShapes[module.name] else { return module }
+                return Self.fasterOf(layer, make(), input: [batchSize] + shape)
             }
         }
     }
@@ -173,16 +183,17 @@ extension Graph {
         try sparsified(.density(maximum: maximumDensity))
     }
 
-    /// A trainable copy: every `SparseDense` layer becomes a Dense layer masked to its stored entries.
+    /// A trainable copy: every `SparseDense` (`SparseConv2D`) layer becomes a Dense (Conv2D)
+    /// layer masked to its stored entries.
     public func densified() throws -> Graph {
-        try mappingModules { ($0 as? SparseDense)?.densified() ?? $0 }
+        try mappingModules { ($0 as? SparseDense)?.densified() ?? ($0 as? SparseConv2D)?.densified() ?? $0 }
     }
 
-    /// Whichever of two equivalent layers runs `batchSize` random samples faster (medians
-    /// of runs taken in turns, about 20 ms in all).
-    static func fasterOf(_ dense: Dense, _ sparse: SparseDense, batchSize: Int) -> Layer {
+    /// Whichever of two equivalent layers runs a random input of `shape` faster (medians of
+    /// runs taken in turns, about 20 ms in all).
+    static func fasterOf(_ dense: Layer, _ sparse: Layer, input shape: [Int]) -> Layer {
         var rng = SeededGenerator(seed: 1)
-        let x = Tensor.uniform([batchSize, dense.inFeatures], low: 0, high: 1, using: &rng)
+        let x = Tensor.uniform(shape, low: 0, high: 1, using: &rng)
         let clock = ContinuousClock()
         var times: ([Double], [Double]) = ([], [])
         var spent = 0.0
