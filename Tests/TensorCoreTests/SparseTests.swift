@@ -165,4 +165,36 @@ struct SparseTests {
         wide[flat: 70_000 + 69_999] = 3
         #expect(BitmaskMatrix(wide).csr() == CSRMatrix(wide))
     }
+
+    @Test("N:M: dense → N:M → dense is exact, the product matches the naive twin, over-full groups are refused",
+          arguments: [(2, 4), (1, 4), (4, 8), (3, 5)])
+    func nm(_ pattern: (Int, Int)) throws {
+        let (n, m) = pattern
+        for (rows, columns) in [(1, 4), (7, 13), (33, 65), (100, 300)] {
+            var rng = SeededGenerator(seed: UInt64(rows * 100 + columns + n))
+            var matrix = Tensor.uniform([rows, columns], low: -1, high: 1, using: &rng)
+            // Keep at most n per group: the n entries of largest magnitude, or fewer.
+            for r in 0..<rows {
+                for g in stride(from: 0, to: columns, by: m) {
+                    let group = (g..<min(g + m, columns)).sorted { abs(matrix[r, $0]) > abs(matrix[r, $1]) }
+                    let keep = (r + g) % 3 == 0 ? n - 1 : n   // some groups keep fewer
+                    for j in group.dropFirst(max(keep, 0)) { matrix[r, j] = 0 }
+                }
+            }
+            let packed = try #require(NMMatrix(matrix, n: n, m: m), "\(rows)×\(columns) \(n):\(m)")
+            #expect(packed.values.count == rows * ((columns + m - 1) / m) * n)
+            #expect(packed.positions.count == (packed.values.count + 1) / 2)
+            #expect(packed.dense().scalars.map(\.bitPattern) == matrix.scalars.map(\.bitPattern))
+            #expect(packed.csr() == CSRMatrix(matrix))
+            let x = randomTensor([columns], seed: 31).scalars
+            var y = [Float](repeating: .nan, count: rows)
+            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { packed.multiply(vector: xp.baseAddress!, into: $0.baseAddress!) } }
+            #expect(Self.error(CSRMatrix(matrix), x, n: 1, y) < 1e-6)
+        }
+        // One group too many keeps more than n.
+        var full = Tensor(shape: [2, 8], repeating: 1)
+        #expect(NMMatrix(full, n: n, m: m) == nil || n == m)
+        full = Tensor.zeros([2, 8])
+        #expect(NMMatrix(full, n: n, m: m)?.dense() == full)
+    }
 }
