@@ -21,6 +21,9 @@ public final class Graph {
         public let module: Module
         /// The nodes whose outputs feed this one, in order.
         public let inputs: [NodeID]
+        /// `module` as a Layer or as a MergeLayer, cast once when the node is added (a
+        /// protocol cast on every forward costs a conformance lookup).
+        let layer: Layer?, merge: MergeLayer?
     }
 
     /// The per-sample input shape, e.g. `[1, 28, 28]`.
@@ -29,6 +32,8 @@ public final class Graph {
     public private(set) var nodes: [Node] = []
     /// The per-sample output shape of each node.
     public private(set) var shapes: [[Int]] = []
+    /// How many nodes (and the caller, for the last) read each node's output.
+    private var readers: [Int] = []
 
     /// Creates an empty graph for samples of `inputShape`.
     public init(inputShape: [Int]) { self.inputShape = inputShape }
@@ -69,8 +74,9 @@ public final class Graph {
         if let skipping = module as? InputGradientSkipping {
             skipping.computesInputGradient = !(inputs.count == 1 && inputs[0] == .input)
         }
-        nodes.append(Node(module: module, inputs: inputs))
+        nodes.append(Node(module: module, inputs: inputs, layer: module as? Layer, merge: module as? MergeLayer))
         shapes.append(out)
+        readers = readerCounts()
         return NodeID(index: nodes.count - 1)
     }
 
@@ -93,17 +99,19 @@ public final class Graph {
     /// index and output as soon as it is computed (for activation statistics and per-layer
     /// timing).
     public func forward(_ input: Tensor, training: Bool = false, observe: ((Int, Tensor) -> Void)?) -> Tensor {
-        precondition(Array(input.shape.dropFirst()) == inputShape,
+        precondition(input.rank == inputShape.count + 1 && input.shape.dropFirst().elementsEqual(inputShape),
                      "model expects [N] + \(inputShape), got \(input.shape)")
         guard !nodes.isEmpty else { return input }
         var outputs = [Tensor?](repeating: nil, count: nodes.count)
-        var remainingReaders = readerCounts()
+        var remainingReaders = readers
         for (i, node) in nodes.enumerated() {
-            let args = node.inputs.map { $0.index < 0 ? input : outputs[$0.index]! }
-            switch node.module {
-            case let layer as Layer: outputs[i] = layer.forward(args[0], training: training)
-            case let merge as MergeLayer: outputs[i] = merge.forward(args, training: training)
-            default: preconditionFailure("module '\(node.module.name)' is neither a Layer nor a MergeLayer")
+            if let layer = node.layer {
+                let j = node.inputs[0].index
+                outputs[i] = layer.forward(j < 0 ? input : outputs[j]!, training: training)
+            } else if let merge = node.merge {
+                outputs[i] = merge.forward(node.inputs.map { $0.index < 0 ? input : outputs[$0.index]! }, training: training)
+            } else {
+                preconditionFailure("module '\(node.module.name)' is neither a Layer nor a MergeLayer")
             }
             observe?(i, outputs[i]!)
             for j in node.inputs where j.index >= 0 {
@@ -130,10 +138,12 @@ public final class Graph {
             }
             grads[i] = nil
             let inputGrads: [Tensor]
-            switch node.module {
-            case let layer as Layer: inputGrads = [layer.backward(g)]
-            case let merge as MergeLayer: inputGrads = merge.backward(g)
-            default: preconditionFailure("module '\(node.module.name)' is neither a Layer nor a MergeLayer")
+            if let layer = node.layer {
+                inputGrads = [layer.backward(g)]
+            } else if let merge = node.merge {
+                inputGrads = merge.backward(g)
+            } else {
+                preconditionFailure("module '\(node.module.name)' is neither a Layer nor a MergeLayer")
             }
             for (j, gi) in zip(node.inputs, inputGrads) where j.index >= 0 {
                 if grads[j.index] == nil { grads[j.index] = gi } else { grads[j.index]!.add(gi) }

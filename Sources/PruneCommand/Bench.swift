@@ -309,7 +309,8 @@ struct BenchInfer: ParsableCommand {
             timing both forms of the layer at that batch size shows CSR faster. Everything is timed in turns \
             on the same inputs (test images), so the ratios hold even when the machine's speed drifts. \
             `speedup` is dense over sparse for the same file; `speedup_vs_first` compares each file's \
-            dense path with the first file's.
+            dense path with the first file's. With --threads N, the Dense layers of both paths and the \
+            sparse layers split each product between N threads by output features.
             """)
 
     @Argument(help: "Model files (safetensors) written by prune.")
@@ -356,10 +357,13 @@ struct BenchInfer: ParsableCommand {
         let dense = try modelPaths.map { try ModelFile.load($0).model }
         let test = try dataOptions.test()
         for m in dense { try Trainer.check(test, fits: m) }
+        let pool = threadOptions.threads > 1 ? WorkerPool(count: threadOptions.threads) : nil
+        for m in dense { m.useThreads(pool) }
         var results: [Timing] = []
         for batch in batches {
             let sparse = try dense.map {
-                try $0.sparsified(choice == .measured ? .measured(batchSize: batch, maximumDensity: maxDensity) : .density(maximum: maxDensity))
+                try $0.sparsified(choice == .measured ? .measured(batchSize: batch, maximumDensity: maxDensity) : .density(maximum: maxDensity),
+                                  pool: pool)
             }
             let models = zip(dense, sparse).flatMap { [$0.0, $0.1] }
             let x = test.batch(Array((0..<batch).map { $0 % test.count })[...]).inputs

@@ -43,6 +43,34 @@ struct SparseDenseTests {
         #expect(layer.namedParameters.first?.1.value == fc1.weight.value)
     }
 
+    @Test("Dense and SparseDense inference split between threads give the one-thread outputs (zero inputs skipped or not)")
+    func threadedInference() throws {
+        let model = try Self.masked()
+        let sparse = try model.sparsified(maximumDensity: 0.3)
+        let images = try DatasetFolder(fashionMNISTPath).test().batch(Array(0..<5)[...]).inputs
+        let dense = randomTensor([5, 1, 28, 28], low: 0.1, high: 1, seed: 17)   // no zero inputs: the row-wise kernels
+        var want: [[Float]] = []
+        for x in [images, dense] { for n in [1, 5] { want.append(sparse.forward(Tensor(shape: [n, 1, 28, 28], scalars: Array(x.scalars[0..<n * 784])), training: false).scalars) } }
+        let pool = WorkerPool(count: 2)
+        sparse.useThreads(pool)
+        #expect((sparse.module(named: "fc3") as? Dense)?.pool === pool)
+        var k = 0
+        for x in [images, dense] {
+            for n in [1, 5] {
+                let got = sparse.forward(Tensor(shape: [n, 1, 28, 28], scalars: Array(x.scalars[0..<n * 784])), training: false).scalars
+                #expect(maxRelativeError(got, want[k]) <= 1e-5, "batch \(n)")
+                k += 1
+            }
+        }
+        sparse.useThreads(nil)
+        // The dense model: fc1 (235,200 weights) splits its sgemv and sgemm between the threads.
+        let one = model.forward(images, training: false), single = model.forward(Tensor(shape: [1, 1, 28, 28], scalars: Array(images.scalars[0..<784])), training: false)
+        model.useThreads(pool)
+        defer { model.useThreads(nil) }
+        #expect(maxRelativeError(model.forward(images, training: false).scalars, one.scalars) <= 1e-5)
+        #expect(maxRelativeError(model.forward(Tensor(shape: [1, 1, 28, 28], scalars: Array(images.scalars[0..<784])), training: false).scalars, single.scalars) <= 1e-5)
+    }
+
     @Test("a Dense layer at batch 1 (matrix-vector path) gives each sample's row of the batched product")
     func denseBatchOne() throws {
         var rng = SeededGenerator(seed: 14)

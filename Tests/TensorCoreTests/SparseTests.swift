@@ -197,4 +197,34 @@ struct SparseTests {
         full = Tensor.zeros([2, 8])
         #expect(NMMatrix(full, n: n, m: m)?.dense() == full)
     }
+
+    @Test("the transpose (CSC) is exact, and Aᵀ·x skipping zero inputs matches the naive twin, whole or by row ranges", arguments: shapes)
+    func transposedProduct(_ shape: (Int, Int)) {
+        let m = Self.matrix(shape.0, shape.1, sparsity: 0.8, seed: 41)
+        let csr = CSRMatrix(m)
+        let t = csr.transposed()
+        #expect(t.rows == shape.1 && t.columns == shape.0)
+        #expect(t.dense() == CSRMatrix(transpose(m)).dense())
+        #expect(t.transposed() == csr)
+        // x over A's rows, a third of it zero.
+        var x = randomTensor([shape.0], seed: 42).scalars
+        for i in stride(from: 0, to: x.count, by: 3) { x[i] = 0 }
+        let expected = naiveSparseProduct(t, x, n: 1)   // Aᵀ·x as the CSR product of the transpose
+        var y = [Float](repeating: .nan, count: shape.1)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { csr.multiplyTransposed(vector: xp.baseAddress!, into: $0.baseAddress!) } }
+        #expect(Self.error(t, x, n: 1, y) < 1e-6)
+        // Two row ranges add up to the whole.
+        let half = shape.0 / 2
+        var a = [Float](repeating: .nan, count: shape.1), b = a
+        x.withUnsafeBufferPointer { xp in
+            a.withUnsafeMutableBufferPointer { csr.multiplyTransposed(vector: xp.baseAddress!, into: $0.baseAddress!, rows: 0..<half) }
+            b.withUnsafeMutableBufferPointer { csr.multiplyTransposed(vector: xp.baseAddress!, into: $0.baseAddress!, rows: half..<shape.0) }
+        }
+        #expect(maxRelativeError(zip(a, b).map { $0 + $1 }, expected) < 1e-5)
+    }
+
+    func transpose(_ m: Tensor) -> Tensor {
+        let (r, c) = (m.shape[0], m.shape[1])
+        return Tensor(shape: [c, r], scalars: (0..<r * c).map { m[flat: ($0 % r) * c + $0 / r] })
+    }
 }

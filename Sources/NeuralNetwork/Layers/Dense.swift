@@ -13,6 +13,10 @@ public final class Dense: Layer, InputGradientSkipping {
     public var computesInputGradient = true
     private var input = Tensor.zeros([0, 0])  // [N, in], cached by forward
 
+    /// Threads that share each inference product by output features, or nil for the calling
+    /// thread alone. Training ignores it (it splits batches between its own workers).
+    public var pool: WorkerPool?
+
     /// The number of input features.
     public var inFeatures: Int { weight.value.shape[1] }
     /// The number of output features.
@@ -61,17 +65,26 @@ public final class Dense: Layer, InputGradientSkipping {
         precondition(x.rank == 2 && x.shape[1] == inFeatures, "\(name): input \(x.shape) does not fit [N, \(inFeatures)]")
         let n = x.shape[0]
         if training { input = x }
+        let (inFeatures, outFeatures) = (self.inFeatures, self.outFeatures)
         var y = Tensor(shape: [n, outFeatures]) { y in
             x.withUnsafeBufferPointer { px in
                 weight.value.withUnsafeBufferPointer { pw in
-                    if n == 1 {
-                        // One sample: a matrix-vector product (sgemm would repack the whole weight).
-                        BLAS.gemv(.none, rows: outFeatures, columns: inFeatures, a: pw.baseAddress!, lda: inFeatures,
-                                  x: px.baseAddress!, y: y.baseAddress!)
+                    let (x, w, y) = (px.baseAddress!, pw.baseAddress!, y.baseAddress!)
+                    // Output features lo..<hi.
+                    let block = { (lo: Int, hi: Int) in
+                        if n == 1 {
+                            // One sample: a matrix-vector product (sgemm would repack the whole weight).
+                            BLAS.gemv(.none, rows: hi - lo, columns: inFeatures, a: w + lo * inFeatures, lda: inFeatures,
+                                      x: x, y: y + lo)
+                        } else {
+                            BLAS.gemm(.none, .transposed, m: n, n: hi - lo, k: inFeatures, a: x, lda: inFeatures,
+                                      b: w + lo * inFeatures, ldb: inFeatures, c: y + lo, ldc: outFeatures)
+                        }
+                    }
+                    if !training, let pool, n * weight.count >= 65_536 {   // smaller products lose more to the hand-off than they gain
+                        pool.forEachRange(outFeatures, minimum: 2, block)
                     } else {
-                        BLAS.gemm(.none, .transposed, m: n, n: outFeatures, k: inFeatures,
-                                  a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures,
-                                  c: y.baseAddress!, ldc: outFeatures)
+                        block(0, outFeatures)
                     }
                 }
             }

@@ -14,6 +14,8 @@ public final class SparseDense: Layer {
     public let bias: Tensor?
     /// Threads that share each product by rows, or nil for the calling thread alone.
     public var pool: WorkerPool?
+    /// The weight by input features (CSC), for single samples with many zero inputs.
+    private lazy var byInput = weight.transposed()
 
     /// Creates the layer from a dense layer, keeping the entries its mask keeps (its
     /// non-zeros when it has no mask).
@@ -68,7 +70,30 @@ public final class SparseDense: Layer {
         let n = x.shape[0], rows = weight.rows, columns = weight.columns
         var y: Tensor
         if n == 1 {
-            y = Tensor(shape: [1, rows]) { out in x.withUnsafeBufferPointer { weight.multiply(vector: $0.baseAddress!, into: out.baseAddress!, pool: pool) } }
+            // Many zero inputs (at least a quarter): walk only their columns of the weight.
+            let zeros = x.withUnsafeBufferPointer { p in p.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } }
+            if 4 * zeros >= columns {
+                let byInput = self.byInput
+                y = Tensor(shape: [1, rows]) { out in
+                    x.withUnsafeBufferPointer { px in
+                        let (x, y) = (px.baseAddress!, out.baseAddress!)
+                        guard let pool, pool.count > 1, byInput.nonZeroCount >= 8192 else {
+                            byInput.multiplyTransposed(vector: x, into: y)
+                            return
+                        }
+                        // Each thread scatters the inputs of its range into its own sums; then add them up.
+                        let parts = byInput.rowPartition(pool.count)
+                        let partial = UnsafeMutablePointer<Float>.allocate(capacity: (pool.count - 1) * rows)
+                        defer { partial.deallocate() }
+                        pool.run { i in
+                            byInput.multiplyTransposed(vector: x, into: i == 0 ? y : partial + (i - 1) * rows, rows: parts[i]..<parts[i + 1])
+                        }
+                        for i in 1..<pool.count { for r in 0..<rows { y[r] += partial[(i - 1) * rows + r] } }
+                    }
+                }
+            } else {
+                y = Tensor(shape: [1, rows]) { out in x.withUnsafeBufferPointer { weight.multiply(vector: $0.baseAddress!, into: out.baseAddress!, pool: pool) } }
+            }
         } else {
             let xt = transposed(x, rows: n, columns: columns)
             let yt = Tensor(shape: [rows, n]) { out in
@@ -173,6 +198,18 @@ extension Graph {
             case let .measured(batchSize, maximum):
                 guard density <= maximum, let layer = module as? Layer, let shape = inputShapes[module.name] else { return module }
                 return Self.fasterOf(layer, make(), input: [batchSize] + shape)
+            }
+        }
+    }
+
+    /// Gives every Dense, SparseDense and SparseConv2D layer `pool` for inference (nil: one thread).
+    public func useThreads(_ pool: WorkerPool?) {
+        for node in nodes {
+            switch node.module {
+            case let d as Dense: d.pool = pool
+            case let d as SparseDense: d.pool = pool
+            case let c as SparseConv2D: c.pool = pool
+            default: break
             }
         }
     }

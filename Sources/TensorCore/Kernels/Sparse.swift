@@ -41,6 +41,29 @@ public struct CSRMatrix: Equatable, Sendable {
 
     /// The number of stored entries.
     public var nonZeroCount: Int { values.count }
+    /// The CSR form of the transpose (that is, the CSC form of this matrix), built by a
+    /// counting pass over the columns.
+    public func transposed() -> CSRMatrix {
+        var starts = [Int32](repeating: 0, count: columns + 1)
+        for p in 0..<values.count { starts[column(at: p) + 1] += 1 }
+        for j in 0..<columns { starts[j + 1] += starts[j] }
+        var next = starts
+        var kept = [Float](repeating: 0, count: values.count)
+        var narrow = [UInt16](repeating: 0, count: rows <= 65_536 ? values.count : 0)
+        var wide = [UInt32](repeating: 0, count: rows <= 65_536 ? 0 : values.count)
+        for r in 0..<rows {
+            for p in Int(rowStarts[r])..<Int(rowStarts[r + 1]) {
+                let j = column(at: p)
+                let q = Int(next[j])
+                next[j] += 1
+                kept[q] = values[p]
+                if rows <= 65_536 { narrow[q] = UInt16(truncatingIfNeeded: r) } else { wide[q] = UInt32(r) }
+            }
+        }
+        return CSRMatrix(rows: columns, columns: rows, rowStarts: starts,
+                         columnIndices: rows <= 65_536 ? .narrow(narrow) : .wide(wide), values: kept)!
+    }
+
     /// Bytes of the three arrays.
     public var bytes: Int { 4 * rowStarts.count + columnIndices.width * columnIndices.count + 4 * values.count }
 
@@ -160,6 +183,25 @@ public struct CSRMatrix: Equatable, Sendable {
         }
     }
 
+    /// `y = Aᵀ·x` (`x`: `rows` entries, `y`: `columns` entries), skipping the rows of A whose
+    /// entry of `x` is zero. With A the CSR form of Wᵀ, this is W·x that costs only the
+    /// stored weights of the non-zero inputs: the batch-1 path for inputs with many zeros
+    /// (ReLU outputs, image backgrounds).
+    /// - Complexity: O(rows + non-zeros in the rows where x is not zero).
+    /// With `rows`, only those rows of A take part (the others count as zero inputs).
+    public func multiplyTransposed(vector x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows range: Range<Int>? = nil) {
+        y.update(repeating: 0, count: columns)
+        let range = range ?? 0..<rows
+        rowStarts.withUnsafeBufferPointer { starts in
+            values.withUnsafeBufferPointer { v in
+                switch columnIndices {
+                case let .narrow(c): c.withUnsafeBufferPointer { scatterRows(starts, $0, v, x, y, range) }
+                case let .wide(c): c.withUnsafeBufferPointer { scatterRows(starts, $0, v, x, y, range) }
+                }
+            }
+        }
+    }
+
     /// `parts + 1` row boundaries, from 0 to `rows`, that give each of the `parts` ranges
     /// about the same number of stored entries (a range may be empty).
     public func rowPartition(_ parts: Int) -> [Int] {
@@ -220,6 +262,28 @@ private func spmv<Index: FixedWidthInteger & UnsignedInteger>(
     spmvRows(starts, c, v, x, y, r0, r1) { p in
         SIMD8<Float>(x[Int(c[p])], x[Int(c[p + 1])], x[Int(c[p + 2])], x[Int(c[p + 3])],
                      x[Int(c[p + 4])], x[Int(c[p + 5])], x[Int(c[p + 6])], x[Int(c[p + 7])])
+    }
+}
+
+/// `y += x[r] · row r` for every row with `x[r] ≠ 0`: the stored columns of one row are
+/// distinct, so the four updates of a step never touch the same entry of `y`.
+@inline(__always)
+private func scatterRows<Index: FixedWidthInteger & UnsignedInteger>(
+    _ starts: UnsafeBufferPointer<Int32>, _ columns: UnsafeBufferPointer<Index>, _ values: UnsafeBufferPointer<Float>,
+    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ rows: Range<Int>
+) {
+    guard let c = columns.baseAddress, let v = values.baseAddress else { return }
+    for r in rows {
+        let a = x[r]
+        if a == 0 { continue }
+        var p = Int(starts[r])
+        let end = Int(starts[r + 1])
+        while p + 4 <= end {
+            let (c0, c1, c2, c3) = (Int(c[p]), Int(c[p + 1]), Int(c[p + 2]), Int(c[p + 3]))
+            y[c0] += a * v[p]; y[c1] += a * v[p + 1]; y[c2] += a * v[p + 2]; y[c3] += a * v[p + 3]
+            p += 4
+        }
+        while p < end { y[Int(c[p])] += a * v[p]; p += 1 }
     }
 }
 
