@@ -227,4 +227,33 @@ struct SparseTests {
         let (r, c) = (m.shape[0], m.shape[1])
         return Tensor(shape: [c, r], scalars: (0..<r * c).map { m[flat: ($0 % r) * c + $0 / r] })
     }
+
+    @Test("the row-major batch product (panels transposed in and out) matches the naive twin, with and without threads",
+          arguments: [1, 5, 8, 63, 64, 70, 130])
+    func rowMajorBatch(_ n: Int) {
+        let csr = CSRMatrix(Self.matrix(300, 83, sparsity: 0.7, seed: UInt64(n)))
+        let x = randomTensor([n, 83], seed: 50).scalars                  // [n, columns], row-major
+        let xt = (0..<83 * n).map { x[($0 % n) * 83 + $0 / n] }          // [columns, n] for the twin
+        let expected = naiveSparseProduct(csr, xt, n: n)                  // [rows, n]
+        for pool in [nil, WorkerPool(count: 2)] {
+            var y = [Float](repeating: .nan, count: n * 300)
+            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { csr.multiply(batch: xp.baseAddress!, count: n, into: $0.baseAddress!, pool: pool) } }
+            let yt = (0..<300 * n).map { y[($0 % n) * 300 + $0 / n] }
+            #expect(Self.error(csr, xt, n: n, yt) < 1e-6, "batch \(n), \(pool == nil ? 1 : 2) threads")
+            #expect(maxRelativeError(yt, expected) < 1e-3)
+        }
+    }
+
+    @Test("transpose moves every entry of odd and 8-aligned blocks, with strides")
+    func transposeBlocks() {
+        for (rows, columns) in [(1, 1), (3, 17), (8, 8), (16, 9), (21, 40)] {
+            let a = (0..<rows * (columns + 3)).map { Float($0) }              // source stride columns + 3
+            var out = [Float](repeating: -1, count: columns * (rows + 2))      // destination stride rows + 2
+            a.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { TensorCore.transpose(src.baseAddress!, rows: rows, columns: columns, sourceStride: columns + 3, into: $0.baseAddress!, destinationStride: rows + 2) }
+            }
+            for r in 0..<rows { for c in 0..<columns { #expect(out[c * (rows + 2) + r] == a[r * (columns + 3) + c]) } }
+            for c in 0..<columns { for r in rows..<rows + 2 { #expect(out[c * (rows + 2) + r] == -1, "padding untouched") } }
+        }
+    }
 }

@@ -3,8 +3,9 @@ import TensorCore
 /// An inference-only fully connected layer with its weight in CSR form: `y = x·Wᵀ + b`
 /// computed from the stored (kept) weights only. Made by `Graph.sparsified()`.
 ///
-/// Batch 1 uses the sparse matrix × vector kernel; larger batches are transposed to
-/// feature-major, multiplied with the batch-vectorized kernel and transposed back.
+/// Batch 1 uses the sparse matrix × vector kernel (or, when many inputs are zero, the
+/// CSC form that skips them); larger batches use the batch-vectorized kernel, which
+/// transposes 64-sample panels on the way in and out.
 /// It has no backward pass: train the masked dense model, then sparsify it.
 public final class SparseDense: Layer {
     public var name: String
@@ -95,11 +96,9 @@ public final class SparseDense: Layer {
                 y = Tensor(shape: [1, rows]) { out in x.withUnsafeBufferPointer { weight.multiply(vector: $0.baseAddress!, into: out.baseAddress!, pool: pool) } }
             }
         } else {
-            let xt = transposed(x, rows: n, columns: columns)
-            let yt = Tensor(shape: [rows, n]) { out in
-                xt.withUnsafeBufferPointer { weight.multiply(transposedBatch: $0.baseAddress!, count: n, into: out.baseAddress!, pool: pool) }
+            y = Tensor(shape: [n, rows]) { out in
+                x.withUnsafeBufferPointer { weight.multiply(batch: $0.baseAddress!, count: n, into: out.baseAddress!, pool: pool) }
             }
-            y = transposed(yt, rows: rows, columns: n)
         }
         if let bias { addRowVector(&y, bias) }
         return y
@@ -107,35 +106,6 @@ public final class SparseDense: Layer {
 
     public func backward(_ gradient: Tensor) -> Tensor {
         preconditionFailure("\(name) is an inference-only sparse layer; train the masked dense model instead")
-    }
-}
-
-/// The transpose of a row-major `rows × columns` matrix: 8×8 blocks moved through SIMD
-/// registers (eight row loads, eight column stores), scalar copies at the edges.
-func transposed(_ a: Tensor, rows: Int, columns: Int) -> Tensor {
-    Tensor(shape: [columns, rows]) { out in
-        a.withUnsafeBufferPointer { p in
-            let src = UnsafeRawPointer(p.baseAddress!), dst = UnsafeMutableRawPointer(out.baseAddress!)
-            let rows8 = rows & ~7, columns8 = columns & ~7
-            var i = 0
-            while i < rows8 {
-                var j = 0
-                while j < columns8 {
-                    @inline(__always) func row(_ k: Int) -> SIMD8<Float> {
-                        src.loadUnaligned(fromByteOffset: 4 * ((i + k) * columns + j), as: SIMD8<Float>.self)
-                    }
-                    let (r0, r1, r2, r3, r4, r5, r6, r7) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
-                    for c in 0..<8 {
-                        let column = SIMD8<Float>(r0[c], r1[c], r2[c], r3[c], r4[c], r5[c], r6[c], r7[c])
-                        dst.storeBytes(of: column, toByteOffset: 4 * ((j + c) * rows + i), as: SIMD8<Float>.self)
-                    }
-                    j += 8
-                }
-                for c in columns8..<columns { for k in i..<i + 8 { out[c * rows + k] = p[k * columns + c] } }
-                i += 8
-            }
-            for k in rows8..<rows { for c in 0..<columns { out[c * rows + k] = p[k * columns + c] } }
-        }
     }
 }
 

@@ -202,6 +202,42 @@ public struct CSRMatrix: Equatable, Sendable {
         }
     }
 
+    /// `Y = X·Aᵀ` for a row-major batch: `x` is `[n, columns]` and `y` is `[n, rows]` (a
+    /// Dense layer's product with A as its weight). Each 64-sample panel of `x` is
+    /// transposed into a contiguous `[columns, 64]` block, multiplied as in
+    /// `multiply(transposedBatch:count:into:pool:)` and transposed into `y`: no
+    /// feature-major copy of the whole batch is made. With a `pool`, split by rows.
+    /// - Complexity: O(non-zeros · n + (rows + columns) · n).
+    public func multiply(batch x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: WorkerPool? = nil) {
+        let bounds = rowPartition(pool.map { nonZeroCount * n >= 16_384 ? $0.count : 1 } ?? 1)
+        let (k, m) = (columns, rows)
+        rowStarts.withUnsafeBufferPointer { starts in
+            values.withUnsafeBufferPointer { v in
+                let part: (Int) -> Void = { i in
+                    let (r0, r1) = (bounds[i], bounds[i + 1])
+                    guard r1 > r0 else { return }
+                    let panel = UnsafeMutablePointer<Float>.allocate(capacity: k * 64)
+                    defer { panel.deallocate() }
+                    let out = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * 64)
+                    defer { out.deallocate() }
+                    var j = 0
+                    while j < n {
+                        let w = Swift.min(64, n - j)
+                        if w < 64 { panel.update(repeating: 0, count: k * 64) }
+                        transpose(x + j * k, rows: w, columns: k, sourceStride: k, into: panel, destinationStride: 64)
+                        switch columnIndices {
+                        case let .narrow(c): c.withUnsafeBufferPointer { spmmPanel(lanes: 8, starts, $0, v, panel, 64, 0, out - r0 * 64, r0, r1) }
+                        case let .wide(c): c.withUnsafeBufferPointer { spmmPanel(lanes: 8, starts, $0, v, panel, 64, 0, out - r0 * 64, r0, r1) }
+                        }
+                        transpose(out, rows: r1 - r0, columns: w, sourceStride: 64, into: y + j * m + r0, destinationStride: m)
+                        j += 64
+                    }
+                }
+                if bounds.count > 2, let pool { pool.run { i in if i < bounds.count - 1 { part(i) } } } else { part(0) }
+            }
+        }
+    }
+
     /// `parts + 1` row boundaries, from 0 to `rows`, that give each of the `parts` ranges
     /// about the same number of stored entries (a range may be empty).
     public func rowPartition(_ parts: Int) -> [Int] {
