@@ -18,6 +18,7 @@ func fuzz(_ data: Data) {
     _ = try? IDX.decode(data, path: "fuzz-input")
     if let contents = try? Safetensors.decode(data, path: "fuzz-input") {
         _ = try? ModelFile.decode(contents, path: "fuzz-input")
+        _ = try? ModelFile.decode(contents, path: "fuzz-input", sparse: true)
     }
 }
 

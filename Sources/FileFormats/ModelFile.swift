@@ -240,12 +240,6 @@ public enum ModelFile {
         } catch {
             throw FormatError(path: path, "the '\(architectureKey)' metadata is not a valid architecture: \(error)")
         }
-        let model: Graph
-        do {
-            model = try spec.makeGraph()
-        } catch {
-            throw FormatError(path: path, "the '\(architectureKey)' metadata describes an architecture that cannot be built: \(error)")
-        }
         var masked: Set<String> = []
         if let list = contents.metadata[maskedKey] {
             guard let names = try? JSONDecoder().decode([String].self, from: Data(list.utf8)) else {
@@ -253,23 +247,70 @@ public enum ModelFile {
             }
             masked = Set(names)
         }
-        var packed: [String: [Int]] = [:]
-        if let object = contents.metadata[packedKey] {
-            guard let shapes = try? JSONDecoder().decode([String: [Int]].self, from: Data(object.utf8)) else {
-                throw FormatError(path: path, "'\(packedKey)' metadata is not an object of names and shapes")
-            }
-            packed = shapes
-        }
-        var csr: [String: [Int]] = [:]
-        if let object = contents.metadata[csrKey] {
-            guard let shapes = try? JSONDecoder().decode([String: [Int]].self, from: Data(object.utf8)) else {
-                throw FormatError(path: path, "'\(csrKey)' metadata is not an object of names and shapes")
-            }
-            csr = shapes
-        }
+        let packed = try shapeMap(packedKey, in: contents, path: path)
+        let csr = try shapeMap(csrKey, in: contents, path: path)
         var byName: [String: Tensor] = [:]
         for (name, tensor) in contents.tensors { byName[name] = tensor }
-        let shapes = Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.path, $0.parameter.value.shape) })
+
+        // With `sparse`, the Dense layers whose weight is stored as CSR (or packed and light)
+        // are built as SparseDense straight from the arrays, before the graph: no dense
+        // matrix of theirs is ever allocated.
+        var prebuilt: [String: Module] = [:]
+        if sparse {
+            for node in spec.nodes where node.layer.kind == .dense {
+                guard let out = node.layer.outFeatures, let inputs = node.layer.inFeatures, out > 0, inputs > 0 else { continue }
+                let p = "\(node.name).weight", shape = [out, inputs]
+                let matrix: CSRMatrix
+                if csr[p] == shape {
+                    matrix = try csrMatrix(p, shape: shape, contents: contents, values: byName["\(p).csr_values"], path: path)
+                } else if packed[p] == shape {
+                    let bits = try packedMatrix(p, shape: shape, bitmask: contents.integer("\(p).bitmask"), values: byName["\(p).values"], path: path)
+                    guard Double(bits.values.count) <= csrMaximumDensity * Double(out * inputs) else { continue }
+                    matrix = bits.csr()
+                } else {
+                    continue
+                }
+                guard byName[p] == nil else { throw FormatError(path: path, "'\(p)' is stored twice (sparse and dense)") }
+                var bias: Tensor?
+                if node.layer.bias ?? true {
+                    let b = "\(node.name).bias"
+                    if packed[b] == [out] {
+                        bias = try unpack(b, shape: [out], bitmask: contents.integer("\(b).bitmask"), values: byName["\(b).values"], path: path).value
+                    } else {
+                        guard let value = byName[b] else { throw FormatError(path: path, "tensor '\(b)' is missing") }
+                        guard value.shape == [out] else {
+                            throw FormatError(path: path, "tensor '\(b)' has shape \(value.shape) but the architecture needs [\(out)]")
+                        }
+                        guard allFinite(value) else { throw FormatError(path: path, "tensor '\(b)' contains NaN or infinity") }
+                        bias = value
+                    }
+                }
+                prebuilt[node.name] = SparseDense(name: node.name, weight: matrix, bias: bias)
+            }
+        }
+        let model: Graph
+        do {
+            model = try spec.makeGraph(modules: prebuilt)
+        } catch {
+            throw FormatError(path: path, "the '\(architectureKey)' metadata describes an architecture that cannot be built: \(error)")
+        }
+        // The parameters still to read (a prebuilt layer's are read already), and every
+        // parameter's shape by path (from the spec for prebuilt layers: asking a sparse
+        // layer for its parameters would build them dense).
+        var parameters: [(path: String, parameter: Parameter)] = []
+        var shapes: [String: [Int]] = [:]
+        for node in model.nodes {
+            let name = node.module.name
+            if let layer = prebuilt[name] as? SparseDense {
+                shapes["\(name).weight"] = [layer.weight.rows, layer.weight.columns]
+                if layer.bias != nil { shapes["\(name).bias"] = [layer.weight.rows] }
+                continue
+            }
+            for (key, parameter) in node.module.namedParameters {
+                parameters.append(("\(name).\(key)", parameter))
+                shapes["\(name).\(key)"] = parameter.value.shape
+            }
+        }
         func belongs(_ name: String) -> Bool {
             if shapes[name] != nil { return true }
             if name.hasSuffix(".mask") { return shapes[String(name.dropLast(5))] != nil }
@@ -287,33 +328,21 @@ public enum ModelFile {
             throw FormatError(path: path, "'\(packedKey)' gives '\(p)' the shape \(shape) but the architecture has \(shapes[p].map { "\($0)" } ?? "no such parameter")")
         }
         for (p, shape) in csr.sorted(by: { $0.key < $1.key }) {
-            guard shapes[p] == shape, let (layer, name) = split(p), name == "weight", model.module(named: layer) is Dense else {
+            guard shapes[p] == shape, let (layer, name) = split(p), name == "weight",
+                  model.module(named: layer) is Dense || prebuilt[layer] != nil else {
                 throw FormatError(path: path, "'\(csrKey)' gives '\(p)' the shape \(shape), but the architecture has no Dense weight '\(p)' of that shape")
             }
             guard packed[p] == nil, byName[p] == nil else { throw FormatError(path: path, "'\(p)' is stored twice (CSR and another form)") }
         }
-        var sparseLayers: [String: CSRMatrix] = [:]
-        for (p, parameter) in model.parameters {
+        for (p, parameter) in parameters {
             if let shape = csr[p] {
                 let matrix = try csrMatrix(p, shape: shape, contents: contents, values: byName["\(p).csr_values"], path: path)
-                if sparse {
-                    sparseLayers[split(p)!.layer] = matrix
-                } else {
-                    parameter.value = matrix.dense()
-                    parameter.mask = matrix.storedMask()
-                }
+                parameter.value = matrix.dense()
+                parameter.mask = matrix.storedMask()
                 continue
             }
             if packed[p] != nil {
                 guard byName[p] == nil else { throw FormatError(path: path, "'\(p)' is stored both dense and packed") }
-                if sparse, let (layer, name) = split(p), name == "weight", model.module(named: layer) is Dense {
-                    let matrix = try packedMatrix(p, shape: parameter.value.shape, bitmask: contents.integer("\(p).bitmask"),
-                                                  values: byName["\(p).values"], path: path)
-                    if Double(matrix.values.count) <= csrMaximumDensity * Double(parameter.count) {
-                        sparseLayers[layer] = matrix.csr()
-                        continue
-                    }
-                }
                 let (value, mask) = try unpack(p, shape: parameter.value.shape, bitmask: contents.integer("\(p).bitmask"),
                                                values: byName["\(p).values"], path: path)
                 parameter.value = value
@@ -335,11 +364,16 @@ public enum ModelFile {
                 parameter.mask = value.map { $0 != 0 ? 1 : 0 }
             }
         }
-        if sparseLayers.isEmpty { return Loaded(model: model, metadata: contents.metadata) }
-        let runnable = try model.mappingModules { module in
-            guard let matrix = sparseLayers[module.name], let dense = module as? Dense else { return module }
-            return SparseDense(name: dense.name, weight: matrix, bias: dense.bias?.value)
-        }
-        return Loaded(model: runnable, metadata: contents.metadata)
+        return Loaded(model: model, metadata: contents.metadata)
     }
+
+    /// The JSON object of parameter paths and shapes under metadata `key` (empty when absent).
+    static func shapeMap(_ key: String, in contents: Safetensors.Contents, path: String) throws -> [String: [Int]] {
+        guard let object = contents.metadata[key] else { return [:] }
+        guard let shapes = try? JSONDecoder().decode([String: [Int]].self, from: Data(object.utf8)) else {
+            throw FormatError(path: path, "'\(key)' metadata is not an object of names and shapes")
+        }
+        return shapes
+    }
+
 }

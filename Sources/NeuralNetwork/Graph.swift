@@ -221,7 +221,9 @@ public struct GraphSpec: Codable, Equatable, Sendable {
     /// Builds a graph with this structure. Weights are freshly initialized from `seed`;
     /// a model file then overwrites them.
     /// - Throws: `ModelError` naming the node whose spec is incomplete or does not fit.
-    public func makeGraph(seed: UInt64 = 0) throws -> Graph {
+    /// `modules` replaces the layers of those names (built elsewhere, e.g. sparse layers
+    /// read from a file); they must fit the spec's shapes.
+    public func makeGraph(seed: UInt64 = 0, modules: [String: Module] = [:]) throws -> Graph {
         var rng = SeededGenerator(seed: seed)
         let graph = Graph(inputShape: inputShape)
         var ids: [String: Graph.NodeID] = [Self.inputName: .input]
@@ -230,7 +232,7 @@ public struct GraphSpec: Codable, Equatable, Sendable {
                 guard let id = ids[name] else { throw ModelError("node '\(node.name)' reads unknown node '\(name)'") }
                 return id
             }
-            let module = try makeModule(name: node.name, spec: node.layer, rng: &rng)
+            let module = try modules[node.name] ?? makeModule(name: node.name, spec: node.layer, rng: &rng)
             if let merge = module as? MergeLayer {
                 ids[node.name] = try graph.add(merge, inputs: inputs)
             } else if let layer = module as? Layer {

@@ -9,10 +9,10 @@ struct Export: ParsableCommand {
         abstract: "Rewrite a model file: pruned weights packed (bitmask + kept values), as CSR for sparse inference, or dense; optionally in Float16.",
         discussion: """
             --format packed stores each pruned weight as a bitmask and its kept values (docs/FORMATS.md); \
-            --format sparse stores each Dense weight keeping at most 30% of its entries as CSR arrays \
-            (values, 16-bit column indices, row starts), which `prune eval` and the library \
-            (`ModelFile.load(path, sparse: true)`) run through the sparse kernels without densifying, \
-            and packs the other pruned weights; --format dense writes every tensor dense, for readers \
+            --format sparse stores each Dense weight keeping at most 30% of its entries in the smaller \
+            of CSR arrays (values, 16-bit column indices, row starts) and the packed form; `prune eval` \
+            and the library (`ModelFile.load(path, sparse: true)`) run those layers through the sparse \
+            kernels straight from either, without densifying; --format dense writes every tensor dense, for readers \
             that want plain arrays. --fp16 halves the bytes of the weights (rounded to the nearest \
             Float16; running statistics stay Float32). Loading any of these gives a model prune can \
             evaluate, prune further or fine-tune.
@@ -45,6 +45,8 @@ struct Export: ParsableCommand {
     struct Summary: Encodable {
         var bytesBefore: Int, bytesAfter: Int, denseFloat32Bytes: Int
         var csrParameters: [String]
+        /// Layers that run sparse when the file is loaded for inference.
+        var sparseLayers: [String]
         var accuracyBefore: Float?, accuracyAfter: Float?
         var output: String
     }
@@ -66,6 +68,7 @@ struct Export: ParsableCommand {
         let summary = Summary(bytesBefore: size(modelPath), bytesAfter: size(out),
                               denseFloat32Bytes: 4 * loaded.model.parameters.reduce(0) { $0 + $1.parameter.count },
                               csrParameters: (csr ?? [:]).keys.sorted(),
+                              sparseLayers: try ModelFile.load(out, sparse: true).model.nodes.compactMap { ($0.module as? SparseDense)?.name },
                               accuracyBefore: before, accuracyAfter: after, output: out)
         if output.json {
             try printJSON(summary)
@@ -74,7 +77,10 @@ struct Export: ParsableCommand {
         print(String(format: "%@: %@ bytes → %@ bytes (%.1f%% of the %@ bytes of dense Float32 parameters)", out,
                      grouped(summary.bytesBefore), grouped(summary.bytesAfter),
                      100 * Double(summary.bytesAfter) / Double(max(summary.denseFloat32Bytes, 1)), grouped(summary.denseFloat32Bytes)))
-        if !summary.csrParameters.isEmpty { print("CSR (sparse kernels): " + summary.csrParameters.joined(separator: ", ")) }
+        if !summary.sparseLayers.isEmpty {
+            print("runs sparse when loaded: " + summary.sparseLayers.joined(separator: ", ")
+                  + (summary.csrParameters.isEmpty ? "" : " (stored as CSR: " + summary.csrParameters.joined(separator: ", ") + ")"))
+        }
         if let before, let after { print(String(format: "accuracy %.2f%% before, %.2f%% after", 100 * before, 100 * after)) }
     }
 }

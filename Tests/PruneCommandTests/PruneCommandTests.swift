@@ -496,5 +496,16 @@ struct EndToEndTests {
         #expect(abs(a - b) <= 0.001, "\(a) → \(b)")
         let denseExport = try prune("export", half, "--format", "dense", "--json", "--out", folder.appendingPathComponent("x.safetensors").path)
         #expect((try singleJSONObject(denseExport.stdout)["bytesAfter"] as? Int ?? 0) > 1_000_000)
+
+        // --format sparse: no larger, fc1 (about 7% kept) runs sparse as loaded, `prune eval` gives the same accuracy.
+        let sparse = folder.appendingPathComponent("s.safetensors").path
+        let exported = try prune("export", pruned, "--format", "sparse", "--fp16", "--json", "--out", sparse)
+        #expect(exported.status == 0, "\(exported)")
+        let summary = try singleJSONObject(exported.stdout)
+        #expect((summary["sparseLayers"] as? [String])?.first == "fc1")
+        #expect(try #require(summary["bytesAfter"] as? Int) <= after)
+        let evaluated = try prune("eval", sparse, "--json")
+        #expect(evaluated.status == 0, "\(evaluated)")
+        #expect(abs(try #require(try singleJSONObject(evaluated.stdout)["accuracy"] as? Double) - b) <= 1e-9)
     }
 }
