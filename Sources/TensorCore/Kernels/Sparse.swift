@@ -195,8 +195,22 @@ public struct CSRMatrix: Equatable, Sendable {
         rowStarts.withUnsafeBufferPointer { starts in
             values.withUnsafeBufferPointer { v in
                 switch columnIndices {
-                case let .narrow(c): c.withUnsafeBufferPointer { scatterRowsNarrow(starts, $0, v, x, y, range) }
-                case let .wide(c): c.withUnsafeBufferPointer { scatterRows(starts, $0, v, x, y, range) }
+                case let .narrow(c):
+                    c.withUnsafeBufferPointer { c in
+                        guard let c = c.baseAddress, let v = v.baseAddress else { return }
+                        // Four 16-bit indices as one 64-bit load, split with shifts.
+                        let indices = UnsafeRawPointer(c)
+                        scatterRows(starts, c, v, x, y, range) { p in
+                            let q = indices.loadUnaligned(fromByteOffset: 2 * p, as: UInt64.self)
+                            return (Int(truncatingIfNeeded: q & 0xFFFF), Int(truncatingIfNeeded: (q >> 16) & 0xFFFF),
+                                    Int(truncatingIfNeeded: (q >> 32) & 0xFFFF), Int(truncatingIfNeeded: q >> 48))
+                        }
+                    }
+                case let .wide(c):
+                    c.withUnsafeBufferPointer { c in
+                        guard let c = c.baseAddress, let v = v.baseAddress else { return }
+                        scatterRows(starts, c, v, x, y, range) { p in (Int(c[p]), Int(c[p + 1]), Int(c[p + 2]), Int(c[p + 3])) }
+                    }
                 }
             }
         }
@@ -301,49 +315,25 @@ private func spmv<Index: FixedWidthInteger & UnsignedInteger>(
     }
 }
 
-/// `y += x[r] · row r` for every row with `x[r] ≠ 0`: the stored columns of one row are
+/// `y += x[r] · row r` for every row with `x[r] ≠ 0`, four entries per step: `four(p)`
+/// gives the columns of entries `p ..< p + 4`. The stored columns of one row are
 /// distinct, so the four updates of a step never touch the same entry of `y`.
 @inline(__always)
 private func scatterRows<Index: FixedWidthInteger & UnsignedInteger>(
-    _ starts: UnsafeBufferPointer<Int32>, _ columns: UnsafeBufferPointer<Index>, _ values: UnsafeBufferPointer<Float>,
-    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ rows: Range<Int>
+    _ starts: UnsafeBufferPointer<Int32>, _ c: UnsafePointer<Index>, _ v: UnsafePointer<Float>,
+    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ rows: Range<Int>,
+    _ four: (Int) -> (Int, Int, Int, Int)
 ) {
-    guard let c = columns.baseAddress, let v = values.baseAddress else { return }
+    let raw = UnsafeRawPointer(v)
     for r in rows {
         let a = x[r]
         if a == 0 { continue }
         var p = Int(starts[r])
         let end = Int(starts[r + 1])
         while p + 4 <= end {
-            let (c0, c1, c2, c3) = (Int(c[p]), Int(c[p + 1]), Int(c[p + 2]), Int(c[p + 3]))
-            y[c0] += a * v[p]; y[c1] += a * v[p + 1]; y[c2] += a * v[p + 2]; y[c3] += a * v[p + 3]
-            p += 4
-        }
-        while p < end { y[Int(c[p])] += a * v[p]; p += 1 }
-    }
-}
-
-/// `scatterRows` for 16-bit indices, read four at a time as one 64-bit word (with the four
-/// values as one SIMD load), leaving the load ports to the reads of `y`.
-@inline(__always)
-private func scatterRowsNarrow(
-    _ starts: UnsafeBufferPointer<Int32>, _ columns: UnsafeBufferPointer<UInt16>, _ values: UnsafeBufferPointer<Float>,
-    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ rows: Range<Int>
-) {
-    guard let c = columns.baseAddress, let v = values.baseAddress else { return }
-    let indices = UnsafeRawPointer(c), raw = UnsafeRawPointer(v)
-    for r in rows {
-        let a = x[r]
-        if a == 0 { continue }
-        var p = Int(starts[r])
-        let end = Int(starts[r + 1])
-        while p + 4 <= end {
-            let q = indices.loadUnaligned(fromByteOffset: 2 * p, as: UInt64.self)
+            let (c0, c1, c2, c3) = four(p)
             let w = raw.loadUnaligned(fromByteOffset: 4 * p, as: SIMD4<Float>.self) * a
-            y[Int(truncatingIfNeeded: q & 0xFFFF)] += w[0]
-            y[Int(truncatingIfNeeded: (q >> 16) & 0xFFFF)] += w[1]
-            y[Int(truncatingIfNeeded: (q >> 32) & 0xFFFF)] += w[2]
-            y[Int(truncatingIfNeeded: q >> 48)] += w[3]
+            y[c0] += w[0]; y[c1] += w[1]; y[c2] += w[2]; y[c3] += w[3]
             p += 4
         }
         while p < end { y[Int(c[p])] += a * v[p]; p += 1 }
