@@ -362,7 +362,11 @@ private func spmvRows<Index: FixedWidthInteger & UnsignedInteger>(
             acc0.addProduct(raw.loadUnaligned(fromByteOffset: 4 * p, as: SIMD8<Float>.self), gather(p))
             p += 8
         }
-        var sum = (acc0 + acc1).sum()
+        // Halving tree (3 dependent adds); `SIMD8.sum()` adds the lanes one after another.
+        let eight = acc0 + acc1
+        let four = eight.lowHalf + eight.highHalf
+        let two = four.lowHalf + four.highHalf
+        var sum = two[0] + two[1]
         while p < end { sum += v[p] * x[Int(c[p])]; p += 1 }
         y[r] = sum
     }
