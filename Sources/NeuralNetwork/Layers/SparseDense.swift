@@ -1,3 +1,4 @@
+import Synchronization
 import TensorCore
 
 /// An inference-only fully connected layer with its weight in CSR form: `y = x·Wᵀ + b`
@@ -15,8 +16,15 @@ public final class SparseDense: Layer {
     public let bias: Tensor?
     /// Threads that share each product by rows, or nil for the calling thread alone.
     public var pool: WorkerPool?
-    /// The weight by input features (CSC), for single samples with many zero inputs.
-    private lazy var byInput = weight.transposed()
+    /// The weight by input features (CSC), for single samples with many zero inputs; built
+    /// on first use (under a lock: inference may run on several threads at once).
+    private let columnForm = Mutex<CSRMatrix?>(nil)
+    private var byInput: CSRMatrix {
+        columnForm.withLock { form in
+            if form == nil { form = weight.transposed() }
+            return form!
+        }
+    }
 
     /// Creates the layer from a dense layer, keeping the entries its mask keeps (its
     /// non-zeros when it has no mask).
@@ -172,7 +180,9 @@ extension Graph {
         }
     }
 
-    /// Gives every Dense, SparseDense and SparseConv2D layer `pool` for inference (nil: one thread).
+    /// Gives every Dense, SparseDense and SparseConv2D layer `pool` for inference (nil: one
+    /// thread). A pool runs one job at a time: while the model has one, run its inference
+    /// from one thread at a time.
     public func useThreads(_ pool: WorkerPool?) {
         for node in nodes {
             switch node.module {
