@@ -64,16 +64,18 @@ public enum ModelFile {
         var packed: [String: [Int]] = [:]
         var csr: [String: [Int]] = [:]
         for (p, parameter) in model.parameters {
-            if storage == .sparse, let (layer, name) = split(p), name == "weight",
+            // A pruned (masked) Dense weight; an unmasked one stays dense, so that loading
+            // it back does not add a mask it never had.
+            if storage == .sparse, let mask = parameter.mask, let (layer, name) = split(p), name == "weight",
                let module = model.module(named: layer), module is Dense || module is SparseDense {
-                let kept = parameter.mask?.nonZeroCount() ?? parameter.value.nonZeroCount()
+                let kept = mask.nonZeroCount()
                 let (rows, columns) = (parameter.value.shape[0], parameter.value.shape[1])
                 let valueBytes = halfPrecision ? 2 : 4
                 let csrBytes = kept * (valueBytes + (columns <= 65_536 ? 2 : 4)) + 4 * (rows + 1)
                 let bitmaskBytes = (parameter.count + 7) / 8 + kept * valueBytes
                 // Both forms load straight into a sparse layer: write the smaller one.
                 if Double(kept) <= csrMaximumDensity * Double(parameter.count), csrBytes <= bitmaskBytes {
-                    let matrix = (module as? SparseDense)?.weight ?? CSRMatrix(parameter.value, mask: parameter.mask)
+                    let matrix = (module as? SparseDense)?.weight ?? CSRMatrix(parameter.value, mask: mask)
                     tensors.append(("\(p).csr_values", Tensor(shape: [matrix.values.count], scalars: matrix.values)))
                     integers.append(("\(p).csr_columns", integerTensor(matrix.columnIndices)))
                     integers.append(("\(p).csr_row_starts", Safetensors.IntegerTensor(
@@ -258,7 +260,9 @@ public enum ModelFile {
         var prebuilt: [String: Module] = [:]
         if sparse {
             for node in spec.nodes where node.layer.kind == .dense {
-                guard let out = node.layer.outFeatures, let inputs = node.layer.inFeatures, out > 0, inputs > 0 else { continue }
+                // Sizes makeModule would refuse are left to it (and its error).
+                guard let out = node.layer.outFeatures, let inputs = node.layer.inFeatures,
+                      (1...(1 << 20)).contains(out), (1...(1 << 20)).contains(inputs), out * inputs <= 1 << 31 else { continue }
                 let p = "\(node.name).weight", shape = [out, inputs]
                 let matrix: CSRMatrix
                 if csr[p] == shape {
@@ -282,6 +286,9 @@ public enum ModelFile {
                             throw FormatError(path: path, "tensor '\(b)' has shape \(value.shape) but the architecture needs [\(out)]")
                         }
                         guard allFinite(value) else { throw FormatError(path: path, "tensor '\(b)' contains NaN or infinity") }
+                        if let mask = byName["\(b).mask"], mask.shape != [out] || !mask.scalars.allSatisfy({ $0 == 0 || $0 == 1 }) {
+                            throw FormatError(path: path, "mask '\(b).mask' must be 0/1 values of shape [\(out)]")
+                        }
                         bias = value
                     }
                 }
@@ -313,7 +320,10 @@ public enum ModelFile {
         }
         func belongs(_ name: String) -> Bool {
             if shapes[name] != nil { return true }
-            if name.hasSuffix(".mask") { return shapes[String(name.dropLast(5))] != nil }
+            if name.hasSuffix(".mask") {   // only a parameter stored dense has a mask tensor
+                let base = String(name.dropLast(5))
+                return shapes[base] != nil && packed[base] == nil && csr[base] == nil
+            }
             if name.hasSuffix(".values") { return packed[String(name.dropLast(7))] != nil }
             if name.hasSuffix(".bitmask") { return packed[String(name.dropLast(8))] != nil }
             for suffix in [".csr_values", ".csr_columns", ".csr_row_starts"] where name.hasSuffix(suffix) {

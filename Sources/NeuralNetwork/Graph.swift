@@ -256,10 +256,11 @@ func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) thr
     if let padding = s.padding, padding < 0 || padding > 1024 {
         throw ModelError("layer '\(name)': padding \(padding) is outside 0...1024")
     }
-    let weights = (s.inFeatures ?? 1) * (s.outFeatures ?? 1) * (s.inChannels ?? 1) * (s.outChannels ?? 1)
-        * (s.kernelSize ?? 1) * (s.kernelSize ?? 1)
+    // In Double: the sizes of a hostile spec may overflow an Int product.
+    let weights = [s.inFeatures, s.outFeatures, s.inChannels, s.outChannels, s.kernelSize, s.kernelSize]
+        .reduce(1.0) { $0 * Double($1 ?? 1) }
     if [s.inFeatures, s.outFeatures, s.inChannels, s.outChannels].contains(where: { ($0 ?? 1) > 1 << 20 })
-        || (s.kernelSize ?? 1) > 1024 || weights > 1 << 31 {
+        || (s.kernelSize ?? 1) > 1024 || abs(weights) > Double(1 << 31) {
         throw ModelError("layer '\(name)' (\(s.kind.rawValue)) is implausibly large")
     }
     switch s.kind {

@@ -9,7 +9,7 @@ struct Export: ParsableCommand {
         abstract: "Rewrite a model file: pruned weights packed (bitmask + kept values), as CSR for sparse inference, or dense; optionally in Float16.",
         discussion: """
             --format packed stores each pruned weight as a bitmask and its kept values (docs/FORMATS.md); \
-            --format sparse stores each Dense weight keeping at most 30% of its entries in the smaller \
+            --format sparse stores each pruned Dense weight keeping at most 30% of its entries in the smaller \
             of CSR arrays (values, 16-bit column indices, row starts) and the packed form; `prune eval` \
             and the library (`ModelFile.load(path, sparse: true)`) run those layers through the sparse \
             kernels straight from either, without densifying; --format dense writes every tensor dense, for readers \

@@ -481,4 +481,43 @@ struct SparseModelFileTests {
             expectError(formatError { _ = try ModelFile.load(path, sparse: sparse) }, path: path, mentions: mentions)
         }
     }
+
+    @Test("a hostile architecture size or a mask tensor on a sparse parameter is a FormatError in both load modes",
+          arguments: ["size", "product", "mask"])
+    func rejectsHostileSparseFiles(_ damage: String) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var contents = try contents(folder)
+        var mentions: [String]
+        switch damage {
+        case "size", "product":
+            let huge = damage == "size" ? "9223372036854775807" : "1048576"
+            let architecture = try #require(contents.metadata[ModelFile.architectureKey])
+            contents.metadata[ModelFile.architectureKey] = architecture
+                .replacingOccurrences(of: #""inFeatures":784"#, with: #""inFeatures":\#(huge)"#)
+                .replacingOccurrences(of: #""outFeatures":300"#, with: #""outFeatures":\#(huge)"#)
+            try #require(contents.metadata[ModelFile.architectureKey] != architecture)
+            mentions = ["fc1"]
+        default:
+            contents.tensors.append(("fc1.weight.mask", Tensor(shape: [300, 784], repeating: 1)))
+            mentions = ["'fc1.weight.mask'", "does not belong"]
+        }
+        let path = try writeContents(contents, "\(damage).safetensors", in: folder)
+        for sparse in [false, true] {
+            expectError(formatError { _ = try ModelFile.load(path, sparse: sparse) }, path: path, mentions: mentions)
+        }
+    }
+
+    @Test("an unmasked weight stays dense in a sparse file, so loading adds no mask")
+    func unmaskedStaysDense() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let model = try Architecture.lenet300.build(seed: 8)
+        let fc1 = try #require(model.parameter(at: "fc1.weight"))
+        for i in 0..<fc1.count where i % 50 != 0 { fc1.value[flat: i] = 0 }   // 2% non-zero, no mask
+        let path = folder.file("unmasked.safetensors")
+        try ModelFile.save(model, to: path, storage: .sparse)
+        #expect(try Safetensors.read(path)["fc1.weight"] != nil)
+        #expect(try ModelFile.load(path).model.parameter(at: "fc1.weight")?.mask == nil)
+    }
 }

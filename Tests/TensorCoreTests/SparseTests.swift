@@ -81,6 +81,13 @@ struct SparseTests {
         #expect(CSRMatrix(rows: 2, columns: 2, rowStarts: [0, 2, 1], columnIndices: .narrow([1, 0]), values: [3, 4]) == nil)
         #expect(CSRMatrix(rows: 1, columns: 2, rowStarts: [1, 1], columnIndices: .narrow([]), values: []) == nil)
         #expect(CSRMatrix(rows: 1, columns: 2, rowStarts: [0, 2], columnIndices: .wide([0]), values: [1, 2]) == nil)
+        // Columns must rise strictly within a row (a repeated one would be added twice by the
+        // kernels but kept once by dense()); a new row may start lower.
+        #expect(CSRMatrix(rows: 1, columns: 3, rowStarts: [0, 2], columnIndices: .narrow([1, 1]), values: [1, 2]) == nil)
+        #expect(CSRMatrix(rows: 1, columns: 3, rowStarts: [0, 2], columnIndices: .wide([2, 0]), values: [1, 2]) == nil)
+        #expect(CSRMatrix(rows: 2, columns: 3, rowStarts: [0, 1, 2], columnIndices: .narrow([2, 0]), values: [1, 2]) != nil)
+        // Sizes whose product overflows are refused, not trapped on.
+        #expect(BitmaskMatrix(rows: Int.max, columns: 3, bits: [], values: []) == nil)
     }
 
     @Test("sparse × vector matches the naive twin", arguments: shapes)

@@ -25,6 +25,18 @@ public final class SparseConv2D: Layer {
         bias = conv.bias?.value
     }
 
+    private init(name: String, weight: CSRMatrix, bias: Tensor?, inChannels: Int, kernelSize: Int, stride: Int, padding: Int) {
+        self.name = name; self.weight = weight; self.bias = bias
+        self.inChannels = inChannels; self.kernelSize = kernelSize; self.stride = stride; self.padding = padding
+    }
+
+    /// A layer of the same geometry and bias with filters `weight` (same shape), and no pool.
+    public func withWeight(_ weight: CSRMatrix) -> SparseConv2D {
+        precondition(weight.rows == self.weight.rows && weight.columns == self.weight.columns, "filters must keep their shape")
+        return SparseConv2D(name: name, weight: weight, bias: bias, inChannels: inChannels, kernelSize: kernelSize,
+                            stride: stride, padding: padding)
+    }
+
     /// Output channels.
     public var outChannels: Int { weight.rows }
     var filterShape: [Int] { [weight.rows, inChannels, kernelSize, kernelSize] }

@@ -154,8 +154,18 @@ extension Graph {
         var inputShapes: [String: [Int]] = [:]
         for i in nodes.indices { inputShapes[nodes[i].module.name] = self.inputShapes(ofNode: i).first }
         return try mappingModules { module in
-            if let sparse = module as? SparseDense { sparse.pool = pool; return sparse }
-            if let sparse = module as? SparseConv2D { sparse.pool = pool; return sparse }
+            // Layers that are sparse already: copies with this pool (the arrays are shared, not
+            // copied), leaving the source model's layers as they were.
+            if let sparse = module as? SparseDense {
+                let copy = SparseDense(name: sparse.name, weight: sparse.weight, bias: sparse.bias)
+                copy.pool = pool
+                return copy
+            }
+            if let sparse = module as? SparseConv2D {
+                let copy = sparse.withWeight(sparse.weight)
+                copy.pool = pool
+                return copy
+            }
             let weight: Parameter
             let make: () -> Layer
             switch module {

@@ -103,14 +103,26 @@ public struct CSRMatrix: Equatable, Sendable {
 
     /// Creates a matrix from its arrays.
     /// - Returns: nil when the arrays are inconsistent (offsets not rising from 0 to the
-    ///   value count, a column out of range, counts that differ).
+    ///   value count, a column out of range or not rising strictly within its row, counts
+    ///   that differ).
     public init?(rows: Int, columns: Int, rowStarts: [Int32], columnIndices: ColumnIndices, values: [Float]) {
-        guard rows >= 0, columns >= 0, rowStarts.count == rows + 1, rowStarts.first == 0,
+        guard rows >= 0, columns >= 0, rows < Int.max, rowStarts.count == rows + 1, rowStarts.first == 0,
               Int(rowStarts.last ?? -1) == values.count, columnIndices.count == values.count,
               zip(rowStarts, rowStarts.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
+        func rising<T: FixedWidthInteger>(_ c: [T]) -> Bool {
+            for r in 0..<rows {
+                var previous = -1
+                for p in Int(rowStarts[r])..<Int(rowStarts[r + 1]) {
+                    let column = Int(c[p])
+                    guard column > previous, column < columns else { return false }
+                    previous = column
+                }
+            }
+            return true
+        }
         switch columnIndices {
-        case let .narrow(c): guard c.allSatisfy({ Int($0) < columns }) else { return nil }
-        case let .wide(c): guard c.allSatisfy({ Int($0) < columns }) else { return nil }
+        case let .narrow(c): guard rising(c) else { return nil }
+        case let .wide(c): guard rising(c) else { return nil }
         }
         self.rows = rows; self.columns = columns; self.rowStarts = rowStarts
         self.columnIndices = columnIndices; self.values = values
@@ -192,6 +204,7 @@ public struct CSRMatrix: Equatable, Sendable {
     public func multiplyTransposed(vector x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows range: Range<Int>? = nil) {
         y.update(repeating: 0, count: columns)
         let range = range ?? 0..<rows
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) outside 0..<\(rows)")
         rowStarts.withUnsafeBufferPointer { starts in
             values.withUnsafeBufferPointer { v in
                 switch columnIndices {
@@ -506,8 +519,8 @@ public struct BitmaskMatrix: Equatable, Sendable {
     /// - Returns: nil when the bitmask has the wrong length, sets padding bits, or sets a
     ///   different number of bits than there are values.
     public init?(rows: Int, columns: Int, bits: [UInt8], values: [Float]) {
-        let n = rows * columns
-        guard rows >= 0, columns >= 0, bits.count == (n + 7) / 8,
+        guard rows >= 0, columns >= 0, case let (n, overflow) = rows.multipliedReportingOverflow(by: columns),
+              !overflow, n <= Int.max - 7, bits.count == (n + 7) / 8,
               bits.reduce(0, { $0 + $1.nonzeroBitCount }) == values.count,
               n % 8 == 0 || bits[n / 8] >> UInt8(n % 8) == 0 else { return nil }
         self.rows = rows; self.columns = columns; self.bits = bits; self.values = values
@@ -559,7 +572,8 @@ public struct BitmaskMatrix: Equatable, Sendable {
 /// values at position 0 when a group keeps fewer. 2:4 thus takes half the values of the
 /// dense matrix plus 1/4 byte of index per value, with no row offsets: every row has the
 /// same length. The last group of a row may be shorter than `m` when `m` does not divide
-/// `columns`.
+/// `columns`. A kept entry whose value is zero cannot be told from padding: conversions
+/// reproduce the values exactly, not such a mask.
 public struct NMMatrix: Equatable, Sendable {
     /// The matrix height and width.
     public let rows: Int, columns: Int
