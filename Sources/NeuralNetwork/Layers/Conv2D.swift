@@ -47,9 +47,15 @@ public final class Conv2D: Layer, InputGradientSkipping {
     }
 
     public var spec: LayerSpec {
+        Self.spec(inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
+                  padding: padding, bias: bias != nil)
+    }
+
+    /// The spec of a convolution of this geometry (shared with `SparseConv2D`).
+    static func spec(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int, bias: Bool) -> LayerSpec {
         var s = LayerSpec(kind: .conv2d)
         s.inChannels = inChannels; s.outChannels = outChannels; s.kernelSize = kernelSize
-        s.stride = stride; s.padding = padding; s.bias = bias != nil
+        s.stride = stride; s.padding = padding; s.bias = bias
         return s
     }
 

@@ -53,10 +53,8 @@ public final class SparseConv2D: Layer {
     }
 
     public var spec: LayerSpec {
-        var s = LayerSpec(kind: .conv2d)
-        s.inChannels = inChannels; s.outChannels = outChannels; s.kernelSize = kernelSize
-        s.stride = stride; s.padding = padding; s.bias = bias != nil
-        return s
+        Conv2D.spec(inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
+                    padding: padding, bias: bias != nil)
     }
 
     /// The filters rebuilt dense and masked to the stored entries.
