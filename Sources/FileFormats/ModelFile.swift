@@ -377,8 +377,10 @@ public enum ModelFile {
         return Loaded(model: model, metadata: contents.metadata)
     }
 
-    /// The JSON object of parameter paths and shapes under metadata `key` (empty when absent).
-    static func shapeMap(_ key: String, in contents: Safetensors.Contents, path: String) throws -> [String: [Int]] {
+    /// The JSON object of parameter paths and shapes under metadata `key` (`packedKey`,
+    /// `csrKey`); empty when absent.
+    /// - Throws: `FormatError` when the entry is not such an object.
+    public static func shapeMap(_ key: String, in contents: Safetensors.Contents, path: String) throws -> [String: [Int]] {
         guard let object = contents.metadata[key] else { return [:] }
         guard let shapes = try? JSONDecoder().decode([String: [Int]].self, from: Data(object.utf8)) else {
             throw FormatError(path: path, "'\(key)' metadata is not an object of names and shapes")

@@ -471,11 +471,7 @@ struct BenchSpMM: ParsableCommand {
         let sparse: () -> Void = {
             xt.withUnsafeBufferPointer { x in
                 sparseOut.withUnsafeMutableBufferPointer { y in
-                    if batch == 1 {
-                        csr.multiply(vector: x.baseAddress!, into: y.baseAddress!, pool: pool)
-                    } else {
-                        csr.multiply(transposedBatch: x.baseAddress!, count: batch, into: y.baseAddress!, pool: pool)
-                    }
+                    csr.multiply(transposedBatch: x.baseAddress!, count: batch, into: y.baseAddress!, pool: pool)
                 }
             }
         }

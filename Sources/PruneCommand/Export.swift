@@ -55,20 +55,22 @@ struct Export: ParsableCommand {
         let loaded = try ModelFile.load(modelPath)
         try ModelFile.save(loaded.model, to: out, metadata: loaded.metadata.filter { !$0.key.hasPrefix("prune.") },
                            storage: format == .packed ? .packed : format == .sparse ? .sparse : .dense, halfPrecision: fp16)
+        // Read the written file once: its CSR list, and the model as inference loads it.
         let written = try Safetensors.read(out)
-        let csr = written.metadata[ModelFile.csrKey].flatMap { try? JSONDecoder().decode([String: [Int]].self, from: Data($0.utf8)) }
+        let csr = try ModelFile.shapeMap(ModelFile.csrKey, in: written, path: out)
+        let exported = try ModelFile.decode(written, path: out, sparse: true).model
         let size = { (path: String) in fileSize(path) ?? 0 }
         var before: Float?, after: Float?
         if evaluate {
             let test = try dataOptions.test()
             try Trainer.check(test, fits: loaded.model)
             before = Trainer.evaluate(loaded.model, on: test).accuracy
-            after = Trainer.evaluate(try ModelFile.load(out, sparse: true).model, on: test).accuracy
+            after = Trainer.evaluate(exported, on: test).accuracy
         }
         let summary = Summary(bytesBefore: size(modelPath), bytesAfter: size(out),
                               denseFloat32Bytes: 4 * loaded.model.parameters.reduce(0) { $0 + $1.parameter.count },
-                              csrParameters: (csr ?? [:]).keys.sorted(),
-                              sparseLayers: try ModelFile.load(out, sparse: true).model.nodes.compactMap { ($0.module as? SparseDense)?.name },
+                              csrParameters: csr.keys.sorted(),
+                              sparseLayers: exported.nodes.compactMap { ($0.module as? SparseDense)?.name },
                               accuracyBefore: before, accuracyAfter: after, output: out)
         if output.json {
             try printJSON(summary)

@@ -138,13 +138,7 @@ struct SparseTests {
             let xt = randomTensor([784, n], seed: 22).scalars
             var yt = [Float](repeating: .nan, count: 300 * n)
             xt.withUnsafeBufferPointer { xp in
-                yt.withUnsafeMutableBufferPointer { y in
-                    if n == 1 {
-                        csr.multiply(vector: xp.baseAddress!, into: y.baseAddress!, pool: pool)
-                    } else {
-                        csr.multiply(transposedBatch: xp.baseAddress!, count: n, into: y.baseAddress!, pool: pool)
-                    }
-                }
+                yt.withUnsafeMutableBufferPointer { csr.multiply(transposedBatch: xp.baseAddress!, count: n, into: $0.baseAddress!, pool: pool) }
             }
             #expect(Self.error(csr, xt, n: n, yt) < 1e-6, "batch \(n), \(threads) threads")
         }

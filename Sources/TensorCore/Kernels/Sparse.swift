@@ -176,11 +176,13 @@ public struct CSRMatrix: Equatable, Sendable {
     }
 
     /// `Yᵀ = A·Xᵀ` for a batch stored feature-major: `xt` is `[columns, n]` (sample j of
-    /// feature k at `k·n + j`) and `yt` is `[rows, n]`. Vectorized across the batch; with a
-    /// `pool`, split by rows as `multiply(vector:into:pool:)`.
+    /// feature k at `k·n + j`) and `yt` is `[rows, n]`. Vectorized across the batch (a batch
+    /// of one is `multiply(vector:into:pool:)`); with a `pool`, split by rows likewise.
     /// - Complexity: O(non-zeros · n).
     public func multiply(transposedBatch xt: UnsafePointer<Float>, count n: Int, into yt: UnsafeMutablePointer<Float>,
                          pool: WorkerPool? = nil) {
+        // One sample: feature-major is a plain vector, and the vector kernel is the fast one.
+        if n == 1 { return multiply(vector: xt, into: yt, pool: pool) }
         let bounds = rowPartition(pool.map { nonZeroCount * n >= 16_384 ? $0.count : 1 } ?? 1)
         let k = columns
         rowStarts.withUnsafeBufferPointer { starts in
@@ -238,32 +240,34 @@ public struct CSRMatrix: Equatable, Sendable {
     public func multiply(batch x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: WorkerPool? = nil) {
         let bounds = rowPartition(pool.map { nonZeroCount * n >= 16_384 ? $0.count : 1 } ?? 1)
         let (k, m) = (columns, rows)
+        // One transposed panel, shared by the threads; one output block per row range.
+        let panel = UnsafeMutablePointer<Float>.allocate(capacity: k * 64)
+        defer { panel.deallocate() }
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: m * 64)
+        defer { out.deallocate() }
         rowStarts.withUnsafeBufferPointer { starts in
             values.withUnsafeBufferPointer { v in
-                let part: (Int) -> Void = { i in
-                    let (r0, r1) = (bounds[i], bounds[i + 1])
-                    guard r1 > r0 else { return }
-                    let panel = UnsafeMutablePointer<Float>.allocate(capacity: k * 64)
-                    defer { panel.deallocate() }
-                    let out = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * 64)
-                    defer { out.deallocate() }
-                    var j = 0
-                    while j < n {
-                        let w = Swift.min(64, n - j)
-                        if w < 64 { panel.update(repeating: 0, count: k * 64) }
-                        transpose(x + j * k, rows: w, columns: k, sourceStride: k, into: panel, destinationStride: 64)
-                        switch columnIndices {
-                        case let .narrow(c): c.withUnsafeBufferPointer { spmmPanel(lanes: 8, starts, $0, v, panel, 64, 0, out - r0 * 64, r0, r1) }
-                        case let .wide(c): c.withUnsafeBufferPointer { spmmPanel(lanes: 8, starts, $0, v, panel, 64, 0, out - r0 * 64, r0, r1) }
+                var j = 0
+                while j < n {
+                    let w = Swift.min(64, n - j)
+                    if w < 64 { panel.update(repeating: 0, count: k * 64) }
+                    transpose(x + j * k, rows: w, columns: k, sourceStride: k, into: panel, destinationStride: 64)
+                    let part = { (i: Int) in
+                        let (r0, r1) = (bounds[i], bounds[i + 1])
+                        guard r1 > r0 else { return }
+                        switch self.columnIndices {
+                        case let .narrow(c): c.withUnsafeBufferPointer { spmmPanel(lanes: 8, starts, $0, v, panel, 64, 0, out, r0, r1) }
+                        case let .wide(c): c.withUnsafeBufferPointer { spmmPanel(lanes: 8, starts, $0, v, panel, 64, 0, out, r0, r1) }
                         }
-                        transpose(out, rows: r1 - r0, columns: w, sourceStride: 64, into: y + j * m + r0, destinationStride: m)
-                        j += 64
+                        transpose(out + r0 * 64, rows: r1 - r0, columns: w, sourceStride: 64, into: y + j * m + r0, destinationStride: m)
                     }
+                    if bounds.count > 2, let pool { pool.run { i in if i < bounds.count - 1 { part(i) } } } else { part(0) }
+                    j += 64
                 }
-                if bounds.count > 2, let pool { pool.run { i in if i < bounds.count - 1 { part(i) } } } else { part(0) }
             }
         }
     }
+
 
     /// `parts + 1` row boundaries, from 0 to `rows`, that give each of the `parts` ranges
     /// about the same number of stored entries (a range may be empty).
