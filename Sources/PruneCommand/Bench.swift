@@ -402,7 +402,10 @@ struct BenchSpMM: ParsableCommand {
             compares the sparse matrix-vector product with sgemv; larger batches compare the CSR \
             product (batch stored feature-major, vectorized across samples) with sgemm on the same layout. \
             With --threads N both sides split the rows between N threads (one BLAS thread each; \
-            the CSR ranges hold equal shares of the non-zeros).
+            the CSR ranges hold equal shares of the non-zeros). Each side runs in blocks of \
+            consecutive calls, the blocks taking turns (warm caches, as a loop of calls finds \
+            them); --cache cold alternates single calls, so a matrix larger than the caches is \
+            read from memory on every call.
             """)
 
     @Option(help: "Output features (matrix rows).")
@@ -415,8 +418,12 @@ struct BenchSpMM: ParsableCommand {
     var batch: Int = 1
     @Option(help: "Timed runs of each product (0: about 0.5 s each).")
     var runs: Int = 0
+    @Option(help: "warm: each side runs in blocks of consecutive calls; cold: the sides alternate call by call.")
+    var cache: CacheState = .warm
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var output: OutputOptions
+
+    enum CacheState: String, ExpressibleByArgument, Encodable { case warm, cold }
 
     func validate() throws {
         try requireAtLeast(1, rows, for: "--rows")
@@ -427,11 +434,11 @@ struct BenchSpMM: ParsableCommand {
     }
 
     struct Result: Encodable {
-        var rows: Int, cols: Int, sparsity: Double, batch: Int, nonZeros: Int, indexBytes: Int
+        var rows: Int, cols: Int, sparsity: Double, batch: Int, cache: CacheState, nonZeros: Int, indexBytes: Int
         var denseMs: Double, sparseMs: Double, speedup: Double, maxRelativeError: Double
         var denseBytes: Int, sparseBytes: Int
         enum CodingKeys: String, CodingKey {
-            case rows, cols, sparsity, batch, nonZeros = "non_zeros", indexBytes = "index_bytes"
+            case rows, cols, sparsity, batch, cache, nonZeros = "non_zeros", indexBytes = "index_bytes"
             case denseMs = "dense_ms", sparseMs = "sparse_ms", speedup, maxRelativeError = "max_relative_error"
             case denseBytes = "dense_bytes", sparseBytes = "sparse_bytes"
         }
@@ -475,20 +482,20 @@ struct BenchSpMM: ParsableCommand {
                 }
             }
         }
-        let samples = timeInTurns([dense, sparse], count: runs, seconds: 0.5, maximumRuns: 5000)
+        let samples = timeInTurns([dense, sparse], count: runs, seconds: 0.5, maximumRuns: 5000, block: cache == .warm ? 20 : 1)
         let (td, ts) = (samples[0], samples[1])
         let count = td.count
         var worst = 0.0
         for (a, b) in zip(sparseOut.scalars, denseOut.scalars) { worst = max(worst, Double(abs(a - b)) / max(1, Double(abs(b)))) }
-        let result = Result(rows: rows, cols: cols, sparsity: sparsity, batch: batch, nonZeros: csr.nonZeroCount,
+        let result = Result(rows: rows, cols: cols, sparsity: sparsity, batch: batch, cache: cache, nonZeros: csr.nonZeroCount,
                             indexBytes: csr.columnIndices.width, denseMs: 1000 * median(td), sparseMs: 1000 * median(ts),
                             speedup: median(td) / median(ts), maxRelativeError: worst,
                             denseBytes: 4 * weights.count, sparseBytes: csr.bytes)
         if output.json {
             try printJSON(result)
         } else {
-            print(String(format: "%d×%d at %.1f%% sparsity, batch %d: dense %.4f ms, CSR %.4f ms → %.2f× (median of %d each; CSR %@ bytes vs %@ dense, %d-byte indices; max relative difference %.1e)",
-                         rows, cols, 100 * sparsity, batch, result.denseMs, result.sparseMs, result.speedup, count,
+            print(String(format: "%d×%d at %.1f%% sparsity, batch %d: dense %.4f ms, CSR %.4f ms → %.2f× (%@ caches, median of %d each; CSR %@ bytes vs %@ dense, %d-byte indices; max relative difference %.1e)",
+                         rows, cols, 100 * sparsity, batch, result.denseMs, result.sparseMs, result.speedup, cache.rawValue, count,
                          grouped(result.sparseBytes), grouped(result.denseBytes), result.indexBytes, worst))
         }
     }

@@ -81,7 +81,7 @@ struct ErrorTests {
         ["train", "--batch-size", "x"], ["train", "--model", "mlp", "--layers", "100,10"],
         ["train", "--out", "/nonexistent/model.safetensors"],
         ["bench", "train", "--epochs", "0"], ["bench", "gemm", "--batch-size", "0"], ["bench", "gemm", "--concurrent", "-1"],
-        ["bench", "layers", "--steps", "0"],
+        ["bench", "layers", "--steps", "0"], ["bench", "spmm", "--cache", "hot"], ["bench", "spmm", "--sparsity", "1"],
     ])
     func badOption(_ arguments: [String]) throws {
         let result = try prune(arguments)
@@ -90,6 +90,21 @@ struct ErrorTests {
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
         #expect(result.stderr.hasPrefix("error: "), "\(result)")
         #expect(result.stdout.isEmpty, "\(result)")
+    }
+
+    @Test("`prune bench spmm --json` times the CSR product against BLAS on the same inputs, warm or cold", arguments: ["warm", "cold"])
+    func benchSpMM(_ cache: String) throws {
+        // Batch 130: two 64-sample panels and a 2-sample tail.
+        let result = try prune("bench", "spmm", "--rows", "70", "--cols", "96", "--sparsity", "0.9", "--batch", "130",
+                               "--runs", "3", "--cache", cache, "--json")
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        #expect(json["cache"] as? String == cache)
+        #expect(json["non_zeros"] as? Int == 70 * 96 - Int((0.9 * Double(70 * 96)).rounded()))
+        #expect((json["max_relative_error"] as? Double ?? 1) < 1e-5, "\(json)")
+        let (dense, sparse) = (json["dense_ms"] as? Double ?? 0, json["sparse_ms"] as? Double ?? 0)
+        #expect(dense > 0 && sparse > 0)
+        #expect(abs((json["speedup"] as? Double ?? 0) - dense / sparse) < 1e-9 * max(1, dense / sparse))
     }
 
     @Test("`prune eval` of a missing file exits 1 with one stderr line naming the path")

@@ -241,9 +241,9 @@ public struct CSRMatrix: Equatable, Sendable {
         let bounds = rowPartition(pool.map { nonZeroCount * n >= 16_384 ? $0.count : 1 } ?? 1)
         let (k, m) = (columns, rows)
         // One transposed panel, shared by the threads; one output block per row range.
-        let panel = UnsafeMutablePointer<Float>.allocate(capacity: k * 64)
+        let panel = allocateLineAligned(k * 64)
         defer { panel.deallocate() }
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: m * 64)
+        let out = allocateLineAligned(m * 64)
         defer { out.deallocate() }
         rowStarts.withUnsafeBufferPointer { starts in
             values.withUnsafeBufferPointer { v in
@@ -445,9 +445,9 @@ private func spmm<Index: FixedWidthInteger & UnsignedInteger>(
     let width = 64
     var j = 0
     if n >= 2 * width && r1 > r0 {
-        let panel = UnsafeMutablePointer<Float>.allocate(capacity: k * width)
+        let panel = allocateLineAligned(k * width)
         defer { panel.deallocate() }
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * width)
+        let out = allocateLineAligned((r1 - r0) * width)
         defer { out.deallocate() }
         while j + width <= n {
             for c in 0..<k { (panel + c * width).update(from: xt + c * n + j, count: width) }
@@ -468,6 +468,13 @@ private func spmm<Index: FixedWidthInteger & UnsignedInteger>(
         }
         j += 1
     }
+}
+
+/// Room for `count` floats starting on a 64-byte cache line, for the panels of the batch
+/// products: a feature's 256-byte slice then spans exactly four lines and no 32-byte load
+/// straddles two (which cost about a tenth of the batch-128 product's time).
+private func allocateLineAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer.allocate(byteCount: 4 * count, alignment: 64).bindMemory(to: Float.self, capacity: count)
 }
 
 /// The naive twin of the CSR products, in Double, for tests: `Yᵀ = A·Xᵀ` with `xt` `[columns, n]`.
