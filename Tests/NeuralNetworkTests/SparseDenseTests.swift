@@ -32,6 +32,25 @@ struct SparseDenseTests {
         #expect(try model.sparsified(maximumDensity: 1).nodes.filter { $0.module is SparseDense }.count == 3)
     }
 
+    @Test("a layer more than 1,024 inputs wide runs batches through its column blocks with the masked layer's outputs")
+    func wideLayer() throws {
+        var rng = SeededGenerator(seed: 41)
+        let dense = Dense(name: "wide", inFeatures: 1_500, outFeatures: 530, rng: &rng)
+        let keep = randomTensor([530, 1_500], low: 0, high: 1, seed: 42)
+        dense.weight.mask = Tensor(shape: [530, 1_500], scalars: keep.scalars.map { $0 < 0.1 ? 1 : 0 })
+        let layer = SparseDense(dense)
+        #expect(layer.weight.benefitsFromColumnBlocks && layer.weight.columnBlocks == nil)
+        for pool in [nil, WorkerPool(count: 2)] {
+            layer.pool = pool
+            dense.pool = pool
+            for n in [1, 3, 130] {
+                let x = randomTensor([n, 1_500], seed: UInt64(n))
+                let want = dense.forward(x, training: false), got = layer.forward(x, training: false)
+                #expect(maxRelativeError(got.scalars, want.scalars) <= 1e-5, "batch \(n)")
+            }
+        }
+    }
+
     @Test("a sparse layer reports the dense shape and its kept multiply-adds, and rebuilds its dense weight")
     func description() throws {
         let model = try Self.masked()

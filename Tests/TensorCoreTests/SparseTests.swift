@@ -245,6 +245,51 @@ struct SparseTests {
         }
     }
 
+    @Test("entries regrouped by blocks of columns: every entry once, in its block; the batch products match the naive twin",
+          arguments: [(700, 90, 16), (1030, 300, 64), (5, 3, 256), (9, 20, 1)])
+    func columnBlocks(_ shape: (Int, Int, Int)) throws {
+        let (rows, columns, width) = shape
+        let plain = CSRMatrix(Self.matrix(rows, columns, sparsity: 0.8, seed: UInt64(rows + width)))
+        let csr = plain.withColumnBlocks(width: width)
+        #expect(csr == plain, "the regrouped copy does not change what the matrix is")
+        let blocks = try #require(csr.columnBlocks)
+        #expect(blocks.blockCount == (columns + width - 1) / width && blocks.width == width)
+        #expect(blocks.matrix.rows == blocks.blockCount * rows && blocks.matrix.nonZeroCount == plain.nonZeroCount)
+        // Stacked row b·rows + r holds row r's entries in columns b·width ..< (b + 1)·width.
+        var rebuilt = Tensor.zeros([rows, columns])
+        let m = blocks.matrix
+        for b in 0..<blocks.blockCount {
+            for r in 0..<rows {
+                for p in Int(m.rowStarts[b * rows + r])..<Int(m.rowStarts[b * rows + r + 1]) {
+                    let j = Self.columnOf(m, p)
+                    #expect(j / width == b, "entry of column \(j) filed under block \(b)")
+                    rebuilt[flat: r * columns + j] = m.values[p]
+                }
+            }
+        }
+        #expect(rebuilt.scalars.map(\.bitPattern) == plain.dense().scalars.map(\.bitPattern))
+
+        for pool in [nil, WorkerPool(count: 2)] {
+            for n in [128, 130, 200] {   // feature-major: full 64-sample panels go through the blocks
+                let xt = randomTensor([columns, n], seed: 31).scalars
+                var yt = [Float](repeating: .nan, count: rows * n)
+                xt.withUnsafeBufferPointer { xp in
+                    yt.withUnsafeMutableBufferPointer { csr.multiply(transposedBatch: xp.baseAddress!, count: n, into: $0.baseAddress!, pool: pool) }
+                }
+                #expect(Self.error(plain, xt, n: n, yt) < 1e-6, "feature-major batch \(n)")
+            }
+            for n in [2, 63, 64, 130] {      // row-major: every panel does
+                let x = randomTensor([n, columns], seed: 32).scalars
+                let xt = (0..<columns * n).map { x[($0 % n) * columns + $0 / n] }
+                var y = [Float](repeating: .nan, count: n * rows)
+                x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { csr.multiply(batch: xp.baseAddress!, count: n, into: $0.baseAddress!, pool: pool) } }
+                let yt = (0..<rows * n).map { y[($0 % n) * rows + $0 / n] }
+                #expect(Self.error(plain, xt, n: n, yt) < 1e-6, "row-major batch \(n)")
+            }
+        }
+        #expect(CSRMatrix(Tensor.zeros([0, 4])).withColumnBlocks(width: 2).columnBlocks?.matrix.rows == 0)
+    }
+
     @Test("transpose moves every entry of odd and 8-aligned blocks, with strides")
     func transposeBlocks() {
         for (rows, columns) in [(1, 1), (3, 17), (8, 8), (16, 9), (21, 40)] {

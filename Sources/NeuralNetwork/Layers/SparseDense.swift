@@ -6,7 +6,8 @@ import TensorCore
 ///
 /// Batch 1 uses the sparse matrix × vector kernel (or, when many inputs are zero, the
 /// CSC form that skips them); larger batches use the batch-vectorized kernel, which
-/// transposes 64-sample panels on the way in and out.
+/// transposes 64-sample panels on the way in and out (through the entries regrouped by
+/// blocks of columns when the weight is more than 1,024 inputs wide).
 /// It has no backward pass: train the masked dense model, then sparsify it.
 public final class SparseDense: Layer {
     public var name: String
@@ -22,6 +23,16 @@ public final class SparseDense: Layer {
     private var byInput: CSRMatrix {
         columnForm.withLock { form in
             if form == nil { form = weight.transposed() }
+            return form!
+        }
+    }
+    /// For a weight more than 1,024 inputs wide, the weight with its entries also stored by
+    /// blocks of columns (`CSRMatrix.withColumnBlocks`), for batches; built on first use.
+    private let blockedForm = Mutex<CSRMatrix?>(nil)
+    private var forBatches: CSRMatrix {
+        guard weight.benefitsFromColumnBlocks else { return weight }
+        return blockedForm.withLock { form in
+            if form == nil { form = weight.withColumnBlocks() }
             return form!
         }
     }
@@ -104,6 +115,7 @@ public final class SparseDense: Layer {
                 y = Tensor(shape: [1, rows]) { out in x.withUnsafeBufferPointer { weight.multiply(vector: $0.baseAddress!, into: out.baseAddress!, pool: pool) } }
             }
         } else {
+            let weight = forBatches
             y = Tensor(shape: [n, rows]) { out in
                 x.withUnsafeBufferPointer { weight.multiply(batch: $0.baseAddress!, count: n, into: out.baseAddress!, pool: pool) }
             }
