@@ -101,6 +101,21 @@ struct SparseTests {
         }
     }
 
+    @Test("a row's last entries read the next row's and drop them: an infinite input there stays out of the row")
+    func vectorTail() {
+        // Row 0: columns 0–2 (a 3-entry tail); row 1: columns 3–15; x[5] is infinite.
+        var m = Tensor.zeros([2, 16])
+        for j in 0..<3 { m[flat: j] = Float(j + 1) }
+        for j in 3..<16 { m[flat: 16 + j] = 1 }
+        let csr = CSRMatrix(m)
+        var x = [Float](repeating: 1, count: 16)
+        x[5] = .infinity
+        var y = [Float](repeating: .nan, count: 2)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { csr.multiply(vector: xp.baseAddress!, into: $0.baseAddress!) } }
+        #expect(y[0] == 6)
+        #expect(y[1] == .infinity)
+    }
+
     @Test("sparse × batch (feature-major) matches the naive twin for odd and vector-sized batches", arguments: [1, 3, 8, 13, 64, 70, 128, 200])
     func batchProduct(_ n: Int) {
         for (rows, columns) in [(7, 13), (33, 65), (100, 300)] {
