@@ -3,7 +3,7 @@ for 11-13 (one optimizer), a global magnitude cut every 67 steps from step 469 t
 Zhu & Gupta's cubic ramp to s_f (64 cuts, masks never regrow), then 3 epochs with the mask fixed."""
 import sys, json
 import numpy as np
-from anchor import Xtr, Ytr, init, forward, accuracy
+from anchor import Xtr, init, step, accuracy
 
 def run(seed, sf):
     p = init(np.random.default_rng(1000 + seed))
@@ -11,13 +11,13 @@ def run(seed, sf):
     masks = [np.ones_like(p[2 * l]) for l in range(3)]
     N = sum(m.size for m in masks)
     buf = [None] * 6
-    step, t0, k, n = 0, 469, 67, 63
+    t, t0, k, n = 0, 469, 67, 63
     for epoch in range(13):
         lr = 0.05 if epoch < 10 else 0.01
         order = rng.permutation(len(Xtr))
         for s in range(0, len(Xtr), 128):
-            if t0 <= step <= t0 + n * k and (step - t0) % k == 0:
-                st = sf * (1 - (1 - (step - t0) / (n * k)) ** 3)
+            if t0 <= t <= t0 + n * k and (t - t0) % k == 0:
+                st = sf * (1 - (1 - (t - t0) / (n * k)) ** 3)
                 pruned = N - int(sum(m.sum() for m in masks))
                 amount = int(round(st * N)) - pruned
                 if amount > 0:
@@ -26,23 +26,8 @@ def run(seed, sf):
                     for l in range(3):
                         masks[l] = masks[l] * (np.abs(p[2 * l]) > thr)
                         p[2 * l] *= masks[l]
-            ix = order[s:s + 128]
-            a = forward(p, Xtr[ix])
-            z = a[-1]
-            e = np.exp(z - z.max(1, keepdims=True)); e /= e.sum(1, keepdims=True)
-            e[np.arange(len(ix)), Ytr[ix]] -= 1
-            g = e / len(ix)
-            grads = [None] * 6
-            for l in (2, 1, 0):
-                grads[2 * l] = g.T @ a[l]
-                grads[2 * l + 1] = g.sum(0)
-                if l > 0: g = (g @ p[2 * l]) * (a[l] > 0)
-            for j in range(6):
-                gj = grads[j].astype(np.float32)
-                if j % 2 == 0: gj *= masks[j // 2]
-                buf[j] = gj if buf[j] is None else 0.9 * buf[j] + gj
-                p[j] -= np.float32(lr) * buf[j]
-            step += 1
+            step(p, buf, order[s:s + 128], lr, masks)
+            t += 1
     return accuracy(p), float(1 - sum(m.sum() for m in masks) / N)
 
 seed = int(sys.argv[1])

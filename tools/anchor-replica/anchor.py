@@ -42,6 +42,26 @@ def forward(p, x):
 def accuracy(p):
     return float((forward(p, Xte)[-1].argmax(1) == Yte).mean())
 
+def step(p, buf, ix, lr, masks=None, bias_masks=None):
+    """One SGD step with momentum 0.9 (PyTorch's form: buf = 0.9·buf + g, p -= lr·buf) on the
+    training samples `ix`; masked gradient entries stay zero, so masked weights stay put."""
+    a = forward(p, Xtr[ix])
+    z = a[-1]
+    e = np.exp(z - z.max(1, keepdims=True)); e /= e.sum(1, keepdims=True)
+    e[np.arange(len(ix)), Ytr[ix]] -= 1
+    g = e / len(ix)
+    grads = [None] * 6
+    for l in (2, 1, 0):
+        grads[2 * l] = g.T @ a[l]
+        grads[2 * l + 1] = g.sum(0)
+        if l > 0: g = (g @ p[2 * l]) * (a[l] > 0)
+    for k in range(6):
+        gk = grads[k].astype(np.float32)
+        if masks is not None and k % 2 == 0: gk *= masks[k // 2]
+        if bias_masks is not None and k % 2 == 1 and bias_masks[k // 2] is not None: gk *= bias_masks[k // 2]
+        buf[k] = gk if buf[k] is None else 0.9 * buf[k] + gk
+        p[k] -= np.float32(lr) * buf[k]
+
 def train(p, epochs, lr, seed, masks=None, bias_masks=None):
     rng = np.random.default_rng(seed)
     buf = [None] * 6
@@ -49,23 +69,7 @@ def train(p, epochs, lr, seed, masks=None, bias_masks=None):
     for _ in range(epochs):
         order = rng.permutation(n)
         for s in range(0, n, 128):
-            ix = order[s:s + 128]
-            a = forward(p, Xtr[ix])
-            z = a[-1]
-            e = np.exp(z - z.max(1, keepdims=True)); e /= e.sum(1, keepdims=True)
-            e[np.arange(len(ix)), Ytr[ix]] -= 1
-            g = e / len(ix)
-            grads = [None] * 6
-            for l in (2, 1, 0):
-                grads[2 * l] = g.T @ a[l]
-                grads[2 * l + 1] = g.sum(0)
-                if l > 0: g = (g @ p[2 * l]) * (a[l] > 0)
-            for k in range(6):
-                gk = grads[k].astype(np.float32)
-                if masks is not None and k % 2 == 0: gk *= masks[k // 2]
-                if bias_masks is not None and k % 2 == 1 and bias_masks[k // 2] is not None: gk *= bias_masks[k // 2]
-                buf[k] = gk if buf[k] is None else 0.9 * buf[k] + gk
-                p[k] -= np.float32(lr) * buf[k]
+            step(p, buf, order[s:s + 128], lr, masks, bias_masks)
     return p
 
 def cut(p, s):

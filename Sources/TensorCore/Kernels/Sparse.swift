@@ -72,27 +72,9 @@ public struct CSRMatrix: Equatable, Sendable {
     public func withColumnBlocks(width: Int = 256) -> CSRMatrix {
         precondition(width >= 1, "a column block needs a width of at least 1, got \(width)")
         let blockCount = Swift.max(1, (columns + width - 1) / width)
-        var starts = [Int32](repeating: 0, count: blockCount * rows + 1)
-        for r in 0..<rows {
-            for p in Int(rowStarts[r])..<Int(rowStarts[r + 1]) { starts[(column(at: p) / width) * rows + r + 1] += 1 }
-        }
-        for i in 0..<blockCount * rows { starts[i + 1] += starts[i] }
-        var next = starts
-        var kept = [Float](repeating: 0, count: values.count)
-        var narrow = [UInt16](repeating: 0, count: columns <= 65_536 ? values.count : 0)
-        var wide = [UInt32](repeating: 0, count: columns <= 65_536 ? 0 : values.count)
-        for r in 0..<rows {
-            for p in Int(rowStarts[r])..<Int(rowStarts[r + 1]) {
-                let j = column(at: p)
-                let slot = (j / width) * rows + r
-                let q = Int(next[slot])
-                next[slot] += 1
-                kept[q] = values[p]
-                if columns <= 65_536 { narrow[q] = UInt16(truncatingIfNeeded: j) } else { wide[q] = UInt32(j) }
-            }
-        }
-        let regrouped = CSRMatrix(rows: blockCount * rows, columns: columns, rowStarts: starts,
-                                  columnIndices: columns <= 65_536 ? .narrow(narrow) : .wide(wide), values: kept)!
+        let rows = self.rows
+        let regrouped = self.regrouped(slots: blockCount * rows, width: columns,
+                                       slot: { r, j in (j / width) * rows + r }, index: { _, j in j })
         var copy = self
         copy.columnBlocks = ColumnBlocks(width: width, blockCount: blockCount, matrix: regrouped)
         return copy
@@ -109,24 +91,35 @@ public struct CSRMatrix: Equatable, Sendable {
     /// The CSR form of the transpose (that is, the CSC form of this matrix), built by a
     /// counting pass over the columns.
     public func transposed() -> CSRMatrix {
-        var starts = [Int32](repeating: 0, count: columns + 1)
-        for p in 0..<values.count { starts[column(at: p) + 1] += 1 }
-        for j in 0..<columns { starts[j + 1] += starts[j] }
+        regrouped(slots: columns, width: rows, slot: { _, j in j }, index: { r, _ in r })
+    }
+
+    /// The entries sorted by `slot(row, column)` with a counting sort (stable: within a slot
+    /// they keep their order), as a matrix of `slots` rows and `width` columns that stores
+    /// `index(row, column)` as each entry's column.
+    private func regrouped(slots: Int, width: Int, slot: (Int, Int) -> Int, index: (Int, Int) -> Int) -> CSRMatrix {
+        var starts = [Int32](repeating: 0, count: slots + 1)
+        for r in 0..<rows {
+            for p in Int(rowStarts[r])..<Int(rowStarts[r + 1]) { starts[slot(r, column(at: p)) + 1] += 1 }
+        }
+        for i in 0..<slots { starts[i + 1] += starts[i] }
         var next = starts
         var kept = [Float](repeating: 0, count: values.count)
-        var narrow = [UInt16](repeating: 0, count: rows <= 65_536 ? values.count : 0)
-        var wide = [UInt32](repeating: 0, count: rows <= 65_536 ? 0 : values.count)
+        let useNarrow = width <= 65_536
+        var narrow = [UInt16](repeating: 0, count: useNarrow ? values.count : 0)
+        var wide = [UInt32](repeating: 0, count: useNarrow ? 0 : values.count)
         for r in 0..<rows {
             for p in Int(rowStarts[r])..<Int(rowStarts[r + 1]) {
                 let j = column(at: p)
-                let q = Int(next[j])
-                next[j] += 1
+                let s = slot(r, j)
+                let q = Int(next[s])
+                next[s] += 1
                 kept[q] = values[p]
-                if rows <= 65_536 { narrow[q] = UInt16(truncatingIfNeeded: r) } else { wide[q] = UInt32(r) }
+                if useNarrow { narrow[q] = UInt16(truncatingIfNeeded: index(r, j)) } else { wide[q] = UInt32(index(r, j)) }
             }
         }
-        return CSRMatrix(rows: columns, columns: rows, rowStarts: starts,
-                         columnIndices: rows <= 65_536 ? .narrow(narrow) : .wide(wide), values: kept)!
+        return CSRMatrix(rows: slots, columns: width, rowStarts: starts,
+                         columnIndices: useNarrow ? .narrow(narrow) : .wide(wide), values: kept)!
     }
 
     /// Bytes of the three arrays.
