@@ -7,7 +7,8 @@ import TensorCore
 /// Batch 1 uses the sparse matrix × vector kernel (or, when many inputs are zero, the
 /// CSC form that skips them); larger batches use the batch-vectorized kernel, which
 /// transposes 64-sample panels on the way in and out (through the entries regrouped by
-/// blocks of columns when the weight is more than 1,024 inputs wide).
+/// blocks of columns when the weight is more than 1,024 inputs wide: a second copy of the
+/// stored entries, made on the first batch).
 /// It has no backward pass: train the masked dense model, then sparsify it.
 public final class SparseDense: Layer {
     public var name: String
