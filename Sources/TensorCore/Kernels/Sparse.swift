@@ -320,15 +320,9 @@ public struct CSRMatrix: Equatable, Sendable {
                         let part = { (i: Int) in
                             let (r0, r1) = (bounds[i], bounds[i + 1])
                             guard r1 > r0 else { return }
-                            if let b = blocked?.narrowForm {
-                                b.panel(panel, out, m, r0, r1)
-                            } else if let b = blocked?.wideForm {
-                                b.panel(panel, out, m, r0, r1)
-                            } else {
-                                switch self.columnIndices {
-                                case let .narrow(c): c.withUnsafeBufferPointer { spmmPanel(lanes: 8, starts, $0, v, panel, 64, 0, out, r0, r1) }
-                                case let .wide(c): c.withUnsafeBufferPointer { spmmPanel(lanes: 8, starts, $0, v, panel, 64, 0, out, r0, r1) }
-                                }
+                            switch self.columnIndices {
+                            case let .narrow(c): c.withUnsafeBufferPointer { panelProduct(starts, $0, v, blocked?.narrowForm, panel, out, r0, r1) }
+                            case let .wide(c): c.withUnsafeBufferPointer { panelProduct(starts, $0, v, blocked?.wideForm, panel, out, r0, r1) }
                             }
                             transpose(out + r0 * 64, rows: r1 - r0, columns: w, sourceStride: 64, into: y + j * m + r0, destinationStride: m)
                         }
@@ -590,6 +584,20 @@ extension CSRMatrix {
     }
 }
 
+/// Rows `r0 ..< r1` times one contiguous 64-sample panel (`[columns, 64]`) into `out`
+/// (row `r` at `out + 64·r`): through the column-blocked entries when there are any.
+@inline(__always)
+private func panelProduct<Index: FixedWidthInteger & UnsignedInteger>(
+    _ starts: UnsafeBufferPointer<Int32>, _ columns: UnsafeBufferPointer<Index>, _ values: UnsafeBufferPointer<Float>,
+    _ blocked: Blocked<Index>?, _ panel: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ r0: Int, _ r1: Int
+) {
+    if let blocked {
+        blocked.panel(panel, out, starts.count - 1, r0, r1)
+    } else {
+        spmmPanel(lanes: 8, starts, columns, values, panel, 64, 0, out, r0, r1)
+    }
+}
+
 /// `spmmPanel` over the whole batch. Full 64-sample panels of a batch of 128 or more are
 /// first copied into a contiguous `[k, 64]` block: read in place, a panel is a 256-byte
 /// slice of every row of `xt` and the stride crowds it into a fraction of the cache
@@ -609,11 +617,7 @@ private func spmm<Index: FixedWidthInteger & UnsignedInteger>(
         defer { out.deallocate() }
         while j + width <= n {
             for c in 0..<k { (panel + c * width).update(from: xt + c * n + j, count: width) }
-            if let blocked {
-                blocked.panel(panel, out - r0 * width, starts.count - 1, r0, r1)
-            } else {
-                spmmPanel(lanes: 8, starts, columns, values, panel, width, 0, out - r0 * width, r0, r1)
-            }
+            panelProduct(starts, columns, values, blocked, panel, out - r0 * width, r0, r1)
             for r in r0..<r1 { (yt + r * n + j).update(from: out + (r - r0) * width, count: width) }
             j += width
         }
