@@ -45,7 +45,8 @@ let package = Package(
         ),
         .target(
             name: "Pruning",
-            dependencies: ["NeuralNetwork", "TensorCore", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["NeuralNetwork", "TensorCore", .product(name: "RealModule", package: "swift-numerics"),
+                           .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "Reports", dependencies: ["NeuralNetwork"]),
         .target(name: "FileFormats", dependencies: ["TensorCore", "NeuralNetwork", "CZlib"]),

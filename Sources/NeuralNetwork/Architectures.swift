@@ -1,7 +1,7 @@
 import TensorCore
 
 /// The built-in architectures, by name.
-public enum Architecture: String, Codable, CaseIterable, Sendable {
+public enum Architecture: String, NamedChoice, Sendable {
     /// A multilayer perceptron with ReLU between the sizes given in `layers`
     /// (first = input features, last = classes).
     case mlp

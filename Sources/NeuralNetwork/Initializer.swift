@@ -1,7 +1,7 @@
 import TensorCore
 
 /// How weights and biases are drawn at construction.
-public enum Initializer: String, Codable, CaseIterable, Sendable {
+public enum Initializer: String, NamedChoice, Sendable {
     /// He (Kaiming) uniform for ReLU networks: weights `U(±√(6/fanIn))`, biases 0.
     /// https://arxiv.org/abs/1502.01852
     case heUniform = "he-uniform"

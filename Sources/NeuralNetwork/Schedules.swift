@@ -3,7 +3,7 @@ import RealModule
 /// How the learning rate changes over training.
 public struct LearningRateSchedule: Codable, Equatable, Sendable {
     /// The shape of the schedule.
-    public enum Kind: String, Codable, CaseIterable, Sendable {
+    public enum Kind: String, NamedChoice, Sendable {
         /// The base rate throughout.
         case constant
         /// Multiply by `stepFactor` every `stepEpochs` epochs.

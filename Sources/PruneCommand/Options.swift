@@ -36,20 +36,7 @@ struct OutputOptions: ParsableArguments {
     var json = false
 }
 
-/// The optimizer families the CLI and recipes offer.
-enum OptimizerKind: String, CaseIterable, ExpressibleByArgument {
-    case sgd, adam, adamw
-
-    /// The optimizer; `momentum` and `nesterov` apply to SGD, `weightDecay` to all
-    /// (decoupled for AdamW).
-    func optimizer(momentum: Float, nesterov: Bool = false, weightDecay: Float) -> Optimizer {
-        switch self {
-        case .sgd: return Optimizer(SGD(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay))
-        case .adam: return Optimizer(Adam(weightDecay: weightDecay))
-        case .adamw: return Optimizer(Adam.adamW(weightDecay: weightDecay))
-        }
-    }
-}
+extension OptimizerKind: ExpressibleByArgument {}
 
 /// Writes text to standard error.
 func printError(_ text: String) {

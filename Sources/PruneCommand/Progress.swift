@@ -1,9 +1,10 @@
 import Foundation
 import NeuralNetwork
+import Pruning
 
 /// Shows training progress on stderr: a redrawn bar on a terminal, a plain line
 /// every quarter epoch otherwise, and one summary line per epoch.
-final class ProgressReporter: TrainingCallback {
+final class ProgressReporter: TrainingCallback, RunObserver {
     private let interactive: Bool
     private let quiet: Bool
     private let clock = ContinuousClock()
@@ -51,7 +52,7 @@ final class ProgressReporter: TrainingCallback {
         var line = String(format: "epoch %d  loss %.4f  train acc %.2f%%  %.2f s  %.0f samples/s",
                           r.epoch, r.loss, 100 * r.trainingAccuracy, r.seconds, r.samplesPerSecond)
         if let v = r.validation {
-            line += String(format: "  test acc %.2f%%  test loss %.4f", 100 * v.accuracy, v.loss)
+            line += String(format: "  val acc %.2f%%  val loss %.4f", 100 * v.accuracy, v.loss)
         }
         if interactive { line += "\u{1B}[K" }
         printError(line)

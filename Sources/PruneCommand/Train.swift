@@ -41,141 +41,83 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Regularization as a pruning strategy (then cut with `prune prune --threshold`)")
     var regularization: RegularizerArguments
 
-    func validate() throws {
-        if layers != nil && model != .mlp { throw ValidationError("--layers applies only to --model mlp") }
-        _ = try parsedLayers()
-        try validateOutputPath(out, option: "--out")
-        try gradual.validate(epochs: hyper.epochs)
+    @Option(help: "Fraction of the training set held out: per-epoch figures are measured on it (0: none; the test set is read once, at the end).")
+    var validationSplit: Double = Recipe.Defaults.validationSplit
+
+    /// The plan these options describe.
+    func recipe() throws -> Recipe {
+        Recipe(model: model.rawValue, layers: try parsedLayers(), initializer: initializer, data: dataOptions.data,
+               seed: hyper.seed, validationSplit: validationSplit, train: hyper.training(regularizer: regularization.spec),
+               prune: gradual.prune(epochs: hyper.epochs), output: out)
     }
 
+    func execution() throws -> PlanExecution {
+        PlanExecution(recipe: try recipe(), options: [
+            "layers": "--layers", "validation_split": "--validation-split",
+            "train.epochs": "--epochs", "train.batch_size": "--batch-size", "train.learning_rate": "--learning-rate",
+            "train.momentum": "--momentum", "train.weight_decay": "--weight-decay", "train.step_epochs": "--step-epochs",
+            "train.step_factor": "--step-factor", "train.warmup_steps": "--warmup-steps",
+            "train.regularizer.l1": "--l1", "train.regularizer.l2": "--l2", "train.regularizer.group_lasso": "--group-lasso",
+            "train.regularizer.parameters": "--regularize",
+            "prune.threshold": "--prune-to", "prune.schedule.agp.start_epoch": "--prune-start-epoch",
+            "prune.schedule.agp.end_epoch": "--prune-end-epoch", "prune.schedule.agp.every_steps": "--prune-every",
+            "prune.schedule.agp.every_epochs": "--prune-every-epochs",
+        ], threads: threadOptions.threads, quiet: quiet, json: output.json) { report, model in
+            report.history.cuts.isEmpty ? [renderComplexity(ModelComplexity(model))] : []
+        }
+    }
+
+    func validate() throws {
+        try execution().checkPlan()
+        try validateOutputPath(out, option: "--out")
+    }
+
+    /// `--layers 784,300,10` as sizes (the plan's validator checks them).
     func parsedLayers() throws -> [Int]? {
         guard let layers else { return nil }
         let sizes = layers.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard sizes.count >= 2, sizes.allSatisfy({ ($0 ?? 0) > 0 }) else {
-            throw ValidationError("--layers must be at least two positive integers separated by commas, got '\(layers)'")
+        guard sizes.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--layers must be positive integers separated by commas, got '\(layers)'")
         }
         return sizes.map { $0! }
     }
 
-    func run() throws {
-        threadOptions.apply()
-        let train = try dataOptions.training()
-        let test = try dataOptions.test()
-        let graph: Graph
-        do {
-            graph = try model.build(inputShape: train.sampleShape, classes: max(train.classCount, test.classCount),
-                                    layers: try parsedLayers(), seed: hyper.seed, initializer: initializer)
-        } catch let error as ModelError {
-            throw ValidationError("\(error)")   // a bad --model/--layers combination: a usage error
-        }
-        let trainer = Trainer(model: graph, optimizer: hyper.makeOptimizer())
-        let stepsPerEpoch = (train.count + hyper.batchSize - 1) / hyper.batchSize
-        let pruning = try gradual.callback(stepsPerEpoch: stepsPerEpoch, epochs: hyper.epochs)
-        if let pruning { trainer.callbacks.append(pruning) }
-        let regularizers = try regularization.regularizers()
-        if !regularizers.isEmpty { trainer.callbacks.insert(Regularization(regularizers), at: 0) }
-        trainer.callbacks.append(ProgressReporter(quiet: quiet || output.json))
-        var options = hyper.trainingOptions
-        options.workers = threadOptions.threads
-        let reports = try trainer.fit(train, options: options, validation: test)
-        let final = reports.last?.validation ?? trainer.evaluate(test)
-        if let pruning, !quiet, !output.json {
-            let last = pruning.history.last
-            print(String(format: "gradual pruning: %d cuts to %.1f%% sparsity, %.1f ms of pruning in all",
-                         pruning.history.count, 100 * (last?.sparsity ?? 0), 1000 * pruning.seconds))
-        }
-        if !regularizers.isEmpty, !quiet, !output.json {
-            let weights = regularizers.flatMap { $0.selected(in: graph) }
-            let zeros = weights.reduce(0) { $0 + $1.parameter.count - $1.parameter.value.nonZeroCount() }
-            print(String(format: "regularization: %d of %d regularized entries are exactly zero (%.1f%%)",
-                         zeros, weights.reduce(0) { $0 + $1.parameter.count },
-                         100 * Double(zeros) / Double(max(weights.reduce(0) { $0 + $1.parameter.count }, 1))))
-        }
-        if let out {
-            try ModelFile.save(graph, to: out, metadata: [
-                "model": model.rawValue, "accuracy": String(final.accuracy), "seed": String(hyper.seed),
-            ])
-        }
-        let complexity = ModelComplexity(graph)
-        if output.json {
-            try printJSON(TrainResult(accuracy: final.accuracy, loss: final.loss, samples: final.samples,
-                                      epochs: reports.map { EpochJSON($0) }, parameters: complexity.totals.parameters,
-                                      output: out))
-        } else {
-            print(String(format: "test accuracy %.2f%%  loss %.4f  (%d samples)", 100 * final.accuracy, final.loss, final.samples))
-            print(renderComplexity(complexity))
-            if let out { print(savedLine(out, model: graph)) }
-        }
-    }
+    func run() throws { try execution().execute() }
 }
 
 /// Hyper-parameters shared by training commands.
 struct TrainingArguments: ParsableArguments {
     @Option(help: "Passes over the training data.")
-    var epochs: Int = 10
+    var epochs: Int = Recipe.Defaults.epochs
     @Option(help: "Samples per step.")
-    var batchSize: Int = 64
+    var batchSize: Int = Recipe.Defaults.batchSize
     @Option(help: "Optimizer: sgd, adam, adamw.")
-    var optimizer: OptimizerKind = .sgd
+    var optimizer: OptimizerKind = Recipe.Defaults.optimizer
     @Option(help: "Base learning rate.")
-    var learningRate: Float = 0.05
+    var learningRate: Float = Recipe.Defaults.learningRate
     @Option(help: "Momentum (SGD).")
-    var momentum: Float = 0.9
+    var momentum: Float = Recipe.Defaults.momentum
     @Flag(help: "Use Nesterov momentum (SGD).")
     var nesterov = false
     @Option(help: "Weight decay: L2 for sgd and adam, decoupled for adamw.")
-    var weightDecay: Float = 5e-4
+    var weightDecay: Float = Recipe.Defaults.weightDecay
     @Option(help: "Learning-rate schedule: constant, step, cosine.")
-    var schedule: LearningRateSchedule.Kind = .cosine
+    var schedule: LearningRateSchedule.Kind = Recipe.Defaults.schedule
     @Option(help: "Epochs between decays for --schedule step.")
-    var stepEpochs: Int = 3
+    var stepEpochs: Int = Recipe.Defaults.stepEpochs
     @Option(help: "Decay factor for --schedule step.")
-    var stepFactor: Float = 0.1
+    var stepFactor: Float = Recipe.Defaults.stepFactor
     @Option(help: "Linear warm-up steps before the schedule.")
-    var warmupSteps: Int = 0
+    var warmupSteps: Int = Recipe.Defaults.warmupSteps
     @Option(help: "Seed for weights and shuffling; the same seed gives the same result.")
-    var seed: UInt64 = 1
+    var seed: UInt64 = Recipe.Defaults.seed
 
-    func validate() throws {
-        try requireAtLeast(1, epochs, for: "--epochs")
-        try requireAtLeast(1, batchSize, for: "--batch-size")
-        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive, got \(learningRate)") }
-        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
-        guard weightDecay >= 0 else { throw ValidationError("--weight-decay must be ≥ 0, got \(weightDecay)") }
-        try requireAtLeast(1, stepEpochs, for: "--step-epochs")
-        try requireAtLeast(0, warmupSteps, for: "--warmup-steps")
-        guard stepFactor > 0, stepFactor.isFinite else { throw ValidationError("--step-factor must be positive, got \(stepFactor)") }
+    /// The `train` section these options describe.
+    func training(regularizer: Recipe.RegularizerSpec?) -> Recipe.Training {
+        Recipe.Training(epochs: epochs, batchSize: batchSize, optimizer: optimizer, learningRate: learningRate,
+                        momentum: momentum, nesterov: nesterov, weightDecay: weightDecay, schedule: schedule,
+                        stepEpochs: stepEpochs, stepFactor: stepFactor, warmupSteps: warmupSteps, regularizer: regularizer)
     }
-
-    func makeOptimizer() -> Optimizer {
-        optimizer.optimizer(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
-    }
-
-    var trainingOptions: TrainingOptions {
-        var o = TrainingOptions()
-        o.epochs = epochs
-        o.batchSize = batchSize
-        o.learningRate = learningRate
-        o.schedule = LearningRateSchedule(kind: schedule, stepEpochs: stepEpochs, stepFactor: stepFactor, warmupSteps: warmupSteps)
-        o.seed = seed
-        return o
-    }
-}
-
-struct EpochJSON: Encodable {
-    var epoch: Int, loss: Float, trainingAccuracy: Float, seconds: Double, samplesPerSecond: Double
-    var testAccuracy: Float?
-    init(_ r: EpochReport) {
-        epoch = r.epoch; loss = r.loss; trainingAccuracy = r.trainingAccuracy
-        seconds = r.seconds; samplesPerSecond = r.samplesPerSecond; testAccuracy = r.validation?.accuracy
-    }
-}
-
-struct TrainResult: Encodable {
-    var accuracy: Float, loss: Float, samples: Int
-    var epochs: [EpochJSON]
-    var parameters: Int
-    var output: String?
 }
 
 /// Options for gradual pruning during `prune train`.
@@ -187,30 +129,18 @@ struct GradualArguments: ParsableArguments {
     @Option(help: "Epoch whose end finishes the ramp.")
     var pruneEndEpoch: Int?
     @Option(help: "Steps between cuts.")
-    var pruneEvery: Int = 100
+    var pruneEvery: Int = Recipe.Defaults.agpEverySteps
     @Option(help: "Epochs between cuts (instead of --prune-every steps).")
     var pruneEveryEpochs: Int?
 
-    func validate(epochs: Int) throws {
-        guard let pruneTo else { return }
-        guard (0...1).contains(pruneTo) else { throw ValidationError("--prune-to must be in [0, 1], got \(pruneTo)") }
-        let end = pruneEndEpoch ?? epochs
-        guard pruneStartEpoch >= 0, end >= pruneStartEpoch, end <= epochs else {
-            throw ValidationError("--prune-start-epoch \(pruneStartEpoch) and --prune-end-epoch \(end) must satisfy 0 ≤ start ≤ end ≤ --epochs (\(epochs))")
-        }
-        try requireAtLeast(1, pruneEvery, for: "--prune-every")
-        if let pruneEveryEpochs { try requireAtLeast(1, pruneEveryEpochs, for: "--prune-every-epochs") }
-    }
-
-    /// The training callback, or nil when gradual pruning is off.
-    func callback(stepsPerEpoch: Int, epochs: Int) throws -> GradualPruning? {
+    /// The `prune` section these options describe: global magnitude over every weight,
+    /// on the AGP ramp (nil without `--prune-to`).
+    func prune(epochs: Int) -> Recipe.Prune? {
         guard let pruneTo else { return nil }
-        // Steps are 0-based: the end of epoch e is step e·stepsPerEpoch − 1.
-        let start = max(0, pruneStartEpoch * stepsPerEpoch - 1)
-        let end = max(start, (pruneEndEpoch ?? epochs) * stepsPerEpoch - 1)
-        let every = pruneEveryEpochs.map { $0 * stepsPerEpoch } ?? pruneEvery
-        let schedule = try GradualSchedule(final: pruneTo, startStep: start, endStep: end, every: every)
-        return GradualPruning(plan: PruningPlan(threshold: .sparsity(0)), schedule: schedule)
+        let agp = Recipe.AGP(startEpoch: pruneStartEpoch, endEpoch: pruneEndEpoch ?? epochs,
+                             everySteps: pruneEveryEpochs == nil ? pruneEvery : nil, everyEpochs: pruneEveryEpochs)
+        return Recipe.Prune(criterion: .magnitude, granularity: .weight, scope: .global, parameters: Recipe.Defaults.parameters,
+                            threshold: Recipe.ThresholdSpec(sparsity: pruneTo), schedule: Recipe.ScheduleSpec(agp: agp))
     }
 }
 
@@ -227,16 +157,11 @@ struct RegularizerArguments: ParsableArguments {
     @Option(help: "proximal (soft-threshold after each step: exact zeros) or subgradient.")
     var regularizerMethod: Regularizer.Method = .proximal
     @Option(parsing: .upToNextOption, help: "Parameter path patterns to regularize (`*` is a wildcard).")
-    var regularize: [String] = ["*.weight"]
+    var regularize: [String] = Recipe.Defaults.parameters
 
-    func validate() throws {
-        for (name, value) in [("--l1", l1), ("--l2", l2), ("--group-lasso", groupLasso)] {
-            if let value, !(value >= 0 && value.isFinite) { throw ValidationError("\(name) must be ≥ 0 and finite, got \(value)") }
-        }
-    }
-
-    func regularizers() throws -> [Regularizer] {
-        let penalties: [Regularizer.Penalty] = [l1.map { .l1($0) }, l2.map { .l2($0) }, groupLasso.map { .groupLasso($0) }].compactMap { $0 }
-        return try penalties.map { try Regularizer($0, method: regularizerMethod, parameters: regularize) }
+    /// The `train.regularizer` section these options describe (nil without a strength).
+    var spec: Recipe.RegularizerSpec? {
+        guard l1 != nil || l2 != nil || groupLasso != nil else { return nil }
+        return Recipe.RegularizerSpec(l1: l1, l2: l2, groupLasso: groupLasso, method: regularizerMethod, parameters: regularize)
     }
 }

@@ -94,13 +94,8 @@ extension Structured {
         shape[axis] = keep.count
         var out = [Float]()
         out.reserveCapacity(outer * keep.count * inner)
-        t.withUnsafeBufferPointer { p in
-            for o in 0..<outer {
-                for j in keep {
-                    let start = (o * along + j) * inner
-                    out.append(contentsOf: p[start..<(start + inner)])
-                }
-            }
+        for o in 0..<outer {
+            for j in keep { out.append(contentsOf: t.slice(o * along + j, of: outer * along)) }
         }
         return Tensor(shape: shape, scalars: out)
     }
@@ -138,11 +133,8 @@ extension Structured {
                 bn.scale.value[flat: j] / (bn.runningVariance.value[flat: j] + bn.epsilon).squareRoot()
             }
             if path.hasSuffix(".weight") {
-                let size = weight.count / units
                 var v = weight.value
-                v.withUnsafeMutableBufferPointer { w in
-                    for j in 0..<units { for k in j * size..<(j + 1) * size { w[k] *= factor[j] } }
-                }
+                v.scaleSlices(by: factor)
                 p.value = v
                 p.mask = weight.mask
             } else {

@@ -1,3 +1,5 @@
+import NeuralNetwork
+
 /// What one prunable unit is.
 public enum Granularity: Equatable, Sendable, CustomStringConvertible {
     /// Single weights (unstructured pruning).
@@ -37,7 +39,7 @@ public enum Granularity: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// Where units compete.
-public enum Scope: String, CaseIterable, Codable, Sendable {
+public enum Scope: String, NamedChoice, Sendable {
     /// Each parameter is cut separately (to the same sparsity, or to its own).
     case layer
     /// All selected parameters compete on one ranking with one exact threshold.

@@ -31,7 +31,7 @@ public struct Regularizer: Equatable, Sendable {
     }
 
     /// How the penalty acts on the weights.
-    public enum Method: String, CaseIterable, Codable, Sendable {
+    public enum Method: String, NamedChoice, Sendable {
         /// A soft-threshold step after each update (exact zeros).
         case proximal
         /// The penalty's (sub)gradient added to the loss gradient.
@@ -52,8 +52,8 @@ public struct Regularizer: Equatable, Sendable {
     public init(_ penalty: Penalty, method: Method = .proximal, parameters: [String] = ["*.weight"],
                 excluding: [String] = []) throws {
         let strength: Float = switch penalty { case let .l1(l), let .l2(l), let .groupLasso(l): l }
-        guard strength >= 0, strength.isFinite else { throw PruningError("regularization strength must be ≥ 0 and finite, got \(strength)") }
-        guard !parameters.isEmpty else { throw PruningError("a regularizer needs at least one parameter pattern") }
+        guard strength >= 0, strength.isFinite else { throw PruningError.field("regularizer.strength", "must be ≥ 0 and finite, got \(strength)") }
+        guard !parameters.isEmpty else { throw PruningError.field("regularizer.parameters", "must list at least one pattern") }
         self.penalty = penalty; self.method = method; self.parameters = parameters; self.excluding = excluding
     }
 
@@ -90,15 +90,9 @@ public struct Regularizer: Equatable, Sendable {
         case let .groupLasso(l):
             guard method == .subgradient else { return }
             let norms = Self.groupNorms(value)
-            let size = value.count / max(norms.count, 1)
-            value.withUnsafeBufferPointer { w in
-                parameter.gradient.withUnsafeMutableBufferPointer { g in
-                    for (group, norm) in norms.enumerated() where norm > 0 {
-                        let scale = l / norm
-                        for i in group * size..<(group + 1) * size { g[i] += scale * w[i] }
-                    }
-                }
-            }
+            var scaled = value
+            scaled.scaleSlices(by: norms.map { $0 > 0 ? l / $0 : 0 })
+            parameter.gradient.add(scaled)
         }
     }
 
@@ -108,39 +102,19 @@ public struct Regularizer: Equatable, Sendable {
         guard method == .proximal else { return }
         switch penalty {
         case let .l1(l):
-            let t = rate * l
-            parameter.value.withUnsafeMutableBufferPointer { w in
-                for i in w.indices {
-                    let shrunk = abs(w[i]) - t
-                    w[i] = shrunk > 0 ? (w[i] > 0 ? shrunk : -shrunk) : 0
-                }
-            }
+            parameter.value.softThreshold(rate * l)
         case .l2:
             return
         case let .groupLasso(l):
             let norms = Self.groupNorms(parameter.value)
-            let size = parameter.count / max(norms.count, 1)
-            parameter.value.withUnsafeMutableBufferPointer { w in
-                for (group, norm) in norms.enumerated() {
-                    let factor = norm > 0 ? max(0, 1 - rate * l / norm) : 0
-                    for i in group * size..<(group + 1) * size { w[i] *= factor }
-                }
-            }
+            parameter.value.scaleSlices(by: norms.map { $0 > 0 ? max(0, 1 - rate * l / $0) : 0 })
         }
     }
 
     /// The L2 norm of each slice along the first axis (each entry of a 1-D tensor, such as a
     /// BatchNorm scale, is its own group: group lasso is L1 there).
     static func groupNorms(_ value: Tensor) -> [Float] {
-        let groups = value.shape.count >= 2 ? value.shape[0] : value.count
-        let size = value.count / max(groups, 1)
-        return value.withUnsafeBufferPointer { w in
-            (0..<groups).map { g in
-                var sum: Float = 0
-                for i in g * size..<(g + 1) * size { sum += w[i] * w[i] }
-                return sum.squareRoot()
-            }
-        }
+        value.sliceNorms(count: value.shape.count >= 2 ? value.shape[0] : value.count)
     }
 }
 

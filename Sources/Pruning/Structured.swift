@@ -4,19 +4,17 @@ import TensorCore
 /// A structured cut over dependency groups: whole neurons, filters or channels, each
 /// removed from every layer of its group at once.
 public struct StructuredPlan {
-    /// Scores the entries of producer weights. A unit's score is the mean, over the group's
-    /// producers, of the mean score of the unit's row or filter (so `Magnitude` ranks by
-    /// mean |w| — the L1 norm over fan-in — and `SquaredMagnitude` by mean w²). Means keep
-    /// groups with several producers (residual) and layers of different fan-in comparable
-    /// in global scope.
+    /// Scores units. A `UnitCriterion` scores a group's units itself (BatchNorm scales,
+    /// APoZ); otherwise a unit's score is the mean, over the group's producers, of the mean
+    /// score of the unit's row or filter (so `Magnitude` ranks by mean |w| — the L1 norm
+    /// over fan-in — and `SquaredMagnitude` by mean w²). Means keep groups with several
+    /// producers (residual) and layers of different fan-in comparable in global scope.
     public var criterion: Criterion
-    /// Score units by |γ| of the group's BatchNorm layers instead (network slimming,
-    /// Liu et al. 2017, https://arxiv.org/abs/1708.06519); groups without BatchNorm fall back
-    /// to `criterion`.
-    public var batchNormScale: Bool
-    /// The fraction of units to remove: in each group (layer scope) or over all groups (global).
-    public var sparsity: Double
-    /// Where units compete.
+    /// How many units to cut: a fraction of units (in each group with layer scope, over
+    /// all groups with global scope), units scoring below a value, or a fraction per group
+    /// keyed by a producer's weight path (`fc1.weight`; unlisted groups are left alone).
+    public var threshold: Threshold
+    /// Where units compete (for a sparsity threshold).
     public var scope: Scope
     /// Each group keeps at least this fraction of its units (and always at least one).
     public var minimumKeptFraction: Double
@@ -33,10 +31,10 @@ public struct StructuredPlan {
     public var unit: Granularity?
 
     /// Creates a plan.
-    public init(criterion: Criterion = SquaredMagnitude(), batchNormScale: Bool = false, sparsity: Double,
-                scope: Scope = .layer, minimumKeptFraction: Double = 0, multiple: Int = 1,
+    public init(criterion: Criterion = SquaredMagnitude(), threshold: Threshold, scope: Scope = .layer,
+                minimumKeptFraction: Double = 0, multiple: Int = 1,
                 parameters: [String] = ["*.weight"], excluding: [String] = [], unit: Granularity? = nil) {
-        self.criterion = criterion; self.batchNormScale = batchNormScale; self.sparsity = sparsity
+        self.criterion = criterion; self.threshold = threshold
         self.scope = scope; self.minimumKeptFraction = minimumKeptFraction; self.multiple = multiple
         self.parameters = parameters; self.excluding = excluding; self.unit = unit
     }
@@ -81,40 +79,50 @@ public enum Structured {
 
     /// `prune(_:with:)` over groups the caller has already found for `model`.
     static func prune(_ model: Graph, with plan: StructuredPlan, groups all: [DependencyGroup]) throws -> [GroupCut] {
-        guard (0...1).contains(plan.sparsity) else { throw PruningError("structured sparsity must be in [0, 1], got \(plan.sparsity)") }
-        guard plan.multiple >= 1 else { throw PruningError("the kept-count multiple must be at least 1, got \(plan.multiple)") }
-        guard (0...1).contains(plan.minimumKeptFraction) else {
-            throw PruningError("the minimum kept fraction must be in [0, 1], got \(plan.minimumKeptFraction)")
+        try validate(plan)
+        var groups = all.filter { plan.selects($0, in: model) }
+        if case let .perLayer(map) = plan.threshold {
+            groups = groups.filter { g in g.producers.contains { map["\($0.layer).weight"] != nil } }
         }
-        let groups = all.filter { plan.selects($0, in: model) }
         guard !groups.isEmpty else {
-            throw PruningError("no prunable group of \(plan.unit.map { "\($0)s" } ?? "units") matches \(plan.parameters)"
-                               + "\(plan.excluding.isEmpty ? "" : " excluding \(plan.excluding)"); the model's groups: "
-                               + all.map(\.description).joined(separator: " | "))
+            throw PruningError.noGroupMatches(unit: plan.unit.map { "\($0)s" } ?? "units", patterns: plan.parameters,
+                                              excluding: plan.excluding, groups: all.map(\.description))
         }
-        var scores = groups.map { unitScores($0, model: model, plan: plan) }
+        var scores = try groups.map { try unitScores($0, model: model, plan: plan) }
         for (g, s) in zip(groups, scores) where s.contains(where: { !$0.isFinite }) {
-            throw PruningError("scores of group '\(g.name)' contain NaN or infinity")
+            throw PruningError.group(name: g.name, problem: "the \(plan.criterion.name) scores contain NaN or infinity; check the weights and gradients")
         }
         // Units cut before (every producer row masked) rank first and stay cut.
         let earlier = groups.map { alreadyCut($0, in: model) }
         for i in groups.indices { for j in earlier[i].indices where earlier[i][j] { scores[i][j] = -.infinity } }
         let floors = groups.map { max(1, Int((plan.minimumKeptFraction * Double($0.units) - 1e-9).rounded(.up))) }
         var cut = groups.map { [Bool](repeating: false, count: $0.units) }
-        switch plan.scope {
-        case .layer:
-            for (i, g) in groups.enumerated() {
-                let n = min(Int((plan.sparsity * Double(g.units)).rounded()), g.units - floors[i])
-                for j in lowest(scores[i], count: n) { cut[i][j] = true }
-            }
-        case .global:
+        func cutLowest(_ i: Int, fraction: Double) {
+            let n = min(Int((fraction * Double(groups[i].units)).rounded()), groups[i].units - floors[i])
+            for j in lowest(scores[i], count: n) { cut[i][j] = true }
+        }
+        switch (plan.threshold, plan.scope) {
+        case let (.sparsity(s), .layer):
+            for i in groups.indices { cutLowest(i, fraction: s) }
+        case let (.sparsity(s), .global):
             let total = groups.reduce(0) { $0 + $1.units }
-            var remaining = Int((plan.sparsity * Double(total)).rounded())
+            var remaining = Int((s * Double(total)).rounded())
             var kept = groups.map(\.units)
             let order = groups.indices.flatMap { i in scores[i].indices.map { (i, $0) } }
                 .sorted { (scores[$0.0][$0.1], $0.0, $0.1) < (scores[$1.0][$1.1], $1.0, $1.1) }
             for (i, j) in order where remaining > 0 && kept[i] > floors[i] {
                 cut[i][j] = true; kept[i] -= 1; remaining -= 1
+            }
+        case let (.value(t), _):
+            for i in groups.indices {
+                let below = scores[i].indices.filter { scores[i][$0] < t }
+                for j in lowest(scores[i], count: min(below.count, groups[i].units - floors[i])) { cut[i][j] = true }
+            }
+        case let (.perLayer(map), _):
+            for (i, g) in groups.enumerated() {
+                // A residual group listed under several producers takes the largest fraction asked.
+                let fraction = g.producers.compactMap { map["\($0.layer).weight"] }.max() ?? 0
+                cutLowest(i, fraction: fraction)
             }
         }
         // Round kept counts up to the multiple by restoring the best-scored units cut now.
@@ -130,10 +138,27 @@ public enum Structured {
         for i in groups.indices { for j in earlier[i].indices where earlier[i][j] { cut[i][j] = true } }
         var result: [GroupCut] = []
         for (i, g) in groups.enumerated() {
-            try mask(g, cut: cut[i], in: model)
+            mask(g, cut: cut[i], in: model)
             result.append(GroupCut(group: g.name, units: g.units, kept: cut[i].filter { !$0 }.count))
         }
         return result
+    }
+
+    private static func validate(_ plan: StructuredPlan) throws {
+        switch plan.threshold {
+        case let .sparsity(s):
+            guard s.isFinite, (0...1).contains(s) else { throw PruningError.field("threshold.sparsity", "must be in [0, 1], got \(s)") }
+        case let .value(t):
+            guard !t.isNaN else { throw PruningError.field("threshold.value", "must be a number, got NaN") }
+        case let .perLayer(map):
+            for (path, s) in map where !(s.isFinite && (0...1).contains(s)) {
+                throw PruningError.field("threshold.per_layer.\(path)", "must be in [0, 1], got \(s)")
+            }
+        }
+        guard plan.multiple >= 1 else { throw PruningError.field("multiple", "must be at least 1, got \(plan.multiple)") }
+        guard (0...1).contains(plan.minimumKeptFraction) else {
+            throw PruningError.field("minimum_kept_fraction", "must be in [0, 1], got \(plan.minimumKeptFraction)")
+        }
     }
 
     /// The indices of the `count` smallest scores (ties: lower index first).
@@ -147,110 +172,38 @@ public enum Structured {
         for m in group.producers {
             guard let p = model.parameter(at: "\(m.layer).weight") else { continue }
             guard let mask = p.mask else { return [Bool](repeating: false, count: group.units) }
-            let size = p.count / group.units
-            mask.withUnsafeBufferPointer { b in
-                for j in 0..<group.units where cut[j] {
-                    for k in j * size..<(j + 1) * size where b[k] != 0 { cut[j] = false; break }
-                }
-            }
+            for (j, zero) in mask.zeroSlices(count: group.units).enumerated() where !zero { cut[j] = false }
         }
         return cut
     }
 
     /// Each unit's score in `group`.
-    static func unitScores(_ group: DependencyGroup, model: Graph, plan: StructuredPlan) -> [Float] {
-        var scores = [Float](repeating: 0, count: group.units)
-        if let zeros = (plan.criterion as? AveragePercentageOfZeros)?.zeros,
-           case let fractions = group.activations.compactMap({ zeros[$0] }).filter({ $0.count == group.units }), !fractions.isEmpty {
-            // Mostly-zero activations mean an unused unit: score = 1 − mean zero fraction.
-            for f in fractions { for j in 0..<group.units { scores[j] += (1 - f[j]) / Float(fractions.count) } }
-            return scores
-        }
-        let norms = group.members.filter { $0.role == .normalization }
-        if plan.batchNormScale, !norms.isEmpty {
-            for m in norms {
-                guard let bn = model.module(named: m.layer) as? BatchNorm else { continue }
-                for j in 0..<group.units {
-                    var sum: Float = 0
-                    for k in j * m.block..<(j + 1) * m.block { sum += abs(bn.scale.value[flat: k]) }
-                    scores[j] += sum / Float(m.block * norms.count)
-                }
+    static func unitScores(_ group: DependencyGroup, model: Graph, plan: StructuredPlan) throws -> [Float] {
+        if let criterion = plan.criterion as? UnitCriterion, let scores = try criterion.unitScores(for: group, in: model) {
+            guard scores.count == group.units else {
+                throw PruningError.group(name: group.name, problem: "criterion \(criterion.name) gave \(scores.count) scores for \(group.units) units")
             }
             return scores
         }
+        var scores = [Float](repeating: 0, count: group.units)
         for m in group.producers {
             guard let weight = model.parameter(at: "\(m.layer).weight") else { continue }
-            let s = plan.criterion.scores(for: weight, path: "\(m.layer).weight")
-            let size = s.count / group.units
-            s.withUnsafeBufferPointer { p in
-                for j in 0..<group.units {
-                    var sum: Float = 0
-                    for k in j * size..<(j + 1) * size { sum += p[k] }
-                    scores[j] += sum / Float(max(size, 1) * group.producers.count)
-                }
-            }
+            let means = plan.criterion.scores(for: weight, path: "\(m.layer).weight").sliceMeans(count: group.units)
+            for j in scores.indices { scores[j] += means[j] / Float(group.producers.count) }
         }
         return scores
     }
 
     /// Masks unit j of every producer (weight slice and bias) and BatchNorm (scale, shift) where `cut[j]`.
-    static func mask(_ group: DependencyGroup, cut: [Bool], in model: Graph) throws {
+    static func mask(_ group: DependencyGroup, cut: [Bool], in model: Graph) {
         guard cut.contains(true) else { return }
         for m in group.members where m.role != .consumer {
             for name in ["weight", "bias"] {   // a producer's weight and bias; a BatchNorm's scale and shift
                 guard let p = model.parameter(at: "\(m.layer).\(name)") else { continue }
-                let size = p.count / group.units
                 var mask = p.mask ?? Tensor(shape: p.value.shape, repeating: 1)
-                mask.withUnsafeMutableBufferPointer { b in
-                    for j in cut.indices where cut[j] { for k in j * size..<(j + 1) * size { b[k] = 0 } }
-                }
+                mask.zeroSlices(where: cut)
                 p.mask = mask
             }
         }
     }
-}
-
-/// APoZ, the average percentage of zeros of a unit's ReLU output over a data sample (Hu et
-/// al. 2016, https://arxiv.org/abs/1607.03250): a unit that is almost always zero does
-/// little. Structured cuts score a unit as 1 − its zero fraction (averaged over the ReLU
-/// layers of its group); groups without a ReLU fall back to magnitude. On a single
-/// parameter it scores `|w|`.
-public struct AveragePercentageOfZeros: Criterion {
-    public var name: String { "apoz" }
-    /// Per ReLU layer name, the fraction of zero outputs of each channel.
-    public var zeros: [String: [Float]]
-
-    /// Creates the criterion from measured fractions.
-    public init(zeros: [String: [Float]]) { self.zeros = zeros }
-
-    /// Measures the fractions on `batches` batches of `data` (evaluation mode).
-    /// - Throws: `TrainingError` when the data does not fit the model; `PruningError` for
-    ///   fewer than one batch or sample.
-    public init(measuring model: Graph, on data: Dataset, batches: Int = 10, batchSize: Int = 128) throws {
-        try Trainer.check(data, fits: model)
-        guard batches >= 1, batchSize >= 1 else { throw PruningError("APoZ needs at least one batch of one sample") }
-        let relus = Set(model.nodes.indices.filter { model.nodes[$0].module is ReLU })
-        var zeroCounts: [Int: [Int]] = [:], totals: [Int: Int] = [:]
-        for b in 0..<batches {
-            let lo = (b * batchSize) % max(data.count, 1)
-            let indices = (lo..<(lo + batchSize)).map { $0 % data.count }
-            _ = model.forward(data.batch(indices[...]).inputs, training: false) { i, output in
-                guard relus.contains(i), output.rank >= 2 else { return }
-                let n = output.shape[0], c = output.shape[1], inner = output.count / max(n * c, 1)
-                var counts = zeroCounts[i] ?? [Int](repeating: 0, count: c)
-                output.withUnsafeBufferPointer { p in
-                    for s in 0..<n { for ch in 0..<c { for k in 0..<inner where p[(s * c + ch) * inner + k] == 0 { counts[ch] += 1 } } }
-                }
-                zeroCounts[i] = counts
-                totals[i, default: 0] += n * inner
-            }
-        }
-        var result: [String: [Float]] = [:]
-        for (i, counts) in zeroCounts {
-            result[model.nodes[i].module.name] = counts.map { Float($0) / Float(max(totals[i] ?? 1, 1)) }
-        }
-        zeros = result
-    }
-
-    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.magnitudes() }
 }

@@ -64,3 +64,11 @@ func singleJSONObject(_ text: String, sourceLocation: SourceLocation = #_sourceL
     let object = try JSONSerialization.jsonObject(with: Data(lines[0].utf8))
     return try #require(object as? [String: Any], "not a JSON object: \(text)", sourceLocation: sourceLocation)
 }
+
+/// The `__metadata__` of a safetensors file, read from its JSON header.
+func safetensorsMetadata(_ path: String) throws -> [String: String] {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+    let header = try #require(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any])
+    return header["__metadata__"] as? [String: String] ?? [:]
+}

@@ -28,49 +28,51 @@ struct IterativeTests {
         return (trainer, data)
     }
 
-    static var fineTune: TrainingOptions {
-        var o = TrainingOptions()
-        o.epochs = 2; o.batchSize = 32; o.learningRate = 0.01; o.schedule = .constant
-        return o
+    /// Iterative rounds toward `target`, fine-tuning 2 epochs per round (batch 32, rate 0.01).
+    static func recipe(fraction: Double, target: Double, rounds: Int? = nil, budget: Float? = nil) -> Recipe {
+        Recipe(model: "test", validationSplit: 0.5,
+               prune: Recipe.Prune(threshold: Recipe.ThresholdSpec(sparsity: target),
+                                   schedule: Recipe.ScheduleSpec(iterative: Recipe.Iterative(
+                                       fraction: fraction, rounds: rounds, fineTuneEpochs: 2, accuracyBudget: budget))),
+               fineTune: Recipe.FineTune(epochs: 0, learningRate: 0.01, batchSize: 32))
     }
+
+    /// The same data for every split: these tests check the rounds' mechanics.
+    static func splits(_ data: Dataset) -> DataSplits { DataSplits(training: data, validation: data, test: data) }
 
     @Test("each round cuts half of what remains until the target, then stops")
     func rounds() throws {
         let (trainer, data) = try Self.trained()
-        let plan = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5,
-                                     targetSparsity: 0.875, fineTune: Self.fineTune)
-        let (rounds, stop) = try pruneIteratively(trainer, data: data, validation: data, plan: plan)
-        #expect(stop == .targetReached)
+        let report = try PruningRun(Self.recipe(fraction: 0.5, target: 0.875)).run(trainer.model, data: Self.splits(data))
+        let rounds = report.history.rounds
+        #expect(report.history.stop == .targetReached)
         #expect(rounds.map(\.target) == [0.5, 0.75, 0.875])
         let total = 4 * 16 + 16 * 2
-        for r in rounds { #expect(abs(r.sparsity - (r.target * Double(total)).rounded() / Double(total)) < 1e-9) }
-        #expect(rounds.allSatisfy { !$0.rolledBack })
+        for r in rounds { #expect(abs(r.sparsity - (r.target! * Double(total)).rounded() / Double(total)) < 1e-9) }
+        #expect(rounds.allSatisfy { !$0.rolledBack && $0.split == .validation })
+        #expect(report.timing.training > 0 && report.timing.pruning > 0)
+        // Each round is judged on the validation split after its cut and after fine-tuning; the
+        // test split only reports (the model as loaded, and the final one).
+        #expect(report.history.measurements.filter { $0.split == .test }.map(\.stage) == ["as loaded", "final"])
+        #expect(report.history.measurements.filter { $0.split == .validation }.count == 6, "2 per round")
     }
 
     @Test("sparsity already present counts: rounds cut a fraction of what remains")
     func alreadySparse() throws {
         let (trainer, data) = try Self.trained()
         try Pruner.prune(trainer.model, with: PruningPlan(threshold: .sparsity(0.5)))
-        let plan = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5,
-                                     targetSparsity: 0.875, fineTune: Self.fineTune)
-        let (rounds, stop) = try pruneIteratively(trainer, data: data, validation: data, plan: plan)
-        #expect(stop == .targetReached)
-        #expect(rounds.map(\.target) == [0.75, 0.875])
-        #expect(throws: PruningError.self) {
-            try IterativePlan(plan: PruningPlan(granularity: .nOfM(n: 2, m: 4), threshold: .sparsity(0)), fractionPerRound: 0.5,
-                              targetSparsity: 0.5, fineTune: Self.fineTune)
-        }
+        let report = try PruningRun(Self.recipe(fraction: 0.5, target: 0.875)).run(trainer.model, data: Self.splits(data))
+        #expect(report.history.stop == .targetReached)
+        #expect(report.history.rounds.map(\.target) == [0.75, 0.875])
     }
 
     @Test("the round limit stops early")
     func maximumRounds() throws {
         let (trainer, data) = try Self.trained()
-        let plan = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.2,
-                                     targetSparsity: 0.99, maximumRounds: 2, fineTune: Self.fineTune)
-        let (rounds, stop) = try pruneIteratively(trainer, data: data, validation: data, plan: plan)
-        #expect(stop == .maximumRounds)
-        #expect(rounds.count == 2)
-        #expect(abs(rounds[1].target - 0.36) < 1e-12)
+        let report = try PruningRun(Self.recipe(fraction: 0.2, target: 0.99, rounds: 2)).run(trainer.model, data: Self.splits(data))
+        #expect(report.history.stop == .maximumRounds)
+        #expect(report.history.rounds.count == 2)
+        #expect(abs(report.history.rounds[1].target! - 0.36) < 1e-12)
     }
 
     @Test("a round that breaks the accuracy budget is rolled back: weights and masks as before it")
@@ -79,61 +81,81 @@ struct IterativeTests {
         let model = trainer.model
         let before = trainer.evaluate(data).accuracy
         #expect(before > 0.9, "the net should learn the separable problem: \(before)")
-        // First a harmless round to 30%, then a round that cuts everything.
+        // First a harmless cut to 30%, then a round that cuts everything.
         try Pruner.prune(model, with: PruningPlan(threshold: .sparsity(0.3)))
         let values = model.parameters.map(\.parameter.value), masks = model.parameters.map(\.parameter.mask)
-        let plan = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 1, targetSparsity: 1,
-                                     accuracyBudget: 0.05, fineTune: Self.fineTune)
-        let (rounds, stop) = try pruneIteratively(trainer, data: data, validation: data, plan: plan)
-        #expect(stop == .accuracyBudget)
+        let report = try PruningRun(Self.recipe(fraction: 1, target: 1, budget: 0.05)).run(model, data: Self.splits(data))
+        let rounds = report.history.rounds
+        #expect(report.history.stop == .accuracyBudget)
         #expect(rounds.count == 1 && rounds[0].rolledBack)
         #expect(rounds[0].accuracyAfterCut < 0.7)
         #expect(model.parameters.map(\.parameter.value) == values)
         #expect(model.parameters.map(\.parameter.mask) == masks)
     }
 
-    @Test("lottery-ticket rounds rewind the survivors to the snapshot after each cut, then retrain; times are reported")
-    func lotteryTicket() throws {
-        let (model, data) = try Self.untrained()
-        let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
-        let snapshot = SnapshotAtStep(step: 3, model: model)
-        trainer.callbacks = [snapshot]
-        var options = TrainingOptions()
-        options.epochs = 30; options.batchSize = 32; options.learningRate = 0.05
-        try trainer.fit(data, options: options)
-        let ticket = try #require(snapshot.snapshot)
-        #expect(ticket.values["fc1.weight"] != model.parameter(at: "fc1.weight")!.value, "snapshot from step 3, not the end")
-        trainer.callbacks = []
-
-        // With no retraining, a round leaves exactly the snapshot's values on the kept weights.
-        var none = options
-        none.epochs = 0
-        let plan = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5,
-                                     targetSparsity: 0.5, fineTune: none, rewind: ticket)
-        let (rounds, _) = try pruneIteratively(trainer, data: data, validation: data, plan: plan)
-        #expect(rounds.count == 1 && rounds[0].pruningSeconds > 0 && rounds[0].trainingSeconds == 0)
-        for path in ["fc1.weight", "fc2.weight"] {
-            let p = model.parameter(at: path)!, saved = ticket.values[path]!
-            #expect(p.mask != nil)
-            for i in 0..<p.count {
-                #expect(p.value[flat: i] == (p.mask![flat: i] != 0 ? saved[flat: i] : 0))
-            }
-        }
-        // Train the rewound 50% net, then a round to 75% that rewinds and retrains keeps the task learned.
-        try trainer.fit(data, options: options)
-        let retrain = try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5,
-                                        targetSparsity: 0.75, fineTune: options, rewind: ticket)
-        let (more, stop) = try pruneIteratively(trainer, data: data, validation: data, plan: retrain)
-        #expect(stop == .targetReached && more.last!.sparsity > 0.74)
-        #expect(more.allSatisfy { $0.trainingSeconds > 0 })
-        #expect(more.last!.accuracyAfterFineTune > 0.9)
+    @Test("rounds are judged on the validation split; the test split is read once, for the final figure")
+    func judgedOnValidation() throws {
+        let (trainer, data) = try Self.trained()
+        // A test split whose labels are all wrong: its figures cannot pass for validation ones.
+        let flipped = try Dataset(inputs: data.batch(0..<data.count).inputs.scalars, sampleShape: [4],
+                                  labels: data.labels.map { 1 - $0 })
+        let report = try PruningRun(Self.recipe(fraction: 0.5, target: 0.75, budget: 0.5))
+            .run(trainer.model, data: DataSplits(training: data, validation: data, test: flipped))
+        let last = try #require(report.history.rounds.last)
+        #expect(last.split == .validation && !last.rolledBack)
+        #expect(last.accuracyAfterRecovery == trainer.evaluate(data).accuracy)
+        #expect(report.final.accuracy == trainer.evaluate(flipped).accuracy)
+        #expect(report.final.accuracy < 0.2 && last.accuracyAfterRecovery > 0.8)
+        #expect(report.history.measurements.filter { $0.split == .test }.map(\.stage) == ["as loaded", "final"])
     }
 
-    @Test("impossible iterative plans are rejected")
+    @Test("lottery-ticket rounds rewind the survivors to the step-3 weights after each cut, then retrain")
+    func lotteryTicket() throws {
+        let (model, data) = try Self.untrained()
+        /// Keeps the weights after step 3 of the first training, as the engine's snapshot should.
+        final class Keep: TrainingCallback, RunObserver {
+            var values: [String: Tensor]?
+            func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
+                if report.step == 2 && values == nil {
+                    values = Dictionary(uniqueKeysWithValues: trainer.model.parameters.map { ($0.path, $0.parameter.value) })
+                }
+            }
+        }
+        func recipe(target: Double, retrainEpochs: Int) -> Recipe {
+            Recipe(model: "test", validationSplit: 0,
+                   train: Recipe.Training(epochs: 30, batchSize: 32, learningRate: 0.05, weightDecay: 0),
+                   prune: Recipe.Prune(threshold: Recipe.ThresholdSpec(sparsity: target), schedule: Recipe.ScheduleSpec(
+                       iterative: Recipe.Iterative(fraction: 0.5, fineTuneEpochs: retrainEpochs, rewindToStep: 3))))
+        }
+        // With no retraining, a round leaves exactly the snapshot's values on the kept weights.
+        let run = try PruningRun(recipe(target: 0.5, retrainEpochs: 0))
+        let keep = Keep()
+        run.observers = [keep]
+        let report = try run.run(model, data: Self.splits(data))
+        let ticket = try #require(keep.values)
+        #expect(report.history.rounds.count == 1)
+        #expect(report.history.plan.prune?.schedule?.iterative?.rewindToStep == 3)
+        for path in ["fc1.weight", "fc2.weight"] {
+            let p = model.parameter(at: path)!, saved = ticket[path]!
+            let mask = try #require(p.mask)
+            #expect((0..<p.count).allSatisfy { p.value[flat: $0] == (mask[flat: $0] != 0 ? saved[flat: $0] : 0) })
+        }
+        // Rounds to 75% that rewind and retrain for 30 epochs keep the task learned.
+        let (fresh, _) = try Self.untrained()
+        let full = try PruningRun(recipe(target: 0.75, retrainEpochs: 30)).run(fresh, data: Self.splits(data))
+        #expect(full.history.stop == .targetReached && full.history.rounds.last!.sparsity > 0.74)
+        #expect(full.history.rounds.last!.accuracyAfterRecovery > 0.9)
+    }
+
+    @Test("impossible iterative schedules are rejected")
     func rejected() {
-        #expect(throws: PruningError.self) { try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0, targetSparsity: 0.9, fineTune: Self.fineTune) }
-        #expect(throws: PruningError.self) { try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5, targetSparsity: 1.2, fineTune: Self.fineTune) }
-        #expect(throws: PruningError.self) { try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5, targetSparsity: 0.9, maximumRounds: 0, fineTune: Self.fineTune) }
-        #expect(throws: PruningError.self) { try IterativePlan(plan: PruningPlan(threshold: .sparsity(0)), fractionPerRound: 0.5, targetSparsity: 0.9, accuracyBudget: -1, fineTune: Self.fineTune) }
+        #expect(throws: PruningError.self) { try IterativeSchedule(fractionPerRound: 0) }
+        #expect(throws: PruningError.self) { try IterativeSchedule(fractionPerRound: 1.2) }
+        #expect(throws: PruningError.self) { try IterativeSchedule(fractionPerRound: 0.5, maximumRounds: 0) }
+        #expect(throws: PruningError.self) { try IterativeSchedule(fractionPerRound: 0.5, accuracyBudget: -1) }
+        #expect(throws: PruningError.self) {
+            try PruningRun(Recipe(model: "m", prune: Recipe.Prune(granularity: .nOfM(n: 2, m: 4), schedule: Recipe.ScheduleSpec(
+                iterative: Recipe.Iterative(fraction: 0.5)))))
+        }
     }
 }

@@ -77,7 +77,7 @@ struct StructuredTests {
         #expect(groups[0].unprunableReason == "layer 'sq' (relu) is not understood by the dependency analysis")
         #expect(groups[1].unprunableReason == "layer 's' (sigmoid) maps a removed channel's zeros to 0.5")
         #expect(groups[2].isPrunable)
-        let cuts = try Structured.prune(model, with: StructuredPlan(sparsity: 0.5))
+        let cuts = try Structured.prune(model, with: StructuredPlan(threshold: .sparsity(0.5)))
         #expect(cuts == [GroupCut(group: "c", units: 4, kept: 2)])
         #expect(model.parameter(at: "a.weight")?.mask == nil && model.parameter(at: "b.weight")?.mask == nil)
     }
@@ -91,7 +91,7 @@ struct StructuredTests {
         ])
         model.parameter(at: "a.weight")!.value = Tensor(shape: [4, 4], scalars: [
             1, 1, 1, 1,   0.1, 0.1, 0.1, 0.1,   3, 0, 0, 0,   0.5, 0.5, 0.5, 0.5])   // mean squares 1, .01, 2.25, .25
-        let cuts = try Structured.prune(model, with: StructuredPlan(sparsity: 0.5))
+        let cuts = try Structured.prune(model, with: StructuredPlan(threshold: .sparsity(0.5)))
         #expect(cuts == [GroupCut(group: "a", units: 4, kept: 2)])
         let mask = try #require(model.parameter(at: "a.weight")?.mask)
         #expect((0..<4).map { mask[flat: 4 * $0] } == [1, 0, 1, 0])
@@ -100,14 +100,14 @@ struct StructuredTests {
 
         // A floor of 90% keeps all four; a multiple of 4 rounds two kept up to four.
         let (fresh, _) = (try Architecture.lenet300.build(seed: 2), 0)
-        let floor = try Structured.prune(fresh, with: StructuredPlan(sparsity: 0.5, minimumKeptFraction: 0.9))
+        let floor = try Structured.prune(fresh, with: StructuredPlan(threshold: .sparsity(0.5), minimumKeptFraction: 0.9))
         #expect(floor.map(\.kept) == [270, 90])
-        let rounded = try Structured.prune(try Architecture.lenet300.build(seed: 2), with: StructuredPlan(sparsity: 0.53, multiple: 8))
+        let rounded = try Structured.prune(try Architecture.lenet300.build(seed: 2), with: StructuredPlan(threshold: .sparsity(0.53), multiple: 8))
         #expect(rounded.map(\.kept) == [144, 48])
-        let global = try Structured.prune(try Architecture.lenet300.build(seed: 2), with: StructuredPlan(sparsity: 0.5, scope: .global))
+        let global = try Structured.prune(try Architecture.lenet300.build(seed: 2), with: StructuredPlan(threshold: .sparsity(0.5), scope: .global))
         #expect(global.map(\.kept).reduce(0, +) == 200)
-        #expect(throws: PruningError.self) { try Structured.prune(fresh, with: StructuredPlan(sparsity: 1.5)) }
-        #expect(throws: PruningError.self) { try Structured.prune(fresh, with: StructuredPlan(sparsity: 0.5, parameters: ["nope*"])) }
+        #expect(throws: PruningError.self) { try Structured.prune(fresh, with: StructuredPlan(threshold: .sparsity(1.5))) }
+        #expect(throws: PruningError.self) { try Structured.prune(fresh, with: StructuredPlan(threshold: .sparsity(0.5), parameters: ["nope*"])) }
     }
 
     /// Test images from Fashion-MNIST.
@@ -124,7 +124,7 @@ struct StructuredTests {
         if architecture == .resnet8 {
             for _ in 0..<3 { _ = model.forward(x, training: true) }   // move BatchNorm statistics
         }
-        let cuts = try Structured.prune(model, with: StructuredPlan(sparsity: 0.5))
+        let cuts = try Structured.prune(model, with: StructuredPlan(threshold: .sparsity(0.5)))
         #expect(cuts.allSatisfy { $0.kept == $0.units - Int((0.5 * Double($0.units)).rounded()) })
         let masked = model.forward(x, training: false)
         let result = try Structured.compact(model)
@@ -166,7 +166,7 @@ struct StructuredTests {
         let model = try Architecture.resnet8.build(seed: 7)
         let bn = try #require(model.module(named: "block3_bn1") as? BatchNorm)
         bn.scale.value = Tensor(shape: [64], scalars: (0..<64).map { Float($0 % 8) })
-        let cuts = try Structured.prune(model, with: StructuredPlan(batchNormScale: true, sparsity: 0.25, parameters: ["block3_conv1.weight"]))
+        let cuts = try Structured.prune(model, with: StructuredPlan(criterion: BatchNormScale(), threshold: .sparsity(0.25), parameters: ["block3_conv1.weight"]))
         #expect(cuts == [GroupCut(group: "block3_conv1", units: 64, kept: 48)])
         let scale = try #require(model.parameter(at: "block3_bn1.weight"))
         #expect((0..<64).filter { scale.value[flat: $0] == 0 } == (0..<64).filter { $0 % 8 < 2 })
@@ -182,7 +182,7 @@ struct StructuredTests {
     @Test("excluding one producer of a residual group protects the whole group")
     func excludeProtectsGroup() throws {
         let model = try Architecture.resnet8.build(seed: 8)
-        let cuts = try Structured.prune(model, with: StructuredPlan(sparsity: 0.5, excluding: ["block1_conv2.weight"]))
+        let cuts = try Structured.prune(model, with: StructuredPlan(threshold: .sparsity(0.5), excluding: ["block1_conv2.weight"]))
         #expect(!cuts.contains { $0.group == "conv1+block1_conv2" })
         #expect(model.parameter(at: "conv1.weight")?.mask == nil && model.parameter(at: "block1_conv2.weight")?.mask == nil)
         #expect(cuts.contains { $0.group == "block1_conv1" && $0.kept == 8 })
@@ -191,12 +191,12 @@ struct StructuredTests {
     @Test("a second structured cut keeps the first one's units cut and counts them, whatever the criterion")
     func repeatedCuts() throws {
         let model = try Architecture.lenet300.build(seed: 9)
-        try Structured.prune(model, with: StructuredPlan(sparsity: 0.5))
+        try Structured.prune(model, with: StructuredPlan(threshold: .sparsity(0.5)))
         let first = try #require(model.parameter(at: "fc1.weight")?.mask)
-        let again = try Structured.prune(model, with: StructuredPlan(criterion: Largest(), sparsity: 0.5))
+        let again = try Structured.prune(model, with: StructuredPlan(criterion: Largest(), threshold: .sparsity(0.5)))
         #expect(again.map(\.kept) == [150, 50])
         #expect(model.parameter(at: "fc1.weight")?.mask == first)
-        let more = try Structured.prune(model, with: StructuredPlan(criterion: Largest(), sparsity: 0.6, multiple: 8))
+        let more = try Structured.prune(model, with: StructuredPlan(criterion: Largest(), threshold: .sparsity(0.6), multiple: 8))
         #expect(more.map(\.kept) == [120, 40])
         let w = model.parameter(at: "fc1.weight")!.value
         #expect((0..<300).filter { r in (0..<784).allSatisfy { w[flat: r * 784 + $0] == 0 } }.count == 180)
@@ -214,7 +214,7 @@ struct StructuredTests {
         for _ in 0..<3 { _ = model.forward(x, training: true) }
         let groups = Dependencies.groups(model)
         #expect(groups.first?.members.map(\.description) == ["conv (producer)", "bn (normalization)", "fc (consumer, ×16)"])
-        try Structured.prune(model, with: StructuredPlan(sparsity: 0.5))
+        try Structured.prune(model, with: StructuredPlan(threshold: .sparsity(0.5)))
         let before = model.forward(x, training: false)
         let small = try Structured.compact(model, foldBatchNorm: false).model
         #expect(small.parameter(at: "bn.weight")?.value.shape == [32])
@@ -235,9 +235,9 @@ struct StructuredTests {
         let data = try Dataset(inputs: randomTensor([64, 4], low: 0, high: 1, seed: 13).scalars, sampleShape: [4],
                                labels: (0..<64).map { Int32($0 % 2) })
         let criterion = try AveragePercentageOfZeros(measuring: model, on: data, batches: 2, batchSize: 32)
-        #expect(criterion.zeros["r"]?.first == 1)
-        #expect(criterion.zeros["r"]?.dropFirst().allSatisfy { $0 == 0 } == true)
-        try Structured.prune(model, with: StructuredPlan(criterion: criterion, sparsity: 0.25))
+        #expect(criterion.zeros?["r"]?.first == 1)
+        #expect(criterion.zeros?["r"]?.dropFirst().allSatisfy { $0 == 0 } == true)
+        try Structured.prune(model, with: StructuredPlan(criterion: criterion, threshold: .sparsity(0.25)))
         #expect((0..<4).map { model.parameter(at: "a.weight")!.mask![flat: 4 * $0] } == [0, 1, 1, 1])
     }
 }

@@ -53,7 +53,7 @@ struct TrainingScoresTests {
     @Test("SNIP scores are |w·∂L/∂w| on one batch before training")
     func snip() throws {
         let (model, data) = try Self.setup()
-        let scores = try snipScores(model, data: data, batchSize: 16)
+        let scores = try #require(try SNIP(batchSize: 16).prepared(for: model, on: data) as? PrecomputedScores)
         let batch = data.batch(0..<16)
         model.backward(softmaxCrossEntropy(logits: model.forward(batch.inputs, training: true), labels: batch.labels).gradient)
         let p = model.parameter(at: "fc2.weight")!

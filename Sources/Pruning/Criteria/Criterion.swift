@@ -3,16 +3,43 @@ import TensorCore
 
 /// How importance is computed: one score per entry of a parameter, low = cut first.
 ///
-/// Structured granularities (neurons, filters) score a unit by the mean of its entries'
-/// scores, so `Magnitude` ranks units by their L1 norm and `SquaredMagnitude` by their
-/// L2 norm within a layer; the mean (rather than the sum) keeps units of layers with
-/// different fan-in comparable in global scope. Conform to add your own criterion.
+/// Criteria come in three kinds, by what they need:
+/// - per weight (this protocol alone): the weights, and whatever gradient they hold;
+/// - per unit (`UnitCriterion`): whole neurons or filters, from their dependency group;
+/// - data-driven: `SampleCriterion` measures on a data sample before each cut,
+///   `TrainingCriterion` accumulates during training.
+/// `PruningRun` supplies what a criterion needs before it scores. Structured cuts score
+/// a unit by the mean of its entries' scores unless the criterion is a `UnitCriterion`.
+/// Conform to add your own criterion.
 public protocol Criterion {
     /// A short name for reports (`"magnitude"`).
     var name: String { get }
     /// Scores for every entry of `parameter` (same shape as its value).
     func scores(for parameter: Parameter, path: String) -> Tensor
 }
+
+/// A criterion that ranks whole units of a dependency group at once (BatchNorm scales,
+/// activation statistics). Used by structured cuts; entry scores serve unstructured ones.
+public protocol UnitCriterion: Criterion {
+    /// One score per unit of `group`, or nil to rank this group by its producers'
+    /// entry scores instead (the group has no BatchNorm, no ReLU, …).
+    /// - Throws: `PruningError.criterion` when the criterion cannot score (not measured yet).
+    func unitScores(for group: DependencyGroup, in model: Graph) throws -> [Float]?
+}
+
+/// A criterion measured on a sample of training data before each cut (averaged Taylor,
+/// SNIP, APoZ). `PruningRun` calls `prepared` and prunes with the result.
+public protocol SampleCriterion: Criterion {
+    /// The criterion ready to score `model`, measured on `sample`. The model's weights,
+    /// masks and running statistics are left as they were.
+    /// - Throws: `TrainingError` when the sample does not fit the model.
+    func prepared(for model: Graph, on sample: Dataset) throws -> Criterion
+}
+
+/// A criterion that accumulates during training (movement). `PruningRun` adds it to the
+/// callbacks of every trainer it runs, before any pruning callback, so cuts during
+/// training read the sums so far.
+public protocol TrainingCriterion: Criterion, TrainingCallback {}
 
 /// `|w|`: min-value pruning, the classic magnitude criterion (Han et al. 2015,
 /// https://arxiv.org/abs/1506.02626).
@@ -61,24 +88,13 @@ public struct RandomScores: Criterion {
     }
 }
 
-/// First-order Taylor `|w·∂L/∂w|`: the estimated change of the loss when the weight is
-/// removed (Molchanov et al. 2017, https://arxiv.org/abs/1611.06440). Uses the gradient
-/// the parameter holds (from the last backward pass, or an average the caller stored).
-public struct Taylor: Criterion {
-    public var name: String { "taylor" }
-    /// Creates the criterion.
-    public init() {}
-    public func scores(for parameter: Parameter, path: String) -> Tensor {
-        parameter.value.zipMap(parameter.gradient) { abs($0 * $1) }
-    }
-}
-
 /// The built-in criteria by name, for the command line and recipes.
-public enum CriterionName: String, CaseIterable, Codable, Sendable {
+public enum CriterionName: String, NamedChoice, Sendable {
     case magnitude
     case squaredMagnitude = "squared-magnitude"
     case largest
     case random
+    /// `|w·∂L/∂w|` averaged over `Recipe.Defaults.sampleBatches` training batches before each cut.
     case taylor
     /// The L1 norm of a structure: `magnitude` averaged over the unit.
     case l1Norm = "l1-norm"
@@ -86,43 +102,39 @@ public enum CriterionName: String, CaseIterable, Codable, Sendable {
     case l2Norm = "l2-norm"
     /// Movement `Σ −w·∂L/∂w` over training steps (`MovementScores`): needs training.
     case movement
-    /// SNIP `|w·∂L/∂w|` on one batch at the moment of the cut (`snipScores`): before
-    /// training, this is pruning at initialization.
+    /// SNIP `|w·∂L/∂w|` on one batch at the moment of the cut: before training, this is
+    /// pruning at initialization.
     case snip
-    /// |γ| of the BatchNorm layers of a channel's group (network slimming): structured
-    /// granularities only.
+    /// |γ| of the BatchNorm layers of a channel's group (network slimming):
+    /// structured granularities only.
     case bnScale = "bn-scale"
-    /// 1 − the average percentage of zeros of a unit's ReLU output on training data (APoZ):
-    /// structured granularities only; measured on 10 batches before the cut.
+    /// 1 − the average percentage of zeros of a unit's ReLU output on training data
+    /// (APoZ), measured before each cut: structured granularities only.
     case apoz
 
-    /// Whether scores come from data (gradients), not from the weights alone.
+    /// Whether scores come from data or training, not from the weights alone.
     public var needsData: Bool { self == .taylor || self == .movement || self == .snip || self == .apoz }
     /// Whether the criterion ranks whole units only (neurons, filters).
     public var isStructuredOnly: Bool { self == .bnScale || self == .apoz }
 
-    /// The criterion this name stands for; `seed` feeds `random`. `movement` and `snip`
-    /// need data: this returns their stand-ins from the current gradients (Taylor);
-    /// use `MovementScores` and `snipScores` for the real thing.
-    public func criterion(seed: UInt64 = 1) -> Criterion {
+    /// The criterion this name stands for, exactly as named: data-driven ones come
+    /// unmeasured (`SampleCriterion`, `TrainingCriterion`) for `PruningRun` to prepare.
+    /// - Parameters:
+    ///   - seed: feeds `random`.
+    ///   - parameters: the path patterns `movement` tracks.
+    ///   - sampleBatches: batches averaged by `taylor` and `apoz`.
+    public func criterion(seed: UInt64 = Recipe.Defaults.seed, parameters: [String] = Recipe.Defaults.parameters,
+                          sampleBatches: Int = Recipe.Defaults.sampleBatches) -> Criterion {
         switch self {
         case .magnitude, .l1Norm: return Magnitude()
         case .squaredMagnitude, .l2Norm: return SquaredMagnitude()
         case .largest: return Largest()
         case .random: return RandomScores(seed: seed)
-        case .taylor, .movement, .snip: return Taylor()
+        case .taylor: return Taylor(batches: sampleBatches)
+        case .movement: return MovementScores(parameters: parameters)
+        case .snip: return SNIP()
         case .bnScale: return BatchNormScale()
-        case .apoz: return AveragePercentageOfZeros(zeros: [:])
+        case .apoz: return AveragePercentageOfZeros(batches: sampleBatches)
         }
     }
-}
-
-/// Network slimming's criterion (Liu et al. 2017, https://arxiv.org/abs/1708.06519): a
-/// channel is as important as |γ| of the BatchNorm layers in its dependency group. Used by
-/// structured cuts (neurons, filters); on a single parameter it scores `|w|`.
-public struct BatchNormScale: Criterion {
-    public var name: String { "bn-scale" }
-    /// Creates the criterion.
-    public init() {}
-    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.magnitudes() }
 }

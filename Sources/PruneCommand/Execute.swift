@@ -1,0 +1,158 @@
+import ArgumentParser
+import FileFormats
+import Foundation
+import NeuralNetwork
+import Pruning
+import Reports
+import TensorCore
+
+/// The one path from a plan to files and output, shared by `prune prune`,
+/// `prune train` and `prune run`: check the plan, load the data and the model, run the
+/// engine, save, render. The commands differ only in how they build the `Recipe`.
+struct PlanExecution {
+    var recipe: Recipe
+    /// Recipe fields the command sets from its options (`prune.threshold.sparsity` →
+    /// `--sparsity`), so a problem is reported as a usage error naming the option.
+    var options: [String: String] = [:]
+    var threads: Int
+    var quiet: Bool
+    var json: Bool
+    /// A line the command adds to the text output after the report (e.g. "gradual pruning …").
+    var render: (RunReport, Graph) -> [String] = { _, _ in [] }
+
+    /// Reports the plan's problems: as usage errors (exit 2) naming the option when the
+    /// command set the field, else as the field's own message.
+    func checkPlan() throws {
+        guard let first = recipe.problems().first else { return }
+        guard case let .invalidField(field, problem, _) = first else { throw first }
+        let option = options.first { field == $0.key || field.hasPrefix($0.key + ".") }?.value
+        throw ValidationError(option.map { "\($0): \(field) \(problem)" } ?? "\(first)")
+    }
+
+    func execute() throws {
+        try checkPlan()
+        var recipe = recipe
+        recipe.data = recipe.data ?? DatasetFolder.defaultPath   // recorded as used
+        BLAS.setThreadCount(1)
+        let folder = DatasetFolder(recipe.data ?? DatasetFolder.defaultPath)
+        let training = try folder.training(), test = try folder.test()
+        var metadata: [String: String] = [:]
+        let model: Graph
+        let built: Graph?
+        do {
+            built = try recipe.buildModel(sampleShape: training.sampleShape, classes: max(training.classCount, test.classCount))
+        } catch let error as ModelError where options["layers"] != nil {
+            throw ValidationError("\(options["layers"]!): \(error)")   // a bad --model/--layers combination: a usage error
+        }
+        if let built {
+            model = built
+            metadata["model"] = recipe.model
+        } else {
+            let loaded = try ModelFile.load(recipe.model)
+            model = loaded.model
+            metadata = loaded.metadata.filter { !$0.key.hasPrefix("prune.") }
+        }
+        let engine = try PruningRun(recipe)
+        engine.workers = threads
+        engine.observers = [ProgressReporter(quiet: quiet || json)]
+        let report = try engine.run(model, data: try recipe.splits(training: training, test: test))
+        if let out = recipe.output {
+            try save(model, report, to: out, metadata: metadata)
+        }
+        let summary = RunSummary(report, model: model, output: recipe.output)
+        if json {
+            try printJSON(summary)
+        } else {
+            for line in summary.lines() + render(report, model) { print(line) }
+            if let out = recipe.output { print(savedLine(out, model: model)) }
+        }
+    }
+
+    /// Writes the model with the run appended to the file's `pruning.history` (a JSON list
+    /// of runs, oldest first) and the final test accuracy.
+    func save(_ model: Graph, _ report: RunReport, to path: String, metadata base: [String: String]) throws {
+        var metadata = base
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let entry = String(decoding: try encoder.encode(report.history.compacted()), as: UTF8.self)
+        if let earlier = base[historyKey] {
+            guard let list = try? JSONSerialization.jsonObject(with: Data(earlier.utf8)) as? [Any] else {
+                throw FormatError(path: recipe.model, "the '\(historyKey)' metadata is not a JSON list of runs; remove it or re-save the model")
+            }
+            metadata[historyKey] = list.isEmpty ? "[\(entry)]" : String(earlier.dropLast()) + ",\(entry)]"
+        } else {
+            metadata[historyKey] = "[\(entry)]"
+        }
+        metadata["accuracy"] = String(report.final.accuracy)
+        try ModelFile.save(model, to: path, metadata: metadata)
+    }
+}
+
+/// The metadata key of a model file's run history.
+let historyKey = "pruning.history"
+
+/// A run's result as the commands print it (JSON with `--json`, else text lines).
+struct RunSummary: Encodable {
+    struct Stage: Encodable { var name: String, split: DataSplit, accuracy: Float, loss: Float }
+    struct Epoch: Encodable {
+        var epoch: Int, loss: Float, trainingAccuracy: Float, seconds: Double, samplesPerSecond: Double
+        var validationAccuracy: Float?
+    }
+    /// Final test figures.
+    var accuracy: Float, loss: Float, samples: Int
+    /// The sparsity the last cut reached over the pruned parameters (nil: no cut).
+    var sparsity: Double?
+    var parameters: Int
+    var stages: [Stage]
+    var cuts: [CutRecord]
+    var rounds: [RoundReport]
+    var stop: StopReason?
+    var epochs: [Epoch]
+    var trainingSeconds: Double, pruningSeconds: Double
+    var regularizedZeros: ZeroCount?
+    var report: ModelReport
+    var output: String?
+
+    init(_ run: RunReport, model: Graph, output: String?) {
+        accuracy = run.final.accuracy; loss = run.final.loss; samples = run.final.samples
+        sparsity = run.history.cuts.last?.sparsity
+        parameters = model.parameters.reduce(0) { $0 + $1.parameter.count }
+        stages = run.history.measurements.map { Stage(name: $0.stage, split: $0.split, accuracy: $0.accuracy, loss: $0.loss) }
+        cuts = run.history.cuts
+        rounds = run.history.rounds
+        stop = run.history.stop
+        epochs = run.epochs.map {
+            Epoch(epoch: $0.epoch, loss: $0.loss, trainingAccuracy: $0.trainingAccuracy, seconds: $0.seconds,
+                  samplesPerSecond: $0.samplesPerSecond, validationAccuracy: $0.validation?.accuracy)
+        }
+        trainingSeconds = run.timing.training; pruningSeconds = run.timing.pruning
+        regularizedZeros = run.regularizedZeros
+        report = ModelReport(model)
+        self.output = output
+    }
+
+    /// The text form: the per-layer table, rounds, every stage with its split, timing.
+    func lines() -> [String] {
+        var lines = cuts.isEmpty ? [] : [report.render()]
+        if let z = regularizedZeros {
+            lines.append(String(format: "after training, %d of %d regularized entries are exactly zero (%.1f%%)",
+                                z.zeros, z.total, 100 * Double(z.zeros) / Double(max(z.total, 1))))
+        }
+        if rounds.count > 1 || rounds.first.map({ $0.accuracyAfterRecovery != $0.accuracyAfterCut }) == true {
+            for r in rounds {
+                lines.append(String(format: "round %d: sparsity %.1f%%, %@ accuracy %.2f%% after the cut, %.2f%% after recovery%@",
+                                    r.round, 100 * r.sparsity, r.split.rawValue, 100 * r.accuracyAfterCut,
+                                    100 * r.accuracyAfterRecovery, r.rolledBack ? " (rolled back)" : ""))
+            }
+        }
+        for s in stages { lines.append(String(format: "%@ accuracy %.2f%% %@", s.split.rawValue, 100 * s.accuracy, s.name)) }
+        let training = cuts.filter { $0.phase == .training }
+        if let last = training.last {
+            lines.append(String(format: "pruning during training: %d cuts to %.1f%% sparsity", training.count, 100 * last.sparsity))
+        }
+        if let stop { lines.append("rounds stopped: \(stop.rawValue)") }
+        lines.append(String(format: "time: %.1f s training, %.1f ms pruning (scoring, selecting, masking)",
+                            trainingSeconds, 1000 * pruningSeconds))
+        return lines
+    }
+}

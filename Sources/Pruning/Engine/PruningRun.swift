@@ -1,0 +1,277 @@
+import NeuralNetwork
+import TensorCore
+
+/// The one pruning engine: carries out a plan on a model and its data. It trains,
+/// cuts on the plan's schedule (preparing data-driven criteria first), recovers,
+/// checks the accuracy budget on the validation split, fine-tunes, and records every
+/// cut and figure. Every entry point (`prune prune`, `prune train --prune-to`,
+/// `prune run`) builds a `Recipe` and calls this; nothing else runs a pruning loop.
+///
+/// ```swift
+/// let recipe = try Recipe(yaml: text, source: "recipe.yaml")
+/// let run = try PruningRun(recipe)
+/// let report = try run.run(model, data: try recipe.splits(training: train, test: test))
+/// ```
+public final class PruningRun {
+    /// The plan.
+    public let recipe: Recipe
+    /// The criterion (the plan's, or a custom one given at creation).
+    public let criterion: Criterion?
+    /// The schedule (the plan's, or a custom one given at creation).
+    public let schedule: PruningSchedule
+    /// Data-parallel workers for every training phase (see `TrainingOptions.workers`).
+    public var workers = 1
+    /// Receive phases, cuts and figures; observers that are `TrainingCallback`s also see
+    /// every training step.
+    public var observers: [RunObserver] = []
+
+    /// Checks `recipe` and prepares a run of it.
+    /// - Parameters:
+    ///   - criterion: replaces the plan's criterion (a criterion of your own).
+    ///   - schedule: replaces the plan's schedule (a schedule of your own).
+    /// - Throws: `PruningError.invalidFields` listing every problem of the plan.
+    public init(_ recipe: Recipe, criterion: Criterion? = nil, schedule: PruningSchedule? = nil) throws {
+        let problems = recipe.problems()
+        guard problems.isEmpty else { throw problems.count == 1 ? problems[0] : PruningError.invalidFields(problems) }
+        self.recipe = recipe
+        self.criterion = recipe.pruningPlan(criterion: criterion)?.criterion
+        self.schedule = try schedule ?? recipe.pruningSchedule()
+    }
+
+    /// Runs the plan on `model` (changed in place) with `data`.
+    /// - Returns: the history, timing, training epochs and the final test figures.
+    /// - Throws: `TrainingError` when the data does not fit the model or training
+    ///   diverges; `PruningError` for a plan that does not fit the model (a pattern that
+    ///   matches nothing, a per-layer path not selected, a rewind step past training).
+    public func run(_ model: Graph, data: DataSplits) throws -> RunReport {
+        for d in [data.training, data.validation, data.test].compactMap({ $0 }) { try Trainer.check(d, fits: model) }
+        let state = RunState(recipe: recipe, model: model, data: data, observers: observers,
+                             plan: recipe.pruningPlan(criterion: criterion), schedule: schedule, workers: workers)
+        return try state.run()
+    }
+}
+
+/// One run's working state: the trainers, the report so far, and the steps of the loop.
+final class RunState {
+    let recipe: Recipe
+    let model: Graph
+    let data: DataSplits
+    let observers: [RunObserver]
+    let plan: PruningPlan?
+    let schedule: PruningSchedule
+    let workers: Int
+    var history: RunHistory
+    var timing = RunTiming()
+    var epochs: [EpochReport] = []
+    var regularizedZeros: ZeroCount?
+    /// A criterion accumulating during training (movement), fed by every trainer.
+    let trainingCriterion: TrainingCriterion?
+    let progress: [TrainingCallback]
+
+    init(recipe: Recipe, model: Graph, data: DataSplits, observers: [RunObserver], plan: PruningPlan?,
+         schedule: PruningSchedule, workers: Int) {
+        self.recipe = recipe; self.model = model; self.data = data; self.observers = observers
+        self.plan = plan; self.schedule = schedule; self.workers = workers
+        history = RunHistory(plan: recipe.resolved())
+        trainingCriterion = plan?.criterion as? TrainingCriterion
+        progress = observers.compactMap { $0 as? TrainingCallback }
+    }
+
+    func run() throws -> RunReport {
+        if recipe.train == nil { measure("as loaded", on: data.test, .test) }
+        let snapshot = try train()
+        try pruneInRounds(snapshot: snapshot)
+        try fineTune()
+        let final = measure("final", on: data.test, .test)
+        return RunReport(history: history, timing: timing, epochs: epochs, regularizedZeros: regularizedZeros, final: final)
+    }
+
+    // MARK: Training, with the schedule's cuts before and during it
+
+    /// Trains per the `train` section (cutting before and during it as the schedule
+    /// says) and returns the rewinding snapshot the schedule asked for.
+    func train() throws -> WeightSnapshot? {
+        if let plan, let threshold = schedule.cutBeforeTraining(toward: plan.threshold) {
+            try cut(to: threshold, phase: .beforeTraining)
+            judge("after the cut (before training)")
+        }
+        guard let options = recipe.trainingOptions(workers: workers) else {
+            if schedule.rewindStep != nil { throw PruningError.field("prune.schedule.iterative.rewind_to_step", "needs a train section") }
+            return nil
+        }
+        let timeline = TrainingTimeline(epochs: options.epochs,
+                                        stepsPerEpoch: (data.training.count + options.batchSize - 1) / options.batchSize)
+        if let step = schedule.rewindStep, step > timeline.totalSteps {
+            throw PruningError.field("prune.schedule.iterative.rewind_to_step",
+                                     "is \(step), past the end of training (\(timeline.totalSteps) steps)")
+        }
+        let trainer = Trainer(model: model, optimizer: recipe.trainingOptimizer())
+        let regularizers = try recipe.regularizers()
+        let driver = plan.map { ScheduleDriver(plan: $0, schedule: schedule, timeline: timeline) }
+        let snapshot = schedule.rewindStep.map { SnapshotAtStep(step: $0, model: model) }
+        trainer.callbacks = [trainingCriterion].compactMap { $0 }
+            + (regularizers.isEmpty ? [] : [Regularization(regularizers)])
+            + [driver].compactMap { $0 } + progress + [snapshot].compactMap { $0 }
+        driver?.state = self
+        defer { driver?.state = nil }
+        for o in observers { o.run(willBegin: .training(epochs: options.epochs)) }
+        epochs = try trainer.fit(data.training, options: options, validation: data.validation)
+        timing.training += epochs.reduce(0) { $0 + $1.seconds }
+        if !regularizers.isEmpty {
+            var seen = Set<String>()
+            let weights = regularizers.flatMap { $0.selected(in: model) }.filter { seen.insert($0.path).inserted }
+            regularizedZeros = ZeroCount(zeros: weights.reduce(0) { $0 + $1.parameter.count - $1.parameter.value.nonZeroCount() },
+                                         total: weights.reduce(0) { $0 + $1.parameter.count })
+        }
+        judge("after training")
+        return snapshot?.snapshot
+    }
+
+    // MARK: Rounds after training
+
+    /// Asks the schedule for rounds after training: cut, recover, judge on the
+    /// validation split, roll back a round that breaks the accuracy budget.
+    func pruneInRounds(snapshot: WeightSnapshot?) throws {
+        guard let plan, schedule.round(1, from: 0, toward: plan.threshold) != nil else { return }
+        let selected = try Pruner.selectParameters(plan, in: model)
+        let start = 1 - Double(selected.reduce(0) { $0 + $1.parameter.value.nonZeroCount() })
+            / Double(max(selected.reduce(0) { $0 + $1.parameter.count }, 1))
+        let budget = schedule.accuracyBudget
+        if budget != nil, data.validation == nil {
+            throw PruningError.field("prune.schedule.iterative.accuracy_budget", "is judged on the validation split: set validation_split above 0")
+        }
+        let baseline = budget == nil ? nil : evaluate(data.validation!)
+        var round = 0
+        var lastTarget: Threshold?
+        while let threshold = schedule.round(round + 1, from: start, toward: plan.threshold) {
+            round += 1
+            let saved = budget == nil ? [] : model.parameters.map { ($0.parameter.value, $0.parameter.mask) }
+            let record = try cut(to: threshold, phase: .round, round: round)
+            let afterCut = judge(schedule.recovery == .none ? "after the cut" : "after round \(round)'s cut")
+            var afterRecovery = afterCut
+            switch schedule.recovery {
+            case .none: break
+            case let .fineTune(epochs):
+                try fineTune(epochs: epochs, phase: .recovery(round: round, epochs: epochs))
+                afterRecovery = judge("after round \(round)")
+            case let .rewind(_, epochs):
+                guard let snapshot else {
+                    throw PruningError.field("prune.schedule.iterative.rewind_to_step", "was not reached during training")
+                }
+                try snapshot.rewind(model)
+                var options = recipe.trainingOptions(workers: workers)!
+                options.epochs = epochs ?? options.epochs
+                try retrain(options, phase: .recovery(round: round, epochs: options.epochs))
+                afterRecovery = judge("after round \(round)")
+            }
+            let broke = budget.map { afterRecovery.accuracy < baseline!.accuracy - $0 } ?? false
+            history.rounds.append(RoundReport(round: round, target: record.targetSparsity, sparsity: record.sparsity,
+                                              accuracyAfterCut: afterCut.accuracy, accuracyAfterRecovery: afterRecovery.accuracy,
+                                              split: data.judging.split, rolledBack: broke))
+            if broke {
+                for ((_, p), (value, mask)) in zip(model.parameters, saved) {
+                    p.mask = nil
+                    p.value = value
+                    p.mask = mask
+                }
+                history.stop = .accuracyBudget
+                judge("after rolling back round \(round)")
+                return
+            }
+            lastTarget = threshold
+        }
+        if round > 0 { history.stop = lastTarget == plan.threshold ? .targetReached : .maximumRounds }
+    }
+
+    // MARK: Fine-tuning
+
+    /// The plan's final fine-tuning, masks fixed.
+    func fineTune() throws {
+        guard let f = recipe.fineTune, f.epochs > 0 else { return }
+        try fineTune(epochs: f.epochs, phase: .fineTuning(epochs: f.epochs))
+        judge("after \(f.epochs) fine-tuning epochs")
+    }
+
+    /// Fine-tunes with a fresh optimizer of the `fine_tune` settings.
+    func fineTune(epochs: Int, phase: RunPhase) throws {
+        guard epochs > 0 else { return }
+        let trainer = Trainer(model: model, optimizer: recipe.fineTuneOptimizer())
+        try fit(trainer, recipe.fineTuneOptions(epochs: epochs, workers: workers), phase: phase)
+    }
+
+    /// Retrains with a fresh optimizer of the `train` settings (lottery-ticket rounds).
+    func retrain(_ options: TrainingOptions, phase: RunPhase) throws {
+        try fit(Trainer(model: model, optimizer: recipe.trainingOptimizer()), options, phase: phase)
+    }
+
+    func fit(_ trainer: Trainer, _ options: TrainingOptions, phase: RunPhase) throws {
+        trainer.callbacks = [trainingCriterion].compactMap { $0 } + progress
+        for o in observers { o.run(willBegin: phase) }
+        timing.training += try trainer.fit(data.training, options: options).reduce(0) { $0 + $1.seconds }
+    }
+
+    // MARK: Cutting and measuring
+
+    /// Cuts to `threshold` with the plan, preparing a data-driven criterion on the
+    /// training split first, and records the cut.
+    @discardableResult
+    func cut(to threshold: Threshold, phase: CutPhase, step: Int? = nil, round: Int? = nil) throws -> CutRecord {
+        guard var plan = self.plan else { throw PruningError.field("prune", "is missing: the schedule asked for a cut") }
+        let clock = ContinuousClock()
+        let start = clock.now
+        if let sample = plan.criterion as? SampleCriterion { plan.criterion = try sample.prepared(for: model, on: data.training) }
+        plan.threshold = threshold
+        let result = try Pruner.prune(model, with: plan)
+        timing.pruning += (clock.now - start).seconds
+        var record = CutRecord(phase: phase, step: step, round: round, sparsity: result.sparsity, criterion: plan.criterion.name)
+        switch threshold {
+        case let .sparsity(s): record.targetSparsity = s
+        case let .value(v): record.thresholdValue = v
+        case .perLayer: break
+        }
+        history.cuts.append(record)
+        for o in observers { o.run(didCut: record) }
+        return record
+    }
+
+    /// Measures the model on the judging split (validation, or test without one) and records it.
+    @discardableResult
+    func judge(_ stage: String) -> Evaluation {
+        let (set, split) = data.judging
+        return measure(stage, on: set, split)
+    }
+
+    @discardableResult
+    func measure(_ stage: String, on set: Dataset, _ split: DataSplit) -> Evaluation {
+        let e = evaluate(set)
+        let m = Measurement(stage: stage, split: split, accuracy: e.accuracy, loss: e.loss, samples: e.samples)
+        history.measurements.append(m)
+        for o in observers { o.run(didMeasure: m) }
+        return e
+    }
+
+    func evaluate(_ set: Dataset) -> Evaluation {
+        let clock = ContinuousClock()
+        let start = clock.now
+        defer { timing.evaluation += (clock.now - start).seconds }
+        return Trainer.evaluate(model, on: set)
+    }
+}
+
+/// Asks the schedule after every training step and cuts when it says so.
+final class ScheduleDriver: TrainingCallback {
+    let plan: PruningPlan
+    let schedule: PruningSchedule
+    let timeline: TrainingTimeline
+    /// The run's state while training (cuts are recorded into it); released after training.
+    var state: RunState?
+
+    init(plan: PruningPlan, schedule: PruningSchedule, timeline: TrainingTimeline) {
+        self.plan = plan; self.schedule = schedule; self.timeline = timeline
+    }
+
+    func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
+        guard let threshold = schedule.cut(afterStep: report.step, of: timeline, toward: plan.threshold) else { return }
+        try state!.cut(to: threshold, phase: .training, step: report.step)
+    }
+}

@@ -1,0 +1,151 @@
+import NeuralNetwork
+
+/// How a plan's fields, with their defaults, become the objects a run uses. The only
+/// place defaults are applied: every entry point goes through these.
+extension Recipe {
+    /// The seed in force.
+    public var resolvedSeed: UInt64 { seed ?? Defaults.seed }
+
+    /// The built-in architecture the plan names, or nil when `model` is a file path.
+    public var architecture: Architecture? { Architecture(rawValue: model) }
+
+    /// Builds the named architecture for samples of `sampleShape` and `classes` classes
+    /// (nil when `model` is a file path).
+    /// - Throws: `ModelError` for an impossible layer list.
+    public func buildModel(sampleShape: [Int], classes: Int) throws -> Graph? {
+        guard let architecture else { return nil }
+        return try architecture.build(inputShape: sampleShape, classes: classes, layers: layers, seed: resolvedSeed,
+                                      initializer: initializer ?? .default)
+    }
+
+    /// The training options of the `train` section (nil without one).
+    public func trainingOptions(workers: Int = 1) -> TrainingOptions? {
+        guard let t = train else { return nil }
+        var o = TrainingOptions()
+        o.epochs = t.epochs ?? Defaults.epochs
+        o.batchSize = t.batchSize ?? Defaults.batchSize
+        o.learningRate = t.learningRate ?? Defaults.learningRate
+        o.schedule = LearningRateSchedule(kind: t.schedule ?? Defaults.schedule, stepEpochs: t.stepEpochs ?? Defaults.stepEpochs,
+                                          stepFactor: t.stepFactor ?? Defaults.stepFactor,
+                                          warmupSteps: t.warmupSteps ?? Defaults.warmupSteps)
+        o.seed = resolvedSeed
+        o.workers = workers
+        return o
+    }
+
+    /// A fresh optimizer as the `train` section describes it.
+    public func trainingOptimizer() -> Optimizer {
+        let t = train ?? Training()
+        return (t.optimizer ?? Defaults.optimizer).optimizer(momentum: t.momentum ?? Defaults.momentum, nesterov: t.nesterov ?? false,
+                                                             weightDecay: t.weightDecay ?? Defaults.weightDecay)
+    }
+
+    /// Fine-tuning options for `epochs` epochs, as the `fine_tune` section describes them
+    /// (iterative rounds use them too). Their shuffling seed is the plan's seed + 1.
+    public func fineTuneOptions(epochs: Int, workers: Int = 1) -> TrainingOptions {
+        let f = fineTune
+        var o = TrainingOptions()
+        o.epochs = epochs
+        o.batchSize = f?.batchSize ?? Defaults.fineTuneBatchSize
+        o.learningRate = f?.learningRate ?? Defaults.fineTuneLearningRate
+        o.schedule = LearningRateSchedule(kind: f?.schedule ?? Defaults.fineTuneSchedule)
+        o.seed = resolvedSeed &+ 1
+        o.workers = workers
+        return o
+    }
+
+    /// A fresh optimizer as the `fine_tune` section describes it.
+    public func fineTuneOptimizer() -> Optimizer {
+        (fineTune?.optimizer ?? Defaults.fineTuneOptimizer)
+            .optimizer(momentum: fineTune?.momentum ?? Defaults.fineTuneMomentum,
+                       weightDecay: fineTune?.weightDecay ?? Defaults.fineTuneWeightDecay)
+    }
+
+    /// The regularizers of `train.regularizer` (none without one).
+    public func regularizers() throws -> [Regularizer] { try train?.regularizer?.regularizers() ?? [] }
+
+    /// The one-shot plan of the `prune` section (nil without one): its criterion, exactly
+    /// as named (`criterion` overrides it), granularity, scope and target threshold.
+    public func pruningPlan(criterion override: Criterion? = nil) -> PruningPlan? {
+        guard let p = prune else { return nil }
+        let granularity = p.granularity ?? Defaults.granularity
+        let parameters = p.parameters ?? Defaults.parameters
+        return PruningPlan(criterion: override ?? (p.criterion ?? Defaults.criterion).criterion(seed: resolvedSeed, parameters: parameters),
+                           granularity: granularity, scope: p.scope ?? (granularity.isStructured ? .layer : .global),
+                           threshold: p.threshold.threshold, parameters: parameters, excluding: p.exclude ?? [])
+    }
+
+    /// The schedule of `prune.schedule` (one-shot when absent).
+    /// - Throws: `PruningError` for impossible values (`problems()` reports them first).
+    public func pruningSchedule() throws -> PruningSchedule {
+        let s = prune?.schedule ?? ScheduleSpec()
+        if let a = s.agp {
+            return AGPSchedule(startEpoch: a.startEpoch, endEpoch: a.endEpoch,
+                               every: a.everyEpochs.map { .epochs($0) } ?? .steps(a.everySteps ?? Defaults.agpEverySteps),
+                               initialSparsity: a.initialSparsity ?? 0)
+        }
+        if let c = s.constant { return ConstantSchedule(startEpoch: c.startEpoch ?? 0) }
+        if let i = s.iterative {
+            let recovery: RoundRecovery = i.rewindToStep.map { .rewind(step: $0, epochs: i.fineTuneEpochs) }
+                ?? .fineTune(epochs: i.fineTuneEpochs ?? Defaults.iterativeFineTuneEpochs)
+            return try IterativeSchedule(fractionPerRound: i.fraction, maximumRounds: i.rounds ?? Defaults.iterativeRounds,
+                                         recovery: recovery, accuracyBudget: i.accuracyBudget)
+        }
+        return OneShotSchedule()
+    }
+
+    /// The plan with every default written out and no output path: what a model file
+    /// records, identical for the same plan whichever entry point built it.
+    public func resolved() -> Recipe {
+        var r = self
+        r.output = nil
+        r.seed = resolvedSeed
+        r.validationSplit = validationSplit ?? Defaults.validationSplit
+        if architecture != nil { r.initializer = initializer ?? .default }
+        if let t = train {
+            let o = trainingOptions()!
+            r.train = Training(epochs: o.epochs, batchSize: o.batchSize, optimizer: t.optimizer ?? Defaults.optimizer,
+                               learningRate: o.learningRate, momentum: t.momentum ?? Defaults.momentum, nesterov: t.nesterov ?? false,
+                               weightDecay: t.weightDecay ?? Defaults.weightDecay, schedule: o.schedule.kind,
+                               stepEpochs: o.schedule.stepEpochs, stepFactor: o.schedule.stepFactor,
+                               warmupSteps: o.schedule.warmupSteps, regularizer: t.regularizer)
+        }
+        if var p = prune {
+            let granularity = p.granularity ?? Defaults.granularity
+            p.criterion = p.criterion ?? Defaults.criterion
+            p.granularity = granularity
+            p.scope = p.scope ?? (granularity.isStructured ? .layer : .global)
+            p.parameters = p.parameters ?? Defaults.parameters
+            p.exclude = p.exclude ?? []
+            var schedule = p.schedule ?? ScheduleSpec()
+            if var a = schedule.agp {
+                if a.everyEpochs == nil { a.everySteps = a.everySteps ?? Defaults.agpEverySteps }
+                a.initialSparsity = a.initialSparsity ?? 0
+                schedule.agp = a
+            }
+            if schedule.constant != nil { schedule.constant = Constant(startEpoch: schedule.constant?.startEpoch ?? 0) }
+            if var i = schedule.iterative {
+                i.rounds = i.rounds ?? Defaults.iterativeRounds
+                if i.rewindToStep == nil { i.fineTuneEpochs = i.fineTuneEpochs ?? Defaults.iterativeFineTuneEpochs }
+                schedule.iterative = i
+            }
+            if schedule == ScheduleSpec() { schedule.oneShot = OneShot() }
+            p.schedule = schedule
+            r.prune = p
+        }
+        if let f = fineTune {
+            let o = fineTuneOptions(epochs: f.epochs)
+            r.fineTune = FineTune(epochs: f.epochs, learningRate: o.learningRate, batchSize: o.batchSize,
+                                  optimizer: f.optimizer ?? Defaults.fineTuneOptimizer, momentum: f.momentum ?? Defaults.fineTuneMomentum,
+                                  weightDecay: f.weightDecay ?? Defaults.fineTuneWeightDecay, schedule: o.schedule.kind)
+        }
+        return r
+    }
+}
+
+extension Recipe.ThresholdSpec {
+    /// The threshold this spec gives (N:M granularity, which takes none, gets sparsity 0).
+    public var threshold: Threshold {
+        value.map { .value($0) } ?? perLayer.map { .perLayer($0) } ?? .sparsity(sparsity ?? 0)
+    }
+}

@@ -1,0 +1,29 @@
+import NeuralNetwork
+
+/// A part of a run, announced to observers as it begins.
+public enum RunPhase: Equatable, Sendable {
+    /// Training from the plan's `train` section.
+    case training(epochs: Int)
+    /// Recovery after a round: fine-tuning or retraining from a rewound snapshot.
+    case recovery(round: Int, epochs: Int)
+    /// The plan's final fine-tuning.
+    case fineTuning(epochs: Int)
+}
+
+/// Receives a run's progress. The engine prints nothing: the command line's progress
+/// bars and reports are observers. An observer that is also a `TrainingCallback` is
+/// added to every trainer the run uses, so it sees every step and epoch.
+public protocol RunObserver: AnyObject {
+    /// A phase begins.
+    func run(willBegin phase: RunPhase)
+    /// A cut was made.
+    func run(didCut cut: CutRecord)
+    /// A figure was measured.
+    func run(didMeasure measurement: Measurement)
+}
+
+extension RunObserver {
+    public func run(willBegin phase: RunPhase) {}
+    public func run(didCut cut: CutRecord) {}
+    public func run(didMeasure measurement: Measurement) {}
+}

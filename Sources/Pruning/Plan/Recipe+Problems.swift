@@ -1,0 +1,99 @@
+import NeuralNetwork
+
+extension Recipe {
+    /// Every value that decodes but cannot be used, each naming its field
+    /// (`prune.threshold.sparsity`). The one validator of plans: `PruningRun` refuses a plan
+    /// with problems, and every entry point reports them before any work starts.
+    public func problems() -> [PruningError] {
+        var found: [PruningError] = []
+        func check(_ ok: Bool, _ field: String, _ problem: String) { if !ok { found.append(.field(field, problem)) } }
+        let epochs = train?.epochs ?? Defaults.epochs
+        check(layers.map { $0.count >= 2 && $0.allSatisfy { $0 > 0 } } ?? true, "layers", "must be at least two positive sizes")
+        check(layers == nil || model == Architecture.mlp.rawValue, "layers", "applies only to model mlp")
+        check(validationSplit.map { $0.isFinite && $0 >= 0 && $0 < 1 } ?? true, "validation_split", "must be in [0, 1)")
+        if let t = train {
+            check((t.epochs ?? 1) >= 1, "train.epochs", "must be at least 1")
+            check((t.batchSize ?? 1) >= 1, "train.batch_size", "must be at least 1")
+            check(t.learningRate.map { $0 > 0 && $0.isFinite } ?? true, "train.learning_rate", "must be positive")
+            check(t.momentum.map { $0 >= 0 && $0 < 1 } ?? true, "train.momentum", "must be in [0, 1)")
+            check(t.weightDecay.map { $0 >= 0 && $0.isFinite } ?? true, "train.weight_decay", "must be ≥ 0")
+            check((t.stepEpochs ?? 1) >= 1, "train.step_epochs", "must be at least 1")
+            check(t.stepFactor.map { $0 > 0 && $0.isFinite } ?? true, "train.step_factor", "must be positive")
+            check((t.warmupSteps ?? 0) >= 0, "train.warmup_steps", "must be ≥ 0")
+            if let r = t.regularizer {
+                for (key, value) in [("l1", r.l1), ("l2", r.l2), ("group_lasso", r.groupLasso)] {
+                    check(value.map { $0 >= 0 && $0.isFinite } ?? true, "train.regularizer.\(key)", "must be ≥ 0 and finite")
+                }
+                check(r.l1 != nil || r.l2 != nil || r.groupLasso != nil, "train.regularizer", "give at least one of l1, l2, group_lasso")
+                check(r.parameters.map { !$0.isEmpty } ?? true, "train.regularizer.parameters", "must list at least one pattern")
+            }
+        }
+        if let p = prune { found += pruneProblems(p, epochs: epochs) }
+        if let f = fineTune {
+            check(f.epochs >= 0, "fine_tune.epochs", "must be ≥ 0")
+            check(f.learningRate.map { $0 > 0 && $0.isFinite } ?? true, "fine_tune.learning_rate", "must be positive")
+            check((f.batchSize ?? 1) >= 1, "fine_tune.batch_size", "must be at least 1")
+            check(f.momentum.map { $0 >= 0 && $0 < 1 } ?? true, "fine_tune.momentum", "must be in [0, 1)")
+            check(f.weightDecay.map { $0 >= 0 && $0.isFinite } ?? true, "fine_tune.weight_decay", "must be ≥ 0")
+        }
+        return found
+    }
+
+    private func pruneProblems(_ p: Prune, epochs: Int) -> [PruningError] {
+        var found: [PruningError] = []
+        func check(_ ok: Bool, _ field: String, _ problem: String) { if !ok { found.append(.field(field, problem)) } }
+        let criterion = p.criterion ?? Defaults.criterion
+        let granularity = p.granularity ?? Defaults.granularity
+        let schedule = p.schedule ?? ScheduleSpec()
+        let t = p.threshold
+        let during = schedule.agp != nil || (schedule.constant.map { ($0.startEpoch ?? 0) > 0 } ?? false)
+        check(criterion != .movement || train != nil, "prune.criterion", "movement accumulates −w·∂L/∂w during training: add a train section")
+        check(criterion != .movement || schedule.constant.map { ($0.startEpoch ?? 0) > 0 } ?? true, "prune.criterion",
+              "movement has nothing to rank before training: use constant start_epoch ≥ 1, agp, iterative or one_shot")
+        check(!criterion.isStructuredOnly || granularity.isStructured,
+              "prune.criterion", "\(criterion.rawValue) ranks whole units: use granularity filter, channel or neuron")
+        if case let .nOfM(n, m) = granularity {
+            check(m >= 1 && (0...m).contains(n), "prune.granularity", "N:M needs 0 ≤ N ≤ M and M ≥ 1, got \(n):\(m)")
+            check(t.sparsity == nil && t.value == nil && t.perLayer == nil, "prune.threshold",
+                  "N:M fixes the sparsity (N of every M kept): give no threshold")
+            check(!during && schedule.iterative == nil, "prune.schedule", "N:M fixes the sparsity: use one_shot or constant at epoch 0")
+        } else {
+            let given = [t.sparsity != nil, t.value != nil, t.perLayer != nil].filter { $0 }.count
+            check(given == 1, "prune.threshold", "give exactly one of sparsity, value, per_layer")
+        }
+        check(t.sparsity.map { $0.isFinite && (0...1).contains($0) } ?? true, "prune.threshold.sparsity", "must be in [0, 1]")
+        check(t.value.map { !$0.isNaN } ?? true, "prune.threshold.value", "must be a number")
+        for (path, s) in (t.perLayer ?? [:]).sorted(by: { $0.key < $1.key }) {
+            check(s.isFinite && (0...1).contains(s), "prune.threshold.per_layer.\(path)", "must be in [0, 1]")
+        }
+        check([schedule.oneShot != nil, schedule.agp != nil, schedule.constant != nil, schedule.iterative != nil]
+                .filter { $0 }.count <= 1, "prune.schedule", "give one of one_shot, agp, constant, iterative")
+        check(!during || train != nil, "prune.schedule", "agp and constant with start_epoch ≥ 1 cut during training: add a train section")
+        if let a = schedule.agp {
+            check(a.startEpoch >= 0, "prune.schedule.agp.start_epoch", "must be ≥ 0")
+            check(a.endEpoch >= a.startEpoch, "prune.schedule.agp.end_epoch", "must not come before start_epoch (\(a.startEpoch))")
+            check(a.endEpoch <= epochs, "prune.schedule.agp.end_epoch", "must not exceed train.epochs (\(epochs))")
+            check((a.everySteps ?? 1) >= 1, "prune.schedule.agp.every_steps", "must be at least 1")
+            check((a.everyEpochs ?? 1) >= 1, "prune.schedule.agp.every_epochs", "must be at least 1")
+            check(a.everySteps == nil || a.everyEpochs == nil, "prune.schedule.agp", "give every_steps or every_epochs, not both")
+            check(a.initialSparsity.map { (0...1).contains($0) } ?? true, "prune.schedule.agp.initial_sparsity", "must be in [0, 1]")
+            check(t.sparsity != nil, "prune.threshold", "agp needs a target sparsity")
+        }
+        if let i = schedule.iterative {
+            check(i.fraction > 0 && i.fraction <= 1, "prune.schedule.iterative.fraction", "must be in (0, 1]")
+            check((i.rounds ?? 1) >= 1, "prune.schedule.iterative.rounds", "must be at least 1")
+            check((i.fineTuneEpochs ?? 0) >= 0, "prune.schedule.iterative.fine_tune_epochs", "must be ≥ 0")
+            check(i.accuracyBudget.map { $0 >= 0 && $0.isFinite } ?? true, "prune.schedule.iterative.accuracy_budget", "must be ≥ 0")
+            check(i.accuracyBudget == nil || (validationSplit ?? Defaults.validationSplit) > 0,
+                  "prune.schedule.iterative.accuracy_budget", "is judged on the validation split: set validation_split above 0")
+            check(t.sparsity.map { $0 > 0 } ?? false, "prune.threshold", "iterative pruning needs a target sparsity above 0")
+            check((i.rewindToStep ?? 0) >= 0, "prune.schedule.iterative.rewind_to_step", "must be ≥ 0")
+            check(i.rewindToStep == nil || train != nil, "prune.schedule.iterative.rewind_to_step", "needs a train section (rewinding replays training)")
+        }
+        if let c = schedule.constant {
+            check((c.startEpoch ?? 0) >= 0, "prune.schedule.constant.start_epoch", "must be ≥ 0")
+            check((c.startEpoch ?? 0) <= epochs, "prune.schedule.constant.start_epoch", "must not exceed train.epochs (\(epochs))")
+        }
+        return found
+    }
+}

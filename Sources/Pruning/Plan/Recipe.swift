@@ -1,0 +1,289 @@
+import NeuralNetwork
+
+/// A whole pruning plan: the model, the data, training, what and when to prune,
+/// fine-tuning and where to save. Every entry point builds one (`prune prune`,
+/// `prune train --prune-to`, `prune run` decodes one from YAML or JSON) and hands it to
+/// `PruningRun`, so the same plan gives the same result whichever way it came.
+///
+/// Every field is optional where a default exists; the defaults live in `Recipe.Defaults`
+/// and nowhere else. Keys are snake_case in files; `docs/RECIPES.md` documents them.
+public struct Recipe: Codable, Equatable, Sendable {
+    /// A built-in architecture name (`lenet300`, …) or the path of a model file.
+    public var model: String
+    /// Layer sizes for the `mlp` architecture (e.g. `[784, 300, 100, 10]`).
+    public var layers: [Int]?
+    /// Weight initialization of a built-in architecture (default: He uniform).
+    public var initializer: Initializer?
+    /// The data folder (default: Fashion-MNIST from Debian's package).
+    public var data: String?
+    /// Seed for weights, the validation split, shuffling and the random criterion.
+    public var seed: UInt64?
+    /// The fraction of the training set held out for every decision (accuracy budgets,
+    /// rollback); 0 holds out nothing. The test split is read only for the final report.
+    public var validationSplit: Double?
+    /// Training before (and, with AGP or constant schedules, during) pruning; absent for a
+    /// model file pruned as it is.
+    public var train: Training?
+    /// What to cut and when.
+    public var prune: Prune?
+    /// Training after the last cut, with masks fixed.
+    public var fineTune: FineTune?
+    /// Where to save the result.
+    public var output: String?
+
+    enum CodingKeys: String, CodingKey {
+        case model, layers, initializer, data, seed, validationSplit = "validation_split", train, prune, fineTune = "fine_tune", output
+    }
+
+    /// Creates a plan; only the model is required.
+    public init(model: String, layers: [Int]? = nil, initializer: Initializer? = nil, data: String? = nil,
+                seed: UInt64? = nil, validationSplit: Double? = nil,
+                train: Training? = nil, prune: Prune? = nil, fineTune: FineTune? = nil, output: String? = nil) {
+        self.model = model; self.layers = layers; self.initializer = initializer
+        self.data = data; self.seed = seed; self.validationSplit = validationSplit
+        self.train = train; self.prune = prune; self.fineTune = fineTune; self.output = output
+    }
+
+    /// Every default of a plan, in one place.
+    public enum Defaults {
+        public static let seed: UInt64 = 1
+        public static let validationSplit = 0.1
+        public static let epochs = 10
+        public static let batchSize = 64
+        public static let optimizer = OptimizerKind.sgd
+        public static let learningRate: Float = 0.05
+        public static let momentum: Float = 0.9
+        public static let weightDecay: Float = 5e-4
+        public static let schedule = LearningRateSchedule.Kind.cosine
+        public static let stepEpochs = 3
+        public static let stepFactor: Float = 0.1
+        public static let warmupSteps = 0
+        public static let criterion = CriterionName.magnitude
+        public static let granularity = Granularity.weight
+        public static let parameters = ["*.weight"]
+        public static let agpEverySteps = 100
+        public static let iterativeRounds = 100
+        public static let iterativeFineTuneEpochs = 1
+        public static let fineTuneBatchSize = 128
+        public static let fineTuneOptimizer = OptimizerKind.sgd
+        public static let fineTuneLearningRate: Float = 0.01
+        public static let fineTuneMomentum: Float = 0.9
+        public static let fineTuneWeightDecay: Float = 0
+        public static let fineTuneSchedule = LearningRateSchedule.Kind.constant
+        /// Batches averaged by data-driven criteria (Taylor, APoZ) before a cut.
+        public static let sampleBatches = 20
+    }
+
+    /// Training settings.
+    public struct Training: Codable, Equatable, Sendable {
+        public var epochs: Int?
+        public var batchSize: Int?
+        public var optimizer: OptimizerKind?
+        public var learningRate: Float?
+        public var momentum: Float?
+        public var weightDecay: Float?
+        public var nesterov: Bool?
+        public var schedule: LearningRateSchedule.Kind?
+        /// Epochs between decays, and the decay factor, of the `step` schedule.
+        public var stepEpochs: Int?, stepFactor: Float?
+        /// Linear warm-up steps before the schedule.
+        public var warmupSteps: Int?
+        public var regularizer: RegularizerSpec?
+        enum CodingKeys: String, CodingKey {
+            case epochs, batchSize = "batch_size", optimizer, learningRate = "learning_rate", momentum, nesterov
+            case weightDecay = "weight_decay", schedule, stepEpochs = "step_epochs", stepFactor = "step_factor"
+            case warmupSteps = "warmup_steps", regularizer
+        }
+
+        /// Creates training settings; absent fields take `Recipe.Defaults`.
+        public init(epochs: Int? = nil, batchSize: Int? = nil, optimizer: OptimizerKind? = nil, learningRate: Float? = nil,
+                    momentum: Float? = nil, nesterov: Bool? = nil, weightDecay: Float? = nil,
+                    schedule: LearningRateSchedule.Kind? = nil, stepEpochs: Int? = nil, stepFactor: Float? = nil,
+                    warmupSteps: Int? = nil, regularizer: RegularizerSpec? = nil) {
+            self.epochs = epochs; self.batchSize = batchSize; self.optimizer = optimizer; self.learningRate = learningRate
+            self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay; self.schedule = schedule
+            self.stepEpochs = stepEpochs; self.stepFactor = stepFactor; self.warmupSteps = warmupSteps
+            self.regularizer = regularizer
+        }
+    }
+
+    /// Penalties during training (any of l1, l2, group_lasso), see `Regularizer`.
+    public struct RegularizerSpec: Codable, Equatable, Sendable {
+        public var l1: Float?
+        public var l2: Float?
+        public var groupLasso: Float?
+        public var method: Regularizer.Method?
+        public var parameters: [String]?
+        public var exclude: [String]?
+        enum CodingKeys: String, CodingKey { case l1, l2, groupLasso = "group_lasso", method, parameters, exclude }
+
+        /// Creates a spec; give at least one strength.
+        public init(l1: Float? = nil, l2: Float? = nil, groupLasso: Float? = nil, method: Regularizer.Method? = nil,
+                    parameters: [String]? = nil, exclude: [String]? = nil) {
+            self.l1 = l1; self.l2 = l2; self.groupLasso = groupLasso; self.method = method
+            self.parameters = parameters; self.exclude = exclude
+        }
+
+        /// The regularizers this spec describes.
+        public func regularizers() throws -> [Regularizer] {
+            let penalties: [Regularizer.Penalty] = [l1.map { .l1($0) }, l2.map { .l2($0) }, groupLasso.map { .groupLasso($0) }]
+                .compactMap { $0 }
+            return try penalties.map {
+                try Regularizer($0, method: method ?? .proximal, parameters: parameters ?? ["*.weight"], excluding: exclude ?? [])
+            }
+        }
+    }
+
+    /// The pruning plan.
+    public struct Prune: Codable, Equatable, Sendable {
+        public var criterion: CriterionName?
+        public var granularity: Granularity?
+        public var scope: Scope?
+        public var parameters: [String]?
+        public var exclude: [String]?
+        public var threshold: ThresholdSpec
+        public var schedule: ScheduleSpec?
+
+        /// Creates a pruning plan; absent fields take `Recipe.Defaults` (scope: global for
+        /// weights and N:M groups, layer for neurons and filters).
+        public init(criterion: CriterionName? = nil, granularity: Granularity? = nil, scope: Scope? = nil,
+                    parameters: [String]? = nil, exclude: [String]? = nil, threshold: ThresholdSpec = ThresholdSpec(),
+                    schedule: ScheduleSpec? = nil) {
+            self.criterion = criterion; self.granularity = granularity; self.scope = scope; self.parameters = parameters
+            self.exclude = exclude; self.threshold = threshold; self.schedule = schedule
+        }
+    }
+
+    /// Exactly one of: a sparsity, an absolute value, a per-layer map (none for N:M).
+    public struct ThresholdSpec: Codable, Equatable, Sendable {
+        public var sparsity: Double?
+        public var value: Float?
+        public var perLayer: [String: Double]?
+        enum CodingKeys: String, CodingKey { case sparsity, value, perLayer = "per_layer" }
+
+        /// Creates a threshold; give exactly one field.
+        public init(sparsity: Double? = nil, value: Float? = nil, perLayer: [String: Double]? = nil) {
+            self.sparsity = sparsity; self.value = value; self.perLayer = perLayer
+        }
+    }
+
+    /// At most one of: one-shot (the default: after training), AGP during training,
+    /// constant (one cut during training, held), iterative rounds after training.
+    public struct ScheduleSpec: Codable, Equatable, Sendable {
+        public var oneShot: OneShot?
+        public var agp: AGP?
+        public var constant: Constant?
+        public var iterative: Iterative?
+        enum CodingKeys: String, CodingKey { case oneShot = "one_shot", agp, constant, iterative }
+
+        /// Creates a schedule spec; give at most one.
+        public init(oneShot: OneShot? = nil, agp: AGP? = nil, constant: Constant? = nil, iterative: Iterative? = nil) {
+            self.oneShot = oneShot; self.agp = agp; self.constant = constant; self.iterative = iterative
+        }
+    }
+
+    /// Prune once after training.
+    public struct OneShot: Codable, Equatable, Sendable {
+        /// Creates the spec.
+        public init() {}
+    }
+
+    /// Cut once at the end of `start_epoch` (0: before training) and hold the masks.
+    public struct Constant: Codable, Equatable, Sendable {
+        public var startEpoch: Int?
+        enum CodingKeys: String, CodingKey { case startEpoch = "start_epoch" }
+        /// Creates the spec.
+        public init(startEpoch: Int? = nil) { self.startEpoch = startEpoch }
+    }
+
+    /// Gradual pruning during training, from the end of `start_epoch` to the end of `end_epoch`.
+    public struct AGP: Codable, Equatable, Sendable {
+        public var startEpoch: Int
+        public var endEpoch: Int
+        public var everySteps: Int?
+        public var everyEpochs: Int?
+        public var initialSparsity: Double?
+        enum CodingKeys: String, CodingKey {
+            case startEpoch = "start_epoch", endEpoch = "end_epoch", everySteps = "every_steps", everyEpochs = "every_epochs"
+            case initialSparsity = "initial_sparsity"
+        }
+        /// Creates the spec.
+        public init(startEpoch: Int, endEpoch: Int, everySteps: Int? = nil, everyEpochs: Int? = nil, initialSparsity: Double? = nil) {
+            self.startEpoch = startEpoch; self.endEpoch = endEpoch; self.everySteps = everySteps
+            self.everyEpochs = everyEpochs; self.initialSparsity = initialSparsity
+        }
+    }
+
+    /// Rounds after training: cut `fraction` of what remains, fine-tune, repeat. With
+    /// `rewind_to_step`, each round resets the surviving weights to their values after
+    /// that many training steps (0: initialization) and retrains (lottery ticket).
+    public struct Iterative: Codable, Equatable, Sendable {
+        public var fraction: Double
+        public var rounds: Int?
+        public var fineTuneEpochs: Int?
+        public var accuracyBudget: Float?
+        public var rewindToStep: Int?
+        enum CodingKeys: String, CodingKey {
+            case fraction, rounds, fineTuneEpochs = "fine_tune_epochs", accuracyBudget = "accuracy_budget"
+            case rewindToStep = "rewind_to_step"
+        }
+        /// Creates the spec.
+        public init(fraction: Double, rounds: Int? = nil, fineTuneEpochs: Int? = nil, accuracyBudget: Float? = nil,
+                    rewindToStep: Int? = nil) {
+            self.fraction = fraction; self.rounds = rounds; self.fineTuneEpochs = fineTuneEpochs
+            self.accuracyBudget = accuracyBudget; self.rewindToStep = rewindToStep
+        }
+    }
+
+    /// Fine-tuning after pruning (SGD with momentum 0.9, no weight decay, batch 128, a
+    /// constant rate of 0.01 unless set). Iterative rounds fine-tune with the same settings.
+    public struct FineTune: Codable, Equatable, Sendable {
+        public var epochs: Int
+        public var learningRate: Float?
+        public var batchSize: Int?
+        public var optimizer: OptimizerKind?
+        public var momentum: Float?
+        public var weightDecay: Float?
+        public var schedule: LearningRateSchedule.Kind?
+        enum CodingKeys: String, CodingKey {
+            case epochs, learningRate = "learning_rate", batchSize = "batch_size", optimizer, momentum
+            case weightDecay = "weight_decay", schedule
+        }
+        /// Creates fine-tuning settings; absent fields take `Recipe.Defaults`.
+        public init(epochs: Int, learningRate: Float? = nil, batchSize: Int? = nil, optimizer: OptimizerKind? = nil,
+                    momentum: Float? = nil, weightDecay: Float? = nil, schedule: LearningRateSchedule.Kind? = nil) {
+            self.epochs = epochs; self.learningRate = learningRate; self.batchSize = batchSize; self.optimizer = optimizer
+            self.momentum = momentum; self.weightDecay = weightDecay; self.schedule = schedule
+        }
+    }
+
+    /// The keys a recipe may use, as a tree (`*` accepts any key: per-layer maps).
+    public static let keys: KeyTree = .map([
+        "model": .leaf, "layers": .leaf, "initializer": .leaf, "data": .leaf, "seed": .leaf, "validation_split": .leaf, "output": .leaf,
+        "train": .map(["epochs": .leaf, "batch_size": .leaf, "optimizer": .leaf, "learning_rate": .leaf,
+                       "momentum": .leaf, "nesterov": .leaf, "weight_decay": .leaf, "schedule": .leaf,
+                       "step_epochs": .leaf, "step_factor": .leaf, "warmup_steps": .leaf,
+                       "regularizer": .map(["l1": .leaf, "l2": .leaf, "group_lasso": .leaf, "method": .leaf,
+                                            "parameters": .leaf, "exclude": .leaf])]),
+        "prune": .map([
+            "criterion": .leaf, "granularity": .leaf, "scope": .leaf, "parameters": .leaf, "exclude": .leaf,
+            "threshold": .map(["sparsity": .leaf, "value": .leaf, "per_layer": .map(["*": .leaf])]),
+            "schedule": .map([
+                "one_shot": .map([:]),
+                "agp": .map(["start_epoch": .leaf, "end_epoch": .leaf, "every_steps": .leaf, "every_epochs": .leaf,
+                             "initial_sparsity": .leaf]),
+                "constant": .map(["start_epoch": .leaf]),
+                "iterative": .map(["fraction": .leaf, "rounds": .leaf, "fine_tune_epochs": .leaf, "accuracy_budget": .leaf,
+                                   "rewind_to_step": .leaf]),
+            ]),
+        ]),
+        "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf, "batch_size": .leaf, "optimizer": .leaf,
+                           "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf]),
+    ])
+}
+
+/// The shape of allowed keys: a leaf value, or a mapping of allowed keys.
+public indirect enum KeyTree: Sendable {
+    case leaf
+    case map([String: KeyTree])
+}
