@@ -150,7 +150,7 @@ struct RunSummary: Encodable {
         if let last = training.last {
             lines.append(String(format: "pruning during training: %d cuts to %.1f%% sparsity", training.count, 100 * last.sparsity))
         }
-        if let stop { lines.append("rounds stopped: \(stop.rawValue)") }
+        if let stop, rounds.count > 1 || stop == .accuracyBudget { lines.append("rounds stopped: \(stop.rawValue)") }
         lines.append(String(format: "time: %.1f s training, %.1f ms pruning (scoring, selecting, masking)",
                             trainingSeconds, 1000 * pruningSeconds))
         return lines

@@ -41,7 +41,8 @@ extension Recipe {
     }
 
     /// Fine-tuning options for `epochs` epochs, as the `fine_tune` section describes them
-    /// (iterative rounds use them too). Their shuffling seed is the plan's seed + 1.
+    /// (iterative rounds use them too). They shuffle with the plan's seed, + 1 when the plan
+    /// also trains, so that fine-tuning does not replay the training's order of samples.
     public func fineTuneOptions(epochs: Int, workers: Int = 1) -> TrainingOptions {
         let f = fineTune
         var o = TrainingOptions()
@@ -49,7 +50,7 @@ extension Recipe {
         o.batchSize = f?.batchSize ?? Defaults.fineTuneBatchSize
         o.learningRate = f?.learningRate ?? Defaults.fineTuneLearningRate
         o.schedule = LearningRateSchedule(kind: f?.schedule ?? Defaults.fineTuneSchedule)
-        o.seed = resolvedSeed &+ 1
+        o.seed = resolvedSeed &+ (train == nil ? 0 : 1)
         o.workers = workers
         return o
     }
