@@ -72,13 +72,8 @@ public struct Dataset {
             }
             if let bad = labels.first(where: { $0 < 0 }) { throw ModelError("dataset has a negative label \(bad)") }
         }
-        self.storage = storage
-        self.sampleShape = sampleShape
-        self.labels = labels
-        self.targets = targets
-        self.targetWidth = targetWidth
-        self.count = count
-        self.classCount = targetWidth > 0 ? 0 : Int(labels.max() ?? -1) + 1
+        self.init(checked: storage, sampleShape: sampleShape, labels: labels, targets: targets, targetWidth: targetWidth,
+                  count: count, classCount: targetWidth > 0 ? 0 : Int(labels.max() ?? -1) + 1)
     }
 
     /// Gathers the samples at `indices` into one batch.

@@ -55,3 +55,20 @@ public enum Threshold: Equatable, Sendable {
     /// Cut each listed parameter (by path) to its own sparsity; others are left alone.
     case perLayer([String: Double])
 }
+
+extension Threshold {
+    /// Checks the numbers: a sparsity (each per-layer one too) in [0, 1], a value not NaN.
+    /// - Throws: `PruningError.invalidField` naming the threshold field.
+    public func check() throws {
+        switch self {
+        case let .sparsity(s):
+            guard s.isFinite, (0...1).contains(s) else { throw PruningError.field("threshold.sparsity", "must be in [0, 1], got \(s)") }
+        case let .value(t):
+            guard !t.isNaN else { throw PruningError.field("threshold.value", "must be a number, got NaN") }
+        case let .perLayer(map):
+            for (path, s) in map.sorted(by: { $0.key < $1.key }) where !(s.isFinite && (0...1).contains(s)) {
+                throw PruningError.field("threshold.per_layer.\(path)", "must be in [0, 1], got \(s)")
+            }
+        }
+    }
+}

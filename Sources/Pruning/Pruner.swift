@@ -171,18 +171,11 @@ public enum Pruner {
     }
 
     private static func validate(_ plan: PruningPlan, _ selected: [(path: String, parameter: Parameter)]) throws {
-        switch plan.threshold {
-        case let .sparsity(s):
-            guard s.isFinite, (0...1).contains(s) else { throw PruningError.field("threshold.sparsity", "must be in [0, 1], got \(s)") }
-        case let .value(t):
-            guard !t.isNaN else { throw PruningError.field("threshold.value", "must be a number, got NaN") }
-        case let .perLayer(map):
+        try plan.threshold.check()
+        if case let .perLayer(map) = plan.threshold {
             let paths = Set(selected.map(\.path))
-            for (path, s) in map.sorted(by: { $0.key < $1.key }) {
-                guard paths.contains(path) else {
-                    throw PruningError.field("threshold.per_layer.\(path)", "names a parameter that is not selected; the selected ones: \(selected.map(\.path))")
-                }
-                guard s.isFinite, (0...1).contains(s) else { throw PruningError.field("threshold.per_layer.\(path)", "must be in [0, 1], got \(s)") }
+            if let path = map.keys.sorted().first(where: { !paths.contains($0) }) {
+                throw PruningError.field("threshold.per_layer.\(path)", "names a parameter that is not selected; the selected ones: \(selected.map(\.path))")
             }
         }
         guard case let .nOfM(n, m) = plan.granularity else { return }

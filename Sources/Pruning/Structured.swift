@@ -145,16 +145,7 @@ public enum Structured {
     }
 
     private static func validate(_ plan: StructuredPlan) throws {
-        switch plan.threshold {
-        case let .sparsity(s):
-            guard s.isFinite, (0...1).contains(s) else { throw PruningError.field("threshold.sparsity", "must be in [0, 1], got \(s)") }
-        case let .value(t):
-            guard !t.isNaN else { throw PruningError.field("threshold.value", "must be a number, got NaN") }
-        case let .perLayer(map):
-            for (path, s) in map where !(s.isFinite && (0...1).contains(s)) {
-                throw PruningError.field("threshold.per_layer.\(path)", "must be in [0, 1], got \(s)")
-            }
-        }
+        try plan.threshold.check()
         guard plan.multiple >= 1 else { throw PruningError.field("multiple", "must be at least 1, got \(plan.multiple)") }
         guard (0...1).contains(plan.minimumKeptFraction) else {
             throw PruningError.field("minimum_kept_fraction", "must be in [0, 1], got \(plan.minimumKeptFraction)")
