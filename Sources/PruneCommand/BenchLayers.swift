@@ -15,10 +15,26 @@ struct BenchLayers: ParsableCommand {
     var batchSize: Int = 128
     @Option(help: "Steps to time.")
     var steps: Int = 50
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         try requireAtLeast(1, batchSize, for: "--batch-size")
         try requireAtLeast(1, steps, for: "--steps")
+    }
+
+    struct Timing: Encodable {
+        var name: String, kind: String, forwardMicroseconds: Double, backwardMicroseconds: Double, share: Double
+        enum CodingKeys: String, CodingKey {
+            case name, kind, share
+            case forwardMicroseconds = "forward_us_per_sample", backwardMicroseconds = "backward_us_per_sample"
+        }
+    }
+
+    struct Result: Encodable {
+        var model: String, batchSize: Int, steps: Int, microsecondsPerSample: Double, layers: [Timing]
+        enum CodingKeys: String, CodingKey {
+            case model, batchSize = "batch_size", steps, microsecondsPerSample = "us_per_sample", layers
+        }
     }
 
     func run() throws {
@@ -48,12 +64,22 @@ struct BenchLayers: ParsableCommand {
             }
         }
         let total = forward.reduce(0, +) + backward.reduce(0, +)
-        print(String(format: "%@ batch %d: %.1f µs per sample in layers", model.rawValue, batchSize, 1e6 * total / Double(steps * batchSize)))
-        for (i, l) in layers.enumerated() {
+        let perSample = 1e6 / Double(steps * batchSize)   // seconds summed over the steps → µs per sample
+        let result = Result(model: model.rawValue, batchSize: batchSize, steps: steps, microsecondsPerSample: perSample * total,
+                            layers: layers.enumerated().map { i, l in
+                                Timing(name: l.name, kind: l.spec.kind.rawValue,
+                                       forwardMicroseconds: perSample * forward[i], backwardMicroseconds: perSample * backward[i],
+                                       share: (forward[i] + backward[i]) / total)
+                            })
+        if output.json {
+            try printJSON(result)
+            return
+        }
+        print(String(format: "%@ batch %d: %.1f µs per sample in layers", model.rawValue, batchSize, result.microsecondsPerSample))
+        for l in result.layers {
             print(String(format: "  %@ forward %7.2f µs/sample  backward %7.2f µs/sample  (%.1f%%)",
                          l.name.padding(toLength: 8, withPad: " ", startingAt: 0),
-                         1e6 * forward[i] / Double(steps * batchSize), 1e6 * backward[i] / Double(steps * batchSize),
-                         100 * (forward[i] + backward[i]) / total))
+                         l.forwardMicroseconds, l.backwardMicroseconds, 100 * l.share))
         }
     }
 }
