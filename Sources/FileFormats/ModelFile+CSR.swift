@@ -63,24 +63,26 @@ extension ModelFile.StoredTensors {
     /// - Throws: `FormatError` when an array is missing, of the wrong type or shape, holds
     ///   NaN or infinity, or the arrays are inconsistent.
     func csrMatrix(_ p: String, shape: [Int]) throws -> CSRMatrix {
-        guard shape.count == 2 else { throw FormatError(path: path, "CSR parameter '\(p)' must be a matrix, the architecture gives \(shape)") }
+        guard shape.count == 2 else { throw FormatError(path: path, .inconsistentArrays(tensor: p, problem: "CSR parameter '\(p)' must be a matrix, the architecture gives \(shape)")) }
         guard let values = floats["\(p).csr_values"], values.rank == 1 else {
-            throw FormatError(path: path, "CSR parameter '\(p)' needs a 1-D float tensor '\(p).csr_values'")
+            throw FormatError(path: path, .missingArray(encoding: "CSR", parameter: p, tensor: "\(p).csr_values", expected: "a 1-D float tensor '\(p).csr_values'"))
         }
-        guard allFinite(values) else { throw FormatError(path: path, "tensor '\(p).csr_values' contains NaN or infinity") }
+        guard allFinite(values) else { throw FormatError(path: path, .nonFinite(tensor: "\(p).csr_values")) }
         guard let starts = contents.integer("\(p).csr_row_starts"), starts.dtype == "I32", starts.shape == [shape[0] + 1] else {
-            throw FormatError(path: path, "CSR parameter '\(p)' needs an I32 tensor '\(p).csr_row_starts' of shape [\(shape[0] + 1)]")
+            throw FormatError(path: path, .missingArray(encoding: "CSR", parameter: p, tensor: "\(p).csr_row_starts",
+                                                     expected: "an I32 tensor '\(p).csr_row_starts' of shape [\(shape[0] + 1)]"))
         }
         let columns: CSRMatrix.ColumnIndices
         switch contents.integer("\(p).csr_columns") {
         case let c? where c.dtype == "U16" && c.shape == values.shape: columns = .narrow(ModelFile.integers(c, as: UInt16.self))
         case let c? where c.dtype == "U32" && c.shape == values.shape: columns = .wide(ModelFile.integers(c, as: UInt32.self))
         default:
-            throw FormatError(path: path, "CSR parameter '\(p)' needs a U16 or U32 tensor '\(p).csr_columns' of shape \(values.shape)")
+            throw FormatError(path: path, .missingArray(encoding: "CSR", parameter: p, tensor: "\(p).csr_columns",
+                                                     expected: "a U16 or U32 tensor '\(p).csr_columns' of shape \(values.shape)"))
         }
         guard let matrix = CSRMatrix(rows: shape[0], columns: shape[1], rowStarts: ModelFile.integers(starts, as: Int32.self),
                                      columnIndices: columns, values: values.scalars) else {
-            throw FormatError(path: path, "CSR arrays of '\(p)' are inconsistent: row starts must rise from 0 to \(values.count) and every column must be below \(shape[1])")
+            throw FormatError(path: path, .inconsistentArrays(tensor: p, problem: "CSR arrays of '\(p)' are inconsistent: row starts must rise from 0 to \(values.count) and every column must be below \(shape[1])"))
         }
         return matrix
     }

@@ -27,7 +27,7 @@ extension ModelFile {
             var masked: Set<String> = []
             if let list = contents.metadata[maskedKey] {
                 guard let names = try? JSONDecoder().decode([String].self, from: Data(list.utf8)) else {
-                    throw FormatError(path: path, "'\(maskedKey)' metadata is not a list of names")
+                    throw FormatError(path: path, .invalidMetadata(key: maskedKey, expected: "a list of names", detail: nil))
                 }
                 masked = Set(names)
             }
@@ -66,7 +66,7 @@ extension ModelFile {
         do {
             model = try spec.makeGraph(modules: prebuilt)
         } catch {
-            throw FormatError(path: path, "the '\(architectureKey)' metadata describes an architecture that cannot be built: \(error)")
+            throw FormatError(path: path, .invalidMetadata(key: architectureKey, expected: "an architecture that can be built", detail: "\(error)"))
         }
         let (parameters, shapes) = parametersToRead(model, prebuilt: prebuilt)
         try checkEveryTensorBelongs(stored, shapes: shapes)
@@ -78,12 +78,12 @@ extension ModelFile {
     /// Step 1: the architecture from the metadata.
     static func architecture(of contents: Safetensors.Contents, path: String) throws -> GraphSpec {
         guard let architecture = contents.metadata[architectureKey] else {
-            throw FormatError(path: path, "not a Prune model file: the metadata has no '\(architectureKey)' entry")
+            throw FormatError(path: path, .missingMetadata(key: architectureKey))
         }
         do {
             return try JSONDecoder().decode(GraphSpec.self, from: Data(architecture.utf8))
         } catch {
-            throw FormatError(path: path, "the '\(architectureKey)' metadata is not a valid architecture: \(error)")
+            throw FormatError(path: path, .invalidMetadata(key: architectureKey, expected: "a valid architecture", detail: "\(error)"))
         }
     }
 
@@ -107,7 +107,7 @@ extension ModelFile {
             } else {
                 continue
             }
-            guard stored.floats[p] == nil else { throw FormatError(path: stored.path, "'\(p)' is stored twice (sparse and dense)") }
+            guard stored.floats[p] == nil else { throw FormatError(path: stored.path, .storedTwice(tensor: p, forms: "twice (sparse and dense)")) }
             var bias: Tensor?
             if node.layer.bias ?? true {
                 let b = "\(node.name).bias"
@@ -143,7 +143,7 @@ extension ModelFile {
     /// Step 4: every tensor in the file is one of the architecture's parameters in some form.
     static func checkEveryTensorBelongs(_ stored: StoredTensors, shapes: [String: [Int]]) throws {
         for name in stored.floats.keys.sorted() + stored.contents.integers.map(\.name) where !stored.belongs(name, shapes: shapes) {
-            throw FormatError(path: stored.path, "tensor '\(name)' does not belong to any layer of the architecture")
+            throw FormatError(path: stored.path, .unexpectedTensor(tensor: name))
         }
     }
 
@@ -152,15 +152,17 @@ extension ModelFile {
     static func checkStorageLists(_ stored: StoredTensors, shapes: [String: [Int]], model: Graph,
                                   prebuilt: [String: Module]) throws {
         for (p, shape) in stored.packed.sorted(by: { $0.key < $1.key }) where shapes[p] != shape {
-            throw FormatError(path: stored.path, "'\(packedKey)' gives '\(p)' the shape \(shape) but the architecture has \(shapes[p].map { "\($0)" } ?? "no such parameter")")
+            throw FormatError(path: stored.path, .metadataMismatch(
+                key: packedKey, tensor: p, problem: "the shape \(shape) but the architecture has \(shapes[p].map { "\($0)" } ?? "no such parameter")"))
         }
         for (p, shape) in stored.csr.sorted(by: { $0.key < $1.key }) {
             guard shapes[p] == shape, let (layer, name) = split(p), name == "weight",
                   model.module(named: layer) is Dense || prebuilt[layer] != nil else {
-                throw FormatError(path: stored.path, "'\(csrKey)' gives '\(p)' the shape \(shape), but the architecture has no Dense weight '\(p)' of that shape")
+                throw FormatError(path: stored.path, .metadataMismatch(
+                    key: csrKey, tensor: p, problem: "the shape \(shape), but the architecture has no Dense weight '\(p)' of that shape"))
             }
             guard stored.packed[p] == nil, stored.floats[p] == nil else {
-                throw FormatError(path: stored.path, "'\(p)' is stored twice (CSR and another form)")
+                throw FormatError(path: stored.path, .storedTwice(tensor: p, forms: "twice (CSR and another form)"))
             }
         }
     }
@@ -172,7 +174,7 @@ extension ModelFile {
             parameter.value = matrix.dense()
             parameter.mask = matrix.storedMask()
         } else if stored.packed[p] != nil {
-            guard stored.floats[p] == nil else { throw FormatError(path: stored.path, "'\(p)' is stored both dense and packed") }
+            guard stored.floats[p] == nil else { throw FormatError(path: stored.path, .storedTwice(tensor: p, forms: "both dense and packed")) }
             (parameter.value, parameter.mask) = try stored.unpacked(p, shape: parameter.value.shape)
         } else {
             let (value, mask) = try stored.dense(p, shape: parameter.value.shape)

@@ -21,14 +21,14 @@ extension ModelFile.StoredTensors {
     /// - Throws: `FormatError` when the tensor is missing, of another shape, not finite,
     ///   or its mask is not 0/1 values of the same shape.
     func dense(_ p: String, shape: [Int]) throws -> (value: Tensor, mask: Tensor?) {
-        guard let value = floats[p] else { throw FormatError(path: path, "tensor '\(p)' is missing") }
+        guard let value = floats[p] else { throw FormatError(path: path, .missingTensor(tensor: p)) }
         guard value.shape == shape else {
-            throw FormatError(path: path, "tensor '\(p)' has shape \(value.shape) but the architecture needs \(shape)")
+            throw FormatError(path: path, .wrongShape(tensor: p, found: value.shape, expected: shape))
         }
-        guard allFinite(value) else { throw FormatError(path: path, "tensor '\(p)' contains NaN or infinity") }
+        guard allFinite(value) else { throw FormatError(path: path, .nonFinite(tensor: p)) }
         if let mask = floats["\(p).mask"] {
             guard mask.shape == value.shape, mask.scalars.allSatisfy({ $0 == 0 || $0 == 1 }) else {
-                throw FormatError(path: path, "mask '\(p).mask' must be 0/1 values of shape \(value.shape)")
+                throw FormatError(path: path, .invalidMask(tensor: "\(p).mask", shape: value.shape))
             }
             return (value, mask)
         }

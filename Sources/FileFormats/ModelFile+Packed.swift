@@ -27,16 +27,18 @@ extension ModelFile.StoredTensors {
     func packed(_ p: String, shape: [Int]) throws -> BitmaskMatrix {
         let n = shape.product
         guard let bitmask = contents.integer("\(p).bitmask"), bitmask.dtype == "U8", bitmask.shape == [(n + 7) / 8] else {
-            throw FormatError(path: path, "packed parameter '\(p)' needs a U8 tensor '\(p).bitmask' of shape [\((n + 7) / 8)]")
+            throw FormatError(path: path, .missingArray(encoding: "packed", parameter: p, tensor: "\(p).bitmask",
+                                                     expected: "a U8 tensor '\(p).bitmask' of shape [\((n + 7) / 8)]"))
         }
         let kept = bitmask.bytes.reduce(0) { $0 + $1.nonzeroBitCount }
         guard let values = floats["\(p).values"], values.shape == [kept] else {
-            throw FormatError(path: path, "packed parameter '\(p)' needs an F32 tensor '\(p).values' of shape [\(kept)] (the bitmask keeps \(kept) entries)")
+            throw FormatError(path: path, .missingArray(encoding: "packed", parameter: p, tensor: "\(p).values",
+                                                     expected: "an F32 tensor '\(p).values' of shape [\(kept)] (the bitmask keeps \(kept) entries)"))
         }
         if n % 8 != 0, bitmask.bytes[n / 8] >> UInt8(n % 8) != 0 {
-            throw FormatError(path: path, "'\(p).bitmask' sets bits past the \(n) entries of the parameter")
+            throw FormatError(path: path, .inconsistentArrays(tensor: "\(p).bitmask", problem: "'\(p).bitmask' sets bits past the \(n) entries of the parameter"))
         }
-        guard allFinite(values) else { throw FormatError(path: path, "tensor '\(p).values' contains NaN or infinity") }
+        guard allFinite(values) else { throw FormatError(path: path, .nonFinite(tensor: "\(p).values")) }
         let (rows, columns) = shape.count == 2 ? (shape[0], shape[1]) : (1, n)
         return BitmaskMatrix(rows: rows, columns: columns, bits: bitmask.bytes, values: values.scalars)!
     }

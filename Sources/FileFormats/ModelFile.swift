@@ -72,7 +72,7 @@ public enum ModelFile {
     public static func save(_ model: Graph, to path: String, metadata: [String: String] = [:],
                             storage: Storage = .packed, halfPrecision: Bool = false) throws {
         if let reserved = metadata.keys.sorted().first(where: { $0.hasPrefix("prune.") }) {
-            throw FormatError(path: path, "metadata key '\(reserved)' is reserved for Prune; choose another name")
+            throw FormatError(path: path, .reservedMetadataKey(reserved))
         }
         var encoding = Encoding()
         for (p, parameter) in model.parameters {
@@ -133,7 +133,7 @@ public enum ModelFile {
     public static func shapeMap(_ key: String, in contents: Safetensors.Contents, path: String) throws -> [String: [Int]] {
         guard let object = contents.metadata[key] else { return [:] }
         guard let shapes = try? JSONDecoder().decode([String: [Int]].self, from: Data(object.utf8)) else {
-            throw FormatError(path: path, "'\(key)' metadata is not an object of names and shapes")
+            throw FormatError(path: path, .invalidMetadata(key: key, expected: "an object of names and shapes", detail: nil))
         }
         return shapes
     }
