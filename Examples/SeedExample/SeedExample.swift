@@ -2,7 +2,8 @@
 // rate 0.01) on random regression data, importance w·|w|, an absolute threshold of 0.01,
 // then a report of what was cut and what it cost.
 //
-// Run it with `swift run -c release SeedExample`.
+// Run it with `swift run -c release SeedExample`. With `--json` it prints one JSON object
+// instead: the threshold and every weight before and after the cut (what the tests check).
 
 import Foundation
 import NeuralNetwork
@@ -39,6 +40,7 @@ enum SeedExample {
         // Flaw 1 in the original idea: w·|w| is signed. Compared with a positive threshold,
         // every negative weight (however large) falls below it and would be cut.
         let weights = ["fc1.weight", "fc2.weight"].map { model.parameter(at: $0)! }
+        let before = weights.map(\.value)
         let signedCuts = weights.reduce(0) { n, p in n + p.value.scalars.filter { $0 * abs($0) < 0.01 }.count }
         let negatives = weights.reduce(0) { n, p in n + p.value.scalars.filter { $0 < 0 }.count }
         let total = weights.reduce(0) { $0 + $1.count }
@@ -51,6 +53,19 @@ enum SeedExample {
         // threshold 0.01 it cuts exactly the weights with |w| < 0.1.
         let result = try Pruner.prune(model, with: PruningPlan(criterion: SquaredMagnitude(), threshold: .value(0.01)))
         let pruned = trainer.evaluate(data, loss: .mse)
+
+        if CommandLine.arguments.dropFirst().contains("--json") {
+            struct Weights: Encodable { var before: [Float], after: [Float] }
+            struct Output: Encodable { var threshold: Float, weights: [String: Weights] }
+            var output = Output(threshold: 0.01, weights: [:])
+            for (path, (old, p)) in zip(["fc1.weight", "fc2.weight"], zip(before, weights)) {
+                output.weights[path] = Weights(before: old.scalars, after: p.value.scalars)
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(output), as: UTF8.self))
+            return
+        }
 
         print(String(format: "trained 1000 steps: mean squared error %.4f", trained.loss))
         print("signed w·|w| < 0.01 would cut \(signedCuts) of \(total) weights, including all \(negatives) negative ones")

@@ -1,14 +1,115 @@
-/// A problem reading or writing a file: names the file and what is wrong with it.
+/// A problem reading or writing a file: names the file, the tensor or metadata entry where
+/// there is one, and what is wrong, as values a caller can match on (`kind`) and as a
+/// message (`description`).
 public struct FormatError: Error, CustomStringConvertible, Equatable {
+    /// What is wrong, with the names and values that say where and what was expected.
+    public enum Kind: Equatable, Sendable {
+        /// The file does not exist.
+        case missingFile
+        /// The file exists but cannot be read.
+        case unreadable
+        /// The folder to write the file into does not exist.
+        case missingFolder(String)
+        /// Writing the file failed at `step` ("write", "replace the file"), for the system's `reason`.
+        case cannotWrite(step: String, reason: String)
+        /// The bytes are not in the format, or are cut short: `what` says how.
+        case corrupt(what: String)
+        /// The header entry (or bytes) of `tensor` are malformed: `problem` says how.
+        case malformedTensor(tensor: String, problem: String)
+        /// A name the format cannot hold (the error's path is the name).
+        case invalidTensorName(tensor: String, reason: String)
+        /// A tensor the architecture needs is absent.
+        case missingTensor(tensor: String)
+        /// `tensor` has shape `found`, the architecture needs `expected`.
+        case wrongShape(tensor: String, found: [Int], expected: [Int])
+        /// `tensor` holds NaN or infinity.
+        case nonFinite(tensor: String)
+        /// The mask `tensor` is not 0/1 values of `shape`.
+        case invalidMask(tensor: String, shape: [Int])
+        /// `tensor` belongs to no parameter of the architecture.
+        case unexpectedTensor(tensor: String)
+        /// `tensor` is stored in two forms (`forms`, e.g. "dense and packed").
+        case storedTwice(tensor: String, forms: String)
+        /// The `encoding` ("packed", "CSR") of `parameter` needs the array `tensor` as `expected`
+        /// describes it (type and shape), and the file's is missing or different.
+        case missingArray(encoding: String, parameter: String, tensor: String, expected: String)
+        /// The arrays of an encoded parameter disagree: `problem` says how.
+        case inconsistentArrays(tensor: String, problem: String)
+        /// The metadata has no `key` entry.
+        case missingMetadata(key: String)
+        /// The metadata entry `key` is not `expected`; `detail` is the decoder's reason.
+        case invalidMetadata(key: String, expected: String, detail: String?)
+        /// The metadata entry `key` gives parameter `tensor` something the architecture disagrees with.
+        case metadataMismatch(key: String, tensor: String, problem: String)
+        /// The caller's metadata uses `key`, which Prune reserves.
+        case reservedMetadataKey(String)
+        /// The file holds something other than what it should: `expected`, `found`.
+        case unexpectedContent(expected: String, found: String)
+        /// The data folder does not exist (the message says how to install Fashion-MNIST).
+        case missingDataFolder
+        /// The data folder lacks the IDX file `stem` (raw or `.gz`).
+        case missingDataFile(String)
+        /// Anything else, as text (what `init(path:_:)` with a message makes).
+        case other(String)
+    }
+
     /// The file involved.
     public let path: String
-    /// What is wrong, and what to do where that helps.
-    public let problem: String
+    /// What is wrong.
+    public let kind: Kind
 
-    /// Creates an error for `path`.
-    public init(path: String, _ problem: String) {
+    /// Creates an error of `kind` for `path`.
+    public init(path: String, _ kind: Kind) {
         self.path = path
-        self.problem = problem
+        self.kind = kind
+    }
+
+    /// Creates an error for `path` with a message (kind `.other`).
+    public init(path: String, _ problem: String) {
+        self.init(path: path, .other(problem))
+    }
+
+    /// The tensor (or parameter) the error is about, if any.
+    public var tensor: String? {
+        switch kind {
+        case let .malformedTensor(t, _), let .invalidTensorName(t, _), let .missingTensor(t), let .wrongShape(t, _, _),
+             let .nonFinite(t), let .invalidMask(t, _), let .unexpectedTensor(t), let .storedTwice(t, _),
+             let .missingArray(_, _, t, _), let .inconsistentArrays(t, _), let .metadataMismatch(_, t, _):
+            return t
+        case .missingFile, .unreadable, .missingFolder, .cannotWrite, .corrupt, .missingMetadata, .invalidMetadata,
+             .reservedMetadataKey, .unexpectedContent, .missingDataFolder, .missingDataFile, .other:
+            return nil
+        }
+    }
+
+    /// What is wrong, and what to do where that helps (the message without the path).
+    public var problem: String {
+        switch kind {
+        case .missingFile: return "no such file"
+        case .unreadable: return "cannot be read"
+        case let .missingFolder(folder): return "folder \(folder) does not exist"
+        case let .cannotWrite(step, reason): return "cannot \(step): \(reason)"
+        case let .corrupt(what): return what
+        case let .malformedTensor(t, problem): return "tensor '\(t)' \(problem)"
+        case let .invalidTensorName(_, reason): return reason
+        case let .missingTensor(t): return "tensor '\(t)' is missing"
+        case let .wrongShape(t, found, expected): return "tensor '\(t)' has shape \(found) but the architecture needs \(expected)"
+        case let .nonFinite(t): return "tensor '\(t)' contains NaN or infinity"
+        case let .invalidMask(t, shape): return "mask '\(t)' must be 0/1 values of shape \(shape)"
+        case let .unexpectedTensor(t): return "tensor '\(t)' does not belong to any layer of the architecture"
+        case let .storedTwice(t, forms): return "'\(t)' is stored \(forms)"
+        case let .missingArray(encoding, parameter, _, expected): return "\(encoding) parameter '\(parameter)' needs \(expected)"
+        case let .inconsistentArrays(_, problem): return problem
+        case let .missingMetadata(key): return "not a Prune model file: the metadata has no '\(key)' entry"
+        case let .invalidMetadata(key, expected, detail): return "the '\(key)' metadata is not \(expected)\(detail.map { ": \($0)" } ?? "")"
+        case let .metadataMismatch(key, t, problem): return "'\(key)' gives '\(t)' \(problem)"
+        case let .reservedMetadataKey(key): return "metadata key '\(key)' is reserved for Prune; choose another name"
+        case let .unexpectedContent(expected, found): return "expected \(expected), got \(found)"
+        case .missingDataFolder:
+            return "data folder not found; install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` or pass --data DIR with the four IDX files"
+        case let .missingDataFile(stem): return "missing \(stem) or \(stem).gz in the data folder"
+        case let .other(message): return message
+        }
     }
 
     public var description: String { "\(path): \(problem)" }

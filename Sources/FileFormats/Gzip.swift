@@ -13,7 +13,7 @@ enum Gzip {
     static func decompress(_ data: Data, path: String) throws -> Data {
         var stream = z_stream()
         guard prune_inflate_init_auto(&stream) == Z_OK else {
-            throw FormatError(path: path, "zlib could not start decompression")
+            throw FormatError(path: path, .other("zlib could not start decompression"))
         }
         defer { inflateEnd(&stream) }
         var output = Data()
@@ -31,7 +31,7 @@ enum Gzip {
                     guard status == Z_OK || status == Z_STREAM_END else {
                         let reason = status == Z_DATA_ERROR ? "corrupt compressed data"
                             : status == Z_BUF_ERROR ? "the compressed data is truncated" : "zlib error \(status)"
-                        throw FormatError(path: path, "cannot decompress: \(reason)")
+                        throw FormatError(path: path, .corrupt(what: "cannot decompress: \(reason)"))
                     }
                     output.append(out.baseAddress!, count: chunk - Int(stream.avail_out))
                 }

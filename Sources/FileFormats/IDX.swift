@@ -19,8 +19,8 @@ public enum IDX {
     /// - Throws: `FormatError` naming the file and the problem (missing, corrupt,
     ///   truncated, wrong type, sizes that disagree).
     public static func read(_ path: String) throws -> File {
-        guard FileManager.default.fileExists(atPath: path) else { throw FormatError(path: path, "no such file") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw FormatError(path: path, "cannot be read") }
+        guard FileManager.default.fileExists(atPath: path) else { throw FormatError(path: path, .missingFile) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw FormatError(path: path, .unreadable) }
         return try decode(data, path: path)
     }
 
@@ -32,15 +32,15 @@ public enum IDX {
     /// Parses IDX bytes already in memory.
     public static func parse(_ data: Data, path: String) throws -> File {
         let bytes = [UInt8](data)
-        guard bytes.count >= 4 else { throw FormatError(path: path, "too short to be an IDX file (\(bytes.count) bytes)") }
-        guard bytes[0] == 0, bytes[1] == 0 else { throw FormatError(path: path, "not an IDX file (bad magic number)") }
+        guard bytes.count >= 4 else { throw FormatError(path: path, .corrupt(what: "too short to be an IDX file (\(bytes.count) bytes)")) }
+        guard bytes[0] == 0, bytes[1] == 0 else { throw FormatError(path: path, .corrupt(what: "not an IDX file (bad magic number)")) }
         guard bytes[2] == 0x08 else {
-            throw FormatError(path: path, "IDX element type 0x\(String(bytes[2], radix: 16)) is not supported (only unsigned bytes, 0x08)")
+            throw FormatError(path: path, .corrupt(what: "IDX element type 0x\(String(bytes[2], radix: 16)) is not supported (only unsigned bytes, 0x08)"))
         }
         let rank = Int(bytes[3])
-        guard rank >= 1, rank <= 4 else { throw FormatError(path: path, "IDX rank \(rank) is outside 1...4") }
+        guard rank >= 1, rank <= 4 else { throw FormatError(path: path, .corrupt(what: "IDX rank \(rank) is outside 1...4")) }
         let headerSize = 4 + 4 * rank
-        guard bytes.count >= headerSize else { throw FormatError(path: path, "truncated IDX header") }
+        guard bytes.count >= headerSize else { throw FormatError(path: path, .corrupt(what: "truncated IDX header")) }
         var dims: [Int] = []
         var total = 1
         for d in 0..<rank {
@@ -48,12 +48,12 @@ public enum IDX {
             let v = Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3])
             dims.append(v)
             let (product, overflow) = total.multipliedReportingOverflow(by: v)
-            guard !overflow, product <= 1 << 34 else { throw FormatError(path: path, "IDX dimensions \(dims) are implausibly large") }
+            guard !overflow, product <= 1 << 34 else { throw FormatError(path: path, .corrupt(what: "IDX dimensions \(dims) are implausibly large")) }
             total = product
         }
         guard bytes.count - headerSize == total else {
             let verb = bytes.count - headerSize < total ? "truncated" : "too long"
-            throw FormatError(path: path, "\(verb): header \(dims) needs \(total) data bytes, file has \(bytes.count - headerSize)")
+            throw FormatError(path: path, .corrupt(what: "\(verb): header \(dims) needs \(total) data bytes, file has \(bytes.count - headerSize)"))
         }
         return File(dimensions: dims, bytes: Array(bytes[headerSize...]))
     }
@@ -64,19 +64,20 @@ public enum IDX {
         let images = try read(imagesPath)
         let labels = try read(labelsPath)
         guard images.dimensions.count == 3 else {
-            throw FormatError(path: imagesPath, "expected [count, rows, columns] images, got dimensions \(images.dimensions)")
+            throw FormatError(path: imagesPath, .unexpectedContent(expected: "[count, rows, columns] images", found: "dimensions \(images.dimensions)"))
         }
         guard labels.dimensions.count == 1 else {
-            throw FormatError(path: labelsPath, "expected a vector of labels, got dimensions \(labels.dimensions)")
+            throw FormatError(path: labelsPath, .unexpectedContent(expected: "a vector of labels", found: "dimensions \(labels.dimensions)"))
         }
         guard images.dimensions[0] == labels.dimensions[0] else {
-            throw FormatError(path: labelsPath, "has \(labels.dimensions[0]) labels but \(imagesPath) has \(images.dimensions[0]) images")
+            throw FormatError(path: labelsPath, .unexpectedContent(
+                expected: "one label for each of the \(images.dimensions[0]) images in \(imagesPath)", found: "\(labels.dimensions[0]) labels"))
         }
         do {
             return try Dataset(bytes: images.bytes, scale: 1 / 255, sampleShape: [1, images.dimensions[1], images.dimensions[2]],
                                labels: labels.bytes.map { Int32($0) })
         } catch {
-            throw FormatError(path: imagesPath, "\(error)")
+            throw FormatError(path: imagesPath, .other("\(error)"))
         }
     }
 }
@@ -104,11 +105,11 @@ public struct DatasetFolder {
     private func locate(_ stem: String) throws -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw FormatError(path: path, "data folder not found; install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` or pass --data DIR with the four IDX files")
+            throw FormatError(path: path, .missingDataFolder)
         }
         for candidate in ["\(path)/\(stem).gz", "\(path)/\(stem)"] where FileManager.default.fileExists(atPath: candidate) {
             return candidate
         }
-        throw FormatError(path: path, "missing \(stem) or \(stem).gz in the data folder")
+        throw FormatError(path: path, .missingDataFile(stem))
     }
 }

@@ -73,8 +73,8 @@ public enum Safetensors {
         var header: [String: Any] = [:]
         var offset = 0
         func add(_ name: String, dtype: String, shape: [Int], size: Int) throws {
-            guard name != "__metadata__", !name.isEmpty else { throw FormatError(path: name, "invalid tensor name") }
-            guard header[name] == nil else { throw FormatError(path: name, "two tensors have this name") }
+            guard name != "__metadata__", !name.isEmpty else { throw FormatError(path: name, .invalidTensorName(tensor: name, reason: "invalid tensor name")) }
+            guard header[name] == nil else { throw FormatError(path: name, .invalidTensorName(tensor: name, reason: "two tensors have this name")) }
             header[name] = ["dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]] as [String: Any]
             offset += size
         }
@@ -84,7 +84,7 @@ public enum Safetensors {
         }
         for (name, tensor) in contents.integers {
             guard let size = IntegerTensor.elementSizes[tensor.dtype], tensor.bytes.count == tensor.shape.product * size else {
-                throw FormatError(path: name, "integer tensor of dtype \(tensor.dtype) and shape \(tensor.shape) has \(tensor.bytes.count) bytes")
+                throw FormatError(path: name, .malformedTensor(tensor: name, problem: "of integer dtype \(tensor.dtype) and shape \(tensor.shape) has \(tensor.bytes.count) bytes"))
             }
             try add(name, dtype: tensor.dtype, shape: tensor.shape, size: tensor.bytes.count)
         }
@@ -121,21 +121,21 @@ public enum Safetensors {
     /// the integer dtypes of `IntegerTensor` (kept as bytes).
     /// - Throws: `FormatError` naming `path` and the problem for any malformed input.
     public static func decode(_ data: Data, path: String) throws -> Contents {
-        guard data.count >= 8 else { throw FormatError(path: path, "too short to be a safetensors file (\(data.count) bytes)") }
+        guard data.count >= 8 else { throw FormatError(path: path, .corrupt(what: "too short to be a safetensors file (\(data.count) bytes)")) }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard headerLength <= UInt64(maximumHeaderSize), Int(headerLength) <= data.count - 8 else {
-            throw FormatError(path: path, "header length \(headerLength) exceeds the file size \(data.count); the file is truncated or not safetensors")
+            throw FormatError(path: path, .corrupt(what: "header length \(headerLength) exceeds the file size \(data.count); the file is truncated or not safetensors"))
         }
         let headerData = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + Int(headerLength)))
         guard let object = try? JSONSerialization.jsonObject(with: headerData), let header = object as? [String: Any] else {
-            throw FormatError(path: path, "header is not a JSON object; the file is corrupt or not safetensors")
+            throw FormatError(path: path, .corrupt(what: "header is not a JSON object; the file is corrupt or not safetensors"))
         }
         let dataStart = 8 + Int(headerLength)
         let dataSize = data.count - dataStart
         var metadata: [String: String] = [:]
         if let meta = header["__metadata__"] {
             guard let strings = meta as? [String: String] else {
-                throw FormatError(path: path, "__metadata__ must map strings to strings")
+                throw FormatError(path: path, .corrupt(what: "__metadata__ must map strings to strings"))
             }
             metadata = strings
         }
@@ -145,17 +145,17 @@ public enum Safetensors {
                   let dtype = info["dtype"] as? String,
                   let shapeValues = info["shape"] as? [Any],
                   let offsetValues = info["data_offsets"] as? [Any], offsetValues.count == 2 else {
-                throw FormatError(path: path, "tensor '\(name)' has a malformed header entry")
+                throw FormatError(path: path, .malformedTensor(tensor: name, problem: "has a malformed header entry"))
             }
             let shape = try shapeValues.map { v -> Int in
                 guard let n = (v as? NSNumber)?.intValue, n >= 0, n <= 1 << 40 else {
-                    throw FormatError(path: path, "tensor '\(name)' has an invalid shape \(shapeValues)")
+                    throw FormatError(path: path, .malformedTensor(tensor: name, problem: "has an invalid shape \(shapeValues)"))
                 }
                 return n
             }
             let offsets = try offsetValues.map { v -> Int in
                 guard let n = (v as? NSNumber)?.intValue, n >= 0 else {
-                    throw FormatError(path: path, "tensor '\(name)' has invalid data offsets")
+                    throw FormatError(path: path, .malformedTensor(tensor: name, problem: "has invalid data offsets"))
                 }
                 return n
             }
@@ -166,23 +166,23 @@ public enum Safetensors {
             case "F64": elementSize = 8
             default:
                 guard let size = IntegerTensor.elementSizes[dtype] else {
-                    throw FormatError(path: path, "tensor '\(name)' has dtype \(dtype); supported: F32, F16, F64, U8, U16, U32, I32, I64")
+                    throw FormatError(path: path, .malformedTensor(tensor: name, problem: "has dtype \(dtype); supported: F32, F16, F64, U8, U16, U32, I32, I64"))
                 }
                 elementSize = size
             }
             var count = 1
             for d in shape {
                 let (p, overflow) = count.multipliedReportingOverflow(by: d)
-                guard !overflow else { throw FormatError(path: path, "tensor '\(name)' shape \(shape) overflows") }
+                guard !overflow else { throw FormatError(path: path, .malformedTensor(tensor: name, problem: "shape \(shape) overflows")) }
                 count = p
             }
             let (byteCount, byteOverflow) = count.multipliedReportingOverflow(by: elementSize)
-            guard !byteOverflow else { throw FormatError(path: path, "tensor '\(name)' shape \(shape) overflows") }
+            guard !byteOverflow else { throw FormatError(path: path, .malformedTensor(tensor: name, problem: "shape \(shape) overflows")) }
             guard offsets[1] >= offsets[0], offsets[1] - offsets[0] == byteCount else {
-                throw FormatError(path: path, "tensor '\(name)' of shape \(shape) and dtype \(dtype) needs \(byteCount) bytes, offsets give \(offsets[1] - offsets[0])")
+                throw FormatError(path: path, .malformedTensor(tensor: name, problem: "of shape \(shape) and dtype \(dtype) needs \(byteCount) bytes, offsets give \(offsets[1] - offsets[0])"))
             }
             guard offsets[1] <= dataSize else {
-                throw FormatError(path: path, "tensor '\(name)' ends at byte \(offsets[1]) past the data section (\(dataSize) bytes); the file is truncated")
+                throw FormatError(path: path, .malformedTensor(tensor: name, problem: "ends at byte \(offsets[1]) past the data section (\(dataSize) bytes); the file is truncated"))
             }
             entries.append((name, offsets[0], offsets[1], shape, dtype))
         }
@@ -224,7 +224,7 @@ public enum Safetensors {
     /// Reads a safetensors file.
     public static func read(_ path: String) throws -> Contents {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw FormatError(path: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+            throw FormatError(path: path, FileManager.default.fileExists(atPath: path) ? .unreadable : .missingFile)
         }
         return try decode(data, path: path)
     }
@@ -286,7 +286,7 @@ public enum AtomicFile {
         let folder = url.deletingLastPathComponent().path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw FormatError(path: path, "folder \(folder) does not exist")
+            throw FormatError(path: path, .missingFolder(folder))
         }
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(nextTemporaryNumber())")
@@ -298,12 +298,12 @@ public enum AtomicFile {
             try handle.close()
         } catch {
             try? FileManager.default.removeItem(at: temporary)
-            throw FormatError(path: path, "cannot write: \(error.localizedDescription)")
+            throw FormatError(path: path, .cannotWrite(step: "write", reason: error.localizedDescription))
         }
         guard rename(temporary.path, path) == 0 else {
             let code = errno
             try? FileManager.default.removeItem(at: temporary)
-            throw FormatError(path: path, "cannot replace the file: \(String(cString: strerror(code)))")
+            throw FormatError(path: path, .cannotWrite(step: "replace the file", reason: String(cString: strerror(code))))
         }
     }
 }

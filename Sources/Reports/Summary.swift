@@ -3,9 +3,10 @@ import NeuralNetwork
 
 /// What a model costs, per layer and in total, densely and as a sparse model would.
 ///
-/// Sparse bytes count a CSR layout of each weight: 4 bytes per non-zero value, 4 per
-/// column index and 4 per row pointer; other parameters stay dense. Sparse FLOPs count
-/// only multiply-adds with non-zero weights.
+/// Sparse bytes count each weight as TensorCore's `CSRMatrix` stores its non-zeros (the
+/// weight as a `[rows, count / rows]` matrix): 4 bytes per value, 2 per column index (4 when
+/// the matrix is wider than 65,536 columns) and 4 per row start (`rows + 1` Int32 offsets);
+/// other parameters stay dense. Sparse FLOPs count only multiply-adds with non-zero weights.
 public struct ModelReport: Codable, Equatable, Sendable {
     /// One line per layer that has parameters.
     public struct Layer: Codable, Equatable, Sendable {
@@ -34,7 +35,8 @@ public struct ModelReport: Codable, Equatable, Sendable {
             var sparseBytes = 0
             for (name, p) in node.module.namedParameters where p.isTrainable {
                 if name == "weight" && p.value.rank >= 2 {
-                    sparseBytes += 8 * p.value.nonZeroCount() + 4 * (p.value.shape[0] + 1)
+                    sparseBytes += Self.csrBytes(rows: p.value.shape[0], columns: p.count / max(1, p.value.shape[0]),
+                                                 nonZeros: p.value.nonZeroCount())
                 } else {
                     sparseBytes += 4 * p.count
                 }
@@ -48,6 +50,13 @@ public struct ModelReport: Codable, Equatable, Sendable {
         totals = Totals(parameters: t.parameters, nonZeros: t.nonZeros, sparsity: t.sparsity, flops: t.flops,
                         sparseFlops: t.sparseFlops, bytes: t.bytes, sparseBytes: sparseBytes,
                         compression: sparseBytes == 0 ? 1 : Double(t.bytes) / Double(sparseBytes))
+    }
+
+    /// The bytes of a `[rows, columns]` CSR matrix with `nonZeros` entries, as `CSRMatrix`
+    /// stores it: Float32 values, UInt16 column indices (UInt32 above 65,536 columns) and
+    /// `rows + 1` Int32 row starts.
+    public static func csrBytes(rows: Int, columns: Int, nonZeros: Int) -> Int {
+        (4 + (columns <= 65_536 ? 2 : 4)) * nonZeros + 4 * (rows + 1)
     }
 
     /// The report as a text table with a total row and the compression ratio.

@@ -116,6 +116,24 @@ struct SparseDenseTests {
             for node in sparse.nodes { if let s = node.module as? SparseDense { #expect(s.pool === pool) } }
             #expect(maxRelativeError(sparse.forward(x, training: false).scalars, model.forward(x, training: false).scalars) <= 1e-5)
         }
+        // Below every layer's density there is nothing to measure: all stay dense.
+        #expect(try !model.sparsified(.measured(batchSize: 1, maximumDensity: 0.05)).nodes.contains { $0.module is SparseDense })
+        // Choices the timings cannot get wrong. A 2,048² layer keeping 1 weight in 512: at batch 1
+        // CSR reads 4,096 entries where the dense product reads 4 M (hundreds of times faster),
+        // so it must run sparse.
+        var rng = SeededGenerator(seed: 12)
+        let light = Dense(name: "light", inFeatures: 2_048, outFeatures: 2_048, rng: &rng)
+        light.weight.mask = Tensor(shape: [2_048, 2_048], scalars: (0..<(2_048 * 2_048)).map { $0 % 512 == 7 ? 1 : 0 })
+        light.weight.applyMask()
+        let lightModel = try Graph(inputShape: [2_048], sequential: [light])
+        let lightSparse = try lightModel.sparsified(.measured(batchSize: 1, maximumDensity: 0.3))
+        #expect(lightSparse.module(named: "light") is SparseDense)
+        let v = randomTensor([1, 2_048], seed: 13)
+        #expect(maxRelativeError(lightSparse.forward(v, training: false).scalars, lightModel.forward(v, training: false).scalars) <= 1e-5)
+        // The same layer under the density rule runs sparse too, and with no room under the
+        // density bound it stays dense without being timed.
+        #expect(try lightModel.sparsified(.density(maximum: 0.3)).module(named: "light") is SparseDense)
+        #expect(try lightModel.sparsified(.measured(batchSize: 1, maximumDensity: 0.001)).module(named: "light") is Dense)
         let all = try model.sparsified(maximumDensity: 1)
         let back = try all.densified()
         #expect(!back.nodes.contains { $0.module is SparseDense })

@@ -271,6 +271,17 @@ struct EndToEndTests {
         #expect(stages.map { $0["split"] as? String } == ["test", "validation", "test"], "\(stages)")
         let before = try #require(stages[0]["accuracy"] as? Double), after = try #require(json["accuracy"] as? Double)
         #expect(after < before && after > 0.6, "before \(before), after \(after)")
+        // The file records the cut: the weights stored packed, 10% of the 266,200 kept, and
+        // one run in the metadata with the figures printed above.
+        let header = try safetensorsHeader(out)
+        let metadata = try #require(header["__metadata__"] as? [String: String], "\(header.keys)")
+        let packed = try #require(metadata["prune.packed"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: [Int]])
+        #expect(packed["fc1.weight"] == [300, 784] && packed["fc2.weight"] == [100, 300], "\(packed)")
+        // A weight is stored packed (its kept values) or, when barely cut, dense with its zeros.
+        let kept = try ["fc1.weight", "fc2.weight", "fc3.weight"].map { p in
+            packed[p] != nil ? try safetensorsFloats(out, "\(p).values").count : try safetensorsFloats(out, p).filter { $0 != 0 }.count
+        }
+        #expect(kept.reduce(0, +) == 266_200 - 239_580, "\(kept)")
         let info = try singleJSONObject(try prune("info", out, "--json").stdout)
         let totals = try #require(info["totals"] as? [String: Any])
         // 90% of the 266,200 weights are cut; the 410 biases stay.
@@ -278,9 +289,11 @@ struct EndToEndTests {
         let eval = try singleJSONObject(try prune("eval", out, "--json").stdout)
         #expect((eval["accuracy"] as? Double).map { abs($0 - after) < 1e-6 } == true)
         // The file records the run: the resolved plan, the cut and every figure with its split.
-        let metadata = try safetensorsMetadata(out)
         let history = try #require(try JSONSerialization.jsonObject(with: Data((metadata["pruning.history"] ?? "").utf8)) as? [[String: Any]])
-        let run = try #require(history.last)
+        // The first entry is the training run that made the model (no cuts), the second this cut.
+        try #require(history.count == 2, "\(history)")
+        #expect((history[0]["cuts"] as? [Any])?.isEmpty == true && (history[0]["plan"] as? [String: Any])?["train"] != nil)
+        let run = history[1]
         let plan = try #require(run["plan"] as? [String: Any])
         #expect(plan["model"] as? String == trained.path && plan["validation_split"] as? Double == 0.1)
         #expect(((plan["prune"] as? [String: Any])?["threshold"] as? [String: Any])?["sparsity"] as? Double == 0.9)
@@ -346,7 +359,7 @@ struct EndToEndTests {
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
     }
 
-    @Test("the seed's example trains, shows both flaws, and cuts exactly the weights below |w| = 0.1")
+    @Test("the seed's example trains, shows both flaws, and cuts exactly the weights whose |w·|w|| is below 0.01")
     func seedExample() throws {
         let prune = try #require(pruneExecutable, "prune is not built")
         let binary = URL(fileURLWithPath: prune).deletingLastPathComponent().appendingPathComponent("SeedExample").path
@@ -364,6 +377,31 @@ struct EndToEndTests {
             #expect(counts.count >= 3 && counts[0] == 200 && counts[1] + counts[2] == 200 && counts[1] > 0, "\(line)")
         }
         #expect(lines[6].hasPrefix("overall sparsity"))
+
+        // The cut itself: every weight whose |w·|w|| (the example's score) is below 0.01 is
+        // zero afterwards, and every other one keeps its trained value.
+        let json = try singleJSONObject(try runProgram(binary, ["--json"]).stdout)
+        #expect((json["threshold"] as? Double).map(Float.init) == 0.01)
+        let weights = try #require(json["weights"] as? [String: [String: [Double]]], "\(json)")
+        #expect(weights.keys.sorted() == ["fc1.weight", "fc2.weight"])
+        var (cut, kept) = (0, 0)
+        for (path, pair) in weights {
+            let before = try #require(pair["before"]).map(Float.init), after = try #require(pair["after"]).map(Float.init)
+            try #require(before.count == after.count && before.count == 200, "\(path)")
+            for (w, a) in zip(before, after) {
+                if abs(w * abs(w)) < 0.01 {
+                    #expect(a == 0, "\(path): \(w) scores \(abs(w * abs(w))) < 0.01 but survives as \(a)")
+                    cut += 1
+                } else if abs(w * abs(w)) > 0.01 {
+                    #expect(a == w && a != 0, "\(path): \(w) scores \(abs(w * abs(w))) > 0.01 but became \(a)")
+                    kept += 1
+                }
+            }
+        }
+        // Both sides of the cut are exercised, and the text reported the same counts.
+        #expect(cut > 0 && kept > 0)
+        let reportedCuts = lines[4...5].compactMap { $0.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .punctuationCharacters)) }.dropFirst().first }
+        #expect(reportedCuts.reduce(0, +) == cut, "\(lines[4...5])")
     }
 
     @Test("`prune run` rejects a bad recipe before training, naming the file, line and field", arguments: [

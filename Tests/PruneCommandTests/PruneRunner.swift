@@ -65,10 +65,32 @@ func singleJSONObject(_ text: String, sourceLocation: SourceLocation = #_sourceL
     return try #require(object as? [String: Any], "not a JSON object: \(text)", sourceLocation: sourceLocation)
 }
 
+/// The JSON header of the safetensors file at `path` (read directly: an 8-byte little-endian
+/// length, then that many bytes of JSON), so a test sees what the file records.
+func safetensorsHeader(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+    let data = try #require(FileManager.default.contents(atPath: path), "cannot read \(path)", sourceLocation: sourceLocation)
+    try #require(data.count >= 8, "\(path) is too short", sourceLocation: sourceLocation)
+    let length = data.prefix(8).reversed().reduce(0) { $0 << 8 | Int($1) }
+    try #require(length <= data.count - 8, "\(path): header length \(length)", sourceLocation: sourceLocation)
+    let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length)))
+    return try #require(header as? [String: Any], "\(path): header is not an object", sourceLocation: sourceLocation)
+}
+
+/// The F32 tensor `name` of the safetensors file at `path`, read directly from its bytes.
+func safetensorsFloats(_ path: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [Float] {
+    let header = try safetensorsHeader(path, sourceLocation: sourceLocation)
+    let entry = try #require(header[name] as? [String: Any], "\(path) has no tensor \(name)", sourceLocation: sourceLocation)
+    try #require(entry["dtype"] as? String == "F32", "\(name) is not F32: \(entry)", sourceLocation: sourceLocation)
+    let offsets = try #require(entry["data_offsets"] as? [Int], sourceLocation: sourceLocation)
+    let data = try #require(FileManager.default.contents(atPath: path), sourceLocation: sourceLocation)
+    let start = 8 + data.prefix(8).reversed().reduce(0) { $0 << 8 | Int($1) }
+    let bytes = [UInt8](data.subdata(in: (start + offsets[0])..<(start + offsets[1])))
+    return stride(from: 0, to: bytes.count, by: 4).map { i in
+        Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[i + $1]) << (8 * $1) })
+    }
+}
+
 /// The `__metadata__` of a safetensors file, read from its JSON header.
-func safetensorsMetadata(_ path: String) throws -> [String: String] {
-    let data = try Data(contentsOf: URL(fileURLWithPath: path))
-    let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-    let header = try #require(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any])
-    return header["__metadata__"] as? [String: String] ?? [:]
+func safetensorsMetadata(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: String] {
+    try safetensorsHeader(path, sourceLocation: sourceLocation)["__metadata__"] as? [String: String] ?? [:]
 }
