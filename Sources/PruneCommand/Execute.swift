@@ -17,7 +17,7 @@ struct PlanExecution {
     var threads: Int
     var quiet: Bool
     var json: Bool
-    /// A line the command adds to the text output after the report (e.g. "gradual pruning …").
+    /// Lines the command prints before the run's summary (e.g. `prune train`'s layer table).
     var render: (RunReport, Graph) -> [String] = { _, _ in [] }
 
     /// Reports the plan's problems: as usage errors (exit 2) naming the option when the
@@ -63,7 +63,7 @@ struct PlanExecution {
         if json {
             try printJSON(summary)
         } else {
-            for line in summary.lines() + render(report, model) { print(line) }
+            for line in render(report, model) + summary.lines() { print(line) }
             if let out = recipe.output { print(savedLine(out, model: model)) }
         }
     }
@@ -151,8 +151,9 @@ struct RunSummary: Encodable {
             lines.append(String(format: "pruning during training: %d cuts to %.1f%% sparsity", training.count, 100 * last.sparsity))
         }
         if let stop, rounds.count > 1 || stop == .accuracyBudget { lines.append("rounds stopped: \(stop.rawValue)") }
-        lines.append(String(format: "time: %.1f s training, %.1f ms pruning (scoring, selecting, masking)",
-                            trainingSeconds, 1000 * pruningSeconds))
+        lines.append(cuts.isEmpty ? String(format: "time: %.1f s training", trainingSeconds)
+                     : String(format: "time: %.1f s training, %.1f ms pruning (scoring, selecting, masking)",
+                              trainingSeconds, 1000 * pruningSeconds))
         return lines
     }
 }
