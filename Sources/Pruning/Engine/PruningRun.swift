@@ -15,7 +15,8 @@ import TensorCore
 public final class PruningRun {
     /// The plan.
     public let recipe: Recipe
-    /// The criterion (the plan's, or a custom one given at creation).
+    /// A criterion of the caller's that replaces the plan's (nil: the plan's, made afresh
+    /// for every run, so that a criterion accumulating during training starts at zero).
     public let criterion: Criterion?
     /// The schedule (the plan's, or a custom one given at creation).
     public let schedule: PruningSchedule
@@ -34,7 +35,7 @@ public final class PruningRun {
         let problems = recipe.problems()
         guard problems.isEmpty else { throw problems.count == 1 ? problems[0] : PruningError.invalidFields(problems) }
         self.recipe = recipe
-        self.criterion = recipe.pruningPlan(criterion: criterion)?.criterion
+        self.criterion = criterion
         self.schedule = try schedule ?? recipe.pruningSchedule()
     }
 
