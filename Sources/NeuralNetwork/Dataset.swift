@@ -59,18 +59,18 @@ public struct Dataset {
                  targets: [Float], targetWidth: Int) throws {
         let sampleSize = sampleShape.product
         guard sampleSize > 0, elementCount % sampleSize == 0 else {
-            throw ModelError("dataset of \(elementCount) values does not split into samples of shape \(sampleShape)")
+            throw ModelError.datasetSize(values: elementCount, sampleShape: sampleShape)
         }
         let count = elementCount / sampleSize
         if targetWidth > 0 {
             guard targets.count == count * targetWidth else {
-                throw ModelError("dataset has \(count) samples but \(targets.count / targetWidth) targets")
+                throw ModelError.datasetAnswers(samples: count, answers: targets.count / targetWidth, kind: "targets")
             }
         } else {
             guard labels.count == count else {
-                throw ModelError("dataset has \(count) samples but \(labels.count) labels")
+                throw ModelError.datasetAnswers(samples: count, answers: labels.count, kind: "labels")
             }
-            if let bad = labels.first(where: { $0 < 0 }) { throw ModelError("dataset has a negative label \(bad)") }
+            if let bad = labels.first(where: { $0 < 0 }) { throw ModelError.negativeLabel(bad) }
         }
         self.storage = storage
         self.sampleShape = sampleShape

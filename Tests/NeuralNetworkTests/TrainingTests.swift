@@ -167,7 +167,7 @@ struct TrainerTests {
             var steps: [Int] = [], epochs: [Int] = []
             func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
                 steps.append(report.step)
-                if report.step == 5 { throw ModelError("stop at 5") }
+                if report.step == 5 { throw ModelError.invalidName("stop at 5") }
             }
             func trainer(_ trainer: Trainer, didFinishEpoch report: EpochReport) throws { epochs.append(report.epoch) }
         }

@@ -50,7 +50,7 @@ public final class BatchNorm: Layer {
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         let s = try sameShape(inputShapes, name)
         guard s.count == 1 || s.count == 3, s[0] == features else {
-            throw ModelError("layer '\(name)' normalizes \(features) channels of [C] or [C, H, W] input, got \(s)")
+            throw ModelError.normalizedChannels(layer: name, features: features, shape: s)
         }
         return s
     }

@@ -212,11 +212,11 @@ func convolutionOutputShape(_ inputShapes: [[Int]], name: String, inChannels: In
                             kernelSize: Int, stride: Int, padding: Int) throws -> [Int] {
     let s = try requireRank(inputShapes, 3, name, "a [C, H, W] image")
     guard s[0] == inChannels else {
-        throw ModelError("layer '\(name)' expects \(inChannels) input channels, got \(s[0]) (input \(s))")
+        throw ModelError.inputChannels(layer: name, expected: inChannels, shape: s)
     }
     let oh = (s[1] + 2 * padding - kernelSize) / stride + 1
     let ow = (s[2] + 2 * padding - kernelSize) / stride + 1
-    guard oh > 0, ow > 0 else { throw ModelError("layer '\(name)': kernel \(kernelSize) does not fit input \(s)") }
+    guard oh > 0, ow > 0 else { throw ModelError.kernelTooLarge(layer: name, kernel: kernelSize, shape: s) }
     return [outChannels, oh, ow]
 }
 

@@ -52,7 +52,7 @@ public final class Dense: Layer, InputGradientSkipping {
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         let s = try requireRank(inputShapes, 1, name, "a flat vector (add a Flatten layer before it)")
         guard s[0] == inFeatures else {
-            throw ModelError("layer '\(name)' expects \(inFeatures) input features, got \(s[0])")
+            throw ModelError.inputFeatures(layer: name, expected: inFeatures, got: s[0])
         }
         return [outFeatures]
     }

@@ -224,6 +224,6 @@ public final class GlobalAvgPool: Layer {
 
 private func poolOutputShape(_ shapes: [[Int]], _ k: Int, _ s: Int, _ name: String) throws -> [Int] {
     let x = try requireRank(shapes, 3, name, "a [C, H, W] image")
-    guard x[1] >= k, x[2] >= k else { throw ModelError("layer '\(name)': window \(k) is larger than input \(x)") }
+    guard x[1] >= k, x[2] >= k else { throw ModelError.windowTooLarge(layer: name, window: k, shape: x) }
     return [x[0], (x[1] - k) / s + 1, (x[2] - k) / s + 1]
 }

@@ -78,7 +78,7 @@ public final class SparseDense: Layer {
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         let s = try requireRank(inputShapes, 1, name, "a flat vector (add a Flatten layer before it)")
-        guard s[0] == weight.columns else { throw ModelError("layer '\(name)' expects \(weight.columns) input features, got \(s[0])") }
+        guard s[0] == weight.columns else { throw ModelError.inputFeatures(layer: name, expected: weight.columns, got: s[0]) }
         return [weight.rows]
     }
 
@@ -152,7 +152,7 @@ extension Graph {
             switch try transform(node.module) {
             case let layer as Layer: ids[i] = try copy.add(layer, after: inputs[0])
             case let merge as MergeLayer: ids[i] = try copy.add(merge, inputs: inputs)
-            case let other: throw ModelError("module '\(other.name)' is neither a Layer nor a MergeLayer")
+            case let other: throw ModelError.unsupportedModule(other.name)
             }
         }
         return copy
