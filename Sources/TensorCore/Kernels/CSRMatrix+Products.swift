@@ -116,7 +116,7 @@ extension CSRMatrix {
     /// (ReLU outputs, image backgrounds).
     /// - Complexity: O(rows + non-zeros in the rows where x is not zero).
     /// With `rows`, only those rows of A take part (the others count as zero inputs).
-    public func multiplyTransposed(vector x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows range: Range<Int>? = nil) {
+    func multiplyTransposed(vector x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows range: Range<Int>? = nil) {
         y.update(repeating: 0, count: columns)
         let range = range ?? 0..<rows
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) outside 0..<\(rows)")
