@@ -84,30 +84,11 @@ public struct Dataset {
     /// Gathers the samples at `indices` into one batch.
     /// - Complexity: O(indices.count · sample size).
     public func batch<C: Collection>(_ indices: C) -> Batch where C.Element == Int {
-        let sampleSize = sampleShape.product
         let n = indices.count
-        let inputs = Tensor(shape: [n] + sampleShape) { out in
-            var o = 0
-            switch storage {
-            case let .bytes(bytes, scale):
-                bytes.withUnsafeBufferPointer { src in
-                    for i in indices {
-                        precondition(i >= 0 && i < count, "sample index \(i) out of range 0..<\(count)")
-                        let s = src.baseAddress! + i * sampleSize
-                        let d = out.baseAddress! + o
-                        for j in 0..<sampleSize { d[j] = Float(s[j]) * scale }
-                        o += sampleSize
-                    }
-                }
-            case let .floats(values):
-                values.withUnsafeBufferPointer { src in
-                    for i in indices {
-                        precondition(i >= 0 && i < count, "sample index \(i) out of range 0..<\(count)")
-                        (out.baseAddress! + o).update(from: src.baseAddress! + i * sampleSize, count: sampleSize)
-                        o += sampleSize
-                    }
-                }
-            }
+        let inputs: Tensor
+        switch storage {
+        case let .bytes(bytes, scale): inputs = Tensor(gathering: indices, fromBytes: bytes, scale: scale, sampleShape: sampleShape)
+        case let .floats(values): inputs = Tensor(gathering: indices, from: values, sampleShape: sampleShape)
         }
         if targetWidth > 0 {
             var t = [Float](); t.reserveCapacity(n * targetWidth)
