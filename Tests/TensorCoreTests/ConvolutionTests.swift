@@ -4,17 +4,14 @@ import TestSupport
 
 @Suite("Direct convolution kernels match their naive twin")
 struct ConvolutionTests {
-    /// Stride-1 geometries with odd sizes: one input channel (LeNet's first layer), several,
+    /// Stride-1 geometries `(N, C, H, W, K, padding)` with odd sizes: one input channel (LeNet's first layer), several,
     /// 1×1 and 9×9 kernels, padding from none to K − 1, rows from 1 to 28 outputs wide.
     static let geometries = [
-        ConvolutionGeometry(batch: 2, channels: 1, height: 7, width: 9, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
-        ConvolutionGeometry(batch: 1, channels: 3, height: 5, width: 13, kernelHeight: 5, kernelWidth: 5, stride: 1, padding: 2),
-        ConvolutionGeometry(batch: 3, channels: 2, height: 11, width: 10, kernelHeight: 1, kernelWidth: 1, stride: 1, padding: 0),
-        ConvolutionGeometry(batch: 1, channels: 1, height: 28, width: 28, kernelHeight: 5, kernelWidth: 5, stride: 1, padding: 2),
-        ConvolutionGeometry(batch: 2, channels: 6, height: 14, width: 14, kernelHeight: 5, kernelWidth: 5, stride: 1, padding: 0),
-        ConvolutionGeometry(batch: 1, channels: 2, height: 12, width: 11, kernelHeight: 9, kernelWidth: 9, stride: 1, padding: 4),
-        ConvolutionGeometry(batch: 2, channels: 3, height: 3, width: 5, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 0),
-    ]
+        (2, 1, 7, 9, 3, 1), (1, 3, 5, 13, 5, 2), (3, 2, 11, 10, 1, 0), (1, 1, 28, 28, 5, 2), (2, 6, 14, 14, 5, 0),
+        (1, 2, 12, 11, 9, 4), (2, 3, 3, 5, 3, 0),
+    ].map { n, c, h, w, k, p in
+        ConvolutionGeometry(batch: n, channels: c, height: h, width: w, kernelHeight: k, kernelWidth: k, stride: 1, padding: p)
+    }
 
     static let outputChannels = [1, 3, 9, 17]
 

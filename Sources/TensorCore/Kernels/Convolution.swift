@@ -41,35 +41,50 @@ private func withBias<R>(_ bias: Tensor?, _ body: (UnsafePointer<Float>?) -> R) 
     return bias.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
+/// A forward kernel's pointer form: geometry, input, weight, bias, filters, output.
+private typealias ForwardKernel = (ConvolutionGeometry, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?,
+                                   Int, UnsafeMutablePointer<Float>) -> Void
+/// A weight-gradient kernel's pointer form: geometry, input, output gradient, filters, weight gradient.
+private typealias WeightGradientKernel = (ConvolutionGeometry, UnsafePointer<Float>, UnsafePointer<Float>, Int,
+                                          UnsafeMutablePointer<Float>) -> Void
+
+/// Checks the operands of forward kernel `name` and runs it into a new output tensor.
+private func forward(_ name: String, _ kernel: ForwardKernel, _ g: ConvolutionGeometry, _ input: Tensor, _ weight: Tensor,
+                     _ bias: Tensor?) -> Tensor {
+    let cout = g.checkOperands(name, input: input, weight: weight, bias: bias)
+    return Tensor(shape: g.outputShape(outputChannels: cout)) { y in
+        input.withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { w in
+                withBias(bias) { kernel(g, x.baseAddress!, w.baseAddress!, $0, cout, y.baseAddress!) }
+            }
+        }
+    }
+}
+
+/// Checks the operands of weight-gradient kernel `name` and runs it into a new `[Cout, C, K, K]` tensor.
+private func weightGradient(_ name: String, _ kernel: WeightGradientKernel, _ g: ConvolutionGeometry, _ input: Tensor,
+                            _ dy: Tensor) -> Tensor {
+    let cout = g.checkOperands(name, input: input, outputGradient: dy)
+    return Tensor(shape: g.weightShape(outputChannels: cout)) { dw in
+        input.withUnsafeBufferPointer { x in
+            dy.withUnsafeBufferPointer { d in kernel(g, x.baseAddress!, d.baseAddress!, cout, dw.baseAddress!) }
+        }
+    }
+}
+
 /// `conv(input, weight) + bias` for a stride-1 convolution, vectorized along output rows
 /// (few input taps, rows of at most 32 outputs).
 /// - Precondition: `directConvolutionApplies(g)`; operands shaped as the geometry says.
 /// - Complexity: O(N·Cout·OH·C·K²·⌈OW/8⌉) vector multiply-adds.
 public func directConvolution(_ g: ConvolutionGeometry, input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    let cout = g.checkOperands("directConvolution", input: input, weight: weight, bias: bias)
-    return Tensor(shape: g.outputShape(outputChannels: cout)) { y in
-        input.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { w in
-                withBias(bias) { directConvolution(g, input: x.baseAddress!, weight: w.baseAddress!, bias: $0,
-                                                   outputChannels: cout, output: y.baseAddress!) }
-            }
-        }
-    }
+    forward("directConvolution", directConvolution, g, input, weight, bias)
 }
 
 /// The weight gradient `[Cout, C, K, K]` of a stride-1 convolution, by the row-vectorized kernel.
 /// - Precondition: `directConvolutionApplies(g)`; `outputGradient` is `[N, Cout, OH, OW]`.
 /// - Complexity: O(N·Cout·C·K²·OH·⌈OW/8⌉) vector multiply-adds.
 public func directConvolutionWeightGradient(_ g: ConvolutionGeometry, input: Tensor, outputGradient dy: Tensor) -> Tensor {
-    let cout = g.checkOperands("directConvolutionWeightGradient", input: input, outputGradient: dy)
-    return Tensor(shape: g.weightShape(outputChannels: cout)) { dw in
-        input.withUnsafeBufferPointer { x in
-            dy.withUnsafeBufferPointer { d in
-                directConvolutionWeightGradient(g, input: x.baseAddress!, outputGradient: d.baseAddress!,
-                                                outputChannels: cout, weightGradient: dw.baseAddress!)
-            }
-        }
-    }
+    weightGradient("directConvolutionWeightGradient", directConvolutionWeightGradient, g, input, dy)
 }
 
 /// The input gradient `[N, C, H, W]` of a stride-1 convolution, as a direct convolution of
@@ -93,15 +108,7 @@ public func directConvolutionInputGradient(_ g: ConvolutionGeometry, weight: Ten
 /// - Precondition: `channelVectorConvolutionApplies(g)`; operands shaped as the geometry says.
 /// - Complexity: O(N·OH·OW·C·K²·⌈Cout/8⌉) vector multiply-adds.
 public func channelVectorConvolution(_ g: ConvolutionGeometry, input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    let cout = g.checkOperands("channelVectorConvolution", input: input, weight: weight, bias: bias)
-    return Tensor(shape: g.outputShape(outputChannels: cout)) { y in
-        input.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { w in
-                withBias(bias) { channelVectorConvolution(g, input: x.baseAddress!, weight: w.baseAddress!, bias: $0,
-                                                          outputChannels: cout, output: y.baseAddress!) }
-            }
-        }
-    }
+    forward("channelVectorConvolution", channelVectorConvolution, g, input, weight, bias)
 }
 
 /// The weight gradient `[Cout, C, K, K]` of a stride-1 convolution, vectorized across output
@@ -109,15 +116,7 @@ public func channelVectorConvolution(_ g: ConvolutionGeometry, input: Tensor, we
 /// - Precondition: `channelVectorConvolutionApplies(g)`; `outputGradient` is `[N, Cout, OH, OW]`.
 /// - Complexity: O(N·OH·OW·C·K²·⌈Cout/8⌉) vector multiply-adds.
 public func channelVectorConvolutionWeightGradient(_ g: ConvolutionGeometry, input: Tensor, outputGradient dy: Tensor) -> Tensor {
-    let cout = g.checkOperands("channelVectorConvolutionWeightGradient", input: input, outputGradient: dy)
-    return Tensor(shape: g.weightShape(outputChannels: cout)) { dw in
-        input.withUnsafeBufferPointer { x in
-            dy.withUnsafeBufferPointer { d in
-                channelVectorConvolutionWeightGradient(g, input: x.baseAddress!, outputGradient: d.baseAddress!,
-                                                       outputChannels: cout, weightGradient: dw.baseAddress!)
-            }
-        }
-    }
+    weightGradient("channelVectorConvolutionWeightGradient", channelVectorConvolutionWeightGradient, g, input, dy)
 }
 
 // MARK: - Naive twins

@@ -6,17 +6,9 @@ extension Tensor {
     /// - Precondition: `sampleShape` has at least one element; every index is a sample of `source`.
     /// - Complexity: O(indices.count · sample size).
     public init(gathering indices: some Collection<Int>, from source: [Float], sampleShape: [Int]) {
-        let size = sampleShape.product
-        precondition(size > 0, "gathering needs samples of at least one element, got shape \(sampleShape)")
-        let samples = source.count / size
-        self.init(shape: [indices.count] + sampleShape) { out in
-            source.withUnsafeBufferPointer { src in
-                var o = 0
-                for i in indices {
-                    precondition(i >= 0 && i < samples, "sample index \(i) out of range 0..<\(samples)")
-                    (out.baseAddress! + o).update(from: src.baseAddress! + i * size, count: size)
-                    o += size
-                }
+        self = source.withUnsafeBufferPointer { src in
+            Tensor.gathered(indices, sampleShape: sampleShape, sourceCount: src.count) { i, size, d in
+                d.update(from: src.baseAddress! + i * size, count: size)
             }
         }
     }
@@ -27,19 +19,27 @@ extension Tensor {
     /// - Precondition: `sampleShape` has at least one element; every index is a sample of `source`.
     /// - Complexity: O(indices.count · sample size).
     public init(gathering indices: some Collection<Int>, fromBytes source: [UInt8], scale: Float, sampleShape: [Int]) {
+        self = source.withUnsafeBufferPointer { src in
+            Tensor.gathered(indices, sampleShape: sampleShape, sourceCount: src.count) { i, size, d in
+                let s = src.baseAddress! + i * size
+                for j in 0..<size { d[j] = Float(s[j]) * scale }
+            }
+        }
+    }
+
+    /// Checks every index against the `sourceCount / size` samples and calls `write(index,
+    /// size, destination)` to fill each sample's place in the batch, in order.
+    private static func gathered(_ indices: some Collection<Int>, sampleShape: [Int], sourceCount: Int,
+                                 _ write: (Int, Int, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
         let size = sampleShape.product
         precondition(size > 0, "gathering needs samples of at least one element, got shape \(sampleShape)")
-        let samples = source.count / size
-        self.init(shape: [indices.count] + sampleShape) { out in
-            source.withUnsafeBufferPointer { src in
-                var o = 0
-                for i in indices {
-                    precondition(i >= 0 && i < samples, "sample index \(i) out of range 0..<\(samples)")
-                    let s = src.baseAddress! + i * size
-                    let d = out.baseAddress! + o
-                    for j in 0..<size { d[j] = Float(s[j]) * scale }
-                    o += size
-                }
+        let samples = sourceCount / size
+        return Tensor(shape: [indices.count] + sampleShape) { out in
+            var o = 0
+            for i in indices {
+                precondition(i >= 0 && i < samples, "sample index \(i) out of range 0..<\(samples)")
+                write(i, size, out.baseAddress! + o)
+                o += size
             }
         }
     }
