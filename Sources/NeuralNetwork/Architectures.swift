@@ -26,20 +26,20 @@ public enum Architecture: String, NamedChoice, Sendable {
         case .mlp:
             let sizes = layers ?? [inputShape.product, 300, 100, classes]
             guard sizes.count >= 2, sizes.allSatisfy({ $0 > 0 }) else {
-                throw ModelError("an mlp needs at least two positive layer sizes, got \(sizes)")
+                throw ModelError.mlpSizes(sizes: sizes, inputShape: inputShape)
             }
             guard sizes[0] == inputShape.product else {
-                throw ModelError("the mlp's first size \(sizes[0]) must equal the input size \(inputShape.product) (\(inputShape))")
+                throw ModelError.mlpSizes(sizes: sizes, inputShape: inputShape)
             }
             return try Self.mlp(inputShape: inputShape, sizes: sizes, initializer: initializer, rng: &rng)
         case .lenet300:
             return try Self.mlp(inputShape: inputShape, sizes: [inputShape.product, 300, 100, classes],
                                 initializer: initializer, rng: &rng)
         case .lenet5:
-            guard inputShape.count == 3 else { throw ModelError("lenet5 needs [C, H, W] images, got \(inputShape)") }
+            guard inputShape.count == 3 else { throw ModelError.architectureInput(architecture: "lenet5", shape: inputShape, requirement: "[C, H, W] images") }
             let c = inputShape[0]
             let h = ((inputShape[1] / 2) - 4) / 2, w = ((inputShape[2] / 2) - 4) / 2
-            guard h > 0, w > 0 else { throw ModelError("lenet5 needs images of at least 12×12, got \(inputShape)") }
+            guard h > 0, w > 0 else { throw ModelError.architectureInput(architecture: "lenet5", shape: inputShape, requirement: "images of at least 12×12") }
             let layers: [Layer] = [
                 Conv2D(name: "conv1", inChannels: c, outChannels: 6, kernelSize: 5, padding: 2, initializer: initializer, rng: &rng),
                 ReLU(name: "relu1"), MaxPool2D(name: "pool1", kernelSize: 2),
@@ -72,7 +72,7 @@ public enum Architecture: String, NamedChoice, Sendable {
 
     private static func resnet8(inputShape: [Int], classes: Int, initializer: Initializer,
                                 rng: inout SeededGenerator) throws -> Graph {
-        guard inputShape.count == 3 else { throw ModelError("resnet8 needs [C, H, W] images, got \(inputShape)") }
+        guard inputShape.count == 3 else { throw ModelError.architectureInput(architecture: "resnet8", shape: inputShape, requirement: "[C, H, W] images") }
         let g = Graph(inputShape: inputShape)
         func conv(_ name: String, _ cin: Int, _ cout: Int, _ k: Int, _ stride: Int) -> Conv2D {
             Conv2D(name: name, inChannels: cin, outChannels: cout, kernelSize: k, stride: stride,

@@ -59,18 +59,18 @@ public struct Dataset {
                  targets: [Float], targetWidth: Int) throws {
         let sampleSize = sampleShape.product
         guard sampleSize > 0, elementCount % sampleSize == 0 else {
-            throw ModelError("dataset of \(elementCount) values does not split into samples of shape \(sampleShape)")
+            throw ModelError.datasetSize(values: elementCount, sampleShape: sampleShape)
         }
         let count = elementCount / sampleSize
         if targetWidth > 0 {
             guard targets.count == count * targetWidth else {
-                throw ModelError("dataset has \(count) samples but \(targets.count / targetWidth) targets")
+                throw ModelError.datasetAnswers(samples: count, answers: targets.count / targetWidth, kind: "targets")
             }
         } else {
             guard labels.count == count else {
-                throw ModelError("dataset has \(count) samples but \(labels.count) labels")
+                throw ModelError.datasetAnswers(samples: count, answers: labels.count, kind: "labels")
             }
-            if let bad = labels.first(where: { $0 < 0 }) { throw ModelError("dataset has a negative label \(bad)") }
+            if let bad = labels.first(where: { $0 < 0 }) { throw ModelError.negativeLabel(bad) }
         }
         self.init(checked: storage, sampleShape: sampleShape, labels: labels, targets: targets, targetWidth: targetWidth,
                   count: count, classCount: targetWidth > 0 ? 0 : Int(labels.max() ?? -1) + 1)
@@ -79,30 +79,11 @@ public struct Dataset {
     /// Gathers the samples at `indices` into one batch.
     /// - Complexity: O(indices.count · sample size).
     public func batch<C: Collection>(_ indices: C) -> Batch where C.Element == Int {
-        let sampleSize = sampleShape.product
         let n = indices.count
-        let inputs = Tensor(shape: [n] + sampleShape) { out in
-            var o = 0
-            switch storage {
-            case let .bytes(bytes, scale):
-                bytes.withUnsafeBufferPointer { src in
-                    for i in indices {
-                        precondition(i >= 0 && i < count, "sample index \(i) out of range 0..<\(count)")
-                        let s = src.baseAddress! + i * sampleSize
-                        let d = out.baseAddress! + o
-                        for j in 0..<sampleSize { d[j] = Float(s[j]) * scale }
-                        o += sampleSize
-                    }
-                }
-            case let .floats(values):
-                values.withUnsafeBufferPointer { src in
-                    for i in indices {
-                        precondition(i >= 0 && i < count, "sample index \(i) out of range 0..<\(count)")
-                        (out.baseAddress! + o).update(from: src.baseAddress! + i * sampleSize, count: sampleSize)
-                        o += sampleSize
-                    }
-                }
-            }
+        let inputs: Tensor
+        switch storage {
+        case let .bytes(bytes, scale): inputs = Tensor(gathering: indices, fromBytes: bytes, scale: scale, sampleShape: sampleShape)
+        case let .floats(values): inputs = Tensor(gathering: indices, from: values, sampleShape: sampleShape)
         }
         if targetWidth > 0 {
             var t = [Float](); t.reserveCapacity(n * targetWidth)

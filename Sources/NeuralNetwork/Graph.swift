@@ -61,13 +61,13 @@ public final class Graph {
 
     private func append(_ module: Module, inputs: [NodeID]) throws -> NodeID {
         guard !module.name.isEmpty, !module.name.contains(".") else {
-            throw ModelError("layer name '\(module.name)' must be non-empty and contain no '.'")
+            throw ModelError.invalidName(module.name)
         }
         if nodes.contains(where: { $0.module.name == module.name }) {
-            throw ModelError("two layers are named '\(module.name)'")
+            throw ModelError.duplicateName(module.name)
         }
         for i in inputs where i.index < -1 || i.index >= nodes.count {
-            throw ModelError("layer '\(module.name)' reads node \(i.index), which does not exist yet")
+            throw ModelError.missingNode(layer: module.name, index: i.index)
         }
         let inShapes = inputs.map { $0.index < 0 ? inputShape : shapes[$0.index] }
         let out = try module.outputShape(for: inShapes)
@@ -229,14 +229,14 @@ public struct GraphSpec: Codable, Equatable, Sendable {
         var ids: [String: Graph.NodeID] = [Self.inputName: .input]
         for node in nodes {
             let inputs = try node.inputs.map { name -> Graph.NodeID in
-                guard let id = ids[name] else { throw ModelError("node '\(node.name)' reads unknown node '\(name)'") }
+                guard let id = ids[name] else { throw ModelError.unknownInput(node: node.name, input: name) }
                 return id
             }
             let module = try modules[node.name] ?? makeModule(name: node.name, spec: node.layer, rng: &rng)
             if let merge = module as? MergeLayer {
                 ids[node.name] = try graph.add(merge, inputs: inputs)
             } else if let layer = module as? Layer {
-                guard inputs.count == 1 else { throw ModelError("node '\(node.name)' takes one input, got \(inputs.count)") }
+                guard inputs.count == 1 else { throw ModelError.notOneInput(layer: node.name, got: inputs.count) }
                 ids[node.name] = try graph.add(layer, after: inputs[0])
             }
         }
@@ -248,20 +248,20 @@ public struct GraphSpec: Codable, Equatable, Sendable {
 func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) throws -> Module {
     func need(_ v: Int?, _ field: String, limit: Int = 1 << 20) throws -> Int {
         guard let v, v > 0, v <= limit else {
-            throw ModelError("layer '\(name)' (\(s.kind.rawValue)) needs '\(field)' between 1 and \(limit), got \(v.map(String.init) ?? "nothing")")
+            throw ModelError.specField(layer: name, kind: s.kind, field: field, limit: limit, got: v)
         }
         return v
     }
     // Bounds keep a hostile spec from requesting absurd allocations before any weight is read.
     if let padding = s.padding, padding < 0 || padding > 1024 {
-        throw ModelError("layer '\(name)': padding \(padding) is outside 0...1024")
+        throw ModelError.padding(layer: name, padding: padding)
     }
     // In Double: the sizes of a hostile spec may overflow an Int product.
     let weights = [s.inFeatures, s.outFeatures, s.inChannels, s.outChannels, s.kernelSize, s.kernelSize]
         .reduce(1.0) { $0 * Double($1 ?? 1) }
     if [s.inFeatures, s.outFeatures, s.inChannels, s.outChannels].contains(where: { ($0 ?? 1) > 1 << 20 })
         || (s.kernelSize ?? 1) > 1024 || abs(weights) > Double(1 << 31) {
-        throw ModelError("layer '\(name)' (\(s.kind.rawValue)) is implausibly large")
+        throw ModelError.implausiblyLarge(layer: name, kind: s.kind)
     }
     switch s.kind {
     case .dense:
@@ -285,7 +285,7 @@ func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) thr
                          epsilon: s.epsilon ?? 1e-5, momentum: s.momentum ?? 0.1)
     case .dropout:
         let rate = s.rate ?? 0.5
-        guard rate >= 0 && rate < 1 else { throw ModelError("layer '\(name)': dropout rate \(rate) is outside [0, 1)") }
+        guard rate >= 0 && rate < 1 else { throw ModelError.dropoutRate(layer: name, rate: rate) }
         return Dropout(name: name, rate: rate, seed: s.seed ?? 0)
     case .add: return Add(name: name)
     }

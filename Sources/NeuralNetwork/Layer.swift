@@ -94,18 +94,10 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public init(kind: LayerKind) { self.kind = kind }
 }
 
-/// A problem with a model's structure: a shape that does not fit, a bad spec.
-public struct ModelError: Error, CustomStringConvertible, Equatable {
-    /// What went wrong and where.
-    public let description: String
-    /// Creates an error with a message naming the place and the problem.
-    public init(_ description: String) { self.description = description }
-}
-
 func requireRank(_ shapes: [[Int]], _ rank: Int, _ layer: String, _ what: String) throws -> [Int] {
-    guard shapes.count == 1 else { throw ModelError("layer '\(layer)' takes one input, got \(shapes.count)") }
+    guard shapes.count == 1 else { throw ModelError.notOneInput(layer: layer, got: shapes.count) }
     guard shapes[0].count == rank else {
-        throw ModelError("layer '\(layer)' expects \(what) per sample, got shape \(shapes[0])")
+        throw ModelError.inputRank(layer: layer, rank: rank, expected: what, shape: shapes[0])
     }
     return shapes[0]
 }

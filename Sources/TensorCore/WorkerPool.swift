@@ -90,6 +90,17 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Runs `body(i)` for every `i` in `0..<parts` at once (index 0 on the calling thread)
+    /// and returns the results in order of `i`.
+    /// - Precondition: `0 <= parts <= count`.
+    public func map<T>(_ parts: Int, _ body: (Int) -> T) -> [T] {
+        precondition(parts >= 0 && parts <= count, "\(parts) parts for a pool of \(count)")
+        return [T](unsafeUninitializedCapacity: parts) { buffer, initialized in
+            run { i in if i < parts { (buffer.baseAddress! + i).initialize(to: body(i)) } }
+            initialized = parts
+        }
+    }
+
     /// Runs `body(lo, hi)` on `count` disjoint ranges that cover `0..<total` (on the
     /// calling thread alone when `total < minimum`).
     public func forEachRange(_ total: Int, minimum: Int = 32_768, _ body: (Int, Int) -> Void) {

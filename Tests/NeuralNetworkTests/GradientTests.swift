@@ -262,8 +262,26 @@ struct GraphTests {
         } catch let e as ModelError {
             #expect(e.description.contains("'fc'") && e.description.contains("784"))
         }
-        #expect(throws: ModelError.self) { try g.add(ReLU(name: "flat"), after: f) }   // duplicate name
-        #expect(throws: ModelError.self) { try Architecture.mlp.build(layers: [100, 10]) }
+        #expect(throws: ModelError.duplicateName("flat")) { try g.add(ReLU(name: "flat"), after: f) }
+        #expect(throws: ModelError.mlpSizes(sizes: [100, 10], inputShape: [1, 28, 28])) { try Architecture.mlp.build(layers: [100, 10]) }
+        // The payloads carry the place and the values; the messages say them in a sentence.
+        #expect(throws: ModelError.inputFeatures(layer: "fc", expected: 100, got: 784)) {
+            try g.add(Dense(name: "fc", inFeatures: 100, outFeatures: 10, rng: &rng), after: f)
+        }
+        #expect(ModelError.inputFeatures(layer: "fc", expected: 100, got: 784).description
+                == "layer 'fc' expects 100 input features, got 784")
+        #expect(ModelError.mlpSizes(sizes: [100, 10], inputShape: [1, 28, 28]).description
+                == "the mlp's first size 100 must equal the input size 784 ([1, 28, 28])")
+        #expect(ModelError.mlpSizes(sizes: [784], inputShape: [784]).description
+                == "an mlp needs at least two positive layer sizes, got [784]")
+        #expect(ModelError.specField(layer: "c1", kind: .conv2d, field: "kernelSize", limit: 1024, got: nil).description
+                == "layer 'c1' (conv2d) needs 'kernelSize' between 1 and 1024, got nothing")
+        #expect(throws: ModelError.windowTooLarge(layer: "pool", window: 3, shape: [1, 2, 2])) {
+            try Graph(inputShape: [1, 2, 2], sequential: [MaxPool2D(name: "pool", kernelSize: 3)])
+        }
+        #expect(throws: ModelError.negativeLabel(-1)) {
+            try Dataset(inputs: [0, 1], sampleShape: [1], labels: [0, -1])
+        }
     }
 
     @Test("a spec rebuilds the same structure; a bad spec is rejected")
@@ -277,6 +295,6 @@ struct GraphTests {
         #expect(throws: ModelError.self) { try bad.makeGraph() }
         bad = model.spec
         bad.nodes[1].inputs = ["nowhere"]
-        #expect(throws: ModelError.self) { try bad.makeGraph() }
+        #expect(throws: ModelError.unknownInput(node: bad.nodes[1].name, input: "nowhere")) { try bad.makeGraph() }
     }
 }

@@ -77,6 +77,34 @@ struct OptimizerTests {
     }
 }
 
+@Suite("Option types have labelled initializers with defaults")
+struct OptionInitializerTests {
+    @Test("TrainingOptions, SGD, Adam and LearningRateSchedule take any subset of labelled settings")
+    func defaults() {
+        let one = TrainingOptions(epochs: 1)
+        var expected = TrainingOptions()
+        expected.epochs = 1
+        #expect(one == expected)
+        #expect(TrainingOptions().epochs == 10 && TrainingOptions().batchSize == 64 && TrainingOptions().learningRate == 0.05)
+        let all = TrainingOptions(epochs: 3, batchSize: 32, learningRate: 0.01, schedule: .constant, seed: 7, shuffle: false,
+                                  loss: .mse, workers: 2)
+        #expect(all.epochs == 3 && all.batchSize == 32 && all.learningRate == 0.01 && all.schedule == .constant)
+        #expect(all.seed == 7 && !all.shuffle && all.loss == .mse && all.workers == 2)
+        #expect(TrainingOptions(batchSize: 8, workers: 4).batchSize == 8)
+        #expect(TrainingOptions.fineTuning(epochs: 2, batchSize: 16, learningRate: 0.01, seed: 3)
+                == TrainingOptions(epochs: 2, batchSize: 16, learningRate: 0.01, schedule: .constant, seed: 3))
+        let sgd = SGD(momentum: 0.9)
+        #expect(sgd.momentum == 0.9 && !sgd.nesterov && sgd.weightDecay == 0 && sgd.slotCount == 1)
+        #expect(SGD().slotCount == 0 && SGD(nesterov: true, weightDecay: 1e-4).weightDecay == 1e-4)
+        let adam = Adam(epsilon: 1e-6)
+        #expect(adam.beta1 == 0.9 && adam.beta2 == 0.999 && adam.epsilon == 1e-6 && !adam.decoupled)
+        #expect(Adam(weightDecay: 0.1, decoupled: true) == .adamW(weightDecay: 0.1))
+        let schedule = LearningRateSchedule(kind: .step, stepEpochs: 2)
+        #expect(schedule.stepFactor == 0.1 && schedule.warmupSteps == 0 && schedule.minimumFactor == 0)
+        #expect(LearningRateSchedule(warmupSteps: 5).kind == .constant)
+    }
+}
+
 @Suite("Learning-rate schedules")
 struct ScheduleTests {
     @Test("cosine decays from the base rate to the minimum; warm-up ramps linearly; step decays by epochs")
@@ -167,7 +195,7 @@ struct TrainerTests {
             var steps: [Int] = [], epochs: [Int] = []
             func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
                 steps.append(report.step)
-                if report.step == 5 { throw ModelError("stop at 5") }
+                if report.step == 5 { throw ModelError.invalidName("stop at 5") }
             }
             func trainer(_ trainer: Trainer, didFinishEpoch report: EpochReport) throws { epochs.append(report.epoch) }
         }

@@ -23,20 +23,17 @@ struct MatMulTests {
         #expect(c == Tensor.zeros([3, 4]))
     }
 
-    @Test("gemv matches the naive product")
-    func gemv() {
-        let a = randomTensor([13, 7], seed: 3)
-        let x = randomTensor([7], seed: 4)
-        var y = [Float](repeating: 0, count: 13)
-        a.withUnsafeBufferPointer { pa in
-            x.withUnsafeBufferPointer { px in
-                y.withUnsafeMutableBufferPointer { py in
-                    BLAS.gemv(.none, rows: 13, columns: 7, a: pa.baseAddress!, lda: 7, x: px.baseAddress!, y: py.baseAddress!)
-                }
-            }
+    @Test("x·Wᵀ (gemv for one sample, gemm for a batch, split by output features) matches the naive product",
+          arguments: [1, 5])
+    func linearProduct(_ n: Int) {
+        let w = randomTensor([13, 7], seed: 3)
+        let x = randomTensor([n, 7], seed: 4)
+        let reference = naiveMatmul(x, .none, w, .transposed)
+        for pool in [nil, WorkerPool(count: 2)] {
+            let y = linear(x, weight: w, pool: pool)
+            #expect(y.shape == [n, 13])
+            #expect(maxRelativeError(y.scalars, reference.scalars) < 1e-5)
         }
-        let reference = naiveMatmul(a, .none, x.reshaped([7, 1]), .none)
-        #expect(maxRelativeError(y, reference.scalars) < 1e-5)
     }
 }
 
@@ -56,23 +53,17 @@ struct Im2colTests {
     @Test("im2col equals the definition", arguments: geometries)
     func matchesNaive(_ g: ConvolutionGeometry) {
         let x = randomTensor([g.batch, g.channels, g.height, g.width], seed: 5)
-        var cols = [Float](repeating: .nan, count: g.columnRows * g.columnCount)
-        x.withUnsafeBufferPointer { px in
-            cols.withUnsafeMutableBufferPointer { im2col(g, input: px.baseAddress!, columns: $0.baseAddress!) }
-        }
-        #expect(cols == naiveIm2col(g, input: x.scalars))
+        let cols = im2col(g, input: x)
+        #expect(cols.shape == [g.columnRows, g.columnCount])
+        #expect(cols.scalars == naiveIm2col(g, input: x.scalars))
     }
 
     @Test("col2im is the adjoint of im2col: <im2col(x), c> = <x, col2im(c)>", arguments: geometries)
     func adjoint(_ g: ConvolutionGeometry) {
         let x = randomTensor([g.batch, g.channels, g.height, g.width], seed: 6)
         let c = randomTensor([g.columnRows, g.columnCount], seed: 7)
-        let cols = Tensor(shape: [g.columnRows, g.columnCount]) { out in
-            x.withUnsafeBufferPointer { im2col(g, input: $0.baseAddress!, columns: out.baseAddress!) }
-        }
-        let folded = Tensor(shape: x.shape) { out in
-            c.withUnsafeBufferPointer { col2im(g, columns: $0.baseAddress!, output: out.baseAddress!) }
-        }
+        let cols = im2col(g, input: x)
+        let folded = col2im(g, columns: c)
         let lhs = doubleDot(cols, c), rhs = doubleDot(x, folded)
         #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(lhs)))
     }
@@ -101,6 +92,7 @@ struct SelectionTests {
                 b.withUnsafeBufferPointer { pb in c.withUnsafeBufferPointer { pc in kthSmallest(k, in: [pa, pb, pc]) } }
             }
             #expect(fast == naiveKthSmallest(k, in: all))
+            #expect(kthSmallest(k, in: [a, b, c]) == fast, "the Tensor-level form")
         }
     }
 
@@ -111,6 +103,7 @@ struct SelectionTests {
         for k in [0, 1, 1000, 2076] {
             let fast = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { kthSmallestMagnitude(k, in: [pa, $0]) } }
             #expect(fast == sorted[k], "k = \(k)")
+            #expect(kthSmallestMagnitude(k, in: [a, b]) == fast, "the Tensor-level form")
         }
     }
 
@@ -133,6 +126,7 @@ struct ElementwiseTests {
         #expect(abs(Double(s) - sRef) < 1e-3)
         #expect(abs(Double(d) - doubleDot(a, b)) < 1e-3)
         #expect(abs(Double(a.sum()) - sRef) < 1e-3)
+        #expect(abs(Double(a.dot(b)) - doubleDot(a, b)) < 1e-3)
     }
 
     @Test("row sums, bias add and argmax")

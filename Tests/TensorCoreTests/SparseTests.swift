@@ -95,8 +95,7 @@ struct SparseTests {
         for sparsity in [0.0, 0.7, 0.95] {
             let csr = CSRMatrix(Self.matrix(shape.0, shape.1, sparsity: sparsity, seed: 5))
             let x = randomTensor([shape.1], seed: 6).scalars
-            var y = [Float](repeating: .nan, count: shape.0)
-            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { csr.multiply(vector: xp.baseAddress!, into: $0.baseAddress!) } }
+            let y = csr.multiply(vector: Tensor(shape: [shape.1], scalars: x)).scalars
             #expect(Self.error(csr, x, n: 1, y) < 1e-6)
         }
     }
@@ -110,8 +109,7 @@ struct SparseTests {
         let csr = CSRMatrix(m)
         var x = [Float](repeating: 1, count: 16)
         x[5] = .infinity
-        var y = [Float](repeating: .nan, count: 2)
-        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { csr.multiply(vector: xp.baseAddress!, into: $0.baseAddress!) } }
+        let y = csr.multiply(vector: Tensor(shape: [16], scalars: x)).scalars
         #expect(y[0] == 6)
         #expect(y[1] == .infinity)
     }
@@ -121,10 +119,7 @@ struct SparseTests {
         for (rows, columns) in [(7, 13), (33, 65), (100, 300)] {
             let csr = CSRMatrix(Self.matrix(rows, columns, sparsity: 0.8, seed: UInt64(n)))
             let xt = randomTensor([columns, n], seed: 9).scalars
-            var yt = [Float](repeating: .nan, count: rows * n)
-            xt.withUnsafeBufferPointer { xp in
-                yt.withUnsafeMutableBufferPointer { csr.multiply(transposedBatch: xp.baseAddress!, count: n, into: $0.baseAddress!) }
-            }
+            let yt = csr.multiply(transposedBatch: Tensor(shape: [columns, n], scalars: xt)).scalars
             #expect(Self.error(csr, xt, n: n, yt) < 1e-6, "\(rows)×\(columns) batch \(n)")
         }
     }
@@ -151,10 +146,7 @@ struct SparseTests {
         let csr = CSRMatrix(Self.matrix(300, 784, sparsity: 0.8, seed: 21))
         for n in [1, 5, 130] {
             let xt = randomTensor([784, n], seed: 22).scalars
-            var yt = [Float](repeating: .nan, count: 300 * n)
-            xt.withUnsafeBufferPointer { xp in
-                yt.withUnsafeMutableBufferPointer { csr.multiply(transposedBatch: xp.baseAddress!, count: n, into: $0.baseAddress!, pool: pool) }
-            }
+            let yt = csr.multiply(transposedBatch: Tensor(shape: [784, n], scalars: xt), pool: pool).scalars
             #expect(Self.error(csr, xt, n: n, yt) < 1e-6, "batch \(n), \(threads) threads")
         }
     }
@@ -203,8 +195,7 @@ struct SparseTests {
             #expect(packed.dense().scalars.map(\.bitPattern) == matrix.scalars.map(\.bitPattern))
             #expect(packed.csr() == CSRMatrix(matrix))
             let x = randomTensor([columns], seed: 31).scalars
-            var y = [Float](repeating: .nan, count: rows)
-            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { packed.multiply(vector: xp.baseAddress!, into: $0.baseAddress!) } }
+            let y = packed.multiply(vector: Tensor(shape: [columns], scalars: x)).scalars
             #expect(Self.error(CSRMatrix(matrix), x, n: 1, y) < 1e-6)
         }
         // One group too many keeps more than n.
@@ -226,16 +217,13 @@ struct SparseTests {
         var x = randomTensor([shape.0], seed: 42).scalars
         for i in stride(from: 0, to: x.count, by: 3) { x[i] = 0 }
         let expected = naiveSparseProduct(t, x, n: 1)   // Aᵀ·x as the CSR product of the transpose
-        var y = [Float](repeating: .nan, count: shape.1)
-        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { csr.multiplyTransposed(vector: xp.baseAddress!, into: $0.baseAddress!) } }
+        let xv = Tensor(shape: [shape.0], scalars: x)
+        let y = csr.multiplyTransposed(vector: xv).scalars
         #expect(Self.error(t, x, n: 1, y) < 1e-6)
         // Two row ranges add up to the whole.
         let half = shape.0 / 2
-        var a = [Float](repeating: .nan, count: shape.1), b = a
-        x.withUnsafeBufferPointer { xp in
-            a.withUnsafeMutableBufferPointer { csr.multiplyTransposed(vector: xp.baseAddress!, into: $0.baseAddress!, rows: 0..<half) }
-            b.withUnsafeMutableBufferPointer { csr.multiplyTransposed(vector: xp.baseAddress!, into: $0.baseAddress!, rows: half..<shape.0) }
-        }
+        let a = csr.multiplyTransposed(vector: xv, rows: 0..<half).scalars
+        let b = csr.multiplyTransposed(vector: xv, rows: half..<shape.0).scalars
         #expect(maxRelativeError(zip(a, b).map { $0 + $1 }, expected) < 1e-5)
     }
 
@@ -252,8 +240,7 @@ struct SparseTests {
         let xt = (0..<83 * n).map { x[($0 % n) * 83 + $0 / n] }          // [columns, n] for the twin
         let expected = naiveSparseProduct(csr, xt, n: n)                  // [rows, n]
         for pool in [nil, WorkerPool(count: 2)] {
-            var y = [Float](repeating: .nan, count: n * 300)
-            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { csr.multiply(batch: xp.baseAddress!, count: n, into: $0.baseAddress!, pool: pool) } }
+            let y = csr.multiply(batch: Tensor(shape: [n, 83], scalars: x), pool: pool).scalars
             let yt = (0..<300 * n).map { y[($0 % n) * 300 + $0 / n] }
             #expect(Self.error(csr, xt, n: n, yt) < 1e-6, "batch \(n), \(pool == nil ? 1 : 2) threads")
             #expect(maxRelativeError(yt, expected) < 1e-3)
@@ -287,17 +274,13 @@ struct SparseTests {
         for pool in [nil, WorkerPool(count: 2)] {
             for n in [128, 130, 200] {   // feature-major: full 64-sample panels go through the blocks
                 let xt = randomTensor([columns, n], seed: 31).scalars
-                var yt = [Float](repeating: .nan, count: rows * n)
-                xt.withUnsafeBufferPointer { xp in
-                    yt.withUnsafeMutableBufferPointer { csr.multiply(transposedBatch: xp.baseAddress!, count: n, into: $0.baseAddress!, pool: pool) }
-                }
+                let yt = csr.multiply(transposedBatch: Tensor(shape: [columns, n], scalars: xt), pool: pool).scalars
                 #expect(Self.error(plain, xt, n: n, yt) < 1e-6, "feature-major batch \(n)")
             }
             for n in [2, 63, 64, 130] {      // row-major: every panel does
                 let x = randomTensor([n, columns], seed: 32).scalars
                 let xt = (0..<columns * n).map { x[($0 % n) * columns + $0 / n] }
-                var y = [Float](repeating: .nan, count: n * rows)
-                x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { csr.multiply(batch: xp.baseAddress!, count: n, into: $0.baseAddress!, pool: pool) } }
+                let y = csr.multiply(batch: Tensor(shape: [n, columns], scalars: x), pool: pool).scalars
                 let yt = (0..<rows * n).map { y[($0 % n) * rows + $0 / n] }
                 #expect(Self.error(plain, xt, n: n, yt) < 1e-6, "row-major batch \(n)")
             }
@@ -315,6 +298,35 @@ struct SparseTests {
             }
             for r in 0..<rows { for c in 0..<columns { #expect(out[c * (rows + 2) + r] == a[r * (columns + 3) + c]) } }
             for c in 0..<columns { for r in rows..<rows + 2 { #expect(out[c * (rows + 2) + r] == -1, "padding untouched") } }
+            let m = randomTensor([rows, columns], seed: UInt64(rows * 100 + columns))
+            #expect(m.transposed() == transpose(m), "the Tensor-level transpose, \(rows)×\(columns)")
         }
+    }
+}
+
+@Suite("CSR invariants")
+struct CSRInvariantTests {
+    @Test("consistent arrays pass; each broken invariant is named")
+    func violations() {
+        let good = CSRMatrix(Tensor(shape: [2, 3], scalars: [1, 0, 2, 0, 3, 0]))
+        #expect(good.invariantViolation() == nil)
+        good.checkInvariants()
+        func violation(_ starts: [Int32], _ columns: [UInt16], values: Int? = nil, rows: Int = 2) -> String? {
+            CSRMatrix.invariantViolation(rows: rows, columns: 3, rowStarts: starts, columnIndices: .narrow(columns),
+                                         valueCount: values ?? columns.count)
+        }
+        #expect(violation([0, 2, 3], [0, 2, 1]) == nil)
+        #expect(violation([0, 2], [0, 2]) == "2 row offsets for 2 rows (needs 3)")
+        #expect(violation([1, 2, 3], [0, 2, 1]) == "the first row offset is 1, not 0")
+        #expect(violation([0, 2, 3], [0, 2, 1], values: 4) == "the last row offset is 3, but there are 4 values")
+        #expect(violation([0, 3, 2, 3], [0, 1, 2], rows: 3) == "row offsets fall at row 1: 3 then 2")
+        #expect(violation([0, 2, 3], [2, 0, 1]) == "row 0 stores column 0 after column 2")
+        #expect(violation([0, 2, 3], [0, 0, 1]) == "row 0 stores column 0 after column 0")
+        #expect(violation([0, 2, 3], [0, 3, 1]) == "row 0 stores column 3, outside 0..<3")
+        #expect(CSRMatrix.invariantViolation(rows: 2, columns: 3, rowStarts: [0, 2, 3], columnIndices: .wide([0, 2]),
+                                             valueCount: 3) == "2 column indices for 3 values")
+        // The failable initializer refuses what the check names.
+        #expect(CSRMatrix(rows: 2, columns: 3, rowStarts: [0, 2, 3], columnIndices: .narrow([2, 0, 1]), values: [1, 2, 3]) == nil)
+        #expect(CSRMatrix(rows: 2, columns: 3, rowStarts: [0, 2, 3], columnIndices: .narrow([0, 2, 1]), values: [1, 2, 3]) != nil)
     }
 }

@@ -78,7 +78,7 @@ public final class Flatten: Layer {
     public init(name: String) { self.name = name }
     public var spec: LayerSpec { LayerSpec(kind: .flatten) }
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
-        guard inputShapes.count == 1 else { throw ModelError("layer '\(name)' takes one input") }
+        guard inputShapes.count == 1 else { throw ModelError.notOneInput(layer: name, got: inputShapes.count) }
         return [inputShapes[0].product]
     }
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
@@ -129,10 +129,10 @@ public final class Add: MergeLayer {
     public var spec: LayerSpec { LayerSpec(kind: .add) }
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         guard let first = inputShapes.first, inputShapes.count >= 2 else {
-            throw ModelError("layer '\(name)' needs at least two inputs")
+            throw ModelError.tooFewInputs(layer: name, minimum: 2, got: inputShapes.count)
         }
         for s in inputShapes where s != first {
-            throw ModelError("layer '\(name)' adds inputs of different shapes: \(inputShapes)")
+            throw ModelError.mismatchedInputs(layer: name, shapes: inputShapes)
         }
         return first
     }
@@ -146,7 +146,7 @@ public final class Add: MergeLayer {
 }
 
 func sameShape(_ shapes: [[Int]], _ name: String) throws -> [Int] {
-    guard shapes.count == 1 else { throw ModelError("layer '\(name)' takes one input, got \(shapes.count)") }
+    guard shapes.count == 1 else { throw ModelError.notOneInput(layer: name, got: shapes.count) }
     return shapes[0]
 }
 

@@ -50,7 +50,7 @@ public final class BatchNorm: Layer {
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         let s = try sameShape(inputShapes, name)
         guard s.count == 1 || s.count == 3, s[0] == features else {
-            throw ModelError("layer '\(name)' normalizes \(features) channels of [C] or [C, H, W] input, got \(s)")
+            throw ModelError.normalizedChannels(layer: name, features: features, shape: s)
         }
         return s
     }
@@ -60,93 +60,36 @@ public final class BatchNorm: Layer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let n = x.shape[0], c = features
         precondition(x.shape.count >= 2 && x.shape[1] == c, "\(name): input \(x.shape) does not have \(c) channels")
-        let plane = x.count / (n * c)
-        let m = n * plane
+        let m = n * (x.count / (n * c))
         var mean = [Float](repeating: 0, count: c)
         var invStd = [Float](repeating: 0, count: c)
-        x.withUnsafeBufferPointer { px in
-            if training {
-                for ch in 0..<c {
-                    var s = 0.0, ss = 0.0
-                    for i in 0..<n {
-                        let p = px.baseAddress! + (i * c + ch) * plane
-                        s += Double(relaxedSum(p, count: plane))
-                        ss += Double(relaxedDot(p, p, count: plane))
-                    }
-                    let mu = s / Double(m)
-                    let variance = max(ss / Double(m) - mu * mu, 0)
-                    mean[ch] = Float(mu)
-                    invStd[ch] = Float(1 / (variance + Double(epsilon)).squareRoot())
-                    let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
-                    runningMean.value.scalars[ch] = (1 - momentum) * runningMean.value.scalars[ch] + momentum * Float(mu)
-                    runningVariance.value.scalars[ch] = (1 - momentum) * runningVariance.value.scalars[ch] + momentum * Float(unbiased)
-                }
-            } else {
-                for ch in 0..<c {
-                    mean[ch] = runningMean.value.scalars[ch]
-                    invStd[ch] = 1 / (runningVariance.value.scalars[ch] + epsilon).squareRoot()
-                }
+        if training {
+            let moments = channelMoments(x)
+            for ch in 0..<c {
+                let mu = moments.mean[ch], variance = moments.variance[ch]
+                mean[ch] = Float(mu)
+                invStd[ch] = Float(1 / (variance + Double(epsilon)).squareRoot())
+                let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
+                runningMean.value[flat: ch] = (1 - momentum) * runningMean.value[flat: ch] + momentum * Float(mu)
+                runningVariance.value[flat: ch] = (1 - momentum) * runningVariance.value[flat: ch] + momentum * Float(unbiased)
+            }
+        } else {
+            for ch in 0..<c {
+                mean[ch] = runningMean.value[flat: ch]
+                invStd[ch] = 1 / (runningVariance.value[flat: ch] + epsilon).squareRoot()
             }
         }
-        var xhat = Tensor(shape: x.shape) { out in
-            x.withUnsafeBufferPointer { px in
-                for i in 0..<n {
-                    for ch in 0..<c {
-                        let o = (i * c + ch) * plane
-                        let mu = mean[ch], s = invStd[ch]
-                        for j in 0..<plane { out[o + j] = (px[o + j] - mu) * s }
-                    }
-                }
-            }
-        }
-        if training { normalized = xhat; inverseStd = invStd }
-        let gamma = scale.value.scalars, beta = shift.value.scalars
-        xhat.withUnsafeMutableBufferPointer { y in
-            for i in 0..<n {
-                for ch in 0..<c {
-                    let o = (i * c + ch) * plane
-                    let g = gamma[ch], b = beta[ch]
-                    for j in 0..<plane { y[o + j] = y[o + j] * g + b }
-                }
-            }
-        }
-        return xhat
+        var y = normalizeChannels(x, mean: mean, inverseStd: invStd)
+        if training { normalized = y; inverseStd = invStd }
+        scaleAndShiftChannels(&y, scale: scale.value, shift: shift.value)
+        return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         precondition(dy.shape == normalized.shape, "\(name): backward without a matching training forward")
-        let n = dy.shape[0], c = features
-        let plane = dy.count / (n * c)
-        let m = Float(n * plane)
-        var sumDy = [Float](repeating: 0, count: c)
-        var sumDyXhat = [Float](repeating: 0, count: c)
-        dy.withUnsafeBufferPointer { g in
-            normalized.withUnsafeBufferPointer { xh in
-                for i in 0..<n {
-                    for ch in 0..<c {
-                        let o = (i * c + ch) * plane
-                        sumDy[ch] += relaxedSum(g.baseAddress! + o, count: plane)
-                        sumDyXhat[ch] += relaxedDot(g.baseAddress! + o, xh.baseAddress! + o, count: plane)
-                    }
-                }
-            }
-        }
-        shift.gradient = Tensor(shape: [c], scalars: sumDy)
-        scale.gradient = Tensor(shape: [c], scalars: sumDyXhat)
-        let gamma = scale.value.scalars
-        return Tensor(shape: dy.shape) { dx in
-            dy.withUnsafeBufferPointer { g in
-                normalized.withUnsafeBufferPointer { xh in
-                    for i in 0..<n {
-                        for ch in 0..<c {
-                            let o = (i * c + ch) * plane
-                            let k = gamma[ch] * inverseStd[ch] / m
-                            let a = sumDy[ch], b = sumDyXhat[ch]
-                            for j in 0..<plane { dx[o + j] = k * (m * g[o + j] - a - xh[o + j] * b) }
-                        }
-                    }
-                }
-            }
-        }
+        let gradients = batchNormalizationBackward(dy, normalized: normalized, scale: scale.value, inverseStd: inverseStd)
+        shift.gradient = gradients.shift
+        scale.gradient = gradients.scale
+        return gradients.input
     }
 }

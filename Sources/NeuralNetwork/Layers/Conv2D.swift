@@ -108,91 +108,41 @@ public final class Conv2D: Layer, InputGradientSkipping {
         let chosen = resolvedAlgorithm(for: g)
         if chosen != .im2col {
             if training { cachedInput = x; geometry = g; columns = Tensor.zeros([0]); usedAlgorithm = chosen }
-            let cout = outChannels
-            let kernel = chosen == .direct ? directConvolution : channelVectorConvolution
-            return Tensor(shape: [g.batch, cout, g.outputHeight, g.outputWidth]) { y in
-                x.withUnsafeBufferPointer { px in
-                    weight.value.withUnsafeBufferPointer { pw in
-                        if let bias {
-                            bias.value.withUnsafeBufferPointer { pb in
-                                kernel(g, px.baseAddress!, pw.baseAddress!, pb.baseAddress!, cout, y.baseAddress!)
-                            }
-                        } else {
-                            kernel(g, px.baseAddress!, pw.baseAddress!, nil, cout, y.baseAddress!)
-                        }
-                    }
-                }
-            }
+            return chosen == .direct
+                ? directConvolution(g, input: x, weight: weight.value, bias: bias?.value)
+                : channelVectorConvolution(g, input: x, weight: weight.value, bias: bias?.value)
         }
-        let cols = Tensor(shape: [g.columnRows, g.columnCount]) { c in
-            x.withUnsafeBufferPointer { im2col(g, input: $0.baseAddress!, columns: c.baseAddress!) }
-        }
+        let cols = im2col(g, input: x)
         let product = matmul(weight.value.reshaped([outChannels, g.columnRows]), .none, cols, .none)  // [Cout, N·P]
         if training { columns = cols; geometry = g; cachedInput = Tensor.zeros([0]); usedAlgorithm = .im2col }
-        return convolutionOutput(product, g, bias: bias?.value, outChannels: outChannels)
+        return convolutionOutput(g, columnProduct: product, bias: bias?.value)
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let g = geometry else { preconditionFailure("\(name): backward without a training forward") }
-        let plane = g.outputHeight * g.outputWidth
         let cout = outChannels
         precondition(dy.shape == [g.batch, cout, g.outputHeight, g.outputWidth], "\(name): gradient \(dy.shape) does not fit output")
         if usedAlgorithm == .direct { return directBackward(dy, g) }
-        // dY' = [Cout, N·P]
-        let dyT = Tensor(shape: [cout, g.batch * plane]) { t in
-            dy.withUnsafeBufferPointer { d in
-                for n in 0..<g.batch {
-                    for co in 0..<cout {
-                        let src = d.baseAddress! + (n * cout + co) * plane
-                        let dst = t.baseAddress! + co * g.batch * plane + n * plane
-                        for i in 0..<plane { dst[i] = src[i] }
-                    }
-                }
-            }
-        }
+        let dyT = convolutionOutputColumns(g, outputGradient: dy)   // dY' = [Cout, N·P]
         if usedAlgorithm == .directChannels {
             // No columns were built: the weight gradient comes from the channel kernel; the
             // input gradient below still uses Wᵀ·dY' and col2im (a transposed direct
             // convolution would cost twice the forward's multiply-adds).
-            weight.gradient = Tensor(shape: weight.value.shape) { pdw in
-                dy.withUnsafeBufferPointer { pdy in
-                    cachedInput.withUnsafeBufferPointer { px in
-                        channelVectorConvolutionWeightGradient(g, input: px.baseAddress!, outputGradient: pdy.baseAddress!,
-                                                               outputChannels: cout, weightGradient: pdw.baseAddress!)
-                    }
-                }
-            }
+            weight.gradient = channelVectorConvolutionWeightGradient(g, input: cachedInput, outputGradient: dy)
         } else {
             weight.gradient = matmul(dyT, .none, columns, .transposed).reshaped(weight.value.shape)
         }
         if let bias { bias.gradient = channelSums(dy) }
         guard computesInputGradient else { return Tensor.zeros([0]) }
         let dcols = matmul(weight.value.reshaped([cout, g.columnRows]), .transposed, dyT, .none)
-        return Tensor(shape: [g.batch, g.channels, g.height, g.width]) { dx in
-            dcols.withUnsafeBufferPointer { col2im(g, columns: $0.baseAddress!, output: dx.baseAddress!) }
-        }
+        return col2im(g, columns: dcols)
     }
 
     private func directBackward(_ dy: Tensor, _ g: ConvolutionGeometry) -> Tensor {
-        let cout = outChannels
-        weight.gradient = Tensor(shape: weight.value.shape) { pdw in
-            dy.withUnsafeBufferPointer { pdy in
-                cachedInput.withUnsafeBufferPointer { px in
-                    directConvolutionWeightGradient(g, input: px.baseAddress!, outputGradient: pdy.baseAddress!,
-                                                    outputChannels: cout, weightGradient: pdw.baseAddress!)
-                }
-            }
-        }
+        weight.gradient = directConvolutionWeightGradient(g, input: cachedInput, outputGradient: dy)
         if let bias { bias.gradient = channelSums(dy) }
         guard computesInputGradient else { return Tensor.zeros([0]) }
-        return Tensor(shape: [g.batch, g.channels, g.height, g.width]) { dx in
-            dy.withUnsafeBufferPointer { pdy in
-                weight.value.withUnsafeBufferPointer { pw in
-                    directConvolutionInputGradient(g, weight: pw.baseAddress!, outputGradient: pdy.baseAddress!,
-                                                   outputChannels: cout, inputGradient: dx.baseAddress!)
-                }
-            }
-        }
+        return directConvolutionInputGradient(g, weight: weight.value, outputGradient: dy)
     }
 }
 
@@ -212,30 +162,10 @@ func convolutionOutputShape(_ inputShapes: [[Int]], name: String, inChannels: In
                             kernelSize: Int, stride: Int, padding: Int) throws -> [Int] {
     let s = try requireRank(inputShapes, 3, name, "a [C, H, W] image")
     guard s[0] == inChannels else {
-        throw ModelError("layer '\(name)' expects \(inChannels) input channels, got \(s[0]) (input \(s))")
+        throw ModelError.inputChannels(layer: name, expected: inChannels, shape: s)
     }
     let oh = (s[1] + 2 * padding - kernelSize) / stride + 1
     let ow = (s[2] + 2 * padding - kernelSize) / stride + 1
-    guard oh > 0, ow > 0 else { throw ModelError("layer '\(name)': kernel \(kernelSize) does not fit input \(s)") }
+    guard oh > 0, ow > 0 else { throw ModelError.kernelTooLarge(layer: name, kernel: kernelSize, shape: s) }
     return [outChannels, oh, ow]
-}
-
-/// The `[N, Cout, OH, OW]` output of a convolution computed as `product` (`[Cout, N·OH·OW]`), plus the bias.
-func convolutionOutput(_ product: Tensor, _ g: ConvolutionGeometry, bias: Tensor?, outChannels cout: Int) -> Tensor {
-    let plane = g.outputHeight * g.outputWidth
-    let biasValues = bias ?? Tensor.zeros([cout])
-    return Tensor(shape: [g.batch, cout, g.outputHeight, g.outputWidth]) { y in
-        product.withUnsafeBufferPointer { p in
-            biasValues.withUnsafeBufferPointer { b in
-                for n in 0..<g.batch {
-                    for co in 0..<cout {
-                        let src = p.baseAddress! + co * g.batch * plane + n * plane
-                        let dst = y.baseAddress! + (n * cout + co) * plane
-                        let bv = b[co]
-                        for i in 0..<plane { dst[i] = src[i] + bv }
-                    }
-                }
-            }
-        }
-    }
 }

@@ -52,7 +52,7 @@ public final class Dense: Layer, InputGradientSkipping {
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         let s = try requireRank(inputShapes, 1, name, "a flat vector (add a Flatten layer before it)")
         guard s[0] == inFeatures else {
-            throw ModelError("layer '\(name)' expects \(inFeatures) input features, got \(s[0])")
+            throw ModelError.inputFeatures(layer: name, expected: inFeatures, got: s[0])
         }
         return [outFeatures]
     }
@@ -65,30 +65,9 @@ public final class Dense: Layer, InputGradientSkipping {
         precondition(x.rank == 2 && x.shape[1] == inFeatures, "\(name): input \(x.shape) does not fit [N, \(inFeatures)]")
         let n = x.shape[0]
         if training { input = x }
-        let (inFeatures, outFeatures) = (self.inFeatures, self.outFeatures)
-        var y = Tensor(shape: [n, outFeatures]) { y in
-            x.withUnsafeBufferPointer { px in
-                weight.value.withUnsafeBufferPointer { pw in
-                    let (x, w, y) = (px.baseAddress!, pw.baseAddress!, y.baseAddress!)
-                    // Output features lo..<hi.
-                    let block = { (lo: Int, hi: Int) in
-                        if n == 1 {
-                            // One sample: a matrix-vector product (sgemm would repack the whole weight).
-                            BLAS.gemv(.none, rows: hi - lo, columns: inFeatures, a: w + lo * inFeatures, lda: inFeatures,
-                                      x: x, y: y + lo)
-                        } else {
-                            BLAS.gemm(.none, .transposed, m: n, n: hi - lo, k: inFeatures, a: x, lda: inFeatures,
-                                      b: w + lo * inFeatures, ldb: inFeatures, c: y + lo, ldc: outFeatures)
-                        }
-                    }
-                    if !training, let pool, n * weight.count >= 65_536 {   // smaller products lose more to the hand-off than they gain
-                        pool.forEachRange(outFeatures, minimum: 2, block)
-                    } else {
-                        block(0, outFeatures)
-                    }
-                }
-            }
-        }
+        // Smaller products lose more to the hand-off between threads than they gain.
+        let threads = !training && n * weight.count >= 65_536 ? pool : nil
+        var y = linear(x, weight: weight.value, pool: threads)
         if let bias { addRowVector(&y, bias.value) }
         return y
     }
@@ -96,25 +75,9 @@ public final class Dense: Layer, InputGradientSkipping {
     public func backward(_ dy: Tensor) -> Tensor {
         let n = dy.shape[0]
         precondition(input.shape == [n, inFeatures], "\(name): backward without a matching training forward")
-        weight.gradient = Tensor(shape: [outFeatures, inFeatures]) { pg in
-            dy.withUnsafeBufferPointer { pdy in
-                input.withUnsafeBufferPointer { px in
-                    BLAS.gemm(.transposed, .none, m: outFeatures, n: inFeatures, k: n,
-                              a: pdy.baseAddress!, lda: outFeatures, b: px.baseAddress!, ldb: inFeatures,
-                              c: pg.baseAddress!, ldc: inFeatures)
-                }
-            }
-        }
+        weight.gradient = matmul(dy, .transposed, input, .none)   // dyᵀ · x: [out, in]
         if let bias { bias.gradient = channelSums(dy) }
         guard computesInputGradient else { return Tensor.zeros([0]) }
-        return Tensor(shape: [n, inFeatures]) { dx in
-            dy.withUnsafeBufferPointer { pdy in
-                weight.value.withUnsafeBufferPointer { pw in
-                    BLAS.gemm(.none, .none, m: n, n: inFeatures, k: outFeatures,
-                              a: pdy.baseAddress!, lda: outFeatures, b: pw.baseAddress!, ldb: inFeatures,
-                              c: dx.baseAddress!, ldc: inFeatures)
-                }
-            }
-        }
+        return matmul(dy, .none, weight.value, .none)               // dy · W: [N, in]
     }
 }

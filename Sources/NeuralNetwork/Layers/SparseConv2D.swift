@@ -78,15 +78,9 @@ public final class SparseConv2D: Layer {
         precondition(x.rank == 4 && x.shape[1] == inChannels, "\(name): input \(x.shape) does not fit [N, \(inChannels), H, W]")
         let g = ConvolutionGeometry(batch: x.shape[0], channels: inChannels, height: x.shape[2], width: x.shape[3],
                                     kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding)
-        let cols = Tensor(shape: [g.columnRows, g.columnCount]) { c in
-            x.withUnsafeBufferPointer { im2col(g, input: $0.baseAddress!, columns: c.baseAddress!) }
-        }
-        let product = Tensor(shape: [outChannels, g.columnCount]) { out in
-            cols.withUnsafeBufferPointer {
-                weight.multiply(transposedBatch: $0.baseAddress!, count: g.columnCount, into: out.baseAddress!, pool: pool)
-            }
-        }
-        return convolutionOutput(product, g, bias: bias, outChannels: outChannels)
+        let cols = im2col(g, input: x)                                   // [C·K·K, N·OH·OW]
+        let product = weight.multiply(transposedBatch: cols, pool: pool)  // [Cout, N·OH·OW]
+        return convolutionOutput(g, columnProduct: product, bias: bias)
     }
 
     public func backward(_ gradient: Tensor) -> Tensor {

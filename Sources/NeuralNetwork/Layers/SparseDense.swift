@@ -78,7 +78,7 @@ public final class SparseDense: Layer {
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         let s = try requireRank(inputShapes, 1, name, "a flat vector (add a Flatten layer before it)")
-        guard s[0] == weight.columns else { throw ModelError("layer '\(name)' expects \(weight.columns) input features, got \(s[0])") }
+        guard s[0] == weight.columns else { throw ModelError.inputFeatures(layer: name, expected: weight.columns, got: s[0]) }
         return [weight.rows]
     }
 
@@ -92,34 +92,13 @@ public final class SparseDense: Layer {
         var y: Tensor
         if n == 1 {
             // Many zero inputs (at least a quarter): walk only their columns of the weight.
-            let zeros = x.withUnsafeBufferPointer { p in p.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } }
-            if 4 * zeros >= columns {
-                let byInput = self.byInput
-                y = Tensor(shape: [1, rows]) { out in
-                    x.withUnsafeBufferPointer { px in
-                        let (x, y) = (px.baseAddress!, out.baseAddress!)
-                        guard let pool, pool.count > 1, byInput.nonZeroCount >= 8192 else {
-                            byInput.multiplyTransposed(vector: x, into: y)
-                            return
-                        }
-                        // Each thread scatters the inputs of its range into its own sums; then add them up.
-                        let parts = byInput.rowPartition(pool.count)
-                        let partial = UnsafeMutablePointer<Float>.allocate(capacity: (pool.count - 1) * rows)
-                        defer { partial.deallocate() }
-                        pool.run { i in
-                            byInput.multiplyTransposed(vector: x, into: i == 0 ? y : partial + (i - 1) * rows, rows: parts[i]..<parts[i + 1])
-                        }
-                        for i in 1..<pool.count { for r in 0..<rows { y[r] += partial[(i - 1) * rows + r] } }
-                    }
-                }
+            if 4 * (columns - x.nonZeroCount()) >= columns {
+                y = byInput.multiplyTransposed(vector: x, pool: pool).reshaped([1, rows])
             } else {
-                y = Tensor(shape: [1, rows]) { out in x.withUnsafeBufferPointer { weight.multiply(vector: $0.baseAddress!, into: out.baseAddress!, pool: pool) } }
+                y = weight.multiply(vector: x, pool: pool).reshaped([1, rows])
             }
         } else {
-            let weight = forBatches
-            y = Tensor(shape: [n, rows]) { out in
-                x.withUnsafeBufferPointer { weight.multiply(batch: $0.baseAddress!, count: n, into: out.baseAddress!, pool: pool) }
-            }
+            y = forBatches.multiply(batch: x, pool: pool)
         }
         if let bias { addRowVector(&y, bias) }
         return y
@@ -152,7 +131,7 @@ extension Graph {
             switch try transform(node.module) {
             case let layer as Layer: ids[i] = try copy.add(layer, after: inputs[0])
             case let merge as MergeLayer: ids[i] = try copy.add(merge, inputs: inputs)
-            case let other: throw ModelError("module '\(other.name)' is neither a Layer nor a MergeLayer")
+            case let other: throw ModelError.unsupportedModule(other.name)
             }
         }
         return copy

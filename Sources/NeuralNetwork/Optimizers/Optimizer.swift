@@ -7,22 +7,12 @@ import TensorCore
 public protocol UpdateRule {
     /// How many state arrays (each the size of the parameter) the rule keeps.
     var slotCount: Int { get }
-    /// Updates `count` entries of a value in place from their gradient.
+    /// Updates one range of a parameter's entries in place from their gradient, through
+    /// `entries.update { value, gradient, slots… in … }`.
     /// - Parameters:
     ///   - step: 1 for the first update of this parameter, then 2, 3, …
-    ///   - slots: the rule's state for the same entries, zero at first.
-    func apply(step: Int, learningRate: Float, value: UnsafeMutablePointer<Float>,
-               gradient: UnsafePointer<Float>, slots: SlotPointers, count: Int)
-}
-
-/// The state arrays of one parameter range: slot `i` starts at `base + i·stride`.
-public struct SlotPointers {
-    let base: UnsafeMutablePointer<Float>?
-    let stride: Int
-    /// The start of slot `i`.
-    public subscript(i: Int) -> UnsafeMutablePointer<Float> { base! + i * stride }
-    /// These slots advanced by `offset` entries.
-    func advanced(by offset: Int) -> SlotPointers { SlotPointers(base: base.map { $0 + offset }, stride: stride) }
+    ///   - entries: the value, gradient and state slots (zero at first) of the range.
+    func apply(step: Int, learningRate: Float, to entries: ParameterEntries)
 }
 
 /// Applies an `UpdateRule` to a model's trainable parameters, keeps per-parameter
@@ -33,17 +23,15 @@ public final class Optimizer {
     public let rule: UpdateRule
     private var state: [ObjectIdentifier: State] = [:]
 
-    /// One parameter's slots (`slotCount × count` floats) and its step count.
+    /// One parameter's slots (`[slotCount, count]`) and its step count.
     private final class State {
-        let slots: UnsafeMutablePointer<Float>
+        var slots: Tensor
         let count: Int
         var steps = 0
         init(slotCount: Int, count: Int) {
             self.count = count
-            slots = .allocate(capacity: max(slotCount * count, 1))
-            slots.initialize(repeating: 0, count: max(slotCount * count, 1))
+            slots = Tensor.zeros([slotCount, count])
         }
-        deinit { slots.deallocate() }
     }
 
     /// Creates an optimizer with the given rule.
@@ -54,43 +42,21 @@ public final class Optimizer {
     public func step(_ parameters: [(path: String, parameter: Parameter)], learningRate: Float,
                      pool: WorkerPool? = nil) {
         for (_, p) in parameters where p.isTrainable {
-            precondition(p.gradient.shape == p.value.shape,
-                         "gradient \(p.gradient.shape) does not match parameter \(p.value.shape)")
             let key = ObjectIdentifier(p)
             // A parameter that changed size (e.g. after compaction) starts with fresh state.
             let entry = state[key].flatMap { $0.count == p.count ? $0 : nil } ?? State(slotCount: rule.slotCount, count: p.count)
             state[key] = entry
             entry.steps += 1
-            let n = p.count
-            let slots = SlotPointers(base: entry.slots, stride: n)
-            let mask = p.mask
-            let gradient = p.gradient
-            let rule = self.rule, step = entry.steps, slotCount = rule.slotCount
-            p.value.withUnsafeMutableBufferPointer { buffer in
-                let v = buffer
-                gradient.withUnsafeBufferPointer { g in
-                    let work = { (lo: Int, hi: Int) in
-                        rule.apply(step: step, learningRate: learningRate, value: v.baseAddress! + lo,
-                                   gradient: g.baseAddress! + lo, slots: slots.advanced(by: lo), count: hi - lo)
-                        guard let mask else { return }
-                        mask.withUnsafeBufferPointer { m in
-                            for i in lo..<hi { v[i] *= m[i] }
-                            for slot in 0..<slotCount {
-                                let s = slots[slot]
-                                for i in lo..<hi { s[i] *= m[i] }
-                            }
-                        }
-                    }
-                    if let pool { pool.forEachRange(n, work) } else { work(0, n) }
-                }
+            let rule = self.rule, step = entry.steps
+            p.value.update(gradient: p.gradient, slots: &entry.slots, mask: p.mask, pool: pool) { entries in
+                rule.apply(step: step, learningRate: learningRate, to: entries)
             }
         }
     }
 
     /// The state slots kept for `parameter` (empty before its first update), for tests and inspection.
     public func slots(for parameter: Parameter) -> [Float] {
-        guard let entry = state[ObjectIdentifier(parameter)] else { return [] }
-        return Array(UnsafeBufferPointer(start: entry.slots, count: rule.slotCount * entry.count))
+        state[ObjectIdentifier(parameter)]?.slots.scalars ?? []
     }
 
     /// Forgets all state (momentum, moments).
@@ -100,7 +66,7 @@ public final class Optimizer {
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay,
 /// as PyTorch defines it: `g ← g + λw; v ← μv + g; w ← w − η(g + μv)` (Nesterov) or `w ← w − ηv`.
 /// https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
-public struct SGD: UpdateRule {
+public struct SGD: UpdateRule, Equatable, Sendable {
     /// Momentum μ (0 for plain SGD).
     public var momentum: Float
     /// Use Nesterov's look-ahead form.
@@ -112,24 +78,25 @@ public struct SGD: UpdateRule {
         self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
     }
     public var slotCount: Int { momentum == 0 ? 0 : 1 }
-    public func apply(step: Int, learningRate lr: Float, value w: UnsafeMutablePointer<Float>,
-                      gradient g: UnsafePointer<Float>, slots: SlotPointers, count: Int) {
+    public func apply(step: Int, learningRate lr: Float, to entries: ParameterEntries) {
         let wd = weightDecay, mu = momentum
         if mu == 0 {
-            for i in 0..<count { w[i] -= lr * (g[i] + wd * w[i]) }
+            entries.update { w, g in w -= lr * (g + wd * w) }
             return
         }
-        let v = slots[0]
-        if step == 1 {
-            // PyTorch starts the buffer at the first gradient.
-            for i in 0..<count { v[i] = g[i] + wd * w[i] }
-        } else {
-            for i in 0..<count { v[i] = mu * v[i] + (g[i] + wd * w[i]) }
-        }
+        // PyTorch starts the buffer at the first gradient (the slot is still zero then).
+        let carry = step == 1 ? 0 : mu
         if nesterov {
-            for i in 0..<count { w[i] -= lr * ((g[i] + wd * w[i]) + mu * v[i]) }
+            entries.update { w, g, v in
+                let d = g + wd * w
+                v = carry * v + d
+                w -= lr * (d + mu * v)
+            }
         } else {
-            for i in 0..<count { w[i] -= lr * v[i] }
+            entries.update { w, g, v in
+                v = carry * v + (g + wd * w)
+                w -= lr * v
+            }
         }
     }
 }
@@ -137,7 +104,7 @@ public struct SGD: UpdateRule {
 /// Adam with bias correction; `weightDecay` adds `λw` to the gradient (L2), or, when
 /// `decoupled` is true, shrinks the weights directly (AdamW).
 /// https://arxiv.org/abs/1412.6980, https://arxiv.org/abs/1711.05101
-public struct Adam: UpdateRule {
+public struct Adam: UpdateRule, Equatable, Sendable {
     /// Decay of the first-moment estimate.
     public var beta1: Float
     /// Decay of the second-moment estimate.
@@ -157,9 +124,7 @@ public struct Adam: UpdateRule {
     /// AdamW: Adam with decoupled weight decay (default λ 0.01).
     public static func adamW(weightDecay: Float = 0.01) -> Adam { Adam(weightDecay: weightDecay, decoupled: true) }
     public var slotCount: Int { 2 }
-    public func apply(step: Int, learningRate lr: Float, value w: UnsafeMutablePointer<Float>,
-                      gradient g: UnsafePointer<Float>, slots: SlotPointers, count n: Int) {
-        let m = slots[0], v = slots[1]
+    public func apply(step: Int, learningRate lr: Float, to entries: ParameterEntries) {
         let b1 = beta1, b2 = beta2, eps = epsilon
         let c1 = 1 - Float(Double.pow(Double(b1), step))
         let c2 = 1 - Float(Double.pow(Double(b2), step))
@@ -167,12 +132,11 @@ public struct Adam: UpdateRule {
         let c2Root = c2.squareRoot()
         let l2 = decoupled ? 0 : weightDecay
         let shrink = decoupled ? 1 - lr * weightDecay : 1
-        for i in 0..<n {
-            let gi = g[i] + l2 * w[i]
-            m[i] = b1 * m[i] + (1 - b1) * gi
-            v[i] = b2 * v[i] + (1 - b2) * gi * gi
-            w[i] = w[i] * shrink - stepSize * m[i] / (v[i].squareRoot() / c2Root + eps)
+        entries.update { w, g, m, v in
+            let gi = g + l2 * w
+            m = b1 * m + (1 - b1) * gi
+            v = b2 * v + (1 - b2) * gi * gi
+            w = w * shrink - stepSize * m / (v.squareRoot() / c2Root + eps)
         }
     }
 }
-

@@ -40,9 +40,78 @@ public struct ConvolutionGeometry: Equatable, Sendable, Codable {
     }
 }
 
+/// Unfolds `input` (`[N, C, H, W]`) into the column matrix `[C·KH·KW, N·OH·OW]`.
+/// - Precondition: `input.shape == g.inputShape`.
+/// - Complexity: O(C·KH·KW·N·OH·OW).
+public func im2col(_ g: ConvolutionGeometry, input: Tensor) -> Tensor {
+    _ = g.checkOperands("im2col", input: input)
+    return Tensor(shape: [g.columnRows, g.columnCount]) { c in
+        input.withUnsafeBufferPointer { im2col(g, input: $0.baseAddress!, columns: c.baseAddress!) }
+    }
+}
+
+/// Folds a column matrix `[C·KH·KW, N·OH·OW]` back into `[N, C, H, W]`, summing overlapping
+/// taps (the adjoint of `im2col`).
+/// - Precondition: `columns` is `[C·KH·KW, N·OH·OW]`.
+/// - Complexity: O(C·KH·KW·N·OH·OW).
+public func col2im(_ g: ConvolutionGeometry, columns: Tensor) -> Tensor {
+    precondition(columns.shape == [g.columnRows, g.columnCount],
+                 "col2im: columns \(columns.shape) do not fit [\(g.columnRows), \(g.columnCount)] of \(g)")
+    return Tensor(shape: g.inputShape) { x in
+        columns.withUnsafeBufferPointer { col2im(g, columns: $0.baseAddress!, output: x.baseAddress!) }
+    }
+}
+
+/// The output `[N, Cout, OH, OW]` of a convolution computed as `product = W · im2col(x)`
+/// (`[Cout, N·OH·OW]`), plus the bias `[Cout]` when given.
+/// - Precondition: `product` is `[Cout, N·OH·OW]`; `bias` is `[Cout]`.
+/// - Complexity: O(N·Cout·OH·OW).
+public func convolutionOutput(_ g: ConvolutionGeometry, columnProduct product: Tensor, bias: Tensor?) -> Tensor {
+    precondition(product.rank == 2 && product.shape[1] == g.columnCount,
+                 "convolutionOutput: product \(product.shape) is not [Cout, \(g.columnCount)]")
+    let cout = product.shape[0]
+    precondition(bias == nil || bias!.shape == [cout], "convolutionOutput: bias \(bias!.shape) is not [\(cout)]")
+    let plane = g.outputHeight * g.outputWidth
+    let biasValues = bias ?? Tensor.zeros([cout])
+    return Tensor(shape: g.outputShape(outputChannels: cout)) { y in
+        product.withUnsafeBufferPointer { p in
+            biasValues.withUnsafeBufferPointer { b in
+                for n in 0..<g.batch {
+                    for co in 0..<cout {
+                        let src = p.baseAddress! + co * g.batch * plane + n * plane
+                        let dst = y.baseAddress! + (n * cout + co) * plane
+                        let bv = b[co]
+                        for i in 0..<plane { dst[i] = src[i] + bv }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The output gradient `[N, Cout, OH, OW]` regrouped by channel, `[Cout, N·OH·OW]` (the
+/// layout of `W · im2col(x)`), for the weight and input gradients of an im2col convolution.
+/// - Precondition: `outputGradient` is `[N, Cout, OH, OW]` for this geometry.
+/// - Complexity: O(N·Cout·OH·OW).
+public func convolutionOutputColumns(_ g: ConvolutionGeometry, outputGradient dy: Tensor) -> Tensor {
+    let cout = g.checkOperands("convolutionOutputColumns", outputGradient: dy)
+    let plane = g.outputHeight * g.outputWidth
+    return Tensor(shape: [cout, g.batch * plane]) { t in
+        dy.withUnsafeBufferPointer { d in
+            for n in 0..<g.batch {
+                for co in 0..<cout {
+                    let src = d.baseAddress! + (n * cout + co) * plane
+                    let dst = t.baseAddress! + co * g.batch * plane + n * plane
+                    for i in 0..<plane { dst[i] = src[i] }
+                }
+            }
+        }
+    }
+}
+
 /// Unfolds `input` (`[N, C, H, W]`, contiguous) into `columns` (`[C·KH·KW, N·OH·OW]`).
 /// - Complexity: O(C·KH·KW·N·OH·OW).
-public func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>) {
+func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>) {
     let (oh, ow) = (g.outputHeight, g.outputWidth)
     let plane = g.height * g.width
     let imageSize = g.channels * plane
@@ -82,7 +151,7 @@ public func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, column
 /// Folds `columns` back into `input` shape, summing overlapping taps (the adjoint of
 /// `im2col`). `output` (`[N, C, H, W]`) is overwritten.
 /// - Complexity: O(C·KH·KW·N·OH·OW).
-public func col2im(_ g: ConvolutionGeometry, columns: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+func col2im(_ g: ConvolutionGeometry, columns: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
     let (oh, ow) = (g.outputHeight, g.outputWidth)
     let plane = g.height * g.width
     let imageSize = g.channels * plane

@@ -46,3 +46,32 @@ package func naiveMatmul(_ a: Tensor, _ transposeA: Transpose = .none,
     }
     return out
 }
+
+/// `x · Wᵀ` for a batch `x` (`[N, in]`) and a weight `[out, in]`: the `[N, out]` product of a
+/// fully connected layer. One sample goes through gemv (sgemm would repack the whole
+/// weight); with a `pool`, its threads take disjoint ranges of output features.
+/// - Precondition: `x` is `[N, in]` and `weight` is `[out, in]`.
+/// - Complexity: O(N·in·out).
+public func linear(_ x: Tensor, weight: Tensor, pool: WorkerPool? = nil) -> Tensor {
+    precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
+                 "linear: input \(x.shape) does not fit weight \(weight.shape) ([N, in] · [out, in]ᵀ)")
+    let (n, inFeatures, outFeatures) = (x.shape[0], weight.shape[1], weight.shape[0])
+    return Tensor(shape: [n, outFeatures]) { y in
+        x.withUnsafeBufferPointer { px in
+            weight.withUnsafeBufferPointer { pw in
+                let (x, w, y) = (px.baseAddress!, pw.baseAddress!, y.baseAddress!)
+                // Output features lo..<hi.
+                let block = { (lo: Int, hi: Int) in
+                    if n == 1 {
+                        BLAS.gemv(.none, rows: hi - lo, columns: inFeatures, a: w + lo * inFeatures, lda: inFeatures,
+                                  x: x, y: y + lo)
+                    } else {
+                        BLAS.gemm(.none, .transposed, m: n, n: hi - lo, k: inFeatures, a: x, lda: inFeatures,
+                                  b: w + lo * inFeatures, ldb: inFeatures, c: y + lo, ldc: outFeatures)
+                    }
+                }
+                if let pool { pool.forEachRange(outFeatures, minimum: 2, block) } else { block(0, outFeatures) }
+            }
+        }
+    }
+}

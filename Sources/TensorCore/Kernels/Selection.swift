@@ -141,3 +141,35 @@ public func withUnsafeBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPoin
 public func withUnsafeBuffers<R>(_ tensors: [Tensor], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
     try withUnsafeBuffers(tensors.map(\.scalars), body)
 }
+
+// MARK: - Tensor-level forms
+
+/// The `k`-th smallest value (0-based) among all scalars of `tensors`, as if they were
+/// concatenated and sorted (`kthSmallest(_:in:)` over their buffers, no copy).
+/// - Precondition: `0 <= k < total count`.
+/// - Complexity: O(n) time in two passes; O(1) extra memory.
+public func kthSmallest(_ k: Int, in tensors: [Tensor]) -> Float {
+    withUnsafeBuffers(tensors) { kthSmallest(k, in: $0) }
+}
+
+/// The `k`-th smallest magnitude `|x|` (0-based) among all scalars of `tensors`, read in place.
+/// - Precondition: `0 <= k < total count`; no NaN.
+/// - Complexity: O(n) time in two passes; O(1) extra memory.
+public func kthSmallestMagnitude(_ k: Int, in tensors: [Tensor]) -> Float {
+    withUnsafeBuffers(tensors) { kthSmallestMagnitude(k, in: $0) }
+}
+
+/// The number of scalars of `tensor` below `value` (vectorized).
+/// - Complexity: O(count).
+public func countBelow(_ value: Float, in tensor: Tensor) -> Int {
+    tensor.withUnsafeBufferPointer { countBelow(value, in: $0) }
+}
+
+/// Zeroes `mask` wherever `scores < value`, then at the first `ties` positions where
+/// `scores == value`. Returns the ties left over (none matched).
+/// - Precondition: `scores` and `mask` have the same shape.
+/// - Complexity: O(count).
+public func maskBelow(_ value: Float, ties: Int, scores: Tensor, mask: inout Tensor) -> Int {
+    precondition(scores.shape == mask.shape, "scores \(scores.shape) and mask \(mask.shape) differ")
+    return scores.withUnsafeBufferPointer { s in mask.withUnsafeMutableBufferPointer { maskBelow(value, ties: ties, scores: s, mask: $0) } }
+}

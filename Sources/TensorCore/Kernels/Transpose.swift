@@ -24,3 +24,19 @@ public func transpose(_ source: UnsafePointer<Float>, rows: Int, columns: Int, s
     }
     for k in rows8..<rows { for c in 0..<columns { destination[c * destinationStride + k] = source[k * sourceStride + c] } }
 }
+
+extension Tensor {
+    /// The transpose of a matrix: `[rows, columns]` → `[columns, rows]`.
+    /// - Precondition: rank 2.
+    /// - Complexity: O(count).
+    public func transposed() -> Tensor {
+        precondition(rank == 2, "transposed() needs a matrix, got \(shape)")
+        let (rows, columns) = (shape[0], shape[1])
+        return Tensor(shape: [columns, rows]) { out in
+            withUnsafeBufferPointer { src in
+                transpose(src.baseAddress!, rows: rows, columns: columns, sourceStride: columns,
+                          into: out.baseAddress!, destinationStride: rows)
+            }
+        }
+    }
+}

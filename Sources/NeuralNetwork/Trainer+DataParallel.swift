@@ -1,0 +1,60 @@
+import TensorCore
+
+/// Data-parallel training: a step's batch split between the model and its replicas, whose
+/// gradients are summed into the model's.
+
+extension Trainer {
+    /// Computes the mean loss over the samples at `indices` and leaves its gradient in the
+    /// model's parameters. With replicas, the slice is split between the model and the
+    /// replicas, run concurrently, and the replicas' gradients are added to the model's.
+    func computeGradients(_ data: Dataset, _ indices: ArraySlice<Int>, loss: Loss,
+                          replicas: [Graph], pool: WorkerPool?) -> (loss: Float, correct: Int) {
+        let workers = [model] + replicas
+        let n = indices.count
+        let parts = min(workers.count, n)
+        guard parts > 1, let pool else { return Self.gradients(model, data.batch(indices), loss: loss, scale: 1) }
+        let master = model.parameters
+        for replica in replicas {
+            for (mine, theirs) in zip(master, replica.parameters) { theirs.parameter.value = mine.parameter.value }
+        }
+        let results = pool.map(parts) { w in
+            let lo = indices.startIndex + n * w / parts, hi = indices.startIndex + n * (w + 1) / parts
+            let batch = data.batch(indices[lo..<hi])
+            let r = Self.gradients(workers[w], batch, loss: loss, scale: Float(hi - lo) / Float(n))
+            return (loss: r.loss * Float(hi - lo) / Float(n), correct: r.correct)
+        }
+        // Sum the replicas' gradients into the model's, each thread taking one range of
+        // every parameter; then drop the replicas' references to the weights so the
+        // optimizer updates them in place instead of copying.
+        let replicaParameters = workers[1..<parts].map(\.parameters)
+        for (i, (_, mine)) in master.enumerated() {
+            if !mine.isTrainable {
+                // Running statistics (BatchNorm): the mean of every worker's update.
+                var sum = mine.value
+                for other in replicaParameters { sum.add(other[i].parameter.value) }
+                mine.value = sum * (1 / Float(parts))
+                continue
+            }
+            mine.gradient.accumulate(replicaParameters.map { $0[i].parameter.gradient }, pool: pool)
+        }
+        for replica in replicas { for (_, p) in replica.parameters { p.value = Self.released } }
+        return (results.reduce(0) { $0 + $1.loss }, results.reduce(0) { $0 + $1.correct })
+    }
+
+    /// Stands in for a replica's weights between steps (the next step copies them again).
+    static let released = Tensor.zeros([0])
+
+    /// Forward, loss and backward on one batch; the loss gradient is multiplied by `scale`.
+    static func gradients(_ model: Graph, _ batch: Batch, loss: Loss, scale: Float) -> (loss: Float, correct: Int) {
+        let output = model.forward(batch.inputs, training: true)
+        var result = loss.evaluate(output, on: batch)
+        var correct = 0
+        if !batch.labels.isEmpty {
+            for (p, y) in zip(argmaxRows(output), batch.labels) where p == Int(y) { correct += 1 }
+        }
+        guard result.value.isFinite else { return (result.value, correct) }
+        if scale != 1 { result.gradient.scale(by: scale) }
+        model.backward(result.gradient)
+        return (result.value, correct)
+    }
+}

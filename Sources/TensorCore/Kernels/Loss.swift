@@ -1,0 +1,56 @@
+import RealModule
+
+/// Loss kernels: a value summed in Double and the gradient with respect to the prediction,
+/// in one pass over the batch.
+
+/// Softmax cross-entropy of each row of `logits` (`[N, C]`) against its label, stable as
+/// `log Σ e^z = max + log Σ e^(z − max)`: the loss summed over rows, and the gradient
+/// `(softmax(z) − onehot(label)) · gradientScale`.
+/// - Precondition: `logits` is `[N, C]` with one label per row, each in `0..<C`.
+/// - Complexity: O(N·C).
+public func softmaxCrossEntropySum(logits: Tensor, labels: [Int32], gradientScale: Float) -> (sum: Double, gradient: Tensor) {
+    precondition(logits.rank == 2 && logits.shape[0] == labels.count,
+                 "logits \(logits.shape) do not match \(labels.count) labels")
+    let (n, c) = (logits.shape[0], logits.shape[1])
+    var total = 0.0
+    let grad = Tensor(shape: [n, c]) { g in
+        logits.withUnsafeBufferPointer { z in
+            for i in 0..<n {
+                let row = z.baseAddress! + i * c
+                var m = -Float.infinity
+                for j in 0..<c { m = max(m, row[j]) }
+                var s: Float = 0
+                for j in 0..<c { let e = Float.exp(row[j] - m); g[i * c + j] = e; s += e }
+                let label = Int(labels[i])
+                precondition(label >= 0 && label < c, "label \(label) is outside 0..<\(c)")
+                total += Double(Float.log(s) + m - row[label])
+                let inv = gradientScale / s
+                for j in 0..<c { g[i * c + j] *= inv }
+                g[i * c + label] -= gradientScale
+            }
+        }
+    }
+    return (total, grad)
+}
+
+/// The squared error `Σ (prediction − target)²` over all entries, and the gradient
+/// `2·(prediction − target) · gradientScale`.
+/// - Precondition: `prediction` and `target` have the same shape.
+/// - Complexity: O(count).
+public func squaredErrorSum(prediction: Tensor, target: Tensor, gradientScale: Float) -> (sum: Double, gradient: Tensor) {
+    precondition(prediction.shape == target.shape, "prediction \(prediction.shape) and target \(target.shape) differ")
+    let scale = 2 * gradientScale
+    var total = 0.0
+    let grad = Tensor(shape: prediction.shape) { g in
+        prediction.withUnsafeBufferPointer { p in
+            target.withUnsafeBufferPointer { t in
+                for i in 0..<p.count {
+                    let d = p[i] - t[i]
+                    total += Double(d * d)
+                    g[i] = scale * d
+                }
+            }
+        }
+    }
+    return (total, grad)
+}

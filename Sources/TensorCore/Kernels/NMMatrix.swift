@@ -1,0 +1,91 @@
+/// A `[rows, columns]` Float32 matrix with at most `n` kept entries in every group of `m`
+/// consecutive entries of a row (N:M sparsity, e.g. 2:4): each group stores exactly `n`
+/// values and `n` 4-bit positions within the group (two to a byte), padding with zero
+/// values at position 0 when a group keeps fewer. 2:4 thus takes half the values of the
+/// dense matrix plus 1/4 byte of index per value, with no row offsets: every row has the
+/// same length. The last group of a row may be shorter than `m` when `m` does not divide
+/// `columns`. A kept entry whose value is zero cannot be told from padding: conversions
+/// reproduce the values exactly, not such a mask.
+public struct NMMatrix: Equatable, Sendable {
+    /// The matrix height and width.
+    public let rows: Int, columns: Int
+    /// Kept entries per group, and the group length (`1 ≤ n ≤ m ≤ 16`).
+    public let n: Int, m: Int
+    /// `rows · groups · n` values, group by group.
+    public let values: [Float]
+    /// The position within its group of each value, 4 bits each, the first in the low nibble.
+    public let positions: [UInt8]
+
+    /// Groups per row.
+    public var groups: Int { (columns + m - 1) / m }
+    /// Bytes of the values and positions.
+    public var bytes: Int { 4 * values.count + positions.count }
+
+    /// The N:M form of a rank-2 `matrix`, storing the entries where `mask` is not zero
+    /// (every non-zero entry when `mask` is nil).
+    /// - Returns: nil when a group keeps more than `n` entries.
+    public init?(_ matrix: Tensor, mask: Tensor? = nil, n: Int, m: Int) {
+        precondition(matrix.rank == 2, "an N:M matrix needs a matrix, got shape \(matrix.shape)")
+        precondition(mask == nil || mask!.shape == matrix.shape, "mask shape \(mask!.shape) differs from \(matrix.shape)")
+        precondition(1 <= n && n <= m && m <= 16, "N:M needs 1 ≤ n ≤ m ≤ 16, got \(n):\(m)")
+        rows = matrix.shape[0]; columns = matrix.shape[1]; self.n = n; self.m = m
+        let groups = (columns + m - 1) / m
+        var values = [Float](repeating: 0, count: rows * groups * n)
+        var nibbles = [UInt8](repeating: 0, count: values.count)
+        let w = matrix.scalars, k = mask?.scalars ?? w
+        for r in 0..<rows {
+            for g in 0..<groups {
+                var slot = (r * groups + g) * n
+                let end = slot + n
+                for j in g * m..<Swift.min(g * m + m, columns) where k[r * columns + j] != 0 {
+                    guard slot < end else { return nil }
+                    values[slot] = w[r * columns + j]
+                    nibbles[slot] = UInt8(j - g * m)
+                    slot += 1
+                }
+            }
+        }
+        self.values = values
+        positions = stride(from: 0, to: nibbles.count, by: 2).map { i in
+            nibbles[i] | (i + 1 < nibbles.count ? nibbles[i + 1] << 4 : 0)
+        }
+    }
+
+    /// The position within its group of value `i`.
+    @inline(__always) public func position(_ i: Int) -> Int { Int(positions[i >> 1] >> UInt8((i & 1) << 2) & 0xF) }
+
+    /// The dense matrix (padding values are zeros, so they add nothing).
+    public func dense() -> Tensor {
+        var out = Tensor.zeros([rows, columns])
+        let groups = self.groups
+        out.withUnsafeMutableBufferPointer { o in
+            for r in 0..<rows {
+                for g in 0..<groups {
+                    for s in 0..<n {
+                        let i = (r * groups + g) * n + s
+                        if values[i] != 0 { o[r * columns + g * m + position(i)] = values[i] }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The CSR form of the non-zero stored entries (batch products go through it: at 2:4
+    /// the values are half the matrix, where a dense product is the faster one anyway).
+    public func csr() -> CSRMatrix {
+        var starts = [Int32](repeating: 0, count: rows + 1)
+        var kept: [Float] = [], columnsOf: [UInt32] = []
+        let groups = self.groups
+        for r in 0..<rows {
+            for g in 0..<groups {
+                // Slots in position order, skipping zero padding.
+                let slots = (0..<n).map { (r * groups + g) * n + $0 }.filter { values[$0] != 0 }.sorted { position($0) < position($1) }
+                for i in slots { kept.append(values[i]); columnsOf.append(UInt32(g * m + position(i))) }
+            }
+            starts[r + 1] = Int32(kept.count)
+        }
+        let indices: CSRMatrix.ColumnIndices = columns <= 65_536 ? .narrow(columnsOf.map { UInt16($0) }) : .wide(columnsOf)
+        return CSRMatrix(rows: rows, columns: columns, rowStarts: starts, columnIndices: indices, values: kept)!
+    }
+}
