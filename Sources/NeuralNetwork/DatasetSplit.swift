@@ -31,12 +31,12 @@ extension Dataset {
     /// - Throws: `ModelError` when `fraction` is outside [0, 1) or leaves either part empty.
     public func splittingValidation(fraction: Double, seed: UInt64) throws -> (training: Dataset, validation: Dataset?) {
         guard fraction.isFinite, fraction >= 0, fraction < 1 else {
-            throw ModelError("the validation split must be in [0, 1), got \(fraction)")
+            throw ModelError.validationSplit(fraction: fraction, samples: count)
         }
         guard fraction > 0 else { return (self, nil) }
         let held = Int((fraction * Double(count)).rounded())
         guard held >= 1, held < count else {
-            throw ModelError("a validation split of \(fraction) leaves \(held) of \(count) samples for validation; use 0 or a larger share")
+            throw ModelError.validationSplit(fraction: fraction, samples: count)
         }
         var rng = SeededGenerator(seed: seed ^ 0x5641_4C49_4441_5445)   // "VALIDATE": apart from the training stream
         var order = Array(0..<count)

@@ -49,6 +49,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     case datasetAnswers(samples: Int, answers: Int, kind: String)
     /// A dataset has a negative label.
     case negativeLabel(Int32)
+    /// A validation split of `fraction` cannot be taken from `samples` samples.
+    case validationSplit(fraction: Double, samples: Int)
 
     /// What went wrong and where.
     public var description: String {
@@ -83,6 +85,9 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .datasetSize(values, sampleShape): return "dataset of \(values) values does not split into samples of shape \(sampleShape)"
         case let .datasetAnswers(samples, answers, kind): return "dataset has \(samples) samples but \(answers) \(kind)"
         case let .negativeLabel(label): return "dataset has a negative label \(label)"
+        case let .validationSplit(fraction, samples):
+            guard fraction.isFinite, fraction >= 0, fraction < 1 else { return "the validation split must be in [0, 1), got \(fraction)" }
+            return "a validation split of \(fraction) holds out \(Int((fraction * Double(samples)).rounded())) of \(samples) samples; use 0 or a share that leaves both parts non-empty"
         }
     }
 }

@@ -104,14 +104,13 @@ struct BenchGEMM: ParsableCommand {
             var checksum: Float = 0
             for _ in 0..<5 {
                 let start = clock.now
-                let sums = UnsafeMutableBufferPointer<Float>.allocate(capacity: concurrent)
-                defer { sums.deallocate() }
+                let sums = Checksums(count: concurrent)
                 DispatchQueue.concurrentPerform(iterations: concurrent) { t in
                     var local: Float = 0
                     for _ in 0..<reps { local += multiply() }
-                    sums[t] = local
+                    sums.set(t, local)
                 }
-                checksum += sums.reduce(0, +)
+                checksum += sums.total
                 times.append((clock.now - start).seconds / Double(reps))
             }
             precondition(checksum.isFinite, "GEMM produced a non-finite value")
@@ -126,4 +125,13 @@ struct BenchGEMM: ParsableCommand {
             }
         }
     }
+}
+
+/// One checksum per concurrent worker, written under a lock.
+final class Checksums: @unchecked Sendable {
+    private var values: [Float]
+    private let lock = NSLock()
+    init(count: Int) { values = [Float](repeating: 0, count: count) }
+    func set(_ i: Int, _ value: Float) { lock.lock(); values[i] = value; lock.unlock() }
+    var total: Float { lock.lock(); defer { lock.unlock() }; return values.reduce(0, +) }
 }

@@ -49,7 +49,7 @@ struct BenchPrune: ParsableCommand {
         let rssBefore = peakResidentMiB()
         let clock = ContinuousClock()
         let start = clock.now
-        let threshold = withUnsafeBuffers(parts) { kthSmallestMagnitude(Int(0.9 * Double(total)), in: $0) }
+        let threshold = kthSmallestMagnitude(Int(0.9 * Double(total)), in: parts)
         let seconds = (clock.now - start).seconds
         let extra = peakResidentMiB() - rssBefore
         if total >= 10_000 && !(threshold > 0.85 && threshold < 0.95) {

@@ -69,32 +69,8 @@ struct BenchSpMM: ParsableCommand {
         let csr = batch > 1 && plain.benefitsFromColumnBlocks ? plain.withColumnBlocks() : plain
         let xt = Tensor.uniform([cols, batch], low: 0, high: 1, using: &rng)
         var denseOut = Tensor.zeros([rows, batch]), sparseOut = Tensor.zeros([rows, batch])
-        let dense: () -> Void = {
-            weights.withUnsafeBufferPointer { w in
-                xt.withUnsafeBufferPointer { x in
-                    denseOut.withUnsafeMutableBufferPointer { y in
-                        // Rows lo..<hi of the product: one BLAS thread per participant.
-                        let (w, x, y) = (w.baseAddress!, x.baseAddress!, y.baseAddress!)
-                        let block = { (lo: Int, hi: Int) in
-                            if batch == 1 {
-                                BLAS.gemv(.none, rows: hi - lo, columns: cols, a: w + lo * cols, lda: cols, x: x, y: y + lo)
-                            } else {
-                                BLAS.gemm(.none, .none, m: hi - lo, n: batch, k: cols, a: w + lo * cols, lda: cols,
-                                          b: x, ldb: batch, c: y + lo * batch, ldc: batch)
-                            }
-                        }
-                        if let pool { pool.forEachRange(rows, minimum: 2, block) } else { block(0, rows) }
-                    }
-                }
-            }
-        }
-        let sparse: () -> Void = {
-            xt.withUnsafeBufferPointer { x in
-                sparseOut.withUnsafeMutableBufferPointer { y in
-                    csr.multiply(transposedBatch: x.baseAddress!, count: batch, into: y.baseAddress!, pool: pool)
-                }
-            }
-        }
+        let dense: () -> Void = { multiply(weights, xt, into: &denseOut, pool: pool) }
+        let sparse: () -> Void = { csr.multiply(transposedBatch: xt, into: &sparseOut, pool: pool) }
         let samples = timeInTurns([dense, sparse], count: runs, seconds: 0.5, maximumRuns: 5000, block: cache == .warm ? 20 : 1)
         let (td, ts) = (samples[0], samples[1])
         let count = td.count

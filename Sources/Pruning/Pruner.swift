@@ -111,27 +111,24 @@ public enum Pruner {
         let before = selected.map { $0.parameter.value.nonZeroCount() }
 
         // Scores per parameter; entries already cut score −∞ so they are cut first.
-        var units: [[Float]] = []
+        var units: [Tensor] = []
         for (path, p) in selected {
-            let scores = plan.criterion.scores(for: p, path: path)
+            var scores = plan.criterion.scores(for: p, path: path)
             guard scores.shape == p.value.shape else {
                 throw PruningError.criterion(name: plan.criterion.name, problem: "gave scores of shape \(scores.shape) for '\(path)' of shape \(p.value.shape)")
             }
             guard !scores.scalars.contains(where: \.isNaN) else {
                 throw PruningError.criterion(name: plan.criterion.name, problem: "gave NaN scores for '\(path)'; check the weights and gradients for NaN")
             }
-            var unit = scores.scalars
-            if let mask = p.mask {
-                for (i, m) in mask.scalars.enumerated() where m == 0 { unit[i] = -.infinity }
-            }
-            units.append(unit)
+            if let mask = p.mask { scores.fill(-.infinity, whereZeroIn: mask) }
+            units.append(scores)
         }
 
         if case let .nOfM(n, m) = plan.granularity {
             // N:M fixes the pattern itself; no threshold applies.
             for (i, (_, p)) in selected.enumerated() {
                 var mask = p.mask ?? Tensor(shape: p.value.shape, repeating: 1)
-                mask.zeroSlices(where: cutNOfM(units[i], n: n, m: m))
+                mask.zeroSlices(where: cutNOfM(units[i].scalars, n: n, m: m))
                 p.mask = mask
             }
         } else {
@@ -158,7 +155,7 @@ public enum Pruner {
             }
             for (i, (_, p)) in selected.enumerated() {
                 var mask = p.mask ?? Tensor(shape: p.value.shape, repeating: 1)
-                let left = mask.maskBelow(rules[i].below, ties: sharedTies ?? rules[i].ties, scores: units[i])
+                let left = maskBelow(rules[i].below, ties: sharedTies ?? rules[i].ties, scores: units[i], mask: &mask)
                 if sharedTies != nil { sharedTies = left }
                 p.mask = mask
             }

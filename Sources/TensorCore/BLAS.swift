@@ -37,7 +37,7 @@ public enum BLAS {
     /// `op(A)` is `m×k`, `op(B)` is `k×n`, `C` is `m×n`; `lda`, `ldb`, `ldc` are the
     /// row strides of the stored matrices.
     /// - Complexity: O(m·n·k).
-    public static func gemm(
+    package static func gemm(
         _ transA: Transpose, _ transB: Transpose,
         m: Int, n: Int, k: Int,
         alpha: Float = 1,
@@ -55,7 +55,7 @@ public enum BLAS {
 
     /// `y = alpha * op(A) * x + beta * y` for a row-major `rows×columns` matrix.
     /// - Complexity: O(rows·columns).
-    public static func gemv(
+    package static func gemv(
         _ trans: Transpose, rows: Int, columns: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>

@@ -38,6 +38,19 @@ extension CSRMatrix {
         }
     }
 
+    /// `A·Xᵀ` for a feature-major batch `xt` (`[columns, n]`), written into `yt` (`[rows, n]`,
+    /// allocated once by the caller): the form a benchmark times without allocating.
+    /// - Precondition: `xt` is `[columns, n]` and `yt` is `[rows, n]`.
+    /// - Complexity: O(non-zeros · n).
+    public func multiply(transposedBatch xt: Tensor, into yt: inout Tensor, pool: WorkerPool? = nil) {
+        precondition(xt.rank == 2 && xt.shape[0] == columns && yt.shape == [rows, xt.shape[1]],
+                     "CSR batch product: xt \(xt.shape) and yt \(yt.shape) do not fit [\(columns), n] → [\(rows), n]")
+        let n = xt.shape[1]
+        xt.withUnsafeBufferPointer { x in
+            yt.withUnsafeMutableBufferPointer { multiply(transposedBatch: x.baseAddress!, count: n, into: $0.baseAddress!, pool: pool) }
+        }
+    }
+
     /// `Aᵀ·x` for a vector `x` of `rows` entries (any shape holding that many): a `[columns]`
     /// tensor, skipping the rows of A whose entry of `x` is zero (see
     /// `multiplyTransposed(vector:into:rows:)`). With `rows`, only those rows take part. With a
@@ -69,7 +82,7 @@ extension CSRMatrix {
     /// `y = A·x` for a vector `x` of `columns` entries (batch 1): `rows` entries. With a
     /// `pool`, its threads take row ranges holding equal shares of the stored entries.
     /// - Complexity: O(rows + non-zeros).
-    public func multiply(vector x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, pool: WorkerPool? = nil) {
+    package func multiply(vector x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, pool: WorkerPool? = nil) {
         let bounds = rowPartition(pool.map { nonZeroCount >= 4096 ? $0.count : 1 } ?? 1)
         rowStarts.withUnsafeBufferPointer { starts in
             values.withUnsafeBufferPointer { v in
@@ -88,7 +101,7 @@ extension CSRMatrix {
     /// of one is `multiply(vector:into:pool:)`); with a `pool`, split by rows likewise. With
     /// `columnBlocks` attached, full 64-sample panels of a batch of 128 or more go through them.
     /// - Complexity: O(non-zeros · n).
-    public func multiply(transposedBatch xt: UnsafePointer<Float>, count n: Int, into yt: UnsafeMutablePointer<Float>,
+    package func multiply(transposedBatch xt: UnsafePointer<Float>, count n: Int, into yt: UnsafeMutablePointer<Float>,
                          pool: WorkerPool? = nil) {
         // One sample: feature-major is a plain vector, and the vector kernel is the fast one.
         if n == 1 { return multiply(vector: xt, into: yt, pool: pool) }
@@ -151,7 +164,7 @@ extension CSRMatrix {
     /// feature-major copy of the whole batch is made. With a `pool`, split by rows. With
     /// `columnBlocks` attached, each panel goes through them.
     /// - Complexity: O(non-zeros · n + (rows + columns) · n).
-    public func multiply(batch x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: WorkerPool? = nil) {
+    package func multiply(batch x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: WorkerPool? = nil) {
         let bounds = rowPartition(pool.map { nonZeroCount * n >= 16_384 ? $0.count : 1 } ?? 1)
         let (k, m) = (columns, rows)
         // One transposed panel, shared by the threads; one output block per row range.

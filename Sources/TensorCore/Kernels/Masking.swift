@@ -12,32 +12,31 @@ public struct LowestSelection: Equatable, Sendable {
     /// Creates a rule.
     public init(below: Float, ties: Int) { self.below = below; self.ties = ties }
 
-    /// The rule that cuts exactly the `k` lowest of all `arrays` taken together (ties
-    /// broken by position, first array first). One exact k-th value from radix selection;
-    /// no sort, no copy.
+    /// The rule that cuts exactly the `k` lowest of all `tensors` taken together (ties
+    /// broken by position, first tensor first). One exact k-th value from radix selection
+    /// (`kthSmallest`); no sort, no copy.
     /// - Precondition: no NaN among the scores.
     /// - Complexity: O(n) time in three passes over the n scores; O(1) extra memory.
-    public init(lowest k: Int, of arrays: [[Float]]) {
-        let total = arrays.reduce(0) { $0 + $1.count }
+    public init(lowest k: Int, of tensors: [Tensor]) {
+        let total = tensors.reduce(0) { $0 + $1.count }
         guard k > 0, total > 0 else { self = .none; return }
         let k = min(k, total)
-        let pivot = withUnsafeBuffers(arrays) { kthSmallest(k - 1, in: $0) }
-        var below = 0
-        for a in arrays { below += a.withUnsafeBufferPointer { countBelow(pivot, in: $0) } }
-        self.init(below: pivot, ties: k - below)
+        let pivot = kthSmallest(k - 1, in: tensors)
+        self.init(below: pivot, ties: k - tensors.reduce(0) { $0 + countBelow(pivot, in: $1) })
     }
 }
 
 extension Tensor {
-    /// Zeroes this mask wherever `scores` is below `rule.below`, then at the first
-    /// `ties` positions where it equals `rule.below` (vectorized).
-    /// - Returns: the ties left over, for the next tensor that shares the rule.
-    /// - Precondition: `scores.count == count`.
-    /// - Complexity: O(n).
-    public mutating func maskBelow(_ below: Float, ties: Int, scores: [Float]) -> Int {
-        precondition(scores.count == count, "scores (\(scores.count)) and mask (\(count)) differ in size")
-        return scores.withUnsafeBufferPointer { s in
-            withUnsafeMutableBufferPointer { m in TensorCore.maskBelow(below, ties: ties, scores: s, mask: m) }
+    /// Sets every entry whose mask entry is zero to `value` (a cut entry's score to −∞,
+    /// so that it is cut first again).
+    /// - Precondition: `mask` has this tensor's shape.
+    /// - Complexity: O(count).
+    public mutating func fill(_ value: Float, whereZeroIn mask: Tensor) {
+        precondition(mask.shape == shape, "mask \(mask.shape) does not match \(shape)")
+        mask.withUnsafeBufferPointer { m in
+            withUnsafeMutableBufferPointer { x in
+                for i in x.indices where m[i] == 0 { x[i] = value }
+            }
         }
     }
 }

@@ -75,3 +75,31 @@ public func linear(_ x: Tensor, weight: Tensor, pool: WorkerPool? = nil) -> Tens
         }
     }
 }
+
+/// `a · b` for `a` `[m, k]` and `b` `[k, n]`, written into `c` (`[m, n]`, allocated once by
+/// the caller), the rows of `a` split between the threads of `pool` (one BLAS thread each).
+/// One column (`n == 1`) goes through gemv. The dense baseline of `prune bench spmm`.
+/// - Precondition: the shapes agree.
+/// - Complexity: O(m·n·k).
+public func multiply(_ a: Tensor, _ b: Tensor, into c: inout Tensor, pool: WorkerPool? = nil) {
+    precondition(a.rank == 2 && b.rank == 2 && a.shape[1] == b.shape[0] && c.shape == [a.shape[0], b.shape[1]],
+                 "multiply: \(a.shape) · \(b.shape) does not fit \(c.shape)")
+    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            c.withUnsafeMutableBufferPointer { pc in
+                let (a, b, c) = (pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
+                // Rows lo..<hi of the product.
+                let block = { (lo: Int, hi: Int) in
+                    if n == 1 {
+                        BLAS.gemv(.none, rows: hi - lo, columns: k, a: a + lo * k, lda: k, x: b, y: c + lo)
+                    } else {
+                        BLAS.gemm(.none, .none, m: hi - lo, n: n, k: k, a: a + lo * k, lda: k, b: b, ldb: n,
+                                  c: c + lo * n, ldc: n)
+                    }
+                }
+                if let pool { pool.forEachRange(m, minimum: 2, block) } else { block(0, m) }
+            }
+        }
+    }
+}

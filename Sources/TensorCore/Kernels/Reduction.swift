@@ -91,7 +91,7 @@ public func argmaxRows(_ matrix: Tensor) -> [Int] {
 /// The sum of `count` floats at `pointer`, reassociated so it vectorizes.
 /// - Complexity: O(count).
 @inlinable
-public func relaxedSum(_ pointer: UnsafePointer<Float>, count: Int) -> Float {
+package func relaxedSum(_ pointer: UnsafePointer<Float>, count: Int) -> Float {
     var s: Float = 0
     for i in 0..<count { s = Relaxed.sum(s, pointer[i]) }
     return s
@@ -100,7 +100,7 @@ public func relaxedSum(_ pointer: UnsafePointer<Float>, count: Int) -> Float {
 /// The sum of products of `count` float pairs, reassociated so it vectorizes.
 /// - Complexity: O(count).
 @inlinable
-public func relaxedDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+package func relaxedDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
     var s: Float = 0
     for i in 0..<count { s = Relaxed.multiplyAdd(a[i], b[i], s) }
     return s

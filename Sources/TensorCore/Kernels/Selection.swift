@@ -23,7 +23,7 @@ func floatFromOrderedKey(_ key: UInt32) -> Float {
 ///
 /// - Precondition: `0 <= k < total count`.
 /// - Complexity: O(n) time in two passes; O(1) extra memory (two 65,536-entry histograms).
-public func kthSmallest(_ k: Int, in buffers: [UnsafeBufferPointer<Float>]) -> Float {
+package func kthSmallest(_ k: Int, in buffers: [UnsafeBufferPointer<Float>]) -> Float {
     floatFromOrderedKey(radixSelect(k, in: buffers) { orderedKey($0) })
 }
 
@@ -89,13 +89,13 @@ package func naiveKthSmallest(_ k: Int, in values: [Float]) -> Float {
 ///
 /// - Precondition: `0 <= k < total count`; no NaN.
 /// - Complexity: O(n) time in two passes; O(1) extra memory.
-public func kthSmallestMagnitude(_ k: Int, in buffers: [UnsafeBufferPointer<Float>]) -> Float {
+package func kthSmallestMagnitude(_ k: Int, in buffers: [UnsafeBufferPointer<Float>]) -> Float {
     Float(bitPattern: radixSelect(k, in: buffers) { $0.bitPattern & 0x7FFF_FFFF })
 }
 
 /// The number of scalars below `value` (vectorized).
 /// - Complexity: O(n).
-public func countBelow(_ value: Float, in buffer: UnsafeBufferPointer<Float>) -> Int {
+package func countBelow(_ value: Float, in buffer: UnsafeBufferPointer<Float>) -> Int {
     var lanes = SIMD8<Int32>.zero
     let n = buffer.count
     guard n > 0 else { return 0 }
@@ -114,7 +114,7 @@ public func countBelow(_ value: Float, in buffer: UnsafeBufferPointer<Float>) ->
 /// Zeroes `mask[i]` wherever `scores[i] < value` (vectorized), then the first `ties`
 /// positions where `scores[i] == value`. Returns the ties left over (none matched).
 /// - Complexity: O(n).
-public func maskBelow(_ value: Float, ties: Int, scores: UnsafeBufferPointer<Float>,
+package func maskBelow(_ value: Float, ties: Int, scores: UnsafeBufferPointer<Float>,
                       mask: UnsafeMutableBufferPointer<Float>) -> Int {
     precondition(scores.count == mask.count, "scores and mask differ in size")
     for i in 0..<scores.count { mask[i] = scores[i] < value ? 0 : mask[i] }
@@ -129,7 +129,7 @@ public func maskBelow(_ value: Float, ties: Int, scores: UnsafeBufferPointer<Flo
 
 /// Calls `body` with pointers to the scalars of every array (nested scopes, no copies),
 /// for kernels that read many buffers at once such as `kthSmallest`.
-public func withUnsafeBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+package func withUnsafeBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
     func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
         if i == arrays.count { return try body(acc) }
         return try arrays[i].withUnsafeBufferPointer { try nest(i + 1, acc + [$0]) }
@@ -138,7 +138,7 @@ public func withUnsafeBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPoin
 }
 
 /// `withUnsafeBuffers` over the scalars of tensors.
-public func withUnsafeBuffers<R>(_ tensors: [Tensor], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+package func withUnsafeBuffers<R>(_ tensors: [Tensor], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
     try withUnsafeBuffers(tensors.map(\.scalars), body)
 }
 

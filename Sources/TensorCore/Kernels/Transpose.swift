@@ -1,7 +1,7 @@
 /// `destination[c · destinationStride + r] = source[r · sourceStride + c]` for
 /// `r < rows`, `c < columns`: 8×8 blocks move through SIMD registers (eight row loads,
 /// eight column stores), scalar copies at the edges.
-public func transpose(_ source: UnsafePointer<Float>, rows: Int, columns: Int, sourceStride: Int,
+package func transpose(_ source: UnsafePointer<Float>, rows: Int, columns: Int, sourceStride: Int,
                       into destination: UnsafeMutablePointer<Float>, destinationStride: Int) {
     let src = UnsafeRawPointer(source), dst = UnsafeMutableRawPointer(destination)
     let rows8 = rows & ~7, columns8 = columns & ~7
