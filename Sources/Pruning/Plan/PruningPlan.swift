@@ -1,0 +1,29 @@
+import NeuralNetwork
+
+/// A one-shot pruning plan: Criterion × Granularity × Scope × Threshold, over the
+/// parameters whose paths match `parameters` and not `excluding`.
+public struct PruningPlan {
+    /// How importance is computed.
+    public var criterion: Criterion
+    /// What one unit is.
+    public var granularity: Granularity
+    /// Where units compete.
+    public var scope: Scope
+    /// How many units to cut (ignored by N:M granularity, whose pattern fixes it).
+    public var threshold: Threshold
+    /// Path patterns of the parameters to prune; `*` matches any run of characters.
+    public var parameters: [String]
+    /// Path patterns to leave alone.
+    public var excluding: [String]
+    /// Also prune BatchNorm scales matched by a pattern (off: normalization is kept).
+    public var includeNormalization: Bool
+
+    /// Creates a plan; by default every dense and convolution weight competes globally.
+    public init(criterion: Criterion = Magnitude(), granularity: Granularity = .weight, scope: Scope = .global,
+                threshold: Threshold, parameters: [String] = ["*.weight"], excluding: [String] = [],
+                includeNormalization: Bool = false) {
+        self.criterion = criterion; self.granularity = granularity; self.scope = scope
+        self.threshold = threshold; self.parameters = parameters; self.excluding = excluding
+        self.includeNormalization = includeNormalization
+    }
+}
