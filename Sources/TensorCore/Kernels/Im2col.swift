@@ -109,41 +109,67 @@ public func convolutionOutputColumns(_ g: ConvolutionGeometry, outputGradient dy
     }
 }
 
+/// One row segment of the column matrix: kernel tap `(c, kh, kw)` over image `n`, and
+/// where it lives in the image and in the column matrix.
+struct ColumnSegment {
+    /// Kernel row of the tap.
+    var kernelRow: Int
+    /// Offset of plane `(n, c)` in the `[N, C, H, W]` images.
+    var imageOffset: Int
+    /// Offset of the segment's `OH·OW` entries in the `[C·KH·KW, N·OH·OW]` column matrix.
+    var columnOffset: Int
+    /// `insideColumns(kernelColumn: kw)`: the input-column offset and the output columns
+    /// `lo..<hi` that read inside the image.
+    var offset: Int, lo: Int, hi: Int
+}
+
+extension ConvolutionGeometry {
+    /// Calls `body` once per (kernel tap, image) pair, in column-matrix order: the loop
+    /// skeleton `im2col` and `col2im` share. `body` runs the `OH·OW` loop itself, so the
+    /// per-pixel loops stay concrete and the call costs nothing per pixel (inlined).
+    /// - Complexity: O(C·KH·KW·N) calls.
+    @inline(__always)
+    func forEachColumnSegment(_ body: (ColumnSegment) -> Void) {
+        let plane = height * width
+        let outPlane = outputHeight * outputWidth
+        for c in 0..<channels {
+            for kh in 0..<kernelHeight {
+                for kw in 0..<kernelWidth {
+                    let row = (c * kernelHeight + kh) * kernelWidth + kw
+                    let (off, lo, hi) = insideColumns(kernelColumn: kw)
+                    for n in 0..<batch {
+                        body(ColumnSegment(kernelRow: kh, imageOffset: (n * channels + c) * plane,
+                                           columnOffset: (row * batch + n) * outPlane, offset: off, lo: lo, hi: hi))
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Unfolds `input` (`[N, C, H, W]`, contiguous) into `columns` (`[C·KH·KW, N·OH·OW]`).
 /// - Complexity: O(C·KH·KW·N·OH·OW).
 func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>) {
     let (oh, ow) = (g.outputHeight, g.outputWidth)
-    let plane = g.height * g.width
-    let imageSize = g.channels * plane
-    let outPlane = oh * ow
-    let rowLength = g.batch * outPlane
-    for c in 0..<g.channels {
-        for kh in 0..<g.kernelHeight {
-            for kw in 0..<g.kernelWidth {
-                let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * rowLength
-                let (off, lo, hi) = g.insideColumns(kernelColumn: kw)
-                for n in 0..<g.batch {
-                    let src = input + n * imageSize + c * plane
-                    let dst = row + n * outPlane
-                    for y in 0..<oh {
-                        let iy = y * g.stride - g.padding + kh
-                        let d = dst + y * ow
-                        if iy < 0 || iy >= g.height {
-                            for x in 0..<ow { d[x] = 0 }
-                            continue
-                        }
-                        let s = src + iy * g.width + off
-                        // Short runs (a row of a small image): plain loops beat memcpy calls.
-                        for x in 0..<lo { d[x] = 0 }
-                        if g.stride == 1 {
-                            for x in lo..<hi { d[x] = s[x] }
-                        } else {
-                            for x in lo..<hi { d[x] = s[x * g.stride] }
-                        }
-                        for x in hi..<ow { d[x] = 0 }
-                    }
-                }
+    g.forEachColumnSegment { t in
+        let src = input + t.imageOffset
+        let dst = columns + t.columnOffset
+        for y in 0..<oh {
+            let iy = y * g.stride - g.padding + t.kernelRow
+            let d = dst + y * ow
+            if iy < 0 || iy >= g.height {
+                for x in 0..<ow { d[x] = 0 }
+                continue
             }
+            let s = src + iy * g.width + t.offset
+            // Short runs (a row of a small image): plain loops beat memcpy calls.
+            for x in 0..<t.lo { d[x] = 0 }
+            if g.stride == 1 {
+                for x in t.lo..<t.hi { d[x] = s[x] }
+            } else {
+                for x in t.lo..<t.hi { d[x] = s[x * g.stride] }
+            }
+            for x in t.hi..<ow { d[x] = 0 }
         }
     }
 }
@@ -153,31 +179,19 @@ func im2col(_ g: ConvolutionGeometry, input: UnsafePointer<Float>, columns: Unsa
 /// - Complexity: O(C·KH·KW·N·OH·OW).
 func col2im(_ g: ConvolutionGeometry, columns: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
     let (oh, ow) = (g.outputHeight, g.outputWidth)
-    let plane = g.height * g.width
-    let imageSize = g.channels * plane
-    let outPlane = oh * ow
-    let rowLength = g.batch * outPlane
-    output.update(repeating: 0, count: g.batch * imageSize)
-    for c in 0..<g.channels {
-        for kh in 0..<g.kernelHeight {
-            for kw in 0..<g.kernelWidth {
-                let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * rowLength
-                let (off, lo, hi) = g.insideColumns(kernelColumn: kw)
-                for n in 0..<g.batch {
-                    let dst = output + n * imageSize + c * plane
-                    let src = row + n * outPlane
-                    for y in 0..<oh {
-                        let iy = y * g.stride - g.padding + kh
-                        if iy < 0 || iy >= g.height { continue }
-                        let d = dst + iy * g.width + off
-                        let s = src + y * ow
-                        if g.stride == 1 {
-                            for x in lo..<hi { d[x] += s[x] }
-                        } else {
-                            for x in lo..<hi { d[x * g.stride] += s[x] }
-                        }
-                    }
-                }
+    output.update(repeating: 0, count: g.batch * g.channels * g.height * g.width)
+    g.forEachColumnSegment { t in
+        let dst = output + t.imageOffset
+        let src = columns + t.columnOffset
+        for y in 0..<oh {
+            let iy = y * g.stride - g.padding + t.kernelRow
+            if iy < 0 || iy >= g.height { continue }
+            let d = dst + iy * g.width + t.offset
+            let s = src + y * ow
+            if g.stride == 1 {
+                for x in t.lo..<t.hi { d[x] += s[x] }
+            } else {
+                for x in t.lo..<t.hi { d[x * g.stride] += s[x] }
             }
         }
     }
