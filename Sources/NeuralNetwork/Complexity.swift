@@ -34,16 +34,10 @@ public struct ModelComplexity: Codable, Equatable, Sendable {
 
     /// Summed figures.
     public struct Totals: Codable, Equatable, Sendable {
-        /// Trainable scalars in the model.
-        public var parameters: Int
-        /// Trainable scalars that are not zero.
-        public var nonZeros: Int
-        /// `1 − nonZeros/parameters`.
-        public var sparsity: Double
-        /// Dense forward FLOPs per sample.
-        public var flops: Int
-        /// Forward FLOPs per sample counting only non-zero weights.
-        public var sparseFlops: Int
+        /// Trainable scalars in the model; those that are not zero; `1 − nonZeros/parameters`.
+        public var parameters: Int, nonZeros: Int, sparsity: Double
+        /// Forward FLOPs per sample: dense, and counting only non-zero weights.
+        public var flops: Int, sparseFlops: Int
         /// Bytes of the parameters stored densely as Float32.
         public var bytes: Int
     }
