@@ -17,8 +17,7 @@ struct Compact: ParsableCommand {
             file needs nothing from the old one.
             """)
 
-    @Argument(help: "A model file (safetensors) written by prune.")
-    var modelPath: String
+    @OptionGroup var source: ModelFileArgument
 
     @Option(help: "Where to write the compacted model (safetensors).")
     var out: String
@@ -41,7 +40,7 @@ struct Compact: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try ModelFile.load(modelPath)
+        let loaded = try ModelFile.load(source.modelPath)
         let result = try Structured.compact(loaded.model, foldBatchNorm: foldBatchNorm)
         var difference: Float?
         if check > 0 {
@@ -52,7 +51,7 @@ struct Compact: ParsableCommand {
             difference = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
         }
         var metadata = loaded.metadata.filter { !$0.key.hasPrefix("prune.") }
-        metadata["compacted.from"] = URL(fileURLWithPath: modelPath).lastPathComponent
+        metadata["compacted.from"] = URL(fileURLWithPath: source.modelPath).lastPathComponent
         try ModelFile.save(result.model, to: out, metadata: metadata)
         let before = ModelComplexity(loaded.model).totals, after = ModelComplexity(result.model).totals
         let bytes = { (path: String) in fileSize(path) ?? 0 }
@@ -70,7 +69,7 @@ struct Compact: ParsableCommand {
         let summary = CompactSummary(groups: result.groups, foldedBatchNorms: result.foldedBatchNorms,
                                      parametersBefore: before.parameters, parametersAfter: after.parameters,
                                      flopsBefore: before.flops, flopsAfter: after.flops,
-                                     bytesBefore: bytes(modelPath), bytesAfter: bytes(out),
+                                     bytesBefore: bytes(source.modelPath), bytesAfter: bytes(out),
                                      maxAbsDifference: difference, latency: latency,
                                      layers: layerRows(ModelComplexity(loaded.model), ModelComplexity(result.model),
                                                        before: layerMs.before, after: layerMs.after),

@@ -9,14 +9,13 @@ struct Eval: ParsableCommand {
         abstract: "Evaluate a model file on the test split.",
         discussion: "Weights stored as CSR (`prune export --format sparse`) run through the sparse kernels as stored, never densified.")
 
-    @Argument(help: "A model file (safetensors) written by prune.")
-    var modelPath: String
+    @OptionGroup var source: ModelFileArgument
 
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let model = try ModelFile.load(modelPath, sparse: true).model
+        let model = try ModelFile.load(source.modelPath, sparse: true).model
         let test = try dataOptions.test()
         try Trainer.check(test, fits: model)
         let result = Trainer.evaluate(model, on: test)

@@ -20,8 +20,7 @@ struct Export: ParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case packed, sparse, dense }
 
-    @Argument(help: "A model file (safetensors) written by prune.")
-    var modelPath: String
+    @OptionGroup var source: ModelFileArgument
 
     @Option(help: "packed, sparse or dense.")
     var format: Format = .packed
@@ -52,7 +51,7 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try ModelFile.load(modelPath)
+        let loaded = try ModelFile.load(source.modelPath)
         try ModelFile.save(loaded.model, to: out, metadata: loaded.metadata.filter { !$0.key.hasPrefix("prune.") },
                            storage: format == .packed ? .packed : format == .sparse ? .sparse : .dense, halfPrecision: fp16)
         // Read the written file once: its CSR list, and the model as inference loads it.
@@ -67,7 +66,7 @@ struct Export: ParsableCommand {
             before = Trainer.evaluate(loaded.model, on: test).accuracy
             after = Trainer.evaluate(exported, on: test).accuracy
         }
-        let summary = Summary(bytesBefore: size(modelPath), bytesAfter: size(out),
+        let summary = Summary(bytesBefore: size(source.modelPath), bytesAfter: size(out),
                               denseFloat32Bytes: 4 * loaded.model.parameters.reduce(0) { $0 + $1.parameter.count },
                               csrParameters: csr.keys.sorted(),
                               sparseLayers: exported.nodes.compactMap { ($0.module as? SparseDense)?.name },

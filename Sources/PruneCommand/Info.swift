@@ -9,13 +9,12 @@ struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a model's layers: shape, parameters, non-zeros, sparsity, FLOPs.")
 
-    @Argument(help: "A model file (safetensors) written by prune.")
-    var modelPath: String
+    @OptionGroup var source: ModelFileArgument
 
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let loaded = try ModelFile.load(modelPath)
+        let loaded = try ModelFile.load(source.modelPath)
         let complexity = ModelComplexity(loaded.model)
         if output.json {
             try printJSON(complexity)

@@ -17,6 +17,12 @@ struct DataOptions: ParsableArguments {
     func test() throws -> Dataset { try DatasetFolder(data).test() }
 }
 
+/// The model file a command reads.
+struct ModelFileArgument: ParsableArguments {
+    @Argument(help: "A model file (safetensors) written by prune.")
+    var modelPath: String
+}
+
 /// How many threads compute.
 struct ThreadOptions: ParsableArguments {
     @Option(help: "Threads: training splits each batch across this many data-parallel workers; BLAS runs one thread per worker.")

@@ -21,8 +21,7 @@ struct PruneModel: ParsableCommand {
             gives the same file.
             """)
 
-    @Argument(help: "A model file (safetensors) written by prune.")
-    var modelPath: String
+    @OptionGroup var source: ModelFileArgument
 
     @Option(help: "Importance: \(CriterionName.allCases.map(\.rawValue).joined(separator: ", ")).")
     var criterion: CriterionName = Recipe.Defaults.criterion
@@ -75,7 +74,7 @@ struct PruneModel: ParsableCommand {
 
     /// The plan these options describe.
     var recipe: Recipe {
-        Recipe(model: modelPath, data: dataOptions.data, seed: seed, validationSplit: validationSplit,
+        Recipe(model: source.modelPath, data: dataOptions.data, seed: seed, validationSplit: validationSplit,
                prune: Recipe.Prune(criterion: criterion, granularity: granularity, scope: scope, parameters: parameters,
                                    exclude: exclude, threshold: Recipe.ThresholdSpec(sparsity: sparsity, value: threshold),
                                    schedule: Recipe.ScheduleSpec(oneShot: Recipe.OneShot())),
