@@ -11,14 +11,12 @@ struct BenchLayers: ParsableCommand {
 
     @Option(help: "Architecture (a chain: mlp, lenet300, lenet5).")
     var model: Architecture = .lenet5
-    @Option(help: "Samples per step.")
-    var batchSize: Int = 128
+    @OptionGroup var batch: BenchBatchOptions
     @Option(help: "Steps to time.")
     var steps: Int = 50
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        try requireAtLeast(1, batchSize, for: "--batch-size")
         try requireAtLeast(1, steps, for: "--steps")
     }
 
@@ -47,8 +45,8 @@ struct BenchLayers: ParsableCommand {
         var forward = [Double](repeating: 0, count: layers.count), backward = forward
         let clock = ContinuousClock()
         var rng = SeededGenerator(seed: 1)
-        let x = Tensor.uniform([batchSize] + graph.inputShape, low: 0, high: 1, using: &rng)
-        let labels = (0..<batchSize).map { Int32($0 % 10) }
+        let x = Tensor.uniform([batch.batchSize] + graph.inputShape, low: 0, high: 1, using: &rng)
+        let labels = (0..<batch.batchSize).map { Int32($0 % 10) }
         for step in 0..<(steps + 5) {
             var h = x
             for (i, l) in layers.enumerated() {
@@ -64,8 +62,8 @@ struct BenchLayers: ParsableCommand {
             }
         }
         let total = forward.reduce(0, +) + backward.reduce(0, +)
-        let perSample = 1e6 / Double(steps * batchSize)   // seconds summed over the steps → µs per sample
-        let result = Result(model: model.rawValue, batchSize: batchSize, steps: steps, microsecondsPerSample: perSample * total,
+        let perSample = 1e6 / Double(steps * batch.batchSize)   // seconds summed over the steps → µs per sample
+        let result = Result(model: model.rawValue, batchSize: batch.batchSize, steps: steps, microsecondsPerSample: perSample * total,
                             layers: layers.enumerated().map { i, l in
                                 Timing(name: l.name, kind: l.spec.kind.rawValue,
                                        forwardMicroseconds: perSample * forward[i], backwardMicroseconds: perSample * backward[i],
@@ -75,7 +73,7 @@ struct BenchLayers: ParsableCommand {
             try printJSON(result)
             return
         }
-        print(String(format: "%@ batch %d: %.1f µs per sample in layers", model.rawValue, batchSize, result.microsecondsPerSample))
+        print(String(format: "%@ batch %d: %.1f µs per sample in layers", model.rawValue, batch.batchSize, result.microsecondsPerSample))
         for l in result.layers {
             print(String(format: "  %@ forward %7.2f µs/sample  backward %7.2f µs/sample  (%.1f%%)",
                          l.name.padding(toLength: 8, withPad: " ", startingAt: 0),

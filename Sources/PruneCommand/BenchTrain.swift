@@ -9,8 +9,7 @@ struct BenchTrain: ParsableCommand {
 
     @Option(help: "Architecture.")
     var model: Architecture = .lenet300
-    @Option(help: "Samples per step.")
-    var batchSize: Int = 128
+    @OptionGroup var batch: BenchBatchOptions
     @Option(help: "Epochs to time (the median is reported).")
     var epochs: Int = 3
     @OptionGroup var dataOptions: DataOptions
@@ -18,7 +17,6 @@ struct BenchTrain: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        try requireAtLeast(1, batchSize, for: "--batch-size")
         try requireAtLeast(1, epochs, for: "--epochs")
     }
 
@@ -27,23 +25,23 @@ struct BenchTrain: ParsableCommand {
         let train = try dataOptions.training()
         let graph = try model.build(inputShape: train.sampleShape, classes: 10, seed: 1)
         let trainer = Trainer(model: graph, optimizer: Optimizer(SGD(momentum: 0.9)))
-        let blocks = BlockTimer(stepsPerBlock: 50, batchSize: batchSize)
+        let blocks = BlockTimer(stepsPerBlock: 50, batchSize: batch.batchSize)
         trainer.callbacks.append(blocks)
         var options = TrainingOptions()
         options.epochs = epochs
-        options.batchSize = batchSize
+        options.batchSize = batch.batchSize
         options.schedule = .constant
         options.workers = threadOptions.threads
         let reports = try trainer.fit(train, options: options)
         let epochRates = reports.map(\.samplesPerSecond)
-        let result = BenchResult(model: model.rawValue, threads: threadOptions.threads, batchSize: batchSize,
+        let result = BenchResult(model: model.rawValue, threads: threadOptions.threads, batchSize: batch.batchSize,
                                  epochSamplesPerSecond: median(epochRates), blockSamplesPerSecond: median(blocks.rates),
                                  epochs: epochRates.map { $0.rounded() }, blocks: blocks.rates.count)
         if output.json {
             try printJSON(result)
         } else {
             print(String(format: "%@ batch %d threads %d: whole epoch %.0f samples/s (median of %d: %@), 50-step blocks %.0f samples/s (median of %d)",
-                         model.rawValue, batchSize, threadOptions.threads, result.epochSamplesPerSecond, epochs,
+                         model.rawValue, batch.batchSize, threadOptions.threads, result.epochSamplesPerSecond, epochs,
                          epochRates.map { String(format: "%.0f", $0) }.joined(separator: ", "),
                          result.blockSamplesPerSecond, blocks.rates.count))
         }
@@ -54,6 +52,14 @@ struct BenchResult: Encodable {
     var model: String, threads: Int, batchSize: Int
     var epochSamplesPerSecond: Double, blockSamplesPerSecond: Double
     var epochs: [Double], blocks: Int
+}
+
+/// The batch size of the training benchmarks.
+struct BenchBatchOptions: ParsableArguments {
+    @Option(help: "Samples per step.")
+    var batchSize: Int = 128
+
+    func validate() throws { try requireAtLeast(1, batchSize, for: "--batch-size") }
 }
 
 /// Times blocks of consecutive training steps (steady-state throughput, as PyTorch's
