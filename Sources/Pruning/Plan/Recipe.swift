@@ -76,18 +76,27 @@ public struct Recipe: Codable, Equatable, Sendable {
 
     /// Training settings.
     public struct Training: Codable, Equatable, Sendable {
+        /// Passes over the data.
         public var epochs: Int?
+        /// Samples per step.
         public var batchSize: Int?
+        /// The optimizer family.
         public var optimizer: OptimizerKind?
+        /// The base learning rate.
         public var learningRate: Float?
+        /// SGD momentum.
         public var momentum: Float?
+        /// Weight decay (L2; decoupled for AdamW).
         public var weightDecay: Float?
+        /// Nesterov momentum (SGD).
         public var nesterov: Bool?
+        /// The learning-rate schedule (or, in `prune`, when to cut).
         public var schedule: LearningRateSchedule.Kind?
         /// Epochs between decays, and the decay factor, of the `step` schedule.
         public var stepEpochs: Int?, stepFactor: Float?
         /// Linear warm-up steps before the schedule.
         public var warmupSteps: Int?
+        /// Penalties during training.
         public var regularizer: RegularizerSpec?
         enum CodingKeys: String, CodingKey {
             case epochs, batchSize = "batch_size", optimizer, learningRate = "learning_rate", momentum, nesterov
@@ -109,11 +118,17 @@ public struct Recipe: Codable, Equatable, Sendable {
 
     /// Penalties during training (any of l1, l2, group_lasso), see `Regularizer`.
     public struct RegularizerSpec: Codable, Equatable, Sendable {
+        /// λ of λ·Σ|w|.
         public var l1: Float?
+        /// λ of (λ/2)·Σw².
         public var l2: Float?
+        /// λ of λ·Σ‖w_g‖₂ over rows and filters.
         public var groupLasso: Float?
+        /// How L1 and group lasso act: proximal or subgradient.
         public var method: Regularizer.Method?
+        /// Path patterns of the parameters it applies to (`*` wildcard).
         public var parameters: [String]?
+        /// Path patterns left alone.
         public var exclude: [String]?
         enum CodingKeys: String, CodingKey { case l1, l2, groupLasso = "group_lasso", method, parameters, exclude }
 
@@ -136,12 +151,19 @@ public struct Recipe: Codable, Equatable, Sendable {
 
     /// The pruning plan.
     public struct Prune: Codable, Equatable, Sendable {
+        /// How importance is computed.
         public var criterion: CriterionName?
+        /// What one unit is.
         public var granularity: Granularity?
+        /// Where units compete.
         public var scope: Scope?
+        /// Path patterns of the parameters it applies to (`*` wildcard).
         public var parameters: [String]?
+        /// Path patterns left alone.
         public var exclude: [String]?
+        /// How many units to cut.
         public var threshold: ThresholdSpec
+        /// The learning-rate schedule (or, in `prune`, when to cut).
         public var schedule: ScheduleSpec?
 
         /// Creates a pruning plan; absent fields take `Recipe.Defaults` (scope: global for
@@ -156,8 +178,11 @@ public struct Recipe: Codable, Equatable, Sendable {
 
     /// Exactly one of: a sparsity, an absolute value, a per-layer map (none for N:M).
     public struct ThresholdSpec: Codable, Equatable, Sendable {
+        /// The fraction of units to cut.
         public var sparsity: Double?
+        /// Cut units whose importance is below this.
         public var value: Float?
+        /// Each listed parameter's own sparsity.
         public var perLayer: [String: Double]?
         enum CodingKeys: String, CodingKey { case sparsity, value, perLayer = "per_layer" }
 
@@ -170,9 +195,13 @@ public struct Recipe: Codable, Equatable, Sendable {
     /// At most one of: one-shot (the default: after training), AGP during training,
     /// constant (one cut during training, held), iterative rounds after training.
     public struct ScheduleSpec: Codable, Equatable, Sendable {
+        /// Prune once after training.
         public var oneShot: OneShot?
+        /// Gradual pruning during training.
         public var agp: AGP?
+        /// One cut during training, held.
         public var constant: Constant?
+        /// Rounds after training.
         public var iterative: Iterative?
         enum CodingKeys: String, CodingKey { case oneShot = "one_shot", agp, constant, iterative }
 
@@ -190,6 +219,7 @@ public struct Recipe: Codable, Equatable, Sendable {
 
     /// Cut once at the end of `start_epoch` (0: before training) and hold the masks.
     public struct Constant: Codable, Equatable, Sendable {
+        /// The epoch whose end starts it (0: before training or the first step).
         public var startEpoch: Int?
         enum CodingKeys: String, CodingKey { case startEpoch = "start_epoch" }
         /// Creates the spec.
@@ -198,10 +228,15 @@ public struct Recipe: Codable, Equatable, Sendable {
 
     /// Gradual pruning during training, from the end of `start_epoch` to the end of `end_epoch`.
     public struct AGP: Codable, Equatable, Sendable {
+        /// The epoch whose end starts it (0: before training or the first step).
         public var startEpoch: Int
+        /// The epoch whose end finishes the ramp.
         public var endEpoch: Int
+        /// Steps between cuts.
         public var everySteps: Int?
+        /// Epochs between cuts (instead of steps).
         public var everyEpochs: Int?
+        /// The sparsity of the first cut.
         public var initialSparsity: Double?
         enum CodingKeys: String, CodingKey {
             case startEpoch = "start_epoch", endEpoch = "end_epoch", everySteps = "every_steps", everyEpochs = "every_epochs"
@@ -218,10 +253,15 @@ public struct Recipe: Codable, Equatable, Sendable {
     /// `rewind_to_step`, each round resets the surviving weights to their values after
     /// that many training steps (0: initialization) and retrains (lottery ticket).
     public struct Iterative: Codable, Equatable, Sendable {
+        /// The fraction of the remaining weights cut in each round.
         public var fraction: Double
+        /// The most rounds.
         public var rounds: Int?
+        /// Recovery epochs after each round.
         public var fineTuneEpochs: Int?
+        /// The most validation accuracy a round may lose before it is rolled back.
         public var accuracyBudget: Float?
+        /// Lottery ticket: the training step whose weights each round rewinds to.
         public var rewindToStep: Int?
         enum CodingKeys: String, CodingKey {
             case fraction, rounds, fineTuneEpochs = "fine_tune_epochs", accuracyBudget = "accuracy_budget"
@@ -238,12 +278,19 @@ public struct Recipe: Codable, Equatable, Sendable {
     /// Fine-tuning after pruning (SGD with momentum 0.9, no weight decay, batch 128, a
     /// constant rate of 0.01 unless set). Iterative rounds fine-tune with the same settings.
     public struct FineTune: Codable, Equatable, Sendable {
+        /// Passes over the data.
         public var epochs: Int
+        /// The base learning rate.
         public var learningRate: Float?
+        /// Samples per step.
         public var batchSize: Int?
+        /// The optimizer family.
         public var optimizer: OptimizerKind?
+        /// SGD momentum.
         public var momentum: Float?
+        /// Weight decay (L2; decoupled for AdamW).
         public var weightDecay: Float?
+        /// The learning-rate schedule (or, in `prune`, when to cut).
         public var schedule: LearningRateSchedule.Kind?
         enum CodingKeys: String, CodingKey {
             case epochs, learningRate = "learning_rate", batchSize = "batch_size", optimizer, momentum
