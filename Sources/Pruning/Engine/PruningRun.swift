@@ -124,7 +124,11 @@ final class RunState {
             regularizedZeros = ZeroCount(zeros: weights.reduce(0) { $0 + $1.parameter.count - $1.parameter.value.nonZeroCount() },
                                          total: weights.reduce(0) { $0 + $1.parameter.count })
         }
-        judge("after training")
+        if let last = epochs.last?.validation {
+            record("after training", last, .validation)   // the trainer measured it after the last epoch
+        } else {
+            judge("after training")
+        }
         return snapshot?.snapshot
     }
 
@@ -245,10 +249,15 @@ final class RunState {
     @discardableResult
     func measure(_ stage: String, on set: Dataset, _ split: DataSplit) -> Evaluation {
         let e = evaluate(set)
+        record(stage, e, split)
+        return e
+    }
+
+    /// Records a figure already measured.
+    func record(_ stage: String, _ e: Evaluation, _ split: DataSplit) {
         let m = Measurement(stage: stage, split: split, accuracy: e.accuracy, loss: e.loss, samples: e.samples)
         history.measurements.append(m)
         for o in observers { o.run(didMeasure: m) }
-        return e
     }
 
     func evaluate(_ set: Dataset) -> Evaluation {

@@ -27,17 +27,16 @@ extension Tensor {
         }
     }
 
-    /// The mean of each of `slices` consecutive slices (see `zeroSlices`), skipping entries
-    /// equal to `skip`; a slice with only skipped entries gets `skip`.
+    /// The mean of each of `slices` consecutive slices (see `zeroSlices`).
     /// - Precondition: `slices` divides `count`.
-    public func sliceMeans(count slices: Int, skipping skip: Float? = nil) -> [Float] {
+    public func sliceMeans(count slices: Int) -> [Float] {
         precondition(slices > 0 && count % slices == 0, "\(slices) slices do not divide a tensor of \(count) entries")
         let size = count / slices
         return withUnsafeBufferPointer { b in
             (0..<slices).map { j in
-                var sum: Float = 0, live = false
-                for k in j * size..<(j + 1) * size where b[k] != skip { sum += b[k]; live = true }
-                return live || skip == nil ? sum / Float(size) : skip!
+                var sum: Float = 0
+                for k in j * size..<(j + 1) * size { sum += b[k] }
+                return sum / Float(size)
             }
         }
     }
