@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -49,7 +50,8 @@ let package = Package(
                            .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "Reports", dependencies: ["NeuralNetwork"]),
-        .target(name: "FileFormats", dependencies: ["TensorCore", "NeuralNetwork", "CZlib"]),
+        .target(name: "FileFormats", dependencies: ["TensorCore", "NeuralNetwork", "CZlib",
+                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
             name: "PruneCommand",
             dependencies: [

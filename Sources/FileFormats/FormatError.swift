@@ -49,6 +49,12 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         case missingDataFolder
         /// The data folder lacks the IDX file `stem` (raw or `.gz`).
         case missingDataFile(String)
+        /// ONNX node `node` (op `op`) cannot be imported: `problem` says why.
+        case onnxNode(node: String, op: String, problem: String)
+        /// The ONNX model's operator set `domain` version `version` is outside what Prune reads.
+        case unsupportedOpset(domain: String, version: Int, supported: String)
+        /// `tensor` keeps its data in another file (ONNX external data).
+        case externalData(tensor: String)
         /// Anything else, as text (what `init(path:_:)` with a message makes).
         case other(String)
     }
@@ -74,10 +80,12 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         switch kind {
         case let .malformedTensor(t, _), let .invalidTensorName(t, _), let .missingTensor(t), let .wrongShape(t, _, _),
              let .nonFinite(t), let .invalidMask(t, _), let .unexpectedTensor(t), let .storedTwice(t, _),
-             let .missingArray(_, _, t, _), let .inconsistentArrays(t, _), let .metadataMismatch(_, t, _):
+             let .missingArray(_, _, t, _), let .inconsistentArrays(t, _), let .metadataMismatch(_, t, _),
+             let .externalData(t):
             return t
         case .missingFile, .unreadable, .missingFolder, .cannotWrite, .corrupt, .missingMetadata, .invalidMetadata,
-             .reservedMetadataKey, .unexpectedContent, .missingDataFolder, .missingDataFile, .other:
+             .reservedMetadataKey, .unexpectedContent, .missingDataFolder, .missingDataFile, .other, .onnxNode,
+             .unsupportedOpset:
             return nil
         }
     }
@@ -108,6 +116,11 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         case .missingDataFolder:
             return "data folder not found; install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` or pass --data DIR with the four IDX files"
         case let .missingDataFile(stem): return "missing \(stem) or \(stem).gz in the data folder"
+        case let .onnxNode(node, _, problem): return "node \(node): \(problem)"
+        case let .unsupportedOpset(domain, version, supported):
+            return "operator set \(domain.isEmpty ? "ai.onnx" : domain) version \(version) is not supported (Prune reads \(supported))"
+        case let .externalData(t):
+            return "tensor '\(t)' keeps its data in another file (ONNX external data), which Prune does not read; save the model with its weights inside (onnx.save(model, path, save_as_external_data=False))"
         case let .other(message): return message
         }
     }

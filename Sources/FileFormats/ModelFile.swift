@@ -64,7 +64,8 @@ public enum ModelFile {
         var csr: [String: [Int]] = [:]
     }
 
-    /// Writes `model` to `path` atomically. `metadata` entries are stored alongside
+    /// Writes `model` to `path` atomically (as ONNX when the path ends in `.onnx`; `storage` and
+    /// `halfPrecision` then do not apply). `metadata` entries are stored alongside
     /// (keys starting with `prune.` are reserved).
     /// - Throws: `FormatError` when `metadata` uses a reserved key or the file cannot be written.
     ///   With `halfPrecision`, trainable parameters (and packed values) are written as F16:
@@ -74,6 +75,7 @@ public enum ModelFile {
         if let reserved = metadata.keys.sorted().first(where: { $0.hasPrefix("prune.") }) {
             throw FormatError(path: path, .reservedMetadataKey(reserved))
         }
+        if ONNXFile.handles(path) { return try ONNXFile.save(model, to: path, metadata: metadata) }
         var encoding = Encoding()
         for (p, parameter) in model.parameters {
             if storage == .sparse, encoding.appendCSR(p, parameter, of: model, halfPrecision: halfPrecision) { continue }
@@ -123,8 +125,14 @@ public enum ModelFile {
     /// inference-only `SparseDense` layers built from the arrays; otherwise they are
     /// rebuilt as masked dense weights (trainable, exactly the same values).
     /// - Throws: `FormatError` naming the file and the tensor or field that is wrong.
+    /// A path ending in `.onnx` is read as an ONNX model (`ONNXFile`), its `metadata_props`
+    /// as the metadata.
     public static func load(_ path: String, sparse: Bool = false) throws -> Loaded {
-        try decode(try Safetensors.read(path), path: path, sparse: sparse)
+        if ONNXFile.handles(path) {
+            let imported = try ONNXFile.load(path)
+            return Loaded(model: imported.model, metadata: imported.metadata)
+        }
+        return try decode(try Safetensors.read(path), path: path, sparse: sparse)
     }
 
     /// The JSON object of parameter paths and shapes under metadata `key` (`packedKey`,

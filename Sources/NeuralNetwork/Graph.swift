@@ -60,7 +60,10 @@ public final class Graph {
     }
 
     private func append(_ module: Module, inputs: [NodeID]) throws -> NodeID {
-        guard !module.name.isEmpty, !module.name.contains(".") else {
+        // Dotted names (`features.0`, as PyTorch's nested modules have) are fine: a
+        // parameter's path is the node name, a dot and the parameter's local name.
+        guard !module.name.isEmpty, !module.name.hasPrefix("."), !module.name.hasSuffix("."),
+              !module.name.contains(".."), module.name != GraphSpec.inputName else {
             throw ModelError.invalidName(module.name)
         }
         if nodes.contains(where: { $0.module.name == module.name }) {
@@ -79,6 +82,9 @@ public final class Graph {
         readers = readerCounts()
         return NodeID(index: nodes.count - 1)
     }
+
+    /// Probabilities when the last node is a `Softmax`, else logits.
+    public var outputKind: OutputKind { nodes.last?.module is Softmax ? .probabilities : .logits }
 
     /// The per-sample output shape of the whole graph.
     public var outputShape: [Int] { shapes.last ?? inputShape }
@@ -268,10 +274,15 @@ func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) thr
         return Dense(name: name, inFeatures: try need(s.inFeatures, "inFeatures"),
                      outFeatures: try need(s.outFeatures, "outFeatures"), bias: s.bias ?? true, rng: &rng)
     case .conv2d:
-        return Conv2D(name: name, inChannels: try need(s.inChannels, "inChannels"),
-                      outChannels: try need(s.outChannels, "outChannels"),
+        let (cin, cout) = (try need(s.inChannels, "inChannels"), try need(s.outChannels, "outChannels"))
+        let groups = try need(s.groups ?? 1, "groups")
+        guard cin % groups == 0, cout % groups == 0 else {
+            throw ModelError.groups(layer: name, groups: groups, inChannels: cin, outChannels: cout)
+        }
+        return Conv2D(name: name, inChannels: cin, outChannels: cout,
                       kernelSize: try need(s.kernelSize, "kernelSize"), stride: try need(s.stride ?? 1, "stride"),
-                      padding: s.padding ?? 0, bias: s.bias ?? true, rng: &rng)
+                      padding: s.padding ?? 0, dilation: try need(s.dilation ?? 1, "dilation", limit: 1024),
+                      groups: groups, bias: s.bias ?? true, rng: &rng)
     case .maxPool2d: return MaxPool2D(name: name, kernelSize: try need(s.kernelSize, "kernelSize"), stride: try s.stride.map { try need($0, "stride") })
     case .avgPool2d: return AvgPool2D(name: name, kernelSize: try need(s.kernelSize, "kernelSize"), stride: try s.stride.map { try need($0, "stride") })
     case .globalAvgPool: return GlobalAvgPool(name: name)
@@ -288,5 +299,9 @@ func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) thr
         guard rate >= 0 && rate < 1 else { throw ModelError.dropoutRate(layer: name, rate: rate) }
         return Dropout(name: name, rate: rate, seed: s.seed ?? 0)
     case .add: return Add(name: name)
+    case .concat: return Concat(name: name)
+    case .gelu: return GELU(name: name)
+    case .softmax: return Softmax(name: name)
+    case .logSoftmax: return LogSoftmax(name: name)
     }
 }

@@ -54,6 +54,7 @@ public protocol InputGradientSkipping: AnyObject {
 public enum LayerKind: String, Codable, CaseIterable, Sendable {
     case dense, conv2d, maxPool2d, avgPool2d, globalAvgPool, flatten
     case relu, leakyRelu, tanh, sigmoid, batchNorm, dropout, add
+    case gelu, softmax, logSoftmax, concat
 }
 
 /// A layer's kind and hyper-parameters, stored as JSON in model files.
@@ -75,6 +76,10 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var stride: Int?
     /// Conv2D: zero padding on each border.
     public var padding: Int?
+    /// Conv2D: distance between kernel taps (default 1).
+    public var dilation: Int?
+    /// Conv2D: channel groups (default 1; the input channels for a depthwise convolution).
+    public var groups: Int?
     /// Dense and Conv2D: whether there is a bias (default true).
     public var bias: Bool?
     /// BatchNorm: channels normalized.

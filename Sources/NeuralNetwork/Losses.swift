@@ -35,12 +35,26 @@ public enum Loss: String, Codable, CaseIterable, Sendable {
     /// Mean squared error against target vectors.
     case mse
 
-    /// Computes the loss of `output` on `batch`.
-    public func evaluate(_ output: Tensor, on batch: Batch) -> LossResult {
+    /// Computes the loss of `output` on `batch`; `outputs` says whether the model gives
+    /// logits (or log-probabilities, which work as logits) or probabilities.
+    public func evaluate(_ output: Tensor, on batch: Batch, outputs: OutputKind = .logits) -> LossResult {
         switch self {
+        case .crossEntropy where outputs == .probabilities:
+            let n = max(batch.labels.count, 1)
+            let (total, gradient) = probabilityCrossEntropySum(probabilities: output, labels: batch.labels,
+                                                               gradientScale: 1 / Float(n))
+            return LossResult(value: Float(total / Double(n)), gradient: gradient)
         case .crossEntropy: return softmaxCrossEntropy(logits: output, labels: batch.labels)
         case .mse:
             return meanSquaredError(prediction: output, target: batch.targets ?? Tensor.zeros(output.shape))
         }
     }
+}
+
+/// What a classifier's outputs are.
+public enum OutputKind: Sendable {
+    /// Scores whose softmax gives the probabilities (also log-probabilities).
+    case logits
+    /// Probabilities: the model ends with a softmax.
+    case probabilities
 }

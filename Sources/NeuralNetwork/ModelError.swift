@@ -33,6 +33,10 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     case specField(layer: String, kind: LayerKind, field: String, limit: Int, got: Int?)
     /// A spec's padding is outside `0...1024`.
     case padding(layer: String, padding: Int)
+    /// A grouped convolution whose groups do not divide its channels.
+    case groups(layer: String, groups: Int, inChannels: Int, outChannels: Int)
+    /// Inputs of a channel concatenation that differ outside the channel axis.
+    case concatenatedShapes(layer: String, shapes: [[Int]])
     /// A spec asks for absurd sizes.
     case implausiblyLarge(layer: String, kind: LayerKind)
     /// A dropout rate outside `[0, 1)`.
@@ -66,7 +70,12 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .normalizedChannels(layer, features, shape):
             return "layer '\(layer)' normalizes \(features) channels of [C] or [C, H, W] input, got \(shape)"
         case let .mismatchedInputs(layer, shapes): return "layer '\(layer)' adds inputs of different shapes: \(shapes)"
-        case let .invalidName(name): return "layer name '\(name)' must be non-empty and contain no '.'"
+        case let .invalidName(name):
+            return "layer name '\(name)' must be non-empty, neither start nor end with '.', have no empty dotted part, and not be '\(GraphSpec.inputName)'"
+        case let .groups(layer, groups, cin, cout):
+            return "layer '\(layer)': \(groups) groups do not divide its \(cin) input and \(cout) output channels"
+        case let .concatenatedShapes(layer, shapes):
+            return "layer '\(layer)' concatenates inputs that differ outside the channel axis: \(shapes)"
         case let .duplicateName(name): return "two layers are named '\(name)'"
         case let .missingNode(layer, index): return "layer '\(layer)' reads node \(index), which does not exist yet"
         case let .unknownInput(node, input): return "node '\(node)' reads unknown node '\(input)'"

@@ -47,7 +47,7 @@ extension Trainer {
     /// Forward, loss and backward on one batch; the loss gradient is multiplied by `scale`.
     static func gradients(_ model: Graph, _ batch: Batch, loss: Loss, scale: Float) -> (loss: Float, correct: Int) {
         let output = model.forward(batch.inputs, training: true)
-        var result = loss.evaluate(output, on: batch)
+        var result = loss.evaluate(output, on: batch, outputs: model.outputKind)
         var correct = 0
         if !batch.labels.isEmpty {
             for (p, y) in zip(argmaxRows(output), batch.labels) where p == Int(y) { correct += 1 }

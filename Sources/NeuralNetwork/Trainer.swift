@@ -119,7 +119,7 @@ public final class Trainer {
             let hi = min(lo + batchSize, data.count)
             let batch = data.batch(lo..<hi)
             let output = model.forward(batch.inputs, training: false)
-            lossSum += Double(loss.evaluate(output, on: batch).value) * Double(batch.count)
+            lossSum += Double(loss.evaluate(output, on: batch, outputs: model.outputKind).value) * Double(batch.count)
             if !batch.labels.isEmpty {
                 for (p, y) in zip(argmaxRows(output), batch.labels) where p == Int(y) { correct += 1 }
             }

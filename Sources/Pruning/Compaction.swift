@@ -58,7 +58,7 @@ extension Structured {
         let small = try spec.makeGraph()
         for (path, p) in small.parameters {
             guard let old = model.parameter(at: path) else { continue }
-            let layer = String(path.split(separator: ".")[0])
+            let layer = String(path[..<(path.lastIndex(of: ".") ?? path.endIndex)])
             func slice(_ t: Tensor) -> Tensor {
                 var t = t
                 if let out = keepOut[layer] { t = gather(t, axis: 0, keep: out) }
@@ -122,7 +122,7 @@ extension Structured {
         }
         let folded = try spec.makeGraph()
         for (path, p) in folded.parameters {
-            let layer = String(path.split(separator: ".")[0])
+            let layer = String(path[..<(path.lastIndex(of: ".") ?? path.endIndex)])
             guard let bnName = bnOf[layer], let bn = model.module(named: bnName) as? BatchNorm else {
                 if let old = model.parameter(at: path) { p.value = old.value; p.mask = old.mask }
                 continue

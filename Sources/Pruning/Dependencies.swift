@@ -81,6 +81,11 @@ public enum Dependencies {
                 spaces.add(GroupMember(layer: name, role: .consumer, block: ins[0].block), to: ins[0].space)
                 out = (spaces.make(units: dense.outFeatures), 1)
                 spaces.add(GroupMember(layer: name, role: .producer, block: 1), to: out.space)
+            case let conv as Conv2D where conv.groups > 1:
+                let reason = "layer '\(name)' is a grouped convolution (\(conv.groups) groups), which structured pruning does not split yet"
+                spaces.block(ins[0].space, reason)
+                out = (spaces.make(units: conv.outChannels), 1)
+                spaces.block(out.space, reason)
             case let conv as Conv2D:
                 spaces.add(GroupMember(layer: name, role: .consumer, block: 1), to: ins[0].space)
                 out = (spaces.make(units: conv.outChannels), 1)
@@ -91,7 +96,7 @@ public enum Dependencies {
             case is ReLU:
                 spaces.addActivation(name, to: ins[0].space)
                 out = ins[0]
-            case is LeakyReLU, is Tanh, is Dropout, is MaxPool2D, is AvgPool2D:
+            case is LeakyReLU, is Tanh, is GELU, is Dropout, is MaxPool2D, is AvgPool2D:
                 out = ins[0]
             case is Sigmoid:
                 spaces.block(ins[0].space, "layer '\(name)' (sigmoid) maps a removed channel's zeros to 0.5")

@@ -39,7 +39,7 @@ public enum Pruner {
         let selected = model.trainableParameters.filter { path, _ in
             guard plan.parameters.contains(where: { matches(path, pattern: $0) }),
                   !plan.excluding.contains(where: { matches(path, pattern: $0) }) else { return false }
-            let layer = String(path.split(separator: ".").first ?? "")
+            let layer = String(path[..<(path.lastIndex(of: ".") ?? path.endIndex)])
             return plan.includeNormalization || !(modules[layer] is BatchNorm)
         }
         guard !selected.isEmpty else {

@@ -70,6 +70,27 @@ public final class Sigmoid: Layer {
     public func backward(_ dy: Tensor) -> Tensor { output.zipMap(dy) { $0 * (1 - $0) * $1 } }
 }
 
+/// `y = x·Φ(x) = x/2 · (1 + erf(x/√2))` (exact GELU); `dx = dy · (Φ(x) + x·φ(x))`.
+public final class GELU: Layer {
+    public var name: String
+    private var input = Tensor.zeros([0])
+    /// Creates the layer.
+    public init(name: String) { self.name = name }
+    public var spec: LayerSpec { LayerSpec(kind: .gelu) }
+    public func outputShape(for inputShapes: [[Int]]) throws -> [Int] { try sameShape(inputShapes, name) }
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        if training { input = x }
+        return x.map { 0.5 * $0 * (1 + Float.erf($0 * 0.70710678)) }
+    }
+    public func backward(_ dy: Tensor) -> Tensor {
+        input.zipMap(dy) { x, g in
+            let cdf = 0.5 * (1 + Float.erf(x * 0.70710678))
+            let pdf = 0.39894228 * Float.exp(-0.5 * x * x)
+            return g * (cdf + x * pdf)
+        }
+    }
+}
+
 /// Reshapes `[N, d1, d2, …]` to `[N, d1·d2·…]`.
 public final class Flatten: Layer {
     public var name: String

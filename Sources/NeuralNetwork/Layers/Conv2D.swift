@@ -2,10 +2,13 @@ import TensorCore
 
 /// A 2-D convolution over NCHW images, computed as im2col + one GEMM per batch.
 ///
-/// Shapes: input `[N, C, H, W]`, weight `[Cout, C, K, K]`, bias `[Cout]`,
-/// output `[N, Cout, OH, OW]` with `OH = (H + 2·padding − K)/stride + 1`.
+/// Shapes: input `[N, C, H, W]`, weight `[Cout, C/groups, K, K]`, bias `[Cout]`,
+/// output `[N, Cout, OH, OW]` with `OH = (H + 2·padding − dilation·(K − 1) − 1)/stride + 1`.
 /// Forward: `Y' = W · cols` where `cols = im2col(x)` is `[C·K·K, N·OH·OW]`;
 /// backward: `dW = dY' · colsᵀ`, `db = Σ dY'`, `dx = col2im(Wᵀ · dY')`.
+/// With `groups` > 1 (depthwise when `groups == C`), input channels and filters split into
+/// that many groups; group `k`'s filters see only its `C/groups` input channels, and each
+/// group is one such product.
 public final class Conv2D: Layer, InputGradientSkipping {
     public var name: String
     /// `[Cout, C, K, K]`.
@@ -16,6 +19,10 @@ public final class Conv2D: Layer, InputGradientSkipping {
     public let stride: Int
     /// Zero padding on each border.
     public let padding: Int
+    /// Distance between neighbouring kernel taps (1: none).
+    public let dilation: Int
+    /// Channel groups (1: every filter sees every input channel).
+    public let groups: Int
     public var computesInputGradient = true
     /// Forces an algorithm; nil chooses automatically (direct for stride-1 convolutions
     /// on small images with few input taps, im2col + GEMM otherwise).
@@ -23,39 +30,66 @@ public final class Conv2D: Layer, InputGradientSkipping {
     private var cachedInput = Tensor.zeros([0])  // [N, C, H, W], cached by a direct forward
     private var usedAlgorithm = ConvolutionAlgorithm.im2col  // of the last training forward
     private var columns = Tensor.zeros([0])      // [C·K·K, N·OH·OW], cached by forward
+    private var groupColumns: [Tensor] = []      // one per group when groups > 1, cached by forward
     private var geometry: ConvolutionGeometry?
 
     /// Output channels.
     public var outChannels: Int { weight.value.shape[0] }
-    /// Input channels.
-    public var inChannels: Int { weight.value.shape[1] }
+    /// Input channels (all groups').
+    public var inChannels: Int { weight.value.shape[1] * groups }
     /// Kernel height and width.
     public var kernelSize: Int { weight.value.shape[2] }
 
     /// Creates a convolution with weights drawn by `initializer`.
+    /// - Precondition: `groups` divides both channel counts.
     public init(name: String, inChannels: Int, outChannels: Int, kernelSize: Int,
-                stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, bias: Bool = true,
                 initializer: Initializer = .default, rng: inout SeededGenerator) {
-        precondition(kernelSize > 0 && stride > 0 && padding >= 0, "bad convolution geometry")
+        precondition(kernelSize > 0 && stride > 0 && padding >= 0 && dilation > 0, "bad convolution geometry")
+        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
+                     "\(groups) groups do not divide \(inChannels) input and \(outChannels) output channels")
         self.name = name
         self.stride = stride
         self.padding = padding
-        let fanIn = inChannels * kernelSize * kernelSize
-        weight = Parameter(initializer.weight(shape: [outChannels, inChannels, kernelSize, kernelSize],
+        self.dilation = dilation
+        self.groups = groups
+        let fanIn = inChannels / groups * kernelSize * kernelSize
+        weight = Parameter(initializer.weight(shape: [outChannels, inChannels / groups, kernelSize, kernelSize],
                                               fanIn: fanIn, rng: &rng))
         self.bias = bias ? Parameter(initializer.bias(count: outChannels, fanIn: fanIn, rng: &rng)) : nil
     }
 
-    public var spec: LayerSpec {
-        Self.spec(inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
-                  padding: padding, bias: bias != nil)
+    /// Creates a convolution from an explicit weight `[Cout, C/groups, K, K]` and bias `[Cout]`.
+    /// - Precondition: the kernel is square, `groups` divides `Cout`, and the geometry is valid.
+    public init(name: String, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+                dilation: Int = 1, groups: Int = 1) {
+        precondition(weight.rank == 4 && weight.shape[2] == weight.shape[3], "Conv2D weight must be [Cout, C/groups, K, K], got \(weight.shape)")
+        precondition(bias == nil || bias!.shape == [weight.shape[0]], "Conv2D bias must be [\(weight.shape[0])]")
+        precondition(stride > 0 && padding >= 0 && dilation > 0 && groups > 0 && weight.shape[0] % groups == 0,
+                     "bad convolution geometry")
+        self.name = name
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        self.weight = Parameter(weight)
+        self.bias = bias.map { Parameter($0) }
     }
 
-    /// The spec of a convolution of this geometry (shared with `SparseConv2D`).
-    static func spec(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int, bias: Bool) -> LayerSpec {
+    public var spec: LayerSpec {
+        Self.spec(inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
+                  padding: padding, dilation: dilation, groups: groups, bias: bias != nil)
+    }
+
+    /// The spec of a convolution of this geometry (shared with `SparseConv2D`). Dilation and
+    /// groups are written only when not 1, so plain convolutions' specs stay as they were.
+    static func spec(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int,
+                     dilation: Int = 1, groups: Int = 1, bias: Bool) -> LayerSpec {
         var s = LayerSpec(kind: .conv2d)
         s.inChannels = inChannels; s.outChannels = outChannels; s.kernelSize = kernelSize
         s.stride = stride; s.padding = padding; s.bias = bias
+        if dilation != 1 { s.dilation = dilation }
+        if groups != 1 { s.groups = groups }
         return s
     }
 
@@ -65,7 +99,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         try convolutionOutputShape(inputShapes, name: name, inChannels: inChannels, outChannels: outChannels,
-                                   kernelSize: kernelSize, stride: stride, padding: padding)
+                                   kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
     }
 
     public func multiplyAdds(for inputShapes: [[Int]], nonZeroOnly: Bool) -> Int {
@@ -76,8 +110,9 @@ public final class Conv2D: Layer, InputGradientSkipping {
 
     private func makeGeometry(_ x: Tensor) -> ConvolutionGeometry {
         precondition(x.rank == 4 && x.shape[1] == inChannels, "\(name): input \(x.shape) does not fit [N, \(inChannels), H, W]")
-        return ConvolutionGeometry(batch: x.shape[0], channels: inChannels, height: x.shape[2], width: x.shape[3],
-                                   kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding)
+        return ConvolutionGeometry(batch: x.shape[0], channels: inChannels / groups, height: x.shape[2], width: x.shape[3],
+                                   kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding,
+                                   dilation: dilation)
     }
 
     /// The algorithm used for geometry `g`: the forced one when it applies, else
@@ -105,6 +140,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = makeGeometry(x)
+        if groups > 1 { return groupedForward(x, g, training: training) }
         let chosen = resolvedAlgorithm(for: g)
         if chosen != .im2col {
             if training { cachedInput = x; geometry = g; columns = Tensor.zeros([0]); usedAlgorithm = chosen }
@@ -122,6 +158,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
         guard let g = geometry else { preconditionFailure("\(name): backward without a training forward") }
         let cout = outChannels
         precondition(dy.shape == [g.batch, cout, g.outputHeight, g.outputWidth], "\(name): gradient \(dy.shape) does not fit output")
+        if groups > 1 { return groupedBackward(dy, g) }
         if usedAlgorithm == .direct { return directBackward(dy, g) }
         let dyT = convolutionOutputColumns(g, outputGradient: dy)   // dY' = [Cout, N·P]
         if usedAlgorithm == .directChannels {
@@ -136,6 +173,43 @@ public final class Conv2D: Layer, InputGradientSkipping {
         guard computesInputGradient else { return Tensor.zeros([0]) }
         let dcols = matmul(weight.value.reshaped([cout, g.columnRows]), .transposed, dyT, .none)
         return col2im(g, columns: dcols)
+    }
+
+    /// Rows `k·Cout/groups ..< (k+1)·Cout/groups` of the weight as `[Cout/groups, (C/groups)·K·K]`.
+    private func groupWeight(_ k: Int, _ g: ConvolutionGeometry) -> Tensor {
+        let per = outChannels / groups
+        return channels(weight.value.reshaped([1, outChannels, g.columnRows]), k * per..<(k + 1) * per)
+            .reshaped([per, g.columnRows])
+    }
+
+    /// One im2col product per group; the outputs are concatenated along channels.
+    private func groupedForward(_ x: Tensor, _ g: ConvolutionGeometry, training: Bool) -> Tensor {
+        let (cin, cout) = (inChannels / groups, outChannels / groups)
+        var outputs: [Tensor] = [], cached: [Tensor] = []
+        for k in 0..<groups {
+            let cols = im2col(g, input: channels(x, k * cin..<(k + 1) * cin))
+            let product = matmul(groupWeight(k, g), .none, cols, .none)   // [Cout/groups, N·P]
+            outputs.append(convolutionOutput(g, columnProduct: product, bias: bias.map { channels($0.value.reshaped([1, outChannels]), k * cout..<(k + 1) * cout).reshaped([cout]) }))
+            if training { cached.append(cols) }
+        }
+        if training { groupColumns = cached; geometry = g; usedAlgorithm = .im2col }
+        return concatenateChannels(outputs)
+    }
+
+    private func groupedBackward(_ dy: Tensor, _ g: ConvolutionGeometry) -> Tensor {
+        precondition(groupColumns.count == groups, "\(name): backward without a training forward")
+        let (cin, cout) = (inChannels / groups, outChannels / groups)
+        var weightGradients: [Tensor] = [], inputGradients: [Tensor] = []
+        for k in 0..<groups {
+            let dyT = convolutionOutputColumns(g, outputGradient: channels(dy, k * cout..<(k + 1) * cout))   // [Cout/groups, N·P]
+            weightGradients.append(matmul(dyT, .none, groupColumns[k], .transposed).reshaped([1, cout, g.columnRows]))
+            if computesInputGradient {
+                inputGradients.append(col2im(g, columns: matmul(groupWeight(k, g), .transposed, dyT, .none)))
+            }
+        }
+        weight.gradient = concatenateChannels(weightGradients).reshaped(weight.value.shape)
+        if let bias { bias.gradient = channelSums(dy) }
+        return computesInputGradient ? concatenateChannels(inputGradients) : Tensor.zeros([0])
     }
 
     private func directBackward(_ dy: Tensor, _ g: ConvolutionGeometry) -> Tensor {
@@ -159,13 +233,14 @@ public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
 
 /// `[Cout, OH, OW]` for an input `[C, H, W]`, or a `ModelError` naming the layer.
 func convolutionOutputShape(_ inputShapes: [[Int]], name: String, inChannels: Int, outChannels: Int,
-                            kernelSize: Int, stride: Int, padding: Int) throws -> [Int] {
+                            kernelSize: Int, stride: Int, padding: Int, dilation: Int = 1) throws -> [Int] {
     let s = try requireRank(inputShapes, 3, name, "a [C, H, W] image")
     guard s[0] == inChannels else {
         throw ModelError.inputChannels(layer: name, expected: inChannels, shape: s)
     }
-    let oh = (s[1] + 2 * padding - kernelSize) / stride + 1
-    let ow = (s[2] + 2 * padding - kernelSize) / stride + 1
-    guard oh > 0, ow > 0 else { throw ModelError.kernelTooLarge(layer: name, kernel: kernelSize, shape: s) }
+    let extent = dilation * (kernelSize - 1) + 1
+    let oh = (s[1] + 2 * padding - extent) / stride + 1
+    let ow = (s[2] + 2 * padding - extent) / stride + 1
+    guard s[1] + 2 * padding >= extent, s[2] + 2 * padding >= extent, oh > 0, ow > 0 else { throw ModelError.kernelTooLarge(layer: name, kernel: kernelSize, shape: s) }
     return [outChannels, oh, ow]
 }

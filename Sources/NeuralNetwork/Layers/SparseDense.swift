@@ -164,7 +164,7 @@ extension Graph {
             case let dense as Dense:
                 weight = dense.weight
                 make = { let s = SparseDense(dense); s.pool = pool; return s }
-            case let conv as Conv2D:
+            case let conv as Conv2D where conv.groups == 1 && conv.dilation == 1:   // the sparse kernel's geometry
                 weight = conv.weight
                 make = { let s = SparseConv2D(conv); s.pool = pool; return s }
             default:

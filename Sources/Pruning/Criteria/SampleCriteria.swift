@@ -77,7 +77,7 @@ public func averagedTaylorScores(_ model: Graph, data: Dataset, batches: Int = R
         let lo = b * batchSize, hi = min(lo + batchSize, data.count)
         let batch = data.batch(lo..<hi)
         let output = model.forward(batch.inputs, training: true)
-        model.backward(loss.evaluate(output, on: batch).gradient)
+        model.backward(loss.evaluate(output, on: batch, outputs: model.outputKind).gradient)
         for (i, (path, p)) in parameters.enumerated() {
             sums[i].add(Taylor().scores(for: p, path: path))
         }

@@ -35,7 +35,7 @@ struct ChannelLayout {
 
 /// Whether `channelVectorConvolution` applies: stride 1 and a square kernel.
 public func channelVectorConvolutionApplies(_ g: ConvolutionGeometry) -> Bool {
-    g.stride == 1 && g.kernelHeight == g.kernelWidth && g.outputWidth >= 1 && g.outputHeight >= 1
+    g.stride == 1 && g.dilation == 1 && g.kernelHeight == g.kernelWidth && g.outputWidth >= 1 && g.outputHeight >= 1
 }
 
 /// `output = conv(input, weight) + bias` for a stride-1 convolution, vectorized across

@@ -66,7 +66,7 @@ func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>) {
 
 /// Whether the direct kernels apply: stride 1, square kernel, rows of at most 32 outputs.
 public func directConvolutionApplies(_ g: ConvolutionGeometry) -> Bool {
-    g.stride == 1 && g.kernelHeight == g.kernelWidth && g.outputWidth <= 32 && g.outputWidth >= 1 && g.outputHeight >= 1
+    g.stride == 1 && g.dilation == 1 && g.kernelHeight == g.kernelWidth && g.outputWidth <= 32 && g.outputWidth >= 1 && g.outputHeight >= 1
 }
 
 /// `output = conv(input, weight) + bias` for a stride-1 convolution.
@@ -246,7 +246,7 @@ func directConvolutionInputGradient(_ g: ConvolutionGeometry, weight: UnsafePoin
 /// Whether `directConvolutionInputGradient` applies: stride 1, a square kernel,
 /// padding at most `K − 1`, input rows of at most 32.
 public func directInputGradientApplies(_ g: ConvolutionGeometry) -> Bool {
-    g.stride == 1 && g.kernelHeight == g.kernelWidth && g.padding <= g.kernelWidth - 1 && g.width <= 32
+    g.stride == 1 && g.dilation == 1 && g.kernelHeight == g.kernelWidth && g.padding <= g.kernelWidth - 1 && g.width <= 32
 }
 
 /// `w'[c, co, kh, kw] = w[co, c, K−1−kh, K−1−kw]`: the kernel of the transposed convolution.

@@ -1,7 +1,8 @@
 /// im2col / col2im for 2-D convolution over a whole batch.
 ///
 /// Geometry of a convolution: input `[N, C, H, W]`, kernel `KH×KW`, stride `s`,
-/// zero padding `p`. Output size `OH = (H + 2p − KH)/s + 1`, likewise `OW`.
+/// zero padding `p`, dilation `d` (taps `d` pixels apart). Output size
+/// `OH = (H + 2p − d·(KH − 1) − 1)/s + 1`, likewise `OW`.
 /// The column matrix is `[C·KH·KW, N·OH·OW]`: row `(c, kh, kw)` holds, for every output
 /// position of every image, the input pixel that kernel tap sees (0 in the padding).
 /// A convolution is then one GEMM: `[Cout, C·KH·KW] · cols`.
@@ -10,30 +11,32 @@ public struct ConvolutionGeometry: Equatable, Sendable, Codable {
     public var batch: Int, channels: Int, height: Int, width: Int
     /// Kernel height and width, step between kernel positions, zero padding on each border.
     public var kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int
+    /// Distance between neighbouring kernel taps (1: a plain convolution).
+    public var dilation: Int
 
     /// Creates a geometry; sizes are checked by `outputHeight`/`outputWidth` users.
     public init(batch: Int, channels: Int, height: Int, width: Int,
-                kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0) {
+                kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1) {
         self.batch = batch; self.channels = channels; self.height = height; self.width = width
         self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
-        self.stride = stride; self.padding = padding
+        self.stride = stride; self.padding = padding; self.dilation = dilation
     }
 
-    /// Output height `(H + 2p − KH)/s + 1`.
-    public var outputHeight: Int { (height + 2 * padding - kernelHeight) / stride + 1 }
-    /// Output width `(W + 2p − KW)/s + 1`.
-    public var outputWidth: Int { (width + 2 * padding - kernelWidth) / stride + 1 }
+    /// Output height `(H + 2p − d·(KH − 1) − 1)/s + 1`.
+    public var outputHeight: Int { (height + 2 * padding - dilation * (kernelHeight - 1) - 1) / stride + 1 }
+    /// Output width `(W + 2p − d·(KW − 1) − 1)/s + 1`.
+    public var outputWidth: Int { (width + 2 * padding - dilation * (kernelWidth - 1) - 1) / stride + 1 }
     /// Rows of the column matrix: `C·KH·KW`.
     public var columnRows: Int { channels * kernelHeight * kernelWidth }
     /// Columns of the column matrix: `N·OH·OW`.
     public var columnCount: Int { batch * outputHeight * outputWidth }
 
-    /// For kernel column `kw`: the input-column offset `kw − padding`, and the range
+    /// For kernel column `kw`: the input-column offset `kw·dilation − padding`, and the range
     /// `lo..<hi` of output columns `x` whose input column `x·stride + offset` lies inside
     /// the image (the others read padding).
     func insideColumns(kernelColumn kw: Int) -> (offset: Int, lo: Int, hi: Int) {
         let ow = outputWidth
-        let off = kw - padding
+        let off = kw * dilation - padding
         let lo = Swift.min(ow, Swift.max(0, (-off + stride - 1) / stride))
         let hi = off > width - 1 ? lo : Swift.max(lo, Swift.min(ow, (width - 1 - off) / stride + 1))
         return (off, lo, hi)
@@ -112,7 +115,7 @@ public func convolutionOutputColumns(_ g: ConvolutionGeometry, outputGradient dy
 /// One row segment of the column matrix: kernel tap `(c, kh, kw)` over image `n`, and
 /// where it lives in the image and in the column matrix.
 struct ColumnSegment {
-    /// Kernel row of the tap.
+    /// Input-row offset of the tap, `kh·dilation`.
     var kernelRow: Int
     /// Offset of plane `(n, c)` in the `[N, C, H, W]` images.
     var imageOffset: Int
@@ -138,7 +141,7 @@ extension ConvolutionGeometry {
                     let row = (c * kernelHeight + kh) * kernelWidth + kw
                     let (off, lo, hi) = insideColumns(kernelColumn: kw)
                     for n in 0..<batch {
-                        body(ColumnSegment(kernelRow: kh, imageOffset: (n * channels + c) * plane,
+                        body(ColumnSegment(kernelRow: kh * dilation, imageOffset: (n * channels + c) * plane,
                                            columnOffset: (row * batch + n) * outPlane, offset: off, lo: lo, hi: hi))
                     }
                 }
@@ -204,7 +207,7 @@ package func naiveIm2col(_ g: ConvolutionGeometry, input: [Float]) -> [Float] {
     for c in 0..<g.channels { for kh in 0..<g.kernelHeight { for kw in 0..<g.kernelWidth {
         let r = (c * g.kernelHeight + kh) * g.kernelWidth + kw
         for n in 0..<g.batch { for y in 0..<oh { for x in 0..<ow {
-            let iy = y * g.stride - g.padding + kh, ix = x * g.stride - g.padding + kw
+            let iy = y * g.stride - g.padding + kh * g.dilation, ix = x * g.stride - g.padding + kw * g.dilation
             var v: Float = 0
             if iy >= 0 && iy < g.height && ix >= 0 && ix < g.width {
                 v = input[((n * g.channels + c) * g.height + iy) * g.width + ix]

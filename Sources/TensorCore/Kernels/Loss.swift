@@ -54,3 +54,28 @@ public func squaredErrorSum(prediction: Tensor, target: Tensor, gradientScale: F
     }
     return (total, grad)
 }
+
+/// Cross-entropy of each row of `probabilities` (`[N, C]`, e.g. a softmax output) against
+/// its label, `−log max(pᵧ, 1e-30)`: the loss summed over rows, and the gradient with
+/// respect to the probabilities, `−gradientScale / pᵧ` at the label and 0 elsewhere.
+/// - Precondition: `probabilities` is `[N, C]` with one label per row, each in `0..<C`.
+/// - Complexity: O(N·C).
+public func probabilityCrossEntropySum(probabilities: Tensor, labels: [Int32], gradientScale: Float) -> (sum: Double, gradient: Tensor) {
+    precondition(probabilities.rank == 2 && probabilities.shape[0] == labels.count,
+                 "probabilities \(probabilities.shape) do not match \(labels.count) labels")
+    let (n, c) = (probabilities.shape[0], probabilities.shape[1])
+    var total = 0.0
+    let grad = Tensor(shape: [n, c]) { g in
+        g.update(repeating: 0)
+        probabilities.withUnsafeBufferPointer { p in
+            for i in 0..<n {
+                let label = Int(labels[i])
+                precondition(label >= 0 && label < c, "label \(label) is outside 0..<\(c)")
+                let py = max(p[i * c + label], 1e-30)
+                total -= Double(Float.log(py))
+                g[i * c + label] = -gradientScale / py
+            }
+        }
+    }
+    return (total, grad)
+}

@@ -1,0 +1,31 @@
+"""Checks a model file Prune exported to ONNX against the real ecosystem.
+
+Runs `onnx.checker.check_model(full_check=True)`, then ONNX Runtime on INPUT.npy, and
+prints one JSON line: the checker's verdict, ONNX Runtime's outputs' largest absolute
+difference from EXPECTED.npy (Prune's outputs), and the argmax agreement.
+Optional LABELS.npy (int) adds ONNX Runtime's accuracy.
+
+Usage: check.py MODEL.onnx INPUT.npy EXPECTED.npy [LABELS.npy]
+Needs numpy, onnx and onnxruntime (Prune's tests call it; .ci/run installs them).
+"""
+import json
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+model_path, input_path, expected_path = sys.argv[1:4]
+model = onnx.load(model_path)
+onnx.checker.check_model(model, full_check=True)
+session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+x = np.load(input_path)
+out = session.run(None, {session.get_inputs()[0].name: x})[0]
+expected = np.load(expected_path)
+result = dict(checker="ok", max_abs_diff=float(np.abs(out - expected).max()),
+              same_argmax=int((out.argmax(1) == expected.argmax(1)).sum()), samples=int(len(x)),
+              sparse_initializers=len(model.graph.sparse_initializer))
+if len(sys.argv) > 4:
+    labels = np.load(sys.argv[4])
+    result["accuracy"] = float((out.argmax(1) == labels).mean())
+print(json.dumps(result))
