@@ -6,24 +6,29 @@ import NeuralNetwork
 /// `prune export`: rewrite a model file for shipping: packed masks and, optionally, half precision.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rewrite a model file: pruned weights packed (bitmask + kept values), as CSR for sparse inference, or dense; optionally in Float16.",
+        abstract: "Rewrite a model file: pruned weights packed (bitmask + kept values), as CSR for sparse inference, dense, or as ONNX; optionally in Float16.",
         discussion: """
             --format packed stores each pruned weight as a bitmask and its kept values (docs/FORMATS.md); \
             --format sparse stores each pruned Dense weight keeping at most 30% of its entries in the smaller \
             of CSR arrays (values, 16-bit column indices, row starts) and the packed form; `prune eval` \
             and the library (`ModelFile.load(path, sparse: true)`) run those layers through the sparse \
             kernels straight from either, without densifying; --format dense writes every tensor dense, for readers \
-            that want plain arrays. --fp16 halves the bytes of the weights (rounded to the nearest \
+            that want plain arrays. --format onnx writes an ONNX model (operator set 17, or 20 when it \
+            has a GELU) that ONNX Runtime runs: pruned weights as exact zeros, or with --sparse-initializers \
+            as COO sparse initializers. --fp16 halves the bytes of the weights (rounded to the nearest \
             Float16; running statistics stay Float32). Loading any of these gives a model prune can \
             evaluate, prune further or fine-tune.
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case packed, sparse, dense }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case packed, sparse, dense, onnx }
 
     @OptionGroup var source: ModelFileArgument
 
-    @Option(help: "packed, sparse or dense.")
+    @Option(help: "packed, sparse, dense or onnx.")
     var format: Format = .packed
+
+    @Flag(help: "With --format onnx: write weights that are more than half zeros as COO sparse initializers.")
+    var sparseInitializers = false
 
     @Flag(help: "Store weights as Float16.")
     var fp16 = false
@@ -39,6 +44,8 @@ struct Export: ParsableCommand {
 
     func validate() throws {
         try validateOutputPath(out, option: "--out")
+        if format == .onnx && fp16 { throw ValidationError("--fp16 applies to safetensors formats, not --format onnx") }
+        if sparseInitializers && format != .onnx { throw ValidationError("--sparse-initializers needs --format onnx") }
     }
 
     struct Summary: Encodable {
@@ -52,6 +59,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let loaded = try ModelFile.load(source.modelPath)
+        if format == .onnx { return try exportONNX(loaded) }
         try ModelFile.save(loaded.model, to: out, metadata: loaded.metadata.filter { !$0.key.hasPrefix("prune.") },
                            storage: format == .packed ? .packed : format == .sparse ? .sparse : .dense, halfPrecision: fp16)
         // Read the written file once: its CSR list, and the model as inference loads it.
@@ -82,6 +90,40 @@ struct Export: ParsableCommand {
             print("runs sparse when loaded: " + summary.sparseLayers.joined(separator: ", ")
                   + (summary.csrParameters.isEmpty ? "" : " (stored as CSR: " + summary.csrParameters.joined(separator: ", ") + ")"))
         }
+        if let before, let after { print(String(format: "accuracy %.2f%% before, %.2f%% after", 100 * before, 100 * after)) }
+    }
+}
+
+extension Export {
+    /// What `--format onnx --json` prints.
+    struct ONNXSummary: Encodable {
+        var bytesBefore: Int, bytesAfter: Int, denseFloat32Bytes: Int
+        var sparseInitializers: Bool
+        var accuracyBefore: Float?, accuracyAfter: Float?
+        var output: String
+    }
+
+    /// Writes the model as ONNX (densified; pruned weights as exact zeros or sparse
+    /// initializers) and reads it back to check it.
+    func exportONNX(_ loaded: ModelFile.Loaded) throws {
+        let model = try loaded.model.densified()
+        try ONNXFile.save(model, to: out, metadata: loaded.metadata.filter { !$0.key.hasPrefix("prune.") },
+                          options: .init(sparseInitializers: sparseInitializers))
+        let exported = try ONNXFile.load(out).model
+        var before: Float?, after: Float?
+        if evaluate {
+            let test = try dataOptions.test()
+            try Trainer.check(test, fits: model)
+            before = Trainer.evaluate(model, on: test).accuracy
+            after = Trainer.evaluate(exported, on: test).accuracy
+        }
+        let summary = ONNXSummary(bytesBefore: fileSize(source.modelPath) ?? 0, bytesAfter: fileSize(out) ?? 0,
+                                  denseFloat32Bytes: 4 * model.parameters.reduce(0) { $0 + $1.parameter.count },
+                                  sparseInitializers: sparseInitializers, accuracyBefore: before, accuracyAfter: after, output: out)
+        if output.json { return try printJSON(summary) }
+        print(String(format: "%@: ONNX, %@ bytes (%.1f%% of the %@ bytes of dense Float32 parameters)", out,
+                     grouped(summary.bytesAfter), 100 * Double(summary.bytesAfter) / Double(max(summary.denseFloat32Bytes, 1)),
+                     grouped(summary.denseFloat32Bytes)))
         if let before, let after { print(String(format: "accuracy %.2f%% before, %.2f%% after", 100 * before, 100 * after)) }
     }
 }

@@ -19,7 +19,7 @@ struct DataOptions: ParsableArguments {
 
 /// The model file a command reads.
 struct ModelFileArgument: ParsableArguments {
-    @Argument(help: "A model file (safetensors) written by prune.")
+    @Argument(help: "A model file: safetensors written by prune, or ONNX (.onnx).")
     var modelPath: String
 }
 

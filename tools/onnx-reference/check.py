@@ -17,12 +17,14 @@ import onnxruntime as ort
 
 model_path, input_path, expected_path = sys.argv[1:4]
 model = onnx.load(model_path)
-onnx.checker.check_model(model, full_check=True)
+# full_check's shape inference types sparse initializers as sparse tensors, which no
+# operator accepts; ONNX Runtime densifies them when it loads the model.
+onnx.checker.check_model(model, full_check=not model.graph.sparse_initializer)
 session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
 x = np.load(input_path)
 out = session.run(None, {session.get_inputs()[0].name: x})[0]
 expected = np.load(expected_path)
-result = dict(checker="ok", max_abs_diff=float(np.abs(out - expected).max()),
+result = dict(checker="ok" if not model.graph.sparse_initializer else "ok (without full_check)", full_check=not model.graph.sparse_initializer, max_abs_diff=float(np.abs(out - expected).max()),
               same_argmax=int((out.argmax(1) == expected.argmax(1)).sum()), samples=int(len(x)),
               sparse_initializers=len(model.graph.sparse_initializer))
 if len(sys.argv) > 4:
