@@ -11,7 +11,17 @@ public final class Parameter {
     /// The current value.
     public var value: Tensor
     /// The gradient of the loss with respect to `value`, written by the layer's backward pass.
-    public var gradient: Tensor
+    /// Zeros until first written; the storage is made then, so a model that is only loaded
+    /// and run (inference, export) holds no gradient memory.
+    public var gradient: Tensor {
+        get { storedGradient ?? Tensor.zeros(value.shape) }
+        set { storedGradient = newValue }
+        _modify {
+            if storedGradient == nil { storedGradient = Tensor.zeros(value.shape) }
+            yield &storedGradient!
+        }
+    }
+    private var storedGradient: Tensor?
     /// Whether optimizers update this tensor (false for running statistics).
     public let isTrainable: Bool
     /// Optional 0/1 mask of the same shape as `value`; setting it zeroes the cut entries.
@@ -28,7 +38,6 @@ public final class Parameter {
     /// Creates a parameter holding `value`, with a zero gradient and no mask.
     public init(_ value: Tensor, trainable: Bool = true) {
         self.value = value
-        self.gradient = Tensor.zeros(value.shape)
         self.isTrainable = trainable
     }
 

@@ -32,7 +32,9 @@ struct ONNXImporter {
     var foldedAdds: Set<Int> = []
     let inputName: String
 
-    init(_ proto: Onnx_ModelProto, path: String) throws {
+    /// `proto` is the model without its initializers, which come decoded (`floatInitializers`)
+    /// or as protos (`otherInitializers`: integers).
+    init(_ proto: Onnx_ModelProto, path: String, floatInitializers: [(String, Tensor)], otherInitializers: [Onnx_TensorProto]) throws {
         self.proto = proto
         self.path = path
         let defaultDomain = proto.opsetImport.filter { $0.domain.isEmpty || $0.domain == "ai.onnx" }
@@ -46,8 +48,12 @@ struct ONNXImporter {
         opset = Int(version)
         let g = proto.graph
         nodes = g.node
-        for t in g.initializer {
-            guard constants[t.name] == nil else { throw FormatError(path: path, .corrupt(what: "two initializers are named '\(t.name)'")) }
+        for (name, t) in floatInitializers {
+            guard decoded[name] == nil else { throw FormatError(path: path, .corrupt(what: "two initializers are named '\(name)'")) }
+            decoded[name] = t
+        }
+        for t in otherInitializers + g.initializer {
+            guard constants[t.name] == nil, decoded[t.name] == nil else { throw FormatError(path: path, .corrupt(what: "two initializers are named '\(t.name)'")) }
             if t.dataLocation == .external { throw FormatError(path: path, .externalData(tensor: t.name)) }
             constants[t.name] = t
         }

@@ -48,6 +48,15 @@ extension ONNXFile {
     /// - Throws: `FormatError` when the type is not a float type or the stored values do
     ///   not match the shape.
     static func floatTensor(_ t: Onnx_TensorProto, path: String) throws -> Tensor {
+        if t.rawData.isEmpty { return try floatTensor(t, raw: nil, path: path) { _ in } }
+        return try t.rawData.withUnsafeBytes { try floatTensor(t, raw: $0, path: path) { _ in } }
+    }
+
+    /// The values of a floating-point tensor whose raw bytes (if any) are `raw` rather than
+    /// `t.rawData`; `converted` hears each range of `raw` once it has been read (in chunks of
+    /// 4 MiB or so), so a mapping can release it.
+    static func floatTensor(_ t: Onnx_TensorProto, raw: UnsafeRawBufferPointer?, path: String,
+                            converted: (Range<Int>) -> Void) throws -> Tensor {
         let shape = try shape(of: t, path: path)
         let count = shape.reduce(1, *)
         guard let type = ElementType(rawValue: t.dataType), [.float, .float16, .bfloat16, .double].contains(type) else {
@@ -56,11 +65,12 @@ extension ONNXFile {
         func mismatch(_ found: Int, _ field: String) -> FormatError {
             FormatError(path: path, .malformedTensor(tensor: t.name, problem: "of shape \(shape) holds \(found) \(field) instead of \(count)"))
         }
-        if !t.rawData.isEmpty || count == 0 && t.floatData.isEmpty && t.int32Data.isEmpty && t.doubleData.isEmpty {
-            guard t.rawData.count == count * type.size else { throw mismatch(t.rawData.count, "bytes of raw data for \(count * type.size)") }
-            return t.rawData.withUnsafeBytes { raw in
-                Tensor(shape: shape) { out in
-                    for i in 0..<count {
+        if let raw, raw.count > 0 || count == 0 && t.floatData.isEmpty && t.int32Data.isEmpty && t.doubleData.isEmpty {
+            guard raw.count == count * type.size else { throw mismatch(raw.count, "bytes of raw data for \(count * type.size)") }
+            let chunk = 1 << 20
+            return Tensor(shape: shape) { out in
+                for start in stride(from: 0, to: count, by: chunk) {
+                    for i in start..<min(start + chunk, count) {
                         switch type {
                         case .float: out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
                         case .double: out[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
@@ -68,9 +78,11 @@ extension ONNXFile {
                         default: out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
                         }
                     }
+                    converted(start * type.size..<min(start + chunk, count) * type.size)
                 }
             }
         }
+        if count == 0, shape.isEmpty == false { return Tensor(shape: shape, scalars: []) }
         switch type {
         case .float:
             guard t.floatData.count == count else { throw mismatch(t.floatData.count, "float_data values") }

@@ -64,30 +64,17 @@ public enum ONNXFile {
 
     /// Reads an ONNX model file.
     /// - Throws: `FormatError` naming the file and the node, tensor or field that cannot be read.
+    /// - Complexity: O(file size); the weights are read straight from a memory mapping of the
+    ///   file, so peak memory stays near the size of the weights.
     public static func load(_ path: String) throws -> Imported {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw FormatError(path: path, FileManager.default.fileExists(atPath: path) ? .unreadable : .missingFile)
-        }
-        return try decode(data, path: path)
+        let file = try MappedFile(path)
+        return try importModel(file.bytes, path: path, release: file.release)
     }
 
     /// Builds the model an ONNX file's bytes describe; `path` names the source in errors.
     /// - Throws: `FormatError` naming the node, tensor or field that cannot be read.
     public static func decode(_ data: Data, path: String) throws -> Imported {
-        var options = BinaryDecodingOptions()
-        options.messageDepthLimit = 64
-        options.discardUnknownFields = true
-        let proto: Onnx_ModelProto
-        do {
-            proto = try Onnx_ModelProto(serializedBytes: data, options: options)
-        } catch {
-            throw FormatError(path: path, .corrupt(what: "not an ONNX model (the protobuf decoder says: \(error))"))
-        }
-        var importer = try ONNXImporter(proto, path: path)
-        return try importer.run()
+        try data.withUnsafeBytes { try importModel($0, path: path, release: nil) }
     }
 
     /// Whether `data` starts like an ONNX model rather than a safetensors file (which starts
