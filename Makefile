@@ -9,7 +9,7 @@ CPU_FLAGS := -Xswiftc -target-cpu -Xswiftc native
 endif
 RELEASE := -c release $(CPU_FLAGS)
 PRUNE := .build/release/prune
-APT_PACKAGES := pkg-config libopenblas-dev zlib1g-dev dataset-fashion-mnist
+APT_PACKAGES := pkg-config libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist
 DEMO_DIR := .build/demo
 
 .PHONY: demo test build bench fuzz deps clean

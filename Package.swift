@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         .systemLibrary(
@@ -31,10 +33,19 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
         .systemLibrary(
-            name: "CZlib",
+            name: "CGzip",   // not "CZlib": ZIPFoundation's zlib module has that name
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
         .systemLibrary(name: "CAllocator"),
+        .systemLibrary(
+            name: "CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]
+        ),
+        .systemLibrary(
+            name: "CJPEG",
+            providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]
+        ),
         .target(
             name: "TensorCore",
             dependencies: blasDependencies + [.product(name: "RealModule", package: "swift-numerics")]
@@ -49,7 +60,11 @@ let package = Package(
                            .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "Reports", dependencies: ["NeuralNetwork"]),
-        .target(name: "FileFormats", dependencies: ["TensorCore", "NeuralNetwork", "CZlib"]),
+        .target(name: "FileFormats", dependencies: [
+            "TensorCore", "NeuralNetwork", "CGzip", "CPNG", "CJPEG",
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            .product(name: "CSV", package: "CSV.swift"),
+        ]),
         .executableTarget(
             name: "PruneCommand",
             dependencies: [

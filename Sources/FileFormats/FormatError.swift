@@ -49,6 +49,9 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         case missingDataFolder
         /// The data folder lacks the IDX file `stem` (raw or `.gz`).
         case missingDataFile(String)
+        /// The label of `sample` (e.g. "row 18", "y_train[17]", "cat/003.png") is wrong: `problem`
+        /// says how and what to do.
+        case invalidLabel(sample: String, problem: String)
         /// Anything else, as text (what `init(path:_:)` with a message makes).
         case other(String)
     }
@@ -77,7 +80,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
              let .missingArray(_, _, t, _), let .inconsistentArrays(t, _), let .metadataMismatch(_, t, _):
             return t
         case .missingFile, .unreadable, .missingFolder, .cannotWrite, .corrupt, .missingMetadata, .invalidMetadata,
-             .reservedMetadataKey, .unexpectedContent, .missingDataFolder, .missingDataFile, .other:
+             .reservedMetadataKey, .unexpectedContent, .missingDataFolder, .missingDataFile, .invalidLabel, .other:
             return nil
         }
     }
@@ -106,8 +109,9 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         case let .reservedMetadataKey(key): return "metadata key '\(key)' is reserved for Prune; choose another name"
         case let .unexpectedContent(expected, found): return "expected \(expected), got \(found)"
         case .missingDataFolder:
-            return "data folder not found; install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` or pass --data DIR with the four IDX files"
+            return "data folder not found; install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` or pass --data PATH with your own data (IDX, .npz, .npy, CSV or an image folder; see docs/DATA.md)"
         case let .missingDataFile(stem): return "missing \(stem) or \(stem).gz in the data folder"
+        case let .invalidLabel(sample, problem): return "\(sample): \(problem)"
         case let .other(message): return message
         }
     }

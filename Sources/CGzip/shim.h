@@ -1,5 +1,5 @@
-#ifndef PRUNE_CZLIB_SHIM_H
-#define PRUNE_CZLIB_SHIM_H
+#ifndef PRUNE_CGZIP_SHIM_H
+#define PRUNE_CGZIP_SHIM_H
 #include <zlib.h>
 
 /// Starts inflating a stream that may be gzip- or zlib-wrapped (automatic header detection).
