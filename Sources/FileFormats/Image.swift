@@ -23,6 +23,11 @@ public enum ImageDecoder {
         public var width: Int, height: Int
         /// 1 for grayscale, 3 for color (an alpha channel is not counted: it is dropped).
         public var channels: Int
+
+        /// A header's fields.
+        public init(format: Format, width: Int, height: Int, channels: Int) {
+            self.format = format; self.width = width; self.height = height; self.channels = channels
+        }
     }
 
     /// A decoded image: `height × width × channels` bytes, interleaved (HWC), 8 bits each.
@@ -33,6 +38,11 @@ public enum ImageDecoder {
         public var channels: Int
         /// The pixels, row by row, channels interleaved.
         public var pixels: [UInt8]
+
+        /// An image of `pixels` (`height × width × channels`, interleaved).
+        public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
+            self.width = width; self.height = height; self.channels = channels; self.pixels = pixels
+        }
     }
 
     /// Reads only the header of PNG or JPEG bytes.
@@ -100,14 +110,37 @@ public enum ImageDecoder {
     private static func decodePNG(_ data: Data, path: String, channels: Int, into pixels: inout [UInt8]) throws {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
+        // 16-bit files are read as they are stored (libpng calls that "linear") and rounded to
+        // 8 bits here, and an alpha channel is read and dropped here, so pixels keep their
+        // stored values (as Pillow's `convert("RGB")` keeps them) rather than being
+        // gamma-converted or composited onto a background.
+        var components = 0, wide = false
+        var buffer: [UInt8] = []
         let ok = data.withUnsafeBytes { raw -> Bool in
             guard png_image_begin_read_from_memory(&image, raw.baseAddress, raw.count) != 0 else { return false }
-            image.format = channels == 3 ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0   // PNG_FORMAT_RGB or PNG_FORMAT_GRAY
+            wide = image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0
+            let alpha = !wide && image.format & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
+            image.format = (channels == 3 ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
+                | (wide ? UInt32(PNG_FORMAT_FLAG_LINEAR) : 0)
+            components = channels + (alpha ? 1 : 0)
             guard pixels.count == Int(image.width) * Int(image.height) * channels else { return false }
-            return pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) } != 0
+            buffer = [UInt8](repeating: 0, count: pixels.count / channels * components * (wide ? 2 : 1))
+            return buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) } != 0
         }
         defer { png_image_free(&image) }
         guard ok else { throw FormatError(path: path, .corrupt(what: "unreadable PNG: \(pngMessage(&image))")) }
+        let pixelCount = pixels.count / channels
+        for p in 0..<pixelCount {
+            for c in 0..<channels {
+                let k = p * components + c
+                if wide {
+                    let v = Int(buffer[2 * k]) | Int(buffer[2 * k + 1]) << 8   // native (little-endian) UInt16
+                    pixels[p * channels + c] = UInt8((v + 128) / 257)
+                } else {
+                    pixels[p * channels + c] = buffer[k]
+                }
+            }
+        }
     }
 
     private static func jpegHeader(_ data: Data, path: String) throws -> Header {

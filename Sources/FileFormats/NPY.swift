@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// Reader and writer for NumPy's `.npy` format (versions 1.0, 2.0 and 3.0).
 ///
@@ -352,6 +353,36 @@ public enum NPY {
             guard digits > 0 else { return nil }
             if position < text.count, text[position] == "L" { position += 1 }
             return v
+        }
+    }
+}
+
+extension NPY.Array {
+    /// A `float32` array of the tensor's shape and values.
+    public init(_ tensor: Tensor) {
+        self.init(shape: tensor.shape, floats: tensor.scalars)
+    }
+
+    /// The array as model inputs, the way datasets read it: float arrays as they are,
+    /// `uint8` scaled by 1/255 (like IDX images and `.npz` datasets).
+    /// - Throws: `FormatError` naming `path` for other integer types, NaN or infinity, or a
+    ///   shape without a batch axis.
+    public func inputs(path: String) throws -> Tensor {
+        guard shape.count >= 1, count > 0 else {
+            throw FormatError(path: path, .unexpectedContent(expected: "inputs [N, …] with at least one sample", found: "shape \(shape)"))
+        }
+        switch scalarType {
+        case .uint8:
+            let scale: Float = 1 / 255   // as Dataset scales bytes
+            return Tensor(shape: shape, scalars: bytes.map { Float($0) * scale })
+        case .float16, .float32, .float64:
+            let values = floats()
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw FormatError(path: path, .unexpectedContent(expected: "finite inputs", found: "NaN or infinity at element \(bad)"))
+            }
+            return Tensor(shape: shape, scalars: values)
+        default:
+            throw FormatError(path: path, .unexpectedContent(expected: "float or uint8 inputs (x.astype(np.float32))", found: scalarType.rawValue))
         }
     }
 }
