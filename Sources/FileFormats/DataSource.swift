@@ -308,7 +308,10 @@ public struct DataSource: Sendable {
     /// A dataset from NumPy arrays: `x` float (any width) or uint8 (scaled by 1/255) `[N, …]`,
     /// `y` integer `[N]` or `[N, 1]`. `[N, H, W]` becomes `[N, 1, H, W]`; `[N, H, W, C]` with C of
     /// 1 or 3 (and the second axis not 1 or 3) is taken as channels-last and made channels-first.
-    static func dataset(x: NPY.Array, y: NPY.Array, file: String, names: (x: String, y: String)) throws -> (Dataset, SampleOrigins) {
+    /// - Returns: the dataset, and origins naming `file` and `y[i]` for each sample.
+    /// - Throws: `FormatError` naming `file` and the array: shapes that disagree, a negative or
+    ///   too large label, float labels, integer inputs other than uint8, NaN or infinity.
+    public static func dataset(x: NPY.Array, y: NPY.Array, file: String, names: (x: String, y: String)) throws -> (Dataset, SampleOrigins) {
         guard x.shape.count >= 2, x.shape[0] > 0 else {
             throw FormatError(path: file, .malformedTensor(tensor: names.x, problem: "has shape \(x.shape); inputs need [samples, features…] with at least one sample"))
         }

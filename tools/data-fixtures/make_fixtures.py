@@ -100,3 +100,29 @@ if __name__ == "__main__":
     with open(os.path.join(ROOT, "expected.json"), "w") as f:
         json.dump(expected, f, indent=0)
     print("wrote", ROOT)
+
+
+def fuzz_seeds():
+    """Seeds for `make fuzz` (Tests/FuzzCorpus): one valid file per new reader and a few hostile ones."""
+    corpus = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FuzzCorpus")
+    for src, dst in (("numpy/f4_fortran.npy", "fortran.npy"), ("numpy/i4_big_endian.npy", "big_endian.npy"),
+                     ("numpy/dataset_compressed.npz", "dataset_compressed.npz"), ("numpy/images_u1.npz", "images.npz"),
+                     ("images/single/palette.png", "palette.png"), ("images/single/gray16.png", "gray16.png"),
+                     ("images/single/rgb.jpg", "rgb.jpg"), ("images/single/gray.jpg", "gray.jpg")):
+        shutil.copyfile(os.path.join(ROOT, src), os.path.join(corpus, dst))
+    with open(os.path.join(corpus, "data.csv"), "w") as f:
+        f.write('label,a,"b"\n1,0.5,-2\n0,"3",4e-2\n')
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"
+    with open(os.path.join(corpus, "huge_shape.npy"), "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    import io, zipfile
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:   # 4 MiB of zeros: a small bomb
+        z.writestr("x.npy", b"\x93NUMPY\x01\x00" + (118).to_bytes(2, "little") + b"{'descr': '|u1', 'fortran_order': False, 'shape': (4194304,), }".ljust(117) + b"\n" + bytes(4194304))
+        z.writestr("x.npy", b"duplicate")
+    with open(os.path.join(corpus, "bomb_duplicate.npz"), "wb") as f:
+        f.write(buffer.getvalue())
+
+
+if __name__ == "__main__":
+    fuzz_seeds()
