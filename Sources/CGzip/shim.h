@@ -6,4 +6,9 @@
 static inline int prune_inflate_init_auto(z_stream *stream) {
     return inflateInit2(stream, 15 + 32);
 }
+
+/// Starts inflating a raw deflate stream (no header: a ZIP member's data).
+static inline int prune_inflate_init_raw(z_stream *stream) {
+    return inflateInit2(stream, -15);
+}
 #endif

@@ -4,8 +4,11 @@ import ZIPFoundation
 /// Reader and writer for NumPy's `.npz` archives (`np.savez`, `np.savez_compressed`): a ZIP
 /// file of `.npy` members, one per array, named `NAME.npy`.
 ///
-/// The reader checks the archive before it inflates anything: at most `maximumEntries`
-/// members, each a regular file named `*.npy`, no name twice, stored sizes inside the
+/// Writing goes through weichsel/ZIPFoundation. Reading is Prune's own (`ZipDirectory` and
+/// the system zlib): fuzzing found ZIPFoundation 0.9.20's in-memory reader trapping on a
+/// member whose offset lies past the end and leaking when the end record is missing. The
+/// reader checks the archive before it inflates anything: at most `maximumEntries`
+/// members, each named `*.npy`, no name twice, every offset and stored size inside the
 /// file, and declared sizes that add up to at most the caller's byte budget. While
 /// inflating it stops a member the moment it grows past its declared size (a zip bomb
 /// that lies about its size) and checks every CRC.
@@ -29,57 +32,45 @@ public enum NPZ {
     /// Parses `.npz` bytes; `path` names the source in errors (see `read(_:maximumBytes:)`).
     public static func decode(_ data: Data, path: String, maximumBytes: Int = defaultMaximumBytes) throws -> [String: NPY.Array] {
         func corrupt(_ what: String) -> FormatError { FormatError(path: path, .corrupt(what: what)) }
-        guard data.count >= 22, data.prefix(2) == Data([0x50, 0x4B]) else {
+        let bytes = [UInt8](data)
+        guard bytes.count >= 22, bytes[0] == 0x50, bytes[1] == 0x4B else {
             throw corrupt("not a NumPy .npz file (not a ZIP archive)")
         }
-        let archive: Archive
-        do {
-            archive = try Archive(data: data, accessMode: .read)
-        } catch {
-            throw corrupt("not a readable ZIP archive (\(error))")
-        }
-        var entries: [(name: String, entry: Entry)] = []
+        let members = try ZipDirectory.members(of: bytes, path: path)
+        guard members.count <= maximumEntries else { throw corrupt("more than \(maximumEntries) members") }
         var seen = Set<String>(), declared = 0
-        for entry in archive {
-            guard entries.count < maximumEntries else { throw corrupt("more than \(maximumEntries) members") }
-            let member = entry.path
-            guard entry.type == .file else { throw corrupt("member '\(member)' is not a regular file") }
-            guard member.hasSuffix(".npy"), member.count > 4 else {
-                throw corrupt("member '\(member)' is not an .npy array (an .npz holds only NAME.npy members)")
+        for member in members {
+            guard member.name.hasSuffix(".npy"), member.name.count > 4, !member.name.hasSuffix("/") else {
+                throw corrupt("member '\(member.name)' is not an .npy array (an .npz holds only NAME.npy members)")
             }
-            let name = String(member.dropLast(4))
-            guard seen.insert(name).inserted else { throw corrupt("array '\(name)' is stored twice") }
-            let stored = entry.isCompressed ? entry.compressedSize : entry.uncompressedSize
-            guard stored <= UInt64(data.count) else {
-                throw corrupt("member '\(member)' claims \(stored) stored bytes, more than the whole file")
+            guard seen.insert(String(member.name.dropLast(4))).inserted else {
+                throw corrupt("array '\(member.name.dropLast(4))' is stored twice")
             }
-            let size = entry.uncompressedSize
-            guard size <= UInt64(maximumBytes), declared + Int(size) <= maximumBytes else {
-                throw corrupt("the arrays take more than \(maximumBytes) bytes once inflated (member '\(member)' declares \(size))")
+            guard member.size <= maximumBytes - declared else {
+                throw corrupt("the arrays take more than \(maximumBytes) bytes once inflated (member '\(member.name)' declares \(member.size))")
             }
-            declared += Int(size)
-            entries.append((name, entry))
+            declared += member.size
         }
         var arrays: [String: NPY.Array] = [:]
-        for (name, entry) in entries {
-            let limit = Int(entry.uncompressedSize)
-            var bytes = Data()
-            bytes.reserveCapacity(limit)
-            do {
-                _ = try archive.extract(entry, skipCRC32: false) { chunk in
-                    guard bytes.count + chunk.count <= limit else { throw NPZInflateError.tooLong }
-                    bytes.append(chunk)
+        for member in members {
+            let name = String(member.name.dropLast(4))
+            let stored = Data(bytes[member.data])
+            let content: Data
+            if member.deflated {
+                do {
+                    content = try Gzip.decompress(stored, path: path, raw: true, limit: member.size)
+                } catch let error as FormatError {
+                    throw corrupt("member '\(member.name)': \(error.problem)")
                 }
-            } catch NPZInflateError.tooLong {
-                throw corrupt("member '\(name).npy' inflates past its declared \(limit) bytes")
-            } catch {
-                throw corrupt("member '\(name).npy' cannot be read (\(error))")
+            } else {
+                content = stored
             }
-            guard bytes.count == limit else {
-                throw corrupt("member '\(name).npy' inflates to \(bytes.count) bytes, its header declares \(limit)")
+            guard content.count == member.size else {
+                throw corrupt("member '\(member.name)' holds \(content.count) bytes, its header declares \(member.size)")
             }
+            guard ZipDirectory.crc32(content) == member.crc else { throw corrupt("member '\(member.name)' fails its CRC check") }
             do {
-                arrays[name] = try NPY.decode(bytes, path: "\(path)[\(name)]")
+                arrays[name] = try NPY.decode(content, path: "\(path)[\(name)]")
             } catch let error as FormatError {
                 throw FormatError(path: path, .malformedTensor(tensor: name, problem: error.problem))
             }
@@ -123,5 +114,3 @@ public enum NPZ {
     }
 }
 
-/// Thrown from inside ZIPFoundation's consumer to stop an over-long member.
-private enum NPZInflateError: Error { case tooLong }
