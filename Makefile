@@ -9,7 +9,7 @@ CPU_FLAGS := -Xswiftc -target-cpu -Xswiftc native
 endif
 RELEASE := -c release $(CPU_FLAGS)
 PRUNE := .build/release/prune
-APT_PACKAGES := pkg-config libopenblas-dev zlib1g-dev dataset-fashion-mnist
+APT_PACKAGES := pkg-config libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist
 DEMO_DIR := .build/demo
 
 .PHONY: demo test build bench fuzz deps clean
@@ -35,7 +35,7 @@ bench: deps build
 	$(PRUNE) bench train --model lenet5 --threads 1
 	$(PRUNE) bench train --model lenet5 --threads 2
 
-# Fuzzes the file readers (IDX, gzip, safetensors, model files) with libFuzzer and
+# Fuzzes the file readers (IDX, gzip, safetensors, model files, .npy/.npz, CSV, PNG/JPEG) with libFuzzer and
 # AddressSanitizer for FUZZ_SECONDS, starting from Tests/FuzzCorpus. Crashing inputs
 # are written to .build-fuzz/ as crash-*.
 FUZZ_SECONDS ?= 60

@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         .systemLibrary(
@@ -32,10 +34,19 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
         .systemLibrary(
-            name: "CZlib",
+            name: "CGzip",   // not "CZlib": ZIPFoundation's zlib module has that name
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
         .systemLibrary(name: "CAllocator"),
+        .systemLibrary(
+            name: "CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]
+        ),
+        .systemLibrary(
+            name: "CJPEG",
+            providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]
+        ),
         .target(
             name: "TensorCore",
             dependencies: blasDependencies + [.product(name: "RealModule", package: "swift-numerics")]
@@ -50,8 +61,12 @@ let package = Package(
                            .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "Reports", dependencies: ["NeuralNetwork"]),
-        .target(name: "FileFormats", dependencies: ["TensorCore", "NeuralNetwork", "CZlib",
-                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "FileFormats", dependencies: [
+            "TensorCore", "NeuralNetwork", "CGzip", "CPNG", "CJPEG",
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            .product(name: "CSV", package: "CSV.swift"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .executableTarget(
             name: "PruneCommand",
             dependencies: [
@@ -72,8 +87,8 @@ let package = Package(
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "NeuralNetwork", "Pruning"]),
-        .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"]),
-        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport"], exclude: ["Snapshots"]),
+        .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport", "FileFormats"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -3,7 +3,8 @@ import FileFormats
 import Foundation
 
 // A fuzz target for the readers of untrusted files: IDX (raw and gzip), safetensors,
-// and Prune model files built from safetensors. Every input must end in a value or a
+// Prune model files built from safetensors, NumPy .npy and .npz (and the datasets built
+// from them), CSV, and PNG/JPEG images. Every input must end in a value or a
 // thrown FormatError: never a crash, a trap or a sanitizer report.
 //
 // `make fuzz` builds it with `-sanitize=fuzzer,address -parse-as-library -DFUZZING`:
@@ -19,6 +20,20 @@ func fuzz(_ data: Data) {
     if let contents = try? Safetensors.decode(data, path: "fuzz-input") {
         _ = try? ModelFile.decode(contents, path: "fuzz-input")
         _ = try? ModelFile.decode(contents, path: "fuzz-input", sparse: true)
+    }
+    if let array = try? NPY.decode(data, path: "fuzz-input") {
+        _ = array.floats()
+        _ = array.integers()
+        _ = try? array.inputs(path: "fuzz-input")
+    }
+    // A small inflation budget: a bomb is refused, not inflated into the fuzzer's memory.
+    if let arrays = try? NPZ.decode(data, path: "fuzz-input", maximumBytes: 1 << 22), let x = arrays["x"], let y = arrays["y"] {
+        _ = try? DataSource.dataset(x: x, y: y, file: "fuzz-input", names: ("x", "y"))
+    }
+    _ = try? CSVData.decode(data, path: "fuzz-input")
+    if let header = try? ImageDecoder.header(data, path: "fuzz-input"), header.width * header.height <= 1 << 20 {
+        _ = try? ImageDecoder.decode(data, path: "fuzz-input", channels: 1)
+        _ = try? ImageDecoder.decode(data, path: "fuzz-input", channels: 3)
     }
 }
 

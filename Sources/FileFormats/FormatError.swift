@@ -55,6 +55,9 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         case unsupportedOpset(domain: String, version: Int, supported: String)
         /// `tensor` keeps its data in another file (ONNX external data).
         case externalData(tensor: String)
+        /// The label of `sample` (e.g. "row 18", "y_train[17]", "cat/003.png") is wrong: `problem`
+        /// says how and what to do.
+        case invalidLabel(sample: String, problem: String)
         /// Anything else, as text (what `init(path:_:)` with a message makes).
         case other(String)
     }
@@ -84,7 +87,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
              let .externalData(t):
             return t
         case .missingFile, .unreadable, .missingFolder, .cannotWrite, .corrupt, .missingMetadata, .invalidMetadata,
-             .reservedMetadataKey, .unexpectedContent, .missingDataFolder, .missingDataFile, .other, .onnxNode,
+             .reservedMetadataKey, .unexpectedContent, .missingDataFolder, .missingDataFile, .invalidLabel, .other, .onnxNode,
              .unsupportedOpset:
             return nil
         }
@@ -114,13 +117,14 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         case let .reservedMetadataKey(key): return "metadata key '\(key)' is reserved for Prune; choose another name"
         case let .unexpectedContent(expected, found): return "expected \(expected), got \(found)"
         case .missingDataFolder:
-            return "data folder not found; install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` or pass --data DIR with the four IDX files"
+            return "data folder not found; install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` or pass --data PATH with your own data (IDX, .npz, .npy, CSV or an image folder; see docs/DATA.md)"
         case let .missingDataFile(stem): return "missing \(stem) or \(stem).gz in the data folder"
         case let .onnxNode(node, _, problem): return "node \(node): \(problem)"
         case let .unsupportedOpset(domain, version, supported):
             return "operator set \(domain.isEmpty ? "ai.onnx" : domain) version \(version) is not supported (Prune reads \(supported))"
         case let .externalData(t):
             return "tensor '\(t)' keeps its data in another file (ONNX external data), which Prune does not read; save the model with its weights inside (onnx.save(model, path, save_as_external_data=False))"
+        case let .invalidLabel(sample, problem): return "\(sample): \(problem)"
         case let .other(message): return message
         }
     }

@@ -55,6 +55,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     case negativeLabel(Int32)
     /// A validation split of `fraction` cannot be taken from `samples` samples.
     case validationSplit(fraction: Double, samples: Int)
+    /// Inputs of `shape` (batch first) cannot be read as samples of the model's `inputShape`.
+    case predictionInput(shape: [Int], inputShape: [Int])
 
     /// What went wrong and where.
     public var description: String {
@@ -97,6 +99,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .validationSplit(fraction, samples):
             guard fraction.isFinite, fraction >= 0, fraction < 1 else { return "the validation split must be in [0, 1), got \(fraction)" }
             return "a validation split of \(fraction) holds out \(Int((fraction * Double(samples)).rounded())) of \(samples) samples; use 0 or a share that leaves both parts non-empty"
+        case let .predictionInput(shape, inputShape):
+            return "inputs of shape \(shape) do not fit the model: it takes [N] + \(inputShape) (\(inputShape.product) values per sample, in any shape with that many)"
         }
     }
 }

@@ -16,7 +16,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let model = try ModelFile.load(source.modelPath, sparse: true).model
-        let test = try dataOptions.test()
+        let test = try dataOptions.test(for: model)
         try Trainer.check(test, fits: model)
         let result = Trainer.evaluate(model, on: test)
         if output.json {

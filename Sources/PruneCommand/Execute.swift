@@ -34,13 +34,13 @@ struct PlanExecution {
         var recipe = recipe
         recipe.data = recipe.data ?? DatasetFolder.defaultPath   // recorded as used
         BLAS.setThreadCount(1)
-        let folder = DatasetFolder(recipe.data ?? DatasetFolder.defaultPath)
-        let training = try folder.training(), test = try folder.test()
+        let data = try DataSource(recipe.data ?? DatasetFolder.defaultPath).load(classes: recipe.classes)
+        let training = data.training, test = data.test
         var metadata: [String: String] = [:]
         let model: Graph
         let built: Graph?
         do {
-            built = try recipe.buildModel(sampleShape: training.sampleShape, classes: max(training.classCount, test.classCount))
+            built = try recipe.buildModel(sampleShape: training.sampleShape, classes: data.classes)
         } catch let error as ModelError where options["layers"] != nil {
             throw ValidationError("\(options["layers"]!): \(error)")   // a bad --model/--layers combination: a usage error
         }
@@ -51,6 +51,7 @@ struct PlanExecution {
             let loaded = try ModelFile.load(recipe.model)
             model = loaded.model
             metadata = loaded.metadata.filter { !$0.key.hasPrefix("prune.") }
+            try data.checkLabels(below: model.outputShape.product)   // before any training
         }
         let engine = try PruningRun(recipe)
         engine.workers = threads

@@ -8,13 +8,37 @@ extension Architecture: ExpressibleByArgument {}
 extension Initializer: ExpressibleByArgument {}
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 
-/// Where the data lives.
+/// Where the data lives (any layout `DataSource` reads; docs/DATA.md).
 struct DataOptions: ParsableArguments {
-    @Option(help: "Folder with the four MNIST-format IDX files (gzip or raw).")
+    @Option(help: ArgumentHelp(
+        "Data: an IDX folder, an .npz or .csv file, a folder of .npz/.npy/.csv files or of class subfolders of PNG/JPEG images (docs/DATA.md).",
+        valueName: "path"))
     var data: String = DatasetFolder.defaultPath
 
-    func training() throws -> Dataset { try DatasetFolder(data).training() }
-    func test() throws -> Dataset { try DatasetFolder(data).test() }
+    @Option(help: "Number of classes, when the labels do not show it (default: the class folders, or 1 + the largest label).")
+    var classes: Int?
+
+    func validate() throws {
+        if let classes { try requireAtLeast(1, classes, for: "--classes") }
+    }
+
+    /// Both splits, labels checked (see `DataSource.load(classes:)`).
+    func load() throws -> LabeledData { try DataSource(data).load(classes: classes) }
+    func training() throws -> Dataset { try load().training }
+    /// The test split; for an IDX folder only the test files are read.
+    func test() throws -> Dataset {
+        let source = try DataSource(data)
+        return source.kind == .idx && classes == nil ? try DatasetFolder(data).test() : try source.load(classes: classes).test
+    }
+
+    /// The test split for `model`: every label checked against the model's outputs (the file
+    /// and row of a label outside are named).
+    func test(for model: Graph) throws -> Dataset {
+        let source = try DataSource(data)
+        guard source.kind != .idx || classes != nil else { return try DatasetFolder(data).test() }
+        let loaded = try source.load(classes: classes ?? model.outputShape.product)
+        return loaded.test
+    }
 }
 
 /// The model file a command reads.

@@ -74,7 +74,7 @@ struct PruneModel: ParsableCommand {
 
     /// The plan these options describe.
     var recipe: Recipe {
-        Recipe(model: source.modelPath, data: dataOptions.data, seed: seed, validationSplit: validationSplit,
+        Recipe(model: source.modelPath, data: dataOptions.data, classes: dataOptions.classes, seed: seed, validationSplit: validationSplit,
                prune: Recipe.Prune(criterion: criterion, granularity: granularity, scope: scope, parameters: parameters,
                                    exclude: exclude, threshold: Recipe.ThresholdSpec(sparsity: sparsity, value: threshold),
                                    schedule: Recipe.ScheduleSpec(oneShot: Recipe.OneShot())),

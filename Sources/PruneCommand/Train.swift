@@ -9,7 +9,7 @@ import TensorCore
 /// `prune train`: build an architecture, train it, evaluate it, save it.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a built-in architecture on MNIST-format data.",
+        abstract: "Train a built-in architecture on your data (IDX, NumPy, CSV or images).",
         discussion: """
             Defaults (He-uniform initialization, SGD with momentum 0.9, learning rate 0.05, per-step cosine \
             decay, weight decay 5e-4, batch 64) are tuned for 10 epochs on Fashion-MNIST; see docs/RESULTS.md.
@@ -47,6 +47,7 @@ struct Train: ParsableCommand {
     /// The plan these options describe.
     func recipe() throws -> Recipe {
         Recipe(model: model.rawValue, layers: try parsedLayers(), initializer: initializer, data: dataOptions.data,
+               classes: dataOptions.classes,
                seed: hyper.seed, validationSplit: validationSplit, train: hyper.training(regularizer: regularization.spec),
                prune: gradual.prune(epochs: hyper.epochs), output: out)
     }

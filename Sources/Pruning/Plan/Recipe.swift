@@ -14,8 +14,12 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var layers: [Int]?
     /// Weight initialization of a built-in architecture (default: He uniform).
     public var initializer: Initializer?
-    /// The data folder (default: Fashion-MNIST from Debian's package).
+    /// The data: an IDX folder, an `.npz` or CSV file, a folder of `.npy`/`.npz`/CSV files or
+    /// an image folder (docs/DATA.md; default: Fashion-MNIST from Debian's package).
     public var data: String?
+    /// The number of classes, when the data does not say it by itself (default: the number
+    /// of class folders, or 1 + the largest label, with no class skipped).
+    public var classes: Int?
     /// Seed for weights, the validation split, shuffling and the random criterion.
     public var seed: UInt64?
     /// The fraction of the training set held out for every decision (accuracy budgets,
@@ -32,15 +36,15 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var output: String?
 
     enum CodingKeys: String, CodingKey {
-        case model, layers, initializer, data, seed, validationSplit = "validation_split", train, prune, fineTune = "fine_tune", output
+        case model, layers, initializer, data, classes, seed, validationSplit = "validation_split", train, prune, fineTune = "fine_tune", output
     }
 
     /// Creates a plan; only the model is required.
     public init(model: String, layers: [Int]? = nil, initializer: Initializer? = nil, data: String? = nil,
-                seed: UInt64? = nil, validationSplit: Double? = nil,
+                classes: Int? = nil, seed: UInt64? = nil, validationSplit: Double? = nil,
                 train: Training? = nil, prune: Prune? = nil, fineTune: FineTune? = nil, output: String? = nil) {
         self.model = model; self.layers = layers; self.initializer = initializer
-        self.data = data; self.seed = seed; self.validationSplit = validationSplit
+        self.data = data; self.classes = classes; self.seed = seed; self.validationSplit = validationSplit
         self.train = train; self.prune = prune; self.fineTune = fineTune; self.output = output
     }
 

@@ -1,9 +1,0 @@
-#ifndef PRUNE_CZLIB_SHIM_H
-#define PRUNE_CZLIB_SHIM_H
-#include <zlib.h>
-
-/// Starts inflating a stream that may be gzip- or zlib-wrapped (automatic header detection).
-static inline int prune_inflate_init_auto(z_stream *stream) {
-    return inflateInit2(stream, 15 + 32);
-}
-#endif
