@@ -108,7 +108,9 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         case let .storedTwice(t, forms): return "'\(t)' is stored \(forms)"
         case let .missingArray(encoding, parameter, _, expected): return "\(encoding) parameter '\(parameter)' needs \(expected)"
         case let .inconsistentArrays(_, problem): return problem
-        case let .missingMetadata(key): return "not a Prune model file: the metadata has no '\(key)' entry"
+        case let .missingMetadata(key):
+            let hint = key == ModelFile.architectureKey ? " (a PyTorch state dict? turn it into one with `prune import FILE --arch ARCHITECTURE --out MODEL`)" : ""
+            return "not a Prune model file: the metadata has no '\(key)' entry\(hint)"
         case let .invalidMetadata(key, expected, detail): return "the '\(key)' metadata is not \(expected)\(detail.map { ": \($0)" } ?? "")"
         case let .metadataMismatch(key, t, problem): return "'\(key)' gives '\(t)' \(problem)"
         case let .reservedMetadataKey(key): return "metadata key '\(key)' is reserved for Prune; choose another name"

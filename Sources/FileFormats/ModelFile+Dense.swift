@@ -12,7 +12,7 @@ extension ModelFile.Encoding {
     /// Appends `value` dense, its cut entries zeroed, with its `mask` listed (and given as
     /// a bitmask when the zeros do not imply it).
     mutating func appendDense(_ p: String, _ value: Tensor, mask: Tensor) {
-        let kept = value * mask   // cut entries exactly zero, whatever the value held there
+        let kept = value * mask   // cut entries exactly zero (±0, as in memory), whatever the value held there
         tensors.append((p, kept))
         masked.append(p)
         let implied = zip(mask.scalars, kept.scalars).allSatisfy { ($0 != 0) == ($1 != 0) }
