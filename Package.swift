@@ -81,7 +81,7 @@ let package = Package(
         // Fuzz target for the file readers (`make fuzz`); a plain build replays a corpus.
         // A developer tool, kept out of Sources/.
         .systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"),
-        .executableTarget(name: "FuzzFileFormats", dependencies: ["FileFormats", "CFuzzer"], path: "Fuzz/FuzzFileFormats"),
+        .executableTarget(name: "FuzzFileFormats", dependencies: ["FileFormats", "NeuralNetwork", "CFuzzer"], path: "Fuzz/FuzzFileFormats"),
         .target(name: "TestSupport", dependencies: ["TensorCore", "NeuralNetwork"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats", "TestSupport"]),

@@ -1,11 +1,14 @@
 import CFuzzer
 import FileFormats
 import Foundation
+import NeuralNetwork
 
 // A fuzz target for the readers of untrusted files: IDX (raw and gzip), safetensors,
-// Prune model files built from safetensors, NumPy .npy and .npz (and the datasets built
-// from them), CSV, and PNG/JPEG images. Every input must end in a value or a
-// thrown FormatError: never a crash, a trap or a sanitizer report.
+// Prune model files built from safetensors (masks in the metadata, BatchNorm batch
+// counts included), PyTorch state dicts loaded into a small graph, architecture JSON,
+// ONNX models, NumPy .npy and .npz (and the datasets built from them), CSV, and PNG/JPEG
+// images. Every input must end in a value or a thrown FormatError: never a crash, a trap
+// or a sanitizer report.
 //
 // `make fuzz` builds it with `-sanitize=fuzzer,address -parse-as-library -DFUZZING`:
 // SwiftPM links executables with `--defsym main=FuzzFileFormats_main`, so the entry
@@ -14,12 +17,22 @@ import Foundation
 // program replays the files and folders named on its command line instead: a
 // regression run over a corpus.
 
+/// The graph state dicts are loaded into: Dense 4→3, BatchNorm, ReLU, Dense 3→2 (the
+/// tensors of Tests/FuzzCorpus/statedict.safetensors).
+let stateDictSpec = GraphSpec(inputShape: [4], nodes: [
+    .init(name: "fc1", layer: { var s = LayerSpec(kind: .dense); s.inFeatures = 4; s.outFeatures = 3; return s }(), inputs: ["input"]),
+    .init(name: "bn", layer: { var s = LayerSpec(kind: .batchNorm); s.features = 3; return s }(), inputs: ["fc1"]),
+    .init(name: "relu", layer: LayerSpec(kind: .relu), inputs: ["bn"]),
+    .init(name: "fc2", layer: { var s = LayerSpec(kind: .dense); s.inFeatures = 3; s.outFeatures = 2; return s }(), inputs: ["relu"]),
+])
+
 /// Feeds one input to every reader.
 func fuzz(_ data: Data) {
     _ = try? IDX.decode(data, path: "fuzz-input")
     if let contents = try? Safetensors.decode(data, path: "fuzz-input") {
         _ = try? ModelFile.decode(contents, path: "fuzz-input")
         _ = try? ModelFile.decode(contents, path: "fuzz-input", sparse: true)
+        if let graph = try? stateDictSpec.makeGraph() { _ = try? StateDict.load(contents, into: graph, path: "fuzz-input") }
     }
     if let array = try? NPY.decode(data, path: "fuzz-input") {
         _ = array.floats()
@@ -35,6 +48,8 @@ func fuzz(_ data: Data) {
         _ = try? ImageDecoder.decode(data, path: "fuzz-input", channels: 1)
         _ = try? ImageDecoder.decode(data, path: "fuzz-input", channels: 3)
     }
+    _ = try? ArchitectureFile.decode(data, path: "fuzz-input")
+    _ = try? ONNXFile.decode(data, path: "fuzz-input")
 }
 
 #if FUZZING

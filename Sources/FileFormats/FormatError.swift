@@ -45,6 +45,12 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         case reservedMetadataKey(String)
         /// The file holds something other than what it should: `expected`, `found`.
         case unexpectedContent(expected: String, found: String)
+        /// A state dict does not fit the architecture `architecture` describes: every
+        /// missing, unexpected, mis-shaped, mistyped or invalid tensor at once.
+        case stateDictMismatch(architecture: String, problems: [TensorProblem])
+        /// An architecture (graph spec) file is wrong at `field` (`nodes[2] 'conv1'.layer.kind`;
+        /// nil when the problem names its layer itself).
+        case invalidArchitecture(field: String?, problem: String)
         /// The data folder does not exist (the message says how to install Fashion-MNIST).
         case missingDataFolder
         /// The data folder lacks the IDX file `stem` (raw or `.gz`).
@@ -88,8 +94,10 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
             return t
         case .missingFile, .unreadable, .missingFolder, .cannotWrite, .corrupt, .missingMetadata, .invalidMetadata,
              .reservedMetadataKey, .unexpectedContent, .missingDataFolder, .missingDataFile, .invalidLabel, .other, .onnxNode,
-             .unsupportedOpset:
+             .unsupportedOpset, .invalidArchitecture:
             return nil
+        case let .stateDictMismatch(_, problems):
+            return problems.first?.tensor
         }
     }
 
@@ -111,11 +119,18 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         case let .storedTwice(t, forms): return "'\(t)' is stored \(forms)"
         case let .missingArray(encoding, parameter, _, expected): return "\(encoding) parameter '\(parameter)' needs \(expected)"
         case let .inconsistentArrays(_, problem): return problem
-        case let .missingMetadata(key): return "not a Prune model file: the metadata has no '\(key)' entry"
+        case let .missingMetadata(key):
+            let hint = key == ModelFile.architectureKey ? " (a PyTorch state dict? turn it into one with `prune import FILE --arch ARCHITECTURE --out MODEL`)" : ""
+            return "not a Prune model file: the metadata has no '\(key)' entry\(hint)"
         case let .invalidMetadata(key, expected, detail): return "the '\(key)' metadata is not \(expected)\(detail.map { ": \($0)" } ?? "")"
         case let .metadataMismatch(key, t, problem): return "'\(key)' gives '\(t)' \(problem)"
         case let .reservedMetadataKey(key): return "metadata key '\(key)' is reserved for Prune; choose another name"
         case let .unexpectedContent(expected, found): return "expected \(expected), got \(found)"
+        case let .stateDictMismatch(architecture, problems):
+            return "the state dict does not fit \(architecture): \(problems.count) problem\(problems.count == 1 ? "" : "s")\n"
+                + problems.map { "  \($0)" }.joined(separator: "\n") + (TensorProblem.prefixHint(problems).map { "\n\($0)" } ?? "")
+        case let .invalidArchitecture(field, problem):
+            return field.map { "architecture field \($0): \(problem)" } ?? "architecture: \(problem)"
         case .missingDataFolder:
             return "data folder not found; install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` or pass --data PATH with your own data (IDX, .npz, .npy, CSV or an image folder; see docs/DATA.md)"
         case let .missingDataFile(stem): return "missing \(stem) or \(stem).gz in the data folder"
@@ -130,4 +145,48 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
     }
 
     public var description: String { "\(path): \(problem)" }
+}
+
+/// One way a tensor of a file disagrees with what an architecture needs (see
+/// `FormatError.Kind.stateDictMismatch`).
+public enum TensorProblem: Equatable, Sendable, CustomStringConvertible {
+    /// The architecture needs `tensor` of shape `expected`; the file lacks it.
+    case missing(tensor: String, expected: [Int])
+    /// The file holds `tensor` (`shape`, `dtype`), which no layer of the architecture has.
+    case unexpected(tensor: String, shape: [Int], dtype: String)
+    /// `tensor` has shape `found`; the architecture needs `expected`.
+    case wrongShape(tensor: String, found: [Int], expected: [Int])
+    /// `tensor` is stored as `found`; the architecture needs `expected` (e.g. "a float type").
+    case wrongType(tensor: String, found: String, expected: String)
+    /// `tensor`'s values are unusable: `problem` says how (NaN, a negative count).
+    case invalidValue(tensor: String, problem: String)
+
+    /// The tensor the problem is about.
+    public var tensor: String {
+        switch self {
+        case let .missing(t, _), let .unexpected(t, _, _), let .wrongShape(t, _, _), let .wrongType(t, _, _), let .invalidValue(t, _): return t
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .missing(t, expected): return "missing: '\(t)' \(expected)"
+        case let .unexpected(t, shape, dtype): return "unexpected: '\(t)' \(shape) \(dtype) belongs to no layer of the architecture"
+        case let .wrongShape(t, found, expected): return "wrong shape: '\(t)' is \(found), the architecture needs \(expected)"
+        case let .wrongType(t, found, expected): return "wrong type: '\(t)' is \(found), the architecture needs \(expected)"
+        case let .invalidValue(t, problem): return "invalid: '\(t)' \(problem)"
+        }
+    }
+
+    /// A hint when every unexpected name is a missing one behind the same prefix (a
+    /// `module.` from `nn.DataParallel`, say), else nil.
+    static func prefixHint(_ problems: [TensorProblem]) -> String? {
+        let missing = problems.compactMap { if case let .missing(t, _) = $0 { return t } else { return nil } }
+        let unexpected = problems.compactMap { if case let .unexpected(t, _, _) = $0 { return t } else { return nil } }
+        guard let first = unexpected.first,
+              let match = missing.first(where: { first.hasSuffix("." + $0) }) else { return nil }
+        let prefix = String(first.dropLast(match.count))
+        guard unexpected.allSatisfy({ $0.hasPrefix(prefix) && missing.contains(String($0.dropFirst(prefix.count))) }) else { return nil }
+        return "every unexpected name is a missing one behind the prefix '\(prefix)': save the inner module's state dict, or strip the prefix"
+    }
 }

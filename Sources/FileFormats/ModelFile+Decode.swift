@@ -12,8 +12,10 @@ extension ModelFile {
         let path: String
         /// The float tensors by name.
         let floats: [String: Tensor]
-        /// Parameters stored dense whose mask is implied by their zeros (unless stored beside them).
+        /// Parameters stored dense whose mask is implied by their zeros (unless given otherwise).
         let masked: Set<String>
+        /// Dense-stored masks given as base64 bitmasks, by parameter path.
+        let bitmasks: [String: String]
         /// Packed parameters and their shapes.
         let packed: [String: [Int]]
         /// CSR parameters and their shapes.
@@ -32,6 +34,14 @@ extension ModelFile {
                 masked = Set(names)
             }
             self.masked = masked
+            var bitmasks: [String: String] = [:]
+            if let object = contents.metadata[bitmasksKey] {
+                guard let masks = try? JSONDecoder().decode([String: String].self, from: Data(object.utf8)) else {
+                    throw FormatError(path: path, .invalidMetadata(key: bitmasksKey, expected: "an object of names and base64 bitmasks", detail: nil))
+                }
+                bitmasks = masks
+            }
+            self.bitmasks = bitmasks
             packed = try shapeMap(packedKey, in: contents, path: path)
             csr = try shapeMap(csrKey, in: contents, path: path)
             var floats: [String: Tensor] = [:]
@@ -69,9 +79,13 @@ extension ModelFile {
             throw FormatError(path: path, .invalidMetadata(key: architectureKey, expected: "an architecture that can be built", detail: "\(error)"))
         }
         let (parameters, shapes) = parametersToRead(model, prebuilt: prebuilt)
-        try checkEveryTensorBelongs(stored, shapes: shapes)
+        let counters = batchCounters(of: model)
+        try checkEveryTensorBelongs(stored, shapes: shapes, counters: counters)
         try checkStorageLists(stored, shapes: shapes, model: model, prebuilt: prebuilt)
         for (p, parameter) in parameters { try read(p, into: parameter, from: stored) }
+        for (name, layer) in counters {
+            if let count = try batchCount(name, in: contents, path: path) { layer.batchesTracked = count }
+        }
         return Loaded(model: model, metadata: contents.metadata)
     }
 
@@ -140,9 +154,32 @@ extension ModelFile {
         return (parameters, shapes)
     }
 
-    /// Step 4: every tensor in the file is one of the architecture's parameters in some form.
-    static func checkEveryTensorBelongs(_ stored: StoredTensors, shapes: [String: [Int]]) throws {
-        for name in stored.floats.keys.sorted() + stored.contents.integers.map(\.name) where !stored.belongs(name, shapes: shapes) {
+    /// Each BatchNorm layer by the name of its batch count (`bn1.num_batches_tracked`).
+    static func batchCounters(of model: Graph) -> [String: BatchNorm] {
+        var counters: [String: BatchNorm] = [:]
+        for node in model.nodes {
+            if let bn = node.module as? BatchNorm { counters["\(bn.name).\(batchesTrackedName)"] = bn }
+        }
+        return counters
+    }
+
+    /// The batch count stored as `name` (nil when absent, as PyTorch allows).
+    /// - Throws: `FormatError` when it is not an I64 scalar holding a count ≥ 0.
+    static func batchCount(_ name: String, in contents: Safetensors.Contents, path: String) throws -> Int? {
+        let problem = "must be a count ≥ 0 stored as an I64 scalar (shape []), as PyTorch writes it"
+        if contents[name] != nil { throw FormatError(path: path, .malformedTensor(tensor: name, problem: problem)) }
+        guard let tensor = contents.integer(name) else { return nil }
+        guard tensor.dtype == "I64", tensor.shape == [], let count = integers(tensor, as: Int64.self).first, count >= 0 else {
+            throw FormatError(path: path, .malformedTensor(tensor: name, problem: problem))
+        }
+        return Int(count)
+    }
+
+    /// Step 4: every tensor in the file is one of the architecture's parameters in some
+    /// form, or a BatchNorm's batch count.
+    static func checkEveryTensorBelongs(_ stored: StoredTensors, shapes: [String: [Int]], counters: [String: BatchNorm]) throws {
+        for name in stored.floats.keys.sorted() + stored.contents.integers.map(\.name)
+        where !stored.belongs(name, shapes: shapes) && counters[name] == nil {
             throw FormatError(path: stored.path, .unexpectedTensor(tensor: name))
         }
     }
@@ -154,6 +191,10 @@ extension ModelFile {
         for (p, shape) in stored.packed.sorted(by: { $0.key < $1.key }) where shapes[p] != shape {
             throw FormatError(path: stored.path, .metadataMismatch(
                 key: packedKey, tensor: p, problem: "the shape \(shape) but the architecture has \(shapes[p].map { "\($0)" } ?? "no such parameter")"))
+        }
+        for p in stored.bitmasks.keys.sorted() where shapes[p] == nil || stored.packed[p] != nil || stored.csr[p] != nil {
+            throw FormatError(path: stored.path, .metadataMismatch(
+                key: bitmasksKey, tensor: p, problem: "a bitmask, but the file stores no dense parameter '\(p)'"))
         }
         for (p, shape) in stored.csr.sorted(by: { $0.key < $1.key }) {
             guard shapes[p] == shape, let (layer, name) = split(p), name == "weight",

@@ -2,26 +2,31 @@ import Foundation
 import NeuralNetwork
 import TensorCore
 
-/// Prune's native model file: a safetensors file holding every parameter by its dotted
-/// path (`fc1.weight`), the architecture as JSON in `__metadata__["prune.architecture"]`,
-/// and masks.
+/// Prune's native model file: a safetensors file that is a PyTorch state dict. Every
+/// parameter is stored under its dotted path (`fc1.weight` `[out, in]`, `conv1.weight`
+/// `[out, in, kh, kw]`, `bn1.running_mean`, …) as F32, each BatchNorm's batch count as
+/// `<name>.num_batches_tracked` (I64, shape `[]`), and nothing else, so the file loads into
+/// the equivalent PyTorch module with `load_state_dict(…, strict=True)`. Pruned entries are
+/// exact zeros. Prune's own state is metadata, which strict loading ignores: the
+/// architecture JSON in `__metadata__["prune.architecture"]`, and masks: a mask equal to
+/// "the non-zero entries" is implied by the zeros and the parameter named in
+/// `__metadata__["prune.masked"]`; a mask that keeps some zero entries (after L1
+/// soft-thresholding, say) is also given as a base64 bitmask in `__metadata__["prune.bitmasks"]`.
 ///
-/// A masked parameter is stored packed when that is smaller than dense (sparsity above
-/// 1/32): `<path>.bitmask` (U8, the mask's bits in row-major order, least significant bit
-/// first, zero padding bits) and `<path>.values` (F32, the kept entries in order), with the
-/// shape in `__metadata__["prune.packed"]`. A pruned file is therefore smaller than the
-/// dense one (LeNet-300-100 at 90%: about 13% of it). Stored dense (`Storage.dense`, or
-/// sparsity below 1/32), a mask equal to "the non-zero entries" is implied by the zeros and
-/// named in `__metadata__["prune.masked"]`; any other mask is a `<path>.mask` tensor.
-///
-/// `Storage.sparse` writes each weight that sparse inference will use (a Dense layer's,
-/// keeping at most `csrMaximumDensity` of its entries) in whichever is smaller of the
-/// packed form and CSR (smaller below about 1/16 density):
+/// Export forms (`Storage.packed`, `Storage.sparse`) trade that for size. Packed: a masked
+/// parameter as `<path>.bitmask` (U8, the mask's bits in row-major order, least
+/// significant bit first, zero padding bits) and `<path>.values` (F32, the kept entries in
+/// order), with the shape in `__metadata__["prune.packed"]`, whenever that is smaller than
+/// dense (sparsity above 1/32): LeNet-300-100 at 90% takes about 13% of the dense bytes.
+/// Sparse: each weight that sparse inference will use (a Dense layer's, keeping at most
+/// `csrMaximumDensity` of its entries) in whichever is smaller of the packed form and CSR
+/// (smaller below about 1/16 density):
 /// `<path>.csr_values` (F32 or F16), `<path>.csr_columns` (U16 when the matrix is at most
 /// 65,536 wide, else U32) and `<path>.csr_row_starts` (I32, rows + 1 offsets), with the
 /// shape in `__metadata__["prune.csr"]`. `load(_:sparse: true)` builds those layers, and
 /// the packed Dense weights keeping at most `csrMaximumDensity`, as `SparseDense` straight
-/// from the arrays (bits to CSR), never making the dense matrix.
+/// from the arrays (bits to CSR), never making the dense matrix. Files of every form (and
+/// older files with `<path>.mask` tensors) load back.
 ///
 /// Each encoding lives in its own file (`ModelFile+Dense`, `+Packed`, `+CSR`): how a
 /// parameter is written in that form, and how it is read back and checked. The reader's
@@ -31,6 +36,11 @@ public enum ModelFile {
     public static let architectureKey = "prune.architecture"
     /// The metadata key holding the JSON list of masked parameter paths.
     public static let maskedKey = "prune.masked"
+    /// The metadata key holding the JSON object of parameter paths and their masks as
+    /// base64 bitmasks, for dense-stored masks that keep some zero entries.
+    public static let bitmasksKey = "prune.bitmasks"
+    /// The last component of a BatchNorm's batch count (`bn1.num_batches_tracked`).
+    public static let batchesTrackedName = "num_batches_tracked"
     /// The metadata key holding the format version.
     public static let versionKey = "prune.format"
     /// The metadata key holding the JSON object of packed parameter paths and their shapes.
@@ -43,12 +53,13 @@ public enum ModelFile {
 
     /// How masked parameters are written.
     public enum Storage: Sendable {
-        /// Bitmask plus kept values when smaller than dense (the default).
-        case packed
-        /// Every parameter as a dense F32 tensor, readable as-is by any safetensors user.
+        /// Every parameter as a dense tensor, masks in the metadata: a PyTorch state dict
+        /// (the default).
         case dense
+        /// Bitmask plus kept values when smaller than dense (an export form).
+        case packed
         /// Sparse Dense weights as CSR arrays (runnable without densifying), other masked
-        /// parameters packed.
+        /// parameters packed (an export form).
         case sparse
     }
 
@@ -56,22 +67,24 @@ public enum ModelFile {
     struct Encoding {
         var tensors: [(name: String, tensor: Tensor)] = []
         var integers: [(name: String, tensor: Safetensors.IntegerTensor)] = []
-        /// Parameters stored dense whose mask is implied by (or stored beside) their value.
+        /// Parameters stored dense whose mask is implied by their zeros, or given in `bitmasks`.
         var masked: [String] = []
+        /// Dense-stored masks that keep zero entries, as base64 bitmasks.
+        var bitmasks: [String: String] = [:]
         /// Packed parameters and their shapes.
         var packed: [String: [Int]] = [:]
         /// CSR parameters and their shapes.
         var csr: [String: [Int]] = [:]
     }
 
-    /// Writes `model` to `path` atomically (as ONNX when the path ends in `.onnx`; `storage` and
-    /// `halfPrecision` then do not apply). `metadata` entries are stored alongside
-    /// (keys starting with `prune.` are reserved).
+    /// Writes `model` to `path` atomically, by default as a PyTorch state dict (`Storage.dense`);
+    /// as ONNX when the path ends in `.onnx` (`storage` and `halfPrecision` then do not apply).
+    /// `metadata` entries are stored alongside (keys starting with `prune.` are reserved).
     /// - Throws: `FormatError` when `metadata` uses a reserved key or the file cannot be written.
     ///   With `halfPrecision`, trainable parameters (and packed values) are written as F16:
     ///   half the bytes, values rounded to the nearest Float16; running statistics stay F32.
     public static func save(_ model: Graph, to path: String, metadata: [String: String] = [:],
-                            storage: Storage = .packed, halfPrecision: Bool = false) throws {
+                            storage: Storage = .dense, halfPrecision: Bool = false) throws {
         if let reserved = metadata.keys.sorted().first(where: { $0.hasPrefix("prune.") }) {
             throw FormatError(path: path, .reservedMetadataKey(reserved))
         }
@@ -86,11 +99,17 @@ public enum ModelFile {
             if storage != .dense, encoding.appendPacked(p, parameter.value, mask: mask) { continue }
             encoding.appendDense(p, parameter.value, mask: mask)
         }
+        for node in model.nodes {
+            guard let bn = node.module as? BatchNorm else { continue }
+            encoding.integers.append(("\(bn.name).\(batchesTrackedName)", Safetensors.IntegerTensor(
+                dtype: "I64", shape: [], bytes: littleEndianBytes([Int64(bn.batchesTracked)]))))
+        }
         var meta = metadata
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         meta[architectureKey] = String(decoding: try encoder.encode(model.spec), as: UTF8.self)
         if !encoding.masked.isEmpty { meta[maskedKey] = String(decoding: try encoder.encode(encoding.masked), as: UTF8.self) }
+        if !encoding.bitmasks.isEmpty { meta[bitmasksKey] = String(decoding: try encoder.encode(encoding.bitmasks), as: UTF8.self) }
         if !encoding.packed.isEmpty { meta[packedKey] = String(decoding: try encoder.encode(encoding.packed), as: UTF8.self) }
         if !encoding.csr.isEmpty { meta[csrKey] = String(decoding: try encoder.encode(encoding.csr), as: UTF8.self) }
         meta[versionKey] = "1"

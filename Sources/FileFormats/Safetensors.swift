@@ -1,8 +1,8 @@
 import Foundation
 import TensorCore
 
-/// Reader and writer for safetensors files: F32 tensors (F16 and F64 read and converted),
-/// integer tensors kept as raw bytes, and string metadata.
+/// Reader and writer for safetensors files: F32 tensors (F16, BF16 and F64 read and
+/// converted), integer tensors kept as raw bytes, and string metadata.
 ///
 /// Layout: an 8-byte little-endian header length `N`, `N` bytes of JSON mapping each
 /// tensor name to `{"dtype", "shape", "data_offsets": [begin, end]}` (offsets relative
@@ -23,14 +23,18 @@ public enum Safetensors {
         /// Names of float tensors to write as F16 (half the bytes; values rounded to nearest
         /// even). Reading always gives Float32.
         public var halfPrecision: Set<String>
+        /// The dtype each tensor had in the file it was read from (`"F32"`, `"F16"`, `"BF16"`,
+        /// `"F64"`, `"I64"`, …); empty for contents built in memory. Writing ignores it.
+        public var storedTypes: [String: String]
 
         /// Creates contents.
         public init(tensors: [(name: String, tensor: Tensor)], integers: [(name: String, tensor: IntegerTensor)] = [],
-                    metadata: [String: String] = [:], halfPrecision: Set<String> = []) {
+                    metadata: [String: String] = [:], halfPrecision: Set<String> = [], storedTypes: [String: String] = [:]) {
             self.tensors = tensors
             self.integers = integers
             self.metadata = metadata
             self.halfPrecision = halfPrecision
+            self.storedTypes = storedTypes
         }
 
         /// The float tensor called `name`, or nil.
@@ -117,8 +121,8 @@ public enum Safetensors {
         return data
     }
 
-    /// Parses safetensors bytes. Accepts F32, F16 and F64 tensors (converted to Float32) and
-    /// the integer dtypes of `IntegerTensor` (kept as bytes).
+    /// Parses safetensors bytes. Accepts F32, F16, BF16 and F64 tensors (converted to Float32;
+    /// F16 and BF16 exactly) and the integer dtypes of `IntegerTensor` (kept as bytes).
     /// - Throws: `FormatError` naming `path` and the problem for any malformed input.
     public static func decode(_ data: Data, path: String) throws -> Contents {
         guard data.count >= 8 else { throw FormatError(path: path, .corrupt(what: "too short to be a safetensors file (\(data.count) bytes)")) }
@@ -162,11 +166,11 @@ public enum Safetensors {
             let elementSize: Int
             switch dtype {
             case "F32": elementSize = 4
-            case "F16": elementSize = 2
+            case "F16", "BF16": elementSize = 2
             case "F64": elementSize = 8
             default:
                 guard let size = IntegerTensor.elementSizes[dtype] else {
-                    throw FormatError(path: path, .malformedTensor(tensor: name, problem: "has dtype \(dtype); supported: F32, F16, F64, U8, U16, U32, I32, I64"))
+                    throw FormatError(path: path, .malformedTensor(tensor: name, problem: "has dtype \(dtype); supported: F32, F16, BF16, F64, U8, U16, U32, I32, I64"))
                 }
                 elementSize = size
             }
@@ -209,6 +213,10 @@ public enum Safetensors {
                         for i in 0..<count {
                             out[i] = Float(Double(bitPattern: UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
                         }
+                    case "BF16":   // the high half of a Float32
+                        for i in 0..<count {
+                            out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+                        }
                     default:
                         for i in 0..<count {
                             out[i] = Float(float16Bits: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
@@ -218,7 +226,9 @@ public enum Safetensors {
                 tensors.append((e.name, t))
             }
         }
-        return Contents(tensors: tensors, integers: integers, metadata: metadata)
+        var storedTypes: [String: String] = [:]
+        for e in entries { storedTypes[e.name] = e.dtype }
+        return Contents(tensors: tensors, integers: integers, metadata: metadata, storedTypes: storedTypes)
     }
 
     /// Reads a safetensors file.

@@ -224,12 +224,12 @@ public struct GraphSpec: Codable, Equatable, Sendable {
         self.inputShape = inputShape; self.nodes = nodes
     }
 
-    /// Builds a graph with this structure. Weights are freshly initialized from `seed`;
-    /// a model file then overwrites them.
+    /// Builds a graph with this structure. Weights are freshly drawn by `initializer` from
+    /// `seed`; a model file then overwrites them.
     /// - Throws: `ModelError` naming the node whose spec is incomplete or does not fit.
     /// `modules` replaces the layers of those names (built elsewhere, e.g. sparse layers
     /// read from a file); they must fit the spec's shapes.
-    public func makeGraph(seed: UInt64 = 0, modules: [String: Module] = [:]) throws -> Graph {
+    public func makeGraph(seed: UInt64 = 0, initializer: Initializer = .default, modules: [String: Module] = [:]) throws -> Graph {
         var rng = SeededGenerator(seed: seed)
         let graph = Graph(inputShape: inputShape)
         var ids: [String: Graph.NodeID] = [Self.inputName: .input]
@@ -238,7 +238,7 @@ public struct GraphSpec: Codable, Equatable, Sendable {
                 guard let id = ids[name] else { throw ModelError.unknownInput(node: node.name, input: name) }
                 return id
             }
-            let module = try modules[node.name] ?? makeModule(name: node.name, spec: node.layer, rng: &rng)
+            let module = try modules[node.name] ?? makeModule(name: node.name, spec: node.layer, initializer: initializer, rng: &rng)
             if let merge = module as? MergeLayer {
                 ids[node.name] = try graph.add(merge, inputs: inputs)
             } else if let layer = module as? Layer {
@@ -251,7 +251,7 @@ public struct GraphSpec: Codable, Equatable, Sendable {
 }
 
 /// Builds one module from its spec.
-func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) throws -> Module {
+func makeModule(name: String, spec s: LayerSpec, initializer: Initializer, rng: inout SeededGenerator) throws -> Module {
     func need(_ v: Int?, _ field: String, limit: Int = 1 << 20) throws -> Int {
         guard let v, v > 0, v <= limit else {
             throw ModelError.specField(layer: name, kind: s.kind, field: field, limit: limit, got: v)
@@ -272,7 +272,8 @@ func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) thr
     switch s.kind {
     case .dense:
         return Dense(name: name, inFeatures: try need(s.inFeatures, "inFeatures"),
-                     outFeatures: try need(s.outFeatures, "outFeatures"), bias: s.bias ?? true, rng: &rng)
+                     outFeatures: try need(s.outFeatures, "outFeatures"), bias: s.bias ?? true,
+                     initializer: initializer, rng: &rng)
     case .conv2d:
         let (cin, cout) = (try need(s.inChannels, "inChannels"), try need(s.outChannels, "outChannels"))
         let groups = try need(s.groups ?? 1, "groups")
@@ -282,7 +283,7 @@ func makeModule(name: String, spec s: LayerSpec, rng: inout SeededGenerator) thr
         return Conv2D(name: name, inChannels: cin, outChannels: cout,
                       kernelSize: try need(s.kernelSize, "kernelSize"), stride: try need(s.stride ?? 1, "stride"),
                       padding: s.padding ?? 0, dilation: try need(s.dilation ?? 1, "dilation", limit: 1024),
-                      groups: groups, bias: s.bias ?? true, rng: &rng)
+                      groups: groups, bias: s.bias ?? true, initializer: initializer, rng: &rng)
     case .maxPool2d: return MaxPool2D(name: name, kernelSize: try need(s.kernelSize, "kernelSize"), stride: try s.stride.map { try need($0, "stride") })
     case .avgPool2d: return AvgPool2D(name: name, kernelSize: try need(s.kernelSize, "kernelSize"), stride: try s.stride.map { try need($0, "stride") })
     case .globalAvgPool: return GlobalAvgPool(name: name)

@@ -38,17 +38,20 @@ struct PlanExecution {
         let training = data.training, test = data.test
         var metadata: [String: String] = [:]
         let model: Graph
-        let built: Graph?
-        do {
-            built = try recipe.buildModel(sampleShape: training.sampleShape, classes: data.classes)
-        } catch let error as ModelError where options["layers"] != nil {
-            throw ValidationError("\(options["layers"]!): \(error)")   // a bad --model/--layers combination: a usage error
-        }
-        if let built {
-            model = built
+        switch recipe.modelSource {
+        case .architecture:
+            do {
+                model = try recipe.buildModel(sampleShape: training.sampleShape, classes: data.classes)!
+            } catch let error as ModelError where options["layers"] != nil {
+                throw ValidationError("\(options["layers"]!): \(error)")   // a bad --model/--layers combination: a usage error
+            }
             metadata["model"] = recipe.model
-        } else {
-            let loaded = try ModelFile.load(recipe.model)
+        case let .architectureFile(path):
+            model = try recipe.buildModel(spec: try ArchitectureFile.read(path))
+            metadata["model"] = path
+            try data.checkLabels(below: model.outputShape.product)   // before any training
+        case let .modelFile(path):
+            let loaded = try ModelFile.load(path)
             model = loaded.model
             metadata = loaded.metadata.filter { !$0.key.hasPrefix("prune.") }
             try data.checkLabels(below: model.outputShape.product)   // before any training

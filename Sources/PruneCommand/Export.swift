@@ -8,19 +8,31 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rewrite a model file: pruned weights packed (bitmask + kept values), as CSR for sparse inference, dense, or as ONNX; optionally in Float16.",
         discussion: """
-            --format packed stores each pruned weight as a bitmask and its kept values (docs/FORMATS.md); \
+            The model files prune writes are PyTorch state dicts (dense, pruned entries zero); \
+            export makes the compact forms to ship. --format packed stores each pruned weight as a bitmask and its kept values (docs/FORMATS.md); \
             --format sparse stores each pruned Dense weight keeping at most 30% of its entries in the smaller \
             of CSR arrays (values, 16-bit column indices, row starts) and the packed form; `prune eval` \
             and the library (`ModelFile.load(path, sparse: true)`) run those layers through the sparse \
-            kernels straight from either, without densifying; --format dense writes every tensor dense, for readers \
-            that want plain arrays. --format onnx writes an ONNX model (operator set 17, or 20 when it \
+            kernels straight from either, without densifying; --format dense writes the state-dict form every command \
+            writes. --format onnx writes an ONNX model (operator set 17, or 20 when it \
             has a GELU) that ONNX Runtime runs: pruned weights as exact zeros, or with --sparse-initializers \
             as COO sparse initializers. --fp16 halves the bytes of the weights (rounded to the nearest \
             Float16; running statistics stay Float32). Loading any of these gives a model prune can \
             evaluate, prune further or fine-tune.
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case packed, sparse, dense, onnx }
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case packed, sparse, dense, onnx
+
+        /// How `ModelFile.save` writes this format (ONNX is written by `ONNXFile`).
+        var storage: ModelFile.Storage {
+            switch self {
+            case .packed: return .packed
+            case .sparse: return .sparse
+            case .dense, .onnx: return .dense
+            }
+        }
+    }
 
     @OptionGroup var source: ModelFileArgument
 
@@ -61,7 +73,7 @@ struct Export: ParsableCommand {
         let loaded = try ModelFile.load(source.modelPath)
         if format == .onnx { return try exportONNX(loaded) }
         try ModelFile.save(loaded.model, to: out, metadata: loaded.metadata.filter { !$0.key.hasPrefix("prune.") },
-                           storage: format == .packed ? .packed : format == .sparse ? .sparse : .dense, halfPrecision: fp16)
+                           storage: format.storage, halfPrecision: fp16)
         // Read the written file once: its CSR list, and the model as inference loads it.
         let written = try Safetensors.read(out)
         let csr = try ModelFile.shapeMap(ModelFile.csrKey, in: written, path: out)

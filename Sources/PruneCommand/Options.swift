@@ -8,6 +8,28 @@ extension Architecture: ExpressibleByArgument {}
 extension Initializer: ExpressibleByArgument {}
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 
+/// `--model`/`--arch`: a built-in architecture's name, or the path of an architecture file
+/// (JSON, ending in `.json`).
+struct ModelChoice: ExpressibleByArgument, CustomStringConvertible {
+    /// The name or the path, as a recipe's `model:` takes it.
+    var value: String
+
+    /// A built-in architecture.
+    init(_ architecture: Architecture) { value = architecture.rawValue }
+
+    init?(argument: String) {
+        guard Architecture(rawValue: argument) != nil || argument.lowercased().hasSuffix(".json") else { return nil }
+        value = argument
+    }
+
+    /// The built-in architecture, or nil for a file.
+    var architecture: Architecture? { Architecture(rawValue: value) }
+
+    var description: String { value }
+
+    static var allValueStrings: [String] { Architecture.allCases.map(\.rawValue) + ["SPEC.json"] }
+}
+
 /// Where the data lives (any layout `DataSource` reads; docs/DATA.md).
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp(

@@ -9,14 +9,15 @@ import TensorCore
 /// `prune train`: build an architecture, train it, evaluate it, save it.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a built-in architecture on your data (IDX, NumPy, CSV or images).",
+        abstract: "Train a built-in architecture, or your own from a JSON file, on your data (IDX, NumPy, CSV or images).",
         discussion: """
-            Defaults (He-uniform initialization, SGD with momentum 0.9, learning rate 0.05, per-step cosine \
+            --model takes a built-in name or an architecture file (SPEC.json: input shape and layers, \
+            docs/FORMATS.md). Defaults (He-uniform initialization, SGD with momentum 0.9, learning rate 0.05, per-step cosine \
             decay, weight decay 5e-4, batch 64) are tuned for 10 epochs on Fashion-MNIST; see docs/RESULTS.md.
             """)
 
-    @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var model: Architecture = .lenet300
+    @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")), or an architecture file SPEC.json.")
+    var model: ModelChoice = ModelChoice(Architecture.lenet300)
 
     @Option(help: "Layer sizes for --model mlp, e.g. 784,300,100,10.")
     var layers: String?
@@ -46,7 +47,7 @@ struct Train: ParsableCommand {
 
     /// The plan these options describe.
     func recipe() throws -> Recipe {
-        Recipe(model: model.rawValue, layers: try parsedLayers(), initializer: initializer, data: dataOptions.data,
+        Recipe(model: model.value, layers: try parsedLayers(), initializer: initializer, data: dataOptions.data,
                classes: dataOptions.classes,
                seed: hyper.seed, validationSplit: validationSplit, train: hyper.training(regularizer: regularization.spec),
                prune: gradual.prune(epochs: hyper.epochs), output: out)

@@ -68,6 +68,9 @@ extension Structured {
             p.value = slice(old.value)
             p.mask = old.mask.map(slice)
         }
+        for node in small.nodes {
+            if let bn = node.module as? BatchNorm, let old = model.module(named: bn.name) as? BatchNorm { bn.batchesTracked = old.batchesTracked }
+        }
         guard foldBatchNorm else { return CompactionResult(model: small, groups: cuts, foldedBatchNorms: []) }
         let (folded, names) = try fold(small)
         return CompactionResult(model: folded, groups: cuts, foldedBatchNorms: names)

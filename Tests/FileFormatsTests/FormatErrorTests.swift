@@ -14,7 +14,7 @@ struct FormatErrorTests {
         let fc1 = try #require(model.parameter(at: "fc1.weight"))
         fc1.mask = Tensor(shape: fc1.value.shape, scalars: (0..<fc1.count).map { $0 % 10 == 0 ? 1 : 0 })
         fc1.applyMask()
-        try ModelFile.save(model, to: folder.file("m.safetensors"))
+        try ModelFile.save(model, to: folder.file("m.safetensors"), storage: .packed)
         return try Safetensors.read(folder.file("m.safetensors"))
     }
 

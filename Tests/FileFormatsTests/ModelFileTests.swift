@@ -55,6 +55,9 @@ struct ModelFileTests {
             #expect(bits(a.value.scalars) == bits(b.value.scalars), "\(p)")
             #expect(b.mask == nil, "\(p)")
         }
+        for node in loaded.model.nodes {
+            if let bn = node.module as? BatchNorm { #expect(bn.batchesTracked == 2, "\(bn.name) counts the two training batches") }
+        }
         let after = loaded.model.forward(x, training: false)
         #expect(after.shape == [5, 10])
         #expect(bits(after.scalars) == bits(before.scalars))
@@ -73,6 +76,11 @@ struct ModelFileTests {
         try ModelFile.save(model, to: path)
         let contents = try Safetensors.read(path)
         #expect(contents.tensors.map(\.name) == model.parameters.map(\.path))
+        // Each BatchNorm's batch count, an I64 scalar as PyTorch stores it; nothing else.
+        let batchNorms = model.nodes.compactMap { ($0.module as? BatchNorm)?.name }
+        #expect(batchNorms.count == 9)
+        #expect(contents.integers.map(\.name).sorted() == batchNorms.map { "\($0).num_batches_tracked" }.sorted())
+        #expect(contents.integers.allSatisfy { $0.tensor.dtype == "I64" && $0.tensor.shape == [] && $0.tensor.bytes == [UInt8](repeating: 0, count: 8) })
         #expect(contents["bn1.running_var"]?.shape == [16])
         #expect(contents["fc.weight"]?.shape == [10, 64])
         let architecture = try #require(contents.metadata[ModelFile.architectureKey])
@@ -104,7 +112,7 @@ struct ModelFileTests {
         #expect(loaded.model.parameter(at: "fc1.weight")?.mask == nil)
     }
 
-    @Test("stored dense, a mask that keeps a zero weight is stored as <path>.mask and restored exactly")
+    @Test("stored dense, a mask that keeps a zero weight is a base64 bitmask in the metadata, never a tensor, and is restored exactly")
     func explicitMask() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -118,8 +126,13 @@ struct ModelFileTests {
         try ModelFile.save(model, to: path, storage: .dense)
 
         let contents = try Safetensors.read(path)
-        #expect(contents["fc3.weight.mask"] == mask)
+        #expect(contents.tensors.map(\.name) == model.parameters.map(\.path))
+        #expect(contents.integers.isEmpty)
         #expect(contents.metadata[ModelFile.maskedKey] == #"["fc3.weight"]"#)
+        // Bits 0, 2, 4, … of 1000: 0x55 in each of 125 bytes.
+        let bitmasks = try JSONDecoder().decode([String: String].self, from: Data(try #require(contents.metadata[ModelFile.bitmasksKey]).utf8))
+        #expect(bitmasks.keys.sorted() == ["fc3.weight"])
+        #expect(Data(base64Encoded: try #require(bitmasks["fc3.weight"])) == Data(repeating: 0x55, count: 125))
         let loaded = try ModelFile.load(path)
         let back = try #require(loaded.model.parameter(at: "fc3.weight"))
         #expect(back.mask == mask)
@@ -130,7 +143,7 @@ struct ModelFileTests {
         #expect(back.value.nonZeroCount() == 498)
     }
 
-    @Test("a model with 90% of fc1 pruned is stored packed: bitmask plus kept values, far smaller than dense")
+    @Test("exported packed, a model with 90% of fc1 pruned is a bitmask plus kept values, far smaller than dense")
     func prunedFileIsSmaller() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -142,7 +155,7 @@ struct ModelFileTests {
         weight.mask = Tensor(shape: weight.value.shape, scalars: (0..<weight.count).map { $0 % 10 == 0 ? 1 : 0 })
         #expect(weight.value.nonZeroCount() == weight.count / 10)
         let prunedPath = folder.file("pruned.safetensors")
-        try ModelFile.save(model, to: prunedPath)
+        try ModelFile.save(model, to: prunedPath, storage: .packed)
 
         // fc1.weight becomes 29,400 bitmask bytes and 23,520 values; the other 31,410 parameters stay dense.
         let dense = try fileSize(densePath), pruned = try fileSize(prunedPath)
@@ -174,7 +187,7 @@ struct ModelFileTests {
         let x = randomTensor([3, 1, 28, 28], low: 0, high: 1, seed: 8)
         let before = model.forward(x, training: false)
         let path = folder.file("packed.safetensors")
-        try ModelFile.save(model, to: path)
+        try ModelFile.save(model, to: path, storage: .packed)
 
         let contents = try Safetensors.read(path)
         let bitmask = try #require(contents.integer("conv1.weight.bitmask"))
@@ -190,7 +203,7 @@ struct ModelFileTests {
         #expect(bits(loaded.forward(x, training: false).scalars) == bits(before.scalars))
     }
 
-    @Test("a mask that cuts under 1/32 of a parameter is stored dense, since packing would not be smaller")
+    @Test("exported packed, a mask that cuts under 1/32 of a parameter is stored dense, since packing would not be smaller")
     func lightMaskStaysDense() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -198,7 +211,7 @@ struct ModelFileTests {
         let weight = try #require(model.parameter(at: "fc3.weight"))
         weight.mask = Tensor(shape: [10, 100], scalars: (0..<1000).map { $0 % 50 == 0 ? 0 : 1 })   // 2% cut
         let path = folder.file("light.safetensors")
-        try ModelFile.save(model, to: path)
+        try ModelFile.save(model, to: path, storage: .packed)
         let contents = try Safetensors.read(path)
         #expect(contents["fc3.weight"]?.shape == [10, 100])
         #expect(contents.integers.isEmpty)
@@ -272,7 +285,7 @@ struct ModelFileTests {
         let path = folder.file("packed-good.safetensors")
         let model = try Architecture.lenet300.build(seed: 5)
         try #require(model.parameter(at: "fc3.weight")).mask = Tensor(shape: [10, 100], scalars: (0..<1000).map { $0 % 4 == 0 ? 1 : 0 })
-        try ModelFile.save(model, to: path)
+        try ModelFile.save(model, to: path, storage: .packed)
         let contents = try Safetensors.read(path)
         try #require(contents.integer("fc3.weight.bitmask") != nil)
         return contents
@@ -309,7 +322,7 @@ struct ModelFileTests {
         let model = try Architecture.lenet300.build(seed: 5)
         try #require(model.parameter(at: "fc1.bias")).mask = Tensor(shape: [300], scalars: (0..<300).map { $0 < 30 ? 1 : 0 })
         let good = folder.file("bias.safetensors")
-        try ModelFile.save(model, to: good)
+        try ModelFile.save(model, to: good, storage: .packed)
         var contents = try Safetensors.read(good)
         let i = try #require(contents.integers.firstIndex { $0.name == "fc1.bias.bitmask" })
         #expect(contents.integers[i].tensor.bytes.count == 38)
@@ -357,6 +370,94 @@ struct ModelFileTests {
         contents.metadata[ModelFile.architectureKey] = architecture
         let path = try writeContents(contents, "badarch.safetensors", in: folder)
         expectError(formatError { _ = try ModelFile.load(path) }, path: path, mentions: ["'prune.architecture'"])
+    }
+
+    /// A saved lenet300 file whose fc3.weight keeps every other entry, one of them zero (so its
+    /// mask is a bitmask in the metadata).
+    func bitmaskContents(_ folder: TemporaryFolder) throws -> Safetensors.Contents {
+        let model = try Architecture.lenet300.build(seed: 5)
+        let weight = try #require(model.parameter(at: "fc3.weight"))
+        weight.mask = Tensor(shape: [10, 100], scalars: (0..<1000).map { $0 % 2 == 0 ? 1 : 0 })
+        weight.value[flat: 4] = 0
+        try ModelFile.save(model, to: folder.file("bits.safetensors"))
+        let contents = try Safetensors.read(folder.file("bits.safetensors"))
+        try #require(contents.metadata[ModelFile.bitmasksKey] != nil)
+        return contents
+    }
+
+    @Test("hostile mask metadata is refused naming the parameter: bad base64, wrong length, padding bits, a cut non-zero entry, an unknown or packed parameter, a mask given twice",
+          arguments: ["not base64", "short", "long", "padding", "cuts a weight", "unknown", "packed", "twice", "not json"])
+    func rejectsHostileBitmasks(_ damage: String) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var contents = try bitmaskContents(folder)
+        let good = Data(repeating: 0x55, count: 125).base64EncodedString()
+        var masks = ["fc3.weight": good]
+        var mentions = ["'fc3.weight'", "prune.bitmasks"]
+        switch damage {
+        case "not base64": masks["fc3.weight"] = String(repeating: "!", count: good.count)
+        case "short": masks["fc3.weight"] = Data(repeating: 0x55, count: 124).base64EncodedString()
+        case "long": masks["fc3.weight"] = Data(repeating: 0x55, count: 126).base64EncodedString()
+        case "padding":   // 1000 entries fill 125 bytes exactly: use fc3.bias (10 entries, 2 bytes) instead
+            masks = ["fc3.bias": Data([0xFF, 0xFF]).base64EncodedString()]
+            contents.metadata[ModelFile.maskedKey] = #"["fc3.bias","fc3.weight"]"#
+            mentions = ["'fc3.bias'", "past its 10 entries"]
+        case "cuts a weight": masks["fc3.weight"] = Data(repeating: 0x54, count: 125).base64EncodedString()   // entry 0 cut, but non-zero
+            mentions += ["cuts 125 non-zero"]
+        case "unknown": masks["fc9.weight"] = good; mentions = ["'fc9.weight'", "prune.bitmasks"]
+        case "packed":
+            contents.metadata[ModelFile.packedKey] = #"{"fc3.weight":[10,100]}"#
+            mentions = ["'fc3.weight'"]
+        case "twice":
+            contents.tensors.append(("fc3.weight.mask", Tensor(shape: [10, 100], scalars: (0..<1000).map { $0 % 2 == 0 ? 1 : 0 })))
+            mentions = ["'fc3.weight.mask'", "twice"]
+        default:
+            mentions = ["'prune.bitmasks'"]
+        }
+        let json = String(decoding: try JSONEncoder().encode(masks), as: UTF8.self)
+        contents.metadata[ModelFile.bitmasksKey] = damage == "not json" ? "{fc3.weight" : json
+        let path = try writeContents(contents, "\(damage.replacingOccurrences(of: " ", with: "-")).safetensors", in: folder)
+        for sparse in [false, true] {
+            expectError(formatError { _ = try ModelFile.load(path, sparse: sparse) }, path: path, mentions: mentions)
+        }
+    }
+
+    @Test("a BatchNorm batch count that is not an I64 scalar ≥ 0, or belongs to no BatchNorm, is refused",
+          arguments: ["float", "negative", "shape", "dtype", "stranger"])
+    func rejectsHostileBatchCounts(_ damage: String) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        try ModelFile.save(try Architecture.resnet8.build(seed: 1), to: folder.file("r.safetensors"))
+        var contents = try Safetensors.read(folder.file("r.safetensors"))
+        let i = try #require(contents.integers.firstIndex { $0.name == "bn1.num_batches_tracked" })
+        var mentions = ["'bn1.num_batches_tracked'", "I64 scalar"]
+        switch damage {
+        case "float":
+            contents.integers.remove(at: i)
+            contents.tensors.append(("bn1.num_batches_tracked", Tensor(shape: [], scalars: [1])))
+        case "negative": contents.integers[i].tensor.bytes = [0, 0, 0, 0, 0, 0, 0, 0x80]
+        case "shape": contents.integers[i].tensor.shape = [1]
+        case "dtype": contents.integers[i].tensor = Safetensors.IntegerTensor(shape: [], bytes: [1])
+        default:
+            contents.integers[i].name = "conv1.num_batches_tracked"
+            mentions = ["'conv1.num_batches_tracked'", "does not belong"]
+        }
+        let path = try writeContents(contents, "\(damage).safetensors", in: folder)
+        expectError(formatError { _ = try ModelFile.load(path) }, path: path, mentions: mentions)
+    }
+
+    @Test("a file without batch counts (written before they were stored) loads with counts of 0")
+    func missingBatchCounts() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let model = try Architecture.resnet8.build(seed: 1)
+        _ = model.forward(randomTensor([2, 1, 28, 28], seed: 1), training: true)
+        try ModelFile.save(model, to: folder.file("r.safetensors"))
+        var contents = try Safetensors.read(folder.file("r.safetensors"))
+        #expect(contents.integers.count == 9)
+        contents.integers.removeAll()
+        let path = try writeContents(contents, "old.safetensors", in: folder)
+        #expect((try ModelFile.load(path).model.module(named: "bn1") as? BatchNorm)?.batchesTracked == 0)
     }
 
     @Test("a masked list that is not JSON names the field")

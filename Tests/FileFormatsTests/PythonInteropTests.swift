@@ -27,12 +27,13 @@ struct PythonInteropTests {
         let model = try Architecture.lenet300.build(seed: 9)
         let weight = try #require(model.parameter(at: "fc2.weight"))
         weight.mask = Tensor(shape: weight.value.shape, scalars: (0..<weight.count).map { $0 % 4 == 0 ? 1 : 0 })
-        weight.value.scalars[0] = 0   // kept but zero: forces an explicit fc2.weight.mask tensor
+        weight.value.scalars[0] = 0   // kept but zero: the mask goes into prune.bitmasks
         let path = folder.file("lenet300.safetensors")
         try ModelFile.save(model, to: path, metadata: ["model": "lenet300"], storage: .dense)
 
         let script = """
-            import sys, json
+            import sys, json, base64
+            import numpy as np
             from safetensors import safe_open
             from safetensors.numpy import load_file
             t = load_file(sys.argv[1])
@@ -44,7 +45,7 @@ struct PythonInteropTests {
                 "shape": list(w.shape),
                 "dtype": str(w.dtype),
                 "first": [int(v) for v in w.reshape(-1)[:8].view("uint32")],
-                "mask": [int(v) for v in t["fc2.weight.mask"].reshape(-1)[:8]],
+                "mask": [int(v) for v in np.unpackbits(np.frombuffer(base64.b64decode(json.loads(meta["prune.bitmasks"])["fc2.weight"]), np.uint8), bitorder="little")[:8]],
                 "model": meta["model"],
                 "architecture": json.loads(meta["prune.architecture"])["inputShape"],
             }))
@@ -54,7 +55,7 @@ struct PythonInteropTests {
         let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8))
         let json = try #require(object as? [String: Any])
 
-        #expect(json["names"] as? [String] == (model.parameters.map(\.path) + ["fc2.weight.mask"]).sorted())
+        #expect(json["names"] as? [String] == model.parameters.map(\.path).sorted())
         #expect(json["shape"] as? [Int] == [300, 784])
         #expect(json["dtype"] as? String == "float32")
         let fc1 = try #require(model.parameter(at: "fc1.weight")).value.scalars
@@ -72,7 +73,7 @@ struct PythonInteropTests {
         let weight = try #require(model.parameter(at: "fc2.weight"))
         weight.mask = Tensor(shape: weight.value.shape, scalars: (0..<weight.count).map { $0 % 7 == 3 ? 1 : 0 })
         let path = folder.file("packed.safetensors")
-        try ModelFile.save(model, to: path)
+        try ModelFile.save(model, to: path, storage: .packed)
 
         let script = """
             import sys, json

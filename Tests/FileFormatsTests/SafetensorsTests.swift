@@ -229,7 +229,7 @@ struct SafetensorsTests {
                 words: ["'w'", "invalid data offsets"]),
         BadFile(description: "unsupported dtype I8",
                 bytes: safetensorsBytes(header: #"{"q":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}}"#, data: [1, 2, 3, 4]),
-                words: ["'q'", "I8", "supported: F32, F16, F64, U8"]),
+                words: ["'q'", "I8", "supported: F32, F16, BF16, F64, U8"]),
         BadFile(description: "negative dimension",
                 bytes: safetensorsBytes(header: #"{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]),
                 words: ["'w'", "invalid shape"]),

@@ -30,6 +30,7 @@ struct HelpTests {
         (["train", "--help"], "prune-train-help.txt"),
         (["eval", "--help"], "prune-eval-help.txt"),
         (["info", "--help"], "prune-info-help.txt"),
+        (["import", "--help"], "prune-import-help.txt"),
     ])
     func helpSnapshot(arguments: [String], snapshot: String) throws {
         let result = try prune(arguments)
@@ -271,16 +272,15 @@ struct EndToEndTests {
         #expect(stages.map { $0["split"] as? String } == ["test", "validation", "test"], "\(stages)")
         let before = try #require(stages[0]["accuracy"] as? Double), after = try #require(json["accuracy"] as? Double)
         #expect(after < before && after > 0.6, "before \(before), after \(after)")
-        // The file records the cut: the weights stored packed, 10% of the 266,200 kept, and
-        // one run in the metadata with the figures printed above.
+        // The file records the cut as a state dict: every weight dense with its cut entries
+        // zero (10% of the 266,200 kept), the masks listed in the metadata, no other tensor,
+        // and one run in the metadata with the figures printed above.
         let header = try safetensorsHeader(out)
         let metadata = try #require(header["__metadata__"] as? [String: String], "\(header.keys)")
-        let packed = try #require(metadata["prune.packed"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: [Int]])
-        #expect(packed["fc1.weight"] == [300, 784] && packed["fc2.weight"] == [100, 300], "\(packed)")
-        // A weight is stored packed (its kept values) or, when barely cut, dense with its zeros.
-        let kept = try ["fc1.weight", "fc2.weight", "fc3.weight"].map { p in
-            packed[p] != nil ? try safetensorsFloats(out, "\(p).values").count : try safetensorsFloats(out, p).filter { $0 != 0 }.count
-        }
+        #expect(Set(header.keys) == ["__metadata__", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"])
+        let masked = try #require(metadata["prune.masked"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String])
+        #expect(masked == ["fc1.weight", "fc2.weight", "fc3.weight"], "\(masked)")
+        let kept = try ["fc1.weight", "fc2.weight", "fc3.weight"].map { p in try safetensorsFloats(out, p).filter { $0 != 0 }.count }
         #expect(kept.reduce(0, +) == 266_200 - 239_580, "\(kept)")
         let info = try singleJSONObject(try prune("info", out, "--json").stdout)
         let totals = try #require(info["totals"] as? [String: Any])

@@ -5,7 +5,8 @@ import TensorCore
 /// Training: per channel, `x̂ = (x − μ_B)/√(σ²_B + ε)` with batch statistics, and
 /// `y = γ·x̂ + β`; running statistics move by `running = (1 − momentum)·running +
 /// momentum·batch` (unbiased variance, as in PyTorch). Evaluation uses the running
-/// statistics. https://arxiv.org/abs/1502.03167
+/// statistics. Each training forward pass also counts one batch in `batchesTracked`
+/// (PyTorch's `num_batches_tracked`, saved in model files). https://arxiv.org/abs/1502.03167
 public final class BatchNorm: Layer {
     public var name: String
     /// Scale γ, `[C]`.
@@ -20,6 +21,9 @@ public final class BatchNorm: Layer {
     public let epsilon: Float
     /// Weight of the newest batch in the running statistics.
     public let momentum: Float
+    /// Training forward passes seen (PyTorch's `num_batches_tracked`). Counted, not used:
+    /// the momentum is fixed, as in PyTorch's default.
+    public var batchesTracked = 0
     private var normalized = Tensor.zeros([0])   // x̂, shaped like the input
     private var inverseStd: [Float] = []         // [C]
 
@@ -64,6 +68,7 @@ public final class BatchNorm: Layer {
         var mean = [Float](repeating: 0, count: c)
         var invStd = [Float](repeating: 0, count: c)
         if training {
+            batchesTracked += 1
             let moments = channelMoments(x)
             for ch in 0..<c {
                 let mu = moments.mean[ch], variance = moments.variance[ch]

@@ -69,7 +69,11 @@ public func averagedTaylorScores(_ model: Graph, data: Dataset, batches: Int = R
     }
     // Training-mode passes move BatchNorm's running statistics: put them back afterwards.
     let statistics = model.parameters.filter { !$0.parameter.isTrainable }.map { ($0.parameter, $0.parameter.value) }
-    defer { for (p, value) in statistics { p.value = value } }
+    let counters = model.nodes.compactMap { $0.module as? BatchNorm }.map { ($0, $0.batchesTracked) }
+    defer {
+        for (p, value) in statistics { p.value = value }
+        for (bn, count) in counters { bn.batchesTracked = count }
+    }
     let parameters = model.trainableParameters
     var sums = parameters.map { Tensor.zeros($0.parameter.value.shape) }
     let count = max(1, min(batches, (data.count + batchSize - 1) / batchSize))

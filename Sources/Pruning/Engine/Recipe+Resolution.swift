@@ -9,6 +9,32 @@ extension Recipe {
     /// The built-in architecture the plan names, or nil when `model` is a file path.
     public var architecture: Architecture? { Architecture(rawValue: model) }
 
+    /// Where the plan's model comes from, as `model` says.
+    public enum ModelSource: Equatable, Sendable {
+        /// A built-in architecture, built fresh (`buildModel(sampleShape:classes:)`).
+        case architecture(Architecture)
+        /// An architecture file (a path ending in `.json`): the caller reads the `GraphSpec`
+        /// (FileFormats' `ArchitectureFile`) and builds it with `buildModel(spec:)`.
+        case architectureFile(String)
+        /// A saved model file, loaded as it is.
+        case modelFile(String)
+    }
+
+    /// Where the plan's model comes from: a built-in name, else a `.json` path is an
+    /// architecture file and any other path a model file.
+    public var modelSource: ModelSource {
+        if let architecture { return .architecture(architecture) }
+        if model.lowercased().hasSuffix(".json") { return .architectureFile(model) }
+        return .modelFile(model)
+    }
+
+    /// Builds the graph `spec` describes (an architecture file's contents) with the plan's
+    /// seed and initializer.
+    /// - Throws: `ModelError` naming the node whose spec is incomplete or does not fit.
+    public func buildModel(spec: GraphSpec) throws -> Graph {
+        try spec.makeGraph(seed: resolvedSeed, initializer: initializer ?? .default)
+    }
+
     /// Builds the named architecture for samples of `sampleShape` and `classes` classes
     /// (nil when `model` is a file path).
     /// - Throws: `ModelError` for an impossible layer list.
@@ -102,7 +128,7 @@ extension Recipe {
         r.output = nil
         r.seed = resolvedSeed
         r.validationSplit = validationSplit ?? Defaults.validationSplit
-        if architecture != nil { r.initializer = initializer ?? .default }
+        if case .modelFile = modelSource {} else { r.initializer = initializer ?? .default }
         if let t = train {
             let o = trainingOptions()!
             r.train = Training(epochs: o.epochs, batchSize: o.batchSize, optimizer: t.optimizer ?? Defaults.optimizer,

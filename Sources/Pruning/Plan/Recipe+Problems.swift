@@ -10,6 +10,8 @@ extension Recipe {
         let epochs = train?.epochs ?? Defaults.epochs
         check(layers.map { $0.count >= 2 && $0.allSatisfy { $0 > 0 } } ?? true, "layers", "must be at least two positive sizes")
         check(layers == nil || model == Architecture.mlp.rawValue, "layers", "applies only to model mlp")
+        check(!model.allSatisfy(\.isWhitespace), "model",
+              "name a built-in architecture (\(Architecture.allCases.map(\.rawValue).joined(separator: ", "))), an architecture file (.json) or a model file")
         check(validationSplit.map { $0.isFinite && $0 >= 0 && $0 < 1 } ?? true, "validation_split", "must be in [0, 1)")
         check(classes.map { (1...1_000_000).contains($0) } ?? true, "classes", "must be between 1 and 1000000")
         if let t = train {

@@ -8,11 +8,12 @@ import NeuralNetwork
 /// Every field is optional where a default exists; the defaults live in `Recipe.Defaults`
 /// and nowhere else. Keys are snake_case in files; `docs/RECIPES.md` documents them.
 public struct Recipe: Codable, Equatable, Sendable {
-    /// A built-in architecture name (`lenet300`, …) or the path of a model file.
+    /// A built-in architecture name (`lenet300`, …), the path of an architecture file
+    /// (JSON, ending in `.json`: built fresh) or the path of a model file (see `modelSource`).
     public var model: String
     /// Layer sizes for the `mlp` architecture (e.g. `[784, 300, 100, 10]`).
     public var layers: [Int]?
-    /// Weight initialization of a built-in architecture (default: He uniform).
+    /// Weight initialization of a built-in architecture or an architecture file (default: He uniform).
     public var initializer: Initializer?
     /// The data: an IDX folder, an `.npz` or CSV file, a folder of `.npy`/`.npz`/CSV files or
     /// an image folder (docs/DATA.md; default: Fashion-MNIST from Debian's package).
