@@ -14,11 +14,21 @@ struct Run: ParsableCommand {
     @Option(help: "Fraction of the training set held out for decisions (overrides the recipe's validation_split).")
     var validationSplit: Double?
 
+    @Option(help: "Save a checkpoint every N training steps, after training and after every round (overrides checkpoint.every_steps).")
+    var checkpointEvery: Int?
+
+    @Flag(help: "Continue from the checkpoint (checkpoint.path, or beside the output) to the result an uninterrupted run gives; with no checkpoint yet, start from the beginning.")
+    var resume = false
+
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var output: OutputOptions
 
     @Flag(help: "No progress output.")
     var quiet = false
+
+    func validate() throws {
+        if let checkpointEvery { try requireAtLeast(1, checkpointEvery, for: "--checkpoint-every") }
+    }
 
     func run() throws {
         guard let text = try? String(contentsOfFile: recipePath, encoding: .utf8) else {
@@ -26,7 +36,17 @@ struct Run: ParsableCommand {
         }
         var recipe = try Recipe(yaml: text, source: recipePath)
         if let validationSplit { recipe.validationSplit = validationSplit }
-        try PlanExecution(recipe: recipe, options: ["validation_split": "--validation-split"], threads: threadOptions.threads,
-                          quiet: quiet, json: output.json).execute()
+        var options = ["validation_split": "--validation-split"]
+        if recipe.checkpoint == nil, resume || checkpointEvery != nil {
+            options["checkpoint"] = resume ? "--resume" : "--checkpoint-every"
+            recipe.checkpoint = Recipe.Checkpoint()
+        }
+        if let checkpointEvery { recipe.checkpoint?.everySteps = checkpointEvery }
+        if recipe.checkpoint != nil, recipe.checkpointPath == nil {
+            throw ValidationError("\(options["checkpoint"] ?? "checkpoint"): the recipe has no output: give checkpoint.path (checkpoints go beside the output by default)")
+        }
+        var execution = PlanExecution(recipe: recipe, options: options, threads: threadOptions.threads, quiet: quiet, json: output.json)
+        execution.resume = resume
+        try execution.execute()
     }
 }
