@@ -71,7 +71,8 @@ let package = Package(
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "NeuralNetwork", "Pruning"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"]),
-        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport"], exclude: ["Snapshots"]),
+        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport", "FileFormats"],
+                    exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -6,7 +6,16 @@ import Pruning
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a pruning recipe: build or load, train, prune on a schedule, fine-tune, save, report.",
-        discussion: "Every field is documented in docs/RECIPES.md. The recipe is checked before any training.")
+        discussion: """
+            Every field is documented in docs/RECIPES.md. The recipe is checked before any training.
+
+            With a `checkpoint` section (or --checkpoint-every), the run saves a checkpoint, atomically, \
+            every so many training steps, after training and after every round (by default beside the \
+            output: NAME.checkpoint.safetensors; removed when the run finishes). After a crash or a kill, \
+            `prune run RECIPE --resume` continues from it to the same model file, byte for byte, and the \
+            same figures as an uninterrupted run. Training that diverges (a NaN or infinite loss or weight) \
+            stops the run with exit 1, saying where, and saves the last good model as NAME.last-good.safetensors.
+            """)
 
     @Argument(help: "The recipe file (YAML or JSON).")
     var recipePath: String
@@ -14,7 +23,8 @@ struct Run: ParsableCommand {
     @Option(help: "Fraction of the training set held out for decisions (overrides the recipe's validation_split).")
     var validationSplit: Double?
 
-    @Option(help: "Save a checkpoint every N training steps, after training and after every round (overrides checkpoint.every_steps).")
+    @Option(help: ArgumentHelp("Save a checkpoint every so many training steps, after training and after every round (overrides checkpoint.every_steps).",
+                               valueName: "steps"))
     var checkpointEvery: Int?
 
     @Flag(help: "Continue from the checkpoint (checkpoint.path, or beside the output) to the result an uninterrupted run gives; with no checkpoint yet, start from the beginning.")

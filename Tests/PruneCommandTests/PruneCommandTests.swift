@@ -30,6 +30,7 @@ struct HelpTests {
         (["train", "--help"], "prune-train-help.txt"),
         (["eval", "--help"], "prune-eval-help.txt"),
         (["info", "--help"], "prune-info-help.txt"),
+        (["run", "--help"], "prune-run-help.txt"),
     ])
     func helpSnapshot(arguments: [String], snapshot: String) throws {
         let result = try prune(arguments)
