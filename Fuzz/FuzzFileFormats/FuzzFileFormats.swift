@@ -3,7 +3,7 @@ import FileFormats
 import Foundation
 
 // A fuzz target for the readers of untrusted files: IDX (raw and gzip), safetensors,
-// and Prune model files built from safetensors. Every input must end in a value or a
+// and Prune model files and checkpoints built from safetensors. Every input must end in a value or a
 // thrown FormatError: never a crash, a trap or a sanitizer report.
 //
 // `make fuzz` builds it with `-sanitize=fuzzer,address -parse-as-library -DFUZZING`:
@@ -19,6 +19,7 @@ func fuzz(_ data: Data) {
     if let contents = try? Safetensors.decode(data, path: "fuzz-input") {
         _ = try? ModelFile.decode(contents, path: "fuzz-input")
         _ = try? ModelFile.decode(contents, path: "fuzz-input", sparse: true)
+        _ = try? CheckpointFile.decode(contents, path: "fuzz-input")
     }
 }
 

@@ -55,7 +55,11 @@ public enum CheckpointFile {
     /// - Throws: `FormatError` naming the file and what is wrong: not a checkpoint (a model
     ///   file, say), a missing or malformed entry, an integer tensor.
     public static func read(_ path: String) throws -> Contents {
-        let file = try Safetensors.read(path)
+        try decode(try Safetensors.read(path), path: path)
+    }
+
+    /// The checkpoint in safetensors contents read from `path` (see `read`).
+    public static func decode(_ file: Safetensors.Contents, path: String) throws -> Contents {
         guard let version = file.metadata[ModelFile.versionKey] else { throw FormatError(path: path, .missingMetadata(key: ModelFile.versionKey)) }
         guard version == format else {
             throw FormatError(path: path, .unexpectedContent(expected: "a Prune checkpoint (\(ModelFile.versionKey) \(format))",
