@@ -84,3 +84,24 @@ public enum CheckpointFile {
                         metadata: file.metadata.filter { !$0.key.hasPrefix("prune.") })
     }
 }
+
+extension AtomicFile {
+    /// Removes the temporary files that writes of `path` by processes no longer running
+    /// left behind (`.NAME.tmp-PID-N`, see `write`): a process killed while writing leaves
+    /// one. Files of running processes are kept. Failures are ignored.
+    /// - Returns: the paths removed.
+    @discardableResult
+    public static func removeStaleTemporaries(of path: String) -> [String] {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        let prefix = ".\(url.lastPathComponent).tmp-"
+        var removed: [String] = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = name.dropFirst(prefix.count).split(separator: "-").first.flatMap({ Int32($0) }), pid > 0,
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let file = "\(folder)/\(name)"
+            if (try? FileManager.default.removeItem(atPath: file)) != nil { removed.append(file) }
+        }
+        return removed
+    }
+}

@@ -60,6 +60,7 @@ struct PlanExecution {
         engine.workers = threads
         engine.observers = [ProgressReporter(quiet: quiet || json)]
         if recipe.checkpoint != nil, let path = recipe.checkpointPath {
+            for file in [path, recipe.output].compactMap({ $0 }) { AtomicFile.removeStaleTemporaries(of: file) }   // left by kills
             engine.observers.append(CheckpointWriter(path: path, architecture: model.spec, metadata: metadata))
         }
         let report: RunReport

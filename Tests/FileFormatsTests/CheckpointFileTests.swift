@@ -59,4 +59,19 @@ struct CheckpointFileTests {
         #expect(reserved?.kind == .reservedMetadataKey("prune.mine"))
         #expect(!FileManager.default.fileExists(atPath: folder.file("e.safetensors")))
     }
+
+    @Test("temporary files of killed writers are removed; those of running processes and other files stay")
+    func staleTemporaries() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let finished = try runProgram("/bin/sh", ["-c", "echo $$"])   // a process that has exited
+        let dead = try #require(Int32(finished.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let mine = ProcessInfo.processInfo.processIdentifier
+        for name in [".c.safetensors.tmp-\(dead)-3", ".c.safetensors.tmp-\(mine)-1", ".d.safetensors.tmp-\(dead)-1", "c.safetensors"] {
+            try folder.write([1, 2, 3], to: name)
+        }
+        let removed = AtomicFile.removeStaleTemporaries(of: folder.file("c.safetensors"))
+        #expect(removed == [folder.file(".c.safetensors.tmp-\(dead)-3")])
+        #expect(try folder.contents() == [".c.safetensors.tmp-\(mine)-1", ".d.safetensors.tmp-\(dead)-1", "c.safetensors"])
+    }
 }
