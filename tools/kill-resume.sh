@@ -95,19 +95,25 @@ for trial in $(seq 1 "$rounds"); do
         # A moment uniform over the first 90% of the run's length (so that the kill lands;
         # the first start includes loading the data).
         moment=$(echo "scale=3; 0.9 * $seconds * $RANDOM / 32768" | bc)
-        "$prune" run "$dir/r.yaml" --resume --quiet > "$dir/run$k.txt" 2> "$dir/run$k.err" &
+        "$prune" run "$dir/r.yaml" --resume > "$dir/run$k.txt" 2> "$dir/run$k.err" &
         pid=$!
         sleep "$moment"
         kill -9 "$pid" 2>/dev/null && killed=yes || killed=no
         wait "$pid" 2>/dev/null
+        status=$?
         moments+=("$moment")
-        if [ $killed = no ]; then notes+=" (run $k finished before its kill)"; break; fi
+        if [ $killed = no ]; then   # this run ended by itself: its output is the trial's result
+            notes+=" (run $k ended by itself)"
+            cp "$dir/run$k.txt" "$dir/final.txt"; cp "$dir/run$k.err" "$dir/final.err"
+            break
+        fi
         if [ "$(cat "$dir/out.safetensors")" != "an earlier output" ]; then notes+=" EARLIER-OUTPUT-CHANGED"; fi
         [ -f "$dir/out.checkpoint.safetensors" ] && notes+=" [checkpoint]" || notes+=" [no checkpoint yet]"
     done
     leftovers=$(find "$dir" -name '.out.*.tmp-*' | wc -l)
     [ "$leftovers" -gt 0 ] && notes+=" ($leftovers temporary file(s) of an interrupted write)"
-    if ! "$prune" run "$dir/r.yaml" --resume > "$dir/final.txt" 2> "$dir/final.err"; then
+    [ -f "$dir/final.txt" ] || { "$prune" run "$dir/r.yaml" --resume > "$dir/final.txt" 2> "$dir/final.err"; status=$?; }
+    if [ "$status" != 0 ]; then
         echo "trial $trial: killed at ${moments[*]} s$notes: the resumed run failed: $(cat "$dir/final.err")"
         continue
     fi

@@ -82,6 +82,23 @@ struct ResumeTests {
         return (RunCheckpoint(state: state, tensors: contents.tensors), try contents.architecture.makeGraph())
     }
 
+    /// A fresh temporary folder.
+    static func temporaryFolder() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("prune-resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        return folder
+    }
+
+    /// Runs `recipe` until its first checkpoint and returns that checkpoint, read back from
+    /// its file, with a fresh model to resume into.
+    static func firstCheckpoint(of recipe: Recipe, folder: URL) throws -> (RunCheckpoint, Graph) {
+        let path = folder.appendingPathComponent("first.checkpoint.safetensors").path
+        let interrupter = Interrupter(path: path, architecture: try model().spec)
+        interrupter.stopAfterCheckpoint = 1
+        #expect(throws: Stop.self) { try run(recipe, model: try model(), observer: interrupter, folder: folder) }
+        return try load(path)
+    }
+
     /// Runs `recipe` from the start (or from `checkpoint` into `model`).
     static func run(_ recipe: Recipe, model: Graph, observer: Interrupter? = nil, from checkpoint: RunCheckpoint? = nil,
                     folder: URL) throws -> Outcome {
@@ -98,8 +115,7 @@ struct ResumeTests {
     @discardableResult
     static func expectResumesIdentical(_ recipe: Recipe, stops: [(checkpoint: Int?, step: Int?)],
                                        sourceLocation: SourceLocation = #_sourceLocation) throws -> ([RunCheckpoint.Position], RunReport) {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("prune-resume-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("run.checkpoint.safetensors").path
         let reference = try model()
@@ -144,21 +160,16 @@ struct ResumeTests {
 
     @Test("a checkpoint's momentum matters: resuming with it zeroed gives another model (the comparison can fail)")
     func optimizerStateMatters() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("prune-resume-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        let folder = try Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let recipe = Recipe(model: "test", train: Recipe.Training(epochs: 1, batchSize: 40),
                             prune: Recipe.Prune(threshold: Recipe.ThresholdSpec(sparsity: 0.5)),
                             checkpoint: Recipe.Checkpoint(everySteps: 10))
-        let path = folder.appendingPathComponent("c.safetensors").path
         let expected = try Self.run(recipe, model: try Self.model(), folder: folder)
-        let interrupter = Interrupter(path: path, architecture: try Self.model().spec)
-        interrupter.stopAfterCheckpoint = 1
-        #expect(throws: Stop.self) { try Self.run(recipe, model: try Self.model(), observer: interrupter, folder: folder) }
-        var (checkpoint, fresh) = try Self.load(path)
+        var (checkpoint, fresh) = try Self.firstCheckpoint(of: recipe, folder: folder)
         let resumed = try Self.run(recipe, model: fresh, from: checkpoint, folder: folder)
         #expect(resumed.file == expected.file)
-        (checkpoint, fresh) = try Self.load(path)
+        (checkpoint, fresh) = try Self.load(folder.appendingPathComponent("first.checkpoint.safetensors").path)
         let momentum = checkpoint.tensors.keys.filter { $0.hasPrefix("optimizer/") }
         #expect(momentum.sorted() == ["optimizer/bn1.bias", "optimizer/bn1.weight", "optimizer/fc1.bias", "optimizer/fc1.weight",
                                       "optimizer/fc2.bias", "optimizer/fc2.weight"])
@@ -213,16 +224,11 @@ struct ResumeTests {
 
     @Test("a checkpoint of another plan, or with a tensor of the wrong shape, is refused naming the difference")
     func mismatch() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("prune-resume-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        let folder = try Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         var recipe = Recipe(model: "test", train: Recipe.Training(epochs: 1, batchSize: 100),
                             checkpoint: Recipe.Checkpoint(everySteps: 5))
-        let path = folder.appendingPathComponent("c.safetensors").path
-        let interrupter = Interrupter(path: path, architecture: try Self.model().spec)
-        interrupter.stopAfterCheckpoint = 1
-        #expect(throws: Stop.self) { try Self.run(recipe, model: try Self.model(), observer: interrupter, folder: folder) }
-        var (checkpoint, fresh) = try Self.load(path)
+        var (checkpoint, fresh) = try Self.firstCheckpoint(of: recipe, folder: folder)
         recipe.train?.learningRate = 0.01
         #expect(throws: RunError.checkpointMismatch("the plan changed since it was taken (train differ); run the same recipe, or start afresh")) {
             try Self.run(recipe, model: fresh, from: checkpoint, folder: folder)
