@@ -101,9 +101,10 @@ struct ResumeTests {
 
     /// Runs `recipe` from the start (or from `checkpoint` into `model`).
     static func run(_ recipe: Recipe, model: Graph, observer: Interrupter? = nil, from checkpoint: RunCheckpoint? = nil,
-                    folder: URL) throws -> Outcome {
+                    workers: Int = 1, folder: URL) throws -> Outcome {
         let (training, test) = try data.get()
         let engine = try PruningRun(recipe)
+        engine.workers = workers
         engine.observers = [observer].compactMap { $0 }
         let report = try engine.run(model, data: try recipe.splits(training: training, test: test), resumingFrom: checkpoint)
         return Outcome(file: try file(model, report.history, folder: folder), report: report, model: model)
@@ -113,25 +114,25 @@ struct ResumeTests {
     /// resumes from its last checkpoint file; every resumed run must give the uninterrupted
     /// run's file and figures. Returns the uninterrupted run's checkpoint positions and report.
     @discardableResult
-    static func expectResumesIdentical(_ recipe: Recipe, stops: [(checkpoint: Int?, step: Int?)],
+    static func expectResumesIdentical(_ recipe: Recipe, stops: [(checkpoint: Int?, step: Int?)], workers: Int = 1,
                                        sourceLocation: SourceLocation = #_sourceLocation) throws -> ([RunCheckpoint.Position], RunReport) {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("run.checkpoint.safetensors").path
         let reference = try model()
         let full = Interrupter(path: path, architecture: reference.spec)
-        let expected = try run(recipe, model: reference, observer: full, folder: folder)
+        let expected = try run(recipe, model: reference, observer: full, workers: workers, folder: folder)
         for stop in stops {
             try? FileManager.default.removeItem(atPath: path)
             let interrupter = Interrupter(path: path, architecture: reference.spec)
             interrupter.stopAfterCheckpoint = stop.checkpoint
             interrupter.stopAtStep = stop.step
             #expect(throws: Stop.self, "the run was not interrupted at \(stop)", sourceLocation: sourceLocation) {
-                try run(recipe, model: try model(), observer: interrupter, folder: folder)
+                try run(recipe, model: try model(), observer: interrupter, workers: workers, folder: folder)
             }
             let (checkpoint, fresh) = try load(path)
             let resumed = try run(recipe, model: fresh, observer: Interrupter(path: path, architecture: reference.spec),
-                                  from: checkpoint, folder: folder)
+                                  from: checkpoint, workers: workers, folder: folder)
             #expect(resumed.file == expected.file, "resumed from \(checkpoint.position) (stop \(stop)): the model file differs",
                     sourceLocation: sourceLocation)
             #expect(resumed.report.history == expected.report.history, "resumed from \(checkpoint.position)", sourceLocation: sourceLocation)
@@ -188,6 +189,24 @@ struct ResumeTests {
         // 22 steps per epoch: 44 training steps, then a cut, then 44 fine-tuning steps.
         let (positions, _) = try Self.expectResumesIdentical(recipe, stops: [(2, nil), (nil, 30), (6, nil), (nil, 70), (nil, 88)])
         #expect(positions.contains { if case .fineTuning = $0 { true } else { false } }, "\(positions)")
+    }
+
+    @Test("two data-parallel workers, each replica with its own dropout generator: resumed mid-epoch, byte-identical; one worker is refused")
+    func dataParallel() throws {
+        let recipe = Recipe(model: "test", seed: 8, train: Recipe.Training(epochs: 2, batchSize: 40),
+                            prune: Recipe.Prune(threshold: Recipe.ThresholdSpec(sparsity: 0.6)),
+                            checkpoint: Recipe.Checkpoint(everySteps: 10))
+        try Self.expectResumesIdentical(recipe, stops: [(2, nil), (nil, 40)], workers: 2)
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("c.safetensors").path
+        let interrupter = Interrupter(path: path, architecture: try Self.model().spec)
+        interrupter.stopAfterCheckpoint = 1
+        #expect(throws: Stop.self) { try Self.run(recipe, model: try Self.model(), observer: interrupter, workers: 2, folder: folder) }
+        let (checkpoint, fresh) = try Self.load(path)
+        #expect(throws: RunError.checkpointMismatch("it was taken with 2 workers (--threads), this run has 1: use the same number for the same result")) {
+            try Self.run(recipe, model: fresh, from: checkpoint, folder: folder)
+        }
     }
 
     @Test("lottery-ticket rounds under an accuracy budget: resumed in training, during a round's retraining and between rounds, byte-identical")
