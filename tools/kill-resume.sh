@@ -84,7 +84,7 @@ start=$(date +%s.%N)
 seconds=$(echo "$(date +%s.%N) - $start" | bc)
 echo "uninterrupted run: $seconds s, $(stat -c %s "$work/reference.safetensors") bytes"
 
-identical=0
+identical=0 landed=0 resumed=0
 for trial in $(seq 1 "$rounds"); do
     dir="$work/trial$trial"
     mkdir "$dir"
@@ -107,6 +107,7 @@ for trial in $(seq 1 "$rounds"); do
             cp "$dir/run$k.txt" "$dir/final.txt"; cp "$dir/run$k.err" "$dir/final.err"
             break
         fi
+        landed=$((landed + 1))
         if [ "$(cat "$dir/out.safetensors")" != "an earlier output" ]; then notes+=" EARLIER-OUTPUT-CHANGED"; fi
         [ -f "$dir/out.checkpoint.safetensors" ] && notes+=" [checkpoint]" || notes+=" [no checkpoint yet]"
     done
@@ -118,6 +119,7 @@ for trial in $(seq 1 "$rounds"); do
         continue
     fi
     from=$(grep -o 'resuming from .*\|no checkpoint .*' "$dir/final.err" | sed 's|.*: ||; s|starting from the beginning|none, started afresh|')
+    grep -q 'resuming from' "$dir/final.err" && resumed=$((resumed + 1))
     if cmp -s "$dir/out.safetensors" "$work/reference.safetensors" \
         && diff <(grep -v '^time:\|^saved' "$dir/final.txt") <(grep -v '^time:\|^saved' "$work/reference.txt") > /dev/null; then
         identical=$((identical + 1))
@@ -126,5 +128,5 @@ for trial in $(seq 1 "$rounds"); do
         echo "trial $trial: killed at ${moments[*]} s$notes; checkpoint resumed: ${from:-?}; DIFFERENT"
     fi
 done
-echo "$identical of $rounds identical"
+echo "$identical of $rounds identical ($landed kills landed; $resumed final runs resumed from a checkpoint)"
 [ "$identical" = "$rounds" ]

@@ -121,7 +121,9 @@ public final class Trainer {
     /// Runs `options.epochs` epochs over `data`, evaluating on `validation` after each.
     ///
     /// After every step the weights are checked: an update that makes any NaN or infinite,
-    /// or a non-finite loss, stops training with the model as it was before that step.
+    /// or a non-finite loss, stops training with the model as it was before that step (to
+    /// undo it, each step keeps the values it starts from: one copy of the parameters,
+    /// made by the in-place update's copy-on-write).
     /// - Parameter progress: continue a call from where it stood (`progress` read after a
     ///   step of a call with the same data and options); the model and the optimizer must
     ///   already hold the state they had then.
