@@ -4,7 +4,7 @@ import Foundation
 import NeuralNetwork
 
 // A fuzz target for the readers of untrusted files: IDX (raw and gzip), safetensors,
-// Prune model files built from safetensors (masks in the metadata, BatchNorm batch
+// Prune model files and checkpoints built from safetensors (masks in the metadata, BatchNorm batch
 // counts included), PyTorch state dicts loaded into a small graph, architecture JSON,
 // ONNX models, NumPy .npy and .npz (and the datasets built from them), CSV, and PNG/JPEG
 // images. Every input must end in a value or a thrown FormatError: never a crash, a trap
@@ -33,6 +33,7 @@ func fuzz(_ data: Data) {
         _ = try? ModelFile.decode(contents, path: "fuzz-input")
         _ = try? ModelFile.decode(contents, path: "fuzz-input", sparse: true)
         if let graph = try? stateDictSpec.makeGraph() { _ = try? StateDict.load(contents, into: graph, path: "fuzz-input") }
+        _ = try? CheckpointFile.decode(contents, path: "fuzz-input")
     }
     if let array = try? NPY.decode(data, path: "fuzz-input") {
         _ = array.floats()

@@ -2,21 +2,69 @@ import TensorCore
 
 /// A failure during training that the user can act on.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
-    /// The loss became NaN or infinite.
+    /// The loss became NaN or infinite at `step` (1-based, within `epoch`); the model is
+    /// left as it was after the last good step.
     case nonFiniteLoss(epoch: Int, step: Int, learningRate: Float)
+    /// An update made `parameter` NaN or infinite at `step` (1-based, within `epoch`); the
+    /// model is left as it was before that update.
+    case nonFiniteWeights(parameter: String, epoch: Int, step: Int, learningRate: Float)
     /// The options cannot be used.
     case invalidOptions(String)
     /// The data does not fit the model.
     case dataMismatch(String)
+    /// Saved progress or optimizer state does not fit this training run (other data, other
+    /// options, another model): the message says what differs.
+    case resumeMismatch(String)
 
     public var description: String {
         switch self {
         case let .nonFiniteLoss(epoch, step, lr):
             return "training diverged: the loss is not finite at epoch \(epoch), step \(step) (learning rate \(lr)); lower the learning rate or check the data"
+        case let .nonFiniteWeights(parameter, epoch, step, lr):
+            return "training diverged: the update of epoch \(epoch), step \(step) made '\(parameter)' NaN or infinite (learning rate \(lr)); lower the learning rate or check the data"
         case let .invalidOptions(message): return "invalid training options: \(message)"
         case let .dataMismatch(message): return "data does not fit the model: \(message)"
+        case let .resumeMismatch(message): return "cannot resume: \(message)"
         }
     }
+
+    /// Whether training diverged (a non-finite loss or weights).
+    public var isDivergence: Bool {
+        switch self {
+        case .nonFiniteLoss, .nonFiniteWeights: return true
+        case .invalidOptions, .dataMismatch, .resumeMismatch: return false
+        }
+    }
+}
+
+/// Where a call to `Trainer.fit` stands after a step: everything the rest of the call
+/// depends on besides the model and the optimizer's state, so that `fit(…, resumingFrom:)`
+/// continues it to the same result as an uninterrupted call.
+///
+/// The order of the samples is not stored: it is rebuilt by replaying the epochs'
+/// shuffles from the options' seed, and checked against the saved `shuffle` generator.
+public struct TrainingProgress: Codable, Equatable, Sendable {
+    /// The epoch in progress (1-based; its shuffle is done).
+    public var epoch: Int
+    /// Steps of that epoch done; equal to `stepsPerEpoch` when only the epoch's end
+    /// (validation, report) remains.
+    public var stepInEpoch: Int
+    /// Steps of this call done (the learning-rate schedule's position).
+    public var step: Int
+    /// Steps per epoch and samples, to check that the data is the same.
+    public var stepsPerEpoch: Int, samples: Int
+    /// The shuffling generator after the epoch's shuffle.
+    public var shuffle: SeededGenerator
+    /// The epoch's sums so far: loss (weighted by batch size), correct answers, samples seen,
+    /// and seconds of step time.
+    public var lossSum: Double, correct: Int, seen: Int, seconds: Double
+    /// The reports of the epochs finished.
+    public var reports: [EpochReport]
+    /// The trainer's `stepsTaken`.
+    public var stepsTaken: Int
+    /// The dropout generators of the data-parallel replicas (by replica, then by layer
+    /// name); the model's own are part of the model.
+    public var replicaDropout: [[String: SeededGenerator]]
 }
 
 /// Trains a `Graph` with an `Optimizer` on a `Dataset` (mini-batch gradient descent).
@@ -29,6 +77,8 @@ public final class Trainer {
     public var callbacks: [TrainingCallback] = []
     /// The number of optimizer steps taken so far (across calls to `fit`).
     public private(set) var stepsTaken = 0
+    /// The running call's state, while `fit` runs.
+    private var cursor: Cursor?
 
     /// Creates a trainer.
     public init(model: Graph, optimizer: Optimizer) {
@@ -36,12 +86,53 @@ public final class Trainer {
         self.optimizer = optimizer
     }
 
+    /// Where the running `fit` stands (nil outside `fit`). Read it from a callback's
+    /// `didFinishStep` to checkpoint: with the model and `optimizer.state(of:)`, it lets
+    /// `fit(…, resumingFrom:)` continue to the same result.
+    public var progress: TrainingProgress? { cursor.map { $0.progress(stepsTaken: stepsTaken) } }
+
+    /// The loop's variables of one `fit` call.
+    private final class Cursor {
+        var epoch = 0, stepInEpoch = 0, step = 0
+        let stepsPerEpoch: Int, samples: Int
+        var shuffle: SeededGenerator
+        var lossSum = 0.0, correct = 0, seen = 0
+        var elapsed = Duration.zero
+        var reports: [EpochReport] = []
+        let replicas: [Graph]
+
+        init(stepsPerEpoch: Int, samples: Int, shuffle: SeededGenerator, replicas: [Graph]) {
+            self.stepsPerEpoch = stepsPerEpoch; self.samples = samples; self.shuffle = shuffle; self.replicas = replicas
+        }
+
+        func progress(stepsTaken: Int) -> TrainingProgress {
+            TrainingProgress(epoch: epoch, stepInEpoch: stepInEpoch, step: step, stepsPerEpoch: stepsPerEpoch, samples: samples,
+                             shuffle: shuffle, lossSum: lossSum, correct: correct, seen: seen, seconds: elapsed.seconds,
+                             reports: reports, stepsTaken: stepsTaken, replicaDropout: replicas.map(Self.dropoutGenerators))
+        }
+
+        static func dropoutGenerators(_ graph: Graph) -> [String: SeededGenerator] {
+            var result: [String: SeededGenerator] = [:]
+            for node in graph.nodes { if let d = node.module as? Dropout { result[d.name] = d.generator } }
+            return result
+        }
+    }
+
     /// Runs `options.epochs` epochs over `data`, evaluating on `validation` after each.
-    /// - Returns: one report per epoch.
-    /// - Throws: `TrainingError` on bad options, mismatched data, or a non-finite loss;
-    ///   any error a callback throws.
+    ///
+    /// After every step the weights are checked: an update that makes any NaN or infinite,
+    /// or a non-finite loss, stops training with the model as it was before that step (to
+    /// undo it, each step keeps the values it starts from: one copy of the parameters,
+    /// made by the in-place update's copy-on-write).
+    /// - Parameter progress: continue a call from where it stood (`progress` read after a
+    ///   step of a call with the same data and options); the model and the optimizer must
+    ///   already hold the state they had then.
+    /// - Returns: one report per epoch (those finished before `progress` included).
+    /// - Throws: `TrainingError` on bad options, mismatched data or progress, or a
+    ///   non-finite loss or weights; any error a callback throws.
     @discardableResult
-    public func fit(_ data: Dataset, options: TrainingOptions, validation: Dataset? = nil) throws -> [EpochReport] {
+    public func fit(_ data: Dataset, options: TrainingOptions, validation: Dataset? = nil,
+                    resumingFrom progress: TrainingProgress? = nil) throws -> [EpochReport] {
         guard options.epochs >= 0 else { throw TrainingError.invalidOptions("epochs must be ≥ 0, got \(options.epochs)") }
         guard options.batchSize >= 1 else { throw TrainingError.invalidOptions("batch size must be ≥ 1, got \(options.batchSize)") }
         guard options.learningRate.isFinite, options.learningRate > 0 else {
@@ -50,11 +141,11 @@ public final class Trainer {
         try Self.check(data, fits: model, loss: options.loss)
         if let validation { try Self.check(validation, fits: model, loss: options.loss) }
         guard options.workers >= 1 else { throw TrainingError.invalidOptions("workers must be ≥ 1, got \(options.workers)") }
-        var rng = SeededGenerator(seed: options.seed)
         var order = Array(0..<data.count)
         let stepsPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
         let totalSteps = stepsPerEpoch * options.epochs
         let parameters = model.trainableParameters
+        let everything = model.parameters
         let replicas = try (1..<max(options.workers, 1)).map { w -> Graph in
             let replica = try model.spec.makeGraph()
             // Each replica's dropout draws its own masks.
@@ -63,44 +154,91 @@ public final class Trainer {
         }
         let pool = options.workers > 1 ? WorkerPool(count: options.workers) : nil
         let clock = ContinuousClock()
-        var reports: [EpochReport] = []
-        var runStep = 0
-        for epoch in stride(from: 1, through: options.epochs, by: 1) {
-            if options.shuffle { rng.shuffle(&order) }
-            var lossSum = 0.0, correct = 0, seen = 0
-            var elapsed = Duration.zero
-            for s in 0..<stepsPerEpoch {
+        let c = Cursor(stepsPerEpoch: stepsPerEpoch, samples: data.count, shuffle: SeededGenerator(seed: options.seed),
+                       replicas: replicas)
+        if let progress { try resume(c, from: progress, order: &order, options: options) }
+        cursor = c
+        defer { cursor = nil }
+        for epoch in stride(from: max(c.epoch, 1), through: options.epochs, by: 1) {
+            if epoch != c.epoch {   // a new epoch (not the one a resume continues)
+                c.epoch = epoch
+                if options.shuffle { c.shuffle.shuffle(&order) }
+                c.stepInEpoch = 0; c.lossSum = 0; c.correct = 0; c.seen = 0; c.elapsed = .zero
+            }
+            while c.stepInEpoch < stepsPerEpoch {
+                let s = c.stepInEpoch
                 let start = clock.now
                 let lo = s * options.batchSize, hi = min(lo + options.batchSize, data.count)
-                let rate = options.schedule.rate(base: options.learningRate, step: runStep,
+                let rate = options.schedule.rate(base: options.learningRate, step: c.step,
                                                  totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
+                // The values before the step, kept (copy-on-write) to undo a step that diverges.
+                let before = everything.map(\.parameter.value)
+                func undo() { for ((_, p), value) in zip(everything, before) { p.value = value } }
                 let result = computeGradients(data, order[lo..<hi], loss: options.loss, replicas: replicas, pool: pool)
                 guard result.loss.isFinite else {
-                    throw TrainingError.nonFiniteLoss(epoch: epoch, step: s, learningRate: rate)
+                    undo()
+                    throw TrainingError.nonFiniteLoss(epoch: epoch, step: s + 1, learningRate: rate)
                 }
-                for c in callbacks { try c.trainer(self, willUpdateWithLearningRate: rate) }
+                for cb in callbacks { try cb.trainer(self, willUpdateWithLearningRate: rate) }
                 optimizer.step(parameters, learningRate: rate, pool: pool)
-                elapsed += clock.now - start
-                lossSum += Double(result.loss) * Double(hi - lo)
-                correct += result.correct
-                seen += hi - lo
+                if let bad = everything.first(where: { !allFinite($0.parameter.value) }) {
+                    undo()
+                    throw TrainingError.nonFiniteWeights(parameter: bad.path, epoch: epoch, step: s + 1, learningRate: rate)
+                }
+                c.elapsed += clock.now - start
+                c.lossSum += Double(result.loss) * Double(hi - lo)
+                c.correct += result.correct
+                c.seen += hi - lo
                 stepsTaken += 1
-                let report = StepReport(epoch: epoch, step: runStep, stepInEpoch: s, stepsPerEpoch: stepsPerEpoch,
+                let report = StepReport(epoch: epoch, step: c.step, stepInEpoch: s, stepsPerEpoch: stepsPerEpoch,
                                         totalSteps: totalSteps, loss: result.loss, learningRate: rate,
-                                        samplesInEpoch: seen)
-                runStep += 1
-                for c in callbacks { try c.trainer(self, didFinishStep: report) }
+                                        samplesInEpoch: c.seen)
+                c.step += 1
+                c.stepInEpoch += 1
+                for cb in callbacks { try cb.trainer(self, didFinishStep: report) }
             }
-            let seconds = elapsed.seconds
-            var report = EpochReport(epoch: epoch, loss: Float(lossSum / Double(max(seen, 1))),
-                                     trainingAccuracy: Float(correct) / Float(max(seen, 1)),
-                                     seconds: seconds, samplesPerSecond: Double(seen) / max(seconds, 1e-9),
+            let seconds = c.elapsed.seconds
+            var report = EpochReport(epoch: epoch, loss: Float(c.lossSum / Double(max(c.seen, 1))),
+                                     trainingAccuracy: Float(c.correct) / Float(max(c.seen, 1)),
+                                     seconds: seconds, samplesPerSecond: Double(c.seen) / max(seconds, 1e-9),
                                      validation: nil)
             if let validation { report.validation = evaluate(validation, loss: options.loss) }
-            reports.append(report)
-            for c in callbacks { try c.trainer(self, didFinishEpoch: report) }
+            c.reports.append(report)
+            for cb in callbacks { try cb.trainer(self, didFinishEpoch: report) }
         }
-        return reports
+        return c.reports
+    }
+
+    /// Sets `cursor` and `order` to where `progress` stood, after checking that it belongs
+    /// to a call with this data and these options.
+    private func resume(_ c: Cursor, from progress: TrainingProgress, order: inout [Int], options: TrainingOptions) throws {
+        guard progress.samples == c.samples, progress.stepsPerEpoch == c.stepsPerEpoch else {
+            throw TrainingError.resumeMismatch("the saved progress is for \(progress.samples) samples in \(progress.stepsPerEpoch) steps per epoch, this training has \(c.samples) in \(c.stepsPerEpoch)")
+        }
+        guard (1...max(options.epochs, 1)).contains(progress.epoch), (0...c.stepsPerEpoch).contains(progress.stepInEpoch),
+              progress.step == (progress.epoch - 1) * c.stepsPerEpoch + progress.stepInEpoch,
+              progress.reports.count == progress.epoch - 1 else {
+            throw TrainingError.resumeMismatch("the saved progress (epoch \(progress.epoch), step \(progress.stepInEpoch), \(progress.reports.count) epochs reported) does not fit \(options.epochs) epochs of \(c.stepsPerEpoch) steps")
+        }
+        guard progress.replicaDropout.count == c.replicas.count else {
+            throw TrainingError.resumeMismatch("the saved progress has \(progress.replicaDropout.count + 1) workers, this training \(c.replicas.count + 1)")
+        }
+        for _ in 0..<progress.epoch where options.shuffle { c.shuffle.shuffle(&order) }
+        guard c.shuffle == progress.shuffle else {
+            throw TrainingError.resumeMismatch("the order of samples differs from the saved one (another seed or other data)")
+        }
+        for (replica, generators) in zip(c.replicas, progress.replicaDropout) {
+            for node in replica.nodes {
+                guard let d = node.module as? Dropout else { continue }
+                guard let g = generators[d.name] else { throw TrainingError.resumeMismatch("no saved generator for dropout layer '\(d.name)'") }
+                d.generator = g
+            }
+        }
+        c.epoch = progress.epoch; c.stepInEpoch = progress.stepInEpoch; c.step = progress.step
+        c.lossSum = progress.lossSum; c.correct = progress.correct; c.seen = progress.seen
+        c.elapsed = .seconds(progress.seconds)
+        c.reports = progress.reports
+        stepsTaken = progress.stepsTaken
     }
 
     /// Evaluates the model in inference mode.

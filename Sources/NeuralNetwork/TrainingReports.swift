@@ -22,7 +22,7 @@ public struct StepReport: Sendable {
 }
 
 /// What the trainer reports after each epoch.
-public struct EpochReport: Sendable {
+public struct EpochReport: Codable, Equatable, Sendable {
     /// 1-based epoch.
     public var epoch: Int
     /// Mean training loss over the epoch's batches (weighted by batch size).

@@ -19,6 +19,8 @@ struct PlanExecution {
     var json: Bool
     /// Lines the command prints before the run's summary (e.g. `prune train`'s layer table).
     var render: (RunReport, Graph) -> [String] = { _, _ in [] }
+    /// Continue from the plan's checkpoint when there is one (`prune run --resume`).
+    var resume = false
 
     /// Reports the plan's problems: as usage errors (exit 2) naming the option when the
     /// command set the field, else as the field's own message.
@@ -37,7 +39,7 @@ struct PlanExecution {
         let data = try DataSource(recipe.data ?? DatasetFolder.defaultPath).load(classes: recipe.classes)
         let training = data.training, test = data.test
         var metadata: [String: String] = [:]
-        let model: Graph
+        var model: Graph
         switch recipe.modelSource {
         case .architecture:
             do {
@@ -56,13 +58,25 @@ struct PlanExecution {
             metadata = loaded.metadata.filter { !$0.key.hasPrefix("prune.") }
             try data.checkLabels(below: model.outputShape.product)   // before any training
         }
+        let restored = resume ? try restoredCheckpoint() : nil
+        if let restored { (model, metadata) = (restored.model, restored.metadata) }
         let engine = try PruningRun(recipe)
         engine.workers = threads
         engine.observers = [ProgressReporter(quiet: quiet || json)]
-        let report = try engine.run(model, data: try recipe.splits(training: training, test: test))
-        if let out = recipe.output {
-            try save(model, report, to: out, metadata: metadata)
+        if recipe.checkpoint != nil, let path = recipe.checkpointPath {
+            for file in [path, recipe.output].compactMap({ $0 }) { AtomicFile.removeStaleTemporaries(of: file) }   // left by kills
+            engine.observers.append(CheckpointWriter(path: path, architecture: model.spec, metadata: metadata))
         }
+        let report: RunReport
+        do {
+            report = try engine.run(model, data: try recipe.splits(training: training, test: test), resumingFrom: restored?.checkpoint)
+        } catch let RunError.diverged(phase, cause, history) {
+            throw try stopped(model, phase: phase, cause: cause, history: history, metadata: metadata)
+        }
+        if let out = recipe.output {
+            try save(model, history: report.history, accuracy: report.final.accuracy, to: out, metadata: metadata)
+        }
+        if recipe.checkpoint != nil, let path = recipe.checkpointPath { try? FileManager.default.removeItem(atPath: path) }
         let summary = RunSummary(report, model: model, output: recipe.output)
         if json {
             try printJSON(summary)
@@ -74,11 +88,11 @@ struct PlanExecution {
 
     /// Writes the model with the run appended to the file's `pruning.history` (a JSON list
     /// of runs, oldest first) and the final test accuracy.
-    func save(_ model: Graph, _ report: RunReport, to path: String, metadata base: [String: String]) throws {
+    func save(_ model: Graph, history: RunHistory, accuracy: Float?, to path: String, metadata base: [String: String]) throws {
         var metadata = base
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let entry = String(decoding: try encoder.encode(report.history.compacted()), as: UTF8.self)
+        let entry = String(decoding: try encoder.encode(history.compacted()), as: UTF8.self)
         if let earlier = base[historyKey] {
             guard let list = try? JSONSerialization.jsonObject(with: Data(earlier.utf8)) as? [Any] else {
                 throw FormatError(path: recipe.model, "the '\(historyKey)' metadata is not a JSON list of runs; remove it or re-save the model")
@@ -87,7 +101,7 @@ struct PlanExecution {
         } else {
             metadata[historyKey] = "[\(entry)]"
         }
-        metadata["accuracy"] = String(report.final.accuracy)
+        metadata["accuracy"] = accuracy.map { String($0) }
         try ModelFile.save(model, to: path, metadata: metadata)
     }
 }

@@ -4,8 +4,9 @@ import RealModule
 ///
 /// All randomness in Prune flows through a generator passed in explicitly, so the
 /// same seed gives the same weights, shuffles and results on every run.
-/// See https://prng.di.unimi.it for the algorithm.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
+/// See https://prng.di.unimi.it for the algorithm. It is `Codable`, so a checkpoint can
+/// store where a stream stands and continue it exactly.
+public struct SeededGenerator: RandomNumberGenerator, Codable, Equatable, Sendable {
     private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
     /// Creates a generator whose whole stream is determined by `seed`.

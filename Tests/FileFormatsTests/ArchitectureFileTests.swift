@@ -73,7 +73,7 @@ struct ArchitectureFileTests {
             (#"{"inputShape": [784], "nodes": []}"#, ["nodes", "at least one"]),
             (#"{"inputShape": [0], "nodes": [{"name": "r", "layer": {"kind": "relu"}, "inputs": ["input"]}]}"#, ["inputShape"]),
             (#"{"inputShape": [784], "layers": []}"#, ["unknown field 'layers'"]),
-            (#"{"inputShape": [784], "nodes": [{"name": "a.b", "layer": {"kind": "relu"}, "inputs": ["input"]}]}"#, ["'a.b'"]),
+            (#"{"inputShape": [784], "nodes": [{"name": "a..b", "layer": {"kind": "relu"}, "inputs": ["input"]}]}"#, ["'a..b'"]),
             (#"[1, 2]"#, ["not a JSON object"]),
             ("{\"inputShape\": [784], \"nodes\": " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "}", ["nested deeper"]),
           ])

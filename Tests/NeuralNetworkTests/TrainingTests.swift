@@ -160,19 +160,92 @@ struct TrainerTests {
         #expect(abs(w[0] - 3) < 1e-2 && abs(w[1] + 1) < 1e-2 && abs(b[0] - 0.5) < 1e-2)
     }
 
-    @Test("a diverging run stops with a clear error instead of producing NaN weights")
+    @Test("an update that overflows the weights stops training naming the parameter, epoch and step, and is undone")
     func divergence() throws {
         let data = try Dataset(inputs: [1e30, -1e30, 1e30, 1e30], sampleShape: [2], labels: [0, 1])
         var rng = SeededGenerator(seed: 1)
         let model = try Graph(inputShape: [2], sequential: [Dense(name: "fc", inFeatures: 2, outFeatures: 2, rng: &rng)])
+        let initial = model.parameters.map(\.parameter.value)
         var options = TrainingOptions()
         options.learningRate = 1e10
+        options.schedule = .constant
         do {
             try Trainer(model: model, optimizer: Optimizer(SGD())).fit(data, options: options)
             Issue.record("training on overflowing data did not stop")
         } catch let e as TrainingError {
-            guard case .nonFiniteLoss = e else { Issue.record("unexpected \(e)"); return }
-            #expect(e.description.contains("lower the learning rate"))
+            // Inputs of 1e30 give finite logits and gradients; 1e10 times the gradient overflows.
+            #expect(e == .nonFiniteWeights(parameter: "fc.weight", epoch: 1, step: 1, learningRate: 1e10), "\(e)")
+            #expect(e.description.contains("'fc.weight'") && e.description.contains("lower the learning rate"))
+        }
+        #expect(model.parameters.map(\.parameter.value) == initial, "the step that diverged is undone")
+    }
+
+    @Test("a NaN input stops training at the step whose loss is not finite, leaving the model as after the step before")
+    func nonFiniteLoss() throws {
+        var inputs = randomTensor([8, 3], seed: 4).scalars
+        inputs[3 * 5] = .nan   // the sixth sample: the third step with batches of 2, unshuffled
+        let data = try Dataset(inputs: inputs, sampleShape: [3], labels: [0, 1, 0, 1, 0, 1, 0, 1])
+        var rng = SeededGenerator(seed: 2)
+        let model = try Graph(inputShape: [3], sequential: [Dense(name: "fc", inFeatures: 3, outFeatures: 2, rng: &rng)])
+        final class Copy: TrainingCallback {
+            var values: [Tensor] = []
+            func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws { values = trainer.model.parameters.map(\.parameter.value) }
+        }
+        let copy = Copy()
+        let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
+        trainer.callbacks = [copy]
+        #expect(throws: TrainingError.nonFiniteLoss(epoch: 1, step: 3, learningRate: 0.1)) {
+            try trainer.fit(data, options: TrainingOptions(epochs: 1, batchSize: 2, learningRate: 0.1, schedule: .constant, shuffle: false))
+        }
+        #expect(trainer.stepsTaken == 2 && model.parameters.map(\.parameter.value) == copy.values)
+    }
+
+    @Test("`fit(resumingFrom:)` with the progress, model and Adam state read after step 7 ends exactly where an uninterrupted fit ends")
+    func resume() throws {
+        let x = randomTensor([90, 6], seed: 21)
+        let data = try Dataset(inputs: x.scalars, sampleShape: [6], labels: (0..<90).map { Int32(x.scalars[$0 * 6] + x.scalars[$0 * 6 + 1] > 0 ? 1 : 0) })
+        func model() throws -> Graph {
+            var rng = SeededGenerator(seed: 3)
+            return try Graph(inputShape: [6], sequential: [
+                Dense(name: "fc1", inFeatures: 6, outFeatures: 12, rng: &rng), ReLU(name: "relu"),
+                Dropout(name: "drop", rate: 0.3, seed: 9), Dense(name: "fc2", inFeatures: 12, outFeatures: 2, rng: &rng),
+            ])
+        }
+        let options = TrainingOptions(epochs: 3, batchSize: 20, learningRate: 0.01, seed: 5)
+        let straight = try model()
+        let expected = try Trainer(model: straight, optimizer: Optimizer(Adam())).fit(data, options: options, validation: data)
+
+        final class Interrupt: TrainingCallback {
+            struct Stop: Error {}
+            var saved: (TrainingProgress, [String: Optimizer.ParameterState], [Tensor], SeededGenerator)?
+            func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
+                guard report.step == 6 else { return }
+                let dropout = trainer.model.module(named: "drop") as! Dropout
+                saved = (trainer.progress!, trainer.optimizer.state(of: trainer.model.parameters),
+                         trainer.model.parameters.map(\.parameter.value), dropout.generator)
+                throw Stop()
+            }
+        }
+        let interrupt = Interrupt()
+        let first = Trainer(model: try model(), optimizer: Optimizer(Adam()))
+        first.callbacks = [interrupt]
+        #expect(throws: Interrupt.Stop.self) { try first.fit(data, options: options, validation: data) }
+        let (progress, optimizerState, values, generator) = try #require(interrupt.saved)
+        #expect(progress.epoch == 2 && progress.stepInEpoch == 2 && progress.step == 7 && progress.reports.count == 1)
+
+        let resumed = try model()
+        for ((_, p), v) in zip(resumed.parameters, values) { p.value = v }
+        (resumed.module(named: "drop") as! Dropout).generator = generator
+        let optimizer = Optimizer(Adam())
+        try optimizer.restore(optimizerState, for: resumed.parameters)
+        let reports = try Trainer(model: resumed, optimizer: optimizer).fit(data, options: options, validation: data, resumingFrom: progress)
+        #expect(resumed.parameters.map(\.parameter.value) == straight.parameters.map(\.parameter.value))
+        #expect(reports.map { [$0.loss, $0.trainingAccuracy, $0.validation!.loss] } == expected.map { [$0.loss, $0.trainingAccuracy, $0.validation!.loss] })
+
+        var other = options
+        other.seed = 6
+        #expect(throws: TrainingError.resumeMismatch("the order of samples differs from the saved one (another seed or other data)")) {
+            try Trainer(model: try model(), optimizer: Optimizer(Adam())).fit(data, options: other, resumingFrom: progress)
         }
     }
 

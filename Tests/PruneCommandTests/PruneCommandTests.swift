@@ -31,6 +31,7 @@ struct HelpTests {
         (["eval", "--help"], "prune-eval-help.txt"),
         (["info", "--help"], "prune-info-help.txt"),
         (["import", "--help"], "prune-import-help.txt"),
+        (["run", "--help"], "prune-run-help.txt"),
     ])
     func helpSnapshot(arguments: [String], snapshot: String) throws {
         let result = try prune(arguments)

@@ -129,6 +129,12 @@ public final class Dropout: Layer {
     public var spec: LayerSpec { var s = LayerSpec(kind: .dropout); s.rate = rate; s.seed = seed; return s }
     /// Restarts the layer's generator from `seed` (the spec keeps the original seed).
     public func reseed(_ seed: UInt64) { rng = SeededGenerator(seed: seed) }
+    /// The layer's generator where it stands (a checkpoint saves and restores it, so the
+    /// masks drawn after a resume are the ones an uninterrupted run draws).
+    public var generator: SeededGenerator {
+        get { rng }
+        set { rng = newValue }
+    }
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] { try sameShape(inputShapes, name) }
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         guard training, rate > 0 else { return x }

@@ -61,6 +61,48 @@ public final class Optimizer {
 
     /// Forgets all state (momentum, moments).
     public func reset() { state.removeAll() }
+
+    /// One parameter's optimizer state, as a checkpoint stores it.
+    public struct ParameterState: Equatable, Sendable {
+        /// Updates applied so far (Adam's bias correction and SGD's first step depend on it).
+        public var steps: Int
+        /// The rule's state slots, `[slotCount, count]` (momentum; Adam's moments).
+        public var slots: Tensor
+        /// Creates a state.
+        public init(steps: Int, slots: Tensor) { self.steps = steps; self.slots = slots }
+    }
+
+    /// The state of every parameter of `parameters` updated so far, by path: what a
+    /// checkpoint needs to continue the same updates.
+    public func state(of parameters: [(path: String, parameter: Parameter)]) -> [String: ParameterState] {
+        var result: [String: ParameterState] = [:]
+        for (path, p) in parameters {
+            guard let entry = state[ObjectIdentifier(p)], entry.count == p.count else { continue }
+            result[path] = ParameterState(steps: entry.steps, slots: entry.slots)
+        }
+        return result
+    }
+
+    /// Replaces all state with `saved` (from `state(of:)`), matched to `parameters` by path.
+    /// - Throws: `TrainingError.resumeMismatch` when a saved path is not among `parameters`,
+    ///   or its slots do not fit the parameter and this rule.
+    public func restore(_ saved: [String: ParameterState], for parameters: [(path: String, parameter: Parameter)]) throws {
+        let byPath = Dictionary(parameters.map { ($0.path, $0.parameter) }, uniquingKeysWith: { a, _ in a })
+        var restored: [ObjectIdentifier: State] = [:]
+        for (path, entry) in saved.sorted(by: { $0.key < $1.key }) {
+            guard let p = byPath[path] else {
+                throw TrainingError.resumeMismatch("optimizer state for '\(path)', which the model does not have")
+            }
+            guard entry.slots.shape == [rule.slotCount, p.count], entry.steps >= 1 else {
+                throw TrainingError.resumeMismatch("optimizer state of '\(path)' is \(entry.slots.shape) after \(entry.steps) steps; the parameter needs \(rule.slotCount) slots of \(p.count) entries")
+            }
+            let s = State(slotCount: 0, count: p.count)
+            s.slots = entry.slots
+            s.steps = entry.steps
+            restored[ObjectIdentifier(p)] = s
+        }
+        state = restored
+    }
 }
 
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay,

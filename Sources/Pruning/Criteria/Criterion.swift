@@ -38,8 +38,14 @@ public protocol SampleCriterion: Criterion {
 
 /// A criterion that accumulates during training (movement). `PruningRun` adds it to the
 /// callbacks of every trainer it runs, before any pruning callback, so cuts during
-/// training read the sums so far.
-public protocol TrainingCriterion: Criterion, TrainingCallback {}
+/// training read the sums so far. Its state travels in checkpoints as named tensors.
+public protocol TrainingCriterion: Criterion, TrainingCallback {
+    /// What it has accumulated so far, as named tensors (a checkpoint stores them).
+    var accumulated: [String: Tensor] { get }
+    /// Replaces what it has accumulated with `saved` (from `accumulated`).
+    /// - Throws: `PruningError.criterion` when `saved` cannot be its state.
+    func restore(accumulated saved: [String: Tensor]) throws
+}
 
 /// `|w|`: min-value pruning, the classic magnitude criterion (Han et al. 2015,
 /// https://arxiv.org/abs/1506.02626).

@@ -22,6 +22,13 @@ public final class MovementScores: TrainingCriterion {
         }
     }
 
+    /// The sums so far by parameter path.
+    public var accumulated: [String: Tensor] { sums }
+
+    public func restore(accumulated saved: [String: Tensor]) throws {
+        sums = saved
+    }
+
     /// The accumulated scores as a fixed criterion (parameters never seen score by magnitude).
     public var criterion: PrecomputedScores { PrecomputedScores(name: "movement", scores: sums) }
 

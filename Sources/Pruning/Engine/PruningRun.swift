@@ -40,14 +40,23 @@ public final class PruningRun {
     }
 
     /// Runs the plan on `model` (changed in place) with `data`.
+    ///
+    /// With a `checkpoint` section in the plan, observers receive a `RunCheckpoint` every
+    /// `every_steps` training steps, after training and every `every_rounds` rounds.
+    /// - Parameter checkpoint: continue an interrupted run of the same plan from this
+    ///   checkpoint (`model` must have the same architecture; its values are replaced): the
+    ///   result is the one the uninterrupted run gives.
     /// - Returns: the history, timing, training epochs and the final test figures.
-    /// - Throws: `TrainingError` when the data does not fit the model or training
-    ///   diverges; `PruningError` for a plan that does not fit the model (a pattern that
-    ///   matches nothing, a per-layer path not selected, a rewind step past training).
-    public func run(_ model: Graph, data: DataSplits) throws -> RunReport {
+    /// - Throws: `TrainingError` when the data does not fit the model; `RunError.diverged`
+    ///   when training diverges (the model is left as after the last good step);
+    ///   `RunError.checkpointMismatch` for a checkpoint of another plan or model;
+    ///   `PruningError` for a plan that does not fit the model (a pattern that matches
+    ///   nothing, a per-layer path not selected, a rewind step past training).
+    public func run(_ model: Graph, data: DataSplits, resumingFrom checkpoint: RunCheckpoint? = nil) throws -> RunReport {
         for d in [data.training, data.validation, data.test].compactMap({ $0 }) { try Trainer.check(d, fits: model) }
         let state = RunState(recipe: recipe, model: model, data: data, observers: observers,
                              plan: recipe.pruningPlan(criterion: criterion), schedule: schedule, workers: workers)
+        if let checkpoint { try state.restore(checkpoint) }
         return try state.run()
     }
 }
@@ -68,6 +77,18 @@ final class RunState {
     /// A criterion accumulating during training (movement), fed by every trainer.
     let trainingCriterion: TrainingCriterion?
     let progress: [TrainingCallback]
+    /// Takes (and then keeps) the lottery-ticket snapshot.
+    var rewind: SnapshotAtStep?
+    /// The rounds after training, while they run.
+    var rounds: RoundsProgress?
+    /// The values and masks the current round rolls back to when it breaks the budget.
+    var rollback: [(value: Tensor, mask: Tensor?)] = []
+    /// Training steps done over all phases.
+    var stepsDone = 0
+    /// Where a restored checkpoint stands, until the phase it is in takes it up.
+    var resume: RunCheckpoint.Position?
+    /// The optimizer state of a restored checkpoint, for the training phase it resumes.
+    var resumeOptimizer: [String: Optimizer.ParameterState] = [:]
 
     init(recipe: Recipe, model: Graph, data: DataSplits, observers: [RunObserver], plan: PruningPlan?,
          schedule: PruningSchedule, workers: Int) {
@@ -79,10 +100,12 @@ final class RunState {
     }
 
     func run() throws -> RunReport {
-        if recipe.train == nil { measure("as loaded", on: data.test, .test) }
-        let snapshot = try train()
-        try pruneInRounds(snapshot: snapshot)
+        if resume == nil, recipe.train == nil { measure("as loaded", on: data.test, .test) }
+        let trained = try train()
+        if trained, recipe.checkpoint != nil { try checkpoint(at: .afterTraining) }
+        try pruneInRounds()
         try fineTune()
+        if let resume { throw RunError.checkpointMismatch("it stands in \(resume), which this run does not reach") }
         let final = measure("final", on: data.test, .test)
         return RunReport(history: history, timing: timing, epochs: epochs, regularizedZeros: regularizedZeros, final: final)
     }
@@ -90,15 +113,18 @@ final class RunState {
     // MARK: Training, with the schedule's cuts before and during it
 
     /// Trains per the `train` section (cutting before and during it as the schedule
-    /// says) and returns the rewinding snapshot the schedule asked for.
-    func train() throws -> WeightSnapshot? {
-        if let plan, let threshold = schedule.cutBeforeTraining(toward: plan.threshold) {
+    /// says), keeping the rewinding snapshot the schedule asks for in `rewind`.
+    /// - Returns: whether it trained (false without a train section, or when a resumed
+    ///   checkpoint is past training).
+    func train() throws -> Bool {
+        if let resume, !resume.isTraining { return false }
+        if resume == nil, let plan, let threshold = schedule.cutBeforeTraining(toward: plan.threshold) {
             try cut(to: threshold, phase: .beforeTraining)
             judge("after the cut (before training)")
         }
         guard let options = recipe.trainingOptions(workers: workers) else {
             if schedule.rewindStep != nil { throw PruningError.field("prune.schedule.iterative.rewind_to_step", "needs a train section") }
-            return nil
+            return false
         }
         let timeline = TrainingTimeline(epochs: options.epochs,
                                         stepsPerEpoch: (data.training.count + options.batchSize - 1) / options.batchSize)
@@ -109,15 +135,13 @@ final class RunState {
         let trainer = Trainer(model: model, optimizer: recipe.trainingOptimizer())
         let regularizers = try recipe.regularizers()
         let driver = plan.map { ScheduleDriver(plan: $0, schedule: schedule, timeline: timeline) }
-        let snapshot = schedule.rewindStep.map { SnapshotAtStep(step: $0, model: model) }
-        trainer.callbacks = [trainingCriterion].compactMap { $0 }
-            + (regularizers.isEmpty ? [] : [Regularization(regularizers)])
-            + [driver].compactMap { $0 } + progress + [snapshot].compactMap { $0 }
+        if rewind == nil { rewind = schedule.rewindStep.map { SnapshotAtStep(step: $0, model: model) } }
         driver?.state = self
         defer { driver?.state = nil }
-        for o in observers { o.run(willBegin: .training(epochs: options.epochs)) }
-        epochs = try trainer.fit(data.training, options: options, validation: data.validation)
-        timing.training += epochs.reduce(0) { $0 + $1.seconds }
+        epochs = try fit(trainer, options, validation: data.validation, phase: .training(epochs: options.epochs),
+                         callbacks: [trainingCriterion].compactMap { $0 } + (regularizers.isEmpty ? [] : [Regularization(regularizers)])
+                            + [driver].compactMap { $0 } + progress + [rewind].compactMap { $0 },
+                         at: { .training($0) })
         if !regularizers.isEmpty {
             var seen = Set<String>()
             let weights = regularizers.flatMap { $0.selected(in: model) }.filter { seen.insert($0.path).inserted }
@@ -129,30 +153,41 @@ final class RunState {
         } else {
             judge("after training")
         }
-        return snapshot?.snapshot
+        return true
     }
 
     // MARK: Rounds after training
 
     /// Asks the schedule for rounds after training: cut, recover, judge on the
     /// validation split, roll back a round that breaks the accuracy budget.
-    func pruneInRounds(snapshot: WeightSnapshot?) throws {
+    func pruneInRounds() throws {
+        if resume == .afterTraining { resume = nil }
         guard let plan, schedule.round(1, from: 0, toward: plan.threshold) != nil else { return }
-        let selected = try Pruner.selectParameters(plan, in: model)
-        let start = 1 - Double(selected.reduce(0) { $0 + $1.parameter.value.nonZeroCount() })
-            / Double(max(selected.reduce(0) { $0 + $1.parameter.count }, 1))
+        if case .fineTuning = resume { return }
         let budget = schedule.accuracyBudget
         if budget != nil, data.validation == nil {
             throw PruningError.field("prune.schedule.iterative.accuracy_budget", "is judged on the validation split: set validation_split above 0")
         }
-        let baseline = budget == nil ? nil : evaluate(data.validation!)
-        var round = 0
-        var lastTarget: Threshold?
-        while let threshold = schedule.round(round + 1, from: start, toward: plan.threshold) {
-            round += 1
-            let saved = budget == nil ? [] : model.parameters.map { ($0.parameter.value, $0.parameter.mask) }
-            let record = try cut(to: threshold, phase: .round, round: round)
-            let afterCut = judge(schedule.recovery == .none ? "after the cut" : "after round \(round)'s cut")
+        if rounds == nil {
+            let selected = try Pruner.selectParameters(plan, in: model)
+            let start = 1 - Double(selected.reduce(0) { $0 + $1.parameter.value.nonZeroCount() })
+                / Double(max(selected.reduce(0) { $0 + $1.parameter.count }, 1))
+            rounds = RoundsProgress(start: start, baseline: budget == nil ? nil : evaluate(data.validation!), round: 0)
+        }
+        if resume == .rounds(recovery: nil) { resume = nil }
+        defer { rounds = nil }
+        while true {
+            var r = rounds!
+            if r.current == nil {
+                guard let threshold = schedule.round(r.round + 1, from: r.start, toward: plan.threshold) else { break }
+                r.round += 1
+                rollback = budget == nil ? [] : model.parameters.map { ($0.parameter.value, $0.parameter.mask) }
+                let record = try cut(to: threshold, phase: .round, round: r.round)
+                let afterCut = judge(schedule.recovery == .none ? "after the cut" : "after round \(r.round)'s cut")
+                r.current = RoundsProgress.CurrentRound(record: record, afterCut: afterCut)
+                rounds = r
+            }
+            let round = r.round, afterCut = r.current!.afterCut
             var afterRecovery = afterCut
             switch schedule.recovery {
             case .none: break
@@ -160,21 +195,22 @@ final class RunState {
                 try fineTune(epochs: epochs, phase: .recovery(round: round, epochs: epochs))
                 afterRecovery = judge("after round \(round)")
             case let .rewind(_, epochs):
-                guard let snapshot else {
+                guard let snapshot = rewind?.snapshot else {
                     throw PruningError.field("prune.schedule.iterative.rewind_to_step", "was not reached during training")
                 }
-                try snapshot.rewind(model)
+                if resume == nil { try snapshot.rewind(model) }   // a resumed recovery rewound before its checkpoint
                 var options = recipe.trainingOptions(workers: workers)!
                 options.epochs = epochs ?? options.epochs
                 try retrain(options, phase: .recovery(round: round, epochs: options.epochs))
                 afterRecovery = judge("after round \(round)")
             }
-            let broke = budget.map { afterRecovery.accuracy < baseline!.accuracy - $0 } ?? false
+            let broke = budget.map { afterRecovery.accuracy < r.baseline!.accuracy - $0 } ?? false
+            let record = r.current!.record
             history.rounds.append(RoundReport(round: round, target: record.targetSparsity, sparsity: record.sparsity,
                                               accuracyAfterCut: afterCut.accuracy, accuracyAfterRecovery: afterRecovery.accuracy,
                                               split: data.judging.split, rolledBack: broke))
             if broke {
-                for ((_, p), (value, mask)) in zip(model.parameters, saved) {
+                for ((_, p), (value, mask)) in zip(model.parameters, rollback) {
                     p.mask = nil
                     p.value = value
                     p.mask = mask
@@ -183,9 +219,18 @@ final class RunState {
                 judge("after rolling back round \(round)")
                 return
             }
-            lastTarget = threshold
+            r.current = nil
+            rounds = r
+            rollback = []
+            if let every = recipe.checkpoint.map({ $0.everyRounds ?? Recipe.Defaults.checkpointEveryRounds }), round % every == 0 {
+                try checkpoint(at: .rounds(recovery: nil))
+            }
         }
-        if round > 0 { history.stop = lastTarget == plan.threshold ? .targetReached : .maximumRounds }
+        let r = rounds!
+        if r.round > 0 {
+            let last = schedule.round(r.round, from: r.start, toward: plan.threshold)
+            history.stop = last == plan.threshold ? .targetReached : .maximumRounds
+        }
     }
 
     // MARK: Fine-tuning
@@ -209,10 +254,49 @@ final class RunState {
         try fit(Trainer(model: model, optimizer: recipe.trainingOptimizer()), options, phase: phase)
     }
 
+    /// A recovery or fine-tuning phase: the training criterion and the observers listen.
     func fit(_ trainer: Trainer, _ options: TrainingOptions, phase: RunPhase) throws {
-        trainer.callbacks = [trainingCriterion].compactMap { $0 } + progress
+        let position: (TrainingProgress) -> RunCheckpoint.Position = if case .fineTuning = phase {
+            { .fineTuning($0) }
+        } else {
+            { .rounds(recovery: $0) }
+        }
+        try fit(trainer, options, phase: phase, callbacks: [trainingCriterion].compactMap { $0 } + progress, at: position)
+    }
+
+    /// Runs one training phase with `callbacks` (and, when the plan checkpoints, a
+    /// checkpointer after them), continuing a restored checkpoint's progress when it is
+    /// in this phase.
+    /// - Parameter position: where a checkpoint taken during this phase stands.
+    @discardableResult
+    func fit(_ trainer: Trainer, _ options: TrainingOptions, validation: Dataset? = nil, phase: RunPhase,
+             callbacks: [TrainingCallback], at position: @escaping (TrainingProgress) -> RunCheckpoint.Position) throws -> [EpochReport] {
+        var progress: TrainingProgress?
+        if let resume {
+            guard let p = resume.progress, resume.isIn(phase) else {
+                throw RunError.checkpointMismatch("it stands in \(resume), which this run does not reach")
+            }
+            try trainer.optimizer.restore(resumeOptimizer, for: model.trainableParameters)
+            progress = p
+            self.resume = nil
+            resumeOptimizer = [:]
+        }
+        trainer.callbacks = callbacks
+        if let c = recipe.checkpoint {
+            trainer.callbacks.append(Checkpointer(state: self, every: c.everySteps ?? Recipe.Defaults.checkpointEverySteps,
+                                                  position: position))
+        }
         for o in observers { o.run(willBegin: phase) }
-        timing.training += try trainer.fit(data.training, options: options).reduce(0) { $0 + $1.seconds }
+        let reports: [EpochReport]
+        do {
+            reports = try trainer.fit(data.training, options: options, validation: validation, resumingFrom: progress)
+        } catch let error as TrainingError where error.isDivergence {
+            throw RunError.diverged(phase: phase, cause: error, history: history)
+        }
+        // Time before the checkpoint was counted in the restored timing.
+        let earlier = progress.map { $0.reports.reduce($0.seconds) { $0 + $1.seconds } } ?? 0
+        timing.training += reports.reduce(0) { $0 + $1.seconds } - earlier
+        return reports
     }
 
     // MARK: Cutting and measuring
@@ -265,6 +349,24 @@ final class RunState {
         let start = clock.now
         defer { timing.evaluation += (clock.now - start).seconds }
         return Trainer.evaluate(model, on: set)
+    }
+}
+
+/// Counts training steps and takes a checkpoint every `every` of them (the last callback
+/// of a phase, so every other callback has done its part of the step).
+final class Checkpointer: TrainingCallback {
+    unowned let state: RunState
+    let every: Int
+    let position: (TrainingProgress) -> RunCheckpoint.Position
+
+    init(state: RunState, every: Int, position: @escaping (TrainingProgress) -> RunCheckpoint.Position) {
+        self.state = state; self.every = every; self.position = position
+    }
+
+    func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
+        state.stepsDone += 1
+        guard state.stepsDone % every == 0, let progress = trainer.progress else { return }
+        try state.checkpoint(at: position(progress), optimizer: trainer.optimizer)
     }
 }
 

@@ -121,11 +121,13 @@ extension Recipe {
         return OneShotSchedule()
     }
 
-    /// The plan with every default written out and no output path: what a model file
-    /// records, identical for the same plan whichever entry point built it.
+    /// The plan with every default written out and no output path or checkpoint section:
+    /// what a model file records, identical for the same plan whichever entry point built
+    /// it, with or without checkpoints.
     public func resolved() -> Recipe {
         var r = self
         r.output = nil
+        r.checkpoint = nil
         r.seed = resolvedSeed
         r.validationSplit = validationSplit ?? Defaults.validationSplit
         if case .modelFile = modelSource {} else { r.initializer = initializer ?? .default }

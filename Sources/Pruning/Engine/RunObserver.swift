@@ -20,10 +20,14 @@ public protocol RunObserver: AnyObject {
     func run(didCut cut: CutRecord)
     /// A figure was measured.
     func run(didMeasure measurement: Measurement)
+    /// A checkpoint was taken (when the plan has a `checkpoint` section): store it to
+    /// resume later with `PruningRun.run(_:data:resumingFrom:)`. Throwing stops the run.
+    func run(didCheckpoint checkpoint: RunCheckpoint) throws
 }
 
 extension RunObserver {
     public func run(willBegin phase: RunPhase) {}
     public func run(didCut cut: CutRecord) {}
     public func run(didMeasure measurement: Measurement) {}
+    public func run(didCheckpoint checkpoint: RunCheckpoint) throws {}
 }

@@ -35,18 +35,23 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var fineTune: FineTune?
     /// Where to save the result.
     public var output: String?
+    /// Checkpoints for resuming an interrupted run (none when absent).
+    public var checkpoint: Checkpoint?
 
     enum CodingKeys: String, CodingKey {
         case model, layers, initializer, data, classes, seed, validationSplit = "validation_split", train, prune, fineTune = "fine_tune", output
+        case checkpoint
     }
 
     /// Creates a plan; only the model is required.
     public init(model: String, layers: [Int]? = nil, initializer: Initializer? = nil, data: String? = nil,
                 classes: Int? = nil, seed: UInt64? = nil, validationSplit: Double? = nil,
-                train: Training? = nil, prune: Prune? = nil, fineTune: FineTune? = nil, output: String? = nil) {
+                train: Training? = nil, prune: Prune? = nil, fineTune: FineTune? = nil, output: String? = nil,
+                checkpoint: Checkpoint? = nil) {
         self.model = model; self.layers = layers; self.initializer = initializer
         self.data = data; self.classes = classes; self.seed = seed; self.validationSplit = validationSplit
         self.train = train; self.prune = prune; self.fineTune = fineTune; self.output = output
+        self.checkpoint = checkpoint
     }
 
     /// Every default of a plan, in one place.
@@ -77,6 +82,27 @@ public struct Recipe: Codable, Equatable, Sendable {
         public static let fineTuneSchedule = LearningRateSchedule.Kind.constant
         /// Batches averaged by data-driven criteria (Taylor, APoZ) before a cut.
         public static let sampleBatches = 20
+        /// Training steps between checkpoints (every phase's steps count).
+        public static let checkpointEverySteps = 1000
+        /// Rounds after training between checkpoints.
+        public static let checkpointEveryRounds = 1
+    }
+
+    /// When and where a run saves checkpoints, from which `prune run --resume` continues
+    /// to the same result as an uninterrupted run. Checkpoints do not change the result:
+    /// the resolved plan a model file records leaves this section out.
+    public struct Checkpoint: Codable, Equatable, Sendable {
+        /// Training steps between checkpoints (counted over every training phase).
+        public var everySteps: Int?
+        /// Rounds after training between checkpoints.
+        public var everyRounds: Int?
+        /// The checkpoint file (default: beside `output`, see `Recipe.checkpointPath`).
+        public var path: String?
+        enum CodingKeys: String, CodingKey { case everySteps = "every_steps", everyRounds = "every_rounds", path }
+        /// Creates the section; absent fields take `Recipe.Defaults`.
+        public init(everySteps: Int? = nil, everyRounds: Int? = nil, path: String? = nil) {
+            self.everySteps = everySteps; self.everyRounds = everyRounds; self.path = path
+        }
     }
 
     /// Training settings.
@@ -331,6 +357,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         ]),
         "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf, "batch_size": .leaf, "optimizer": .leaf,
                            "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf]),
+        "checkpoint": .map(["every_steps": .leaf, "every_rounds": .leaf, "path": .leaf]),
     ])
 }
 

@@ -12,6 +12,9 @@ public struct WeightSnapshot {
         values = Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.path, $0.parameter.value) })
     }
 
+    /// A snapshot of the given values (one restored from a checkpoint).
+    public init(values: [String: Tensor]) { self.values = values }
+
     /// Resets every parameter to its recorded value and keeps its current mask, so the
     /// surviving weights restart from the snapshot and the cut ones stay zero.
     /// - Throws: `PruningError.parameter` when the model's parameters differ from the snapshot's.
@@ -35,9 +38,10 @@ public final class SnapshotAtStep: TrainingCallback {
     public private(set) var snapshot: WeightSnapshot?
 
     /// Snapshots after `step` steps; step 0 is taken at once from `model` (initialization).
-    public init(step: Int, model: Graph) {
+    /// - Parameter taken: the snapshot already taken (a run resumed from a checkpoint).
+    public init(step: Int, model: Graph, taken: WeightSnapshot? = nil) {
         self.step = step
-        if step == 0 { snapshot = WeightSnapshot(model) }
+        snapshot = taken ?? (step == 0 ? WeightSnapshot(model) : nil)
     }
 
     public func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {
