@@ -35,15 +35,22 @@ bench: deps build
 	$(PRUNE) bench train --model lenet5 --threads 1
 	$(PRUNE) bench train --model lenet5 --threads 2
 
-# Fuzzes the file readers (IDX, gzip, safetensors, model files, .npy/.npz, CSV, PNG/JPEG) with libFuzzer and
-# AddressSanitizer for FUZZ_SECONDS, starting from Tests/FuzzCorpus. Crashing inputs
-# are written to .build-fuzz/ as crash-*.
+# Fuzzes the readers of untrusted files with libFuzzer and AddressSanitizer, one target per
+# reader (`make fuzz-onnx`, …; `make fuzz` runs them all), each for FUZZ_SECONDS, starting
+# from Tests/FuzzCorpus. Crashing inputs are written to .build-fuzz/ as READER-crash-*.
 FUZZ_SECONDS ?= 60
+FUZZ_READERS := idx modelfile statedict checkpoint npy npz csv image architecture onnx
 FUZZ_FLAGS := -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
-fuzz: deps
+.PHONY: fuzz-build $(addprefix fuzz-,$(FUZZ_READERS))
+fuzz: $(addprefix fuzz-,$(FUZZ_READERS))
+
+fuzz-build: deps
 	$(SWIFT) build -c release $(FUZZ_FLAGS) --product FuzzFileFormats --scratch-path .build-fuzz
-	@mkdir -p .build-fuzz/corpus && cp Tests/FuzzCorpus/* .build-fuzz/corpus/
-	cd .build-fuzz && ./release/FuzzFileFormats corpus -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=4096
+
+$(addprefix fuzz-,$(FUZZ_READERS)): fuzz-%: fuzz-build
+	@mkdir -p .build-fuzz/corpus-$* && cp Tests/FuzzCorpus/* .build-fuzz/corpus-$*/
+	cd .build-fuzz && PRUNE_FUZZ_READER=$* ./release/FuzzFileFormats corpus-$* -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=16384 -rss_limit_mb=4096 -artifact_prefix=$*-
 
 # Installs the Debian packages that are missing (nothing to do elsewhere: see README).
 deps:

@@ -26,31 +26,60 @@ let stateDictSpec = GraphSpec(inputShape: [4], nodes: [
     .init(name: "fc2", layer: { var s = LayerSpec(kind: .dense); s.inFeatures = 3; s.outFeatures = 2; return s }(), inputs: ["relu"]),
 ])
 
-/// Feeds one input to every reader.
-func fuzz(_ data: Data) {
-    _ = try? IDX.decode(data, path: "fuzz-input")
-    if let contents = try? Safetensors.decode(data, path: "fuzz-input") {
+/// Each reader under fuzz, by the name `make fuzz-NAME` and `PRUNE_FUZZ_READER` use.
+let readers: [(name: String, read: (Data) -> Void)] = [
+    ("idx", { data in _ = try? IDX.decode(data, path: "fuzz-input") }),
+    ("modelfile", { data in
+        guard let contents = try? Safetensors.decode(data, path: "fuzz-input") else { return }
         _ = try? ModelFile.decode(contents, path: "fuzz-input")
         _ = try? ModelFile.decode(contents, path: "fuzz-input", sparse: true)
-        if let graph = try? stateDictSpec.makeGraph() { _ = try? StateDict.load(contents, into: graph, path: "fuzz-input") }
+    }),
+    ("statedict", { data in
+        guard let contents = try? Safetensors.decode(data, path: "fuzz-input"), let graph = try? stateDictSpec.makeGraph() else { return }
+        _ = try? StateDict.load(contents, into: graph, path: "fuzz-input")
+    }),
+    ("checkpoint", { data in
+        guard let contents = try? Safetensors.decode(data, path: "fuzz-input") else { return }
         _ = try? CheckpointFile.decode(contents, path: "fuzz-input")
-    }
-    if let array = try? NPY.decode(data, path: "fuzz-input") {
+    }),
+    ("npy", { data in
+        guard let array = try? NPY.decode(data, path: "fuzz-input") else { return }
         _ = array.floats()
         _ = array.integers()
         _ = try? array.inputs(path: "fuzz-input")
-    }
-    // A small inflation budget: a bomb is refused, not inflated into the fuzzer's memory.
-    if let arrays = try? NPZ.decode(data, path: "fuzz-input", maximumBytes: 1 << 22), let x = arrays["x"], let y = arrays["y"] {
+    }),
+    ("npz", { data in
+        // A small inflation budget: a bomb is refused, not inflated into the fuzzer's memory.
+        guard let arrays = try? NPZ.decode(data, path: "fuzz-input", maximumBytes: 1 << 22), let x = arrays["x"], let y = arrays["y"] else { return }
         _ = try? DataSource.dataset(x: x, y: y, file: "fuzz-input", names: ("x", "y"))
-    }
-    _ = try? CSVData.decode(data, path: "fuzz-input")
-    if let header = try? ImageDecoder.header(data, path: "fuzz-input"), header.width * header.height <= 1 << 20 {
+    }),
+    ("csv", { data in _ = try? CSVData.decode(data, path: "fuzz-input") }),
+    ("image", { data in
+        guard let header = try? ImageDecoder.header(data, path: "fuzz-input"), header.width * header.height <= 1 << 20 else { return }
         _ = try? ImageDecoder.decode(data, path: "fuzz-input", channels: 1)
         _ = try? ImageDecoder.decode(data, path: "fuzz-input", channels: 3)
+    }),
+    ("architecture", { data in _ = try? ArchitectureFile.decode(data, path: "fuzz-input") }),
+    ("onnx", { data in
+        guard let imported = try? ONNXFile.decode(data, path: "fuzz-input") else { return }
+        _ = try? ONNXFile.encode(imported.model)   // what was read can be written back
+    }),
+]
+
+/// The readers `PRUNE_FUZZ_READER` names (all when unset): one libFuzzer target per reader.
+let selectedReaders: [(name: String, read: (Data) -> Void)] = {
+    guard let name = ProcessInfo.processInfo.environment["PRUNE_FUZZ_READER"], !name.isEmpty else { return readers }
+    let chosen = readers.filter { $0.name == name }
+    if chosen.isEmpty {
+        FileHandle.standardError.write(Data("unknown PRUNE_FUZZ_READER '\(name)'; one of \(readers.map(\.name).joined(separator: ", "))\n".utf8))
+        exit(2)
     }
-    _ = try? ArchitectureFile.decode(data, path: "fuzz-input")
-    _ = try? ONNXFile.decode(data, path: "fuzz-input")
+    return chosen
+}()
+
+/// Feeds one input to the selected readers.
+func fuzz(_ data: Data) {
+    for reader in selectedReaders { reader.read(data) }
 }
 
 #if FUZZING

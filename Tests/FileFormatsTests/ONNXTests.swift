@@ -24,6 +24,12 @@ struct ONNXReference: Decodable {
 /// The models ONNX import must refuse, and why.
 let refusedReferenceModels: Set<String> = ["lstm-opset13", "external-data", "opset99"]
 
+/// A float32 `.npy` file (NumPy's, from the reference tools) as a tensor.
+func readNPYTensor(_ path: String) throws -> Tensor {
+    let array = try NPY.read(path)
+    return Tensor(shape: array.shape, scalars: array.floats())
+}
+
 /// The largest absolute difference between two tensors of one shape.
 func maxAbsoluteDifference(_ a: Tensor, _ b: Tensor) -> Float {
     precondition(a.shape == b.shape, "\(a.shape) vs \(b.shape)")
@@ -39,8 +45,8 @@ struct ONNXTests {
         #expect(accepted.count >= 12, "the reference set lost models: \(accepted.map(\.name))")
         for entry in accepted {
             let imported = try ONNXFile.load(ONNXReference.file(entry.name + ".onnx"))
-            let input = try readReferenceNPY(ONNXReference.file(entry.input))
-            let expected = try readReferenceNPY(ONNXReference.file(entry.name + ".out.npy"))
+            let input = try readNPYTensor(ONNXReference.file(entry.input))
+            let expected = try readNPYTensor(ONNXReference.file(entry.name + ".out.npy"))
             let output = imported.model.forward(input.reshaped([input.shape[0]] + imported.model.inputShape))
             let difference = maxAbsoluteDifference(output, expected)
             #expect(difference <= 1e-4, "\(entry.name): largest difference \(difference)")
@@ -141,5 +147,68 @@ struct ONNXTests {
         #expect(Double(sparseBytes) < 0.32 * Double(denseBytes), "\(sparseBytes) vs \(denseBytes) bytes")
         let back = try ONNXFile.load(sparse).model
         for ((path, a), (_, b)) in zip(model.parameters, back.parameters) { #expect(a.value == b.value, "\(path)") }
+    }
+}
+
+/// ONNX bytes built field by field (protobuf's wire format), so tests can write the hostile
+/// files no exporter writes.
+enum Wire {
+    static func varint(_ v: UInt64) -> [UInt8] {
+        var v = v, out: [UInt8] = []
+        while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+        return out + [UInt8(v)]
+    }
+    static func int(_ field: Int, _ v: UInt64) -> [UInt8] { varint(UInt64(field << 3)) + varint(v) }
+    static func bytes(_ field: Int, _ b: [UInt8]) -> [UInt8] { varint(UInt64(field << 3 | 2)) + varint(UInt64(b.count)) + b }
+    static func string(_ field: Int, _ s: String) -> [UInt8] { bytes(field, Array(s.utf8)) }
+
+    /// An initializer: dims, FLOAT, name, raw bytes.
+    static func tensor(_ name: String, dims: [UInt64], raw: [Float]? = nil, rawBytes: [UInt8]? = nil) -> [UInt8] {
+        let data = rawBytes ?? (raw ?? []).flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        return dims.flatMap { int(1, $0) } + int(2, 1) + string(8, name) + bytes(9, data)
+    }
+
+    /// A value info `[N, features]` of FLOAT.
+    static func value(_ name: String, features: UInt64) -> [UInt8] {
+        let shape = bytes(1, string(2, "N")) + bytes(1, int(1, features))
+        return string(1, name) + bytes(2, bytes(1, int(1, 1) + bytes(2, shape)))
+    }
+
+    /// `y = Gemm(x, W, b)` with `transB = 1` over `initializers`, reading `input` (default "x").
+    static func gemmModel(initializers: [[UInt8]], input: String = "x") -> Data {
+        let transB = string(1, "transB") + int(3, 1) + int(20, 2)
+        let node = string(1, input) + string(1, "W") + string(1, "b") + string(2, "y") + string(3, "/fc/Gemm")
+            + string(4, "Gemm") + bytes(5, transB)
+        let graph = bytes(1, node) + string(2, "g") + initializers.flatMap { bytes(5, $0) }
+            + bytes(11, value("x", features: 4)) + bytes(12, value("y", features: 3))
+        return Data(int(1, 8) + bytes(7, graph) + bytes(8, string(1, "") + int(2, 17)))
+    }
+}
+
+@Suite("hostile ONNX files")
+struct HostileONNXTests {
+    static let weight: [Float] = (0..<12).map { Float($0) / 10 }
+
+    @Test("a well-formed hand-built file reads: the control for the hostile ones")
+    func control() throws {
+        let data = Wire.gemmModel(initializers: [Wire.tensor("W", dims: [3, 4], raw: Self.weight),
+                                                 Wire.tensor("b", dims: [3], raw: [1, 2, 3])])
+        let model = try ONNXFile.decode(data, path: "ok.onnx").model
+        let y = model.forward(Tensor(shape: [1, 4], scalars: [1, 0, 0, 1]))
+        let expected: [Float] = [1.3, 3.1, 4.9]   // W·x + b with x = [1, 0, 0, 1]: rows' first and last weights, plus the bias
+        #expect(zip(y.scalars, expected).allSatisfy { abs($0 - $1) < 1e-6 }, "\(y.scalars)")
+    }
+
+    @Test("overflowing shapes, lying byte counts, duplicate names and dangling inputs are refused by name",
+          arguments: [
+            ([Wire.tensor("W", dims: [1 << 40, 1 << 40], raw: weight), Wire.tensor("b", dims: [3], raw: [1, 2, 3])], "x", "'W'"),
+            ([Wire.tensor("W", dims: [3, 4], rawBytes: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), Wire.tensor("b", dims: [3], raw: [1, 2, 3])], "x", "10 bytes"),
+            ([Wire.tensor("W", dims: [3, 4], raw: weight), Wire.tensor("W", dims: [3, 4], raw: weight)], "x", "two initializers are named 'W'"),
+            ([Wire.tensor("W", dims: [3, 4], raw: weight), Wire.tensor("b", dims: [3], raw: [1, 2, 3])], "z", "input 'z'"),
+            ([Wire.tensor("W", dims: [4, 3], raw: weight), Wire.tensor("b", dims: [3], raw: [1, 2, 3])], "x", "does not fit 4 input features"),
+          ] as [([[UInt8]], String, String)])
+    func refused(_ initializers: [[UInt8]], _ input: String, _ mentions: String) throws {
+        let error = formatError { _ = try ONNXFile.decode(Wire.gemmModel(initializers: initializers, input: input), path: "bad.onnx") }
+        #expect(error?.description.contains(mentions) == true, "\(String(describing: error))")
     }
 }

@@ -11,15 +11,20 @@ let python3: String? = {
 }()
 
 /// Whether `python3 -c "import safetensors.numpy"` succeeds. The reference
-/// implementation is not a dependency of Prune, so without it these tests are skipped
-/// (install it with `pip install safetensors numpy` to run them).
+/// implementation is not a dependency of Prune; CI installs it for these tests.
 let pythonHasSafetensors: Bool = {
     guard let python3 else { return false }
     return (try? run(python3, ["-c", "import safetensors.numpy"]).status) == 0
 }()
 
-@Suite("interoperability with Python's safetensors", .enabled(if: pythonHasSafetensors, "needs python3 with the safetensors module"))
+/// Python's safetensors reads Prune's files. CI installs it (`.ci/run`); without it these
+/// tests fail rather than skip (`pip install safetensors numpy`).
+@Suite("interoperability with Python's safetensors")
 struct PythonInteropTests {
+    init() throws {
+        try #require(pythonHasSafetensors, "needs python3 with the safetensors and numpy modules (pip install safetensors numpy)")
+    }
+
     @Test("Python's safetensors.numpy.load_file reads a saved lenet300 with the same names, shapes and bits")
     func pythonReadsModelFile() throws {
         let folder = try TemporaryFolder()

@@ -40,8 +40,8 @@ struct ONNXRuntimeTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try ONNXFile.save(model, to: "\(folder)/model.onnx", options: .init(sparseInitializers: sparse))
-        try writeReferenceNPY(input, to: "\(folder)/input.npy")
-        try writeReferenceNPY(model.forward(input), to: "\(folder)/expected.npy")
+        try NPY.write(NPY.Array(input), to: "\(folder)/input.npy")
+        try NPY.write(NPY.Array(model.forward(input)), to: "\(folder)/expected.npy")
         let script = URL(fileURLWithPath: referenceFolder).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("tools/onnx-reference/check.py").path
         let result = try runProgram(python, [script, "\(folder)/model.onnx", "\(folder)/input.npy", "\(folder)/expected.npy"])

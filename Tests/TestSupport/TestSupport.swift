@@ -115,39 +115,3 @@ public let referenceFolder: String = {
     url.deleteLastPathComponent()   // Tests
     return url.appendingPathComponent("Reference").path
 }()
-
-/// Reads a little-endian float32, C-order `.npy` file written by NumPy (a test helper for
-/// the committed references; Prune's own reader lives in FileFormats).
-public func readReferenceNPY(_ path: String) throws -> Tensor {
-    let data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-    struct BadNPY: Error { let path: String }
-    guard data.count > 10, data[0] == 0x93, Array(data[1...5]) == Array("NUMPY".utf8) else { throw BadNPY(path: path) }
-    let (headerLength, start) = data[6] == 1 ? (Int(data[8]) | Int(data[9]) << 8, 10)
-        : (Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24, 12)
-    let header = String(decoding: data[start..<start + headerLength], as: UTF8.self)
-    guard header.contains("'descr': '<f4'"), header.contains("'fortran_order': False"),
-          let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
-        throw BadNPY(path: path)
-    }
-    let shape = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-    let body = start + headerLength
-    let count = shape.reduce(1, *)
-    guard data.count == body + 4 * count else { throw BadNPY(path: path) }
-    let scalars = (0..<count).map { i in
-        Float(bitPattern: UInt32(data[body + 4 * i]) | UInt32(data[body + 4 * i + 1]) << 8
-              | UInt32(data[body + 4 * i + 2]) << 16 | UInt32(data[body + 4 * i + 3]) << 24)
-    }
-    return Tensor(shape: shape, scalars: scalars)
-}
-
-/// Writes `tensor` as a little-endian float32 C-order `.npy` file (version 1.0).
-public func writeReferenceNPY(_ tensor: Tensor, to path: String) throws {
-    let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(\(tensor.shape.map(String.init).joined(separator: ", ")))"
-    var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"
-    while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-    header += "\n"
-    var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)]
-    bytes += Array(header.utf8)
-    for v in tensor.scalars { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
-    try Data(bytes).write(to: URL(fileURLWithPath: path))
-}

@@ -3,26 +3,14 @@ shaped as the model's input), and its predictions as .npy when asked.
 
 Usage: accuracy.py MODEL.onnx [PREDICTIONS_OUT.npy]
 """
-import gzip
 import json
-import os
 import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-DATA = "/usr/share/datasets/fashion-mnist"
-
-
-def idx(stem, offset):
-    for name in (stem + ".gz", stem):
-        path = os.path.join(DATA, name)
-        if os.path.exists(path):
-            raw = (gzip.open if name.endswith(".gz") else open)(path, "rb").read()
-            return np.frombuffer(raw, np.uint8, offset=offset)
-    raise SystemExit(f"{stem} not found in {DATA}")
-
+from fashion import idx
 
 model_path = sys.argv[1]
 model = onnx.load(model_path)

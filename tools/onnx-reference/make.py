@@ -15,7 +15,6 @@ initializers, external data and an unknown opset (both must be refused), an LSTM
 
 Usage: make.py OUT_DIR
 """
-import gzip
 import json
 import os
 import sys
@@ -28,23 +27,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from onnx import numpy_helper
 
+from fashion import idx, images
+
 OUT = sys.argv[1]
-DATA = "/usr/share/datasets/fashion-mnist"
 torch.manual_seed(0)
 np.random.seed(0)
-
-
-def idx(stem, offset):
-    for name in (stem + ".gz", stem):
-        path = os.path.join(DATA, name)
-        if os.path.exists(path):
-            raw = (gzip.open if name.endswith(".gz") else open)(path, "rb").read()
-            return np.frombuffer(raw, np.uint8, offset=offset)
-    raise SystemExit(f"{stem} not found in {DATA} (Debian's dataset-fashion-mnist)")
-
-
-def images(stem):
-    return idx(stem, 16).reshape(-1, 1, 28, 28).astype(np.float32) / 255
 
 
 IMAGES = images("t10k-images-idx3-ubyte")[:16]

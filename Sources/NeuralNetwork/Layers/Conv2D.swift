@@ -198,7 +198,7 @@ public final class Conv2D: Layer, InputGradientSkipping {
 
     private func groupedBackward(_ dy: Tensor, _ g: ConvolutionGeometry) -> Tensor {
         precondition(groupColumns.count == groups, "\(name): backward without a training forward")
-        let (cin, cout) = (inChannels / groups, outChannels / groups)
+        let cout = outChannels / groups
         var weightGradients: [Tensor] = [], inputGradients: [Tensor] = []
         for k in 0..<groups {
             let dyT = convolutionOutputColumns(g, outputGradient: channels(dy, k * cout..<(k + 1) * cout))   // [Cout/groups, N·P]
