@@ -16,5 +16,9 @@ mkdir -p "$out"
 "$prune" compact "$out/pruned.safetensors" --out "$out/compacted.safetensors"
 "$prune" export "$out/compacted.safetensors" --format onnx --out "$out/lenet5-pruned.onnx" --evaluate
 "$prune" export "$out/compacted.safetensors" --format onnx --sparse-initializers --out "$out/lenet5-pruned-sparse.onnx" --evaluate
-echo "ONNX Runtime, dense initializers:  $("$python" "$here/accuracy.py" "$out/lenet5-pruned.onnx")"
+echo "ONNX Runtime, dense initializers:  $("$python" "$here/accuracy.py" "$out/lenet5-pruned.onnx" "$out/ort-predictions.npy")"
+# The same argmax, image by image: Prune's predictions on the whole test set against ONNX Runtime's.
+"$python" -c "import sys; sys.path.insert(0, '$here'); import numpy as np; from fashion import images; np.save('$out/test-x.npy', images('t10k-images-idx3-ubyte'))"
+"$prune" predict "$out/compacted.safetensors" --input "$out/test-x.npy" --out "$out/prune-logits.npy"
+"$python" -c "import numpy as np; p = np.load('$out/prune-logits.npy').argmax(1); o = np.load('$out/ort-predictions.npy'); print(f'same argmax on {(p == o).sum()} of {len(p)} test images')"
 echo "ONNX Runtime, sparse initializers: $("$python" "$here/accuracy.py" "$out/lenet5-pruned-sparse.onnx")"

@@ -42,21 +42,16 @@ public final class Conv2D: Layer, InputGradientSkipping {
 
     /// Creates a convolution with weights drawn by `initializer`.
     /// - Precondition: `groups` divides both channel counts.
-    public init(name: String, inChannels: Int, outChannels: Int, kernelSize: Int,
-                stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, bias: Bool = true,
-                initializer: Initializer = .default, rng: inout SeededGenerator) {
-        precondition(kernelSize > 0 && stride > 0 && padding >= 0 && dilation > 0, "bad convolution geometry")
+    public convenience init(name: String, inChannels: Int, outChannels: Int, kernelSize: Int,
+                            stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, bias: Bool = true,
+                            initializer: Initializer = .default, rng: inout SeededGenerator) {
+        precondition(kernelSize > 0, "bad convolution geometry")
         precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
                      "\(groups) groups do not divide \(inChannels) input and \(outChannels) output channels")
-        self.name = name
-        self.stride = stride
-        self.padding = padding
-        self.dilation = dilation
-        self.groups = groups
         let fanIn = inChannels / groups * kernelSize * kernelSize
-        weight = Parameter(initializer.weight(shape: [outChannels, inChannels / groups, kernelSize, kernelSize],
-                                              fanIn: fanIn, rng: &rng))
-        self.bias = bias ? Parameter(initializer.bias(count: outChannels, fanIn: fanIn, rng: &rng)) : nil
+        let weight = initializer.weight(shape: [outChannels, inChannels / groups, kernelSize, kernelSize], fanIn: fanIn, rng: &rng)
+        self.init(name: name, weight: weight, bias: bias ? initializer.bias(count: outChannels, fanIn: fanIn, rng: &rng) : nil,
+                  stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
     /// Creates a convolution from an explicit weight `[Cout, C/groups, K, K]` and bias `[Cout]`.
