@@ -82,7 +82,6 @@ extension ONNXFile {
                 }
             }
         }
-        if count == 0, shape.isEmpty == false { return Tensor(shape: shape, scalars: []) }
         switch type {
         case .float:
             guard t.floatData.count == count else { throw mismatch(t.floatData.count, "float_data values") }

@@ -77,14 +77,6 @@ public enum ONNXFile {
         try data.withUnsafeBytes { try importModel($0, path: path, release: nil) }
     }
 
-    /// Whether `data` starts like an ONNX model rather than a safetensors file (which starts
-    /// with an 8-byte header length and `{`).
-    public static func looksLikeONNX(_ data: Data) -> Bool {
-        guard data.count >= 9 else { return false }
-        // safetensors: little-endian header length, then the JSON header's "{".
-        return data[data.startIndex + 8] != UInt8(ascii: "{")
-    }
-
     /// Writes `model` as an ONNX file, atomically.
     /// - Throws: `FormatError` when a layer has no ONNX form or the file cannot be written.
     /// `metadata` is stored as the model's `metadata_props`.
