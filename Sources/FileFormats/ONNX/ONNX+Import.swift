@@ -196,7 +196,7 @@ struct ONNXImporter {
         guard b.rank == 2, b.shape[transB ? 1 : 0] == x.shape[0] else {
             throw fail(node, "op Gemm weight '\(node.input[1])' of shape \(b.shape) does not fit \(x.shape[0]) input features (transB=\(transB ? 1 : 0))")
         }
-        if !transB { b = transpose(b) }
+        if !transB { b = b.transposed() }
         let alpha = float(node, "alpha", 1), beta = float(node, "beta", 1)
         if alpha != 1 { b = b.map { $0 * alpha } }
         let m = b.shape[0]
@@ -230,7 +230,7 @@ struct ONNXImporter {
                 bias = (c.reshaped([m]), other, j)
             }
         }
-        let layer = Dense(name: name(for: node, weight: node.input[1], bias: bias?.name), weight: transpose(w), bias: bias?.tensor)
+        let layer = Dense(name: name(for: node, weight: node.input[1], bias: bias?.name), weight: w.transposed(), bias: bias?.tensor)
         try add(layer, node, x, shape: [m])
         if let bias {
             foldedAdds.insert(bias.add)

@@ -74,7 +74,7 @@ extension ONNXImporter {
         dims.dims = s.dims
         let shape = try ONNXFile.shape(of: dims, path: path)
         let values = try ONNXFile.floatTensor(s.values, path: path)
-        let (indexShape, indices) = try ONNXFile.integerTensorAnySize(s.indices, path: path)
+        let (indexShape, indices) = try ONNXFile.integerTensor(s.indices, path: path, maximumCount: ONNXFile.maximumElements)
         let count = shape.reduce(1, *), nnz = values.count
         let linear: Bool = indexShape == [nnz]
         guard values.rank == 1, linear || indexShape == [nnz, shape.count] else {
@@ -181,35 +181,5 @@ extension ONNXImporter {
             throw fail(node, "op \(node.opType) with pads \(pads) is not supported (equal padding on every side only)")
         }
         return Int(pads[0])
-    }
-
-    /// `[K, M]` → `[M, K]`.
-    func transpose(_ t: Tensor) -> Tensor {
-        let (k, m) = (t.shape[0], t.shape[1])
-        let s = t.scalars
-        var out = [Float](repeating: 0, count: k * m)
-        for i in 0..<k { for j in 0..<m { out[j * k + i] = s[i * m + j] } }
-        return Tensor(shape: [m, k], scalars: out)
-    }
-}
-
-extension ONNXFile {
-    /// Integers of any count (sparse indices), with the shape checks of `integerTensor`.
-    static func integerTensorAnySize(_ t: Onnx_TensorProto, path: String) throws -> (shape: [Int], values: [Int64]) {
-        let shape = try shape(of: t, path: path)
-        let count = shape.reduce(1, *)
-        guard t.dataType == ElementType.int64.rawValue else {
-            throw FormatError(path: path, .malformedTensor(tensor: t.name, problem: "holds sparse indices of data type \(t.dataType), not INT64"))
-        }
-        if !t.rawData.isEmpty {
-            guard t.rawData.count == count * 8 else {
-                throw FormatError(path: path, .malformedTensor(tensor: t.name, problem: "of shape \(shape) holds \(t.rawData.count) bytes for \(count * 8)"))
-            }
-            return (shape, t.rawData.withUnsafeBytes { raw in (0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) } })
-        }
-        guard t.int64Data.count == count else {
-            throw FormatError(path: path, .malformedTensor(tensor: t.name, problem: "of shape \(shape) holds \(t.int64Data.count) values instead of \(count)"))
-        }
-        return (shape, t.int64Data)
     }
 }

@@ -101,10 +101,11 @@ extension ONNXFile {
 
     /// The values of an integer tensor (INT64, INT32, INT8, UINT8) as Int64; shapes and axes.
     /// - Throws: `FormatError` when the type is not an integer type or the count is wrong.
-    static func integerTensor(_ t: Onnx_TensorProto, path: String) throws -> (shape: [Int], values: [Int64]) {
+    /// `maximumCount` bounds shapes and axes (sparse indices pass `maximumElements`).
+    static func integerTensor(_ t: Onnx_TensorProto, path: String, maximumCount: Int = 1 << 20) throws -> (shape: [Int], values: [Int64]) {
         let shape = try shape(of: t, path: path)
         let count = shape.reduce(1, *)
-        guard count <= 1 << 20 else {
+        guard count <= maximumCount else {
             throw FormatError(path: path, .malformedTensor(tensor: t.name, problem: "is an integer tensor of \(count) elements; Prune reads integers only as shapes and axes"))
         }
         guard let type = ElementType(rawValue: t.dataType), [.int64, .int32, .int8, .uint8].contains(type) else {
