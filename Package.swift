@@ -60,7 +60,7 @@ let package = Package(
             dependencies: ["NeuralNetwork", "TensorCore", .product(name: "RealModule", package: "swift-numerics"),
                            .product(name: "Yams", package: "Yams")]
         ),
-        .target(name: "Reports", dependencies: ["NeuralNetwork"]),
+        .target(name: "Reports", dependencies: ["TensorCore", "NeuralNetwork", "Pruning", "CGzip"]),
         .target(name: "FileFormats", dependencies: [
             "TensorCore", "NeuralNetwork", "CGzip", "CPNG", "CJPEG",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NeuralNetwork", "FileFormats", "TestSupport"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "NeuralNetwork", "Pruning"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "NeuralNetwork", "Pruning", "FileFormats", "TestSupport"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport", "FileFormats"], exclude: ["Snapshots"]),
     ],
