@@ -10,6 +10,8 @@ endif
 RELEASE := -c release $(CPU_FLAGS)
 PRUNE := .build/release/prune
 APT_PACKAGES := pkg-config libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist
+# The report tests render pages in headless Chromium and check them with xmllint.
+TEST_APT_PACKAGES := chromium libxml2-utils
 DEMO_DIR := .build/demo
 
 .PHONY: demo test build bench fuzz deps clean
@@ -22,6 +24,7 @@ demo: deps build
 	$(PRUNE) eval $(DEMO_DIR)/lenet300-agp90.safetensors
 
 test: deps
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(TEST_APT_PACKAGES)"
 	$(SWIFT) build $(RELEASE) --product prune
 	$(SWIFT) test $(RELEASE)
 

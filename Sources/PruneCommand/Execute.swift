@@ -21,6 +21,8 @@ struct PlanExecution {
     var render: (RunReport, Graph) -> [String] = { _, _ in [] }
     /// Continue from the plan's checkpoint when there is one (`prune run --resume`).
     var resume = false
+    /// Write the HTML report beside the output when the plan prunes.
+    var report = true
 
     /// Reports the plan's problems: as usage errors (exit 2) naming the option when the
     /// command set the field, else as the field's own message.
@@ -67,6 +69,8 @@ struct PlanExecution {
             for file in [path, recipe.output].compactMap({ $0 }) { AtomicFile.removeStaleTemporaries(of: file) }   // left by kills
             engine.observers.append(CheckpointWriter(path: path, architecture: model.spec, metadata: metadata))
         }
+        let recorder = report && recipe.output != nil && recipe.prune != nil ? RunRecorder(model, plan: recipe.pruningPlan()) : nil
+        if let recorder { engine.observers.append(recorder) }
         let report: RunReport
         do {
             report = try engine.run(model, data: try recipe.splits(training: training, test: test), resumingFrom: restored?.checkpoint)
@@ -77,13 +81,27 @@ struct PlanExecution {
             try save(model, history: report.history, accuracy: report.final.accuracy, to: out, metadata: metadata)
         }
         if recipe.checkpoint != nil, let path = recipe.checkpointPath { try? FileManager.default.removeItem(atPath: path) }
-        let summary = RunSummary(report, model: model, output: recipe.output)
+        var summary = RunSummary(report, model: model, output: recipe.output)
+        if let recorder, let out = recipe.output {
+            summary.reportPath = try writeReport(model, run: report, recorder: recorder, images: test, output: out)
+        }
         if json {
             try printJSON(summary)
         } else {
             for line in render(report, model) + summary.lines() { print(line) }
             if let out = recipe.output { print(savedLine(out, model: model)) }
+            if let path = summary.reportPath { print("report: \(path)") }
         }
+    }
+
+    /// Writes the run's report beside `output` and returns its path.
+    func writeReport(_ model: Graph, run: RunReport, recorder: RunRecorder, images: Dataset, output: String) throws -> String {
+        var inputs = ReportInputs(title: URL(fileURLWithPath: output).lastPathComponent, model: model, run: run, recorder: recorder,
+                                  images: images)
+        inputs.fileBytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? nil
+        let path = ReportFiles.reportPath(besides: output)
+        try AtomicFile.write(Data(try PruningReport(inputs).html().utf8), to: path)
+        return path
     }
 
     /// Writes the model with the run appended to the file's `pruning.history` (a JSON list
@@ -130,6 +148,8 @@ struct RunSummary: Encodable {
     var regularizedZeros: ZeroCount?
     var report: ModelReport
     var output: String?
+    /// The HTML report written beside the output.
+    var reportPath: String?
 
     init(_ run: RunReport, model: Graph, output: String?) {
         accuracy = run.final.accuracy; loss = run.final.loss; samples = run.final.samples

@@ -83,6 +83,12 @@ struct ThreadOptions: ParsableArguments {
 }
 
 /// Output format.
+/// `--no-report`: the commands that prune write an HTML report beside their output unless told not to.
+struct ReportFlag: ParsableArguments {
+    @Flag(help: "Do not write the HTML report beside the output (NAME.report.html).")
+    var noReport = false
+}
+
 struct OutputOptions: ParsableArguments {
     @Flag(help: "Print one JSON object on stdout instead of text.")
     var json = false

@@ -72,6 +72,8 @@ struct PruneModel: ParsableCommand {
     @Flag(help: "No progress output.")
     var quiet = false
 
+    @OptionGroup var reportFlag: ReportFlag
+
     /// The plan these options describe.
     var recipe: Recipe {
         Recipe(model: source.modelPath, data: dataOptions.data, classes: dataOptions.classes, seed: seed, validationSplit: validationSplit,
@@ -91,7 +93,7 @@ struct PruneModel: ParsableCommand {
             "prune.schedule": "--granularity", "fine_tune.epochs": "--fine-tune-epochs",
             "fine_tune.learning_rate": "--learning-rate", "fine_tune.batch_size": "--batch-size",
             "validation_split": "--validation-split",
-        ], threads: threadOptions.threads, quiet: quiet, json: output.json)
+        ], threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport)
     }
 
     func validate() throws {

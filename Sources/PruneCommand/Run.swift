@@ -36,6 +36,8 @@ struct Run: ParsableCommand {
     @Flag(help: "No progress output.")
     var quiet = false
 
+    @OptionGroup var reportFlag: ReportFlag
+
     func validate() throws {
         if let checkpointEvery { try requireAtLeast(1, checkpointEvery, for: "--checkpoint-every") }
     }
@@ -57,6 +59,7 @@ struct Run: ParsableCommand {
         }
         var execution = PlanExecution(recipe: recipe, options: options, threads: threadOptions.threads, quiet: quiet, json: output.json)
         execution.resume = resume
+        execution.report = !reportFlag.noReport
         try execution.execute()
     }
 }

@@ -36,6 +36,8 @@ struct Train: ParsableCommand {
     @Flag(help: "No progress output.")
     var quiet = false
 
+    @OptionGroup var reportFlag: ReportFlag
+
     @OptionGroup(title: "Gradual pruning during training (AGP, global magnitude)")
     var gradual: GradualArguments
 
@@ -54,7 +56,7 @@ struct Train: ParsableCommand {
     }
 
     func execution() throws -> PlanExecution {
-        PlanExecution(recipe: try recipe(), options: [
+        var execution = PlanExecution(recipe: try recipe(), options: [
             "layers": "--layers", "validation_split": "--validation-split",
             "train.epochs": "--epochs", "train.batch_size": "--batch-size", "train.learning_rate": "--learning-rate",
             "train.momentum": "--momentum", "train.weight_decay": "--weight-decay", "train.step_epochs": "--step-epochs",
@@ -67,6 +69,8 @@ struct Train: ParsableCommand {
         ], threads: threadOptions.threads, quiet: quiet, json: output.json) { report, model in
             report.history.cuts.isEmpty ? [renderComplexity(ModelComplexity(model))] : []
         }
+        execution.report = !reportFlag.noReport
+        return execution
     }
 
     func validate() throws {

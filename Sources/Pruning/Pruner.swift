@@ -19,6 +19,9 @@ public struct PruningResult: Sendable {
     public var parameters: [PrunedParameter]
     /// Seconds spent scoring, selecting and masking.
     public var seconds: Double
+    /// The part of `seconds` spent computing the criterion's scores (0 for neuron and
+    /// filter cuts, whose scoring is not timed apart from their group selection).
+    public var scoringSeconds = 0.0
     /// The sparsity over all pruned parameters together.
     public var sparsity: Double {
         let total = parameters.reduce(0) { $0 + $1.count }
@@ -96,6 +99,7 @@ public enum Pruner {
             units.append(scores)
         }
 
+        let scored = clock.now
         if case let .nOfM(n, m) = plan.granularity {
             // N:M fixes the pattern itself; no threshold applies.
             for (i, (_, p)) in selected.enumerated() {
@@ -136,7 +140,7 @@ public enum Pruner {
             PrunedParameter(path: entry.path, count: entry.parameter.count, nonZerosBefore: nonZeros,
                             nonZerosAfter: entry.parameter.value.nonZeroCount())
         }
-        return PruningResult(parameters: report, seconds: (clock.now - start).seconds)
+        return PruningResult(parameters: report, seconds: (clock.now - start).seconds, scoringSeconds: (scored - start).seconds)
     }
 
     private static func validate(_ plan: PruningPlan, _ selected: [(path: String, parameter: Parameter)]) throws {

@@ -25,7 +25,7 @@ func smallDataFolder(training: Int, test: Int) throws -> URL {
 /// The figures of a `prune run --json` summary, without times and paths.
 func figures(_ json: [String: Any]) -> String {
     var json = json
-    for key in ["trainingSeconds", "pruningSeconds", "output"] { json[key] = nil }
+    for key in ["trainingSeconds", "pruningSeconds", "output", "reportPath"] { json[key] = nil }
     json["epochs"] = (json["epochs"] as? [[String: Any]])?.map { $0.filter { !["seconds", "samplesPerSecond"].contains($0.key) } }
     let data = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) ?? Data()
     return String(decoding: data, as: UTF8.self)

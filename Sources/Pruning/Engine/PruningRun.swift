@@ -306,12 +306,15 @@ final class RunState {
     @discardableResult
     func cut(to threshold: Threshold, phase: CutPhase, step: Int? = nil, round: Int? = nil) throws -> CutRecord {
         guard var plan = self.plan else { throw PruningError.field("prune", "is missing: the schedule asked for a cut") }
+        for o in observers { o.run(willCut: phase, model: model) }
         let clock = ContinuousClock()
         let start = clock.now
         if let sample = plan.criterion as? SampleCriterion { plan.criterion = try sample.prepared(for: model, on: data.training) }
+        let prepared = (clock.now - start).seconds
         plan.threshold = threshold
         let result = try Pruner.prune(model, with: plan)
         timing.pruning += (clock.now - start).seconds
+        timing.scoring += prepared + result.scoringSeconds
         var record = CutRecord(phase: phase, step: step, round: round, sparsity: result.sparsity, criterion: plan.criterion.name)
         switch threshold {
         case let .sparsity(s): record.targetSparsity = s
@@ -339,9 +342,17 @@ final class RunState {
 
     /// Records a figure already measured.
     func record(_ stage: String, _ e: Evaluation, _ split: DataSplit) {
-        let m = Measurement(stage: stage, split: split, accuracy: e.accuracy, loss: e.loss, samples: e.samples)
+        let m = Measurement(stage: stage, split: split, accuracy: e.accuracy, loss: e.loss, samples: e.samples,
+                            sparsity: prunedSparsity())
         history.measurements.append(m)
         for o in observers { o.run(didMeasure: m) }
+    }
+
+    /// The sparsity of the parameters the plan prunes, or nil without a plan.
+    func prunedSparsity() -> Double? {
+        guard let plan, let selected = try? Pruner.selectParameters(plan, in: model) else { return nil }
+        let total = selected.reduce(0) { $0 + $1.parameter.count }
+        return total == 0 ? 0 : 1 - Double(selected.reduce(0) { $0 + $1.parameter.value.nonZeroCount() }) / Double(total)
     }
 
     func evaluate(_ set: Dataset) -> Evaluation {

@@ -16,6 +16,9 @@ public enum RunPhase: Equatable, Sendable {
 public protocol RunObserver: AnyObject {
     /// A phase begins.
     func run(willBegin phase: RunPhase)
+    /// A cut is about to be made to `model` (the model as it stands before it: a report
+    /// keeps it as the "before" model at the first cut).
+    func run(willCut phase: CutPhase, model: Graph)
     /// A cut was made.
     func run(didCut cut: CutRecord)
     /// A figure was measured.
@@ -27,6 +30,7 @@ public protocol RunObserver: AnyObject {
 
 extension RunObserver {
     public func run(willBegin phase: RunPhase) {}
+    public func run(willCut phase: CutPhase, model: Graph) {}
     public func run(didCut cut: CutRecord) {}
     public func run(didMeasure measurement: Measurement) {}
     public func run(didCheckpoint checkpoint: RunCheckpoint) throws {}

@@ -20,6 +20,9 @@ public struct Measurement: Codable, Equatable, Sendable {
     public var accuracy: Float, loss: Float
     /// The number of samples.
     public var samples: Int
+    /// The sparsity of the parameters the plan prunes when it was measured (nil in files
+    /// written before it was recorded, and in runs without a `prune` section).
+    public var sparsity: Double?
 }
 
 /// When a cut happened.
@@ -115,6 +118,9 @@ public struct RunTiming: Codable, Equatable, Sendable {
     public var training = 0.0
     /// Scoring (data-driven criteria included), selecting and masking.
     public var pruning = 0.0
+    /// The part of `pruning` spent scoring: preparing a data-driven criterion on its
+    /// sample and computing the scores. The rest of `pruning` is cutting (selecting, masking).
+    public var scoring = 0.0
     /// Evaluating on the validation and test splits.
     public var evaluation = 0.0
 }

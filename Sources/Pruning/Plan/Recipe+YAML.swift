@@ -67,3 +67,11 @@ extension Recipe {
         return line
     }
 }
+
+extension Recipe {
+    /// The recipe as YAML that `init(yaml:)` reads back to an equal recipe (fields left
+    /// unset are left out).
+    public func yaml() -> String {
+        (try? YAMLEncoder().encode(self)) ?? "# the recipe could not be written as YAML"
+    }
+}

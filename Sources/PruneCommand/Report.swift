@@ -1,0 +1,144 @@
+import ArgumentParser
+import FileFormats
+import Foundation
+import NeuralNetwork
+import Pruning
+import Reports
+
+/// `prune report`: one self-contained HTML page on a pruned model or an earlier report.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write an HTML report: costs, accuracy against sparsity, schedule, weights, and what the pruned network still looks at.",
+        discussion: """
+            SOURCE is a model file (its run history is read from the file; the images come from --data) or an \
+            earlier report (.html or .json), whose data is drawn again. The page is one file: inline SVG and CSS, \
+            no network, no script. Its data is embedded as JSON and printed with --json. `prune run`, `prune prune` \
+            and `prune train --prune-to` write a report beside their output (NAME.report.html) unless given --no-report; \
+            those reports also hold the schedule, the timing and the model before the first cut, which a model file does not.
+            """)
+
+    @Argument(help: ArgumentHelp("A model file, or a report (.html or .json) written earlier.", valueName: "source"))
+    var source: String
+
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Other runs to draw over this one: reports or model files.", valueName: "other"))
+    var compare: [String] = []
+
+    @Option(help: ArgumentHelp("The model before pruning, for the before/after comparisons (model files only).", valueName: "model"))
+    var baseline: String?
+
+    @Flag(help: "Also run a sensitivity analysis (each weight pruned alone at 10 levels, on a held-out 10% of the training set).")
+    var sensitivity = false
+
+    @Option(help: ArgumentHelp("Where to write the page (default: beside SOURCE, as NAME.report.html).", valueName: "path"))
+    var out: String?
+
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        var report = try loadSource()
+        report.compared += try compare.map(ReportFiles.comparedRun)
+        let path = out ?? ReportFiles.reportPath(besides: source)
+        try AtomicFile.write(Data(report.html().utf8), to: path)
+        if output.json { print(report.json()) } else { print("report: \(path)") }
+    }
+
+    /// The report on SOURCE: an earlier one read back, or one built from a model file.
+    func loadSource() throws -> PruningReport {
+        if ReportFiles.isReport(source) {
+            if baseline != nil || sensitivity { throw ValidationError("--baseline and --sensitivity need a model file, not a report") }
+            return try ReportFiles.read(source)
+        }
+        let loaded = try ModelFile.load(source)
+        let history = try ReportFiles.history(loaded.metadata, path: source)
+        var inputs = ReportInputs(title: URL(fileURLWithPath: source).lastPathComponent, model: loaded.model, history: history)
+        if let baseline {
+            inputs.baseline = try ModelFile.load(baseline).model
+            inputs.baselineSource = baseline
+        }
+        inputs.fileBytes = (try? FileManager.default.attributesOfItem(atPath: source)[.size] as? Int) ?? nil
+        var notes: [String: String] = [:]
+        do {
+            let data = try dataOptions.load()
+            try Trainer.check(data.test, fits: loaded.model)
+            inputs.images = data.test
+            if sensitivity {
+                let held = try data.training.splittingValidation(fraction: 0.1, seed: history?.plan.seed ?? 1).validation!
+                inputs.sensitivity = try SensitivityAnalysis(try loaded.model.densified(), levels: ReportFiles.sensitivityLevels,
+                                                             on: held, split: .validation)
+            }
+        } catch where !sensitivity {
+            notes["saliency"] = "the data at \(dataOptions.data) could not be used: \(error)"
+        }
+        var report = try PruningReport(inputs)
+        report.notes.merge(notes) { _, new in new }
+        return report
+    }
+}
+
+/// Reading and naming report files, shared by `prune report` and the commands that write one.
+enum ReportFiles {
+    /// The sensitivity levels `--sensitivity` measures.
+    static let sensitivityLevels = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99]
+
+    /// `NAME.report.html` beside `path` (`out/model.safetensors` → `out/model.report.html`).
+    static func reportPath(besides path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        var stem = url.deletingPathExtension().lastPathComponent
+        if stem.hasSuffix(".report") { stem = String(stem.dropLast(7)) }
+        let name = stem + ".report.html"
+        return path.contains("/") ? url.deletingLastPathComponent().appendingPathComponent(name).path : name
+    }
+
+    /// Whether `path` names a report rather than a model.
+    static func isReport(_ path: String) -> Bool {
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        return ext == "html" || ext == "htm" || ext == "json"
+    }
+
+    /// A report read back from its page (the embedded JSON) or its JSON.
+    static func read(_ path: String) throws -> PruningReport {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw FormatError(path: path, "cannot be read as UTF-8 text")
+        }
+        var json = text
+        if !path.lowercased().hasSuffix(".json") {
+            let open = "<script type=\"application/json\" id=\"report-data\">"
+            guard let start = text.range(of: open), let end = text.range(of: "</script>", range: start.upperBound..<text.endIndex) else {
+                throw FormatError(path: path, "is not a Prune report: it has no report-data element")
+            }
+            json = String(text[start.upperBound..<end.lowerBound])
+        }
+        do {
+            return try JSONDecoder().decode(PruningReport.self, from: Data(json.utf8))
+        } catch {
+            throw FormatError(path: path, "its report data does not decode: \(error)")
+        }
+    }
+
+    /// The last run of a model file's `pruning.history`, or nil when it has none.
+    static func history(_ metadata: [String: String], path: String) throws -> RunHistory? {
+        guard let text = metadata[historyKey] else { return nil }
+        do {
+            return try JSONDecoder().decode([RunHistory].self, from: Data(text.utf8)).last
+        } catch {
+            throw FormatError(path: path, "the '\(historyKey)' metadata is not a list of runs Prune can read: \(error)")
+        }
+    }
+
+    /// Another run's figures, from a report or a model file's history.
+    static func comparedRun(_ path: String) throws -> PruningReport.ComparedRun {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        if isReport(path) {
+            let report = try read(path)
+            return .init(name: name, points: report.accuracy + report.dense)
+        }
+        let loaded = try ModelFile.load(path)
+        let sparsity = ModelReport(loaded.model).totals.sparsity
+        let points = try history(loaded.metadata, path: path)?.measurements.map {
+            PruningReport.AccuracyPoint(stage: $0.stage, split: $0.split, sparsity: $0.sparsity ?? sparsity, accuracy: $0.accuracy, loss: $0.loss)
+        } ?? []
+        guard !points.isEmpty else { throw FormatError(path: path, "has no recorded figures to compare (it was not written by a Prune run)") }
+        return .init(name: name, points: points)
+    }
+}
