@@ -2,22 +2,28 @@
 public struct BarChart: Chart {
     /// One bar per category.
     public struct BarSeries: Sendable {
+        /// The series' name, in the legend and hover texts.
         public var name: String
+        /// One value per category, in the categories' order.
         public var values: [Double]
         /// A palette index; nil: the series' position.
         public var color: Int?
         /// Creates a series of bars.
         public init(_ name: String, values: [Double], color: Int? = nil) { self.name = name; self.values = values; self.color = color }
     }
+    /// The element's id, unique within a page.
     public var id: String
+    /// The visible title.
     public var title: String
     /// The group labels, along the x axis.
     public var categories: [String]
     /// The x axis' label (what a category is: `"layer"`).
     public var categoryLabel: String
+    /// The bars of each category, one series after another.
     public var series: [BarSeries]
     /// The value axis (log for parameter or FLOP counts that span decades).
     public var y: Axis
+    /// The size in CSS pixels.
     public var width: Int, height: Int
 
     /// Creates a bar chart.

@@ -3,17 +3,22 @@
 public struct HistogramChart: Chart {
     /// One count per bin.
     public struct HistogramSeries: Sendable {
+        /// The series' name, in the legend and hover texts.
         public var name: String
+        /// One count per bin.
         public var counts: [Int]
         /// A palette index; nil: the series' position.
         public var color: Int?
         /// Creates a series of counts.
         public init(_ name: String, counts: [Int], color: Int? = nil) { self.name = name; self.counts = counts; self.color = color }
     }
+    /// The element's id, unique within a page.
     public var id: String
+    /// The visible title.
     public var title: String
     /// `bins + 1` increasing bin edges, shared by every series.
     public var edges: [Double]
+    /// The overlaid histograms.
     public var series: [HistogramSeries]
     /// The value axis (may be log: bins of magnitudes spanning decades).
     public var x: Axis
@@ -21,6 +26,7 @@ public struct HistogramChart: Chart {
     public var y: Axis
     /// Vertical lines at values (the threshold).
     public var markers: [ReferenceLine]
+    /// The size in CSS pixels.
     public var width: Int, height: Int
 
     /// Creates a histogram.

@@ -1,13 +1,19 @@
 /// Series of points against two axes (accuracy against sparsity, sparsity over steps),
 /// with an optional secondary y axis on the right and reference lines.
 public struct LineChart: Chart {
+    /// The element's id, unique within a page.
     public var id: String
+    /// The visible title.
     public var title: String
+    /// The horizontal axis.
     public var x: Axis
+    /// The left-hand vertical axis.
     public var y: Axis
     /// The right-hand axis for series with `secondaryAxis`.
     public var y2: Axis?
+    /// The series, drawn in order (later ones on top).
     public var series: [Series]
+    /// Labelled lines across or up the plot.
     public var references: [ReferenceLine]
     /// The size in CSS pixels (the SVG scales with its container).
     public var width: Int, height: Int
