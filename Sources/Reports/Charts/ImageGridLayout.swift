@@ -9,7 +9,7 @@ struct ImageGridLayout {
     let captionLength: Int
     /// The top left corner of the colour bar.
     let colorBarOrigin: (x: Double, y: Double)
-    private let columns: Int, tileSize: Double
+    private let columns: Int, tileSize: Double, rowHeight: Double
 
     /// Lays out `grid`.
     init(_ grid: ImageGrid) {
@@ -19,7 +19,7 @@ struct ImageGridLayout {
         let cell = tileSize + Self.columnGap
         let gridWidth = Double(columns) * cell - Self.columnGap
         captionLength = max(3, Int((cell - 2) / estimatedWidth("x", fontSize: ChartMetrics.tickSize)))
-        let rowHeight = tileSize + Self.captionGap + ChartMetrics.tickSize + 4 + Self.rowGap
+        rowHeight = tileSize + Self.captionGap + ChartMetrics.tickSize + 4 + Self.rowGap
         let titleWidth = estimatedWidth(grid.title, fontSize: ChartMetrics.titleSize)
         let barWidth = grid.scale.map { ColorBar.width + 10 + estimatedWidth($0.label, fontSize: ChartMetrics.labelSize) } ?? 0
         width = Int((2 * ChartMetrics.edge + max(gridWidth, titleWidth, barWidth)).rounded(.up))
@@ -30,7 +30,6 @@ struct ImageGridLayout {
 
     /// The top left corner of the `k`-th tile.
     func origin(ofTile k: Int) -> (x: Double, y: Double) {
-        let rowHeight = tileSize + Self.captionGap + ChartMetrics.tickSize + 4 + Self.rowGap
         return (ChartMetrics.edge + Double(k % columns) * (tileSize + Self.columnGap), top + Double(k / columns) * rowHeight)
     }
 }

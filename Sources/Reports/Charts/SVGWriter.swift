@@ -26,9 +26,6 @@ struct SVGWriter {
         text += inner.isEmpty ? "<\(name)\(Self.attributes(attributes))/>" : "<\(name)\(Self.attributes(attributes))>\(inner)</\(name)>"
     }
 
-    /// Appends text that is already SVG (another writer's output).
-    mutating func append(raw: String) { text += raw }
-
     /// The finished SVG; every element must be closed.
     var finished: String {
         precondition(open.isEmpty, "SVGWriter: unclosed <\(open.joined(separator: ">, <"))>")
