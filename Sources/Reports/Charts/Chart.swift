@@ -40,7 +40,9 @@ public struct Axis: Sendable {
     }
     /// The label, unit included: `"sparsity (%)"`, `"latency (ms)"`.
     public var label: String
+    /// Linear or logarithmic.
     public var scale: Scale
+    /// How tick labels and hover values read.
     public var format: Format
     /// A fixed range; nil: the data's range widened to round ticks.
     public var range: ClosedRange<Double>?
@@ -53,7 +55,9 @@ public struct Axis: Sendable {
 
 /// A point of a line chart, with an optional hover text (else the values).
 public struct ChartPoint: Sendable, Equatable {
+    /// The coordinates, in the axes' units.
     public var x: Double, y: Double
+    /// The hover text after the series' name; nil: the point's values.
     public var label: String?
     /// Creates a point.
     public init(x: Double, y: Double, label: String? = nil) { self.x = x; self.y = y; self.label = label }
@@ -74,8 +78,11 @@ public struct Series: Sendable {
         /// A step line (a value that holds until the next point).
         case step
     }
+    /// The name in the legend and hover texts.
     public var name: String
+    /// The points, joined in this order.
     public var points: [ChartPoint]
+    /// How the series is drawn.
     public var style: Style
     /// A palette index; nil: the series' position.
     public var color: Int?
@@ -92,8 +99,11 @@ public struct Series: Sendable {
 public struct ReferenceLine: Sendable {
     /// Across the plot at a y value, or up the plot at an x value.
     public enum Orientation: Sendable { case horizontal, vertical }
+    /// Where the line stands, in the units of the axis it crosses.
     public var value: Double
+    /// The label drawn beside the line and in the legend.
     public var label: String
+    /// Across (at a y value) or up (at an x value).
     public var orientation: Orientation
     /// A palette index; nil: black.
     public var color: Int?
