@@ -28,9 +28,10 @@ public struct SaliencyMaps: Codable, Equatable, Sendable {
     ///
     /// The score differentiated is the model's output at its predicted class: the logit, or
     /// the probability when the model ends in `Softmax` (`Graph.outputKind`). Gradients are
-    /// those of the inference function: batch normalization uses its running statistics and
-    /// dropout is off (see `inferenceTwin(of:)`), so all samples go through as one batch. The
-    /// models' parameter gradients are restored afterwards; only the layers' caches change.
+    /// those of the inference function: each model's layers run in a twin graph where batch
+    /// normalization keeps its running statistics (not updated) and dropout is off, so all
+    /// samples go through as one batch. The models' parameter gradients are restored
+    /// afterwards; only the layers' caches for backward change.
     /// - Precondition: every index is a sample of `data`.
     /// - Throws: `ModelError` when a model does not take `data`'s samples.
     /// - Complexity: one forward and one backward pass of each model over the samples.
