@@ -129,10 +129,25 @@ public final class Graph {
     }
 
     /// Back-propagates the gradient of the loss with respect to the output of the last
-    /// `forward(_:training: true)`, writing every parameter's gradient.
-    public func backward(_ gradient: Tensor) {
-        guard !nodes.isEmpty else { return }
+    /// `forward(_:training: true)`, writing every parameter's gradient, and returns the
+    /// gradient with respect to the graph input when asked.
+    ///
+    /// Parameter gradients are overwritten, never accumulated, whether or not the input
+    /// gradient is asked for.
+    /// - Parameters:
+    ///   - gradient: `[N] + outputShape`, the gradient with respect to the output.
+    ///   - inputGradient: whether to compute the gradient with respect to the graph input
+    ///     (for saliency maps or adversarial inputs). Training leaves it off, so layers that
+    ///     read the input skip that product (`InputGradientSkipping`); when on, they compute
+    ///     it for this call only.
+    /// - Returns: the gradient with respect to the graph input, `[N] + inputShape`, summed
+    ///   over every node that reads the input; `gradient` itself for an empty graph; nil when
+    ///   `inputGradient` is false.
+    @discardableResult
+    public func backward(_ gradient: Tensor, inputGradient: Bool = false) -> Tensor? {
+        guard !nodes.isEmpty else { return inputGradient ? gradient : nil }
         var grads = [Tensor?](repeating: nil, count: nodes.count)
+        var gradientOfInput: Tensor?
         grads[nodes.count - 1] = gradient
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
             let node = nodes[i]
@@ -143,6 +158,11 @@ public final class Graph {
                 continue
             }
             grads[i] = nil
+            // A layer reading the input normally skips its input gradient; turn it on for this call.
+            let skipping = inputGradient && node.inputs.contains(.input) ? node.module as? InputGradientSkipping : nil
+            let forced = skipping?.computesInputGradient == false ? skipping : nil
+            forced?.computesInputGradient = true
+            defer { forced?.computesInputGradient = false }
             let inputGrads: [Tensor]
             if let layer = node.layer {
                 inputGrads = [layer.backward(g)]
@@ -151,10 +171,15 @@ public final class Graph {
             } else {
                 preconditionFailure("module '\(node.module.name)' is neither a Layer nor a MergeLayer")
             }
-            for (j, gi) in zip(node.inputs, inputGrads) where j.index >= 0 {
-                if grads[j.index] == nil { grads[j.index] = gi } else { grads[j.index]!.add(gi) }
+            for (j, gi) in zip(node.inputs, inputGrads) {
+                if j.index >= 0 {
+                    if grads[j.index] == nil { grads[j.index] = gi } else { grads[j.index]!.add(gi) }
+                } else if inputGradient {
+                    if gradientOfInput == nil { gradientOfInput = gi } else { gradientOfInput!.add(gi) }
+                }
             }
         }
+        return gradientOfInput   // every path from the output ends at the input, so it is set when asked
     }
 
     private func readerCounts() -> [Int] {

@@ -82,10 +82,19 @@ public func checkGraphGradients(_ graph: Graph, input: Tensor, epsilon: Float = 
                                 maxEntries: Int = 16, seed: UInt64 = 99) -> GradientCheck {
     let output = graph.forward(input, training: true)
     let r = randomTensor(output.shape, seed: seed)
-    graph.backward(r)
+    let dx = graph.backward(r, inputGradient: true)!
     let analytic = graph.trainableParameters.map { ($0.path, $0.parameter, $0.parameter.gradient) }
     let objective: () -> Double = { doubleDot(graph.forward(input, training: true), r) }
     var worst = 0.0, place = "", checked = 0
+    let inputStride = max(1, input.count / maxEntries)
+    for i in Swift.stride(from: 0, to: input.count, by: inputStride) {
+        var plus = input, minus = input
+        plus.scalars[i] += epsilon; minus.scalars[i] -= epsilon
+        let numeric = (doubleDot(graph.forward(plus, training: true), r) - doubleDot(graph.forward(minus, training: true), r)) / (2 * Double(epsilon))
+        let e = abs(Double(dx.scalars[i]) - numeric) / max(1, abs(numeric))
+        checked += 1
+        if e > worst { worst = e; place = "input[\(i)]" }
+    }
     for (path, p, g) in analytic {
         let stride = max(1, p.count / maxEntries)
         for i in Swift.stride(from: 0, to: p.count, by: stride) {

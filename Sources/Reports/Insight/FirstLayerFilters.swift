@@ -6,7 +6,8 @@ import NeuralNetwork
 public struct FirstLayerFilters: Codable, Equatable, Sendable {
     /// The convolution's name.
     public var layer: String
-    /// The kernel's size and input channels.
+    /// The kernel's size and input channels (per group: the weight's second dimension, as
+    /// stored, `[out, in/groups, kh, kw]`).
     public var kernelHeight: Int, kernelWidth: Int, inputChannels: Int
     /// Per filter, `kernelHeight × kernelWidth` values.
     public var filters: [[Float]]
@@ -15,6 +16,18 @@ public struct FirstLayerFilters: Codable, Equatable, Sendable {
     /// Per filter, whether every weight (and so the filter) is cut.
     public var removed: [Bool]
 
-    /// Reads `model`'s first `Conv2D` (in node order), or nil when it has none.
-    public init?(_ model: Graph) { return nil }   // TODO(insight helper)
+    /// Reads `model`'s first `Conv2D` (in node order; an inference-only `SparseConv2D` counts
+    /// as the convolution it stores), or nil when it has none.
+    /// - Complexity: O(weights of the layer).
+    public init?(_ model: Graph) {
+        guard let conv = model.nodes.lazy.compactMap({ convolutionLayer($0.module) }).first else { return nil }
+        let weight = conv.weight.value   // [out, in/groups, kh, kw]
+        guard weight.rank == 4, let kernel = ImageShape(Array(weight.shape.dropFirst())) else { return nil }
+        let units = weight.shape[0]
+        layer = conv.name
+        (inputChannels, kernelHeight, kernelWidth) = (kernel.channels, kernel.height, kernel.width)
+        filters = (0..<units).map { kernel.channelMean(of: weight.scalars, at: $0 * kernel.count) }
+        surviving = nonZerosPerUnit(weight.scalars, units: units)
+        removed = surviving.map { $0 == 0 }
+    }
 }
