@@ -82,15 +82,18 @@ struct PlanExecution {
         }
         if recipe.checkpoint != nil, let path = recipe.checkpointPath { try? FileManager.default.removeItem(atPath: path) }
         var summary = RunSummary(report, model: model, output: recipe.output)
+        var reportSeconds = 0.0
         if let recorder, let out = recipe.output {
+            let start = ContinuousClock.now
             summary.reportPath = try writeReport(model, run: report, recorder: recorder, images: test, output: out)
+            reportSeconds = (ContinuousClock.now - start).seconds
         }
         if json {
             try printJSON(summary)
         } else {
             for line in render(report, model) + summary.lines() { print(line) }
             if let out = recipe.output { print(savedLine(out, model: model)) }
-            if let path = summary.reportPath { print("report: \(path)") }
+            if let path = summary.reportPath { print(String(format: "report: %@ (written in %.2f s)", path, reportSeconds)) }
         }
     }
 

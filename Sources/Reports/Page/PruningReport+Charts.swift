@@ -77,13 +77,13 @@ extension PruningReport {
         let b = before?.totals
         var rows: [(name: String, format: Axis.Format, before: Double, after: Double)] = [
             ("parameters", .count, Double(b?.parameters ?? after.totals.parameters), Double(after.totals.parameters)),
-            ("non-zero weights", .count, Double(b?.nonZeros ?? after.totals.parameters), Double(after.totals.nonZeros)),
-            ("FLOPs (multiply-adds with non-zero weights)", .count, Double(b?.sparseFlops ?? after.totals.flops), Double(after.totals.sparseFlops)),
-            ("bytes, dense Float32", .bytes, Double(b?.bytes ?? after.totals.bytes), Double(after.totals.bytes)),
-            ("bytes, sparse (CSR)", .bytes, Double(b?.sparseBytes ?? after.totals.bytes), Double(after.totals.sparseBytes)),
+            ("non-zeros", .count, Double(b?.nonZeros ?? after.totals.parameters), Double(after.totals.nonZeros)),
+            ("FLOPs", .count, Double(b?.sparseFlops ?? after.totals.flops), Double(after.totals.sparseFlops)),
+            ("dense bytes", .bytes, Double(b?.bytes ?? after.totals.bytes), Double(after.totals.bytes)),
+            ("CSR bytes", .bytes, Double(b?.sparseBytes ?? after.totals.bytes), Double(after.totals.sparseBytes)),
         ]
         if let l = latency, let lb = l.beforeMilliseconds {
-            rows.append(("latency, batch \(l.batch)", .seconds, lb / 1000, l.afterMilliseconds / 1000))
+            rows.append(("latency", .seconds, lb / 1000, l.afterMilliseconds / 1000))
         }
         return rows
     }

@@ -9,9 +9,9 @@ extension PruningReport {
         // The first screen (1280×800) answers the three questions at a glance: accuracy against
         // sparsity, where the cuts fell, and what the network still looks at.
         var glance = figureChart(loss: false)
-        glance?.width = 400; glance?.height = 300
+        glance?.width = 380; glance?.height = 300
         var layers = layerSparsityChart()
-        layers?.width = 400; layers?.height = 300
+        layers?.width = 380; layers?.height = 300
         let looks: Chart? = pixelChart() ?? filterChart()
         var body = [header()]
         body.append(section("At a glance", [glance?.svg(), layers?.svg(), looks?.svg()]))
@@ -95,7 +95,9 @@ extension PruningReport {
         if let bytes = fileBytes {
             rows.append("<tr><th scope=\"row\">model file on disk</th><td></td><td>\(cell(Double(bytes), .bytes))</td><td></td></tr>")
         }
-        let caption = before == nil ? "No “before” model: the before column is the dense equivalent of this one." : "Before and after pruning."
+        var caption = before == nil ? "No “before” model: the before column is the dense equivalent of this one." : "Before and after pruning."
+        caption += " FLOPs count multiply-adds with non-zero weights; CSR bytes as the sparse runtime stores the weights"
+        caption += latency.map { String(format: "; latency is the median of %d batch-%d forward passes.", $0.runs, $0.batch) } ?? "."
         return "<table class=\"costs\"><caption>\(escape(caption))</caption><thead><tr><th>measure</th><th>before</th><th>after</th><th>after / before</th></tr></thead><tbody>"
             + rows.joined() + "</tbody></table>"
     }
@@ -110,7 +112,7 @@ extension PruningReport {
 
     private func paragraph(_ text: String) -> String { "<p class=\"note\">\(escape(text))</p>" }
 
-    private func escape(_ s: String) -> String { xmlEscaped(s) }
+    private func escape(_ s: String) -> String { escapeXML(s) }
 
     static let css = """
         body{font-family:system-ui,sans-serif;margin:24px;color:#111;background:#fff;max-width:1280px}
@@ -123,21 +125,4 @@ extension PruningReport {
         pre{font-size:12px;background:#f6f6f6;padding:8px;overflow:auto}
         @media print{body{margin:0}figure{break-inside:avoid}details{display:none}}
         """
-}
-
-/// `s` with the five XML special characters escaped.
-func xmlEscaped(_ s: String) -> String {
-    var out = ""
-    out.reserveCapacity(s.utf8.count)
-    for c in s {
-        switch c {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&quot;"
-        case "'": out += "&#39;"
-        default: out.append(c)
-        }
-    }
-    return out
 }

@@ -6,11 +6,12 @@ extension PruningReport {
     func pixelChart() -> ImageGrid? {
         guard let p = pixels else { return nil }
         let values = p.surviving.map { Float($0) }
-        let tile = Raster(width: p.width, height: p.height, values: values, colormap: .sequential, range: 0...Float(p.possible),
+        let top = Float(max(p.surviving.max() ?? 1, 1))
+        let tile = Raster(width: p.width, height: p.height, values: values, colormap: .sequential, range: 0...top,
                           caption: "\(p.deadPixels) of \(p.width * p.height) pixels unused")
-        return ImageGrid(id: "pixel-connections", title: "What \(p.layer) still looks at: surviving connections per input pixel",
-                         tiles: [tile], columns: 1, tileSize: 224,
-                         scale: (colormap: .sequential, range: 0...Float(p.possible), label: "connections kept (of \(p.possible))"))
+        return ImageGrid(id: "pixel-connections", title: "What \(p.layer) still looks at",
+                         tiles: [tile], columns: 1, tileSize: 208,
+                         scale: (colormap: .sequential, range: 0...top, label: "connections kept (of \(p.possible))"))
     }
 
     /// The mean input image of each class, beside the pixel map.
@@ -52,10 +53,10 @@ extension PruningReport {
             tiles.append(Raster(width: s.width, height: s.height, values: sample.image, colormap: .grayscale, caption: "label \(sample.label)"))
             for (m, name) in s.models.enumerated() {
                 tiles.append(Raster(width: s.width, height: s.height, values: sample.maps[m], colormap: .sequential,
-                                    caption: "\(name): predicts \(sample.predictions[m])"))
+                                    caption: "\(name.split(separator: " ").first ?? ""): \(sample.predictions[m])"))
             }
         }
-        return ImageGrid(id: "saliency", title: "Saliency: |∂ score of the predicted class / ∂ pixel|, " + s.models.joined(separator: " vs "),
+        return ImageGrid(id: "saliency", title: "Saliency: |∂ predicted class score / ∂ pixel|, " + s.models.joined(separator: " vs ") + " (captions: the predicted class)",
                          tiles: tiles, columns: 1 + s.models.count, tileSize: 84,
                          scale: (colormap: .sequential, range: 0...1, label: "gradient magnitude (each map scaled to its maximum)"))
     }
