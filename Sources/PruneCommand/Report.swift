@@ -83,11 +83,9 @@ enum ReportFiles {
 
     /// `NAME.report.html` beside `path` (`out/model.safetensors` → `out/model.report.html`).
     static func reportPath(besides path: String) -> String {
-        let url = URL(fileURLWithPath: path)
-        var stem = url.deletingPathExtension().lastPathComponent
+        var stem = (path as NSString).deletingPathExtension
         if stem.hasSuffix(".report") { stem = String(stem.dropLast(7)) }
-        let name = stem + ".report.html"
-        return path.contains("/") ? url.deletingLastPathComponent().appendingPathComponent(name).path : name
+        return stem + ".report.html"
     }
 
     /// Whether `path` names a report rather than a model.

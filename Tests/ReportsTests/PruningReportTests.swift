@@ -68,7 +68,10 @@ struct PruningReportTests {
         let final = try #require(report.accuracy.last { $0.stage == "final" })
         #expect(final.split == .test && abs(final.sparsity - 0.9) < 1e-6 && final.accuracy == run.final.accuracy)
         #expect(report.accuracy.filter { $0.split == .training }.map(\.sparsity) == recorder.epochs.map(\.sparsity))
-        #expect(report.dense.map(\.split) == [.training, .validation] && report.dense.allSatisfy { $0.sparsity == 0 && $0.stage == "epoch 1" })
+        // The dense model: its last dense epoch on the validation split, and the "before" model on the test images.
+        #expect(report.dense.map(\.stage) == ["epoch 1", "before the first cut"] && report.dense.map(\.split) == [.validation, .test])
+        #expect(report.dense[0].accuracy == recorder.epochs[0].validation!.accuracy)
+        #expect(report.dense[1].accuracy == Trainer.evaluate(recorder.before!, on: test).accuracy && report.dense[1].sparsity == 0)
         // The histogram counts each pruned weight once: zeros apart, the rest in the bins.
         let h = try #require(report.histogram)
         let total = 784 * 300 + 300 * 100 + 100 * 10

@@ -61,7 +61,7 @@ extension PruningReport {
     /// Fills `accuracy` and `dense` from the history, the recorder's epochs and, without a
     /// history, the models measured on the images.
     private mutating func collectAccuracy(_ inputs: ReportInputs, before: Graph?) {
-        let finalSparsity = after.totals.sparsity
+        let finalSparsity = Self.sparsity(of: inputs.model, paths: Self.prunedPaths(inputs.model, history: inputs.history))
         if let history = inputs.history {
             let lastCut = history.cuts.last?.sparsity ?? history.trainingCuts?.sparsity
             for m in history.measurements {
@@ -79,18 +79,24 @@ extension PruningReport {
                     points.append(AccuracyPoint(stage: name, split: .validation, sparsity: e.sparsity, accuracy: v.accuracy, loss: v.loss))
                 }
                 accuracy += points
-                if e.step <= firstCut, e.sparsity == 0 {   // the last dense epoch stands for the dense model
-                    dense.removeAll { $0.stage.hasPrefix("epoch") }
-                    dense += points
+                if e.step <= firstCut, e.sparsity == 0, let v = points.last, v.split == .validation {
+                    dense.removeAll { $0.split == .validation }   // the last dense epoch stands for the dense model
+                    dense.append(v)
                 }
             }
+        }
+        // The dense model on the images (the test split: shown, not decided on), when the run has no such figure.
+        if let before, let images = inputs.images, inputs.history != nil, !dense.contains(where: { $0.split == .test }) {
+            let d = Trainer.evaluate(before, on: images)
+            dense.append(AccuracyPoint(stage: inputs.recorder?.before != nil ? "before the first cut" : "baseline", split: .test, sparsity: Self.sparsity(of: before, paths: Self.prunedPaths(before, history: inputs.history)),
+                                       accuracy: d.accuracy, loss: d.loss))
         }
         guard inputs.history == nil, let images = inputs.images else { return }
         let e = Trainer.evaluate(inputs.model, on: images)
         accuracy.append(AccuracyPoint(stage: "as given", split: .test, sparsity: finalSparsity, accuracy: e.accuracy, loss: e.loss))
         if let before {
             let d = Trainer.evaluate(before, on: images)
-            dense.append(AccuracyPoint(stage: "baseline", split: .test, sparsity: ModelReport(before).totals.sparsity,
+            dense.append(AccuracyPoint(stage: "baseline", split: .test, sparsity: Self.sparsity(of: before, paths: Self.prunedPaths(before, history: nil)),
                                        accuracy: d.accuracy, loss: d.loss))
         }
     }
@@ -101,6 +107,13 @@ extension PruningReport {
             return selected.map(\.path)
         }
         return model.parameters.filter { $0.path.hasSuffix(".weight") && $0.parameter.value.rank >= 2 }.map(\.path)
+    }
+
+    /// The sparsity of the parameters at `paths` together.
+    static func sparsity(of model: Graph, paths: [String]) -> Double {
+        let parameters = paths.compactMap { model.parameter(at: $0) }
+        let total = parameters.reduce(0) { $0 + $1.count }
+        return total == 0 ? 0 : 1 - Double(parameters.reduce(0) { $0 + $1.value.nonZeroCount() }) / Double(total)
     }
 
     /// At most `maximum` steps: each kept step stands for a run of steps, with their mean

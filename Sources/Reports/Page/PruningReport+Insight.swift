@@ -29,9 +29,9 @@ extension PruningReport {
         let limit = f.filters.map { $0.map(abs).max() ?? 0 }.max() ?? 1
         let tiles = f.filters.indices.map { i in
             Raster(width: f.kernelWidth, height: f.kernelHeight, values: f.filters[i], colormap: .diverging, range: -max(limit, 1e-12)...max(limit, 1e-12),
-                   caption: f.removed[i] ? "\(i): removed" : "\(i): \(f.surviving[i]) of \(f.kernelWidth * f.kernelHeight * f.inputChannels) kept")
+                   caption: f.removed[i] ? "\(i): cut" : "\(i): \(f.surviving[i])/\(f.kernelWidth * f.kernelHeight * f.inputChannels)")
         }
-        return ImageGrid(id: "first-filters", title: "The first convolution's filters (\(f.layer)), mean over input channels",
+        return ImageGrid(id: "first-filters", title: "The first convolution's filters (\(f.layer)): weights kept / all",
                          tiles: tiles, columns: min(8, tiles.count), tileSize: 56,
                          scale: (colormap: .diverging, range: -limit...limit, label: "weight"))
     }
