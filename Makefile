@@ -17,7 +17,8 @@ DEMO_DIR := .build/demo
 .PHONY: demo test build bench fuzz deps clean
 
 # The main job: LeNet-300-100 trained and pruned to 90% with AGP, fine-tuned, reported,
-# saved (docs/recipes/demo-lenet300-agp.yaml); then the saved file is evaluated.
+# saved (docs/recipes/demo-lenet300-agp.yaml), with its HTML report beside it
+# (.build/demo/lenet300-agp90.report.html, path printed); then the saved file is evaluated.
 demo: deps build
 	@mkdir -p $(DEMO_DIR)
 	$(PRUNE) run docs/recipes/demo-lenet300-agp.yaml
