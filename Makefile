@@ -23,6 +23,7 @@ demo: deps build
 	@mkdir -p $(DEMO_DIR)
 	$(PRUNE) run docs/recipes/demo-lenet300-agp.yaml
 	$(PRUNE) eval $(DEMO_DIR)/lenet300-agp90.safetensors
+	@echo "report: $(DEMO_DIR)/lenet300-agp90.report.html (open it in a browser)"
 
 test: deps
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(TEST_APT_PACKAGES)"

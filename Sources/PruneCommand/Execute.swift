@@ -85,7 +85,12 @@ struct PlanExecution {
         var reportSeconds = 0.0
         if let recorder, let out = recipe.output {
             let start = ContinuousClock.now
-            summary.reportPath = try writeReport(model, run: report, recorder: recorder, images: test, output: out)
+            do {
+                // A resumed run's recorder saw only the steps after the checkpoint: its report keeps to the history.
+                summary.reportPath = try writeReport(model, run: report, recorder: restored == nil ? recorder : nil, images: test, output: out)
+            } catch {
+                printError("warning: the report was not written (the model was saved): \(error)")
+            }
             reportSeconds = (ContinuousClock.now - start).seconds
         }
         if json {
@@ -98,10 +103,11 @@ struct PlanExecution {
     }
 
     /// Writes the run's report beside `output` and returns its path.
-    func writeReport(_ model: Graph, run: RunReport, recorder: RunRecorder, images: Dataset, output: String) throws -> String {
+    func writeReport(_ model: Graph, run: RunReport, recorder: RunRecorder?, images: Dataset, output: String) throws -> String {
         var inputs = ReportInputs(title: URL(fileURLWithPath: output).lastPathComponent, model: model, run: run, recorder: recorder,
                                   images: images)
-        inputs.fileBytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? nil
+        if recorder == nil { inputs.recorderNote = "the run was resumed from a checkpoint: its steps and the model before its first cut are not in this report" }
+        inputs.fileBytes = fileSize(output)
         let path = ReportFiles.reportPath(besides: output)
         try AtomicFile.write(Data(try PruningReport(inputs).html().utf8), to: path)
         return path

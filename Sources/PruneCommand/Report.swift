@@ -26,7 +26,7 @@ struct Report: ParsableCommand {
     @Option(help: ArgumentHelp("The model before pruning, for the before/after comparisons (model files only).", valueName: "model"))
     var baseline: String?
 
-    @Flag(help: "Also run a sensitivity analysis (each weight pruned alone at 10 levels, on a held-out 10% of the training set).")
+    @Flag(help: "Also run a sensitivity analysis of the baseline (or, without one, of the model): each weight tensor pruned alone at 12 levels from 10% to 99%, measured on 10% of the training set drawn with the run's seed.")
     var sensitivity = false
 
     @Option(help: ArgumentHelp("Where to write the page (default: beside SOURCE, as NAME.report.html).", valueName: "path"))
@@ -56,7 +56,7 @@ struct Report: ParsableCommand {
             inputs.baseline = try ModelFile.load(baseline).model
             inputs.baselineSource = baseline
         }
-        inputs.fileBytes = (try? FileManager.default.attributesOfItem(atPath: source)[.size] as? Int) ?? nil
+        inputs.fileBytes = fileSize(source)
         var notes: [String: String] = [:]
         do {
             let data = try dataOptions.load()
@@ -64,13 +64,18 @@ struct Report: ParsableCommand {
             inputs.images = data.test
             if sensitivity {
                 let held = try data.training.splittingValidation(fraction: 0.1, seed: history?.plan.seed ?? 1).validation!
-                inputs.sensitivity = try SensitivityAnalysis(try loaded.model.densified(), levels: ReportFiles.sensitivityLevels,
-                                                             on: held, split: .validation)
+                let analysed = try (inputs.baseline ?? loaded.model).densified()
+                inputs.sensitivity = try SensitivityAnalysis(analysed, levels: ReportFiles.sensitivityLevels, on: held, split: .validation)
             }
         } catch where !sensitivity {
             notes["saliency"] = "the data at \(dataOptions.data) could not be used: \(error)"
         }
-        var report = try PruningReport(inputs)
+        var report: PruningReport
+        do {
+            report = try PruningReport(inputs)
+        } catch let error as ReportError {
+            throw ValidationError("--baseline \(baseline ?? ""): \(error)")
+        }
         report.notes.merge(notes) { _, new in new }
         return report
     }
@@ -96,6 +101,7 @@ enum ReportFiles {
 
     /// A report read back from its page (the embedded JSON) or its JSON.
     static func read(_ path: String) throws -> PruningReport {
+        guard FileManager.default.fileExists(atPath: path) else { throw FormatError(path: path, "does not exist") }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw FormatError(path: path, "cannot be read as UTF-8 text")
         }
@@ -107,10 +113,14 @@ enum ReportFiles {
             }
             json = String(text[start.upperBound..<end.lowerBound])
         }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         do {
-            return try JSONDecoder().decode(PruningReport.self, from: Data(json.utf8))
+            let report = try decoder.decode(PruningReport.self, from: Data(json.utf8))
+            try report.check()
+            return report
         } catch {
-            throw FormatError(path: path, "its report data does not decode: \(error)")
+            throw FormatError(path: path, "its report data does not read back: \(error)")
         }
     }
 
@@ -132,9 +142,9 @@ enum ReportFiles {
             return .init(name: name, points: report.accuracy + report.dense)
         }
         let loaded = try ModelFile.load(path)
-        let sparsity = ModelReport(loaded.model).totals.sparsity
-        let points = try history(loaded.metadata, path: path)?.measurements.map {
-            PruningReport.AccuracyPoint(stage: $0.stage, split: $0.split, sparsity: $0.sparsity ?? sparsity, accuracy: $0.accuracy, loss: $0.loss)
+        let points: [PruningReport.AccuracyPoint] = try history(loaded.metadata, path: path).map { h in
+            let figures = PruningReport.figures(of: h, model: loaded.model)
+            return figures.run + figures.dense
         } ?? []
         guard !points.isEmpty else { throw FormatError(path: path, "has no recorded figures to compare (it was not written by a Prune run)") }
         return .init(name: name, points: points)

@@ -22,6 +22,9 @@ public struct PruningResult: Sendable {
     /// The part of `seconds` spent computing the criterion's scores (0 for neuron and
     /// filter cuts, whose scoring is not timed apart from their group selection).
     public var scoringSeconds = 0.0
+    /// The score below which entries were cut (ties at it cut in model order), when one value
+    /// held for every parameter: value thresholds and global sparsity targets.
+    public var cutoff: Float?
     /// The sparsity over all pruned parameters together.
     public var sparsity: Double {
         let total = parameters.reduce(0) { $0 + $1.count }
@@ -50,6 +53,18 @@ public enum Pruner {
                                                   available: model.trainableParameters.map(\.path))
         }
         return selected
+    }
+
+    /// The sparsity of `parameters` together: their zero entries over all their entries
+    /// (0 for none). This is the sparsity every figure of a run is placed at.
+    public static func sparsity(of parameters: [(path: String, parameter: Parameter)]) -> Double {
+        let total = parameters.reduce(0) { $0 + $1.parameter.count }
+        return total == 0 ? 0 : 1 - Double(parameters.reduce(0) { $0 + $1.parameter.value.nonZeroCount() }) / Double(total)
+    }
+
+    /// The sparsity of the parameters `plan` selects in `model`, or nil when it selects none.
+    public static func sparsity(of plan: PruningPlan, in model: Graph) -> Double? {
+        (try? selectParameters(plan, in: model)).map { sparsity(of: $0) }
     }
 
     /// Structured cuts go through the model's dependency groups (`Structured.prune`), with
@@ -100,6 +115,7 @@ public enum Pruner {
         }
 
         let scored = clock.now
+        var cutoff: Float?
         if case let .nOfM(n, m) = plan.granularity {
             // N:M fixes the pattern itself; no threshold applies.
             for (i, (_, p)) in selected.enumerated() {
@@ -115,11 +131,13 @@ public enum Pruner {
             switch plan.threshold {
             case let .value(t):
                 rules = rules.map { _ in LowestSelection(below: t, ties: 0) }
+                cutoff = t
             case let .sparsity(s):
                 if plan.scope == .global {
                     let total = units.reduce(0) { $0 + $1.count }
                     let rule = LowestSelection(lowest: Int((s * Double(total)).rounded()), of: units)
                     rules = rules.map { _ in rule }
+                    cutoff = rule.below
                     sharedTies = rule.ties   // handed out in model order while masking
                 } else {
                     for i in units.indices { rules[i] = LowestSelection(lowest: Int((s * Double(units[i].count)).rounded()), of: [units[i]]) }
@@ -140,7 +158,8 @@ public enum Pruner {
             PrunedParameter(path: entry.path, count: entry.parameter.count, nonZerosBefore: nonZeros,
                             nonZerosAfter: entry.parameter.value.nonZeroCount())
         }
-        return PruningResult(parameters: report, seconds: (clock.now - start).seconds, scoringSeconds: (scored - start).seconds)
+        return PruningResult(parameters: report, seconds: (clock.now - start).seconds, scoringSeconds: (scored - start).seconds,
+                             cutoff: cutoff.flatMap { $0.isFinite ? $0 : nil })
     }
 
     private static func validate(_ plan: PruningPlan, _ selected: [(path: String, parameter: Parameter)]) throws {

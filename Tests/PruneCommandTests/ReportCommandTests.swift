@@ -22,6 +22,25 @@ struct PrunedWithReport {
 let runCharts = ["accuracy-sparsity", "layer-sparsity", "pixel-connections", "costs", "time", "loss-sparsity", "schedule",
                  "weights", "removed-units", "class-means", "saliency"]
 
+/// Headless Chromium, or a failed requirement saying how to install it.
+func chromium() throws -> String {
+    try #require(["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                 "headless Chromium is needed (Debian: apt-get install chromium; `make test` installs it)")
+}
+
+/// Chromium's flags: headless, 1280×800, every network request sent to a closed port.
+func chromiumFlags(profile folder: URL) -> [String] {
+    ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--proxy-server=127.0.0.1:9",
+     "--window-size=1280,800", "--user-data-dir=\(folder.appendingPathComponent("chromium").path)"]
+}
+
+/// The document Chromium builds from the page at `path`.
+func renderedDocument(_ path: String, in folder: URL) throws -> String {
+    let dom = try runProgram(try chromium(), chromiumFlags(profile: folder) + ["--dump-dom", "file://\(path)"])
+    try #require(dom.status == 0, "\(dom.stderr)")
+    return dom.stdout
+}
+
 @Suite("prune report")
 struct ReportCommandTests {
     @Test("a pruning run writes its report beside the model and prints the path; --no-report writes none")
@@ -55,12 +74,8 @@ struct ReportCommandTests {
         let hrefs = page.matches(of: try Regex("href=\"([^\"]*)\"")).map { page[$0.range].dropFirst(6) }
         #expect(hrefs.allSatisfy { $0.hasPrefix("data:image/png;base64,") })
         // Chromium, with every network request sent to a closed port, draws the page at 1280×800.
-        let chromium = try #require(["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) },
-                                    "headless Chromium is needed (Debian: apt-get install chromium; `make test` installs it)")
         let shot = run.folder.appendingPathComponent("report.png").path
-        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--proxy-server=127.0.0.1:9",
-                     "--window-size=1280,800", "--user-data-dir=\(run.folder.appendingPathComponent("chromium").path)"]
-        let drawn = try runProgram(chromium, flags + ["--screenshot=\(shot)", "file://\(run.report)"])
+        let drawn = try runProgram(try chromium(), chromiumFlags(profile: run.folder) + ["--screenshot=\(shot)", "file://\(run.report)"])
         #expect(drawn.status == 0, "\(drawn.stderr)")
         let image = try ImageDecoder.read(shot, channels: 3)
         #expect(image.width == 1280 && image.height == 800)
@@ -74,26 +89,36 @@ struct ReportCommandTests {
         }
         #expect(Double(inked) / Double(1280 * 800) > 0.03 && blue > 200 && vermillion > 200, "inked \(inked), blue \(blue), vermillion \(vermillion)")
         // Every chart is in the rendered document, as an SVG with a non-empty title.
-        let dom = try runProgram(chromium, flags + ["--dump-dom", "file://\(run.report)"])
-        #expect(dom.status == 0, "\(dom.stderr)")
+        let dom = try renderedDocument(run.report, in: run.folder)
         for id in runCharts {
-            let title = dom.stdout.firstMatch(of: try Regex("<svg[^>]*id=\"\(id)\"[^>]*>\\s*<title[^>]*>([^<]+)</title>"))
+            let title = dom.firstMatch(of: try Regex("<svg[^>]*id=\"\(id)\"[^>]*>\\s*<title[^>]*>([^<]+)</title>"))
             #expect(title != nil, "chart \(id) is not drawn with a title")
         }
     }
 
-    @Test("`prune report` of a model file: sensitivity curves, another run overlaid, the data as JSON, the page read back")
+    @Test("`prune report` of a model file: a baseline, its sensitivity curves, another run overlaid, the data as JSON, the page read back")
     func fromAModelFile() throws {
-        let run = try PrunedWithReport.shared.get()
-        try #require(run.result.status == 0, "\(run.result)")
+        let run = try PrunedWithReport.shared.get(), dense = try TrainedModel.shared.get()
+        try #require(run.result.status == 0 && dense.train.status == 0, "\(run.result)\n\(dense.train)")
         let out = run.folder.appendingPathComponent("again.html").path
-        let r = try prune("report", run.model, "--sensitivity", "--compare", run.report, "--out", out, "--json")
+        let r = try prune("report", run.model, "--baseline", dense.path, "--sensitivity", "--compare", run.report, "--out", out, "--json")
         #expect(r.status == 0, "\(r)")
         let json = try singleJSONObject(r.stdout)
+        // The sensitivity of the dense baseline: each tensor alone reaches every level exactly,
+        // and cutting 99% of one costs more than cutting 10% of it.
         let sensitivity = try #require(json["sensitivity"] as? [String: Any])
         let layers = try #require(sensitivity["layers"] as? [[String: Any]])
         #expect(layers.map { $0["path"] as? String } == ["fc1.weight", "fc2.weight", "fc3.weight"])
-        #expect(layers.allSatisfy { ($0["levels"] as? [Any])?.count == 12 } && sensitivity["split"] as? String == "validation")
+        #expect(sensitivity["split"] as? String == "validation" && sensitivity["samples"] as? Int == 6000)
+        for layer in layers {
+            let levels = try #require(layer["levels"] as? [[String: Any]])
+            let sparsity = levels.compactMap { $0["sparsity"] as? Double }, accuracy = levels.compactMap { $0["accuracy"] as? Double }
+            #expect(levels.count == 12 && abs(sparsity[0] - 0.1) < 1e-3 && abs(sparsity[11] - 0.99) < 1e-3, "\(sparsity)")
+            #expect(accuracy[11] < accuracy[0], "\(layer["path"] ?? ""): \(accuracy)")
+        }
+        // The baseline is the dense line, measured on the test images.
+        let denseFigures = try #require(json["dense"] as? [[String: Any]])
+        #expect(denseFigures.contains { $0["stage"] as? String == "baseline" && $0["split"] as? String == "test" }, "\(denseFigures)")
         #expect((json["compared"] as? [[String: Any]])?.map { $0["name"] as? String } == ["agp90.report.html"])
         let page = try String(contentsOfFile: out, encoding: .utf8)
         #expect(page.contains("id=\"sensitivity\"") && page.contains("agp90.report.html: test"))
@@ -103,6 +128,29 @@ struct ReportCommandTests {
         let back = try singleJSONObject(again.stdout)
         #expect((back["sensitivity"] as? [String: Any])?["layers"] as? [[String: Any]] != nil)
         #expect((back["accuracy"] as? [Any])?.count == (json["accuracy"] as? [Any])?.count)
+    }
+
+    @Test("`prune prune` of a convolution net writes a report with its first filters, under 2 MB, that Chromium draws")
+    func convolutionNet() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dense = folder.appendingPathComponent("l5.safetensors").path, pruned = folder.appendingPathComponent("l5-90.safetensors").path
+        #expect(try prune("train", "--model", "lenet5", "--epochs", "1", "--quiet", "--out", dense).status == 0)
+        let r = try prune("prune", dense, "--sparsity", "0.9", "--quiet", "--out", pruned)
+        let report = folder.appendingPathComponent("l5-90.report.html").path
+        #expect(r.status == 0 && r.stdout.contains("report: \(report)"), "\(r)")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: report)[.size] as? Int)
+        #expect(size < 2_000_000, "\(size) bytes")
+        let page = try String(contentsOfFile: report, encoding: .utf8)
+        #expect(!page.contains("id=\"pixel-connections\""), "LeNet-5 starts with a convolution")
+        let dom = try renderedDocument(report, in: folder)
+        for id in ["first-filters", "accuracy-sparsity", "layer-sparsity", "costs", "weights", "removed-units", "saliency"] {
+            #expect(dom.firstMatch(of: try Regex("<svg[^>]*id=\"\(id)\"[^>]*>\\s*<title[^>]*>([^<]+)</title>")) != nil, "chart \(id)")
+        }
+        // One-shot from a loaded model: the dense line is the model as loaded, on the test split.
+        let json = try singleJSONObject(try prune("report", report, "--json", "--out", folder.appendingPathComponent("again.html").path).stdout)
+        #expect((json["dense"] as? [[String: Any]])?.map { $0["stage"] as? String } == ["as loaded"])
+        #expect(((json["filters"] as? [String: Any])?["filters"] as? [Any])?.count == 6)
     }
 
     @Test("a page that is not a report, a missing file, and --sensitivity on a report are refused, naming the problem")
@@ -115,6 +163,17 @@ struct ReportCommandTests {
         #expect(notReport.status == 1 && notReport.stderr.contains(fake) && notReport.stderr.contains("report-data"), "\(notReport)")
         let missing = try prune("report", folder.appendingPathComponent("none.safetensors").path)
         #expect(missing.status == 1 && missing.stderr.contains("none.safetensors"), "\(missing)")
+        // A report whose data contradicts itself (a pixel map one count short) is refused, not drawn.
+        let run = try PrunedWithReport.shared.get()
+        let json = try prune("report", run.report, "--json", "--out", folder.appendingPathComponent("ok.html").path)
+        var object = try singleJSONObject(json.stdout)
+        var pixels = try #require(object["pixels"] as? [String: Any])
+        pixels["surviving"] = (pixels["surviving"] as? [Int]).map { Array($0.dropLast()) }
+        object["pixels"] = pixels
+        let damaged = folder.appendingPathComponent("damaged.json").path
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: damaged))
+        let refused = try prune("report", damaged, "--out", folder.appendingPathComponent("d.html").path)
+        #expect(refused.status == 1 && refused.stderr.contains(damaged) && refused.stderr.contains("pixels"), "\(refused)")
         let misuse = try prune("report", fake, "--sensitivity")
         #expect(misuse.status == 2, "\(misuse)")
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("fake.report.html").path))

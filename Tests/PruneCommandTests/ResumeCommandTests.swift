@@ -87,6 +87,9 @@ struct ResumeCommandTests {
         #expect(a == b, "the resumed run's file differs from the uninterrupted run's")
         #expect(figures(try singleJSONObject(result.stdout)) == figures(try singleJSONObject(expected.stdout)))
         #expect(!FileManager.default.fileExists(atPath: checkpoint))
+        // The resumed run's report keeps to its history, and says why.
+        let page = try String(contentsOfFile: folder.appendingPathComponent("resumed.report.html").path, encoding: .utf8)
+        #expect(page.contains("resumed from a checkpoint"))
     }
 
     @Test("`--resume` with no checkpoint yet starts from the beginning; `--checkpoint-every` needs an output or checkpoint.path")

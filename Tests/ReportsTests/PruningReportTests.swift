@@ -79,6 +79,13 @@ struct PruningReportTests {
         #expect(h.zerosAfter == Int((0.9 * Double(total)).rounded()) && h.zerosBefore == 0)
         let kept = model.parameters.filter { $0.path.hasSuffix("weight") }.flatMap { $0.parameter.value.scalars }.filter { $0 != 0 }.map(abs)
         #expect(h.smallestKept == Double(kept.min()!))
+        // The last cut (global magnitude) removed every weight below its cutoff; it came after the
+        // last step, so every weight kept is at or above it, and the tensors' zeros add up.
+        let lastCut = try #require(h.lastCut)
+        #expect(lastCut == Double(run.history.cuts.last!.cutoff!) && lastCut > 0 && h.smallestKept! >= lastCut)
+        #expect(report.weights.map(\.path) == ["fc1.weight", "fc2.weight", "fc3.weight"])
+        #expect(report.weights.reduce(0) { $0 + Int(($1.after * Double($1.count)).rounded()) } == h.zerosAfter)
+        #expect(report.weights.allSatisfy { $0.before == 0 })
         #expect(h.edges.first! <= Double(kept.min()!) && h.edges.last! >= Double(kept.max()!))
         let nonZeros = { (m: Graph) in m.parameters.reduce(0) { $0 + $1.parameter.value.nonZeroCount() } }
         #expect(report.before?.totals.nonZeros == nonZeros(recorder.before!) && report.after.totals.nonZeros == nonZeros(model))
@@ -107,5 +114,17 @@ struct PruningReportTests {
         #expect(abs(report.steps[4].loss - losses[16..<18].reduce(0, +) / 2) < 1e-6)
         #expect(report.steps[4].sparsity == recorder.steps[17].sparsity)
         #expect(report.latency == nil && report.saliency == nil && report.notes["saliency"] != nil)
+    }
+
+    @Test("a baseline that takes other inputs is refused, saying both shapes")
+    func mismatchedBaseline() throws {
+        var rng = SeededGenerator(seed: 1)
+        let model = try Graph(inputShape: [4], sequential: [Dense(name: "fc", inFeatures: 4, outFeatures: 2, rng: &rng)])
+        let other = try Graph(inputShape: [5], sequential: [Dense(name: "fc", inFeatures: 5, outFeatures: 2, rng: &rng)])
+        var inputs = ReportInputs(title: "t", model: model, baseline: other)
+        inputs.latencySeconds = 0
+        #expect(throws: ReportError.baselineMismatch("the model before pruning takes [5] and gives [2]; the pruned one takes [4] and gives [2]")) {
+            try PruningReport(inputs)
+        }
     }
 }

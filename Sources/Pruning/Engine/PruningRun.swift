@@ -170,8 +170,7 @@ final class RunState {
         }
         if rounds == nil {
             let selected = try Pruner.selectParameters(plan, in: model)
-            let start = 1 - Double(selected.reduce(0) { $0 + $1.parameter.value.nonZeroCount() })
-                / Double(max(selected.reduce(0) { $0 + $1.parameter.count }, 1))
+            let start = Pruner.sparsity(of: selected)
             rounds = RoundsProgress(start: start, baseline: budget == nil ? nil : evaluate(data.validation!), round: 0)
         }
         if resume == .rounds(recovery: nil) { resume = nil }
@@ -315,7 +314,8 @@ final class RunState {
         let result = try Pruner.prune(model, with: plan)
         timing.pruning += (clock.now - start).seconds
         timing.scoring += prepared + result.scoringSeconds
-        var record = CutRecord(phase: phase, step: step, round: round, sparsity: result.sparsity, criterion: plan.criterion.name)
+        var record = CutRecord(phase: phase, step: step, round: round, sparsity: result.sparsity, criterion: plan.criterion.name,
+                               cutoff: result.cutoff)
         switch threshold {
         case let .sparsity(s): record.targetSparsity = s
         case let .value(v): record.thresholdValue = v
@@ -349,11 +349,7 @@ final class RunState {
     }
 
     /// The sparsity of the parameters the plan prunes, or nil without a plan.
-    func prunedSparsity() -> Double? {
-        guard let plan, let selected = try? Pruner.selectParameters(plan, in: model) else { return nil }
-        let total = selected.reduce(0) { $0 + $1.parameter.count }
-        return total == 0 ? 0 : 1 - Double(selected.reduce(0) { $0 + $1.parameter.value.nonZeroCount() }) / Double(total)
-    }
+    func prunedSparsity() -> Double? { plan.flatMap { Pruner.sparsity(of: $0, in: model) } }
 
     func evaluate(_ set: Dataset) -> Evaluation {
         let clock = ContinuousClock()

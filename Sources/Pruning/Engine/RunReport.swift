@@ -51,6 +51,9 @@ public struct CutRecord: Codable, Equatable, Sendable {
     public var sparsity: Double
     /// The criterion that scored it.
     public var criterion: String
+    /// The score below which entries were cut, when one value held for every parameter
+    /// (value thresholds, global sparsity targets): for magnitude, a weight magnitude.
+    public var cutoff: Float?
 }
 
 /// What one round after training did.
@@ -95,8 +98,9 @@ public struct RunHistory: Codable, Equatable, Sendable {
     public struct TrainingCuts: Codable, Equatable, Sendable {
         /// How many, and the steps of the first and the last.
         public var count: Int, firstStep: Int, lastStep: Int
-        /// The sparsity the last one reached.
+        /// The sparsity the last one reached, and its cutoff score (see `CutRecord.cutoff`).
         public var sparsity: Double
+        public var cutoff: Float?
     }
 
     /// This history with the cuts made during training summarized, for storing in a model
@@ -107,7 +111,7 @@ public struct RunHistory: Codable, Equatable, Sendable {
         var h = self
         h.cuts = cuts.filter { $0.phase != .training }
         h.trainingCuts = TrainingCuts(count: training.count, firstStep: first.step ?? 0, lastStep: last.step ?? 0,
-                                      sparsity: last.sparsity)
+                                      sparsity: last.sparsity, cutoff: last.cutoff)
         return h
     }
 }

@@ -27,7 +27,7 @@ public struct SaliencyMaps: Codable, Equatable, Sendable {
     /// Computes the maps of `models` for the samples of `data` at `indices`.
     ///
     /// The score differentiated is the model's output at its predicted class: the logit, or
-    /// the probability when the model ends in `Softmax` (`Graph.outputKind`). Gradients are
+    /// the probability when the model ends in `Softmax` (its output is then probabilities). Gradients are
     /// those of the inference function: each model's layers run in a twin graph where batch
     /// normalization keeps its running statistics (not updated) and dropout is off, so all
     /// samples go through as one batch. The models' parameter gradients are restored

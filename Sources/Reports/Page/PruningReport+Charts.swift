@@ -16,12 +16,12 @@ extension PruningReport {
         }
         let splits: [(DataSplit, String, Int)] = [(.training, "training (epoch mean)", 2), (.validation, "validation", 0), (.test, "test", 3)]
         var series: [Series] = splits.compactMap { split, name, color in
-            let points = accuracy.filter { $0.split == split }.map { point($0) }
+            let points = Self.bySparsity(accuracy.filter { $0.split == split }).map { point($0) }
             return points.isEmpty ? nil : Series(name, points: points, style: split == .training ? .markers : .lineAndMarkers, color: color)
         }
         for (i, run) in compared.enumerated() {
             for (split, name, _) in splits {
-                let points = run.points.filter { $0.split == split }.map { point($0, run: run.name) }
+                let points = Self.bySparsity(run.points.filter { $0.split == split }).map { point($0, run: run.name) }
                 if !points.isEmpty { series.append(Series("\(run.name): \(name)", points: points, style: .dashed, color: 4 + i)) }
             }
         }
@@ -51,20 +51,20 @@ extension PruningReport {
                          y2: Axis("learning rate"), series: [sparsity, rate], references: starts)
     }
 
-    /// Per-layer sparsity, before and after.
+    /// Per-tensor sparsity of the pruned weights, before and after.
     func layerSparsityChart() -> BarChart? {
-        guard !after.layers.isEmpty else { return nil }
-        var series = [BarChart.BarSeries("after", values: after.layers.map(\.sparsity), color: 3)]
-        if let before, before.layers.map(\.name) == after.layers.map(\.name), before.totals.nonZeros < before.totals.parameters {
-            series.insert(BarChart.BarSeries("before", values: before.layers.map(\.sparsity), color: 0), at: 0)
+        guard !weights.isEmpty else { return nil }
+        var series = [BarChart.BarSeries("after", values: weights.map(\.after), color: 3)]
+        if weights.contains(where: { ($0.before ?? 0) > 0 }) {
+            series.insert(BarChart.BarSeries("before", values: weights.map { $0.before ?? 0 }, color: 0), at: 0)
         }
-        return BarChart(id: "layer-sparsity", title: "Sparsity per layer", categories: after.layers.map(\.name), categoryLabel: "layer",
-                        series: series, y: Axis("zero weights (%)", format: .percent, range: 0...1))
+        return BarChart(id: "layer-sparsity", title: "Sparsity per layer", categories: weights.map { Self.layerName($0.path) },
+                        categoryLabel: "layer (its weight tensor)", series: series, y: Axis("zero weights (%)", format: .percent, range: 0...1))
     }
 
     /// The costs as a share of the dense model's: non-zeros, FLOPs, bytes, latency.
     func costChart() -> BarChart {
-        let rows = costRows()
+        let rows = costRows().filter { $0.before.isFinite }
         return BarChart(id: "costs", title: "What the model costs, relative to the model before pruning",
                         categories: rows.map(\.name), categoryLabel: "measure",
                         series: [BarChart.BarSeries("before", values: rows.map { _ in 1 }, color: 0),
@@ -82,8 +82,8 @@ extension PruningReport {
             ("dense bytes", .bytes, Double(b?.bytes ?? after.totals.bytes), Double(after.totals.bytes)),
             ("CSR bytes", .bytes, Double(b?.sparseBytes ?? after.totals.bytes), Double(after.totals.sparseBytes)),
         ]
-        if let l = latency, let lb = l.beforeMilliseconds {
-            rows.append(("latency", .seconds, lb / 1000, l.afterMilliseconds / 1000))
+        if let l = latency {
+            rows.append(("latency", .seconds, (l.beforeMilliseconds ?? .nan) / 1000, l.afterMilliseconds / 1000))
         }
         return rows
     }
@@ -93,8 +93,10 @@ extension PruningReport {
         guard let t = time else { return nil }
         var parts = [("training", t.training), ("scoring", t.scoring), ("cutting", t.cutting), ("evaluation", t.evaluation)]
         if let r = t.report { parts.append(("this report", r)) }
+        parts = parts.filter { $0.1 > 0 }   // neuron and filter cuts are not timed apart from their scoring
+        guard !parts.isEmpty else { return nil }
         return BarChart(id: "time", title: "Time spent", categories: parts.map(\.0), categoryLabel: "activity",
-                        series: [BarChart.BarSeries("seconds", values: parts.map { max($0.1, 1e-6) }, color: 0)],
+                        series: [BarChart.BarSeries("seconds", values: parts.map(\.1), color: 0)],
                         y: Axis("time (s, log scale)", scale: .log, format: .seconds))
     }
 
@@ -103,7 +105,8 @@ extension PruningReport {
         guard let h = histogram else { return nil }
         var series = [HistogramChart.HistogramSeries("after (\(Self.count(h.zerosAfter)) zeros not shown)", counts: h.after, color: 3)]
         if let b = h.before { series.insert(.init("before (\(Self.count(h.zerosBefore ?? 0)) zeros not shown)", counts: b, color: 0), at: 0) }
-        let markers = h.smallestKept.map { [ReferenceLine(String(format: "smallest kept |w| = %.3g", $0), at: $0, .vertical, color: 7)] } ?? []
+        var markers = h.smallestKept.map { [ReferenceLine(String(format: "smallest kept |w| = %.3g", $0), at: $0, .vertical, color: 7)] } ?? []
+        if let cut = h.lastCut, cut > 0 { markers.append(ReferenceLine(String(format: "last cut: |w| < %.3g", cut), at: cut, .vertical, color: 3)) }
         return HistogramChart(id: "weights", title: "Weight magnitudes of the pruned layers", edges: h.edges, series: series,
                               x: Axis("|weight| (log scale)", scale: .log), markers: markers)
     }
@@ -121,6 +124,16 @@ extension PruningReport {
                          x: Axis("sparsity of the one layer (%)", format: .percent), y: Axis("accuracy (%)", format: .percent),
                          series: series, references: [ReferenceLine(String(format: "unpruned %.2f%%", 100 * s.baseline.accuracy),
                                                                     at: Double(s.baseline.accuracy), color: 7)])
+    }
+
+    /// Figures in order of sparsity (measurement order among equals), so a line runs left to right.
+    static func bySparsity(_ points: [AccuracyPoint]) -> [AccuracyPoint] {
+        points.enumerated().sorted { ($0.element.sparsity, $0.offset) < ($1.element.sparsity, $1.offset) }.map(\.element)
+    }
+
+    /// `"fc1"` for `"fc1.weight"`.
+    static func layerName(_ path: String) -> String {
+        path.hasSuffix(".weight") ? String(path.dropLast(7)) : path
     }
 
     /// A count shortened for labels.

@@ -64,7 +64,8 @@ extension PruningReport {
         if let d = dense.first(where: { $0.split == .test }) ?? dense.first {
             facts.append(String(format: "dense %.2f%% (%@, %@)", 100 * d.accuracy, d.split.rawValue, d.stage))
         }
-        facts.append(String(format: "sparsity %.1f%%", 100 * after.totals.sparsity))
+        let kept = weights.reduce(0.0) { $0 + (1 - $1.after) * Double($1.count) }, all = weights.reduce(0) { $0 + $1.count }
+        if all > 0 { facts.append(String(format: "%.1f%% of the pruned weights are zero", 100 * (1 - kept / Double(all)))) }
         facts.append("\(Self.count(after.totals.nonZeros)) of \(Self.count(after.totals.parameters)) parameters non-zero")
         facts.append(String(format: "%.1f× smaller stored sparse", after.totals.compression))
         if let l = latency, let b = l.beforeMilliseconds {
@@ -72,6 +73,7 @@ extension PruningReport {
         }
         var parts = ["<header>", "<h1>\(escape(title))</h1>", "<p class=\"facts\">\(escape(facts.joined(separator: " · ")))</p>"]
         if let source = beforeSource { parts.append("<p class=\"note\">“Before” is \(escape(source)).</p>") }
+        if let why = notes["before"] { parts.append(paragraph("No “before” model: \(why).")) }
         if let plan = history?.plan {
             parts.append("<details><summary>The plan (resolved recipe)</summary><pre>\(escape(plan.yaml()))</pre></details>")
         }
@@ -82,7 +84,8 @@ extension PruningReport {
     /// Before and after, as a table.
     private func costTable() -> String {
         func cell(_ v: Double, _ format: Axis.Format) -> String {
-            switch format {
+            guard v.isFinite else { return "—" }
+            return switch format {
             case .bytes: v >= 1e6 ? String(format: "%.2f MB", v / 1e6) : String(format: "%.1f kB", v / 1e3)
             case .seconds: String(format: "%.4f ms", v * 1000)
             default: String(Int(v.rounded()))
@@ -90,7 +93,7 @@ extension PruningReport {
         }
         var rows = costRows().map { r in
             "<tr><th scope=\"row\">\(escape(r.name))</th><td>\(cell(r.before, r.format))</td><td>\(cell(r.after, r.format))</td>"
-                + "<td>\(String(format: "%.1f%%", 100 * r.after / max(r.before, 1e-12)))</td></tr>"
+                + "<td>\(r.before.isFinite ? String(format: "%.1f%%", 100 * r.after / max(r.before, 1e-12)) : "—")</td></tr>"
         }
         if let bytes = fileBytes {
             rows.append("<tr><th scope=\"row\">model file on disk</th><td></td><td>\(cell(Double(bytes), .bytes))</td><td></td></tr>")

@@ -14,13 +14,20 @@ extension PruningReport {
                          scale: (colormap: .sequential, range: 0...top, label: "connections kept (of \(p.possible))"))
     }
 
-    /// The mean input image of each class, beside the pixel map.
+    /// The mean input image of each class, beside the pixel map when there is one.
     func classMeansChart() -> ImageGrid? {
         guard let c = classMeans, !c.images.isEmpty else { return nil }
-        let tiles = zip(c.classes, c.images).map { label, image in
+        var tiles = zip(c.classes, c.images).map { label, image in
             Raster(width: c.width, height: c.height, values: image, colormap: .grayscale, caption: "class \(label)")
         }
-        return ImageGrid(id: "class-means", title: "The average input image of each class", tiles: tiles, columns: 5, tileSize: 84)
+        guard let map = pixelChart()?.tiles.first, let p = pixels, p.width == c.width, p.height == c.height else {
+            return ImageGrid(id: "class-means", title: "The average input image of each class", tiles: tiles, columns: 5, tileSize: 84)
+        }
+        tiles.insert(Raster(width: map.width, height: map.height, values: map.values, colormap: .sequential, range: map.range,
+                            caption: "\(p.layer) keeps"), at: 0)
+        return ImageGrid(id: "class-means", title: "What \(p.layer) keeps, beside the average image of each class",
+                         tiles: tiles, columns: 6, tileSize: 84,
+                         scale: (colormap: .sequential, range: map.range ?? 0...1, label: "connections kept per pixel (first image)"))
     }
 
     /// The first convolution's filters, kept and removed.

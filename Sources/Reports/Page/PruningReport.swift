@@ -27,7 +27,8 @@ public struct PruningReport: Codable, Sendable {
     /// Where the run's time went, in seconds.
     public struct Time: Codable, Equatable, Sendable {
         public var training: Double, scoring: Double, cutting: Double, evaluation: Double
-        /// Writing this report (measuring latency, saliency, drawing).
+        /// Building this report's data (latency, figures of the "before" model, saliency);
+        /// drawing and writing the page come after and are not in it.
         public var report: Double?
     }
 
@@ -56,6 +57,8 @@ public struct PruningReport: Codable, Sendable {
     public var fileBytes: Int?
     /// Weight magnitudes before and after.
     public var histogram: WeightHistogram?
+    /// Each pruned weight tensor's sparsity, before and after.
+    public var weights: [WeightSparsity] = []
     /// Time per activity.
     public var time: Time?
     /// Per-layer sensitivity curves, when an analysis was given.
@@ -97,6 +100,8 @@ public struct ReportInputs {
     public var latencySeconds = 0.2
     /// At most this many steps are kept for the schedule chart.
     public var maximumSteps = 400
+    /// Why there is no recorder or "before" model (e.g. a run resumed from a checkpoint), said on the page.
+    public var recorderNote: String?
 
     /// Inputs for a report on `model`.
     public init(title: String, model: Graph, history: RunHistory? = nil, timing: RunTiming? = nil,

@@ -49,18 +49,17 @@ public final class RunRecorder: RunObserver, TrainingCallback {
     /// The last problem met copying the model (a report without a "before" side says why).
     public private(set) var copyError: String?
 
+    private let model: Graph
+    private let plan: PruningPlan?
     private var sparsity: Double
     private var phase = "training"
 
-    /// A recorder for a run on `model` with `plan` (whose selection the sparsity is taken over).
+    /// A recorder for a run on `model` with `plan` (whose selection the sparsity is taken
+    /// over, as for every figure of the run).
     public init(_ model: Graph, plan: PruningPlan?) {
-        sparsity = plan.flatMap { try? Pruner.selectParameters($0, in: model) }.map(Self.sparsity) ?? 0
-    }
-
-    /// The sparsity of the given parameters together.
-    static func sparsity(_ parameters: [(path: String, parameter: Parameter)]) -> Double {
-        let total = parameters.reduce(0) { $0 + $1.parameter.count }
-        return total == 0 ? 0 : 1 - Double(parameters.reduce(0) { $0 + $1.parameter.value.nonZeroCount() }) / Double(total)
+        self.model = model
+        self.plan = plan
+        sparsity = plan.flatMap { Pruner.sparsity(of: $0, in: model) } ?? 0
     }
 
     public func run(willBegin phase: RunPhase) {
@@ -83,7 +82,13 @@ public final class RunRecorder: RunObserver, TrainingCallback {
     }
 
     public func run(didCut cut: CutRecord) {
-        sparsity = cut.sparsity   // a cut during training comes before this step's record: the driver listens first
+        // Over the plan's whole selection (a neuron cut's own figure covers the layers it cut).
+        // A cut during training comes before this step's record: the schedule listens first.
+        sparsity = plan.flatMap { Pruner.sparsity(of: $0, in: model) } ?? cut.sparsity
+    }
+
+    public func run(didMeasure measurement: Measurement) {
+        if let s = measurement.sparsity { sparsity = s }   // after a rolled-back round, the restored sparsity
     }
 
     public func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws {

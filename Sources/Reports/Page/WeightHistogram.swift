@@ -15,6 +15,10 @@ public struct WeightHistogram: Codable, Equatable, Sendable {
     /// The smallest magnitude that survived, when pruning cut anything: where a magnitude
     /// cut would have drawn its line (for other criteria, where the kept weights begin).
     public var smallestKept: Double?
+    /// The magnitude below which the last cut removed weights, when the criterion ranks by
+    /// magnitude and one cutoff held for every tensor (global sparsity or a value threshold).
+    /// Fine-tuning after the cut moves the kept weights, so some may now sit below it.
+    public var lastCut: Double?
     /// The parameters counted.
     public var parameters: [String]
 
@@ -82,5 +86,23 @@ public struct LatencyFigures: Codable, Equatable, Sendable {
         afterMilliseconds = median(times[0])
         beforeMilliseconds = before == nil ? nil : median(times[1])
         runs = times[0].count
+    }
+}
+
+/// One pruned weight tensor's sparsity, before and after (weights only, unlike
+/// `ModelReport`'s per-layer figures, which count biases too).
+public struct WeightSparsity: Codable, Equatable, Sendable {
+    /// The parameter's path (`"fc1.weight"`) and its entries.
+    public var path: String, count: Int
+    /// Its sparsity before (nil without a "before" model) and after.
+    public var before: Double?, after: Double
+
+    /// The parameters at `paths` of `model`, with `before`'s when given.
+    static func layers(of model: Graph, before: Graph?, paths: [String]) -> [WeightSparsity] {
+        paths.compactMap { path in
+            guard let p = model.parameter(at: path) else { return nil }
+            let b = before?.parameter(at: path).map { 1 - Double($0.value.nonZeroCount()) / Double(max($0.count, 1)) }
+            return WeightSparsity(path: path, count: p.count, before: b, after: 1 - Double(p.value.nonZeroCount()) / Double(max(p.count, 1)))
+        }
     }
 }
