@@ -80,7 +80,9 @@ public struct HistogramChart: Chart {
                         hover: "\(range): " + values.joined(separator: ", "))
         }
         svg.close()
-        for marker in markers { svg.drawReference(ReferenceLine(marker.label, at: marker.value, .vertical, color: marker.color), along: xAxis, plot: plot) }
+        for (row, marker) in markers.enumerated() {
+            svg.drawReference(ReferenceLine(marker.label, at: marker.value, .vertical, color: marker.color), along: xAxis, plot: plot, row: row)
+        }
         svg.close()
         return svg.finished
     }

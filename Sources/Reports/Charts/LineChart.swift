@@ -54,9 +54,10 @@ public struct LineChart: Chart {
         svg.drawXAxis(xAxis, plot: plot, chartHeight: height)
         svg.drawYAxis(yAxis, plot: plot, side: .left, chartWidth: width, grid: true)
         if let y2Axis { svg.drawYAxis(y2Axis, plot: plot, side: .right, chartWidth: width, grid: false) }
-        for reference in references {
-            svg.drawReference(reference, along: reference.orientation == .horizontal ? yAxis : xAxis, plot: plot)
+        for (row, reference) in references.filter({ $0.orientation == .vertical }).enumerated() {
+            svg.drawReference(reference, along: xAxis, plot: plot, row: row % 3)
         }
+        for reference in references where reference.orientation == .horizontal { svg.drawReference(reference, along: yAxis, plot: plot) }
         for (i, one) in series.enumerated() {
             let along = onRight[i] ? y2Axis ?? yAxis : yAxis
             svg.drawSeries(one, mark: marks[i], x: xAxis, y: along, plot: plot, clipID: "\(id)-clip")

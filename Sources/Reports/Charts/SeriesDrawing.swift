@@ -41,7 +41,8 @@ extension SVGWriter {
     /// Draws a labelled reference line across `plot` (horizontal: at a value of the y axis
     /// `along`) or up it (vertical: at a value of the x axis `along`); nothing when the value
     /// falls outside the plot or cannot be drawn.
-    mutating func drawReference(_ reference: ReferenceLine, along axis: PlotAxis, plot: PlotArea) {
+    /// `row` staggers the labels of vertical lines that may sit close together.
+    mutating func drawReference(_ reference: ReferenceLine, along axis: PlotAxis, plot: PlotArea, row: Int = 0) {
         let mark = SeriesMark(reference: reference.color)
         guard let at = axis.position(reference.value), at >= min(axis.start, axis.end) - 0.5, at <= max(axis.start, axis.end) + 0.5 else { return }
         let hover = "\(reference.label): \(axis.axis.format.valueLabel(reference.value))"
@@ -59,7 +60,7 @@ extension SVGWriter {
             d = "M\(svgNumber(at)) \(svgNumber(plot.top))V\(svgNumber(plot.bottom))"
             let leftOfLine = at > plot.left + plot.width * 0.7
             labelAttributes = ["class": "reference-label", "x": svgNumber(leftOfLine ? at - 4 : at + 4),
-                               "y": svgNumber(plot.top + ChartMetrics.tickSize + 3), "text-anchor": leftOfLine ? "end" : "start",
+                               "y": svgNumber(plot.top + Double(row + 1) * (ChartMetrics.tickSize + 3)), "text-anchor": leftOfLine ? "end" : "start",
                                "font-size": svgNumber(ChartMetrics.tickSize), "fill": mark.color, "stroke": ChartMetrics.paper,
                                "stroke-width": "3", "paint-order": "stroke"]
         }

@@ -126,6 +126,6 @@ extension PruningReport {
         table.costs td,table.costs th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right}
         table.costs th[scope=row]{text-align:left;font-weight:normal}caption{text-align:left;color:#555;padding-bottom:4px}
         pre{font-size:12px;background:#f6f6f6;padding:8px;overflow:auto}
-        @media print{body{margin:0}figure{break-inside:avoid}details{display:none}}
+        @media print{body{margin:0}figure{break-inside:avoid}h2{break-after:avoid}details{display:none}}
         """
 }
