@@ -11,25 +11,15 @@ import TensorCore
 /// layers' caches and gradients, which a backward pass overwrites.
 /// - Throws: `ModelError.unsupportedModule` for a module that is neither a layer nor a merge layer.
 func inferenceTwin(of model: Graph) throws -> Graph {
-    let twin = Graph(inputShape: model.inputShape)
-    for node in model.nodes {
-        let module: Module
-        switch node.module {
-        case let norm as BatchNorm: module = FrozenBatchNorm(norm)
-        case let dropout as Dropout: module = Dropout(name: dropout.name, rate: 0, seed: 0)
-        case let sparse as SparseDense: module = sparse.densified()
-        case let sparse as SparseConv2D: module = sparse.densified()
-        default: module = node.module
-        }
-        if let merge = module as? MergeLayer {
-            try twin.add(merge, inputs: node.inputs)
-        } else if let layer = module as? Layer, node.inputs.count == 1 {
-            try twin.add(layer, after: node.inputs[0])
-        } else {
-            throw ModelError.unsupportedModule(module.name)
+    try model.mappingModules { module in
+        switch module {
+        case let norm as BatchNorm: FrozenBatchNorm(norm)
+        case let dropout as Dropout: Dropout(name: dropout.name, rate: 0, seed: 0)
+        case let sparse as SparseDense: sparse.densified()
+        case let sparse as SparseConv2D: sparse.densified()
+        default: module
         }
     }
-    return twin
 }
 
 /// A batch normalization frozen at its running statistics in every pass:

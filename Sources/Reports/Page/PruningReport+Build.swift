@@ -57,8 +57,8 @@ extension PruningReport {
             classMeans = pixels == nil ? nil : ClassMeans(images)
             let indices = SaliencyMaps.indices(in: images, count: inputs.saliencySamples)
             var models = [(name: String, model: Graph)]()
-            if let before { models.append((name: "before pruning", model: try before.densified())) }
-            models.append((name: "pruned", model: try model.densified()))
+            if let before { models.append((name: "before pruning", model: before)) }
+            models.append((name: "pruned", model: model))   // sparse layers are densified for the gradient
             saliency = try SaliencyMaps(models: models, data: images, indices: indices)
         } else {
             notes["saliency"] = "no images were given (pass the data the model was trained on)"
