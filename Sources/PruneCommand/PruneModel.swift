@@ -3,6 +3,7 @@ import NeuralNetwork
 import Pruning
 
 extension CriterionName: ExpressibleByArgument {}
+extension Allocation: ExpressibleByArgument {}
 extension Scope: ExpressibleByArgument {}
 extension Granularity: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
@@ -31,6 +32,9 @@ struct PruneModel: ParsableCommand {
 
     @Option(help: "Where units compete: layer or global (default: global for weights, layer for neurons and filters).")
     var scope: Scope?
+
+    @Option(help: "How --sparsity is shared among weight tensors: global, uniform, lamp or erk (replaces --scope).")
+    var allocation: Allocation?
 
     @Option(help: "Fraction of units to cut, in [0, 1]: of all selected weights (global), or of each layer's neurons or filters (layer scope).")
     var sparsity: Double?
@@ -77,7 +81,7 @@ struct PruneModel: ParsableCommand {
     /// The plan these options describe.
     var recipe: Recipe {
         Recipe(model: source.modelPath, data: dataOptions.data, classes: dataOptions.classes, seed: seed, validationSplit: validationSplit,
-               prune: Recipe.Prune(criterion: criterion, granularity: granularity, scope: scope, parameters: parameters,
+               prune: Recipe.Prune(criterion: criterion, granularity: granularity, scope: scope, allocation: allocation, parameters: parameters,
                                    exclude: exclude, threshold: Recipe.ThresholdSpec(sparsity: sparsity, value: threshold),
                                    schedule: Recipe.ScheduleSpec(oneShot: Recipe.OneShot())),
                fineTune: fineTuneEpochs > 0 || fineTuneEpochs < 0
@@ -89,7 +93,7 @@ struct PruneModel: ParsableCommand {
     var execution: PlanExecution {
         PlanExecution(recipe: recipe, options: [
             "prune.threshold.sparsity": "--sparsity", "prune.threshold.value": "--threshold",
-            "prune.threshold": "--sparsity or --threshold", "prune.criterion": "--criterion", "prune.granularity": "--granularity",
+            "prune.threshold": "--sparsity or --threshold", "prune.criterion": "--criterion", "prune.granularity": "--granularity", "prune.allocation": "--allocation",
             "prune.schedule": "--granularity", "fine_tune.epochs": "--fine-tune-epochs",
             "fine_tune.learning_rate": "--learning-rate", "fine_tune.batch_size": "--batch-size",
             "validation_split": "--validation-split",

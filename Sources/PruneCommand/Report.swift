@@ -58,6 +58,11 @@ struct Report: ParsableCommand {
         }
         inputs.fileBytes = fileSize(source)
         var notes: [String: String] = [:]
+        // A cached `prune sensitivity` of this very file is drawn without measuring again.
+        if !sensitivity, let cached = Sensitivity.readCache(Sensitivity.cachePath(for: source)),
+           let data = FileManager.default.contents(atPath: source), cached.modelBytes == data.count, cached.modelHash == Sensitivity.fnv1a(data) {
+            inputs.sensitivity = cached.analysis
+        }
         do {
             let data = try dataOptions.load()
             try Trainer.check(data.test, fits: loaded.model)

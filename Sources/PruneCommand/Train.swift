@@ -63,7 +63,7 @@ struct Train: ParsableCommand {
             "train.step_factor": "--step-factor", "train.warmup_steps": "--warmup-steps",
             "train.regularizer.l1": "--l1", "train.regularizer.l2": "--l2", "train.regularizer.group_lasso": "--group-lasso",
             "train.regularizer.parameters": "--regularize",
-            "prune.threshold": "--prune-to", "prune.schedule.agp.start_epoch": "--prune-start-epoch",
+            "prune.threshold": "--prune-to", "prune.allocation": "--allocation", "prune.schedule.agp.start_epoch": "--prune-start-epoch",
             "prune.schedule.agp.end_epoch": "--prune-end-epoch", "prune.schedule.agp.every_steps": "--prune-every",
             "prune.schedule.agp.every_epochs": "--prune-every-epochs",
         ], threads: threadOptions.threads, quiet: quiet, json: output.json) { report, model in
@@ -130,6 +130,10 @@ struct TrainingArguments: ParsableArguments {
 struct GradualArguments: ParsableArguments {
     @Option(help: "Final sparsity of gradual (AGP) pruning during training; off when absent.")
     var pruneTo: Double?
+
+    @Option(help: "How --prune-to is shared among weight tensors: global, uniform, lamp or erk.")
+    var allocation: Allocation?
+
     @Option(help: "Epoch whose end starts the ramp (0: from the first step).")
     var pruneStartEpoch: Int = 1
     @Option(help: "Epoch whose end finishes the ramp.")
@@ -145,7 +149,7 @@ struct GradualArguments: ParsableArguments {
         guard let pruneTo else { return nil }
         let agp = Recipe.AGP(startEpoch: pruneStartEpoch, endEpoch: pruneEndEpoch ?? epochs,
                              everySteps: pruneEveryEpochs == nil ? pruneEvery : nil, everyEpochs: pruneEveryEpochs)
-        return Recipe.Prune(criterion: .magnitude, granularity: .weight, scope: .global, parameters: Recipe.Defaults.parameters,
+        return Recipe.Prune(criterion: .magnitude, granularity: .weight, scope: .global, allocation: allocation, parameters: Recipe.Defaults.parameters,
                             threshold: Recipe.ThresholdSpec(sparsity: pruneTo), schedule: Recipe.ScheduleSpec(agp: agp))
     }
 }

@@ -128,12 +128,15 @@ public enum Pruner {
             // `ties` entries scoring exactly `below` (an exact count at the k-th value).
             var rules = [LowestSelection](repeating: .none, count: units.count)
             var sharedTies: Int?
-            switch plan.threshold {
+            var threshold = plan.threshold
+            if case let .sparsity(s) = threshold, let map = plan.allocation?.sparsities(of: selected, target: s) { threshold = .perLayer(map) }
+            let global = plan.allocation.map { $0 == .global } ?? (plan.scope == .global)
+            switch threshold {
             case let .value(t):
                 rules = rules.map { _ in LowestSelection(below: t, ties: 0) }
                 cutoff = t
             case let .sparsity(s):
-                if plan.scope == .global {
+                if global {
                     let total = units.reduce(0) { $0 + $1.count }
                     let rule = LowestSelection(lowest: Int((s * Double(total)).rounded()), of: units)
                     rules = rules.map { _ in rule }

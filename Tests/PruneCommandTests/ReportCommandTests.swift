@@ -179,3 +179,47 @@ struct ReportCommandTests {
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("fake.report.html").path))
     }
 }
+
+@Suite("prune sensitivity")
+struct SensitivityCommandTests {
+    @Test("`prune sensitivity` measures each tensor alone on held-out data, caches the curves beside the model, and the report draws them")
+    func curvesCachedAndDrawn() throws {
+        let dense = try TrainedModel.shared.get()
+        try #require(dense.train.status == 0, "\(dense.train)")
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = folder.appendingPathComponent("d.safetensors").path
+        try FileManager.default.copyItem(atPath: dense.path, toPath: model)
+        let first = try prune("sensitivity", model, "--levels", "0.5", "0.99", "--samples", "500", "--json")
+        #expect(first.status == 0, "\(first)")
+        let json = try singleJSONObject(first.stdout)
+        let layers = try #require(json["layers"] as? [[String: Any]])
+        #expect(layers.map { $0["path"] as? String } == ["fc1.weight", "fc2.weight", "fc3.weight"])
+        #expect(json["samples"] as? Int == 500 && json["split"] as? String == "validation")
+        for layer in layers {
+            let levels = try #require(layer["levels"] as? [[String: Any]])
+            let sparsity = levels.compactMap { $0["sparsity"] as? Double }, accuracy = levels.compactMap { $0["accuracy"] as? Double }
+            #expect(sparsity.count == 2 && abs(sparsity[0] - 0.5) < 0.01 && abs(sparsity[1] - 0.99) < 0.01, "\(sparsity)")
+            #expect(accuracy[1] < accuracy[0], "\(layer["path"] ?? "")")
+        }
+        let cache = folder.appendingPathComponent("d.sensitivity.json").path
+        #expect(FileManager.default.fileExists(atPath: cache))
+        // The same question again is answered from the cache, with the same figures.
+        let again = try prune("sensitivity", model, "--levels", "0.5", "0.99", "--samples", "500")
+        #expect(again.status == 0 && again.stdout.contains("cached in \(cache)") && !again.stdout.contains(" s; cached"), "\(again)")
+        #expect(again.stdout.contains(String(format: "%.2f", 100 * (((layers[0]["levels"] as? [[String: Any]])?[1]["accuracy"] as? Double) ?? -1))))
+        // The report of the model draws the cached curves.
+        let page = folder.appendingPathComponent("d.html").path
+        #expect(try prune("report", model, "--out", page).status == 0)
+        #expect(try String(contentsOfFile: page, encoding: .utf8).contains("id=\"sensitivity\""))
+        // A changed model file is measured afresh; other settings too.
+        let pruned = folder.appendingPathComponent("p.safetensors").path
+        #expect(try prune("prune", model, "--sparsity", "0.5", "--no-report", "--quiet", "--out", pruned).status == 0)
+        try FileManager.default.removeItem(atPath: model)
+        try FileManager.default.copyItem(atPath: pruned, toPath: model)
+        let changed = try prune("sensitivity", model, "--levels", "0.5", "0.99", "--samples", "500")
+        #expect(changed.status == 0 && changed.stdout.contains(" s; cached in"), "\(changed)")
+        let bad = try prune("sensitivity", model, "--levels", "1.5")
+        #expect(bad.status == 2 && bad.stderr.contains("--levels"), "\(bad)")
+    }
+}

@@ -9,6 +9,9 @@ public struct PruningPlan {
     public var granularity: Granularity
     /// Where units compete.
     public var scope: Scope
+    /// How a sparsity target is shared among the tensors (weights only); when set, it
+    /// replaces `scope` (`global` and `uniform` are the two scopes).
+    public var allocation: Allocation?
     /// How many units to cut (ignored by N:M granularity, whose pattern fixes it).
     public var threshold: Threshold
     /// Path patterns of the parameters to prune; `*` matches any run of characters.
@@ -20,9 +23,9 @@ public struct PruningPlan {
 
     /// Creates a plan; by default every dense and convolution weight competes globally.
     public init(criterion: Criterion = Magnitude(), granularity: Granularity = .weight, scope: Scope = .global,
-                threshold: Threshold, parameters: [String] = ["*.weight"], excluding: [String] = [],
+                allocation: Allocation? = nil, threshold: Threshold, parameters: [String] = ["*.weight"], excluding: [String] = [],
                 includeNormalization: Bool = false) {
-        self.criterion = criterion; self.granularity = granularity; self.scope = scope
+        self.criterion = criterion; self.granularity = granularity; self.scope = scope; self.allocation = allocation
         self.threshold = threshold; self.parameters = parameters; self.excluding = excluding
         self.includeNormalization = includeNormalization
     }

@@ -60,6 +60,10 @@ extension Recipe {
               "movement has nothing to rank before training: use constant start_epoch ≥ 1, agp, iterative or one_shot")
         check(!criterion.isStructuredOnly || granularity.isStructured,
               "prune.criterion", "\(criterion.rawValue) ranks whole units: use granularity filter, channel or neuron")
+        if let allocation = p.allocation {
+            check(granularity == .weight, "prune.allocation", "\(allocation.rawValue) shares a sparsity among weight tensors: use granularity weight")
+            check(p.threshold.sparsity != nil, "prune.allocation", "shares a sparsity target: give threshold.sparsity")
+        }
         if case let .nOfM(n, m) = granularity {
             check(m >= 1 && (0...m).contains(n), "prune.granularity", "N:M needs 0 ≤ N ≤ M and M ≥ 1, got \(n):\(m)")
             check(t.sparsity == nil && t.value == nil && t.perLayer == nil, "prune.threshold",

@@ -188,6 +188,9 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var granularity: Granularity?
         /// Where units compete.
         public var scope: Scope?
+        /// How a sparsity target is shared among weight tensors (global, uniform, lamp, erk);
+        /// when given, it replaces `scope`.
+        public var allocation: Allocation?
         /// Path patterns of the parameters it applies to (`*` wildcard).
         public var parameters: [String]?
         /// Path patterns left alone.
@@ -200,9 +203,10 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// Creates a pruning plan; absent fields take `Recipe.Defaults` (scope: global for
         /// weights and N:M groups, layer for neurons and filters).
         public init(criterion: CriterionName? = nil, granularity: Granularity? = nil, scope: Scope? = nil,
-                    parameters: [String]? = nil, exclude: [String]? = nil, threshold: ThresholdSpec = ThresholdSpec(),
+                    allocation: Allocation? = nil, parameters: [String]? = nil, exclude: [String]? = nil, threshold: ThresholdSpec = ThresholdSpec(),
                     schedule: ScheduleSpec? = nil) {
-            self.criterion = criterion; self.granularity = granularity; self.scope = scope; self.parameters = parameters
+            self.criterion = criterion; self.granularity = granularity; self.scope = scope; self.allocation = allocation
+            self.parameters = parameters
             self.exclude = exclude; self.threshold = threshold; self.schedule = schedule
         }
     }
@@ -344,7 +348,7 @@ public struct Recipe: Codable, Equatable, Sendable {
                        "regularizer": .map(["l1": .leaf, "l2": .leaf, "group_lasso": .leaf, "method": .leaf,
                                             "parameters": .leaf, "exclude": .leaf])]),
         "prune": .map([
-            "criterion": .leaf, "granularity": .leaf, "scope": .leaf, "parameters": .leaf, "exclude": .leaf,
+            "criterion": .leaf, "granularity": .leaf, "scope": .leaf, "allocation": .leaf, "parameters": .leaf, "exclude": .leaf,
             "threshold": .map(["sparsity": .leaf, "value": .leaf, "per_layer": .map(["*": .leaf])]),
             "schedule": .map([
                 "one_shot": .map([:]),

@@ -20,7 +20,7 @@ extension PruningReport {
         ]))
         body.append(section("What it does to accuracy", [
             figureChart(loss: true)?.svg(), scheduleChart()?.svg() ?? note("schedule"),
-            sensitivityChart()?.svg() ?? paragraph("No sensitivity analysis for this model (`prune report MODEL --sensitivity` runs one)."),
+            sensitivityChart()?.svg() ?? paragraph("No sensitivity analysis for this model (`prune sensitivity MODEL` runs one, and `prune report MODEL` then draws it)."),
         ]))
         body.append(section("The weights", [histogramChart()?.svg(), removedUnitsChart()?.svg()]))
         body.append(section("What the pruned network still looks at", [
