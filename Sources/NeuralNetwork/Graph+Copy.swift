@@ -5,11 +5,7 @@ extension Graph {
     ///   imported layer can).
     public func copy() throws -> Graph {
         let graph = try spec.makeGraph()
-        for ((_, from), (_, to)) in zip(parameters, graph.parameters) {
-            to.mask = nil
-            to.value = from.value
-            to.mask = from.mask
-        }
+        for ((_, from), (_, to)) in zip(parameters, graph.parameters) { to.restore(value: from.value, mask: from.mask) }
         for (from, to) in zip(nodes, graph.nodes) {
             if let a = from.module as? BatchNorm, let b = to.module as? BatchNorm { b.batchesTracked = a.batchesTracked }
         }

@@ -41,6 +41,14 @@ public final class Parameter {
         self.isTrainable = trainable
     }
 
+    /// Puts back a value and mask taken earlier (a snapshot, a rollback, a checkpoint): the
+    /// mask is lifted first, so entries it had cut come back as `value` holds them.
+    public func restore(value: Tensor, mask: Tensor?) {
+        self.mask = nil
+        self.value = value
+        self.mask = mask
+    }
+
     /// Zeroes the entries of `value` that the mask cuts (does nothing without a mask).
     public func applyMask() {
         if let mask { value.multiply(by: mask) }

@@ -60,7 +60,7 @@ struct Report: ParsableCommand {
         var notes: [String: String] = [:]
         // A cached `prune sensitivity` of this very file is drawn without measuring again.
         if !sensitivity, let cached = Sensitivity.readCache(Sensitivity.cachePath(for: source)),
-           let data = FileManager.default.contents(atPath: source), cached.modelBytes == data.count, cached.modelHash == Sensitivity.fnv1a(data) {
+           let data = FileManager.default.contents(atPath: source), cached.isOf(file: data) {
             inputs.sensitivity = cached.analysis
         }
         do {
@@ -68,9 +68,10 @@ struct Report: ParsableCommand {
             try Trainer.check(data.test, fits: loaded.model)
             inputs.images = data.test
             if sensitivity {
-                let held = try data.training.splittingValidation(fraction: 0.1, seed: history?.plan.seed ?? 1).validation!
-                let analysed = try (inputs.baseline ?? loaded.model).densified()
-                inputs.sensitivity = try SensitivityAnalysis(analysed, levels: ReportFiles.sensitivityLevels, on: held, split: .validation)
+                inputs.sensitivity = try Sensitivity.measure(inputs.baseline ?? loaded.model, criterion: .magnitude,
+                                                             levels: ReportFiles.sensitivityLevels, training: data.training,
+                                                             validationSplit: Recipe.Defaults.validationSplit,
+                                                             seed: history?.plan.seed ?? Recipe.Defaults.seed)
             }
         } catch where !sensitivity {
             notes["saliency"] = "the data at \(dataOptions.data) could not be used: \(error)"

@@ -60,16 +60,10 @@ struct Sensitivity: ParsableCommand {
             try show(analysis, note: "cached in \(cachePath)")
             return
         }
-        let model = try ModelFile.load(path).model.densified()
-        let data = try dataOptions.load()
-        guard var held = try data.training.splittingValidation(fraction: validationSplit, seed: seed).validation else {
-            throw ValidationError("--validation-split \(validationSplit) holds out no sample of \(data.training.count)")
-        }
-        if let samples, samples < held.count { held = held.subset(Array(0..<samples)) }
-        var rank = criterion.criterion(seed: seed)
-        if let sample = rank as? SampleCriterion { rank = try sample.prepared(for: model, on: data.training) }
+        let model = try ModelFile.load(path).model
         let clock = ContinuousClock(), start = clock.now
-        let analysis = try SensitivityAnalysis(model, criterion: rank, levels: levels, on: held, split: .validation)
+        let analysis = try Self.measure(model, criterion: criterion, levels: levels, training: try dataOptions.load().training,
+                                        validationSplit: validationSplit, seed: seed, samples: samples)
         let seconds = (clock.now - start).seconds
         var entry = key
         entry.analysis = analysis
@@ -77,6 +71,21 @@ struct Sensitivity: ParsableCommand {
         encoder.outputFormatting = [.sortedKeys]
         try AtomicFile.write(try encoder.encode(entry), to: cachePath)
         try show(analysis, note: String(format: "%.1f s; cached in %@", seconds, cachePath))
+    }
+
+    /// The sensitivity of `model` (densified) on `validationSplit` of `training` held out
+    /// with `seed` (its first `samples`), ranked by `criterion` (prepared on `training` when
+    /// it needs data). `prune report --sensitivity` measures the same way.
+    static func measure(_ model: Graph, criterion: CriterionName, levels: [Double], training: Dataset,
+                        validationSplit: Double, seed: UInt64, samples: Int? = nil) throws -> SensitivityAnalysis {
+        let model = try model.densified()
+        guard var held = try training.splittingValidation(fraction: validationSplit, seed: seed).validation else {
+            throw ValidationError("--validation-split \(validationSplit) holds out no sample of \(training.count)")
+        }
+        if let samples, samples < held.count { held = held.subset(Array(0..<samples)) }
+        var rank = criterion.criterion(seed: seed)
+        if let sample = rank as? SampleCriterion { rank = try sample.prepared(for: model, on: training) }
+        return try SensitivityAnalysis(model, criterion: rank, levels: levels, on: held, split: .validation)
     }
 
     /// The table (or JSON) of the curves.
@@ -117,9 +126,12 @@ struct Sensitivity: ParsableCommand {
 }
 
 extension Sensitivity.Cached {
+    /// Whether this cache was computed from a model file with these bytes.
+    func isOf(file data: Data) -> Bool { modelBytes == data.count && modelHash == Sensitivity.fnv1a(data) }
+
     /// Whether this cache was computed from the same file and settings as `key`.
     func matches(_ key: Self) -> Bool {
-        modelBytes == key.modelBytes && modelHash == key.modelHash && criterion == key.criterion && levels == key.levels
+        key.modelBytes == modelBytes && key.modelHash == modelHash && criterion == key.criterion && levels == key.levels
             && samples == key.samples && validationSplit == key.validationSplit && seed == key.seed
     }
 }

@@ -76,7 +76,7 @@ public enum Pruner {
         let groups = Dependencies.groups(model)
         let producers = groups.filter { structured.selects($0, in: model) }.flatMap { $0.producers.map { "\($0.layer).weight" } }
         let before = producers.map { model.parameter(at: $0)?.value.nonZeroCount() ?? 0 }
-        try Structured.prune(model, with: structured, groups: groups)
+        _ = try Structured.prune(model, with: structured, groups: groups)
         let parameters = zip(producers, before).compactMap { path, nonZeros -> PrunedParameter? in
             guard let p = model.parameter(at: path) else { return nil }
             return PrunedParameter(path: path, count: p.count, nonZerosBefore: nonZeros, nonZerosAfter: p.value.nonZeroCount())

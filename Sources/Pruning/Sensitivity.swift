@@ -61,10 +61,10 @@ public struct SensitivityAnalysis: Codable, Equatable, Sendable {
         var layers: [Layer] = []
         for (path, p) in selected {
             let (value, mask) = (p.value, p.mask)
-            defer { p.mask = nil; p.value = value; p.mask = mask }
+            defer { p.restore(value: value, mask: mask) }
             var curve = Layer(path: path, count: p.count, levels: [])
             for level in levels {
-                p.mask = nil; p.value = value; p.mask = mask
+                p.restore(value: value, mask: mask)
                 let plan = PruningPlan(criterion: criterion, scope: .layer, threshold: .sparsity(level), parameters: [path])
                 let result = try Pruner.prune(model, with: plan)
                 curve.levels.append(measure(result.sparsity))

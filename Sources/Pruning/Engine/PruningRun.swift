@@ -209,11 +209,7 @@ final class RunState {
                                               accuracyAfterCut: afterCut.accuracy, accuracyAfterRecovery: afterRecovery.accuracy,
                                               split: data.judging.split, rolledBack: broke))
             if broke {
-                for ((_, p), (value, mask)) in zip(model.parameters, rollback) {
-                    p.mask = nil
-                    p.value = value
-                    p.mask = mask
-                }
+                for ((_, p), (value, mask)) in zip(model.parameters, rollback) { p.restore(value: value, mask: mask) }
                 history.stop = .accuracyBudget
                 judge("after rolling back round \(round)")
                 return

@@ -309,11 +309,7 @@ extension RunState {
         }
 
         // Everything checked: change the model and the run.
-        for ((_, p), (value, mask)) in zip(parameters, zip(modelValues, masks)) {
-            p.mask = nil
-            p.value = value
-            p.mask = mask
-        }
+        for ((_, p), (value, mask)) in zip(parameters, zip(modelValues, masks)) { p.restore(value: value, mask: mask) }
         for (d, g) in dropout { d.generator = g }
         for (b, count) in batchNorms { b.batchesTracked = count }
         try trainingCriterion?.restore(accumulated: accumulated)

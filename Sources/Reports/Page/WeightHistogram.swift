@@ -1,5 +1,6 @@
 import Foundation
 import NeuralNetwork
+import Pruning
 import TensorCore
 
 /// Weight magnitudes before and after pruning, counted in bins spaced evenly on a log
@@ -99,10 +100,10 @@ public struct WeightSparsity: Codable, Equatable, Sendable {
 
     /// The parameters at `paths` of `model`, with `before`'s when given.
     static func layers(of model: Graph, before: Graph?, paths: [String]) -> [WeightSparsity] {
-        paths.compactMap { path in
+        func sparsity(_ p: Parameter) -> Double { Pruner.sparsity(of: [(path: "", parameter: p)]) }
+        return paths.compactMap { path in
             guard let p = model.parameter(at: path) else { return nil }
-            let b = before?.parameter(at: path).map { 1 - Double($0.value.nonZeroCount()) / Double(max($0.count, 1)) }
-            return WeightSparsity(path: path, count: p.count, before: b, after: 1 - Double(p.value.nonZeroCount()) / Double(max(p.count, 1)))
+            return WeightSparsity(path: path, count: p.count, before: before?.parameter(at: path).map(sparsity), after: sparsity(p))
         }
     }
 }
