@@ -33,7 +33,9 @@ struct PlanExecution {
         throw ValidationError(option.map { "\($0): \(field) \(problem)" } ?? "\(first)")
     }
 
-    func execute() throws {
+    /// Runs the plan; returns the run's report.
+    @discardableResult
+    func execute() throws -> RunReport {
         try checkPlan()
         var recipe = recipe
         recipe.data = recipe.data ?? DatasetFolder.defaultPath   // recorded as used
@@ -100,6 +102,7 @@ struct PlanExecution {
             if let out = recipe.output { print(savedLine(out, model: model)) }
             if let path = summary.reportPath { print(String(format: "report: %@ (written in %.2f s)", path, reportSeconds)) }
         }
+        return report
     }
 
     /// Writes the run's report beside `output` and returns its path.
@@ -159,6 +162,8 @@ struct RunSummary: Encodable {
     var output: String?
     /// The HTML report written beside the output.
     var reportPath: String?
+    /// What the plan's search tried and chose.
+    var search: SearchReport?
 
     init(_ run: RunReport, model: Graph, output: String?) {
         accuracy = run.final.accuracy; loss = run.final.loss; samples = run.final.samples
@@ -175,12 +180,14 @@ struct RunSummary: Encodable {
         trainingSeconds = run.timing.training; pruningSeconds = run.timing.pruning
         regularizedZeros = run.regularizedZeros
         report = ModelReport(model)
+        search = run.history.search
         self.output = output
     }
 
     /// The text form: the per-layer table, rounds, every stage with its split, timing.
     func lines() -> [String] {
         var lines = cuts.isEmpty ? [] : [report.render()]
+        if let search { lines += SearchSummary(search).lines() }
         if let z = regularizedZeros {
             lines.append(String(format: "after training, %d of %d regularized entries are exactly zero (%.1f%%)",
                                 z.zeros, z.total, 100 * Double(z.zeros) / Double(max(z.total, 1))))

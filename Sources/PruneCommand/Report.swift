@@ -90,7 +90,7 @@ struct Report: ParsableCommand {
 /// Reading and naming report files, shared by `prune report` and the commands that write one.
 enum ReportFiles {
     /// The sensitivity levels `--sensitivity` measures.
-    static let sensitivityLevels = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99]
+    static let sensitivityLevels = SensitivityAnalysis.defaultLevels
 
     /// `NAME.report.html` beside `path` (`out/model.safetensors` → `out/model.report.html`).
     static func reportPath(besides path: String) -> String {

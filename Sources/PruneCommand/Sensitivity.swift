@@ -20,7 +20,7 @@ struct Sensitivity: ParsableCommand {
     @Option(help: "How entries are ranked within a tensor: magnitude, squared-magnitude, largest, random, taylor or snip.")
     var criterion: CriterionName = Recipe.Defaults.criterion
 
-    @Option(parsing: .upToNextOption, help: ArgumentHelp("Sparsities in [0, 1] (default: 0.1 … 0.9, 0.95, 0.98, 0.99).", valueName: "s"))
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Sparsities in [0, 1] (default: 0.1 … 0.9, 0.95, 0.98, 0.99, 0.995).", valueName: "s"))
     var levels: [Double] = ReportFiles.sensitivityLevels
 
     @Option(help: "Measure on at most this many validation samples (default: all of them).")

@@ -129,7 +129,11 @@ public enum Pruner {
             var rules = [LowestSelection](repeating: .none, count: units.count)
             var sharedTies: Int?
             var threshold = plan.threshold
-            if case let .sparsity(s) = threshold, let map = plan.allocation?.sparsities(of: selected, target: s) { threshold = .perLayer(map) }
+            if case let .sparsity(s) = threshold,
+               let map = try plan.allocation?.sparsities(of: selected, target: s, curves: plan.sensitivity,
+                                                          costs: plan.objective.entryCosts(of: selected, in: model)) {
+                threshold = .perLayer(map)
+            }
             let global = plan.allocation.map { $0 == .global } ?? (plan.scope == .global)
             switch threshold {
             case let .value(t):

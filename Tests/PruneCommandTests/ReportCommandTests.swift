@@ -113,8 +113,9 @@ struct ReportCommandTests {
         for layer in layers {
             let levels = try #require(layer["levels"] as? [[String: Any]])
             let sparsity = levels.compactMap { $0["sparsity"] as? Double }, accuracy = levels.compactMap { $0["accuracy"] as? Double }
-            #expect(levels.count == 12 && abs(sparsity[0] - 0.1) < 1e-3 && abs(sparsity[11] - 0.99) < 1e-3, "\(sparsity)")
-            #expect(accuracy[11] < accuracy[0], "\(layer["path"] ?? ""): \(accuracy)")
+            // The default levels: 10% … 90%, then 95, 98, 99 and 99.5%.
+            #expect(levels.count == 13 && abs(sparsity[0] - 0.1) < 1e-3 && abs(sparsity[12] - 0.995) < 1e-3, "\(sparsity)")
+            #expect(accuracy[12] < accuracy[0], "\(layer["path"] ?? ""): \(accuracy)")
         }
         // The baseline is the dense line, measured on the test images.
         let denseFigures = try #require(json["dense"] as? [[String: Any]])

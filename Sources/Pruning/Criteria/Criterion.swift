@@ -117,6 +117,10 @@ public enum CriterionName: String, NamedChoice, Sendable {
     /// 1 − the average percentage of zeros of a unit's ReLU output on training data
     /// (APoZ), measured before each cut: structured granularities only.
     case apoz
+    /// Chosen by the run (`StrategySelection`): each candidate criterion and allocation is
+    /// tried on a copy at the target, briefly fine-tuned and measured on the validation
+    /// split, and the best is used. One-shot weight plans only; ranks as magnitude elsewhere.
+    case auto
 
     /// Whether scores come from data or training, not from the weights alone.
     public var needsData: Bool { self == .taylor || self == .movement || self == .snip || self == .apoz }
@@ -132,7 +136,7 @@ public enum CriterionName: String, NamedChoice, Sendable {
     public func criterion(seed: UInt64 = Recipe.Defaults.seed, parameters: [String] = Recipe.Defaults.parameters,
                           sampleBatches: Int = Recipe.Defaults.sampleBatches) -> Criterion {
         switch self {
-        case .magnitude, .l1Norm: return Magnitude()
+        case .magnitude, .l1Norm, .auto: return Magnitude()
         case .squaredMagnitude, .l2Norm: return SquaredMagnitude()
         case .largest: return Largest()
         case .random: return RandomScores(seed: seed)

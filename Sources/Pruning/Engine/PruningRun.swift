@@ -25,6 +25,9 @@ public final class PruningRun {
     /// Receive phases, cuts and figures; observers that are `TrainingCallback`s also see
     /// every training step.
     public var observers: [RunObserver] = []
+    /// Sensitivity curves for `allocation: sensitivity` (nil: the run measures them on the
+    /// validation split at its first cut, with the plan's criterion).
+    public var sensitivity: SensitivityAnalysis?
 
     /// Checks `recipe` and prepares a run of it.
     /// - Parameters:
@@ -56,6 +59,7 @@ public final class PruningRun {
         for d in [data.training, data.validation, data.test].compactMap({ $0 }) { try Trainer.check(d, fits: model) }
         let state = RunState(recipe: recipe, model: model, data: data, observers: observers,
                              plan: recipe.pruningPlan(criterion: criterion), schedule: schedule, workers: workers)
+        state.curves = sensitivity
         if let checkpoint { try state.restore(checkpoint) }
         return try state.run()
     }
@@ -67,8 +71,10 @@ final class RunState {
     let model: Graph
     let data: DataSplits
     let observers: [RunObserver]
-    let plan: PruningPlan?
-    let schedule: PruningSchedule
+    /// The plan (fixed by `search()` when the recipe searches).
+    var plan: PruningPlan?
+    /// The schedule (an iterative one gets its first round from `search()`).
+    var schedule: PruningSchedule
     let workers: Int
     var history: RunHistory
     var timing = RunTiming()
@@ -89,6 +95,8 @@ final class RunState {
     var resume: RunCheckpoint.Position?
     /// The optimizer state of a restored checkpoint, for the training phase it resumes.
     var resumeOptimizer: [String: Optimizer.ParameterState] = [:]
+    /// The sensitivity curves a sensitivity allocation reads (measured at the first cut).
+    var curves: SensitivityAnalysis?
 
     init(recipe: Recipe, model: Graph, data: DataSplits, observers: [RunObserver], plan: PruningPlan?,
          schedule: PruningSchedule, workers: Int) {
@@ -103,6 +111,7 @@ final class RunState {
         if resume == nil, recipe.train == nil { measure("as loaded", on: data.test, .test) }
         let trained = try train()
         if trained, recipe.checkpoint != nil { try checkpoint(at: .afterTraining) }
+        try search()
         try pruneInRounds()
         try fineTune()
         if let resume { throw RunError.checkpointMismatch("it stands in \(resume), which this run does not reach") }
@@ -305,6 +314,10 @@ final class RunState {
         let clock = ContinuousClock()
         let start = clock.now
         if let sample = plan.criterion as? SampleCriterion { plan.criterion = try sample.prepared(for: model, on: data.training) }
+        if plan.allocation == .sensitivity, plan.sensitivity == nil {
+            plan.sensitivity = try curves ?? measureSensitivity(plan)
+            curves = plan.sensitivity
+        }
         let prepared = (clock.now - start).seconds
         plan.threshold = threshold
         let result = try Pruner.prune(model, with: plan)
@@ -320,6 +333,17 @@ final class RunState {
         history.cuts.append(record)
         for o in observers { o.run(didCut: record) }
         return record
+    }
+
+    /// The curves of `plan`'s tensors, each pruned alone with the plan's criterion, measured
+    /// on the validation split (without one, on up to 5,000 training samples: never the test split).
+    func measureSensitivity(_ plan: PruningPlan) throws -> SensitivityAnalysis {
+        let (set, split): (Dataset, DataSplit) = data.validation.map { ($0, .validation) }
+            ?? (data.training.subset(Array(0..<min(5000, data.training.count))), .training)
+        let start = ContinuousClock.now
+        defer { timing.evaluation += (ContinuousClock.now - start).seconds }
+        return try SensitivityAnalysis(model, criterion: plan.criterion, levels: SensitivityAnalysis.defaultLevels,
+                                       parameters: plan.parameters, on: set, split: split)
     }
 
     /// Measures the model on the judging split (validation, or test without one) and records it.

@@ -115,8 +115,10 @@ extension Recipe {
         if let i = s.iterative {
             let recovery: RoundRecovery = i.rewindToStep.map { .rewind(step: $0, epochs: i.fineTuneEpochs) }
                 ?? .fineTune(epochs: i.fineTuneEpochs ?? Defaults.iterativeFineTuneEpochs)
-            return try IterativeSchedule(fractionPerRound: i.fraction, maximumRounds: i.rounds ?? Defaults.iterativeRounds,
-                                         recovery: recovery, accuracyBudget: i.accuracyBudget)
+            var schedule = try IterativeSchedule(fractionPerRound: i.fraction, maximumRounds: i.rounds ?? Defaults.iterativeRounds,
+                                                 recovery: recovery, accuracyBudget: i.accuracyBudget ?? prune?.threshold.auto.map { Float($0.maxAccuracyDrop) })
+            schedule.firstSparsity = i.firstSparsity
+            return schedule
         }
         return OneShotSchedule()
     }

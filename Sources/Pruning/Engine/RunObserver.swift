@@ -26,6 +26,8 @@ public protocol RunObserver: AnyObject {
     /// A checkpoint was taken (when the plan has a `checkpoint` section): store it to
     /// resume later with `PruningRun.run(_:data:resumingFrom:)`. Throwing stops the run.
     func run(didCheckpoint checkpoint: RunCheckpoint) throws
+    /// A probe of the plan's search was measured (the search is `total` probes at most).
+    func run(didProbe probe: SearchReport.Probe, of total: Int)
 }
 
 extension RunObserver {
@@ -34,4 +36,5 @@ extension RunObserver {
     public func run(didCut cut: CutRecord) {}
     public func run(didMeasure measurement: Measurement) {}
     public func run(didCheckpoint checkpoint: RunCheckpoint) throws {}
+    public func run(didProbe probe: SearchReport.Probe, of total: Int) {}
 }

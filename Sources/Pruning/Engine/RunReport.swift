@@ -93,6 +93,8 @@ public struct RunHistory: Codable, Equatable, Sendable {
     /// In `compacted()` histories: the cuts made during training, summarized (the plan
     /// gives their ramp); nil in full ones, whose `cuts` list them all.
     public var trainingCuts: TrainingCuts?
+    /// What the plan's search (`criterion: auto`, `threshold: {auto: …}`) tried and chose.
+    public var search: SearchReport?
 
     /// A summary of the cuts made during training.
     public struct TrainingCuts: Codable, Equatable, Sendable {

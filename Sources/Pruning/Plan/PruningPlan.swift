@@ -12,6 +12,10 @@ public struct PruningPlan {
     /// How a sparsity target is shared among the tensors (weights only); when set, it
     /// replaces `scope` (`global` and `uniform` are the two scopes).
     public var allocation: Allocation?
+    /// The curves `allocation: sensitivity` reads (`PruningRun` measures them when absent).
+    public var sensitivity: SensitivityAnalysis?
+    /// What a sensitivity allocation's target is a share of (weights by default).
+    public var objective: Objective = .parameters
     /// How many units to cut (ignored by N:M granularity, whose pattern fixes it).
     public var threshold: Threshold
     /// Path patterns of the parameters to prune; `*` matches any run of characters.

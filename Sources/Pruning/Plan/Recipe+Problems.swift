@@ -62,16 +62,18 @@ extension Recipe {
               "prune.criterion", "\(criterion.rawValue) ranks whole units: use granularity filter, channel or neuron")
         if let allocation = p.allocation {
             check(granularity == .weight, "prune.allocation", "\(allocation.rawValue) shares a sparsity among weight tensors: use granularity weight")
-            check(p.threshold.sparsity != nil, "prune.allocation", "shares a sparsity target: give threshold.sparsity")
+            check(p.threshold.sparsity != nil || p.threshold.auto != nil, "prune.allocation", "shares a sparsity target: give threshold.sparsity")
+            check(criterion != .auto, "prune.allocation", "is chosen by criterion auto together with the criterion: leave it out")
         }
+        found += searchProblems(p, criterion: criterion, granularity: granularity, schedule: schedule)
         if case let .nOfM(n, m) = granularity {
             check(m >= 1 && (0...m).contains(n), "prune.granularity", "N:M needs 0 ≤ N ≤ M and M ≥ 1, got \(n):\(m)")
             check(t.sparsity == nil && t.value == nil && t.perLayer == nil, "prune.threshold",
                   "N:M fixes the sparsity (N of every M kept): give no threshold")
             check(!during && schedule.iterative == nil, "prune.schedule", "N:M fixes the sparsity: use one_shot or constant at epoch 0")
         } else {
-            let given = [t.sparsity != nil, t.value != nil, t.perLayer != nil].filter { $0 }.count
-            check(given == 1, "prune.threshold", "give exactly one of sparsity, value, per_layer")
+            let given = [t.sparsity != nil, t.value != nil, t.perLayer != nil, t.auto != nil].filter { $0 }.count
+            check(given == 1, "prune.threshold", "give exactly one of sparsity, value, per_layer, auto")
         }
         check(t.sparsity.map { $0.isFinite && (0...1).contains($0) } ?? true, "prune.threshold.sparsity", "must be in [0, 1]")
         check(t.value.map { !$0.isNaN } ?? true, "prune.threshold.value", "must be a number")
@@ -98,13 +100,43 @@ extension Recipe {
             check(i.accuracyBudget.map { $0 >= 0 && $0.isFinite } ?? true, "prune.schedule.iterative.accuracy_budget", "must be ≥ 0")
             check(i.accuracyBudget == nil || (validationSplit ?? Defaults.validationSplit) > 0,
                   "prune.schedule.iterative.accuracy_budget", "is judged on the validation split: set validation_split above 0")
-            check(t.sparsity.map { $0 > 0 } ?? false, "prune.threshold", "iterative pruning needs a target sparsity above 0")
+            check(t.sparsity.map { $0 > 0 } ?? (t.auto != nil), "prune.threshold", "iterative pruning needs a target sparsity above 0")
+            check(i.firstSparsity.map { $0 > 0 && $0 < 1 } ?? true, "prune.schedule.iterative.first_sparsity", "must be in (0, 1)")
+            check(i.firstSparsity == nil || t.sparsity.map { i.firstSparsity! <= $0 } ?? true, "prune.schedule.iterative.first_sparsity",
+                  "must not exceed the target sparsity")
             check((i.rewindToStep ?? 0) >= 0, "prune.schedule.iterative.rewind_to_step", "must be ≥ 0")
             check(i.rewindToStep == nil || train != nil, "prune.schedule.iterative.rewind_to_step", "needs a train section (rewinding replays training)")
         }
         if let c = schedule.constant {
             check((c.startEpoch ?? 0) >= 0, "prune.schedule.constant.start_epoch", "must be ≥ 0")
             check((c.startEpoch ?? 0) <= epochs, "prune.schedule.constant.start_epoch", "must not exceed train.epochs (\(epochs))")
+        }
+        return found
+    }
+
+    /// The searches (`criterion: auto`, `threshold.auto`) run after training on the
+    /// validation split, on one-shot weight plans.
+    private func searchProblems(_ p: Prune, criterion: CriterionName, granularity: Granularity, schedule: ScheduleSpec) -> [PruningError] {
+        var found: [PruningError] = []
+        func check(_ ok: Bool, _ field: String, _ problem: String) { if !ok { found.append(.field(field, problem)) } }
+        let auto = p.threshold.auto
+        guard criterion == .auto || auto != nil else { return found }
+        let field = criterion == .auto ? "prune.criterion" : "prune.threshold.auto"
+        check(schedule.agp == nil && schedule.constant == nil && schedule.iterative?.rewindToStep == nil, field,
+              "searches by cutting copies of the trained model: use the one_shot or the iterative schedule (without rewinding)")
+        check(auto == nil || schedule.iterative?.firstSparsity == nil, "prune.schedule.iterative.first_sparsity",
+              "is what threshold.auto finds: leave it out")
+        check(granularity == .weight, field, "searches among weight cuts: use granularity weight")
+        check((validationSplit ?? Defaults.validationSplit) > 0, field, "searches on the validation split: set validation_split above 0")
+        check(checkpoint == nil, field, "a search cannot be resumed from a checkpoint yet: remove the checkpoint section")
+        check(criterion != .auto || p.threshold.sparsity != nil || auto != nil, "prune.criterion",
+              "auto compares strategies at a target: give threshold.sparsity or threshold.auto")
+        if let auto {
+            check(auto.maxAccuracyDrop.isFinite && auto.maxAccuracyDrop > 0 && auto.maxAccuracyDrop < 1,
+                  "prune.threshold.auto.max_accuracy_drop", "must be a fraction in (0, 1) (0.005 is half a point)")
+            check((auto.probes ?? 1) >= 1, "prune.threshold.auto.probes", "must be at least 1")
+            check((auto.probeEpochs ?? 0) >= 0, "prune.threshold.auto.probe_epochs", "must be ≥ 0")
+            check(auto.highest.map { $0 > 0 && $0 < 1 } ?? true, "prune.threshold.auto.highest", "must be in (0, 1)")
         }
         return found
     }

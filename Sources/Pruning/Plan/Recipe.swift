@@ -86,6 +86,15 @@ public struct Recipe: Codable, Equatable, Sendable {
         public static let checkpointEverySteps = 1000
         /// Rounds after training between checkpoints.
         public static let checkpointEveryRounds = 1
+        /// Probes of the automatic threshold's search.
+        public static let autoProbes = 5
+        /// Further probes once `criterion: auto` has chosen (between the search's best and
+        /// the lowest sparsity that broke the budget).
+        public static let autoRefineProbes = 2
+        /// Fine-tuning epochs of each probe.
+        public static let autoProbeEpochs = 1
+        /// The highest sparsity the automatic threshold tries.
+        public static let autoHighest = 0.995
     }
 
     /// When and where a run saves checkpoints, from which `prune run --resume` continues
@@ -211,7 +220,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         }
     }
 
-    /// Exactly one of: a sparsity, an absolute value, a per-layer map (none for N:M).
+    /// Exactly one of: a sparsity, an absolute value, a per-layer map, automatic (none for N:M).
     public struct ThresholdSpec: Codable, Equatable, Sendable {
         /// The fraction of units to cut.
         public var sparsity: Double?
@@ -219,11 +228,38 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var value: Float?
         /// Each listed parameter's own sparsity.
         public var perLayer: [String: Double]?
-        enum CodingKeys: String, CodingKey { case sparsity, value, perLayer = "per_layer" }
+        /// The highest sparsity within an accuracy budget, searched on the validation split.
+        public var auto: AutoThreshold?
+        enum CodingKeys: String, CodingKey { case sparsity, value, perLayer = "per_layer", auto }
 
         /// Creates a threshold; give exactly one field.
-        public init(sparsity: Double? = nil, value: Float? = nil, perLayer: [String: Double]? = nil) {
-            self.sparsity = sparsity; self.value = value; self.perLayer = perLayer
+        public init(sparsity: Double? = nil, value: Float? = nil, perLayer: [String: Double]? = nil, auto: AutoThreshold? = nil) {
+            self.sparsity = sparsity; self.value = value; self.perLayer = perLayer; self.auto = auto
+        }
+    }
+
+    /// The automatic threshold: after training, probe sparsities on a copy of the model (cut,
+    /// fine-tune `probe_epochs`, measure on the validation split; `AccuracyBudgetSearch`)
+    /// and keep the highest that loses at most `max_accuracy_drop`. One-shot plans only.
+    public struct AutoThreshold: Codable, Equatable, Sendable {
+        /// The most validation accuracy the cut may lose, as a fraction (0.005 = half a point).
+        public var maxAccuracyDrop: Double
+        /// What the sparsity measures when the allocation weighs tensors (sensitivity).
+        public var objective: Objective?
+        /// The most probes of the sparsity search.
+        public var probes: Int?
+        /// Fine-tuning epochs of each probe (0: measured right after the cut).
+        public var probeEpochs: Int?
+        /// The highest sparsity tried.
+        public var highest: Double?
+        enum CodingKeys: String, CodingKey {
+            case maxAccuracyDrop = "max_accuracy_drop", objective, probes, probeEpochs = "probe_epochs", highest
+        }
+        /// Creates the spec; absent fields take `Recipe.Defaults`.
+        public init(maxAccuracyDrop: Double, objective: Objective? = nil, probes: Int? = nil, probeEpochs: Int? = nil,
+                    highest: Double? = nil) {
+            self.maxAccuracyDrop = maxAccuracyDrop; self.objective = objective; self.probes = probes
+            self.probeEpochs = probeEpochs; self.highest = highest
         }
     }
 
@@ -298,15 +334,18 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var accuracyBudget: Float?
         /// Lottery ticket: the training step whose weights each round rewinds to.
         public var rewindToStep: Int?
+        /// The sparsity of the first round; later rounds cut `fraction` of what remains.
+        /// With `threshold.auto`, the search sets it.
+        public var firstSparsity: Double?
         enum CodingKeys: String, CodingKey {
             case fraction, rounds, fineTuneEpochs = "fine_tune_epochs", accuracyBudget = "accuracy_budget"
-            case rewindToStep = "rewind_to_step"
+            case rewindToStep = "rewind_to_step", firstSparsity = "first_sparsity"
         }
         /// Creates the spec.
         public init(fraction: Double, rounds: Int? = nil, fineTuneEpochs: Int? = nil, accuracyBudget: Float? = nil,
-                    rewindToStep: Int? = nil) {
+                    rewindToStep: Int? = nil, firstSparsity: Double? = nil) {
             self.fraction = fraction; self.rounds = rounds; self.fineTuneEpochs = fineTuneEpochs
-            self.accuracyBudget = accuracyBudget; self.rewindToStep = rewindToStep
+            self.accuracyBudget = accuracyBudget; self.rewindToStep = rewindToStep; self.firstSparsity = firstSparsity
         }
     }
 
@@ -349,14 +388,16 @@ public struct Recipe: Codable, Equatable, Sendable {
                                             "parameters": .leaf, "exclude": .leaf])]),
         "prune": .map([
             "criterion": .leaf, "granularity": .leaf, "scope": .leaf, "allocation": .leaf, "parameters": .leaf, "exclude": .leaf,
-            "threshold": .map(["sparsity": .leaf, "value": .leaf, "per_layer": .map(["*": .leaf])]),
+            "threshold": .map(["sparsity": .leaf, "value": .leaf, "per_layer": .map(["*": .leaf]),
+                               "auto": .map(["max_accuracy_drop": .leaf, "objective": .leaf, "probes": .leaf, "probe_epochs": .leaf,
+                                             "highest": .leaf])]),
             "schedule": .map([
                 "one_shot": .map([:]),
                 "agp": .map(["start_epoch": .leaf, "end_epoch": .leaf, "every_steps": .leaf, "every_epochs": .leaf,
                              "initial_sparsity": .leaf]),
                 "constant": .map(["start_epoch": .leaf]),
                 "iterative": .map(["fraction": .leaf, "rounds": .leaf, "fine_tune_epochs": .leaf, "accuracy_budget": .leaf,
-                                   "rewind_to_step": .leaf]),
+                                   "rewind_to_step": .leaf, "first_sparsity": .leaf]),
             ]),
         ]),
         "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf, "batch_size": .leaf, "optimizer": .leaf,

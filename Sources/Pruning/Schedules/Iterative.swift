@@ -18,6 +18,11 @@ public struct IterativeSchedule: PruningSchedule {
     public var recovery: RoundRecovery
     /// See `PruningSchedule.accuracyBudget`.
     public var accuracyBudget: Float?
+    /// The sparsity of the first round (nil: `fractionPerRound` from the start, like the
+    /// others). Later rounds cut `fractionPerRound` of what remains after it: one large cut
+    /// to where the model is known to cope (an automatic threshold's find), then small
+    /// steps beyond it while the budget holds.
+    public var firstSparsity: Double?
 
     /// Creates the schedule.
     /// - Throws: `PruningError` for a fraction outside (0, 1], fewer than one round, or a
@@ -38,7 +43,11 @@ public struct IterativeSchedule: PruningSchedule {
 
     /// The sparsity round `round` cuts to, from `start` toward `target`.
     public func sparsity(ofRound round: Int, from start: Double, toward target: Double) -> Double {
-        let s = 1 - (1 - start) * Double.pow(1 - fractionPerRound, round)
+        let s = if let first = firstSparsity.map({ max($0, start) }) {
+            1 - (1 - first) * Double.pow(1 - fractionPerRound, round - 1)
+        } else {
+            1 - (1 - start) * Double.pow(1 - fractionPerRound, round)
+        }
         return s >= target - 1e-9 ? target : s
     }
 

@@ -22,6 +22,7 @@ extension PruningReport {
             figureChart(loss: true)?.svg(), scheduleChart()?.svg() ?? note("schedule"),
             sensitivityChart()?.svg() ?? paragraph("No sensitivity analysis for this model (`prune sensitivity MODEL` runs one, and `prune report MODEL` then draws it)."),
         ]))
+        if let search = searchSection() { body.append(section("How the plan was chosen", [search])) }
         body.append(section("The weights", [histogramChart()?.svg(), removedUnitsChart()?.svg()]))
         body.append(section("What the pruned network still looks at", [
             classMeansChart()?.svg(), pixels == nil ? nil : filterChart()?.svg(), saliencyChart()?.svg() ?? note("saliency"),
@@ -122,7 +123,8 @@ extension PruningReport {
         h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:28px}
         .facts{font-size:15px;margin:4px 0}.note{color:#555;font-size:13px}
         .grid{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0;max-width:100%}figure svg{max-width:100%;height:auto}
-        table.costs{border-collapse:collapse;font-size:13px;align-self:flex-start}
+        table.costs,table.search{border-collapse:collapse;font-size:13px;align-self:flex-start}
+        table.search td,table.search th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}
         table.costs td,table.costs th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right}
         table.costs th[scope=row]{text-align:left;font-weight:normal}caption{text-align:left;color:#555;padding-bottom:4px}
         pre{font-size:12px;background:#f6f6f6;padding:8px;overflow:auto}

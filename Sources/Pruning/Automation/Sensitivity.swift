@@ -15,6 +15,10 @@ public struct SensitivityAnalysis: Codable, Equatable, Sendable {
     public struct Level: Codable, Equatable, Sendable {
         public var sparsity: Double
         public var accuracy: Float, loss: Float
+        /// Creates a measurement.
+        public init(sparsity: Double, accuracy: Float, loss: Float) {
+            self.sparsity = sparsity; self.accuracy = accuracy; self.loss = loss
+        }
     }
     /// One parameter's curve.
     public struct Layer: Codable, Equatable, Sendable {
@@ -24,7 +28,12 @@ public struct SensitivityAnalysis: Codable, Equatable, Sendable {
         public var count: Int
         /// One measurement per level, in the order given.
         public var levels: [Level]
+        /// Creates a curve.
+        public init(path: String, count: Int, levels: [Level]) { self.path = path; self.count = count; self.levels = levels }
     }
+    /// The levels measured when none are given: 10% steps, then the high sparsities where
+    /// tensors part ways (an allocation cannot take a tensor past the highest).
+    public static let defaultLevels = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995]
     /// The criterion that ranked the entries.
     public var criterion: String
     /// The split the figures come from, and its size.
@@ -33,6 +42,11 @@ public struct SensitivityAnalysis: Codable, Equatable, Sendable {
     public var baseline: Level
     /// One curve per selected parameter, in model order.
     public var layers: [Layer]
+
+    /// Curves measured elsewhere (or made up, for tests and what-ifs).
+    public init(criterion: String, split: DataSplit, samples: Int, baseline: Level, layers: [Layer]) {
+        self.criterion = criterion; self.split = split; self.samples = samples; self.baseline = baseline; self.layers = layers
+    }
 
     /// Measures `model` (left as given) on `data`.
     /// - Parameters:

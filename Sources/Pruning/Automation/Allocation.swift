@@ -16,12 +16,26 @@ public enum Allocation: String, NamedChoice, Sendable {
     /// `(Σ of its dimensions) / (Π of its dimensions)`, scaled to meet the target, with tensors
     /// that would exceed density 1 kept dense and the rest scaled up to make the difference.
     case erk
+    /// From sensitivity curves (`SensitivityAllocation`): the sparsities that remove the
+    /// target share of the objective's cost with the least predicted loss.
+    case sensitivity
 
     /// Each tensor's sparsity for `target` over all of them (for `global`, nil: one ranking
     /// decides). Entries already zero count toward a tensor's sparsity under `lamp`.
+    /// - Parameters:
+    ///   - curves: the sensitivity curves `sensitivity` reads (ignored by the others).
+    ///   - costs: the cost of one entry per path for `sensitivity` (`Objective.entryCosts`;
+    ///     empty: every entry costs 1, the target is a share of the weights).
+    /// - Throws: `PruningError` when `sensitivity` has no curves or they do not reach the target.
     /// - Complexity: O(n log n) in the entries for `lamp`; O(tensors²) for `erk`.
-    public func sparsities(of parameters: [(path: String, parameter: Parameter)], target: Double) -> [String: Double]? {
+    public func sparsities(of parameters: [(path: String, parameter: Parameter)], target: Double,
+                           curves: SensitivityAnalysis? = nil, costs: [String: Double] = [:]) throws -> [String: Double]? {
         switch self {
+        case .sensitivity:
+            guard let curves else {
+                throw PruningError.field("prune.allocation", "is sensitivity, but no sensitivity curves were given (PruningRun measures them on the validation split)")
+            }
+            return try SensitivityAllocation(curves: curves, costs: costs, paths: parameters.map(\.path)).sparsities(target: target)
         case .global: return nil
         case .uniform: return Dictionary(parameters.map { ($0.path, target) }, uniquingKeysWith: { a, _ in a })
         case .lamp:

@@ -1,0 +1,84 @@
+/// Per-tensor sparsities from sensitivity curves: the cuts that hit a target with the least
+/// predicted loss, where each tensor's loss is read from its own curve (pruned alone) and
+/// the tensors' losses are taken to add up.
+///
+/// Each curve becomes its lower convex hull in (cost removed, loss added), so that along
+/// it every further cut costs more loss per unit removed. Taking the hull's segments over
+/// all tensors in order of that price, cheapest first, the last one in part, is the exact
+/// optimum of the convexified problem (a fractional knapsack). Curves are read between
+/// measured levels by straight lines; no tensor goes past its highest measured level.
+public struct SensitivityAllocation: Sendable {
+    /// One point of a tensor's hull: cost removed, loss added.
+    struct Point: Equatable { var removed: Double, loss: Double }
+
+    /// Per path: the total cost of the tensor and its hull from (0, 0).
+    let hulls: [(path: String, total: Double, hull: [Point])]
+
+    /// Prepares the allocation.
+    /// - Parameters:
+    ///   - curves: the sensitivity analysis (`SensitivityAnalysis.layers` with their levels).
+    ///   - costs: the cost of one entry per path (`Objective.entryCosts`); 1 when missing.
+    ///   - paths: the tensors to allocate among, in order; each needs a curve.
+    /// - Throws: `PruningError.field` naming a path with no curve.
+    public init(curves: SensitivityAnalysis, costs: [String: Double], paths: [String]) throws {
+        let byPath = Dictionary(curves.layers.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        hulls = try paths.map { path in
+            guard let layer = byPath[path] else {
+                throw PruningError.field("prune.allocation", "is sensitivity, but the sensitivity curves have no '\(path)' (they cover \(curves.layers.map(\.path)))")
+            }
+            let total = Double(layer.count) * (costs[path] ?? 1)
+            let points = [Point(removed: 0, loss: 0)] + layer.levels.map {
+                Point(removed: $0.sparsity * total, loss: Double($0.loss - curves.baseline.loss))
+            }
+            return (path, total, Self.lowerHull(points))
+        }
+    }
+
+    /// The lower convex hull from the first point, over points sorted by cost removed (a
+    /// later point with less loss than an earlier one hides the earlier one).
+    static func lowerHull(_ points: [Point]) -> [Point] {
+        let sorted = points.sorted { ($0.removed, $0.loss) < ($1.removed, $1.loss) }
+        var hull: [Point] = []
+        for p in sorted {
+            if let last = hull.last, last.removed == p.removed { continue }   // same cost: keep the lower (first)
+            while hull.count >= 2 {
+                let a = hull[hull.count - 2], b = hull[hull.count - 1]
+                // Drop b when it lies on or above the line from a to p.
+                if (b.loss - a.loss) * (p.removed - a.removed) >= (p.loss - a.loss) * (b.removed - a.removed) { hull.removeLast() } else { break }
+            }
+            hull.append(p)
+        }
+        return hull
+    }
+
+    /// The most of the total cost the curves can remove (each tensor at its highest level).
+    public var reachable: Double {
+        let total = hulls.reduce(0) { $0 + $1.total }
+        return total == 0 ? 0 : hulls.reduce(0) { $0 + ($1.hull.last?.removed ?? 0) } / total
+    }
+
+    /// Each tensor's sparsity so that `target` of the total cost is removed.
+    /// - Throws: `PruningError.field` when the target lies beyond the measured levels.
+    public func sparsities(target: Double) throws -> [String: Double] {
+        let total = hulls.reduce(0) { $0 + $1.total }
+        guard target <= reachable + 1e-9 else {
+            throw PruningError.field("prune.allocation", String(format: "is sensitivity, but its curves reach at most %.4g of the total (target %.4g): measure higher levels", reachable, target))
+        }
+        var segments: [(price: Double, tensor: Int, length: Double)] = []
+        for (t, h) in hulls.enumerated() {
+            for (a, b) in zip(h.hull, h.hull.dropFirst()) {
+                segments.append(((b.loss - a.loss) / (b.removed - a.removed), t, b.removed - a.removed))
+            }
+        }
+        segments.sort { ($0.price, $0.tensor) < ($1.price, $1.tensor) }
+        var removed = [Double](repeating: 0, count: hulls.count)
+        var left = max(0, target) * total
+        for s in segments where left > 0 {
+            let take = min(s.length, left)
+            removed[s.tensor] += take
+            left -= take
+        }
+        return Dictionary(hulls.enumerated().map { t, h in (h.path, h.total == 0 ? 0 : min(1, removed[t] / h.total)) },
+                          uniquingKeysWith: { a, _ in a })
+    }
+}

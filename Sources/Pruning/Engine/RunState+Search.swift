@@ -1,0 +1,104 @@
+import NeuralNetwork
+import TensorCore
+
+extension RunState {
+    /// The plan's searches, after training and before the cut: the automatic threshold
+    /// (`AccuracyBudgetSearch` with the default strategy) and the strategy selection
+    /// (`criterion: auto`: every `Strategy.candidates` entry at the target), then the
+    /// threshold search continued with the chosen strategy. Every probe cuts the model as it
+    /// stands after training, fine-tunes it `probe_epochs` with the `fine_tune` settings and
+    /// measures it on the validation split; the model is then put back, and the plan fixed
+    /// to what was chosen, for the one-shot cut and the fine-tuning that follow. An
+    /// iterative schedule's first round cuts to the sparsity found, and its later rounds go
+    /// on toward `highest` while the budget holds (judged after their full recovery).
+    func search() throws {
+        guard let p = recipe.prune, p.criterion == .auto || p.threshold.auto != nil, let plan else { return }
+        guard let validation = data.validation else {
+            throw PruningError.field(p.threshold.auto != nil ? "prune.threshold.auto" : "prune.criterion",
+                                     "searches on the validation split: set validation_split above 0")
+        }
+        let clock = ContinuousClock(), start = clock.now
+        let auto = p.threshold.auto
+        let snapshot = model.parameters.map { ($0.parameter.value, $0.parameter.mask) }
+        let baseline = evaluate(validation)
+        let probeEpochs = auto?.probeEpochs ?? Recipe.Defaults.autoProbeEpochs
+        let selecting = p.criterion == .auto
+        let fallback = Strategy(selecting ? .magnitude : (p.criterion ?? Recipe.Defaults.criterion), p.allocation ?? (plan.scope == .global ? .global : .uniform))
+        let candidates = selecting ? Strategy.candidates : [fallback]
+        let total = (auto == nil ? 0 : (auto?.probes ?? Recipe.Defaults.autoProbes))
+            + (selecting ? candidates.count - (auto == nil ? 0 : 1) : 0)
+            + (selecting && auto != nil ? Recipe.Defaults.autoRefineProbes : 0)
+        var report = SearchReport(baseline: baseline.accuracy, maximumDrop: auto.map { Float($0.maxAccuracyDrop) }, split: .validation,
+                                  probeEpochs: probeEpochs, strategy: fallback, sparsity: p.threshold.sparsity ?? 0)
+
+        func probe(_ strategy: Strategy, _ sparsity: Double, stage: String) throws -> SearchReport.Probe {
+            let begun = clock.now
+            for ((_, parameter), (value, mask)) in zip(model.parameters, snapshot) { parameter.restore(value: value, mask: mask) }
+            var candidate = try fixedPlan(plan, strategy, sparsity: sparsity, objective: auto?.objective)
+            candidate.threshold = .sparsity(sparsity)
+            try Pruner.prune(model, with: candidate)
+            if probeEpochs > 0 {
+                let trainer = Trainer(model: model, optimizer: recipe.fineTuneOptimizer())
+                _ = try trainer.fit(data.training, options: recipe.fineTuneOptions(epochs: probeEpochs, workers: workers))
+            }
+            let e = evaluate(validation)
+            let kept = report.maximumDrop.map { e.accuracy >= baseline.accuracy - $0 }
+            let result = SearchReport.Probe(stage: stage, strategy: strategy, target: sparsity, sparsity: Pruner.sparsity(of: candidate, in: model) ?? sparsity,
+                                            accuracy: e.accuracy, loss: e.loss, kept: kept, seconds: (clock.now - begun).seconds)
+            report.probes.append(result)
+            report.epochs += probeEpochs
+            for o in observers { o.run(didProbe: result, of: total) }
+            return result
+        }
+
+        var broke: Double?
+        if let auto {
+            let search = AccuracyBudgetSearch(maximumDrop: Float(auto.maxAccuracyDrop), highest: auto.highest ?? Recipe.Defaults.autoHighest,
+                                              probes: auto.probes ?? Recipe.Defaults.autoProbes)
+            let found = try search.run(baseline: baseline.accuracy) { try probe(fallback, $0, stage: "threshold").accuracy }
+            report.sparsity = found.sparsity
+            broke = found.broke
+        }
+        if selecting, report.sparsity > 0 {
+            let target = report.sparsity
+            var tried = report.probes.filter { $0.strategy == fallback && $0.target == target }
+            for strategy in candidates where !tried.contains(where: { $0.strategy == strategy }) {
+                tried.append(try probe(strategy, target, stage: "strategy"))
+            }
+            report.ranking = tried.enumerated().sorted { ($1.element.accuracy, $0.offset) < ($0.element.accuracy, $1.offset) }.map(\.element)
+            report.strategy = report.ranking[0].strategy
+            if let auto, let broke, report.strategy != fallback {
+                let refine = AccuracyBudgetSearch(maximumDrop: Float(auto.maxAccuracyDrop), lowest: target, highest: auto.highest ?? Recipe.Defaults.autoHighest,
+                                                  probes: Recipe.Defaults.autoRefineProbes)
+                let chosen = report.strategy
+                report.sparsity = try refine.run(baseline: baseline.accuracy, broke: broke) { try probe(chosen, $0, stage: "refine").accuracy }.sparsity
+            }
+        }
+        for ((_, parameter), (value, mask)) in zip(model.parameters, snapshot) { parameter.restore(value: value, mask: mask) }
+        self.plan = try fixedPlan(plan, report.strategy, sparsity: report.sparsity, objective: auto?.objective)
+        if var rounds = schedule as? IterativeSchedule, let auto {
+            // The rounds start with the cut found and go on past it while the budget holds.
+            rounds.firstSparsity = report.sparsity > 0 ? report.sparsity : nil   // nothing kept: plain rounds
+            schedule = rounds
+            self.plan?.threshold = .sparsity(auto.highest ?? Recipe.Defaults.autoHighest)
+        }
+        report.seconds = (clock.now - start).seconds
+        history.search = report
+    }
+
+    /// `plan` with `strategy`'s criterion (made as the recipe makes criteria, then prepared
+    /// on the training split when it needs data) and allocation, at `sparsity`.
+    func fixedPlan(_ plan: PruningPlan, _ strategy: Strategy, sparsity: Double, objective: Objective?) throws -> PruningPlan {
+        var fixed = plan
+        fixed.criterion = strategy.criterion.criterion(seed: recipe.resolvedSeed, parameters: plan.parameters)
+        if let sample = fixed.criterion as? SampleCriterion { fixed.criterion = try sample.prepared(for: model, on: data.training) }
+        fixed.allocation = strategy.allocation
+        fixed.objective = objective ?? .parameters
+        fixed.threshold = .sparsity(sparsity)
+        if strategy.allocation == .sensitivity {
+            fixed.sensitivity = try curves ?? measureSensitivity(fixed)
+            curves = fixed.sensitivity
+        }
+        return fixed
+    }
+}

@@ -1,0 +1,124 @@
+import NeuralNetwork
+import Pruning
+import Testing
+import TensorCore
+import TestSupport
+
+@Suite("Searches in a run: criterion auto, threshold auto")
+struct SearchRunTests {
+    /// Strategy selection and a 3-probe threshold search under a 10-point budget, 1 epoch per
+    /// probe, then 2 epochs of fine-tuning.
+    static func recipe() -> Recipe {
+        Recipe(model: "test", validationSplit: 0.5,
+               prune: Recipe.Prune(criterion: .auto, threshold: Recipe.ThresholdSpec(auto: Recipe.AutoThreshold(maxAccuracyDrop: 0.1, probes: 3))),
+               fineTune: Recipe.FineTune(epochs: 2, learningRate: 0.01, batchSize: 32))
+    }
+
+    @Test("the search probes on the validation split, ranks every strategy, cuts to what it chose, and the fixed plan reproduces the model")
+    func searchAndReproduce() throws {
+        let (trainer, data) = try IterativeTests.trained()
+        let model = trainer.model
+        let twin = try model.copy()
+        let report = try PruningRun(Self.recipe()).run(model, data: IterativeTests.splits(data))
+        let search = try #require(report.history.search)
+        #expect(search.split == .validation && search.probeEpochs == 1 && search.maximumDrop == 0.1)
+        #expect(search.probes.count <= 3 + Strategy.candidates.count - 1 + Recipe.Defaults.autoRefineProbes)
+        #expect(search.epochs == search.probes.count)
+        for p in search.probes { #expect(p.kept == (p.accuracy >= search.baseline - 0.1)) }
+        // Every candidate ranked once, best first, and the choice is the best.
+        try #require(!search.ranking.isEmpty, "probes: \(search.probes.map { ($0.sparsity, $0.accuracy, search.baseline) })")
+        #expect(Set(search.ranking.map(\.strategy.description)) == Set(Strategy.candidates.map(\.description)))
+        #expect(zip(search.ranking, search.ranking.dropFirst()).allSatisfy { $0.accuracy >= $1.accuracy })
+        #expect(search.strategy == search.ranking[0].strategy)
+        // The chosen sparsity was probed with a strategy and kept (or is the threshold stage's best).
+        #expect(search.sparsity > 0 && search.probes.contains { $0.target == search.sparsity && $0.kept == true })
+        // The one cut of the run is the chosen one.
+        let cut = try #require(report.history.cuts.last)
+        #expect(report.history.cuts.count == 1 && abs(cut.sparsity - search.sparsity) <= 1.0 / 96)
+        // The plan with the choice written in, run without searching, gives the same model.
+        let fixed = search.fixing(Self.recipe())
+        #expect(fixed.prune?.criterion == search.strategy.criterion && fixed.prune?.threshold.auto == nil)
+        let again = try PruningRun(fixed).run(twin, data: IterativeTests.splits(data))
+        #expect(again.history.search == nil)
+        for ((path, a), (_, b)) in zip(model.parameters, twin.parameters) {
+            #expect(a.value.scalars == b.value.scalars && a.mask == b.mask, "\(path)")
+        }
+    }
+
+    @Test("with iterative rounds, the first cuts to the sparsity found and later ones go on under the budget; the fixed plan reproduces the model")
+    func rounds() throws {
+        let (trainer, data) = try IterativeTests.trained()
+        var recipe = Self.recipe()
+        recipe.prune?.criterion = .magnitude
+        recipe.prune?.threshold.auto?.highest = 0.95
+        recipe.prune?.schedule = Recipe.ScheduleSpec(iterative: Recipe.Iterative(fraction: 0.5, rounds: 3, fineTuneEpochs: 1))
+        recipe.fineTune?.epochs = 0
+        let model = trainer.model
+        let twin = try model.copy()
+        let report = try PruningRun(recipe).run(model, data: IterativeTests.splits(data))
+        let search = try #require(report.history.search)
+        let rounds = report.history.rounds
+        #expect(search.ranking.isEmpty && search.strategy == Strategy(.magnitude, .global))
+        try #require(search.sparsity > 0, "probes: \(search.probes.map { ($0.sparsity, $0.accuracy, search.baseline) })")
+        #expect(!rounds.isEmpty && rounds[0].target == search.sparsity)
+        // Each later round halves what remains, until 95%, a broken budget or the third round.
+        for (a, b) in zip(rounds, rounds.dropFirst()) { #expect(abs(b.target! - min(0.95, 1 - (1 - a.target!) / 2)) < 1e-12) }
+        for r in rounds { #expect(r.rolledBack == (r.accuracyAfterRecovery < search.baseline - 0.1)) }
+        let fixed = search.fixing(recipe)
+        #expect(fixed.prune?.schedule?.iterative?.firstSparsity == search.sparsity && fixed.prune?.threshold.sparsity == 0.95)
+        #expect(fixed.prune?.schedule?.iterative?.accuracyBudget == 0.1)
+        _ = try PruningRun(fixed).run(twin, data: IterativeTests.splits(data))
+        for ((path, a), (_, b)) in zip(model.parameters, twin.parameters) {
+            #expect(a.value.scalars == b.value.scalars && a.mask == b.mask, "\(path)")
+        }
+    }
+
+    @Test("an iterative schedule's first round goes to its first sparsity, later ones cut the fraction of what remains")
+    func firstSparsity() throws {
+        var schedule = try IterativeSchedule(fractionPerRound: 0.5)
+        schedule.firstSparsity = 0.8
+        func round(_ r: Int) -> Double? {
+            if case let .sparsity(s) = schedule.round(r, from: 0, toward: .sparsity(0.99)) { return s } else { return nil }
+        }
+        // 0.8, 0.9, 0.95, 0.975, 0.9875, then 0.99375 capped at the target, then no more.
+        for (r, expected) in [0.8, 0.9, 0.95, 0.975, 0.9875].enumerated() { #expect(abs(round(r + 1)! - expected) < 1e-12) }
+        #expect(round(6) == 0.99 && round(7) == nil)
+    }
+
+    @Test("criterion auto at a fixed sparsity ranks the strategies and keeps the sparsity")
+    func fixedSparsity() throws {
+        let (trainer, data) = try IterativeTests.trained()
+        var recipe = Self.recipe()
+        recipe.prune?.threshold = Recipe.ThresholdSpec(sparsity: 0.5)
+        let report = try PruningRun(recipe).run(trainer.model, data: IterativeTests.splits(data))
+        let search = try #require(report.history.search)
+        #expect(search.sparsity == 0.5 && search.maximumDrop == nil && search.probes.count == Strategy.candidates.count)
+        #expect(search.probes.allSatisfy { $0.kept == nil && $0.stage == "strategy" })
+    }
+
+    @Test("searches need a one-shot weight plan with a validation split, and a budget that is a fraction")
+    func problems() {
+        func fields(_ edit: (inout Recipe) -> Void) -> [String] {
+            var r = Self.recipe()
+            edit(&r)
+            return r.problems().compactMap { if case let .invalidField(field, _, _) = $0 { return field } else { return nil } }
+        }
+        #expect(fields { _ in }.isEmpty)
+        let cases: [(field: String, edit: (inout Recipe) -> Void)] = [
+            ("prune.criterion", { $0.validationSplit = 0 }),
+            ("prune.criterion", { $0.prune?.schedule = Recipe.ScheduleSpec(agp: Recipe.AGP(startEpoch: 0, endEpoch: 1)) }),
+            ("prune.criterion", { $0.prune?.granularity = .neuron }),
+            ("prune.allocation", { $0.prune?.allocation = .lamp }),
+            ("prune.threshold.auto.max_accuracy_drop", { $0.prune?.threshold.auto?.maxAccuracyDrop = 5 }),
+            ("prune.threshold", { $0.prune?.threshold.sparsity = 0.5 }),
+            ("prune.threshold.auto.probes", { $0.prune?.criterion = .magnitude; $0.prune?.threshold.auto?.probes = 0 }),
+            ("prune.schedule.iterative.first_sparsity", {
+                $0.prune?.schedule = Recipe.ScheduleSpec(iterative: Recipe.Iterative(fraction: 0.5, firstSparsity: 0.5))
+            }),
+        ]
+        for c in cases {
+            let found = fields(c.edit)
+            #expect(found.contains(c.field), "\(c.field): \(found)")
+        }
+    }
+}
