@@ -37,12 +37,12 @@ struct InformationCriteriaTests {
         ], labels: k.map { Int32($0 % 2) })
         // 3 batches of 25 from 64 samples: 25 + 25 + 14, every sample once.
         let criterion = try ActivationEntropy(measuring: model, on: data, batches: 3, batchSize: 25)
-        let h = try #require(criterion.entropies?["r"])
+        let h = try #require(criterion.bits?["r"])
         for (got, want) in zip(h, [2, 0, 1.5, 0] as [Float]) { #expect(abs(got - want) < 1e-6, "\(h)") }
         // Only the first 6 samples: unit 0 sees 0 1 2 3 0 1, so p = ⅓ ⅓ ⅙ ⅙ and
         // H = ⅔·log2 3 + ⅓·log2 6 = 1.918296.
         let few = try ActivationEntropy(measuring: model, on: data, batches: 1, batchSize: 6)
-        #expect(abs((few.entropies?["r"]?[0] ?? 0) - 1.918296) < 1e-5)
+        #expect(abs((few.bits?["r"]?[0] ?? 0) - 1.918296) < 1e-5)
     }
 
     @Test("binning: equal widths between min and max, the maximum in the last bin, a constant sample in one")
@@ -64,7 +64,7 @@ struct InformationCriteriaTests {
             s.map { $0 % 4 == 3 ? 1 : 0 },                   // fires only on half of the class-1 samples
         ], labels: y)
         let criterion = try MutualInformation(measuring: model, on: data, batches: 2, batchSize: 32)
-        let i = try #require(criterion.information?["r"])
+        let i = try #require(criterion.bits?["r"])
         // Unit 3: H(Y | A) = P(A = 0)·H(⅓) = ¾ · 0.9182958, so I = 1 − 0.6887219 = 0.3112781.
         for (got, want) in zip(i, [1, 0, 1, 0.3112781] as [Float]) { #expect(abs(got - want) < 1e-5, "\(i)") }
     }
@@ -146,7 +146,7 @@ struct InformationCriteriaTests {
         let regression = try Dataset(inputs: [1, 3, 3, 0, 2, 3, 3, 0], sampleShape: [4], targets: [0.5, 0.5, 1, 1], targetWidth: 2)
         #expect(throws: PruningError.self) { try MutualInformation(measuring: model, on: regression) }
         #expect(throws: PruningError.self) { try ActivationEntropy(measuring: model, on: regression, bins: 1) }
-        #expect(try ActivationEntropy(measuring: model, on: regression).entropies?["r"] == [1, 0, 0, 0])
+        #expect(try ActivationEntropy(measuring: model, on: regression).bits?["r"] == [1, 0, 0, 0])
     }
 }
 

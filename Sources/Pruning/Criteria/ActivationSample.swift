@@ -20,13 +20,15 @@ struct ActivationSample {
     /// `model` in evaluation mode, `batchSize` at a time, and keeps every ReLU layer's
     /// per-sample unit values. Weights, masks and running statistics are left as they were.
     /// - Throws: `TrainingError` when the data does not fit the model; `PruningError` for
-    ///   fewer than one batch or sample, or an activation that is not finite.
-    init(measuring model: Graph, on data: Dataset, batches: Int, batchSize: Int, criterion: String) throws {
+    ///   fewer than one batch or sample, fewer than two bins (the caller's histograms), or
+    ///   an activation that is not finite.
+    init(measuring model: Graph, on data: Dataset, batches: Int, batchSize: Int, bins: Int, criterion: String) throws {
         // Only the inputs are read: regression data is checked as for the mse loss.
         try Trainer.check(data, fits: model, loss: data.targetWidth > 0 ? .mse : .crossEntropy)
         guard batches >= 1, batchSize >= 1, data.count >= 1 else {
             throw PruningError.criterion(name: criterion, problem: "needs at least one batch of one sample, got \(batches) × \(batchSize) from \(data.count) samples")
         }
+        guard bins >= 2 else { throw PruningError.criterion(name: criterion, problem: "needs at least 2 histogram bins, got \(bins)") }
         var relus: [Int: String] = [:]
         for (i, node) in model.nodes.enumerated() where node.module is ReLU { relus[i] = node.module.name }
         let total = min(batches * batchSize, data.count)
