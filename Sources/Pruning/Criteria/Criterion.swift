@@ -117,22 +117,31 @@ public enum CriterionName: String, NamedChoice, Sendable {
     /// 1 − the average percentage of zeros of a unit's ReLU output on training data
     /// (APoZ), measured before each cut: structured granularities only.
     case apoz
+    /// The Shannon entropy of a unit's ReLU output on training data (`ActivationEntropy`),
+    /// measured before each cut: structured granularities only.
+    case entropy
+    /// A binned estimate of the mutual information between a unit's ReLU output and the
+    /// label on training data (`MutualInformation`), measured before each cut: structured
+    /// granularities only.
+    case mutualInformation = "mutual-information"
     /// Chosen by the run (`StrategySelection`): each candidate criterion and allocation is
     /// tried on a copy at the target, briefly fine-tuned and measured on the validation
     /// split, and the best is used. One-shot weight plans only; ranks as magnitude elsewhere.
     case auto
 
     /// Whether scores come from data or training, not from the weights alone.
-    public var needsData: Bool { self == .taylor || self == .movement || self == .snip || self == .apoz }
+    public var needsData: Bool {
+        self == .taylor || self == .movement || self == .snip || self == .apoz || self == .entropy || self == .mutualInformation
+    }
     /// Whether the criterion ranks whole units only (neurons, filters).
-    public var isStructuredOnly: Bool { self == .bnScale || self == .apoz }
+    public var isStructuredOnly: Bool { self == .bnScale || self == .apoz || self == .entropy || self == .mutualInformation }
 
     /// The criterion this name stands for, exactly as named: data-driven ones come
     /// unmeasured (`SampleCriterion`, `TrainingCriterion`) for `PruningRun` to prepare.
     /// - Parameters:
     ///   - seed: feeds `random`.
     ///   - parameters: the path patterns `movement` tracks.
-    ///   - sampleBatches: batches averaged by `taylor` and `apoz`.
+    ///   - sampleBatches: batches averaged by `taylor` and `apoz`, measured by `entropy` and `mutual-information`.
     public func criterion(seed: UInt64 = Recipe.Defaults.seed, parameters: [String] = Recipe.Defaults.parameters,
                           sampleBatches: Int = Recipe.Defaults.sampleBatches) -> Criterion {
         switch self {
@@ -145,6 +154,8 @@ public enum CriterionName: String, NamedChoice, Sendable {
         case .snip: return SNIP()
         case .bnScale: return BatchNormScale()
         case .apoz: return AveragePercentageOfZeros(batches: sampleBatches)
+        case .entropy: return ActivationEntropy(batches: sampleBatches)
+        case .mutualInformation: return MutualInformation(batches: sampleBatches)
         }
     }
 }

@@ -87,14 +87,7 @@ public struct AveragePercentageOfZeros: UnitCriterion, SampleCriterion {
     }
 
     public func unitScores(for group: DependencyGroup, in model: Graph) throws -> [Float]? {
-        guard let zeros else {
-            throw PruningError.criterion(name: name, problem: "has not measured any activations; prepare it on a data sample (PruningRun does)")
-        }
-        let fractions = group.activations.compactMap { zeros[$0] }.filter { $0.count == group.units }
-        guard !fractions.isEmpty else { return nil }
         // Mostly-zero activations mean an unused unit: score = 1 − mean zero fraction.
-        var scores = [Float](repeating: 0, count: group.units)
-        for f in fractions { for j in 0..<group.units { scores[j] += (1 - f[j]) / Float(fractions.count) } }
-        return scores
+        try meanActivationScores(zeros?.mapValues { $0.map { 1 - $0 } }, for: group, criterion: name)
     }
 }
