@@ -25,6 +25,10 @@ public final class PruningRun {
     /// Receive phases, cuts and figures; observers that are `TrainingCallback`s also see
     /// every training step.
     public var observers: [RunObserver] = []
+    /// The teacher of the plan's distillation (`train.distill`, `fine_tune.distill`), e.g.
+    /// the model file `distill.teacher` names, loaded by the caller. Nil: a copy of the
+    /// model as the run starts, before any cut.
+    public var teacher: Graph?
 
     /// Checks `recipe` and prepares a run of it.
     /// - Parameters:
@@ -56,6 +60,7 @@ public final class PruningRun {
         for d in [data.training, data.validation, data.test].compactMap({ $0 }) { try Trainer.check(d, fits: model) }
         let state = RunState(recipe: recipe, model: model, data: data, observers: observers,
                              plan: recipe.pruningPlan(criterion: criterion), schedule: schedule, workers: workers)
+        state.teacher = try distillationTeacher(for: model)   // before a checkpoint replaces the starting model
         if let checkpoint { try state.restore(checkpoint) }
         return try state.run()
     }
@@ -89,6 +94,10 @@ final class RunState {
     var resume: RunCheckpoint.Position?
     /// The optimizer state of a restored checkpoint, for the training phase it resumes.
     var resumeOptimizer: [String: Optimizer.ParameterState] = [:]
+    /// The teacher of distilling phases (nil when the plan does not distil).
+    var teacher: Graph?
+    /// The training split with the teacher's logits, once a distilling phase needed it.
+    var distilledTraining: Dataset?
 
     init(recipe: Recipe, model: Graph, data: DataSplits, observers: [RunObserver], plan: PruningPlan?,
          schedule: PruningSchedule, workers: Int) {
@@ -284,7 +293,7 @@ final class RunState {
         for o in observers { o.run(willBegin: phase) }
         let reports: [EpochReport]
         do {
-            reports = try trainer.fit(data.training, options: options, validation: validation, resumingFrom: progress)
+            reports = try trainer.fit(try trainingData(for: options), options: options, validation: validation, resumingFrom: progress)
         } catch let error as TrainingError where error.isDivergence {
             throw RunError.diverged(phase: phase, cause: error, history: history)
         }
