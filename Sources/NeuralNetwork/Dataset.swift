@@ -8,6 +8,9 @@ public struct Batch {
     public var labels: [Int32]
     /// `[N, targetWidth]` regression targets, or nil for classification data.
     public var targets: Tensor?
+    /// `[N, C]` logits of a teacher model for these samples, when the dataset carries them
+    /// (see `Dataset.withTeacherLogits(_:)`); distillation trains against them.
+    public var teacherLogits: Tensor?
     /// The number of samples.
     public var count: Int { inputs.shape[0] }
 }
@@ -35,6 +38,9 @@ public struct Dataset {
     public let count: Int
     /// The number of classes (1 + the largest label; 0 for regression data).
     public let classCount: Int
+    /// `[count, C]` logits of a teacher model, one row per sample in order (nil: none
+    /// attached; see `withTeacherLogits(_:)`).
+    public internal(set) var teacherLogits: Tensor?
 
     /// Creates a classification dataset from bytes scaled by `scale` (e.g. 1/255).
     /// - Throws: `ModelError` when sizes disagree or a label is negative.
@@ -88,8 +94,10 @@ public struct Dataset {
         if targetWidth > 0 {
             var t = [Float](); t.reserveCapacity(n * targetWidth)
             for i in indices { t.append(contentsOf: targets[(i * targetWidth)..<((i + 1) * targetWidth)]) }
-            return Batch(inputs: inputs, labels: [], targets: Tensor(shape: [n, targetWidth], scalars: t))
+            return Batch(inputs: inputs, labels: [], targets: Tensor(shape: [n, targetWidth], scalars: t),
+                         teacherLogits: gatheredTeacherLogits(indices))
         }
-        return Batch(inputs: inputs, labels: indices.map { labels[$0] }, targets: nil)
+        return Batch(inputs: inputs, labels: indices.map { labels[$0] }, targets: nil,
+                     teacherLogits: gatheredTeacherLogits(indices))
     }
 }

@@ -20,9 +20,11 @@ extension Dataset {
         }
         var pickedTargets = [Float](); pickedTargets.reserveCapacity(indices.count * targetWidth)
         for i in indices { pickedTargets.append(contentsOf: targets[(i * targetWidth)..<((i + 1) * targetWidth)]) }
-        return Dataset(checked: picked, sampleShape: sampleShape, labels: targetWidth > 0 ? [] : indices.map { labels[$0] },
-                       targets: pickedTargets, targetWidth: targetWidth, count: indices.count,
-                       classCount: classCount)
+        var result = Dataset(checked: picked, sampleShape: sampleShape, labels: targetWidth > 0 ? [] : indices.map { labels[$0] },
+                             targets: pickedTargets, targetWidth: targetWidth, count: indices.count,
+                             classCount: classCount)
+        result.teacherLogits = gatheredTeacherLogits(indices)
+        return result
     }
 
     /// Splits off a validation set: `fraction` of the samples, drawn with `seed`, become the

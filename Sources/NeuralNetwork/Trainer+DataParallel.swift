@@ -7,12 +7,12 @@ extension Trainer {
     /// Computes the mean loss over the samples at `indices` and leaves its gradient in the
     /// model's parameters. With replicas, the slice is split between the model and the
     /// replicas, run concurrently, and the replicas' gradients are added to the model's.
-    func computeGradients(_ data: Dataset, _ indices: ArraySlice<Int>, loss: Loss,
+    func computeGradients(_ data: Dataset, _ indices: ArraySlice<Int>, loss: Loss, distillation: Distillation? = nil,
                           replicas: [Graph], pool: WorkerPool?) -> (loss: Float, correct: Int) {
         let workers = [model] + replicas
         let n = indices.count
         let parts = min(workers.count, n)
-        guard parts > 1, let pool else { return Self.gradients(model, data.batch(indices), loss: loss, scale: 1) }
+        guard parts > 1, let pool else { return Self.gradients(model, data.batch(indices), loss: loss, distillation: distillation, scale: 1) }
         let master = model.parameters
         for replica in replicas {
             for (mine, theirs) in zip(master, replica.parameters) { theirs.parameter.value = mine.parameter.value }
@@ -20,7 +20,7 @@ extension Trainer {
         let results = pool.map(parts) { w in
             let lo = indices.startIndex + n * w / parts, hi = indices.startIndex + n * (w + 1) / parts
             let batch = data.batch(indices[lo..<hi])
-            let r = Self.gradients(workers[w], batch, loss: loss, scale: Float(hi - lo) / Float(n))
+            let r = Self.gradients(workers[w], batch, loss: loss, distillation: distillation, scale: Float(hi - lo) / Float(n))
             return (loss: r.loss * Float(hi - lo) / Float(n), correct: r.correct)
         }
         // Sum the replicas' gradients into the model's, each thread taking one range of
@@ -45,9 +45,15 @@ extension Trainer {
     static let released = Tensor.zeros([0])
 
     /// Forward, loss and backward on one batch; the loss gradient is multiplied by `scale`.
-    static func gradients(_ model: Graph, _ batch: Batch, loss: Loss, scale: Float) -> (loss: Float, correct: Int) {
+    /// With `distillation`, the loss is distillation's against the batch's teacher logits.
+    static func gradients(_ model: Graph, _ batch: Batch, loss: Loss, distillation: Distillation? = nil,
+                          scale: Float) -> (loss: Float, correct: Int) {
         let output = model.forward(batch.inputs, training: true)
-        var result = loss.evaluate(output, on: batch, outputs: model.outputKind)
+        var result = if let distillation, let teacher = batch.teacherLogits {
+            distillation.loss(logits: output, teacherLogits: teacher, labels: batch.labels)
+        } else {
+            loss.evaluate(output, on: batch, outputs: model.outputKind)
+        }
         var correct = 0
         if !batch.labels.isEmpty {
             for (p, y) in zip(argmaxRows(output), batch.labels) where p == Int(y) { correct += 1 }

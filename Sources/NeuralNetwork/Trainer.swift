@@ -141,6 +141,7 @@ public final class Trainer {
         try Self.check(data, fits: model, loss: options.loss)
         if let validation { try Self.check(validation, fits: model, loss: options.loss) }
         guard options.workers >= 1 else { throw TrainingError.invalidOptions("workers must be ≥ 1, got \(options.workers)") }
+        if let distillation = options.distillation { try Self.check(distillation, data: data, model: model, loss: options.loss) }
         var order = Array(0..<data.count)
         let stepsPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
         let totalSteps = stepsPerEpoch * options.epochs
@@ -174,7 +175,8 @@ public final class Trainer {
                 // The values before the step, kept (copy-on-write) to undo a step that diverges.
                 let before = everything.map(\.parameter.value)
                 func undo() { for ((_, p), value) in zip(everything, before) { p.value = value } }
-                let result = computeGradients(data, order[lo..<hi], loss: options.loss, replicas: replicas, pool: pool)
+                let result = computeGradients(data, order[lo..<hi], loss: options.loss, distillation: options.distillation,
+                                              replicas: replicas, pool: pool)
                 guard result.loss.isFinite else {
                     undo()
                     throw TrainingError.nonFiniteLoss(epoch: epoch, step: s + 1, learningRate: rate)

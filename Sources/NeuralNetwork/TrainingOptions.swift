@@ -20,6 +20,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// gradients are computed at once on model replicas and summed. With more than one
     /// worker, BatchNorm sees per-slice statistics.
     public var workers: Int = 1
+    /// Train against a teacher's softened outputs as well as the labels (nil: the labels
+    /// only). The training data must carry the teacher's logits (`Dataset.withTeacherLogits`).
+    public var distillation: Distillation?
 
     /// Creates options; every setting has Prune's default, tuned for 10 epochs on
     /// Fashion-MNIST with `SGD(momentum: 0.9, weightDecay: 5e-4)` (see docs/RESULTS.md).

@@ -29,7 +29,7 @@ struct PlanExecution {
     func checkPlan() throws {
         guard let first = recipe.problems().first else { return }
         guard case let .invalidField(field, problem, _) = first else { throw first }
-        let option = options.first { field == $0.key || field.hasPrefix($0.key + ".") }?.value
+        let option = options.filter { field == $0.key || field.hasPrefix($0.key + ".") }.max { $0.key.count < $1.key.count }?.value
         throw ValidationError(option.map { "\($0): \(field) \(problem)" } ?? "\(first)")
     }
 
@@ -63,9 +63,11 @@ struct PlanExecution {
             try data.checkLabels(below: model.outputShape.product)   // before any training
         }
         let restored = resume ? try restoredCheckpoint() : nil
+        let teacher = try self.teacher(startingModel: model, resumed: restored != nil)
         if let restored { (model, metadata) = (restored.model, restored.metadata) }
         let engine = try PruningRun(recipe)
         engine.workers = threads
+        engine.teacher = teacher
         engine.observers = [ProgressReporter(quiet: quiet || json)]
         if recipe.checkpoint != nil, let path = recipe.checkpointPath {
             for file in [path, recipe.output].compactMap({ $0 }) { AtomicFile.removeStaleTemporaries(of: file) }   // left by kills

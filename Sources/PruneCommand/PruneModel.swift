@@ -66,6 +66,9 @@ struct PruneModel: ParsableCommand {
     @Option(help: "Fraction of the training set held out to judge the cut (0: report on the test set only).")
     var validationSplit: Double = Recipe.Defaults.validationSplit
 
+    @OptionGroup(title: "Knowledge distillation during fine-tuning")
+    var distillation: DistillArguments
+
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var output: OutputOptions
@@ -85,7 +88,8 @@ struct PruneModel: ParsableCommand {
                                    exclude: exclude, threshold: Recipe.ThresholdSpec(sparsity: sparsity, value: threshold),
                                    schedule: Recipe.ScheduleSpec(oneShot: Recipe.OneShot())),
                fineTune: fineTuneEpochs > 0 || fineTuneEpochs < 0
-                   ? Recipe.FineTune(epochs: fineTuneEpochs, learningRate: learningRate, batchSize: batchSize, schedule: fineTuneSchedule)
+                   ? Recipe.FineTune(epochs: fineTuneEpochs, learningRate: learningRate, batchSize: batchSize, schedule: fineTuneSchedule,
+                                     distill: distillation.spec)
                    : nil,
                output: out)
     }
@@ -97,10 +101,13 @@ struct PruneModel: ParsableCommand {
             "prune.schedule": "--granularity", "fine_tune.epochs": "--fine-tune-epochs",
             "fine_tune.learning_rate": "--learning-rate", "fine_tune.batch_size": "--batch-size",
             "validation_split": "--validation-split",
-        ], threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport)
+        ].merging(DistillArguments.options(in: "fine_tune")) { a, _ in a }, threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport)
     }
 
     func validate() throws {
+        if distillation.distill, fineTuneEpochs <= 0 {
+            throw ValidationError("--distill acts during fine-tuning: give --fine-tune-epochs")
+        }
         try execution.checkPlan()
         try validateOutputPath(out, option: "--out")
     }

@@ -41,6 +41,9 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Gradual pruning during training (AGP, global magnitude)")
     var gradual: GradualArguments
 
+    @OptionGroup(title: "Knowledge distillation during training")
+    var distillation: DistillArguments
+
     @OptionGroup(title: "Regularization as a pruning strategy (then cut with `prune prune --threshold`)")
     var regularization: RegularizerArguments
 
@@ -51,7 +54,7 @@ struct Train: ParsableCommand {
     func recipe() throws -> Recipe {
         Recipe(model: model.value, layers: try parsedLayers(), initializer: initializer, data: dataOptions.data,
                classes: dataOptions.classes,
-               seed: hyper.seed, validationSplit: validationSplit, train: hyper.training(regularizer: regularization.spec),
+               seed: hyper.seed, validationSplit: validationSplit, train: hyper.training(regularizer: regularization.spec, distill: distillation.spec),
                prune: gradual.prune(epochs: hyper.epochs), output: out)
     }
 
@@ -66,7 +69,7 @@ struct Train: ParsableCommand {
             "prune.threshold": "--prune-to", "prune.allocation": "--allocation", "prune.schedule.agp.start_epoch": "--prune-start-epoch",
             "prune.schedule.agp.end_epoch": "--prune-end-epoch", "prune.schedule.agp.every_steps": "--prune-every",
             "prune.schedule.agp.every_epochs": "--prune-every-epochs",
-        ], threads: threadOptions.threads, quiet: quiet, json: output.json) { report, model in
+        ].merging(DistillArguments.options(in: "train")) { a, _ in a }, threads: threadOptions.threads, quiet: quiet, json: output.json) { report, model in
             report.history.cuts.isEmpty ? [renderComplexity(ModelComplexity(model))] : []
         }
         execution.report = !reportFlag.noReport
@@ -119,10 +122,11 @@ struct TrainingArguments: ParsableArguments {
     var seed: UInt64 = Recipe.Defaults.seed
 
     /// The `train` section these options describe.
-    func training(regularizer: Recipe.RegularizerSpec?) -> Recipe.Training {
+    func training(regularizer: Recipe.RegularizerSpec?, distill: Recipe.Distill? = nil) -> Recipe.Training {
         Recipe.Training(epochs: epochs, batchSize: batchSize, optimizer: optimizer, learningRate: learningRate,
                         momentum: momentum, nesterov: nesterov, weightDecay: weightDecay, schedule: schedule,
-                        stepEpochs: stepEpochs, stepFactor: stepFactor, warmupSteps: warmupSteps, regularizer: regularizer)
+                        stepEpochs: stepEpochs, stepFactor: stepFactor, warmupSteps: warmupSteps, regularizer: regularizer,
+                        distill: distill)
     }
 }
 

@@ -28,6 +28,10 @@ public final class PruningRun {
     /// Sensitivity curves for `allocation: sensitivity` (nil: the run measures them on the
     /// validation split at its first cut, with the plan's criterion).
     public var sensitivity: SensitivityAnalysis?
+    /// The teacher of the plan's distillation (`train.distill`, `fine_tune.distill`), e.g.
+    /// the model file `distill.teacher` names, loaded by the caller. Nil: a copy of the
+    /// model as the run starts, before any cut.
+    public var teacher: Graph?
 
     /// Checks `recipe` and prepares a run of it.
     /// - Parameters:
@@ -60,6 +64,7 @@ public final class PruningRun {
         let state = RunState(recipe: recipe, model: model, data: data, observers: observers,
                              plan: recipe.pruningPlan(criterion: criterion), schedule: schedule, workers: workers)
         state.curves = sensitivity
+        state.teacher = try distillationTeacher(for: model)   // before a checkpoint replaces the starting model
         if let checkpoint { try state.restore(checkpoint) }
         return try state.run()
     }
@@ -97,6 +102,10 @@ final class RunState {
     var resumeOptimizer: [String: Optimizer.ParameterState] = [:]
     /// The sensitivity curves a sensitivity allocation reads (measured at the first cut).
     var curves: SensitivityAnalysis?
+    /// The teacher of distilling phases (nil when the plan does not distil).
+    var teacher: Graph?
+    /// The training split with the teacher's logits, once a distilling phase needed it.
+    var distilledTraining: Dataset?
 
     init(recipe: Recipe, model: Graph, data: DataSplits, observers: [RunObserver], plan: PruningPlan?,
          schedule: PruningSchedule, workers: Int) {
@@ -293,7 +302,7 @@ final class RunState {
         for o in observers { o.run(willBegin: phase) }
         let reports: [EpochReport]
         do {
-            reports = try trainer.fit(data.training, options: options, validation: validation, resumingFrom: progress)
+            reports = try trainer.fit(try trainingData(for: options), options: options, validation: validation, resumingFrom: progress)
         } catch let error as TrainingError where error.isDivergence {
             throw RunError.diverged(phase: phase, cause: error, history: history)
         }

@@ -56,6 +56,7 @@ extension Recipe {
                                           warmupSteps: t.warmupSteps ?? Defaults.warmupSteps)
         o.seed = resolvedSeed
         o.workers = workers
+        o.distillation = t.distill?.distillation
         return o
     }
 
@@ -78,6 +79,7 @@ extension Recipe {
         o.schedule = LearningRateSchedule(kind: f?.schedule ?? Defaults.fineTuneSchedule)
         o.seed = resolvedSeed &+ (train == nil ? 0 : 1)
         o.workers = workers
+        o.distillation = f?.distill?.distillation
         return o
     }
 
@@ -139,7 +141,7 @@ extension Recipe {
                                learningRate: o.learningRate, momentum: t.momentum ?? Defaults.momentum, nesterov: t.nesterov ?? false,
                                weightDecay: t.weightDecay ?? Defaults.weightDecay, schedule: o.schedule.kind,
                                stepEpochs: o.schedule.stepEpochs, stepFactor: o.schedule.stepFactor,
-                               warmupSteps: o.schedule.warmupSteps, regularizer: t.regularizer)
+                               warmupSteps: o.schedule.warmupSteps, regularizer: t.regularizer, distill: t.distill?.resolved)
         }
         if var p = prune {
             let granularity = p.granularity ?? Defaults.granularity
@@ -168,7 +170,8 @@ extension Recipe {
             let o = fineTuneOptions(epochs: f.epochs)
             r.fineTune = FineTune(epochs: f.epochs, learningRate: o.learningRate, batchSize: o.batchSize,
                                   optimizer: f.optimizer ?? Defaults.fineTuneOptimizer, momentum: f.momentum ?? Defaults.fineTuneMomentum,
-                                  weightDecay: f.weightDecay ?? Defaults.fineTuneWeightDecay, schedule: o.schedule.kind)
+                                  weightDecay: f.weightDecay ?? Defaults.fineTuneWeightDecay, schedule: o.schedule.kind,
+                                  distill: f.distill?.resolved)
         }
         return r
     }

@@ -39,6 +39,7 @@ extension Recipe {
             check(f.momentum.map { $0 >= 0 && $0 < 1 } ?? true, "fine_tune.momentum", "must be in [0, 1)")
             check(f.weightDecay.map { $0 >= 0 && $0.isFinite } ?? true, "fine_tune.weight_decay", "must be ≥ 0")
         }
+        found += distillProblems()
         if let c = checkpoint {
             check((c.everySteps ?? 1) >= 1, "checkpoint.every_steps", "must be at least 1")
             check((c.everyRounds ?? 1) >= 1, "checkpoint.every_rounds", "must be at least 1")

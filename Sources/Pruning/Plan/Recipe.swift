@@ -95,6 +95,10 @@ public struct Recipe: Codable, Equatable, Sendable {
         public static let autoProbeEpochs = 1
         /// The highest sparsity the automatic threshold tries.
         public static let autoHighest = 0.995
+        /// Distillation's temperature `T` (Hinton et al. 2015).
+        public static let distillTemperature: Float = 4
+        /// Distillation's weight `α` of the soft term (`1 − α` for the labels).
+        public static let distillAlpha: Float = 0.7
     }
 
     /// When and where a run saves checkpoints, from which `prune run --resume` continues
@@ -138,21 +142,23 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var warmupSteps: Int?
         /// Penalties during training.
         public var regularizer: RegularizerSpec?
+        /// Train against a teacher's softened outputs too (during gradual pruning as well).
+        public var distill: Distill?
         enum CodingKeys: String, CodingKey {
             case epochs, batchSize = "batch_size", optimizer, learningRate = "learning_rate", momentum, nesterov
             case weightDecay = "weight_decay", schedule, stepEpochs = "step_epochs", stepFactor = "step_factor"
-            case warmupSteps = "warmup_steps", regularizer
+            case warmupSteps = "warmup_steps", regularizer, distill
         }
 
         /// Creates training settings; absent fields take `Recipe.Defaults`.
         public init(epochs: Int? = nil, batchSize: Int? = nil, optimizer: OptimizerKind? = nil, learningRate: Float? = nil,
                     momentum: Float? = nil, nesterov: Bool? = nil, weightDecay: Float? = nil,
                     schedule: LearningRateSchedule.Kind? = nil, stepEpochs: Int? = nil, stepFactor: Float? = nil,
-                    warmupSteps: Int? = nil, regularizer: RegularizerSpec? = nil) {
+                    warmupSteps: Int? = nil, regularizer: RegularizerSpec? = nil, distill: Distill? = nil) {
             self.epochs = epochs; self.batchSize = batchSize; self.optimizer = optimizer; self.learningRate = learningRate
             self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay; self.schedule = schedule
             self.stepEpochs = stepEpochs; self.stepFactor = stepFactor; self.warmupSteps = warmupSteps
-            self.regularizer = regularizer
+            self.regularizer = regularizer; self.distill = distill
         }
     }
 
@@ -366,15 +372,18 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var weightDecay: Float?
         /// The learning-rate schedule (or, in `prune`, when to cut).
         public var schedule: LearningRateSchedule.Kind?
+        /// Fine-tune against a teacher's softened outputs too (iterative rounds' recovery as well).
+        public var distill: Distill?
         enum CodingKeys: String, CodingKey {
             case epochs, learningRate = "learning_rate", batchSize = "batch_size", optimizer, momentum
-            case weightDecay = "weight_decay", schedule
+            case weightDecay = "weight_decay", schedule, distill
         }
         /// Creates fine-tuning settings; absent fields take `Recipe.Defaults`.
         public init(epochs: Int, learningRate: Float? = nil, batchSize: Int? = nil, optimizer: OptimizerKind? = nil,
-                    momentum: Float? = nil, weightDecay: Float? = nil, schedule: LearningRateSchedule.Kind? = nil) {
+                    momentum: Float? = nil, weightDecay: Float? = nil, schedule: LearningRateSchedule.Kind? = nil,
+                    distill: Distill? = nil) {
             self.epochs = epochs; self.learningRate = learningRate; self.batchSize = batchSize; self.optimizer = optimizer
-            self.momentum = momentum; self.weightDecay = weightDecay; self.schedule = schedule
+            self.momentum = momentum; self.weightDecay = weightDecay; self.schedule = schedule; self.distill = distill
         }
     }
 
@@ -385,7 +394,8 @@ public struct Recipe: Codable, Equatable, Sendable {
                        "momentum": .leaf, "nesterov": .leaf, "weight_decay": .leaf, "schedule": .leaf,
                        "step_epochs": .leaf, "step_factor": .leaf, "warmup_steps": .leaf,
                        "regularizer": .map(["l1": .leaf, "l2": .leaf, "group_lasso": .leaf, "method": .leaf,
-                                            "parameters": .leaf, "exclude": .leaf])]),
+                                            "parameters": .leaf, "exclude": .leaf]),
+                       "distill": Distill.keys]),
         "prune": .map([
             "criterion": .leaf, "granularity": .leaf, "scope": .leaf, "allocation": .leaf, "parameters": .leaf, "exclude": .leaf,
             "threshold": .map(["sparsity": .leaf, "value": .leaf, "per_layer": .map(["*": .leaf]),
@@ -401,7 +411,7 @@ public struct Recipe: Codable, Equatable, Sendable {
             ]),
         ]),
         "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf, "batch_size": .leaf, "optimizer": .leaf,
-                           "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf]),
+                           "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf, "distill": Distill.keys]),
         "checkpoint": .map(["every_steps": .leaf, "every_rounds": .leaf, "path": .leaf]),
     ])
 }

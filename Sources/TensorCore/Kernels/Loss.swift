@@ -79,3 +79,49 @@ public func probabilityCrossEntropySum(probabilities: Tensor, labels: [Int32], g
     }
     return (total, grad)
 }
+
+/// The Kullback–Leibler divergence `KL(softmax(t/T) ‖ softmax(s/T))` of each row of the
+/// student's `logits` `s` from the teacher's `teacherLogits` `t` (both `[N, C]`), each
+/// log-softmax stable as `z − (max + log Σ e^(z − max))`: the divergences summed over rows,
+/// and the gradient with respect to `s`, `(softmax(s/T) − softmax(t/T)) / T · gradientScale`.
+/// - Precondition: both are `[N, C]` of the same shape, `temperature > 0`.
+/// - Complexity: O(N·C).
+public func softenedDivergenceSum(logits: Tensor, teacherLogits: Tensor, temperature: Float,
+                                  gradientScale: Float) -> (sum: Double, gradient: Tensor) {
+    precondition(logits.rank == 2 && logits.shape == teacherLogits.shape,
+                 "student logits \(logits.shape) and teacher logits \(teacherLogits.shape) differ")
+    precondition(temperature > 0, "temperature must be positive, got \(temperature)")
+    let (n, c) = (logits.shape[0], logits.shape[1])
+    let inverse = 1 / temperature, scale = gradientScale / temperature
+    var total = 0.0
+    /// `log softmax(row / T)` written into `out`.
+    func logSoftmax(_ row: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        var m = -Float.infinity
+        for j in 0..<c { out[j] = row[j] * inverse; m = max(m, out[j]) }
+        var s: Float = 0
+        for j in 0..<c { s += Float.exp(out[j] - m) }
+        let logSum = m + Float.log(s)
+        for j in 0..<c { out[j] -= logSum }
+    }
+    let grad = Tensor(shape: [n, c]) { g in
+        let teacherRow = UnsafeMutablePointer<Float>.allocate(capacity: c)
+        defer { teacherRow.deallocate() }
+        logits.withUnsafeBufferPointer { s in
+            teacherLogits.withUnsafeBufferPointer { t in
+                for i in 0..<n {
+                    let student = g.baseAddress! + i * c
+                    logSoftmax(s.baseAddress! + i * c, into: student)
+                    logSoftmax(t.baseAddress! + i * c, into: teacherRow)
+                    var row = 0.0
+                    for j in 0..<c {
+                        let pt = Float.exp(teacherRow[j])
+                        row += Double(pt * (teacherRow[j] - student[j]))
+                        student[j] = (Float.exp(student[j]) - pt) * scale
+                    }
+                    total += row
+                }
+            }
+        }
+    }
+    return (total, grad)
+}
