@@ -69,6 +69,9 @@ struct Auto: ParsableCommand {
 
     @OptionGroup var reportFlag: ReportFlag
 
+    @OptionGroup(title: "Knowledge distillation during the probes' and rounds' fine-tuning")
+    var distillation: DistillArguments
+
     /// Epochs the searches' probes cost at most.
     var searchEpochs: Int {
         probeEpochs * (probes + Strategy.candidates.count - 1 + Recipe.Defaults.autoRefineProbes)
@@ -86,17 +89,20 @@ struct Auto: ParsableCommand {
                                        maxAccuracyDrop: maxAccuracyDrop / 100, objective: objective, probes: probes, probeEpochs: probeEpochs)),
                                    schedule: Recipe.ScheduleSpec(iterative: Recipe.Iterative(
                                        fraction: roundFraction, rounds: max(rounds, 1), fineTuneEpochs: roundEpochs))),
-               fineTune: Recipe.FineTune(epochs: budgetEpochs - searchEpochs - max(rounds, 1) * roundEpochs, learningRate: learningRate),
+               fineTune: Recipe.FineTune(epochs: budgetEpochs - searchEpochs - max(rounds, 1) * roundEpochs, learningRate: learningRate,
+                                         distill: distillation.spec),
                output: out)
     }
 
     var execution: PlanExecution {
-        PlanExecution(recipe: recipe, options: [
+        let options = [
             "prune.threshold.auto.max_accuracy_drop": "--max-accuracy-drop", "prune.threshold.auto.probes": "--probes",
             "prune.threshold.auto.probe_epochs": "--probe-epochs", "fine_tune.learning_rate": "--learning-rate",
             "prune.schedule.iterative.fraction": "--round-fraction",
             "validation_split": "--validation-split", "prune.criterion": "--validation-split",
-        ], threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport)
+        ].merging(DistillArguments.options(in: "fine_tune")) { a, _ in a }
+        return PlanExecution(recipe: recipe, options: options, threads: threadOptions.threads, quiet: quiet, json: output.json,
+                             report: !reportFlag.noReport)
     }
 
     func validate() throws {

@@ -39,7 +39,8 @@ extension RunState {
             try Pruner.prune(model, with: candidate)
             if probeEpochs > 0 {
                 let trainer = Trainer(model: model, optimizer: recipe.fineTuneOptimizer())
-                _ = try trainer.fit(data.training, options: recipe.fineTuneOptions(epochs: probeEpochs, workers: workers))
+                let options = recipe.fineTuneOptions(epochs: probeEpochs, workers: workers)
+                _ = try trainer.fit(try trainingData(for: options), options: options)   // distilled like the fine-tuning
             }
             let e = evaluate(validation)
             let kept = report.maximumDrop.map { e.accuracy >= baseline.accuracy - $0 }
