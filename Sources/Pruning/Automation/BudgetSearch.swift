@@ -1,4 +1,4 @@
-import Foundation
+import RealModule
 
 /// The highest sparsity whose accuracy stays within a budget of a baseline, found by
 /// bisection on the log of the density (so that 90 → 95 → 97.5 → 98.75% are equal steps:
@@ -63,8 +63,8 @@ public struct AccuracyBudgetSearch: Sendable {
         guard lowest >= 0, lowest < highest, highest < 1, probes >= 0 else {
             throw PruningError.field("prune.threshold.auto", "needs 0 ≤ lowest < highest < 1 and probes ≥ 0, got \(lowest), \(highest), \(probes)")
         }
-        func x(_ s: Double) -> Double { -log(1 - s) }
-        func s(_ x: Double) -> Double { 1 - exp(-x) }
+        func x(_ s: Double) -> Double { -Double.log(1 - s) }
+        func s(_ x: Double) -> Double { 1 - Double.exp(-x) }
         var result = Result(sparsity: lowest, accuracy: nil, broke: broke, probes: [])
         var low = x(lowest), high = x(min(broke ?? highest, highest))
         var next = broke == nil ? high : (low + high) / 2
