@@ -84,9 +84,9 @@ struct Auto: ParsableCommand {
     /// rest of the budget as fine-tuning.
     var recipe: Recipe {
         Recipe(model: source.modelPath, data: dataOptions.data, classes: dataOptions.classes, seed: seed, validationSplit: validationSplit,
-               prune: Recipe.Prune(criterion: .auto, granularity: .weight,
+               prune: Recipe.Prune(criterion: .auto, granularity: .weight, objective: objective,
                                    threshold: Recipe.ThresholdSpec(auto: Recipe.AutoThreshold(
-                                       maxAccuracyDrop: maxAccuracyDrop / 100, objective: objective, probes: probes, probeEpochs: probeEpochs)),
+                                       maxAccuracyDrop: maxAccuracyDrop / 100, probes: probes, probeEpochs: probeEpochs)),
                                    schedule: Recipe.ScheduleSpec(iterative: Recipe.Iterative(
                                        fraction: roundFraction, rounds: max(rounds, 1), fineTuneEpochs: roundEpochs))),
                fineTune: Recipe.FineTune(epochs: budgetEpochs - searchEpochs - max(rounds, 1) * roundEpochs, learningRate: learningRate,
@@ -99,7 +99,7 @@ struct Auto: ParsableCommand {
             "prune.threshold.auto.max_accuracy_drop": "--max-accuracy-drop", "prune.threshold.auto.probes": "--probes",
             "prune.threshold.auto.probe_epochs": "--probe-epochs", "fine_tune.learning_rate": "--learning-rate",
             "prune.schedule.iterative.fraction": "--round-fraction",
-            "validation_split": "--validation-split", "prune.criterion": "--validation-split",
+            "validation_split": "--validation-split",
         ].merging(DistillArguments.options(in: "fine_tune")) { a, _ in a }
         return PlanExecution(recipe: recipe, options: options, threads: threadOptions.threads, quiet: quiet, json: output.json,
                              report: !reportFlag.noReport)

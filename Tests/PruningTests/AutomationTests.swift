@@ -49,21 +49,24 @@ struct AutomationTests {
             .init(path: "b", count: 100, levels: [.init(sparsity: 0.5, accuracy: 0.8, loss: 1.5), .init(sparsity: 0.9, accuracy: 0.3, loss: 3)]),
         ])
 
-    @Test("sensitivity allocation takes the cheapest loss per weight first: a's free half, then b's half, then a's next 40%")
+    @Test("sensitivity allocation takes the cheapest loss per weight first: a's free half, then b's half, then a's next 40%; past the curves, by their last price")
     func allocation() throws {
         // Prices (loss per entry): a 0 then 1/40, b 0.5/50 = 0.01 then 1.5/40.
         let allocation = try SensitivityAllocation(curves: Self.curves, costs: [:], paths: ["a", "b"])
-        #expect(try allocation.sparsities(target: 0.25) == ["a": 0.5, "b": 0])
-        #expect(try allocation.sparsities(target: 0.5) == ["a": 0.5, "b": 0.5])
-        #expect(try allocation.sparsities(target: 0.6) == ["a": 0.7, "b": 0.5])
-        #expect(try allocation.sparsities(target: 0.8) == ["a": 0.9, "b": 0.7])
+        #expect(allocation.sparsities(target: 0.25) == ["a": 0.5, "b": 0])
+        #expect(allocation.sparsities(target: 0.5) == ["a": 0.5, "b": 0.5])
+        #expect(allocation.sparsities(target: 0.6) == ["a": 0.7, "b": 0.5])
+        #expect(allocation.sparsities(target: 0.8) == ["a": 0.9, "b": 0.7])
         #expect(allocation.reachable == 0.9)
-        #expect(throws: PruningError.self) { try allocation.sparsities(target: 0.95) }
+        // Past the curves (90% of each), the rest comes from the tensor whose last measured
+        // stretch was cheaper: a (1/40 per entry) before b (1.5/40).
+        #expect(allocation.sparsities(target: 0.95) == ["a": 1, "b": 0.9])
+        #expect(allocation.sparsities(target: 1) == ["a": 1, "b": 1])
         // When b's entries cost 3 each (FLOPs), cutting b buys three times as much: b's half
         // (price 0.5/150) comes before a's second stretch.
         let weighted = try SensitivityAllocation(curves: Self.curves, costs: ["b": 3], paths: ["a", "b"])
         // Total cost 400; half is 200: a's free 50, b's 150 (its first 50%), a nothing more.
-        #expect(try weighted.sparsities(target: 0.5) == ["a": 0.5, "b": 0.5])
+        #expect(weighted.sparsities(target: 0.5) == ["a": 0.5, "b": 0.5])
         #expect(throws: PruningError.self) { try SensitivityAllocation(curves: Self.curves, costs: [:], paths: ["c"]) }
     }
 

@@ -49,7 +49,7 @@ struct SearchRunTests {
     func rounds() throws {
         let (trainer, data) = try IterativeTests.trained()
         var recipe = Self.recipe()
-        recipe.prune?.criterion = .magnitude
+        recipe.prune?.criterion = .taylor   // prepared afresh before every round, here and in the fixed plan
         recipe.prune?.threshold.auto?.highest = 0.95
         recipe.prune?.schedule = Recipe.ScheduleSpec(iterative: Recipe.Iterative(fraction: 0.5, rounds: 3, fineTuneEpochs: 1))
         recipe.fineTune?.epochs = 0
@@ -58,7 +58,7 @@ struct SearchRunTests {
         let report = try PruningRun(recipe).run(model, data: IterativeTests.splits(data))
         let search = try #require(report.history.search)
         let rounds = report.history.rounds
-        #expect(search.ranking.isEmpty && search.strategy == Strategy(.magnitude, .global))
+        #expect(search.ranking.isEmpty && search.strategy == Strategy(.taylor, .global))
         try #require(search.sparsity > 0, "probes: \(search.probes.map { ($0.sparsity, $0.accuracy, search.baseline) })")
         #expect(!rounds.isEmpty && rounds[0].target == search.sparsity)
         // Each later round halves what remains, until 95%, a broken budget or the third round.
@@ -85,6 +85,17 @@ struct SearchRunTests {
         #expect(round(6) == 0.99 && round(7) == nil)
     }
 
+    @Test("the test split cannot steer the search: scrambled test labels give the same probes and the same choice")
+    func testSplitUnseen() throws {
+        let (trainer, data) = try IterativeTests.trained()
+        let twin = try trainer.model.copy()
+        let scrambled = try Dataset(inputs: data.batch(0..<data.count).inputs.scalars, sampleShape: [4], labels: data.labels.map { 1 - $0 })
+        let a = try #require(try PruningRun(Self.recipe()).run(trainer.model, data: IterativeTests.splits(data)).history.search)
+        let b = try #require(try PruningRun(Self.recipe()).run(twin, data: DataSplits(training: data, validation: data, test: scrambled)).history.search)
+        #expect(a.probes.map { "\($0.strategy) \($0.target) \($0.accuracy)" } == b.probes.map { "\($0.strategy) \($0.target) \($0.accuracy)" })
+        #expect(a.strategy == b.strategy && a.sparsity == b.sparsity && !a.probes.isEmpty)
+    }
+
     @Test("criterion auto at a fixed sparsity ranks the strategies and keeps the sparsity")
     func fixedSparsity() throws {
         let (trainer, data) = try IterativeTests.trained()
@@ -105,7 +116,7 @@ struct SearchRunTests {
         }
         #expect(fields { _ in }.isEmpty)
         let cases: [(field: String, edit: (inout Recipe) -> Void)] = [
-            ("prune.criterion", { $0.validationSplit = 0 }),
+            ("validation_split", { $0.validationSplit = 0 }),
             ("prune.criterion", { $0.prune?.schedule = Recipe.ScheduleSpec(agp: Recipe.AGP(startEpoch: 0, endEpoch: 1)) }),
             ("prune.criterion", { $0.prune?.granularity = .neuron }),
             ("prune.allocation", { $0.prune?.allocation = .lamp }),

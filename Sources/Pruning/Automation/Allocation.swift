@@ -26,7 +26,7 @@ public enum Allocation: String, NamedChoice, Sendable {
     ///   - curves: the sensitivity curves `sensitivity` reads (ignored by the others).
     ///   - costs: the cost of one entry per path for `sensitivity` (`Objective.entryCosts`;
     ///     empty: every entry costs 1, the target is a share of the weights).
-    /// - Throws: `PruningError` when `sensitivity` has no curves or they do not reach the target.
+    /// - Throws: `PruningError` when `sensitivity` has no curves, or none for a tensor.
     /// - Complexity: O(n log n) in the entries for `lamp`; O(tensors²) for `erk`.
     public func sparsities(of parameters: [(path: String, parameter: Parameter)], target: Double,
                            curves: SensitivityAnalysis? = nil, costs: [String: Double] = [:]) throws -> [String: Double]? {

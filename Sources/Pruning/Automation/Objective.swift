@@ -1,8 +1,8 @@
 import NeuralNetwork
 
 /// What a pruning decision tries to shrink: the count of weights, or the arithmetic they
-/// cost. Sensitivity allocation spends its cuts where they buy the most of it for the
-/// least predicted loss, and the accuracy-budget search reports its gain in it.
+/// cost (`prune.objective`). Sensitivity allocation spends its cuts where they buy the most
+/// of it for the least predicted loss; its target is then a share of this cost.
 public enum Objective: String, NamedChoice, Sendable {
     /// Weights: every entry costs 1.
     case parameters

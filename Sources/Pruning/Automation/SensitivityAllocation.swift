@@ -6,7 +6,7 @@
 /// it every further cut costs more loss per unit removed. Taking the hull's segments over
 /// all tensors in order of that price, cheapest first, the last one in part, is the exact
 /// optimum of the convexified problem (a fractional knapsack). Curves are read between
-/// measured levels by straight lines; no tensor goes past its highest measured level.
+/// measured levels by straight lines; past the highest measured levels, see `sparsities`.
 public struct SensitivityAllocation: Sendable {
     /// One point of a tensor's hull: cost removed, loss added.
     struct Point: Equatable { var removed: Double, loss: Double }
@@ -57,23 +57,24 @@ public struct SensitivityAllocation: Sendable {
         return total == 0 ? 0 : hulls.reduce(0) { $0 + ($1.hull.last?.removed ?? 0) } / total
     }
 
-    /// Each tensor's sparsity so that `target` of the total cost is removed.
-    /// - Throws: `PruningError.field` when the target lies beyond the measured levels.
-    public func sparsities(target: Double) throws -> [String: Double] {
+    /// Each tensor's sparsity so that `target` of the total cost is removed. Past what the
+    /// curves reach (`reachable`), the rest is cut from the tensors in the order of their last
+    /// measured price, cheapest first: beyond the levels there is no measurement to go by.
+    public func sparsities(target: Double) -> [String: Double] {
         let total = hulls.reduce(0) { $0 + $1.total }
-        guard target <= reachable + 1e-9 else {
-            throw PruningError.field("prune.allocation", String(format: "is sensitivity, but its curves reach at most %.4g of the total (target %.4g): measure higher levels", reachable, target))
-        }
-        var segments: [(price: Double, tensor: Int, length: Double)] = []
+        var measured: [(price: Double, tensor: Int, length: Double)] = [], beyond = measured
         for (t, h) in hulls.enumerated() {
+            var last = 0.0
             for (a, b) in zip(h.hull, h.hull.dropFirst()) {
-                segments.append(((b.loss - a.loss) / (b.removed - a.removed), t, b.removed - a.removed))
+                last = (b.loss - a.loss) / (b.removed - a.removed)
+                measured.append((last, t, b.removed - a.removed))
             }
+            if let end = h.hull.last?.removed, end < h.total { beyond.append((last, t, h.total - end)) }
         }
-        segments.sort { ($0.price, $0.tensor) < ($1.price, $1.tensor) }
         var removed = [Double](repeating: 0, count: hulls.count)
         var left = max(0, target) * total
-        for s in segments where left > 0 {
+        for s in measured.sorted(by: { ($0.price, $0.tensor) < ($1.price, $1.tensor) }) + beyond.sorted(by: { ($0.price, $0.tensor) < ($1.price, $1.tensor) })
+        where left > 0 {
             let take = min(s.length, left)
             removed[s.tensor] += take
             left -= take

@@ -344,17 +344,6 @@ final class RunState {
         return record
     }
 
-    /// The curves of `plan`'s tensors, each pruned alone with the plan's criterion, measured
-    /// on the validation split (without one, on up to 5,000 training samples: never the test split).
-    func measureSensitivity(_ plan: PruningPlan) throws -> SensitivityAnalysis {
-        let (set, split): (Dataset, DataSplit) = data.validation.map { ($0, .validation) }
-            ?? (data.training.subset(Array(0..<min(5000, data.training.count))), .training)
-        let start = ContinuousClock.now
-        defer { timing.evaluation += (ContinuousClock.now - start).seconds }
-        return try SensitivityAnalysis(model, criterion: plan.criterion, levels: SensitivityAnalysis.defaultLevels,
-                                       parameters: plan.parameters, on: set, split: split)
-    }
-
     /// Measures the model on the judging split (validation, or test without one) and records it.
     @discardableResult
     func judge(_ stage: String) -> Evaluation {

@@ -101,7 +101,8 @@ extension Recipe {
         let parameters = p.parameters ?? Defaults.parameters
         return PruningPlan(criterion: override ?? (p.criterion ?? Defaults.criterion).criterion(seed: resolvedSeed, parameters: parameters),
                            granularity: granularity, scope: p.scope ?? (granularity.isStructured ? .layer : .global),
-                           allocation: p.allocation, threshold: p.threshold.threshold, parameters: parameters, excluding: p.exclude ?? [])
+                           allocation: p.allocation, threshold: p.threshold.threshold, parameters: parameters, excluding: p.exclude ?? [],
+                           objective: p.objective ?? .parameters)
     }
 
     /// The schedule of `prune.schedule` (one-shot when absent).

@@ -19,7 +19,7 @@ extension RunState {
         }
         let clock = ContinuousClock(), start = clock.now
         let auto = p.threshold.auto
-        let snapshot = model.parameters.map { ($0.parameter.value, $0.parameter.mask) }
+        let snapshot = ModelSnapshot(model)
         let baseline = evaluate(validation)
         let probeEpochs = auto?.probeEpochs ?? Recipe.Defaults.autoProbeEpochs
         let selecting = p.criterion == .auto
@@ -33,8 +33,8 @@ extension RunState {
 
         func probe(_ strategy: Strategy, _ sparsity: Double, stage: String) throws -> SearchReport.Probe {
             let begun = clock.now
-            for ((_, parameter), (value, mask)) in zip(model.parameters, snapshot) { parameter.restore(value: value, mask: mask) }
-            var candidate = try fixedPlan(plan, strategy, sparsity: sparsity, objective: auto?.objective)
+            snapshot.restore(model)
+            var candidate = try fixedPlan(plan, strategy, sparsity: sparsity, selecting: selecting, prepared: true)
             candidate.threshold = .sparsity(sparsity)
             try Pruner.prune(model, with: candidate)
             if probeEpochs > 0 {
@@ -56,8 +56,8 @@ extension RunState {
         if let auto {
             let search = AccuracyBudgetSearch(maximumDrop: Float(auto.maxAccuracyDrop), highest: auto.highest ?? Recipe.Defaults.autoHighest,
                                               probes: auto.probes ?? Recipe.Defaults.autoProbes)
-            let found = try search.run(baseline: baseline.accuracy) { try probe(fallback, $0, stage: "threshold").accuracy }
-            report.sparsity = found.sparsity
+            let found = try search.run(baseline: baseline.accuracy) { try probe(fallback, Self.written($0), stage: "threshold").accuracy }
+            report.sparsity = Self.written(found.sparsity)
             broke = found.broke
         }
         if selecting, report.sparsity > 0 {
@@ -72,11 +72,14 @@ extension RunState {
                 let refine = AccuracyBudgetSearch(maximumDrop: Float(auto.maxAccuracyDrop), lowest: target, highest: auto.highest ?? Recipe.Defaults.autoHighest,
                                                   probes: Recipe.Defaults.autoRefineProbes)
                 let chosen = report.strategy
-                report.sparsity = try refine.run(baseline: baseline.accuracy, broke: broke) { try probe(chosen, $0, stage: "refine").accuracy }.sparsity
+                report.sparsity = Self.written(try refine.run(baseline: baseline.accuracy, broke: broke) {
+                    try probe(chosen, Self.written($0), stage: "refine").accuracy
+                }.sparsity)
             }
         }
-        for ((_, parameter), (value, mask)) in zip(model.parameters, snapshot) { parameter.restore(value: value, mask: mask) }
-        self.plan = try fixedPlan(plan, report.strategy, sparsity: report.sparsity, objective: auto?.objective)
+        snapshot.restore(model)
+        // Unprepared: data-driven criteria are prepared afresh before each cut, as in a run of the fixed plan.
+        self.plan = try fixedPlan(plan, report.strategy, sparsity: report.sparsity, selecting: selecting, prepared: false)
         if var rounds = schedule as? IterativeSchedule, let auto {
             // The rounds start with the cut found and go on past it while the budget holds.
             rounds.firstSparsity = report.sparsity > 0 ? report.sparsity : nil   // nothing kept: plain rounds
@@ -87,19 +90,38 @@ extension RunState {
         history.search = report
     }
 
-    /// `plan` with `strategy`'s criterion (made as the recipe makes criteria, then prepared
-    /// on the training split when it needs data) and allocation, at `sparsity`.
-    func fixedPlan(_ plan: PruningPlan, _ strategy: Strategy, sparsity: Double, objective: Objective?) throws -> PruningPlan {
+    /// A found sparsity as a recipe writes it: rounded down to 1e-6 (YAML keeps 15 digits),
+    /// so the run and a run of the fixed plan cut the same count. Rounding down keeps it within
+    /// what was probed.
+    static func written(_ sparsity: Double) -> Double { (sparsity * 1e6).rounded(.down) / 1e6 }
+
+    /// `plan` at `sparsity` with `strategy`'s allocation and, when `selecting`, its criterion
+    /// (made as the recipe makes criteria; otherwise the plan's own, e.g. movement with what
+    /// training accumulated). With `prepared`, a data-driven criterion is prepared on the
+    /// training split now (a probe's cut); without, `cut()` prepares it before each cut.
+    func fixedPlan(_ plan: PruningPlan, _ strategy: Strategy, sparsity: Double, selecting: Bool, prepared: Bool) throws -> PruningPlan {
         var fixed = plan
-        fixed.criterion = strategy.criterion.criterion(seed: recipe.resolvedSeed, parameters: plan.parameters)
-        if let sample = fixed.criterion as? SampleCriterion { fixed.criterion = try sample.prepared(for: model, on: data.training) }
+        if selecting { fixed.criterion = strategy.criterion.criterion(seed: recipe.resolvedSeed, parameters: plan.parameters) }
+        if prepared, let sample = fixed.criterion as? SampleCriterion { fixed.criterion = try sample.prepared(for: model, on: data.training) }
         fixed.allocation = strategy.allocation
-        fixed.objective = objective ?? .parameters
         fixed.threshold = .sparsity(sparsity)
         if strategy.allocation == .sensitivity {
             fixed.sensitivity = try curves ?? measureSensitivity(fixed)
             curves = fixed.sensitivity
         }
         return fixed
+    }
+
+    /// The curves of `plan`'s tensors, each pruned alone with the plan's criterion, measured
+    /// on the validation split (without one, on up to 5,000 training samples: never the test split).
+    func measureSensitivity(_ plan: PruningPlan) throws -> SensitivityAnalysis {
+        let (set, split): (Dataset, DataSplit) = data.validation.map { ($0, .validation) }
+            ?? (data.training.subset(Array(0..<min(5000, data.training.count))), .training)
+        let start = ContinuousClock.now
+        defer { timing.evaluation += (ContinuousClock.now - start).seconds }
+        var criterion = plan.criterion
+        if let sample = criterion as? SampleCriterion { criterion = try sample.prepared(for: model, on: data.training) }
+        return try SensitivityAnalysis(model, criterion: criterion, levels: SensitivityAnalysis.defaultLevels,
+                                       parameters: plan.parameters, on: set, split: split)
     }
 }

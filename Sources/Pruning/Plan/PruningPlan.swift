@@ -28,7 +28,8 @@ public struct PruningPlan {
     /// Creates a plan; by default every dense and convolution weight competes globally.
     public init(criterion: Criterion = Magnitude(), granularity: Granularity = .weight, scope: Scope = .global,
                 allocation: Allocation? = nil, threshold: Threshold, parameters: [String] = ["*.weight"], excluding: [String] = [],
-                includeNormalization: Bool = false) {
+                includeNormalization: Bool = false, objective: Objective = .parameters) {
+        self.objective = objective
         self.criterion = criterion; self.granularity = granularity; self.scope = scope; self.allocation = allocation
         self.threshold = threshold; self.parameters = parameters; self.excluding = excluding
         self.includeNormalization = includeNormalization

@@ -63,7 +63,7 @@ extension Recipe {
               "prune.criterion", "\(criterion.rawValue) ranks whole units: use granularity filter, channel or neuron")
         if let allocation = p.allocation {
             check(granularity == .weight, "prune.allocation", "\(allocation.rawValue) shares a sparsity among weight tensors: use granularity weight")
-            check(p.threshold.sparsity != nil || p.threshold.auto != nil, "prune.allocation", "shares a sparsity target: give threshold.sparsity")
+            check(p.threshold.sparsity != nil || p.threshold.auto != nil, "prune.allocation", "shares a sparsity target: give threshold.sparsity or threshold.auto")
             check(criterion != .auto, "prune.allocation", "is chosen by criterion auto together with the criterion: leave it out")
         }
         found += searchProblems(p, criterion: criterion, granularity: granularity, schedule: schedule)
@@ -128,7 +128,7 @@ extension Recipe {
         check(auto == nil || schedule.iterative?.firstSparsity == nil, "prune.schedule.iterative.first_sparsity",
               "is what threshold.auto finds: leave it out")
         check(granularity == .weight, field, "searches among weight cuts: use granularity weight")
-        check((validationSplit ?? Defaults.validationSplit) > 0, field, "searches on the validation split: set validation_split above 0")
+        check((validationSplit ?? Defaults.validationSplit) > 0, "validation_split", "is 0, but \(field) searches on the validation split: set it above 0")
         check(checkpoint == nil, field, "a search cannot be resumed from a checkpoint yet: remove the checkpoint section")
         check(criterion != .auto || p.threshold.sparsity != nil || auto != nil, "prune.criterion",
               "auto compares strategies at a target: give threshold.sparsity or threshold.auto")

@@ -206,6 +206,8 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// How a sparsity target is shared among weight tensors (global, uniform, lamp, erk);
         /// when given, it replaces `scope`.
         public var allocation: Allocation?
+        /// What a sensitivity allocation's target is a share of: weights (the default) or FLOPs.
+        public var objective: Objective?
         /// Path patterns of the parameters it applies to (`*` wildcard).
         public var parameters: [String]?
         /// Path patterns left alone.
@@ -218,9 +220,10 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// Creates a pruning plan; absent fields take `Recipe.Defaults` (scope: global for
         /// weights and N:M groups, layer for neurons and filters).
         public init(criterion: CriterionName? = nil, granularity: Granularity? = nil, scope: Scope? = nil,
-                    allocation: Allocation? = nil, parameters: [String]? = nil, exclude: [String]? = nil, threshold: ThresholdSpec = ThresholdSpec(),
-                    schedule: ScheduleSpec? = nil) {
+                    allocation: Allocation? = nil, objective: Objective? = nil, parameters: [String]? = nil, exclude: [String]? = nil,
+                    threshold: ThresholdSpec = ThresholdSpec(), schedule: ScheduleSpec? = nil) {
             self.criterion = criterion; self.granularity = granularity; self.scope = scope; self.allocation = allocation
+            self.objective = objective
             self.parameters = parameters
             self.exclude = exclude; self.threshold = threshold; self.schedule = schedule
         }
@@ -250,8 +253,6 @@ public struct Recipe: Codable, Equatable, Sendable {
     public struct AutoThreshold: Codable, Equatable, Sendable {
         /// The most validation accuracy the cut may lose, as a fraction (0.005 = half a point).
         public var maxAccuracyDrop: Double
-        /// What the sparsity measures when the allocation weighs tensors (sensitivity).
-        public var objective: Objective?
         /// The most probes of the sparsity search.
         public var probes: Int?
         /// Fine-tuning epochs of each probe (0: measured right after the cut).
@@ -259,12 +260,11 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// The highest sparsity tried.
         public var highest: Double?
         enum CodingKeys: String, CodingKey {
-            case maxAccuracyDrop = "max_accuracy_drop", objective, probes, probeEpochs = "probe_epochs", highest
+            case maxAccuracyDrop = "max_accuracy_drop", probes, probeEpochs = "probe_epochs", highest
         }
         /// Creates the spec; absent fields take `Recipe.Defaults`.
-        public init(maxAccuracyDrop: Double, objective: Objective? = nil, probes: Int? = nil, probeEpochs: Int? = nil,
-                    highest: Double? = nil) {
-            self.maxAccuracyDrop = maxAccuracyDrop; self.objective = objective; self.probes = probes
+        public init(maxAccuracyDrop: Double, probes: Int? = nil, probeEpochs: Int? = nil, highest: Double? = nil) {
+            self.maxAccuracyDrop = maxAccuracyDrop; self.probes = probes
             self.probeEpochs = probeEpochs; self.highest = highest
         }
     }
@@ -397,9 +397,9 @@ public struct Recipe: Codable, Equatable, Sendable {
                                             "parameters": .leaf, "exclude": .leaf]),
                        "distill": Distill.keys]),
         "prune": .map([
-            "criterion": .leaf, "granularity": .leaf, "scope": .leaf, "allocation": .leaf, "parameters": .leaf, "exclude": .leaf,
+            "criterion": .leaf, "granularity": .leaf, "scope": .leaf, "allocation": .leaf, "objective": .leaf, "parameters": .leaf, "exclude": .leaf,
             "threshold": .map(["sparsity": .leaf, "value": .leaf, "per_layer": .map(["*": .leaf]),
-                               "auto": .map(["max_accuracy_drop": .leaf, "objective": .leaf, "probes": .leaf, "probe_epochs": .leaf,
+                               "auto": .map(["max_accuracy_drop": .leaf, "probes": .leaf, "probe_epochs": .leaf,
                                              "highest": .leaf])]),
             "schedule": .map([
                 "one_shot": .map([:]),
