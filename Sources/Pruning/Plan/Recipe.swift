@@ -247,28 +247,6 @@ public struct Recipe: Codable, Equatable, Sendable {
         }
     }
 
-    /// The automatic threshold: after training, probe sparsities on a copy of the model (cut,
-    /// fine-tune `probe_epochs`, measure on the validation split; `AccuracyBudgetSearch`)
-    /// and keep the highest that loses at most `max_accuracy_drop`. One-shot plans only.
-    public struct AutoThreshold: Codable, Equatable, Sendable {
-        /// The most validation accuracy the cut may lose, as a fraction (0.005 = half a point).
-        public var maxAccuracyDrop: Double
-        /// The most probes of the sparsity search.
-        public var probes: Int?
-        /// Fine-tuning epochs of each probe (0: measured right after the cut).
-        public var probeEpochs: Int?
-        /// The highest sparsity tried.
-        public var highest: Double?
-        enum CodingKeys: String, CodingKey {
-            case maxAccuracyDrop = "max_accuracy_drop", probes, probeEpochs = "probe_epochs", highest
-        }
-        /// Creates the spec; absent fields take `Recipe.Defaults`.
-        public init(maxAccuracyDrop: Double, probes: Int? = nil, probeEpochs: Int? = nil, highest: Double? = nil) {
-            self.maxAccuracyDrop = maxAccuracyDrop; self.probes = probes
-            self.probeEpochs = probeEpochs; self.highest = highest
-        }
-    }
-
     /// At most one of: one-shot (the default: after training), AGP during training,
     /// constant (one cut during training, held), iterative rounds after training.
     public struct ScheduleSpec: Codable, Equatable, Sendable {
