@@ -69,6 +69,14 @@ struct PlanExecution {
         engine.workers = threads
         engine.teacher = teacher
         engine.observers = [ProgressReporter(quiet: quiet || json)]
+        // Sensitivity curves `prune sensitivity` cached for this file, measured as the run would.
+        if case let .modelFile(path) = recipe.modelSource, let p = recipe.prune,
+           p.allocation == .sensitivity ? (p.criterion ?? Recipe.Defaults.criterion) == .magnitude : p.criterion == .auto,
+           let cached = Sensitivity.cachedForRun(model: path, validationSplit: recipe.validationSplit ?? Recipe.Defaults.validationSplit,
+                                                 seed: recipe.resolvedSeed) {
+            engine.sensitivity = cached.0
+            if !(quiet || json) { printError("sensitivity curves: \(cached.1)") }
+        }
         if recipe.checkpoint != nil, let path = recipe.checkpointPath {
             for file in [path, recipe.output].compactMap({ $0 }) { AtomicFile.removeStaleTemporaries(of: file) }   // left by kills
             engine.observers.append(CheckpointWriter(path: path, architecture: model.spec, metadata: metadata))

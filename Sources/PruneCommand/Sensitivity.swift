@@ -109,6 +109,18 @@ struct Sensitivity: ParsableCommand {
                       analysis: nil)
     }
 
+    /// The cached curves of the model file at `path` and the cache's path, when they were
+    /// measured the way a run measures them for `allocation: sensitivity` (magnitude, the
+    /// default levels, the whole held-out split of `validationSplit` drawn with `seed`).
+    static func cachedForRun(model path: String, validationSplit: Double, seed: UInt64) -> (SensitivityAnalysis, String)? {
+        let cachePath = Self.cachePath(for: path)
+        guard let cached = readCache(cachePath), let data = FileManager.default.contents(atPath: path), cached.isOf(file: data),
+              cached.criterion == CriterionName.magnitude.rawValue, cached.levels == SensitivityAnalysis.defaultLevels,
+              cached.samples == nil, cached.validationSplit == validationSplit, cached.seed == seed,
+              let analysis = cached.analysis else { return nil }
+        return (analysis, cachePath)
+    }
+
     /// `NAME.sensitivity.json` beside the model.
     static func cachePath(for model: String) -> String { (model as NSString).deletingPathExtension + ".sensitivity.json" }
 

@@ -52,3 +52,45 @@ struct AutoCommandTests {
         #expect(budget.status == 2 && budget.stderr.contains("--budget-epochs 5"), "\(budget)")
     }
 }
+
+@Suite("sensitivity curves cached by prune sensitivity")
+struct SensitivityCacheReuseTests {
+    @Test("a run allocating by sensitivity reads the curves `prune sensitivity` cached for the same file and split")
+    func reused() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+        try Data(DataCommandTests().separableCSV(count: 400).text.utf8).write(to: URL(fileURLWithPath: path("data.csv")))
+        let trained = try prune("train", "--model", "lenet300", "--data", path("data.csv"), "--epochs", "2", "--out", path("m.safetensors"), "--quiet")
+        #expect(trained.status == 0, "\(trained)")
+        let measured = try prune("sensitivity", path("m.safetensors"), "--data", path("data.csv"))
+        #expect(measured.status == 0, "\(measured)")
+
+        // Rewrite the cached curves: fc2 costs nothing at any level, fc1 and fc3 a great deal.
+        let cachePath = path("m.sensitivity.json")
+        var cache = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cachePath))) as? [String: Any])
+        var analysis = try #require(cache["analysis"] as? [String: Any])
+        let baseline = try #require((analysis["baseline"] as? [String: Any])?["loss"] as? Double)
+        var layers = try #require(analysis["layers"] as? [[String: Any]])
+        for i in layers.indices {
+            let free = layers[i]["path"] as? String == "fc2.weight"
+            layers[i]["levels"] = try #require(layers[i]["levels"] as? [[String: Any]]).map { level in
+                var l = level
+                l["loss"] = free ? baseline : baseline + 10
+                return l
+            }
+        }
+        analysis["layers"] = layers
+        cache["analysis"] = analysis
+        try JSONSerialization.data(withJSONObject: cache).write(to: URL(fileURLWithPath: cachePath))
+
+        // Half of all 31,400 weights (fc1 300×4, fc2 100×300, fc3 2×100): fc2 alone pays, 15,700 of its 30,000.
+        let run = try prune("prune", path("m.safetensors"), "--data", path("data.csv"), "--allocation", "sensitivity", "--sparsity", "0.5",
+                            "--no-report", "--out", path("p.safetensors"))
+        #expect(run.status == 0 && run.stderr.contains("sensitivity curves: \(cachePath)"), "\(run)")
+        let fc1 = try safetensorsFloats(path("p.safetensors"), "fc1.weight"), fc2 = try safetensorsFloats(path("p.safetensors"), "fc2.weight")
+        let fc3 = try safetensorsFloats(path("p.safetensors"), "fc3.weight")
+        #expect(fc1.filter { $0 == 0 }.count == 0 && fc3.filter { $0 == 0 }.count == 0)
+        #expect(fc2.filter { $0 == 0 }.count == 15_700)
+    }
+}
