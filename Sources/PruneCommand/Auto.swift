@@ -74,7 +74,7 @@ struct Auto: ParsableCommand {
 
     /// Epochs the searches' probes cost at most.
     var searchEpochs: Int {
-        probeEpochs * (probes + Strategy.candidates.count - 1 + Recipe.Defaults.autoRefineProbes)
+        probeEpochs * Recipe.searchProbes(thresholdProbes: probes, selecting: true)
     }
 
     /// Rounds after the search that the budget pays for.

@@ -23,19 +23,18 @@ extension RunState {
         let baseline = evaluate(validation)
         let probeEpochs = auto?.probeEpochs ?? Recipe.Defaults.autoProbeEpochs
         let selecting = p.criterion == .auto
-        let fallback = Strategy(selecting ? .magnitude : (p.criterion ?? Recipe.Defaults.criterion), p.allocation ?? (plan.scope == .global ? .global : .uniform))
+        // Selecting: the threshold search runs with the first candidate, which the ranking then reuses.
+        let fallback = selecting ? Strategy.candidates[0]
+            : Strategy(p.criterion ?? Recipe.Defaults.criterion, p.allocation ?? (plan.scope == .global ? .global : .uniform))
         let candidates = selecting ? Strategy.candidates : [fallback]
-        let total = (auto == nil ? 0 : (auto?.probes ?? Recipe.Defaults.autoProbes))
-            + (selecting ? candidates.count - (auto == nil ? 0 : 1) : 0)
-            + (selecting && auto != nil ? Recipe.Defaults.autoRefineProbes : 0)
+        let total = Recipe.searchProbes(thresholdProbes: auto.map { $0.probes ?? Recipe.Defaults.autoProbes }, selecting: selecting)
         var report = SearchReport(baseline: baseline.accuracy, maximumDrop: auto.map { Float($0.maxAccuracyDrop) }, split: .validation,
                                   probeEpochs: probeEpochs, strategy: fallback, sparsity: p.threshold.sparsity ?? 0)
 
         func probe(_ strategy: Strategy, _ sparsity: Double, stage: String) throws -> SearchReport.Probe {
             let begun = clock.now
             snapshot.restore(model)
-            var candidate = try fixedPlan(plan, strategy, sparsity: sparsity, selecting: selecting, prepared: true)
-            candidate.threshold = .sparsity(sparsity)
+            let candidate = try fixedPlan(plan, strategy, sparsity: sparsity, selecting: selecting, prepared: true)
             try Pruner.prune(model, with: candidate)
             if probeEpochs > 0 {
                 let trainer = Trainer(model: model, optimizer: recipe.fineTuneOptimizer())

@@ -21,4 +21,13 @@ extension Recipe {
             self.probeEpochs = probeEpochs; self.highest = highest
         }
     }
+
+    /// The most probes a search makes: `thresholdProbes` for the threshold search (nil:
+    /// none), every `Strategy.candidates` entry when selecting (the threshold search's own
+    /// probe at its find counts as the first), and the refining probes when it does both.
+    public static func searchProbes(thresholdProbes: Int?, selecting: Bool) -> Int {
+        guard selecting else { return thresholdProbes ?? 0 }
+        guard let thresholdProbes else { return Strategy.candidates.count }
+        return thresholdProbes + Strategy.candidates.count - 1 + Defaults.autoRefineProbes
+    }
 }
