@@ -30,7 +30,7 @@ struct Auto: ParsableCommand {
     @Option(help: "The most accuracy the pruned model may lose, in points (0.5 = half a point), against the model as given.")
     var maxAccuracyDrop: Double
 
-    @Option(help: "What the sparsity measures when tensors are weighed (sensitivity allocation): parameters or flops.")
+    @Option(help: "What the sparsity is a share of: parameters, flops, or latency (each layer's batch-1 time on this machine, dense or CSR, whichever is faster; timed once and cached beside the model).")
     var objective: Objective = .parameters
 
     @Option(help: "Training epochs for everything: the probes and the final fine-tuning.")

@@ -77,6 +77,12 @@ struct PlanExecution {
             engine.sensitivity = cached.0
             if !(quiet || json) { printError("sensitivity curves: \(cached.1)") }
         }
+        // The latency objective's layer timings, cached beside a model file for this machine.
+        if case let .modelFile(path) = recipe.modelSource, recipe.prune?.objective == .latency, let plan = recipe.pruningPlan() {
+            let (profile, note) = try LatencyCache.profile(model: model, file: path, plan: plan)
+            engine.latency = profile
+            if !(quiet || json) { printError(note) }
+        }
         if recipe.checkpoint != nil, let path = recipe.checkpointPath {
             for file in [path, recipe.output].compactMap({ $0 }) { AtomicFile.removeStaleTemporaries(of: file) }   // left by kills
             engine.observers.append(CheckpointWriter(path: path, architecture: model.spec, metadata: metadata))
@@ -91,6 +97,12 @@ struct PlanExecution {
         }
         if let out = recipe.output {
             try save(model, history: report.history, accuracy: report.final.accuracy, to: out, metadata: metadata)
+        }
+        // The latency objective's layer timings, cached beside a model file for this machine.
+        if case let .modelFile(path) = recipe.modelSource, recipe.prune?.objective == .latency, let plan = recipe.pruningPlan() {
+            let (profile, note) = try LatencyCache.profile(model: model, file: path, plan: plan)
+            engine.latency = profile
+            if !(quiet || json) { printError(note) }
         }
         if recipe.checkpoint != nil, let path = recipe.checkpointPath { try? FileManager.default.removeItem(atPath: path) }
         var summary = RunSummary(report, model: model, output: recipe.output)

@@ -39,6 +39,9 @@ struct PruneModel: ParsableCommand {
     @Option(help: "Fraction of units to cut, in [0, 1]: of all selected weights (global), or of each layer's neurons or filters (layer scope).")
     var sparsity: Double?
 
+    @Option(help: "What --sparsity is a share of for weight cuts: parameters, flops, or latency (each layer's batch-1 time on this machine, dense or CSR, whichever is faster; timed once and cached beside the model).")
+    var objective: Objective = .parameters
+
     @Option(help: "Cut every unit whose importance is below this value (instead of --sparsity).")
     var threshold: Float?
 
@@ -84,7 +87,8 @@ struct PruneModel: ParsableCommand {
     /// The plan these options describe.
     var recipe: Recipe {
         Recipe(model: source.modelPath, data: dataOptions.data, classes: dataOptions.classes, seed: seed, validationSplit: validationSplit,
-               prune: Recipe.Prune(criterion: criterion, granularity: granularity, scope: scope, allocation: allocation, parameters: parameters,
+               prune: Recipe.Prune(criterion: criterion, granularity: granularity, scope: scope, allocation: allocation,
+                                   objective: objective == .parameters ? nil : objective, parameters: parameters,
                                    exclude: exclude, threshold: Recipe.ThresholdSpec(sparsity: sparsity, value: threshold),
                                    schedule: Recipe.ScheduleSpec(oneShot: Recipe.OneShot())),
                fineTune: fineTuneEpochs > 0 || fineTuneEpochs < 0
@@ -98,7 +102,7 @@ struct PruneModel: ParsableCommand {
         PlanExecution(recipe: recipe, options: [
             "prune.threshold.sparsity": "--sparsity", "prune.threshold.value": "--threshold",
             "prune.threshold": "--sparsity or --threshold", "prune.criterion": "--criterion", "prune.granularity": "--granularity", "prune.allocation": "--allocation",
-            "prune.schedule": "--granularity", "fine_tune.epochs": "--fine-tune-epochs",
+            "prune.objective": "--objective", "prune.schedule": "--granularity", "fine_tune.epochs": "--fine-tune-epochs",
             "fine_tune.learning_rate": "--learning-rate", "fine_tune.batch_size": "--batch-size",
             "validation_split": "--validation-split",
         ].merging(DistillArguments.options(in: "fine_tune")) { a, _ in a }, threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport)

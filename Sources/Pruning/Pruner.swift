@@ -129,9 +129,13 @@ public enum Pruner {
             var rules = [LowestSelection](repeating: .none, count: units.count)
             var sharedTies: Int?
             var threshold = plan.threshold
+            if case let .sparsity(s) = threshold, plan.objective != .parameters, plan.allocation != .sensitivity,
+               case .weight = plan.granularity {
+                threshold = .perLayer(try sharesOfObjective(s, plan: plan, selected: selected, scores: units, in: model))
+            }
             if case let .sparsity(s) = threshold,
                let map = try plan.allocation?.sparsities(of: selected, target: s, curves: plan.sensitivity,
-                                                          costs: plan.objective.entryCosts(of: selected, in: model)) {
+                                                          costs: try plan.objective.costCurves(of: selected, in: model, latency: plan.latency)) {
                 threshold = .perLayer(map)
             }
             let global = plan.allocation.map { $0 == .global } ?? (plan.scope == .global)
@@ -167,6 +171,44 @@ public enum Pruner {
         }
         return PruningResult(parameters: report, seconds: (clock.now - start).seconds, scoringSeconds: (scored - start).seconds,
                              cutoff: cutoff.flatMap { $0.isFinite ? $0 : nil })
+    }
+
+    /// Each tensor's sparsity, as the plan's allocation (or scope) shares a weight sparsity,
+    /// at the least weight sparsity that removes `target` of the objective's cost (all of
+    /// them when even sparsity 1 removes less). A global ranking is read from `scores`.
+    /// - Complexity: 48 bisection steps, each an allocation at one weight sparsity.
+    static func sharesOfObjective(_ target: Double, plan: PruningPlan, selected: [(path: String, parameter: Parameter)],
+                                  scores: [Tensor], in model: Graph) throws -> [String: Double] {
+        let costs = try plan.objective.costCurves(of: selected, in: model, latency: plan.latency)
+        let curves = selected.map { costs[$0.path] ?? .linear(total: 0) }
+        let total = curves.reduce(0) { $0 + $1.total }
+        let global = plan.allocation.map { $0 == .global } ?? (plan.scope == .global)
+        func shares(_ weights: Double) throws -> [Double] {
+            if global {
+                let k = Int((weights * Double(scores.reduce(0) { $0 + $1.count })).rounded())
+                let rule = LowestSelection(lowest: k, of: scores)
+                var ties = rule.ties
+                return scores.map { unit in
+                    let below = countBelow(rule.below, in: unit)
+                    let tied = min(ties, unit.scalars.reduce(0) { $0 + ($1 == rule.below ? 1 : 0) })
+                    ties -= tied
+                    return Double(below + tied) / Double(max(unit.count, 1))
+                }
+            }
+            let map = try plan.allocation?.sparsities(of: selected, target: weights) ?? [:]
+            return selected.map { map[$0.path] ?? weights }
+        }
+        func removed(_ s: [Double]) -> Double { zip(curves, s).reduce(0) { $0 + $1.0.removed(atSparsity: $1.1) } / total }
+        var (low, high) = (0.0, 1.0)
+        if total > 0, target > 0, try removed(shares(1)) >= target {
+            for _ in 0..<48 {
+                let middle = (low + high) / 2
+                if try removed(shares(middle)) >= target { high = middle } else { low = middle }
+            }
+        } else if total == 0 || target <= 0 {
+            high = total == 0 ? target : 0
+        }
+        return Dictionary(zip(selected.map(\.path), try shares(high)), uniquingKeysWith: { a, _ in a })
     }
 
     private static func validate(_ plan: PruningPlan, _ selected: [(path: String, parameter: Parameter)]) throws {

@@ -94,3 +94,46 @@ struct SensitivityCacheReuseTests {
         #expect(fc2.filter { $0 == 0 }.count == 15_700)
     }
 }
+
+@Suite("latency profiles cached beside a model file")
+struct LatencyCacheTests {
+    @Test("prune prune --objective latency times the layers once, caches them beside the model, and cuts by the cached figures")
+    func cached() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+        try Data(DataCommandTests().separableCSV(count: 400).text.utf8).write(to: URL(fileURLWithPath: path("data.csv")))
+        let trained = try prune("train", "--model", "lenet300", "--data", path("data.csv"), "--epochs", "1", "--out", path("m.safetensors"), "--quiet")
+        #expect(trained.status == 0, "\(trained)")
+        let first = try prune("prune", path("m.safetensors"), "--data", path("data.csv"), "--objective", "latency", "--sparsity", "0.3",
+                              "--no-report", "--out", path("p1.safetensors"))
+        let cachePath = path("m.latency.json")
+        #expect(first.status == 0 && first.stderr.contains("latency profile: \(cachePath) (timed in"), "\(first)")
+
+        // Rewrite the cache: fc1 and fc3 never run faster sparse; fc2 (2 of the 4 time units)
+        // saves all its time from the first level, 10%, read from 0 by a straight line.
+        var cache = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cachePath))) as? [String: Any])
+        var profile = try #require(cache["profile"] as? [String: Any])
+        var layers = try #require(profile["layers"] as? [[String: Any]])
+        #expect(layers.map { $0["name"] as? String } == ["fc1", "fc2", "fc3"])
+        for i in layers.indices {
+            let fc2 = layers[i]["name"] as? String == "fc2"
+            layers[i]["dense"] = fc2 ? 2.0 : 1.0
+            layers[i]["sparse"] = try #require(layers[i]["sparse"] as? [[String: Any]]).map { level in
+                var l = level
+                l["seconds"] = fc2 ? 0.0 : 10.0
+                return l
+            }
+        }
+        profile["layers"] = layers
+        cache["profile"] = profile
+        try JSONSerialization.data(withJSONObject: cache).write(to: URL(fileURLWithPath: cachePath))
+
+        // A uniform cut saving 30% of 4 units: fc2 saves 20 per unit of sparsity, so 6% of every layer.
+        let second = try prune("prune", path("m.safetensors"), "--data", path("data.csv"), "--objective", "latency", "--sparsity", "0.3",
+                               "--allocation", "uniform", "--no-report", "--out", path("p2.safetensors"))
+        #expect(second.status == 0 && second.stderr.contains("latency profile: \(cachePath)\n"), "\(second)")
+        let zeros = try ["fc1.weight", "fc2.weight", "fc3.weight"].map { try safetensorsFloats(path("p2.safetensors"), $0).filter { $0 == 0 }.count }
+        #expect(zeros == [72, 1800, 12], "\(zeros)")
+    }
+}

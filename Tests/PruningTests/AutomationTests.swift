@@ -52,7 +52,7 @@ struct AutomationTests {
     @Test("sensitivity allocation takes the cheapest loss per weight first: a's free half, then b's half, then a's next 40%; past the curves, by their last price")
     func allocation() throws {
         // Prices (loss per entry): a 0 then 1/40, b 0.5/50 = 0.01 then 1.5/40.
-        let allocation = try SensitivityAllocation(curves: Self.curves, costs: [:], paths: ["a", "b"])
+        let allocation = try SensitivityAllocation(curves: Self.curves, entryCosts: [:], paths: ["a", "b"])
         #expect(allocation.sparsities(target: 0.25) == ["a": 0.5, "b": 0])
         #expect(allocation.sparsities(target: 0.5) == ["a": 0.5, "b": 0.5])
         #expect(allocation.sparsities(target: 0.6) == ["a": 0.7, "b": 0.5])
@@ -64,10 +64,10 @@ struct AutomationTests {
         #expect(allocation.sparsities(target: 1) == ["a": 1, "b": 1])
         // When b's entries cost 3 each (FLOPs), cutting b buys three times as much: b's half
         // (price 0.5/150) comes before a's second stretch.
-        let weighted = try SensitivityAllocation(curves: Self.curves, costs: ["b": 3], paths: ["a", "b"])
+        let weighted = try SensitivityAllocation(curves: Self.curves, entryCosts: ["b": 3], paths: ["a", "b"])
         // Total cost 400; half is 200: a's free 50, b's 150 (its first 50%), a nothing more.
         #expect(weighted.sparsities(target: 0.5) == ["a": 0.5, "b": 0.5])
-        #expect(throws: PruningError.self) { try SensitivityAllocation(curves: Self.curves, costs: [:], paths: ["c"]) }
+        #expect(throws: PruningError.self) { try SensitivityAllocation(curves: Self.curves, entryCosts: [:], paths: ["c"]) }
     }
 
     @Test("a curve point above the line between its neighbours is hidden by the convex hull")
@@ -78,7 +78,7 @@ struct AutomationTests {
             layers: [.init(path: "c", count: 100, levels: [.init(sparsity: 0.5, accuracy: 0.5, loss: 1.0), .init(sparsity: 0.9, accuracy: 0.4, loss: 1.2)]),
                      .init(path: "d", count: 100, levels: [.init(sparsity: 0.9, accuracy: 0.4, loss: 1.6)])])
         // c's price is 1.2/90 = 0.0133 per entry, d's 1.6/90 = 0.0178: c goes first, to 90%.
-        let s = try SensitivityAllocation(curves: curves, costs: [:], paths: ["c", "d"]).sparsities(target: 0.5)
+        let s = try SensitivityAllocation(curves: curves, entryCosts: [:], paths: ["c", "d"]).sparsities(target: 0.5)
         #expect(abs(s["c"]! - 0.9) < 1e-12 && abs(s["d"]! - 0.1) < 1e-12)
     }
 

@@ -209,26 +209,9 @@ extension Graph {
     }
 
     /// Whichever of two equivalent layers runs a random input of `shape` faster (medians of
-    /// runs taken in turns, about 20 ms in all). Half the inputs are zero, like the ReLU
-    /// outputs and image backgrounds that layers see (the batch-1 sparse path skips them).
+    /// runs taken in turns, about 20 ms in all; `medianSeconds`).
     static func fasterOf(_ dense: Layer, _ sparse: Layer, input shape: [Int]) -> Layer {
-        var rng = SeededGenerator(seed: 1)
-        let x = Tensor.uniform(shape, low: -1, high: 1, using: &rng).map { max($0, 0) }
-        let clock = ContinuousClock()
-        var times: ([Double], [Double]) = ([], [])
-        var spent = 0.0
-        _ = dense.forward(x, training: false); _ = sparse.forward(x, training: false)
-        while times.0.count < 3 || (spent < 0.02 && times.0.count < 50) {
-            let t0 = clock.now
-            _ = dense.forward(x, training: false)
-            let t1 = clock.now
-            _ = sparse.forward(x, training: false)
-            let t2 = clock.now
-            let (a, b) = ((t1 - t0).seconds, (t2 - t1).seconds)
-            times.0.append(a); times.1.append(b)
-            spent += a + b
-        }
-        let median = { (v: [Double]) in v.sorted()[v.count / 2] }
-        return median(times.1) < median(times.0) ? sparse : dense
+        let times = medianSeconds([dense, sparse], input: shape, seconds: 0.02)
+        return times[1] < times[0] ? sparse : dense
     }
 }

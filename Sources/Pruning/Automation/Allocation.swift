@@ -24,12 +24,12 @@ public enum Allocation: String, NamedChoice, Sendable {
     /// decides). Entries already zero count toward a tensor's sparsity under `lamp`.
     /// - Parameters:
     ///   - curves: the sensitivity curves `sensitivity` reads (ignored by the others).
-    ///   - costs: the cost of one entry per path for `sensitivity` (`Objective.entryCosts`;
+    ///   - costs: what cutting each path saves, for `sensitivity` (`Objective.costCurves`;
     ///     empty: every entry costs 1, the target is a share of the weights).
     /// - Throws: `PruningError` when `sensitivity` has no curves, or none for a tensor.
     /// - Complexity: O(n log n) in the entries for `lamp`; O(tensors²) for `erk`.
     public func sparsities(of parameters: [(path: String, parameter: Parameter)], target: Double,
-                           curves: SensitivityAnalysis? = nil, costs: [String: Double] = [:]) throws -> [String: Double]? {
+                           curves: SensitivityAnalysis? = nil, costs: [String: CostCurve] = [:]) throws -> [String: Double]? {
         switch self {
         case .sensitivity:
             guard let curves else {

@@ -11,27 +11,35 @@ public struct SensitivityAllocation: Sendable {
     /// One point of a tensor's hull: cost removed, loss added.
     struct Point: Equatable { var removed: Double, loss: Double }
 
-    /// Per path: the total cost of the tensor and its hull from (0, 0).
-    let hulls: [(path: String, total: Double, hull: [Point])]
+    /// Per path: the tensor's cost curve and its hull from (0, 0).
+    let hulls: [(path: String, cost: CostCurve, hull: [Point])]
 
     /// Prepares the allocation.
     /// - Parameters:
     ///   - curves: the sensitivity analysis (`SensitivityAnalysis.layers` with their levels).
-    ///   - costs: the cost of one entry per path (`Objective.entryCosts`); 1 when missing.
+    ///   - costs: what cutting each path saves (`Objective.costCurves`); one per entry when missing.
     ///   - paths: the tensors to allocate among, in order; each needs a curve.
     /// - Throws: `PruningError.field` naming a path with no curve.
-    public init(curves: SensitivityAnalysis, costs: [String: Double], paths: [String]) throws {
+    public init(curves: SensitivityAnalysis, costs: [String: CostCurve], paths: [String]) throws {
         let byPath = Dictionary(curves.layers.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         hulls = try paths.map { path in
             guard let layer = byPath[path] else {
                 throw PruningError.field("prune.allocation", "is sensitivity, but the sensitivity curves have no '\(path)' (they cover \(curves.layers.map(\.path)))")
             }
-            let total = Double(layer.count) * (costs[path] ?? 1)
+            let cost = costs[path] ?? .linear(total: Double(layer.count))
             let points = [Point(removed: 0, loss: 0)] + layer.levels.map {
-                Point(removed: $0.sparsity * total, loss: Double($0.loss - curves.baseline.loss))
+                Point(removed: cost.removed(atSparsity: $0.sparsity), loss: Double($0.loss - curves.baseline.loss))
             }
-            return (path, total, Self.lowerHull(points))
+            return (path, cost, Self.lowerHull(points))
         }
+    }
+
+    /// Prepares the allocation with a cost per entry (`Objective.entryCosts`; 1 when missing).
+    public init(curves: SensitivityAnalysis, entryCosts: [String: Double], paths: [String]) throws {
+        let counts = Dictionary(curves.layers.map { ($0.path, $0.count) }, uniquingKeysWith: { a, _ in a })
+        try self.init(curves: curves, costs: Dictionary(paths.map { path in
+            (path, CostCurve.linear(total: Double(counts[path] ?? 0) * (entryCosts[path] ?? 1)))
+        }, uniquingKeysWith: { a, _ in a }), paths: paths)
     }
 
     /// The lower convex hull from the first point, over points sorted by cost removed (a
@@ -53,15 +61,17 @@ public struct SensitivityAllocation: Sendable {
 
     /// The most of the total cost the curves can remove (each tensor at its highest level).
     public var reachable: Double {
-        let total = hulls.reduce(0) { $0 + $1.total }
+        let total = hulls.reduce(0) { $0 + $1.cost.total }
         return total == 0 ? 0 : hulls.reduce(0) { $0 + ($1.hull.last?.removed ?? 0) } / total
     }
 
-    /// Each tensor's sparsity so that `target` of the total cost is removed. Past what the
-    /// curves reach (`reachable`), the rest is cut from the tensors in the order of their last
-    /// measured price, cheapest first: beyond the levels there is no measurement to go by.
+    /// Each tensor's sparsity so that `target` of the total cost is removed (each tensor at the
+    /// least sparsity that removes its share, by its cost curve). Past what the curves reach
+    /// (`reachable`), the rest is cut from the tensors in the order of their last measured
+    /// price, cheapest first: beyond the levels there is no measurement to go by. A target
+    /// past what cutting everything removes leaves every tensor at its cost curve's end.
     public func sparsities(target: Double) -> [String: Double] {
-        let total = hulls.reduce(0) { $0 + $1.total }
+        let total = hulls.reduce(0) { $0 + $1.cost.total }
         var measured: [(price: Double, tensor: Int, length: Double)] = [], beyond = measured
         for (t, h) in hulls.enumerated() {
             var last = 0.0
@@ -69,7 +79,7 @@ public struct SensitivityAllocation: Sendable {
                 last = (b.loss - a.loss) / (b.removed - a.removed)
                 measured.append((last, t, b.removed - a.removed))
             }
-            if let end = h.hull.last?.removed, end < h.total { beyond.append((last, t, h.total - end)) }
+            if let end = h.hull.last?.removed, end < h.cost.reachable { beyond.append((last, t, h.cost.reachable - end)) }
         }
         var removed = [Double](repeating: 0, count: hulls.count)
         var left = max(0, target) * total
@@ -79,7 +89,7 @@ public struct SensitivityAllocation: Sendable {
             removed[s.tensor] += take
             left -= take
         }
-        return Dictionary(hulls.enumerated().map { t, h in (h.path, h.total == 0 ? 0 : min(1, removed[t] / h.total)) },
+        return Dictionary(hulls.enumerated().map { t, h in (h.path, min(1, h.cost.sparsity(removing: removed[t]))) },
                           uniquingKeysWith: { a, _ in a })
     }
 }

@@ -28,6 +28,9 @@ public final class PruningRun {
     /// Sensitivity curves for `allocation: sensitivity` (nil: the run measures them on the
     /// validation split at its first cut, with the plan's criterion).
     public var sensitivity: SensitivityAnalysis?
+    /// Layer timings for `objective: latency` (nil: the run measures them on this machine at
+    /// its first cut, batch 1, at `SensitivityAnalysis.defaultLevels`).
+    public var latency: LatencyProfile?
     /// The teacher of the plan's distillation (`train.distill`, `fine_tune.distill`), e.g.
     /// the model file `distill.teacher` names, loaded by the caller. Nil: a copy of the
     /// model as the run starts, before any cut.
@@ -64,6 +67,7 @@ public final class PruningRun {
         let state = RunState(recipe: recipe, model: model, data: data, observers: observers,
                              plan: recipe.pruningPlan(criterion: criterion), schedule: schedule, workers: workers)
         state.curves = sensitivity
+        state.latency = latency
         state.teacher = try distillationTeacher(for: model)   // before a checkpoint replaces the starting model
         if let checkpoint { try state.restore(checkpoint) }
         return try state.run()
@@ -102,6 +106,8 @@ final class RunState {
     var resumeOptimizer: [String: Optimizer.ParameterState] = [:]
     /// The sensitivity curves a sensitivity allocation reads (measured at the first cut).
     var curves: SensitivityAnalysis?
+    /// The layer timings the latency objective reads (measured at the first cut).
+    var latency: LatencyProfile?
     /// The teacher of distilling phases (nil when the plan does not distil).
     var teacher: Graph?
     /// The training split with the teacher's logits, once a distilling phase needed it.
@@ -323,10 +329,7 @@ final class RunState {
         let clock = ContinuousClock()
         let start = clock.now
         if let sample = plan.criterion as? SampleCriterion { plan.criterion = try sample.prepared(for: model, on: data.training) }
-        if plan.allocation == .sensitivity, plan.sensitivity == nil {
-            plan.sensitivity = try curves ?? measureSensitivity(plan)
-            curves = plan.sensitivity
-        }
+        try measureAllocationInputs(&plan)
         let prepared = (clock.now - start).seconds
         plan.threshold = threshold
         let result = try Pruner.prune(model, with: plan)

@@ -104,11 +104,31 @@ extension RunState {
         if prepared, let sample = fixed.criterion as? SampleCriterion { fixed.criterion = try sample.prepared(for: model, on: data.training) }
         fixed.allocation = strategy.allocation
         fixed.threshold = .sparsity(sparsity)
-        if strategy.allocation == .sensitivity {
-            fixed.sensitivity = try curves ?? measureSensitivity(fixed)
-            curves = fixed.sensitivity
-        }
+        try measureAllocationInputs(&fixed)
         return fixed
+    }
+
+    /// What the plan's allocation and objective read, measured once per run and kept: a
+    /// sensitivity allocation's curves, the latency objective's layer timings
+    /// (`PruningRun.sensitivity`, `.latency` when given).
+    func measureAllocationInputs(_ plan: inout PruningPlan) throws {
+        if plan.allocation == .sensitivity, plan.sensitivity == nil {
+            plan.sensitivity = try curves ?? measureSensitivity(plan)
+            curves = plan.sensitivity
+        }
+        if plan.objective == .latency, plan.latency == nil {
+            plan.latency = try latency ?? measureLatency(plan)
+            latency = plan.latency
+        }
+    }
+
+    /// The batch-1 timings of the layers of `plan`'s tensors on this machine, dense and CSR at
+    /// `SensitivityAnalysis.defaultLevels`.
+    func measureLatency(_ plan: PruningPlan) throws -> LatencyProfile {
+        let start = ContinuousClock.now
+        defer { timing.evaluation += (ContinuousClock.now - start).seconds }
+        let layers = try Pruner.selectParameters(plan, in: model).map { Objective.layer(of: $0.path) }
+        return LatencyProfile(measuring: model, layers: layers, levels: SensitivityAnalysis.defaultLevels)
     }
 
     /// The curves of `plan`'s tensors, each pruned alone with the plan's criterion, measured

@@ -14,8 +14,13 @@ public struct PruningPlan {
     public var allocation: Allocation?
     /// The curves `allocation: sensitivity` reads (`PruningRun` measures them when absent).
     public var sensitivity: SensitivityAnalysis?
-    /// What a sensitivity allocation's target is a share of (weights by default).
+    /// What a sparsity target of a weight cut is a share of (weights by default). Under FLOPs
+    /// or latency, a sensitivity allocation spends its cuts by this cost; the other
+    /// allocations (and scopes) share the least weight sparsity that removes the target's
+    /// share of it (`Pruner.sharesOfObjective`).
     public var objective: Objective = .parameters
+    /// The layer timings the `latency` objective reads (`PruningRun` measures them when absent).
+    public var latency: LatencyProfile?
     /// How many units to cut (ignored by N:M granularity, whose pattern fixes it).
     public var threshold: Threshold
     /// Path patterns of the parameters to prune; `*` matches any run of characters.

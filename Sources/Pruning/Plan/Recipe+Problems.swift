@@ -66,6 +66,11 @@ extension Recipe {
             check(p.threshold.sparsity != nil || p.threshold.auto != nil, "prune.allocation", "shares a sparsity target: give threshold.sparsity or threshold.auto")
             check(criterion != .auto, "prune.allocation", "is chosen by criterion auto together with the criterion: leave it out")
         }
+        if let objective = p.objective, objective != .parameters {
+            check(granularity == .weight, "prune.objective", "\(objective.rawValue) sets what a weight cut's sparsity is a share of: use granularity weight")
+            check(objective != .latency || checkpoint == nil, "prune.objective",
+                  "latency is timed on this machine at the first cut and is not kept in checkpoints yet: remove the checkpoint section")
+        }
         found += searchProblems(p, criterion: criterion, granularity: granularity, schedule: schedule)
         if case let .nOfM(n, m) = granularity {
             check(m >= 1 && (0...m).contains(n), "prune.granularity", "N:M needs 0 ≤ N ≤ M and M ≥ 1, got \(n):\(m)")

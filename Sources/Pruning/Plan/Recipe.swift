@@ -206,7 +206,8 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// How a sparsity target is shared among weight tensors (global, uniform, lamp, erk);
         /// when given, it replaces `scope`.
         public var allocation: Allocation?
-        /// What a sensitivity allocation's target is a share of: weights (the default) or FLOPs.
+        /// What a weight sparsity target is a share of: weights (the default), FLOPs, or the
+        /// forward time on this machine (`latency`).
         public var objective: Objective?
         /// Path patterns of the parameters it applies to (`*` wildcard).
         public var parameters: [String]?
