@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "NeuralNetwork", "Pruning", "FileFormats", "TestSupport"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport", "FileFormats"], exclude: ["Snapshots"]),
+        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport", "FileFormats", "Pruning"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

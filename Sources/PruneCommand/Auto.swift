@@ -16,8 +16,9 @@ struct Auto: ParsableCommand {
             Everything is decided on a validation split of the training set (never the test set): \
             a bisection over sparsity with magnitude pruning (each probe cut on a copy, fine-tuned \
             --probe-epochs and measured), then every strategy (magnitude under global, LAMP, ERK \
-            and sensitivity allocation; Taylor; SNIP) tried at the sparsity found, then the search \
-            continued with the best. The rest of --budget-epochs goes to rounds: the first cuts to \
+            and sensitivity allocation; Taylor; SNIP; movement and magnitude after an L1 pull, \
+            both trained --probe-epochs before their cut) tried at the sparsity found, then the \
+            search continued with the best. The rest of --budget-epochs goes to rounds: the first cuts to \
             the sparsity found, each later one cuts --round-fraction of what remains, each is \
             fine-tuned --round-epochs and measured, and the first round that breaks the budget is \
             rolled back. The test split is measured once, at the end. The chosen plan is written \
@@ -74,7 +75,7 @@ struct Auto: ParsableCommand {
 
     /// Epochs the searches' probes cost at most.
     var searchEpochs: Int {
-        probeEpochs * Recipe.searchProbes(thresholdProbes: probes, selecting: true)
+        Recipe.searchEpochs(thresholdProbes: probes, probeEpochs: probeEpochs, selecting: true)
     }
 
     /// Rounds after the search that the budget pays for.
@@ -96,7 +97,7 @@ struct Auto: ParsableCommand {
 
     var execution: PlanExecution {
         let options = [
-            "prune.threshold.auto.max_accuracy_drop": "--max-accuracy-drop", "prune.threshold.auto.probes": "--probes",
+            "prune.objective": "--objective", "prune.threshold.auto.max_accuracy_drop": "--max-accuracy-drop", "prune.threshold.auto.probes": "--probes",
             "prune.threshold.auto.probe_epochs": "--probe-epochs", "fine_tune.learning_rate": "--learning-rate",
             "prune.schedule.iterative.fraction": "--round-fraction",
             "validation_split": "--validation-split",
@@ -111,7 +112,7 @@ struct Auto: ParsableCommand {
         try requireAtLeast(1, roundEpochs, for: "--round-epochs")
         guard roundFraction > 0, roundFraction < 1 else { throw ValidationError("--round-fraction must be in (0, 1), got \(roundFraction)") }
         guard budgetEpochs >= searchEpochs + roundEpochs else {
-            throw ValidationError("--budget-epochs \(budgetEpochs) does not cover the search's probes (\(searchEpochs) epochs: \(probes) + \(Strategy.candidates.count - 1) + \(Recipe.Defaults.autoRefineProbes) probes of \(probeEpochs)) and one round of --round-epochs \(roundEpochs); raise it or lower --probes / --probe-epochs")
+            throw ValidationError("--budget-epochs \(budgetEpochs) does not cover the search's probes (\(searchEpochs) epochs: \(probes) + \(Strategy.candidates.count - 1) + \(Recipe.Defaults.autoRefineProbes) probes of \(probeEpochs), and the preparation of those that train before their cut) and one round of --round-epochs \(roundEpochs); raise it or lower --probes / --probe-epochs")
         }
         try execution.checkPlan()
         try validateOutputPath(out, option: "--out")
@@ -144,16 +145,19 @@ struct SearchSummary {
     func lines() -> [String] {
         var lines: [String] = []
         if !search.ranking.isEmpty {
+            let objective = search.sharedObjective
             let rows = search.ranking.enumerated().map { i, p in
-                [String(i + 1), p.strategy.description, String(format: "%.2f", 100 * p.sparsity), String(format: "%.2f", 100 * p.accuracy),
-                 String(format: "%.4f", p.loss)]
+                [String(i + 1), p.strategy.description] + (objective.map { _ in [String(format: "%.2f", 100 * p.target)] } ?? [])
+                    + [String(format: "%.2f", 100 * p.sparsity), String(format: "%.2f", 100 * p.accuracy), String(format: "%.4f", p.loss)]
             }
-            lines.append(TextTable(header: ["rank", "strategy", "sparsity %", "val acc %", "val loss"], rows: rows,
-                                   rightAligned: [0, 2, 3, 4]).render())
+            let header = ["rank", "strategy"] + (objective.map { ["\($0.rawValue) removed %"] } ?? []) + ["sparsity %", "val acc %", "val loss"]
+            lines.append(TextTable(header: header, rows: rows, rightAligned: Set(header.indices).subtracting([1])).render())
         }
         let budget = search.maximumDrop.map { String(format: ", budget %.2f points from %.2f%%", 100 * $0, 100 * search.baseline) } ?? ""
-        lines.append(String(format: "search: chose %@ at %.2f%% sparsity after %d probes (%d epochs, %.1f s%@), on the %@ split",
-                            search.strategy.description, 100 * search.sparsity, search.probes.count, search.epochs, search.seconds,
+        let at = search.sharedObjective.map { String(format: "%.2f%% of %@ removed", 100 * search.sparsity, $0.rawValue) }
+            ?? String(format: "%.2f%% sparsity", 100 * search.sparsity)
+        lines.append(String(format: "search: chose %@ at %@ after %d probes (%d epochs, %.1f s%@), on the %@ split",
+                            search.strategy.description, at, search.probes.count, search.epochs, search.seconds,
                             budget, search.split.rawValue))
         return lines
     }

@@ -61,8 +61,8 @@ final class ProgressReporter: TrainingCallback, RunObserver {
     func run(didProbe p: SearchReport.Probe, of total: Int) {
         guard !quiet else { return }
         let verdict = p.kept.map { $0 ? "  within budget" : "  over budget" } ?? ""
-        printError(String(format: "search (%@): %@ at %.2f%% sparsity: val acc %.2f%%  val loss %.4f%@  %.1f s  [probes ≤ %d]",
-                          p.stage, p.strategy.description, 100 * p.sparsity, 100 * p.accuracy, p.loss, verdict, p.seconds, total))
+        printError(String(format: "search (%@): %@ %@: val acc %.2f%%  val loss %.4f%@  %.1f s  [probes ≤ %d]",
+                          p.stage, p.strategy.description, p.at, 100 * p.accuracy, p.loss, verdict, p.seconds, total))
     }
 
 }

@@ -174,8 +174,9 @@ public enum Pruner {
     }
 
     /// Each tensor's sparsity, as the plan's allocation (or scope) shares a weight sparsity,
-    /// at the least weight sparsity that removes `target` of the objective's cost (all of
-    /// them when even sparsity 1 removes less). A global ranking is read from `scores`.
+    /// at the least weight sparsity that removes `target` of the objective's cost, or, when
+    /// even sparsity 1 removes less (latency: CSR is never free), the least that removes as
+    /// much as sparsity 1 does. A global ranking is read from `scores`.
     /// - Complexity: 48 bisection steps, each an allocation at one weight sparsity.
     static func sharesOfObjective(_ target: Double, plan: PruningPlan, selected: [(path: String, parameter: Parameter)],
                                   scores: [Tensor], in model: Graph) throws -> [String: Double] {
@@ -199,14 +200,17 @@ public enum Pruner {
             return selected.map { map[$0.path] ?? weights }
         }
         func removed(_ s: [Double]) -> Double { zip(curves, s).reduce(0) { $0 + $1.0.removed(atSparsity: $1.1) } / total }
+        guard total > 0 else { return Dictionary(zip(selected.map(\.path), try shares(target)), uniquingKeysWith: { a, _ in a }) }
+        // A target past what cutting everything removes asks for all that can be removed.
+        let goal = min(target, try removed(shares(1)))
         var (low, high) = (0.0, 1.0)
-        if total > 0, target > 0, try removed(shares(1)) >= target {
+        if goal > 0 {
             for _ in 0..<48 {
                 let middle = (low + high) / 2
-                if try removed(shares(middle)) >= target { high = middle } else { low = middle }
+                if try removed(shares(middle)) >= goal { high = middle } else { low = middle }
             }
-        } else if total == 0 || target <= 0 {
-            high = total == 0 ? target : 0
+        } else {
+            high = 0
         }
         return Dictionary(zip(selected.map(\.path), try shares(high)), uniquingKeysWith: { a, _ in a })
     }

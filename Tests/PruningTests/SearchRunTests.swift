@@ -23,7 +23,9 @@ struct SearchRunTests {
         let search = try #require(report.history.search)
         #expect(search.split == .validation && search.probeEpochs == 1 && search.maximumDrop == 0.1)
         #expect(search.probes.count <= 3 + Strategy.candidates.count - 1 + Recipe.Defaults.autoRefineProbes)
-        #expect(search.epochs == search.probes.count)
+        // One fine-tuning epoch per probe, and one of preparation for those that train before their cut.
+        #expect(search.epochs == search.probes.reduce(0) { $0 + 1 + ($1.strategy.prepares ? 1 : 0) })
+        #expect(Set(search.probes.filter(\.strategy.prepares).map(\.strategy.description)) == ["magnitude+l1/global", "movement/global"])
         for p in search.probes { #expect(p.kept == (p.accuracy >= search.baseline - 0.1)) }
         // Every candidate ranked once, best first, and the choice is the best.
         try #require(!search.ranking.isEmpty, "probes: \(search.probes.map { ($0.sparsity, $0.accuracy, search.baseline) })")
@@ -130,6 +132,70 @@ struct SearchRunTests {
         for c in cases {
             let found = fields(c.edit)
             #expect(found.contains(c.field), "\(c.field): \(found)")
+        }
+    }
+}
+
+@Suite("Preparation before the cut: movement on a model trained elsewhere, an L1 pull before magnitude")
+struct PreparationTests {
+    static func recipe(_ criterion: CriterionName, sparsity: Double, prepare: Recipe.Prepare?) -> Recipe {
+        Recipe(model: "test", validationSplit: 0.5,
+               prune: Recipe.Prune(criterion: criterion, threshold: Recipe.ThresholdSpec(sparsity: sparsity), prepare: prepare),
+               fineTune: Recipe.FineTune(epochs: 0, learningRate: 0.01, batchSize: 32))
+    }
+
+    @Test("a strong proximal L1 pull leaves exact zeros, and a magnitude cut within them changes nothing the model computes")
+    func l1Pull() throws {
+        let (trainer, data) = try IterativeTests.trained()
+        let recipe = Self.recipe(.magnitude, sparsity: 0.3, prepare: Recipe.Prepare(epochs: 3, regularizer: Recipe.RegularizerSpec(l1: 2)))
+        let report = try PruningRun(recipe).run(trainer.model, data: IterativeTests.splits(data))
+        let stages = report.history.measurements.map(\.stage)
+        let prepared = try #require(report.history.measurements.first { $0.stage == "after 3 preparation epochs" }, "\(stages)")
+        let cut = try #require(report.history.measurements.first { $0.stage == "after the cut" }, "\(stages)")
+        // The pull (24 proximal steps of 0.01 × 2) zeroed more than 30% of the weights, so the cut took only zeros: cutoff 0 and the same figures.
+        #expect(report.history.cuts.last?.cutoff == 0)
+        #expect(prepared.accuracy == cut.accuracy && prepared.loss == cut.loss)
+        #expect((prepared.sparsity ?? 0) > 0.3 && stages.firstIndex(of: prepared.stage)! < stages.firstIndex(of: cut.stage)!)
+    }
+
+    @Test("movement needs training: with a preparation it ranks a model trained elsewhere, and the same plan gives the same model")
+    func movement() throws {
+        var noPrepare = Self.recipe(.movement, sparsity: 0.5, prepare: nil)
+        #expect(noPrepare.problems().contains { "\($0)".contains("prune.prepare") })
+        noPrepare.prune?.prepare = Recipe.Prepare(epochs: 1)
+        #expect(noPrepare.problems().isEmpty, "\(noPrepare.problems())")
+        let (trainer, data) = try IterativeTests.trained()
+        let twin = try trainer.model.copy(), magnitudeTwin = try trainer.model.copy()
+        let report = try PruningRun(noPrepare).run(trainer.model, data: IterativeTests.splits(data))
+        #expect(report.history.cuts.count == 1 && abs(report.history.cuts[0].sparsity - 0.5) < 0.01 && report.history.cuts[0].criterion == "movement")
+        _ = try PruningRun(noPrepare).run(twin, data: IterativeTests.splits(data))
+        for ((path, a), (_, b)) in zip(trainer.model.parameters, twin.parameters) { #expect(a.mask == b.mask && a.value.scalars == b.value.scalars, "\(path)") }
+        // Movement's choice is its own: magnitude after the same preparation keeps other weights.
+        var magnitude = noPrepare
+        magnitude.prune?.criterion = .magnitude
+        _ = try PruningRun(magnitude).run(magnitudeTwin, data: IterativeTests.splits(data))
+        #expect(zip(trainer.model.parameters, magnitudeTwin.parameters).contains { $0.1.mask != $1.1.mask })
+    }
+
+    @Test("a preparation needs at least one epoch and a cut after training; criterion auto chooses its own")
+    func problems() {
+        func fields(_ edit: (inout Recipe) -> Void) -> [String] {
+            var r = Self.recipe(.magnitude, sparsity: 0.5, prepare: Recipe.Prepare(epochs: 1, regularizer: Recipe.RegularizerSpec(l1: 0.001)))
+            edit(&r)
+            return r.problems().compactMap { if case let .invalidField(field, _, _) = $0 { return field } else { return nil } }
+        }
+        let cases: [(field: String, exact: Bool, edit: (inout Recipe) -> Void)] = [
+            ("prune.prepare.epochs", true, { $0.prune?.prepare?.epochs = 0 }),
+            ("prune.prepare.regularizer.l1", true, { $0.prune?.prepare?.regularizer?.l1 = -1 }),
+            ("prune.prepare", false, { $0.prune?.schedule = Recipe.ScheduleSpec(agp: Recipe.AGP(startEpoch: 0, endEpoch: 1)) }),
+            ("prune.prepare", false, { $0.prune?.criterion = .auto }),
+            ("prune.prepare", false, { $0.checkpoint = Recipe.Checkpoint(path: "c.ckpt") }),
+        ]
+        let clean = fields { _ in }
+        #expect(clean.isEmpty, "\(clean)")
+        for c in cases {
+            let found = fields(c.edit)
+            #expect(c.exact ? found == [c.field] : found.contains(c.field), "\(c.field): \(found)")
         }
     }
 }

@@ -1,27 +1,42 @@
 import NeuralNetwork
 
-/// One way to choose the weights to cut: a criterion and how the target is shared among
-/// tensors. `criterion: auto` tries several and keeps the best on the validation split.
+/// One way to choose the weights to cut: a criterion, how the target is shared among
+/// tensors, and whether the model trains briefly before the cut (`prune.prepare`).
+/// `criterion: auto` tries several and keeps the best on the validation split.
 public struct Strategy: Codable, Equatable, Sendable, CustomStringConvertible {
     /// How entries are ranked.
     public var criterion: CriterionName
     /// How the target is shared among tensors.
     public var allocation: Allocation
+    /// λ of an L1 penalty over the preparation before the cut (nil: none).
+    public var l1: Float?
 
     /// Creates a strategy.
-    public init(_ criterion: CriterionName, _ allocation: Allocation = .global) {
-        self.criterion = criterion; self.allocation = allocation
+    public init(_ criterion: CriterionName, _ allocation: Allocation = .global, l1: Float? = nil) {
+        self.criterion = criterion; self.allocation = allocation; self.l1 = l1
     }
 
-    /// `criterion/allocation`, as tables print it.
-    public var description: String { "\(criterion.rawValue)/\(allocation.rawValue)" }
+    /// `criterion/allocation` (`magnitude+l1/global` with an L1 preparation), as tables print it.
+    public var description: String { "\(criterion.rawValue)\(l1 == nil ? "" : "+l1")/\(allocation.rawValue)" }
+
+    /// Whether the strategy trains before its cut: movement needs training to accumulate
+    /// its sums, and an L1 penalty needs training to pull weights toward zero.
+    public var prepares: Bool { criterion == .movement || l1 != nil }
+
+    /// The preparation of `epochs` this strategy trains before its cut (nil when it does not).
+    public func preparation(epochs: Int) -> Recipe.Prepare? {
+        prepares ? Recipe.Prepare(epochs: epochs, regularizer: l1.map { Recipe.RegularizerSpec(l1: $0) }) : nil
+    }
 
     /// The strategies `criterion: auto` tries for weight cuts, the default first: magnitude
     /// under each allocation (global, LAMP, ERK, from sensitivity curves), then the
-    /// data-driven criteria ranked globally (Taylor over training batches, SNIP on one).
+    /// data-driven criteria ranked globally (Taylor over training batches, SNIP on one), then
+    /// the two that train before the cut: movement, and magnitude after an L1 pull
+    /// (`Recipe.Defaults.autoL1`).
     public static let candidates: [Strategy] = [
         Strategy(.magnitude, .global), Strategy(.magnitude, .lamp), Strategy(.magnitude, .erk),
         Strategy(.magnitude, .sensitivity), Strategy(.taylor, .global), Strategy(.snip, .global),
+        Strategy(.movement, .global), Strategy(.magnitude, .global, l1: Recipe.Defaults.autoL1),
     ]
 }
 
@@ -35,17 +50,28 @@ public struct SearchReport: Codable, Equatable, Sendable {
         public var stage: String
         /// The strategy tried.
         public var strategy: Strategy
-        /// The sparsity asked for, and the sparsity reached (entries are whole).
+        /// The sparsity asked for (a share of the objective's cost), and the share of the
+        /// weights cut (entries are whole).
         public var target: Double, sparsity: Double
+        /// What `target` is a share of (nil: the weights, as `sparsity`).
+        public var objective: Objective?
         /// Validation accuracy and loss after the probe's fine-tuning.
         public var accuracy: Float, loss: Float
         /// Whether it kept the accuracy budget (nil without one).
         public var kept: Bool?
         /// Seconds the probe took.
         public var seconds: Double
+
+        /// "at 90.00% sparsity", or under another objective "at 80.00% of latency removed (95.10% of weights)".
+        public var at: String {
+            guard let o = objective, o != .parameters else { return String(format: "at %.2f%% sparsity", 100 * sparsity) }
+            return String(format: "at %.2f%% of %@ removed (%.2f%% of weights)", 100 * target, o.rawValue, 100 * sparsity)
+        }
     }
     /// The validation accuracy of the model before any cut, which the budget is counted from.
     public var baseline: Float
+    /// What the target sparsities are shares of (nil: the weights).
+    public var objective: Objective?
     /// The budget (nil for `criterion: auto` at a fixed sparsity).
     public var maximumDrop: Float?
     /// The split every probe was measured on (always validation).
@@ -56,17 +82,24 @@ public struct SearchReport: Codable, Equatable, Sendable {
     public var probes: [Probe] = []
     /// The strategies tried at the target, best first (empty without `criterion: auto`).
     public var ranking: [Probe] = []
-    /// What was chosen: the strategy and the sparsity.
+    /// What was chosen: the strategy and the sparsity (a share of the objective's cost).
     public var strategy: Strategy, sparsity: Double
     /// Seconds spent searching, and the training epochs the probes cost.
     public var seconds = 0.0, epochs = 0
 
-    /// `recipe` with what was chosen written in: the criterion, the allocation and the
-    /// sparsity (an iterative schedule's first round, its target then `highest`), no search
-    /// left, so `prune run` cuts the same way without searching.
+    /// Training epochs of a probing strategy's preparation, and of the chosen one's.
+    public var preparationEpochs: Int { max(probeEpochs, 1) }
+
+    /// `objective` when it is not the weights.
+    public var sharedObjective: Objective? { objective == .parameters ? nil : objective }
+
+    /// `recipe` with what was chosen written in: the criterion, the allocation, the
+    /// preparation and the sparsity (an iterative schedule's first round, its target then
+    /// `highest`), no search left, so `prune run` cuts the same way without searching.
     public func fixing(_ recipe: Recipe) -> Recipe {
         var r = recipe
         guard var p = r.prune else { return r }
+        if recipe.prune?.criterion == .auto { p.prepare = strategy.preparation(epochs: preparationEpochs) }
         p.criterion = strategy.criterion
         p.allocation = strategy.allocation
         p.scope = nil

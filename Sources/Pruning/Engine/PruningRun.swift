@@ -90,7 +90,9 @@ final class RunState {
     var epochs: [EpochReport] = []
     var regularizedZeros: ZeroCount?
     /// A criterion accumulating during training (movement), fed by every trainer.
-    let trainingCriterion: TrainingCriterion?
+    var trainingCriterion: TrainingCriterion? { plan?.criterion as? TrainingCriterion }
+    /// Training before the first cut after training (the plan's, or the search's choice).
+    var preparation: Recipe.Prepare?
     let progress: [TrainingCallback]
     /// Takes (and then keeps) the lottery-ticket snapshot.
     var rewind: SnapshotAtStep?
@@ -118,7 +120,7 @@ final class RunState {
         self.recipe = recipe; self.model = model; self.data = data; self.observers = observers
         self.plan = plan; self.schedule = schedule; self.workers = workers
         history = RunHistory(plan: recipe.resolved())
-        trainingCriterion = plan?.criterion as? TrainingCriterion
+        preparation = recipe.prune?.prepare
         progress = observers.compactMap { $0 as? TrainingCallback }
     }
 
@@ -127,6 +129,7 @@ final class RunState {
         let trained = try train()
         if trained, recipe.checkpoint != nil { try checkpoint(at: .afterTraining) }
         try search()
+        try prepare()
         try pruneInRounds()
         try fineTune()
         if let resume { throw RunError.checkpointMismatch("it stands in \(resume), which this run does not reach") }
@@ -181,6 +184,34 @@ final class RunState {
     }
 
     // MARK: Rounds after training
+
+    /// The preparation before the first cut after training, when the plan (or the search's
+    /// choice) has one and the schedule cuts after training.
+    func prepare() throws {
+        guard let preparation, let plan, schedule.round(1, from: 0, toward: plan.threshold) != nil else { return }
+        for o in observers { o.run(willBegin: .preparation(epochs: preparation.epochs)) }
+        try prepare(preparation, feeding: plan.criterion, callbacks: progress)
+        _ = judge("after \(preparation.epochs) preparation epochs")
+    }
+
+    /// Trains `preparation.epochs` with the `fine_tune` settings and the preparation's
+    /// regularizer, feeding `criterion` when it accumulates during training (movement).
+    /// Probes and the run's own preparation go through here alike, so a plan with the
+    /// search's choice written in prepares the same way.
+    func prepare(_ preparation: Recipe.Prepare, feeding criterion: Criterion, callbacks: [TrainingCallback] = []) throws {
+        let start = ContinuousClock.now
+        defer { timing.training += (ContinuousClock.now - start).seconds }
+        let trainer = Trainer(model: model, optimizer: recipe.fineTuneOptimizer())
+        var options = recipe.fineTuneOptions(epochs: preparation.epochs, workers: workers)
+        options.seed = recipe.resolvedSeed &+ 2   // its own shuffling, apart from training's and fine-tuning's
+        let regularizers = try preparation.regularizer?.regularizers() ?? []
+        trainer.callbacks = [criterion as? TrainingCriterion].compactMap { $0 } + (regularizers.isEmpty ? [] : [Regularization(regularizers)]) + callbacks
+        do {
+            _ = try trainer.fit(try trainingData(for: options), options: options)
+        } catch let error as TrainingError where error.isDivergence {
+            throw RunError.diverged(phase: .preparation(epochs: preparation.epochs), cause: error, history: history)
+        }
+    }
 
     /// Asks the schedule for rounds after training: cut, recover, judge on the
     /// validation split, roll back a round that breaks the accuracy budget.

@@ -118,6 +118,7 @@ extension RunPhase: CustomStringConvertible {
         case .training: return "training"
         case let .recovery(round, _): return "round \(round)'s recovery"
         case .fineTuning: return "fine-tuning"
+        case .preparation: return "preparation"
         }
     }
 }

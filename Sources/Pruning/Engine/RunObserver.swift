@@ -8,6 +8,8 @@ public enum RunPhase: Equatable, Sendable {
     case recovery(round: Int, epochs: Int)
     /// The plan's final fine-tuning.
     case fineTuning(epochs: Int)
+    /// Training just before the first cut after training (`prune.prepare`).
+    case preparation(epochs: Int)
 }
 
 /// Receives a run's progress. The engine prints nothing: the command line's progress

@@ -5,9 +5,10 @@ extension RunState {
     /// The plan's searches, after training and before the cut: the automatic threshold
     /// (`AccuracyBudgetSearch` with the default strategy) and the strategy selection
     /// (`criterion: auto`: every `Strategy.candidates` entry at the target), then the
-    /// threshold search continued with the chosen strategy. Every probe cuts the model as it
-    /// stands after training, fine-tunes it `probe_epochs` with the `fine_tune` settings and
-    /// measures it on the validation split; the model is then put back, and the plan fixed
+    /// threshold search continued with the chosen strategy. Every probe takes the model as it
+    /// stands after training, prepares it when the strategy (or the plan) says so, cuts it,
+    /// fine-tunes it `probe_epochs` with the `fine_tune` settings and measures it on the
+    /// validation split; the model is then put back, and the plan fixed
     /// to what was chosen, for the one-shot cut and the fine-tuning that follow. An
     /// iterative schedule's first round cuts to the sparsity found, and its later rounds go
     /// on toward `highest` while the budget holds (judged after their full recovery).
@@ -28,13 +29,17 @@ extension RunState {
             : Strategy(p.criterion ?? Recipe.Defaults.criterion, p.allocation ?? (plan.scope == .global ? .global : .uniform))
         let candidates = selecting ? Strategy.candidates : [fallback]
         let total = Recipe.searchProbes(thresholdProbes: auto.map { $0.probes ?? Recipe.Defaults.autoProbes }, selecting: selecting)
-        var report = SearchReport(baseline: baseline.accuracy, maximumDrop: auto.map { Float($0.maxAccuracyDrop) }, split: .validation,
+        var report = SearchReport(baseline: baseline.accuracy, objective: plan.objective, maximumDrop: auto.map { Float($0.maxAccuracyDrop) }, split: .validation,
                                   probeEpochs: probeEpochs, strategy: fallback, sparsity: p.threshold.sparsity ?? 0)
 
         func probe(_ strategy: Strategy, _ sparsity: Double, stage: String) throws -> SearchReport.Probe {
             let begun = clock.now
             snapshot.restore(model)
             let candidate = try fixedPlan(plan, strategy, sparsity: sparsity, selecting: selecting, prepared: true)
+            if let preparation = selecting ? strategy.preparation(epochs: report.preparationEpochs) : preparation {
+                try prepare(preparation, feeding: candidate.criterion)
+                report.epochs += preparation.epochs
+            }
             try Pruner.prune(model, with: candidate)
             if probeEpochs > 0 {
                 let trainer = Trainer(model: model, optimizer: recipe.fineTuneOptimizer())
@@ -44,7 +49,8 @@ extension RunState {
             let e = evaluate(validation)
             let kept = report.maximumDrop.map { e.accuracy >= baseline.accuracy - $0 }
             let result = SearchReport.Probe(stage: stage, strategy: strategy, target: sparsity, sparsity: Pruner.sparsity(of: candidate, in: model) ?? sparsity,
-                                            accuracy: e.accuracy, loss: e.loss, kept: kept, seconds: (clock.now - begun).seconds)
+                                            objective: report.sharedObjective, accuracy: e.accuracy, loss: e.loss, kept: kept,
+                                            seconds: (clock.now - begun).seconds)
             report.probes.append(result)
             report.epochs += probeEpochs
             for o in observers { o.run(didProbe: result, of: total) }
@@ -79,6 +85,7 @@ extension RunState {
         snapshot.restore(model)
         // Unprepared: data-driven criteria are prepared afresh before each cut, as in a run of the fixed plan.
         self.plan = try fixedPlan(plan, report.strategy, sparsity: report.sparsity, selecting: selecting, prepared: false)
+        if selecting { preparation = report.strategy.preparation(epochs: report.preparationEpochs) }
         if var rounds = schedule as? IterativeSchedule, let auto {
             // The rounds start with the cut found and go on past it while the budget holds.
             rounds.firstSparsity = report.sparsity > 0 ? report.sparsity : nil   // nothing kept: plain rounds

@@ -30,4 +30,14 @@ extension Recipe {
         guard let thresholdProbes else { return Strategy.candidates.count }
         return thresholdProbes + Strategy.candidates.count - 1 + Defaults.autoRefineProbes
     }
+
+    /// The most training epochs a search costs: each probe's fine-tuning, and the
+    /// preparation of the strategies that train before their cut (`Strategy.prepares`),
+    /// counting the refining probes as preparing too.
+    public static func searchEpochs(thresholdProbes: Int?, probeEpochs: Int, selecting: Bool) -> Int {
+        let probes = searchProbes(thresholdProbes: thresholdProbes, selecting: selecting)
+        guard selecting else { return probes * probeEpochs }
+        let preparing = Strategy.candidates.filter(\.prepares).count + (thresholdProbes == nil ? 0 : Defaults.autoRefineProbes)
+        return probes * probeEpochs + preparing * max(probeEpochs, 1)
+    }
 }

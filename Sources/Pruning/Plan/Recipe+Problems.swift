@@ -23,13 +23,7 @@ extension Recipe {
             check((t.stepEpochs ?? 1) >= 1, "train.step_epochs", "must be at least 1")
             check(t.stepFactor.map { $0 > 0 && $0.isFinite } ?? true, "train.step_factor", "must be positive")
             check((t.warmupSteps ?? 0) >= 0, "train.warmup_steps", "must be ≥ 0")
-            if let r = t.regularizer {
-                for (key, value) in [("l1", r.l1), ("l2", r.l2), ("group_lasso", r.groupLasso)] {
-                    check(value.map { $0 >= 0 && $0.isFinite } ?? true, "train.regularizer.\(key)", "must be ≥ 0 and finite")
-                }
-                check(r.l1 != nil || r.l2 != nil || r.groupLasso != nil, "train.regularizer", "give at least one of l1, l2, group_lasso")
-                check(r.parameters.map { !$0.isEmpty } ?? true, "train.regularizer.parameters", "must list at least one pattern")
-            }
+            if let r = t.regularizer { found += Self.regularizerProblems(r, at: "train.regularizer") }
         }
         if let p = prune { found += pruneProblems(p, epochs: epochs) }
         if let f = fineTune {
@@ -48,6 +42,18 @@ extension Recipe {
         return found
     }
 
+    /// A regularizer's strengths and patterns, reported at `field`.
+    private static func regularizerProblems(_ r: RegularizerSpec, at field: String) -> [PruningError] {
+        var found: [PruningError] = []
+        func check(_ ok: Bool, _ field: String, _ problem: String) { if !ok { found.append(.field(field, problem)) } }
+        for (key, value) in [("l1", r.l1), ("l2", r.l2), ("group_lasso", r.groupLasso)] {
+            check(value.map { $0 >= 0 && $0.isFinite } ?? true, "\(field).\(key)", "must be ≥ 0 and finite")
+        }
+        check(r.l1 != nil || r.l2 != nil || r.groupLasso != nil, field, "give at least one of l1, l2, group_lasso")
+        check(r.parameters.map { !$0.isEmpty } ?? true, "\(field).parameters", "must list at least one pattern")
+        return found
+    }
+
     private func pruneProblems(_ p: Prune, epochs: Int) -> [PruningError] {
         var found: [PruningError] = []
         func check(_ ok: Bool, _ field: String, _ problem: String) { if !ok { found.append(.field(field, problem)) } }
@@ -56,7 +62,8 @@ extension Recipe {
         let schedule = p.schedule ?? ScheduleSpec()
         let t = p.threshold
         let during = schedule.agp != nil || (schedule.constant.map { ($0.startEpoch ?? 0) > 0 } ?? false)
-        check(criterion != .movement || train != nil, "prune.criterion", "movement accumulates −w·∂L/∂w during training: add a train section")
+        check(criterion != .movement || train != nil || p.prepare != nil, "prune.criterion",
+              "movement accumulates −w·∂L/∂w during training: add a train section, or prune.prepare for a model trained elsewhere")
         check(criterion != .movement || schedule.constant.map { ($0.startEpoch ?? 0) > 0 } ?? true, "prune.criterion",
               "movement has nothing to rank before training: use constant start_epoch ≥ 1, agp, iterative or one_shot")
         check(!criterion.isStructuredOnly || granularity.isStructured,
@@ -65,6 +72,13 @@ extension Recipe {
             check(granularity == .weight, "prune.allocation", "\(allocation.rawValue) shares a sparsity among weight tensors: use granularity weight")
             check(p.threshold.sparsity != nil || p.threshold.auto != nil, "prune.allocation", "shares a sparsity target: give threshold.sparsity or threshold.auto")
             check(criterion != .auto, "prune.allocation", "is chosen by criterion auto together with the criterion: leave it out")
+        }
+        if let prepare = p.prepare {
+            check(prepare.epochs >= 1, "prune.prepare.epochs", "must be at least 1")
+            check(schedule.agp == nil && schedule.constant == nil && schedule.iterative?.rewindToStep == nil, "prune.prepare",
+                  "trains just before the first cut after training: use the one_shot or the iterative schedule (without rewinding)")
+            check(checkpoint == nil, "prune.prepare", "cannot be resumed from a checkpoint yet: remove the checkpoint section")
+            if let r = prepare.regularizer { found += Self.regularizerProblems(r, at: "prune.prepare.regularizer") }
         }
         if let objective = p.objective, objective != .parameters {
             check(granularity == .weight, "prune.objective", "\(objective.rawValue) sets what a weight cut's sparsity is a share of: use granularity weight")
@@ -135,6 +149,7 @@ extension Recipe {
         check(granularity == .weight, field, "searches among weight cuts: use granularity weight")
         check((validationSplit ?? Defaults.validationSplit) > 0, "validation_split", "is 0, but \(field) searches on the validation split: set it above 0")
         check(checkpoint == nil, field, "a search cannot be resumed from a checkpoint yet: remove the checkpoint section")
+        check(criterion != .auto || p.prepare == nil, "prune.prepare", "is chosen by criterion auto together with the criterion: leave it out")
         check(criterion != .auto || p.threshold.sparsity != nil || auto != nil, "prune.criterion",
               "auto compares strategies at a target: give threshold.sparsity or threshold.auto")
         if let auto {

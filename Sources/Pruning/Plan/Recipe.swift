@@ -91,6 +91,8 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// Further probes once `criterion: auto` has chosen (between the search's best and
         /// the lowest sparsity that broke the budget).
         public static let autoRefineProbes = 2
+        /// λ of the L1 penalty of `criterion: auto`'s L1 candidate, over its preparation.
+        public static let autoL1: Float = 0.0003
         /// Fine-tuning epochs of each probe.
         public static let autoProbeEpochs = 1
         /// The highest sparsity the automatic threshold tries.
@@ -217,14 +219,16 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var threshold: ThresholdSpec
         /// The learning-rate schedule (or, in `prune`, when to cut).
         public var schedule: ScheduleSpec?
+        /// Training just before the first cut after training (movement's sums, an L1 pull).
+        public var prepare: Prepare?
 
         /// Creates a pruning plan; absent fields take `Recipe.Defaults` (scope: global for
         /// weights and N:M groups, layer for neurons and filters).
         public init(criterion: CriterionName? = nil, granularity: Granularity? = nil, scope: Scope? = nil,
                     allocation: Allocation? = nil, objective: Objective? = nil, parameters: [String]? = nil, exclude: [String]? = nil,
-                    threshold: ThresholdSpec = ThresholdSpec(), schedule: ScheduleSpec? = nil) {
+                    threshold: ThresholdSpec = ThresholdSpec(), schedule: ScheduleSpec? = nil, prepare: Prepare? = nil) {
             self.criterion = criterion; self.granularity = granularity; self.scope = scope; self.allocation = allocation
-            self.objective = objective
+            self.objective = objective; self.prepare = prepare
             self.parameters = parameters
             self.exclude = exclude; self.threshold = threshold; self.schedule = schedule
         }
@@ -367,13 +371,15 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
 
     /// The keys a recipe may use, as a tree (`*` accepts any key: per-layer maps).
+    static let regularizerKeys: KeyTree = .map(["l1": .leaf, "l2": .leaf, "group_lasso": .leaf, "method": .leaf,
+                                                "parameters": .leaf, "exclude": .leaf])
+
     public static let keys: KeyTree = .map([
         "model": .leaf, "layers": .leaf, "initializer": .leaf, "data": .leaf, "seed": .leaf, "validation_split": .leaf, "output": .leaf,
         "train": .map(["epochs": .leaf, "batch_size": .leaf, "optimizer": .leaf, "learning_rate": .leaf,
                        "momentum": .leaf, "nesterov": .leaf, "weight_decay": .leaf, "schedule": .leaf,
                        "step_epochs": .leaf, "step_factor": .leaf, "warmup_steps": .leaf,
-                       "regularizer": .map(["l1": .leaf, "l2": .leaf, "group_lasso": .leaf, "method": .leaf,
-                                            "parameters": .leaf, "exclude": .leaf]),
+                       "regularizer": regularizerKeys,
                        "distill": Distill.keys]),
         "prune": .map([
             "criterion": .leaf, "granularity": .leaf, "scope": .leaf, "allocation": .leaf, "objective": .leaf, "parameters": .leaf, "exclude": .leaf,
@@ -388,6 +394,7 @@ public struct Recipe: Codable, Equatable, Sendable {
                 "iterative": .map(["fraction": .leaf, "rounds": .leaf, "fine_tune_epochs": .leaf, "accuracy_budget": .leaf,
                                    "rewind_to_step": .leaf, "first_sparsity": .leaf]),
             ]),
+            "prepare": .map(["epochs": .leaf, "regularizer": regularizerKeys]),
         ]),
         "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf, "batch_size": .leaf, "optimizer": .leaf,
                            "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf, "distill": Distill.keys]),

@@ -11,15 +11,19 @@ extension PruningReport {
         } ?? String(format: " The unpruned model: %.2f%%.", 100 * search.baseline)
         let caption = String(format: "Every probe cut a copy of the model, fine-tuned it %d epoch(s) and measured it on the %@ split (never the test split).",
                              search.probeEpochs, search.split.rawValue) + budget
-            + String(format: " Chosen: %@ at %.2f%% sparsity, after %d probes (%d epochs, %.1f s).", search.strategy.description,
-                     100 * search.sparsity, search.probes.count, search.epochs, search.seconds)
+            + String(format: " Chosen: %@ at %.2f%% %@, after %d probes (%d epochs, %.1f s).", search.strategy.description,
+                     100 * search.sparsity, search.sharedObjective.map { "of \($0.rawValue) removed" } ?? "sparsity",
+                     search.probes.count, search.epochs, search.seconds)
+        let objective = search.sharedObjective
         func row(_ p: SearchReport.Probe, _ first: String) -> String {
             let verdict = p.kept.map { $0 ? "within" : "over" } ?? ""
             return "<tr><td>\(first)</td><td>\(escapeXML(p.stage))</td><td>\(escapeXML(p.strategy.description))</td>"
+                + (objective == nil ? "" : String(format: "<td>%.2f%%</td>", 100 * p.target))
                 + String(format: "<td>%.2f%%</td><td>%.2f%%</td><td>%.4f</td>", 100 * p.sparsity, 100 * p.accuracy, p.loss)
                 + "<td>\(verdict)</td>" + String(format: "<td>%.1f s</td></tr>", p.seconds)
         }
-        let head = "<thead><tr><th>#</th><th>stage</th><th>strategy</th><th>sparsity</th><th>\(search.split.rawValue) accuracy</th><th>loss</th><th>budget</th><th>time</th></tr></thead>"
+        let removed = objective.map { "<th>\($0.rawValue) removed</th>" } ?? ""
+        let head = "<thead><tr><th>#</th><th>stage</th><th>strategy</th>\(removed)<th>sparsity</th><th>\(search.split.rawValue) accuracy</th><th>loss</th><th>budget</th><th>time</th></tr></thead>"
         var parts = ["<table class=\"search\" id=\"search-probes\"><caption>\(escapeXML(caption))</caption>\(head)<tbody>"
                      + search.probes.enumerated().map { row($1, String($0 + 1)) }.joined() + "</tbody></table>"]
         if !search.ranking.isEmpty {

@@ -67,6 +67,7 @@ public final class RunRecorder: RunObserver, TrainingCallback {
         case .training: self.phase = "training"
         case let .recovery(round, _): self.phase = "recovery \(round)"
         case .fineTuning: self.phase = "fine-tuning"
+        case .preparation: self.phase = "preparation"
         }
         phases.append(PhaseStart(phase: self.phase, step: steps.count))
     }

@@ -1,0 +1,16 @@
+extension Recipe {
+    /// Training just before the first cut after training (`prune.prepare`), with the
+    /// `fine_tune` settings: movement accumulates its sums over it (so a model trained
+    /// elsewhere can be cut by movement), and an L1 penalty pulls the weights a magnitude cut
+    /// will take toward zero first. `criterion: auto` tries both ways and writes this section
+    /// into the plan it chooses.
+    public struct Prepare: Codable, Equatable, Sendable {
+        /// Training epochs (at least 1).
+        public var epochs: Int
+        /// A penalty during them (e.g. `{l1: 0.0003}`).
+        public var regularizer: RegularizerSpec?
+
+        /// Creates the section.
+        public init(epochs: Int, regularizer: RegularizerSpec? = nil) { self.epochs = epochs; self.regularizer = regularizer }
+    }
+}
