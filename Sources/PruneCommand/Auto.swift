@@ -35,7 +35,7 @@ struct Auto: ParsableCommand {
     var objective: Objective = .parameters
 
     @Option(help: "Training epochs for everything: the probes and the final fine-tuning.")
-    var budgetEpochs: Int = 24
+    var budgetEpochs: Int = 27
 
     @Option(help: "Fine-tuning epochs of each probe.")
     var probeEpochs: Int = Recipe.Defaults.autoProbeEpochs
@@ -154,6 +154,15 @@ struct SearchSummary {
             lines.append(TextTable(header: header, rows: rows, rightAligned: Set(header.indices).subtracting([1])).render())
         }
         let budget = search.maximumDrop.map { String(format: ", budget %.2f points from %.2f%%", 100 * $0, 100 * search.baseline) } ?? ""
+        if let chosen = search.schedule {
+            let rows = search.schedules.enumerated().map { i, p in
+                [String(i + 1), p.schedule?.description ?? "?", String(format: "%.2f", 100 * p.sparsity), String(format: "%.2f", 100 * p.accuracy),
+                 String(format: "%.4f", p.loss)]
+            }
+            lines.append(TextTable(header: ["rank", "schedule", "sparsity %", "val acc %", "val loss"], rows: rows, rightAligned: [0, 2, 3, 4]).render())
+            lines.append("schedule: chose \(chosen) (each tried on the same short budget; the chosen one runs with the fine-tuning epochs)")
+            if search.ranking.isEmpty && search.maximumDrop == nil { return lines }
+        }
         let at = search.sharedObjective.map { String(format: "%.2f%% of %@ removed", 100 * search.sparsity, $0.rawValue) }
             ?? String(format: "%.2f%% sparsity", 100 * search.sparsity)
         lines.append(String(format: "search: chose %@ at %@ after %d probes (%d epochs, %.1f s%@), on the %@ split",

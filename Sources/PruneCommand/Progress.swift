@@ -62,7 +62,7 @@ final class ProgressReporter: TrainingCallback, RunObserver {
         guard !quiet else { return }
         let verdict = p.kept.map { $0 ? "  within budget" : "  over budget" } ?? ""
         printError(String(format: "search (%@): %@ %@: val acc %.2f%%  val loss %.4f%@  %.1f s  [probes ≤ %d]",
-                          p.stage, p.strategy.description, p.at, 100 * p.accuracy, p.loss, verdict, p.seconds, total))
+                          p.stage, p.label, p.at, 100 * p.accuracy, p.loss, verdict, p.seconds, total))
     }
 
 }

@@ -215,6 +215,15 @@ public enum Pruner {
         return Dictionary(zip(selected.map(\.path), try shares(high)), uniquingKeysWith: { a, _ in a })
     }
 
+    /// The most of the plan's objective a weight cut can remove, as a share of its cost
+    /// (1 for parameters and FLOPs; under latency, what the CSR forms save at their best).
+    /// - Throws: `PruningError` when nothing matches, or latency has no profile.
+    public static func reachableShare(of plan: PruningPlan, in model: Graph) throws -> Double {
+        let curves = try plan.objective.costCurves(of: try selectParameters(plan, in: model), in: model, latency: plan.latency).values
+        let total = curves.reduce(0) { $0 + $1.total }
+        return total > 0 ? curves.reduce(0) { $0 + $1.reachable } / total : 0
+    }
+
     private static func validate(_ plan: PruningPlan, _ selected: [(path: String, parameter: Parameter)]) throws {
         try plan.threshold.check()
         if case let .perLayer(map) = plan.threshold {

@@ -199,3 +199,80 @@ struct PreparationTests {
         }
     }
 }
+
+@Suite("schedule: auto")
+struct ScheduleSelectionTests {
+    static func recipe(rounds: [Int] = [2], fineTuneEpochs: Int = 4) -> Recipe {
+        Recipe(model: "test", validationSplit: 0.5,
+               prune: Recipe.Prune(threshold: Recipe.ThresholdSpec(sparsity: 0.75),
+                                   schedule: Recipe.ScheduleSpec(auto: Recipe.AutoSchedule(probeEpochs: 2, rounds: rounds))),
+               fineTune: Recipe.FineTune(epochs: fineTuneEpochs, learningRate: 0.01, batchSize: 32))
+    }
+
+    @Test("k rounds cut the same fraction of what remains and reach the target at the last; the epochs are shared, the rest fine-tunes after")
+    func choices() throws {
+        let (spec, final) = ScheduleChoice(rounds: 2).spec(toward: 0.96, epochs: 5)
+        let iterative = try #require(spec.iterative)
+        #expect(abs(iterative.fraction - 0.8) < 1e-12 && iterative.rounds == 2 && iterative.fineTuneEpochs == 2 && final == 1)
+        let schedule = try IterativeSchedule(fractionPerRound: iterative.fraction, maximumRounds: 2)
+        #expect(abs(schedule.sparsity(ofRound: 1, from: 0, toward: 0.96) - 0.8) < 1e-12 && schedule.sparsity(ofRound: 2, from: 0, toward: 0.96) == 0.96)
+        let (oneShot, all) = ScheduleChoice(rounds: 0).spec(toward: 0.96, epochs: 5)
+        #expect(oneShot.oneShot != nil && oneShot.iterative == nil && all == 5)
+        #expect(ScheduleChoice(rounds: 0).description == "one_shot" && ScheduleChoice(rounds: 4).description == "iterative×4")
+    }
+
+    @Test("recipes say schedule: auto, or give its probe epochs and round counts; other words are refused")
+    func recipes() throws {
+        let base = "model: lenet300\nvalidation_split: 0.1\nprune: {threshold: {sparsity: 0.9}, schedule: %@}\nfine_tune: {epochs: 4}\n"
+        let word = try Recipe(yaml: base.replacingOccurrences(of: "%@", with: "auto"))
+        #expect(word.prune?.schedule?.auto == Recipe.AutoSchedule() && word.problems().isEmpty, "\(word.problems())")
+        let map = try Recipe(yaml: base.replacingOccurrences(of: "%@", with: "{auto: {probe_epochs: 6, rounds: [3]}}"))
+        #expect(map.prune?.schedule?.auto == Recipe.AutoSchedule(probeEpochs: 6, rounds: [3]))
+        #expect(try Recipe(yaml: map.yaml()) == map)
+        #expect(throws: (any Error).self) { try Recipe(yaml: base.replacingOccurrences(of: "%@", with: "sometimes")) }
+        func fields(_ edit: (inout Recipe) -> Void) -> [String] {
+            var r = Self.recipe()
+            edit(&r)
+            return r.problems().compactMap { if case let .invalidField(field, _, _) = $0 { return field } else { return nil } }
+        }
+        let cases: [(field: String, exact: Bool, edit: (inout Recipe) -> Void)] = [
+            ("fine_tune.epochs", true, { $0.fineTune?.epochs = 1 }),
+            ("prune.schedule.auto.probe_epochs", true, { $0.prune?.schedule?.auto?.probeEpochs = 1 }),
+            ("prune.schedule.auto", false, { $0.prune?.threshold = Recipe.ThresholdSpec(auto: Recipe.AutoThreshold(maxAccuracyDrop: 0.01)) }),
+            ("prune.schedule.auto", true, { $0.prune?.threshold = Recipe.ThresholdSpec(value: 0.1) }),
+            ("validation_split", false, { $0.validationSplit = 0 }),
+        ]
+        let clean = fields { _ in }
+        #expect(clean.isEmpty, "\(clean)")
+        for c in cases {
+            let found = fields(c.edit)
+            #expect(c.exact ? found == [c.field] : found.contains(c.field), "\(c.field): \(found)")
+        }
+    }
+
+    @Test("each schedule is probed at the target on the validation split; the chosen one runs with the fine-tuning epochs, and the fixed plan gives the same model")
+    func selection() throws {
+        let (trainer, data) = try IterativeTests.trained()
+        let model = trainer.model
+        let twin = try model.copy()
+        let recipe = Self.recipe()
+        let report = try PruningRun(recipe).run(model, data: IterativeTests.splits(data))
+        let search = try #require(report.history.search)
+        #expect(search.schedules.map { $0.schedule?.description ?? "?" }.sorted() == ["iterative×2", "one_shot"])
+        #expect(search.schedules.allSatisfy { $0.stage == "schedule" && abs($0.sparsity - 0.75) < 0.01 && $0.target == 0.75 })
+        #expect(search.schedules[0].accuracy >= search.schedules[1].accuracy && search.schedule == search.schedules[0].schedule)
+        #expect(search.epochs == 4 && search.ranking.isEmpty)
+        // The run cut as chosen: one cut and 4 fine-tuning epochs, or 2 rounds of 2 epochs.
+        let chosen = try #require(search.schedule)
+        #expect(report.history.cuts.count == max(chosen.rounds, 1))
+        #expect(abs((report.history.cuts.last?.sparsity ?? 0) - 0.75) < 0.01)
+        let fixed = search.fixing(recipe)
+        #expect(fixed.prune?.schedule?.auto == nil && fixed.problems().isEmpty, "\(fixed.problems())")
+        #expect(chosen.rounds == 0 ? fixed.fineTune?.epochs == 4 : (fixed.prune?.schedule?.iterative?.fineTuneEpochs == 2 && fixed.fineTune?.epochs == 0))
+        let again = try PruningRun(fixed).run(twin, data: IterativeTests.splits(data))
+        #expect(again.history.search == nil)
+        for ((path, a), (_, b)) in zip(model.parameters, twin.parameters) {
+            #expect(a.value.scalars == b.value.scalars && a.mask == b.mask, "\(path)")
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import NeuralNetwork
+import RealModule
 
 /// One way to choose the weights to cut: a criterion, how the target is shared among
 /// tensors, and whether the model trains briefly before the cut (`prune.prepare`).
@@ -40,6 +41,33 @@ public struct Strategy: Codable, Equatable, Sendable, CustomStringConvertible {
     ]
 }
 
+/// A schedule after training that `schedule: auto` tries: one cut, or `rounds` rounds each
+/// cutting the same fraction of what remains, reaching the target at the last.
+public struct ScheduleChoice: Codable, Equatable, Sendable, CustomStringConvertible {
+    /// Rounds after training (0: one cut, then fine-tuning).
+    public var rounds: Int
+
+    /// Creates a choice.
+    public init(rounds: Int) { self.rounds = rounds }
+
+    /// `one_shot`, or `iterative×k`.
+    public var description: String { rounds == 0 ? "one_shot" : "iterative×\(rounds)" }
+
+    /// The fraction of what remains each round cuts so that `rounds` rounds from a dense
+    /// model reach `target` (from a sparser one they reach it sooner, and stop there).
+    public func fraction(toward target: Double) -> Double { 1 - Double.pow(1 - target, 1 / Double(max(rounds, 1))) }
+
+    /// The schedule spec that runs this choice toward `target` with `epochs` of fine-tuning
+    /// in all, and the epochs left for the final fine-tuning: k rounds recover `epochs / k`
+    /// each, and the remainder is fine-tuned after the last.
+    public func spec(toward target: Double, epochs: Int) -> (schedule: Recipe.ScheduleSpec, finalEpochs: Int) {
+        guard rounds > 0 else { return (Recipe.ScheduleSpec(oneShot: Recipe.OneShot()), epochs) }
+        let each = epochs / rounds
+        return (Recipe.ScheduleSpec(iterative: Recipe.Iterative(fraction: fraction(toward: target), rounds: rounds, fineTuneEpochs: each)),
+                epochs - each * rounds)
+    }
+}
+
 /// What a run's search did: the probes, the strategies' ranking, what was chosen and what it
 /// cost. Recorded in the run's history (and so in the model file and the report).
 public struct SearchReport: Codable, Equatable, Sendable {
@@ -61,6 +89,11 @@ public struct SearchReport: Codable, Equatable, Sendable {
         public var kept: Bool?
         /// Seconds the probe took.
         public var seconds: Double
+        /// The schedule tried (`schedule: auto`'s probes; nil for the others, which cut once).
+        public var schedule: ScheduleChoice?
+
+        /// The strategy, and the schedule when one was tried: `magnitude/global, iterative×2`.
+        public var label: String { strategy.description + (schedule.map { ", \($0)" } ?? "") }
 
         /// "at 90.00% sparsity", or under another objective "at 80.00% of latency removed (95.10% of weights)".
         public var at: String {
@@ -78,12 +111,19 @@ public struct SearchReport: Codable, Equatable, Sendable {
     public var split: DataSplit
     /// Fine-tuning epochs per probe.
     public var probeEpochs: Int
+    /// The highest sparsity the threshold search considered: `threshold.auto.highest`, or
+    /// less under latency when the CSR forms cannot save more (nil without a threshold search).
+    public var highest: Double?
     /// Every probe, in order.
     public var probes: [Probe] = []
     /// The strategies tried at the target, best first (empty without `criterion: auto`).
     public var ranking: [Probe] = []
     /// What was chosen: the strategy and the sparsity (a share of the objective's cost).
     public var strategy: Strategy, sparsity: Double
+    /// The schedules tried at the target, best first (empty without `schedule: auto`).
+    public var schedules: [Probe] = []
+    /// The schedule chosen (nil without `schedule: auto`).
+    public var schedule: ScheduleChoice?
     /// Seconds spent searching, and the training epochs the probes cost.
     public var seconds = 0.0, epochs = 0
 
@@ -95,21 +135,29 @@ public struct SearchReport: Codable, Equatable, Sendable {
 
     /// `recipe` with what was chosen written in: the criterion, the allocation, the
     /// preparation and the sparsity (an iterative schedule's first round, its target then
-    /// `highest`), no search left, so `prune run` cuts the same way without searching.
+    /// `highest`), the schedule and its share of the fine-tuning epochs, no search left, so
+    /// `prune run` cuts the same way without searching.
     public func fixing(_ recipe: Recipe) -> Recipe {
         var r = recipe
         guard var p = r.prune else { return r }
         if recipe.prune?.criterion == .auto { p.prepare = strategy.preparation(epochs: preparationEpochs) }
-        p.criterion = strategy.criterion
-        p.allocation = strategy.allocation
-        p.scope = nil
-        p.threshold = Recipe.ThresholdSpec(sparsity: sparsity)
+        if recipe.prune?.criterion == .auto || recipe.prune?.threshold.auto != nil {
+            p.criterion = strategy.criterion
+            p.allocation = strategy.allocation
+            p.scope = nil
+            p.threshold = Recipe.ThresholdSpec(sparsity: sparsity)
+        }
         if let auto = recipe.prune?.threshold.auto, var rounds = p.schedule?.iterative {
             // Iterative rounds: the first to the sparsity found, the rest on toward `highest`.
             rounds.firstSparsity = sparsity > 0 ? sparsity : nil
             rounds.accuracyBudget = rounds.accuracyBudget ?? Float(auto.maxAccuracyDrop)
             p.schedule?.iterative = rounds
-            p.threshold = Recipe.ThresholdSpec(sparsity: auto.highest ?? Recipe.Defaults.autoHighest)
+            p.threshold = Recipe.ThresholdSpec(sparsity: highest ?? auto.highest ?? Recipe.Defaults.autoHighest)
+        }
+        if recipe.prune?.schedule?.auto != nil, let schedule {
+            let (spec, finalEpochs) = schedule.spec(toward: sparsity, epochs: recipe.fineTune?.epochs ?? 0)
+            p.schedule = spec
+            r.fineTune?.epochs = finalEpochs
         }
         r.prune = p
         return r

@@ -93,6 +93,9 @@ final class RunState {
     var trainingCriterion: TrainingCriterion? { plan?.criterion as? TrainingCriterion }
     /// Training before the first cut after training (the plan's, or the search's choice).
     var preparation: Recipe.Prepare?
+    /// The final fine-tuning's epochs (`fine_tune.epochs`, less what the rounds of a
+    /// schedule chosen by `schedule: auto` take).
+    var fineTuneEpochs: Int
     let progress: [TrainingCallback]
     /// Takes (and then keeps) the lottery-ticket snapshot.
     var rewind: SnapshotAtStep?
@@ -121,6 +124,7 @@ final class RunState {
         self.plan = plan; self.schedule = schedule; self.workers = workers
         history = RunHistory(plan: recipe.resolved())
         preparation = recipe.prune?.prepare
+        fineTuneEpochs = recipe.fineTune?.epochs ?? 0
         progress = observers.compactMap { $0 as? TrainingCallback }
     }
 
@@ -129,6 +133,7 @@ final class RunState {
         let trained = try train()
         if trained, recipe.checkpoint != nil { try checkpoint(at: .afterTraining) }
         try search()
+        try selectSchedule()
         try prepare()
         try pruneInRounds()
         try fineTune()
@@ -287,9 +292,9 @@ final class RunState {
 
     /// The plan's final fine-tuning, masks fixed.
     func fineTune() throws {
-        guard let f = recipe.fineTune, f.epochs > 0 else { return }
-        try fineTune(epochs: f.epochs, phase: .fineTuning(epochs: f.epochs))
-        judge("after \(f.epochs) fine-tuning epochs")
+        guard fineTuneEpochs > 0 else { return }
+        try fineTune(epochs: fineTuneEpochs, phase: .fineTuning(epochs: fineTuneEpochs))
+        judge("after \(fineTuneEpochs) fine-tuning epochs")
     }
 
     /// Fine-tunes with a fresh optimizer of the `fine_tune` settings.

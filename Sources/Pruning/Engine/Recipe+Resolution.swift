@@ -107,8 +107,11 @@ extension Recipe {
 
     /// The schedule of `prune.schedule` (one-shot when absent).
     /// - Throws: `PruningError` for impossible values (`problems()` reports them first).
-    public func pruningSchedule() throws -> PruningSchedule {
-        let s = prune?.schedule ?? ScheduleSpec()
+    public func pruningSchedule() throws -> PruningSchedule { try pruningSchedule(prune?.schedule ?? ScheduleSpec()) }
+
+    /// The schedule `s` describes in this plan (`schedule: auto` starts as one-shot: the run
+    /// replaces it with the schedule it chooses).
+    public func pruningSchedule(_ s: ScheduleSpec) throws -> PruningSchedule {
         if let a = s.agp {
             return AGPSchedule(startEpoch: a.startEpoch, endEpoch: a.endEpoch,
                                every: a.everyEpochs.map { .epochs($0) } ?? .steps(a.everySteps ?? Defaults.agpEverySteps),

@@ -20,7 +20,7 @@ extension RunState {
         }
         let clock = ContinuousClock(), start = clock.now
         let auto = p.threshold.auto
-        let snapshot = ModelSnapshot(model)
+        let snapshot = ModelSnapshot(model, criterion: plan.criterion)
         let baseline = evaluate(validation)
         let probeEpochs = auto?.probeEpochs ?? Recipe.Defaults.autoProbeEpochs
         let selecting = p.criterion == .auto
@@ -41,11 +41,7 @@ extension RunState {
                 report.epochs += preparation.epochs
             }
             try Pruner.prune(model, with: candidate)
-            if probeEpochs > 0 {
-                let trainer = Trainer(model: model, optimizer: recipe.fineTuneOptimizer())
-                let options = recipe.fineTuneOptions(epochs: probeEpochs, workers: workers)
-                _ = try trainer.fit(try trainingData(for: options), options: options)   // distilled like the fine-tuning
-            }
+            try probeFineTune(epochs: probeEpochs)
             let e = evaluate(validation)
             let kept = report.maximumDrop.map { e.accuracy >= baseline.accuracy - $0 }
             let result = SearchReport.Probe(stage: stage, strategy: strategy, target: sparsity, sparsity: Pruner.sparsity(of: candidate, in: model) ?? sparsity,
@@ -57,9 +53,12 @@ extension RunState {
             return result
         }
 
+        // Under latency, past what the CSR forms save at their best there is nothing to search.
+        let highest = try min(auto?.highest ?? Recipe.Defaults.autoHighest, Pruner.reachableShare(of: try fixedPlan(plan, fallback, sparsity: 0, selecting: selecting, prepared: false), in: model))
+        if auto != nil { report.highest = highest }
         var broke: Double?
         if let auto {
-            let search = AccuracyBudgetSearch(maximumDrop: Float(auto.maxAccuracyDrop), highest: auto.highest ?? Recipe.Defaults.autoHighest,
+            let search = AccuracyBudgetSearch(maximumDrop: Float(auto.maxAccuracyDrop), highest: highest,
                                               probes: auto.probes ?? Recipe.Defaults.autoProbes)
             let found = try search.run(baseline: baseline.accuracy) { try probe(fallback, Self.written($0), stage: "threshold").accuracy }
             report.sparsity = Self.written(found.sparsity)
@@ -74,7 +73,7 @@ extension RunState {
             report.ranking = tried.enumerated().sorted { ($1.element.accuracy, $0.offset) < ($0.element.accuracy, $1.offset) }.map(\.element)
             report.strategy = report.ranking[0].strategy
             if let auto, let broke, report.strategy != fallback {
-                let refine = AccuracyBudgetSearch(maximumDrop: Float(auto.maxAccuracyDrop), lowest: target, highest: auto.highest ?? Recipe.Defaults.autoHighest,
+                let refine = AccuracyBudgetSearch(maximumDrop: Float(auto.maxAccuracyDrop), lowest: target, highest: highest,
                                                   probes: Recipe.Defaults.autoRefineProbes)
                 let chosen = report.strategy
                 report.sparsity = Self.written(try refine.run(baseline: baseline.accuracy, broke: broke) {
@@ -90,7 +89,7 @@ extension RunState {
             // The rounds start with the cut found and go on past it while the budget holds.
             rounds.firstSparsity = report.sparsity > 0 ? report.sparsity : nil   // nothing kept: plain rounds
             schedule = rounds
-            self.plan?.threshold = .sparsity(auto.highest ?? Recipe.Defaults.autoHighest)
+            self.plan?.threshold = .sparsity(report.highest ?? highest)
         }
         report.seconds = (clock.now - start).seconds
         history.search = report

@@ -90,7 +90,7 @@ extension Recipe {
             check(m >= 1 && (0...m).contains(n), "prune.granularity", "N:M needs 0 ≤ N ≤ M and M ≥ 1, got \(n):\(m)")
             check(t.sparsity == nil && t.value == nil && t.perLayer == nil, "prune.threshold",
                   "N:M fixes the sparsity (N of every M kept): give no threshold")
-            check(!during && schedule.iterative == nil, "prune.schedule", "N:M fixes the sparsity: use one_shot or constant at epoch 0")
+            check(!during && schedule.iterative == nil && schedule.auto == nil, "prune.schedule", "N:M fixes the sparsity: use one_shot or constant at epoch 0")
         } else {
             let given = [t.sparsity != nil, t.value != nil, t.perLayer != nil, t.auto != nil].filter { $0 }.count
             check(given == 1, "prune.threshold", "give exactly one of sparsity, value, per_layer, auto")
@@ -100,8 +100,19 @@ extension Recipe {
         for (path, s) in (t.perLayer ?? [:]).sorted(by: { $0.key < $1.key }) {
             check(s.isFinite && (0...1).contains(s), "prune.threshold.per_layer.\(path)", "must be in [0, 1]")
         }
-        check([schedule.oneShot != nil, schedule.agp != nil, schedule.constant != nil, schedule.iterative != nil]
-                .filter { $0 }.count <= 1, "prune.schedule", "give one of one_shot, agp, constant, iterative")
+        check([schedule.oneShot != nil, schedule.agp != nil, schedule.constant != nil, schedule.iterative != nil, schedule.auto != nil]
+                .filter { $0 }.count <= 1, "prune.schedule", "give one of one_shot, agp, constant, iterative, auto")
+        if let a = schedule.auto {
+            let rounds = a.rounds ?? Defaults.autoScheduleRounds, most = rounds.max() ?? 1
+            check(t.sparsity != nil, "prune.schedule.auto", "compares schedules at a target: give threshold.sparsity")
+            check(!rounds.isEmpty && rounds.allSatisfy { $0 >= 1 }, "prune.schedule.auto.rounds", "must list round counts of at least 1")
+            check((a.probeEpochs ?? Defaults.autoScheduleProbeEpochs) >= most, "prune.schedule.auto.probe_epochs",
+                  "must give each of the most rounds tried (\(most)) an epoch")
+            check((fineTune?.epochs ?? 0) >= most, "fine_tune.epochs",
+                  "is what the chosen schedule runs with: give at least one epoch per round of the most rounds tried (\(most))")
+            check((validationSplit ?? Defaults.validationSplit) > 0, "validation_split", "is 0, but schedule auto compares on the validation split: set it above 0")
+            check(checkpoint == nil, "prune.schedule.auto", "cannot be resumed from a checkpoint yet: remove the checkpoint section")
+        }
         check(!during || train != nil, "prune.schedule", "agp and constant with start_epoch ≥ 1 cut during training: add a train section")
         if let a = schedule.agp {
             check(a.startEpoch >= 0, "prune.schedule.agp.start_epoch", "must be ≥ 0")
@@ -144,6 +155,7 @@ extension Recipe {
         let field = criterion == .auto ? "prune.criterion" : "prune.threshold.auto"
         check(schedule.agp == nil && schedule.constant == nil && schedule.iterative?.rewindToStep == nil, field,
               "searches by cutting copies of the trained model: use the one_shot or the iterative schedule (without rewinding)")
+        check(auto == nil || schedule.auto == nil, "prune.schedule.auto", "compares schedules at a known target: threshold.auto searches with one schedule, so give threshold.sparsity")
         check(auto == nil || schedule.iterative?.firstSparsity == nil, "prune.schedule.iterative.first_sparsity",
               "is what threshold.auto finds: leave it out")
         check(granularity == .weight, field, "searches among weight cuts: use granularity weight")

@@ -97,6 +97,10 @@ public struct Recipe: Codable, Equatable, Sendable {
         public static let autoProbeEpochs = 1
         /// The highest sparsity the automatic threshold tries.
         public static let autoHighest = 0.995
+        /// Epochs each schedule gets on its probe under `schedule: auto`.
+        public static let autoScheduleProbeEpochs = 4
+        /// The round counts `schedule: auto` tries beside one-shot.
+        public static let autoScheduleRounds = [2, 4]
         /// Distillation's temperature `T` (Hinton et al. 2015).
         public static let distillTemperature: Float = 4
         /// Distillation's weight `α` of the soft term (`1 − α` for the labels).
@@ -263,12 +267,47 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var constant: Constant?
         /// Rounds after training.
         public var iterative: Iterative?
-        enum CodingKeys: String, CodingKey { case oneShot = "one_shot", agp, constant, iterative }
+        /// One-shot and iterative rounds tried on a short budget; the best on the validation
+        /// split gets the fine-tuning epochs (`schedule: auto`).
+        public var auto: AutoSchedule?
+        enum CodingKeys: String, CodingKey { case oneShot = "one_shot", agp, constant, iterative, auto }
 
         /// Creates a schedule spec; give at most one.
-        public init(oneShot: OneShot? = nil, agp: AGP? = nil, constant: Constant? = nil, iterative: Iterative? = nil) {
-            self.oneShot = oneShot; self.agp = agp; self.constant = constant; self.iterative = iterative
+        public init(oneShot: OneShot? = nil, agp: AGP? = nil, constant: Constant? = nil, iterative: Iterative? = nil,
+                    auto: AutoSchedule? = nil) {
+            self.oneShot = oneShot; self.agp = agp; self.constant = constant; self.iterative = iterative; self.auto = auto
         }
+
+        /// Reads a mapping of one schedule, or the word `auto`.
+        public init(from decoder: Decoder) throws {
+            if let word = try? decoder.singleValueContainer().decode(String.self) {
+                guard word == "auto" else {
+                    throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                            debugDescription: "a schedule is auto or a mapping of one_shot, agp, constant, iterative or auto; got '\(word)'"))
+                }
+                self.init(auto: AutoSchedule())
+                return
+            }
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(oneShot: try c.decodeIfPresent(OneShot.self, forKey: .oneShot), agp: try c.decodeIfPresent(AGP.self, forKey: .agp),
+                      constant: try c.decodeIfPresent(Constant.self, forKey: .constant),
+                      iterative: try c.decodeIfPresent(Iterative.self, forKey: .iterative), auto: try c.decodeIfPresent(AutoSchedule.self, forKey: .auto))
+        }
+    }
+
+    /// `schedule: auto`: after training, one-shot and iterative rounds are each tried at the
+    /// target on the same short budget of epochs (cut on a copy, fine-tuned, measured on the
+    /// validation split); the best then runs with the `fine_tune` epochs (k rounds share
+    /// them). The choice is written into the plan the run records.
+    public struct AutoSchedule: Codable, Equatable, Sendable {
+        /// Epochs each candidate gets on its probe: one-shot fine-tunes them all after its cut,
+        /// k rounds share them.
+        public var probeEpochs: Int?
+        /// The round counts tried beside one-shot.
+        public var rounds: [Int]?
+        enum CodingKeys: String, CodingKey { case probeEpochs = "probe_epochs", rounds }
+        /// Creates the spec; absent fields take `Recipe.Defaults`.
+        public init(probeEpochs: Int? = nil, rounds: [Int]? = nil) { self.probeEpochs = probeEpochs; self.rounds = rounds }
     }
 
     /// Prune once after training.
@@ -393,6 +432,7 @@ public struct Recipe: Codable, Equatable, Sendable {
                 "constant": .map(["start_epoch": .leaf]),
                 "iterative": .map(["fraction": .leaf, "rounds": .leaf, "fine_tune_epochs": .leaf, "accuracy_budget": .leaf,
                                    "rewind_to_step": .leaf, "first_sparsity": .leaf]),
+                "auto": .map(["probe_epochs": .leaf, "rounds": .leaf]),
             ]),
             "prepare": .map(["epochs": .leaf, "regularizer": regularizerKeys]),
         ]),

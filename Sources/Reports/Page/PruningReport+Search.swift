@@ -17,7 +17,7 @@ extension PruningReport {
         let objective = search.sharedObjective
         func row(_ p: SearchReport.Probe, _ first: String) -> String {
             let verdict = p.kept.map { $0 ? "within" : "over" } ?? ""
-            return "<tr><td>\(first)</td><td>\(escapeXML(p.stage))</td><td>\(escapeXML(p.strategy.description))</td>"
+            return "<tr><td>\(first)</td><td>\(escapeXML(p.stage))</td><td>\(escapeXML(p.label))</td>"
                 + (objective == nil ? "" : String(format: "<td>%.2f%%</td>", 100 * p.target))
                 + String(format: "<td>%.2f%%</td><td>%.2f%%</td><td>%.4f</td>", 100 * p.sparsity, 100 * p.accuracy, p.loss)
                 + "<td>\(verdict)</td>" + String(format: "<td>%.1f s</td></tr>", p.seconds)
@@ -29,6 +29,10 @@ extension PruningReport {
         if !search.ranking.isEmpty {
             parts.append("<table class=\"search\" id=\"search-ranking\"><caption>The strategies at the same sparsity, best first.</caption>\(head)<tbody>"
                          + search.ranking.enumerated().map { row($1, String($0 + 1)) }.joined() + "</tbody></table>")
+        }
+        if !search.schedules.isEmpty {
+            parts.append("<table class=\"search\" id=\"search-schedules\"><caption>The schedules at the same target and budget, best first; the first runs with the fine-tuning epochs.</caption>\(head)<tbody>"
+                         + search.schedules.enumerated().map { row($1, String($0 + 1)) }.joined() + "</tbody></table>")
         }
         return parts.joined(separator: "\n")
     }
