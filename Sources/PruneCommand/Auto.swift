@@ -75,7 +75,7 @@ struct Auto: ParsableCommand {
 
     /// Epochs the searches' probes cost at most.
     var searchEpochs: Int {
-        Recipe.searchEpochs(thresholdProbes: probes, probeEpochs: probeEpochs, selecting: true)
+        Recipe.searchEpochs(thresholdProbes: probes, probeEpochs: probeEpochs, selecting: true, objective: objective)
     }
 
     /// Rounds after the search that the budget pays for.
@@ -112,7 +112,7 @@ struct Auto: ParsableCommand {
         try requireAtLeast(1, roundEpochs, for: "--round-epochs")
         guard roundFraction > 0, roundFraction < 1 else { throw ValidationError("--round-fraction must be in (0, 1), got \(roundFraction)") }
         guard budgetEpochs >= searchEpochs + roundEpochs else {
-            throw ValidationError("--budget-epochs \(budgetEpochs) does not cover the search's probes (\(searchEpochs) epochs: \(probes) + \(Strategy.candidates.count - 1) + \(Recipe.Defaults.autoRefineProbes) probes of \(probeEpochs), and the preparation of those that train before their cut) and one round of --round-epochs \(roundEpochs); raise it or lower --probes / --probe-epochs")
+            throw ValidationError("--budget-epochs \(budgetEpochs) does not cover the search's probes (\(searchEpochs) epochs: \(probes) + \(Strategy.candidates(for: objective).count - 1) + \(Recipe.Defaults.autoRefineProbes) probes of \(probeEpochs), and the preparation of those that train before their cut) and one round of --round-epochs \(roundEpochs); raise it or lower --probes / --probe-epochs")
         }
         try execution.checkPlan()
         try validateOutputPath(out, option: "--out")

@@ -125,14 +125,68 @@ struct LatencyObjectiveTests {
         #expect(LatencyProfile(measuring: model, layers: ["fc", "r"], levels: [0.5], seconds: 0.001).layers.map(\.name) == ["fc"])
     }
 
-    @Test("a latency objective needs weight granularity, and no checkpoints yet")
+    @Test("a latency objective needs a sparsity to share (not N:M), and no checkpoints yet")
     func problems() {
-        var recipe = Recipe(model: "lenet300", prune: Recipe.Prune(granularity: .neuron, objective: .latency,
-                                                                    threshold: Recipe.ThresholdSpec(sparsity: 0.5)))
+        var recipe = Recipe(model: "lenet300", prune: Recipe.Prune(granularity: .nOfM(n: 2, m: 4), objective: .latency))
         #expect(recipe.problems().contains { "\($0)".contains("prune.objective") })
+        recipe.prune?.threshold = Recipe.ThresholdSpec(sparsity: 0.5)
+        recipe.prune?.granularity = .neuron
+        #expect(recipe.problems().isEmpty, "\(recipe.problems())")
         recipe.prune?.granularity = .weight
         #expect(recipe.problems().isEmpty, "\(recipe.problems())")
         recipe.checkpoint = Recipe.Checkpoint(path: "c.ckpt")
         #expect(recipe.problems().contains { "\($0)".contains("prune.objective") && "\($0)".contains("checkpoint") })
+    }
+
+    @Test("a structured cut under the FLOP objective removes the least neurons whose compaction saves the target share")
+    func structuredShareOfFlops() throws {
+        // fc1 [8, 4] (64 FLOPs) and fc2 [2, 8] (32): each of fc1's neurons removed saves 8 + 4 = 12 of 96.
+        func model() throws -> Graph {
+            var rng = SeededGenerator(seed: 4)
+            return try Graph(inputShape: [4], sequential: [
+                Dense(name: "fc1", inFeatures: 4, outFeatures: 8, rng: &rng), ReLU(name: "r"), Dense(name: "fc2", inFeatures: 8, outFeatures: 2, rng: &rng),
+            ])
+        }
+        for (target, cut) in [(0.5, 4), (0.3, 3), (0.1, 1)] {   // 48 → 4 neurons; 28.8 → 3; 9.6 → 1
+            let m = try model()
+            try Pruner.prune(m, with: PruningPlan(criterion: SquaredMagnitude(), granularity: .neuron, scope: .layer,
+                                                  threshold: .sparsity(target), objective: .flops))
+            let rows = (m.parameter(at: "fc1.weight")!.mask ?? Tensor(shape: [8, 4], repeating: 1)).scalars
+            let zeroRows = (0..<8).filter { r in rows[(r * 4)..<(r * 4 + 4)].allSatisfy { $0 == 0 } }.count
+            #expect(zeroRows == cut, "target \(target): \(zeroRows) neurons cut")
+        }
+    }
+
+    @Test("criterion auto under latency ranks whole neurons against weights at the same share of time, and the fixed plan reproduces the pick")
+    func structuredAgainstUnstructured() throws {
+        let (trainer, data) = try IterativeTests.trained()
+        let twin = try trainer.model.copy()
+        let recipe = Recipe(model: "test", validationSplit: 0.5,
+                            prune: Recipe.Prune(criterion: .auto, objective: .latency, threshold: Recipe.ThresholdSpec(sparsity: 0.5)),
+                            fineTune: Recipe.FineTune(epochs: 1, learningRate: 0.01, batchSize: 32))
+        // fc1 (16×4) runs faster as CSR only past 60%; fc2 (2×16) always.
+        let profile = LatencyProfile(batch: 1, layers: [
+            .init(name: "fc1", dense: 10, sparse: [.init(sparsity: 0.5, seconds: 20), .init(sparsity: 0.9, seconds: 4)]),
+            .init(name: "fc2", dense: 2, sparse: [.init(sparsity: 0.5, seconds: 1), .init(sparsity: 0.9, seconds: 0.5)]),
+        ])
+        let run = try PruningRun(recipe)
+        run.latency = profile
+        let report = try run.run(trainer.model, data: IterativeTests.splits(data))
+        let search = try #require(report.history.search)
+        // Every candidate but whole filters (the model has no convolution), each at half the time.
+        #expect(Set(search.ranking.map(\.strategy.description))
+                == Set(Strategy.candidates(for: .latency).map(\.description)).subtracting(["l2-norm/filter"]))
+        #expect(search.objective == .latency && search.ranking.allSatisfy { $0.target == 0.5 && $0.objective == .latency })
+        // The weights cut differ by strategy: whole neurons remove fc1 rows and fc2 columns alike.
+        let neurons = try #require(search.ranking.first { $0.strategy.granularity == .neuron })
+        #expect(neurons.sparsity > 0 && neurons.sparsity < 1)
+        let fixed = search.fixing(recipe)
+        #expect(fixed.problems().isEmpty, "\(fixed.problems())")
+        let again = try PruningRun(fixed)
+        again.latency = profile
+        _ = try again.run(twin, data: IterativeTests.splits(data))
+        for ((path, a), (_, b)) in zip(trainer.model.parameters, twin.parameters) {
+            #expect(a.value.scalars == b.value.scalars && a.mask == b.mask, "\(path)")
+        }
     }
 }

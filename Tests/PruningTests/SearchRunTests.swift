@@ -158,6 +158,21 @@ struct PreparationTests {
         #expect((prepared.sparsity ?? 0) > 0.3 && stages.firstIndex(of: prepared.stage)! < stages.firstIndex(of: cut.stage)!)
     }
 
+    @Test("a rounds' accuracy budget counts from the model before its preparation, not after it")
+    func budgetBeforePreparation() throws {
+        let (trainer, data) = try IterativeTests.trained()
+        var recipe = Self.recipe(.magnitude, sparsity: 0.3, prepare: Recipe.Prepare(epochs: 3, regularizer: Recipe.RegularizerSpec(l1: 4)))
+        recipe.prune?.schedule = Recipe.ScheduleSpec(iterative: Recipe.Iterative(fraction: 0.3, rounds: 1, fineTuneEpochs: 1, accuracyBudget: 0.01))
+        let report = try PruningRun(recipe).run(trainer.model, data: IterativeTests.splits(data))
+        let figures = Dictionary(report.history.measurements.map { ($0.stage, $0.accuracy) }, uniquingKeysWith: { a, _ in a })
+        let before = try #require(figures["as loaded"] ?? figures["after training"]), prepared = try #require(figures["after 3 preparation epochs"])
+        let round = try #require(report.history.rounds.first)
+        // The pull cost accuracy; the round is judged against the figure before it.
+        try #require(prepared < before - 0.05, "the preparation should cost accuracy: \(before) → \(prepared)")
+        #expect(round.rolledBack == (round.accuracyAfterRecovery < before - 0.01), "\(before) \(prepared) \(round)")
+        #expect(round.accuracyAfterRecovery >= prepared - 0.01 || round.rolledBack)
+    }
+
     @Test("movement needs training: with a preparation it ranks a model trained elsewhere, and the same plan gives the same model")
     func movement() throws {
         var noPrepare = Self.recipe(.movement, sparsity: 0.5, prepare: nil)

@@ -11,14 +11,20 @@ public struct Strategy: Codable, Equatable, Sendable, CustomStringConvertible {
     public var allocation: Allocation
     /// λ of an L1 penalty over the preparation before the cut (nil: none).
     public var l1: Float?
+    /// Whole units cut instead of weights: neurons or filters, the same fraction of each
+    /// group (nil: weights). Compaction then makes the layers smaller and dense.
+    public var granularity: Granularity?
 
     /// Creates a strategy.
-    public init(_ criterion: CriterionName, _ allocation: Allocation = .global, l1: Float? = nil) {
-        self.criterion = criterion; self.allocation = allocation; self.l1 = l1
+    public init(_ criterion: CriterionName, _ allocation: Allocation = .global, l1: Float? = nil, granularity: Granularity? = nil) {
+        self.criterion = criterion; self.allocation = allocation; self.l1 = l1; self.granularity = granularity
     }
 
-    /// `criterion/allocation` (`magnitude+l1/global` with an L1 preparation), as tables print it.
-    public var description: String { "\(criterion.rawValue)\(l1 == nil ? "" : "+l1")/\(allocation.rawValue)" }
+    /// `criterion/allocation` (`magnitude+l1/global` with an L1 preparation; `l2-norm/neuron`
+    /// for whole units), as tables print it.
+    public var description: String {
+        "\(criterion.rawValue)\(l1 == nil ? "" : "+l1")/\(granularity.map(\.description) ?? allocation.rawValue)"
+    }
 
     /// Whether the strategy trains before its cut: movement needs training to accumulate
     /// its sums, and an L1 penalty needs training to pull weights toward zero.
@@ -39,6 +45,15 @@ public struct Strategy: Codable, Equatable, Sendable, CustomStringConvertible {
         Strategy(.magnitude, .sensitivity), Strategy(.taylor, .global), Strategy(.snip, .global),
         Strategy(.movement, .global), Strategy(.magnitude, .global, l1: Recipe.Defaults.autoL1),
     ]
+
+    /// What `criterion: auto` tries under `objective`: `candidates`, and under latency also
+    /// whole neurons and whole filters by L2 norm, each group cut by the same fraction:
+    /// structured against unstructured, at the same share of time saved (a unit kind the
+    /// model has no group of is skipped).
+    public static func candidates(for objective: Objective) -> [Strategy] {
+        candidates + (objective == .latency
+            ? [Strategy(.l2Norm, .uniform, granularity: .neuron), Strategy(.l2Norm, .uniform, granularity: .filter)] : [])
+    }
 }
 
 /// A schedule after training that `schedule: auto` tries: one cut, or `rounds` rounds each
@@ -143,8 +158,9 @@ public struct SearchReport: Codable, Equatable, Sendable {
         if recipe.prune?.criterion == .auto { p.prepare = strategy.preparation(epochs: preparationEpochs) }
         if recipe.prune?.criterion == .auto || recipe.prune?.threshold.auto != nil {
             p.criterion = strategy.criterion
-            p.allocation = strategy.allocation
-            p.scope = nil
+            p.allocation = strategy.granularity == nil ? strategy.allocation : nil
+            p.scope = strategy.granularity == nil ? nil : .layer
+            if let g = strategy.granularity { p.granularity = g }
             p.threshold = Recipe.ThresholdSpec(sparsity: sparsity)
         }
         if let auto = recipe.prune?.threshold.auto, var rounds = p.schedule?.iterative {

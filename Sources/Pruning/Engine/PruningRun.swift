@@ -93,6 +93,8 @@ final class RunState {
     var trainingCriterion: TrainingCriterion? { plan?.criterion as? TrainingCriterion }
     /// Training before the first cut after training (the plan's, or the search's choice).
     var preparation: Recipe.Prepare?
+    /// The validation figures before the preparation, which a rounds' budget counts from.
+    var unprepared: Evaluation?
     /// The final fine-tuning's epochs (`fine_tune.epochs`, less what the rounds of a
     /// schedule chosen by `schedule: auto` take).
     var fineTuneEpochs: Int
@@ -194,6 +196,7 @@ final class RunState {
     /// choice) has one and the schedule cuts after training.
     func prepare() throws {
         guard let preparation, let plan, schedule.round(1, from: 0, toward: plan.threshold) != nil else { return }
+        if schedule.accuracyBudget != nil, let validation = data.validation { unprepared = evaluate(validation) }
         for o in observers { o.run(willBegin: .preparation(epochs: preparation.epochs)) }
         try prepare(preparation, feeding: plan.criterion, callbacks: progress)
         _ = judge("after \(preparation.epochs) preparation epochs")
@@ -231,7 +234,8 @@ final class RunState {
         if rounds == nil {
             let selected = try Pruner.selectParameters(plan, in: model)
             let start = Pruner.sparsity(of: selected)
-            rounds = RoundsProgress(start: start, baseline: budget == nil ? nil : evaluate(data.validation!), round: 0)
+            // The budget counts from the model as it stood before the preparation (if any) changed it.
+            rounds = RoundsProgress(start: start, baseline: budget == nil ? nil : unprepared ?? evaluate(data.validation!), round: 0)
         }
         if resume == .rounds(recovery: nil) { resume = nil }
         defer { rounds = nil }

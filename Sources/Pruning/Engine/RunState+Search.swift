@@ -27,8 +27,13 @@ extension RunState {
         // Selecting: the threshold search runs with the first candidate, which the ranking then reuses.
         let fallback = selecting ? Strategy.candidates[0]
             : Strategy(p.criterion ?? Recipe.Defaults.criterion, p.allocation ?? (plan.scope == .global ? .global : .uniform))
-        let candidates = selecting ? Strategy.candidates : [fallback]
-        let total = Recipe.searchProbes(thresholdProbes: auto.map { $0.probes ?? Recipe.Defaults.autoProbes }, selecting: selecting)
+        // Whole units only where the model has groups of that kind.
+        let groups = Dependencies.groups(model)
+        let candidates = selecting ? Strategy.candidates(for: plan.objective).filter { s in
+            s.granularity.map { g in groups.contains { StructuredPlan(threshold: .sparsity(0), parameters: plan.parameters, excluding: plan.excluding, unit: g).selects($0, in: model) } } ?? true
+        } : [fallback]
+        let total = Recipe.searchProbes(thresholdProbes: auto.map { $0.probes ?? Recipe.Defaults.autoProbes }, selecting: selecting,
+                                        objective: plan.objective)
         var report = SearchReport(baseline: baseline.accuracy, objective: plan.objective, maximumDrop: auto.map { Float($0.maxAccuracyDrop) }, split: .validation,
                                   probeEpochs: probeEpochs, strategy: fallback, sparsity: p.threshold.sparsity ?? 0)
 
@@ -108,7 +113,11 @@ extension RunState {
         var fixed = plan
         if selecting { fixed.criterion = strategy.criterion.criterion(seed: recipe.resolvedSeed, parameters: plan.parameters) }
         if prepared, let sample = fixed.criterion as? SampleCriterion { fixed.criterion = try sample.prepared(for: model, on: data.training) }
-        fixed.allocation = strategy.allocation
+        if let g = strategy.granularity {
+            (fixed.granularity, fixed.scope, fixed.allocation) = (g, .layer, nil)
+        } else {
+            fixed.allocation = strategy.allocation
+        }
         fixed.threshold = .sparsity(sparsity)
         try measureAllocationInputs(&fixed)
         return fixed

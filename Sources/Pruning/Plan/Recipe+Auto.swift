@@ -23,19 +23,20 @@ extension Recipe {
     }
 
     /// The most probes a search makes: `thresholdProbes` for the threshold search (nil:
-    /// none), every `Strategy.candidates` entry when selecting (the threshold search's own
+    /// none), every `Strategy.candidates(for: objective)` entry when selecting (the threshold search's own
     /// probe at its find counts as the first), and the refining probes when it does both.
-    public static func searchProbes(thresholdProbes: Int?, selecting: Bool) -> Int {
+    public static func searchProbes(thresholdProbes: Int?, selecting: Bool, objective: Objective = .parameters) -> Int {
         guard selecting else { return thresholdProbes ?? 0 }
-        guard let thresholdProbes else { return Strategy.candidates.count }
-        return thresholdProbes + Strategy.candidates.count - 1 + Defaults.autoRefineProbes
+        let candidates = Strategy.candidates(for: objective).count
+        guard let thresholdProbes else { return candidates }
+        return thresholdProbes + candidates - 1 + Defaults.autoRefineProbes
     }
 
     /// The most training epochs a search costs: each probe's fine-tuning, and the
     /// preparation of the strategies that train before their cut (`Strategy.prepares`),
     /// counting the refining probes as preparing too.
-    public static func searchEpochs(thresholdProbes: Int?, probeEpochs: Int, selecting: Bool) -> Int {
-        let probes = searchProbes(thresholdProbes: thresholdProbes, selecting: selecting)
+    public static func searchEpochs(thresholdProbes: Int?, probeEpochs: Int, selecting: Bool, objective: Objective = .parameters) -> Int {
+        let probes = searchProbes(thresholdProbes: thresholdProbes, selecting: selecting, objective: objective)
         guard selecting else { return probes * probeEpochs }
         let preparing = Strategy.candidates.filter(\.prepares).count + (thresholdProbes == nil ? 0 : Defaults.autoRefineProbes)
         return probes * probeEpochs + preparing * max(probeEpochs, 1)

@@ -81,7 +81,8 @@ extension Recipe {
             if let r = prepare.regularizer { found += Self.regularizerProblems(r, at: "prune.prepare.regularizer") }
         }
         if let objective = p.objective, objective != .parameters {
-            check(granularity == .weight, "prune.objective", "\(objective.rawValue) sets what a weight cut's sparsity is a share of: use granularity weight")
+            check(granularity == .weight || granularity.isStructured, "prune.objective",
+                  "\(objective.rawValue) sets what a sparsity target is a share of; N:M fixes the sparsity itself")
             check(objective != .latency || checkpoint == nil, "prune.objective",
                   "latency is timed on this machine at the first cut and is not kept in checkpoints yet: remove the checkpoint section")
         }
