@@ -23,6 +23,7 @@ public struct LatencyProfile: Codable, Equatable, Sendable {
     }
     /// One CSR measurement.
     public struct Level: Codable, Equatable, Sendable {
+        /// The share of the weights removed (at random), and the median seconds of a CSR pass.
         public var sparsity: Double, seconds: Double
         /// Creates a measurement.
         public init(sparsity: Double, seconds: Double) { self.sparsity = sparsity; self.seconds = seconds }
@@ -35,21 +36,32 @@ public struct LatencyProfile: Codable, Equatable, Sendable {
     /// Figures measured elsewhere (or made up, for tests and what-ifs).
     public init(batch: Int, layers: [Layer]) { self.batch = batch; self.layers = layers }
 
+    /// The node names among `names` (nil: all) that a profile times: Dense layers, and
+    /// Conv2D layers with one group and no dilation (the sparse convolution's geometry).
+    public static func timedLayers(of model: Graph, among names: [String]? = nil) -> [String] {
+        model.nodes.map(\.module).filter { module in
+            guard names.map({ $0.contains(module.name) }) ?? true else { return false }
+            if module is Dense { return true }
+            if let c = module as? Conv2D { return c.groups == 1 && c.dilation == 1 }
+            return false
+        }.map(\.name)
+    }
+
     /// Times every Dense and Conv2D layer of `model` (left as it is) on random inputs of
     /// `batch` samples: the dense pass, and the CSR pass with a random `level` of its weights
     /// removed, for each level. Each figure is the median of runs taken in turns with the
     /// dense pass (about `seconds` per level).
     /// - Parameters:
-    ///   - layers: the node names to time (nil: every Dense and ungrouped Conv2D layer;
-    ///     names of other nodes are skipped).
+    ///   - layers: the node names to time (nil: all); only `timedLayers` are timed.
     ///   - levels: sparsities in [0, 1].
     /// - Complexity: about `seconds × levels × layers` of wall time.
     public init(measuring model: Graph, layers names: [String]? = nil, levels: [Double], batch: Int = 1,
                 seconds: Double = 0.01, seed: UInt64 = 1) {
         self.batch = batch
         var rng = SeededGenerator(seed: seed)
-        var timed: [Layer] = []
-        for (i, node) in model.nodes.enumerated() where names.map({ $0.contains(node.module.name) }) ?? true {
+        var measured: [Layer] = []
+        let timed = Set(Self.timedLayers(of: model, among: names))
+        for (i, node) in model.nodes.enumerated() where timed.contains(node.module.name) {
             guard let input = model.inputShapes(ofNode: i).first else { continue }
             let make: (Tensor) -> (dense: NeuralNetwork.Layer, sparse: NeuralNetwork.Layer)
             let weight: Tensor
@@ -80,9 +92,9 @@ public struct LatencyProfile: Codable, Equatable, Sendable {
                 denseRuns = Graph.medianSeconds([dense], input: [batch] + input, seconds: seconds)
             }
             layer.dense = denseRuns.sorted()[denseRuns.count / 2]
-            timed.append(layer)
+            measured.append(layer)
         }
-        layers = timed
+        layers = measured
     }
 
     /// Seconds of `layer`'s forward pass at `sparsity` on the faster path: the dense time, or

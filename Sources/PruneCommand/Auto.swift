@@ -5,7 +5,10 @@ import NeuralNetwork
 import Pruning
 import Reports
 
-extension Objective: ExpressibleByArgument {}
+extension Objective: ExpressibleByArgument {
+    /// A name, or `size` for `parameters` (the model's size in weights).
+    public init?(argument: String) { self.init(rawValue: argument == "size" ? Objective.parameters.rawValue : argument) }
+}
 
 /// `prune auto`: say the accuracy budget, and Prune finds the sparsity, the criterion and
 /// the allocation, then fine-tunes and saves the model with the plan that reproduces it.
@@ -31,11 +34,11 @@ struct Auto: ParsableCommand {
     @Option(help: "The most accuracy the pruned model may lose, in points (0.5 = half a point), against the model as given.")
     var maxAccuracyDrop: Double
 
-    @Option(help: "What the sparsity is a share of: parameters, flops, or latency (each layer's batch-1 time on this machine, dense or CSR, whichever is faster; timed once and cached beside the model).")
+    @Option(help: "What the sparsity is a share of: parameters (or size), flops, or latency (each layer's batch-1 time on this machine, dense or CSR, whichever is faster; timed once and cached beside the model).")
     var objective: Objective = .parameters
 
     @Option(help: "Training epochs for everything: the probes and the final fine-tuning.")
-    var budgetEpochs: Int = 27
+    var budgetEpochs: Int = 28
 
     @Option(help: "Fine-tuning epochs of each probe.")
     var probeEpochs: Int = Recipe.Defaults.autoProbeEpochs
@@ -160,7 +163,7 @@ struct SearchSummary {
                  String(format: "%.4f", p.loss)]
             }
             lines.append(TextTable(header: ["rank", "schedule", "sparsity %", "val acc %", "val loss"], rows: rows, rightAligned: [0, 2, 3, 4]).render())
-            lines.append("schedule: chose \(chosen) (each tried on the same short budget; the chosen one runs with the fine-tuning epochs)")
+            lines.append("schedule: chose \(chosen) (each tried with \(search.scheduleEpochs ?? 0) epochs; the chosen one runs with the fine-tuning epochs)")
             if search.ranking.isEmpty && search.maximumDrop == nil { return lines }
         }
         let at = search.sharedObjective.map { String(format: "%.2f%% of %@ removed", 100 * search.sparsity, $0.rawValue) }

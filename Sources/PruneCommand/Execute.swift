@@ -98,12 +98,6 @@ struct PlanExecution {
         if let out = recipe.output {
             try save(model, history: report.history, accuracy: report.final.accuracy, to: out, metadata: metadata)
         }
-        // The latency objective's layer timings, cached beside a model file for this machine.
-        if case let .modelFile(path) = recipe.modelSource, recipe.prune?.objective == .latency, let plan = recipe.pruningPlan() {
-            let (profile, note) = try LatencyCache.profile(model: model, file: path, plan: plan)
-            engine.latency = profile
-            if !(quiet || json) { printError(note) }
-        }
         if recipe.checkpoint != nil, let path = recipe.checkpointPath { try? FileManager.default.removeItem(atPath: path) }
         var summary = RunSummary(report, model: model, output: recipe.output)
         var reportSeconds = 0.0

@@ -22,7 +22,8 @@ enum LatencyCache {
     static func profile(model: Graph, file path: String, plan: PruningPlan) throws -> (LatencyProfile, note: String) {
         guard let data = FileManager.default.contents(atPath: path) else { throw FormatError(path: path, "cannot be read") }
         let cachePath = Self.path(for: path)
-        let layers = try Pruner.selectParameters(plan, in: model).map { String($0.path[..<($0.path.lastIndex(of: ".") ?? $0.path.endIndex)]) }
+        let selected = try Pruner.selectParameters(plan, in: model).map { String($0.path[..<($0.path.lastIndex(of: ".") ?? $0.path.endIndex)]) }
+        let layers = LatencyProfile.timedLayers(of: model, among: selected)   // what a profile can time of them
         let key = (bytes: data.count, hash: Sensitivity.fnv1a(data), machine: Machine.current.description, levels: SensitivityAnalysis.defaultLevels)
         if let cached = FileManager.default.contents(atPath: cachePath).flatMap({ try? JSONDecoder().decode(Cached.self, from: $0) }),
            cached.modelBytes == key.bytes, cached.modelHash == key.hash, cached.machine == key.machine, cached.levels == key.levels,

@@ -39,7 +39,7 @@ struct PruneModel: ParsableCommand {
     @Option(help: "Fraction of units to cut, in [0, 1]: of all selected weights (global), or of each layer's neurons or filters (layer scope).")
     var sparsity: Double?
 
-    @Option(help: "What --sparsity is a share of for weight cuts: parameters, flops, or latency (each layer's batch-1 time on this machine, dense or CSR, whichever is faster; timed once and cached beside the model).")
+    @Option(help: "What --sparsity is a share of: parameters (or size), flops, or latency (each layer's batch-1 time on this machine, dense or CSR, whichever is faster; timed once and cached beside the model).")
     var objective: Objective = .parameters
 
     @Option(help: "Cut every unit whose importance is below this value (instead of --sparsity).")

@@ -62,6 +62,22 @@ public enum Pruner {
         return total == 0 ? 0 : 1 - Double(parameters.reduce(0) { $0 + $1.parameter.value.nonZeroCount() }) / Double(total)
     }
 
+    /// How much of the plan's objective the model's current zeros already remove: the weight
+    /// sparsity for parameters, otherwise each tensor's cost curve read at its own sparsity,
+    /// over their total. Iterative rounds start from it, so their targets and their start
+    /// are shares of the same cost.
+    /// - Throws: `PruningError` when nothing matches, or latency has no profile.
+    public static func objectiveShare(of plan: PruningPlan, in model: Graph) throws -> Double {
+        let selected = try selectParameters(plan, in: model)
+        guard plan.objective != .parameters else { return sparsity(of: selected) }
+        let costs = try plan.objective.costCurves(of: selected, in: model, latency: plan.latency)
+        let total = selected.reduce(0) { $0 + (costs[$1.path]?.total ?? 0) }
+        guard total > 0 else { return sparsity(of: selected) }
+        return selected.reduce(0) { sum, entry in
+            sum + (costs[entry.path]?.removed(atSparsity: sparsity(of: [entry])) ?? 0)
+        } / total
+    }
+
     /// The sparsity of the parameters `plan` selects in `model`, or nil when it selects none.
     public static func sparsity(of plan: PruningPlan, in model: Graph) -> Double? {
         (try? selectParameters(plan, in: model)).map { sparsity(of: $0) }
@@ -199,13 +215,21 @@ public enum Pruner {
                     return Double(below + tied) / Double(max(unit.count, 1))
                 }
             }
+            // As the cut will realise them: whole entries.
             let map = try plan.allocation?.sparsities(of: selected, target: weights) ?? [:]
-            return selected.map { map[$0.path] ?? weights }
+            return selected.map { entry in
+                let n = Double(max(entry.parameter.count, 1))
+                return ((map[entry.path] ?? weights) * n).rounded() / n
+            }
         }
         func removed(_ s: [Double]) -> Double { zip(curves, s).reduce(0) { $0 + $1.0.removed(atSparsity: $1.1) } / total }
         guard total > 0 else { return Dictionary(zip(selected.map(\.path), try shares(target)), uniquingKeysWith: { a, _ in a }) }
-        // A target past what cutting everything removes asks for all that can be removed.
-        let goal = min(target, try removed(shares(1)))
+        // Latency: CSR is never free, so a share past what the fastest forms save cannot be had.
+        let reachable = try removed(shares(1))
+        if plan.objective == .latency, target > reachable + 1e-9 {
+            throw PruningError.field("prune.threshold.sparsity", String(format: "asks for %.2f%% of the latency, but cutting weights saves at most %.2f%% on this machine (the CSR forms at their best); ask for less, or cut neurons or filters", 100 * target, 100 * reachable))
+        }
+        let goal = min(target, reachable)
         var (low, high) = (0.0, 1.0)
         if goal > 0 {
             for _ in 0..<48 {

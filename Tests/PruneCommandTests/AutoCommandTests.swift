@@ -15,10 +15,10 @@ struct AutoCommandTests {
         #expect(trained.status == 0, "\(trained)")
 
         // 3 + 7 + 2 probes of one epoch, one epoch of preparation for the 2 candidates that
-        // train before their cut (and for the 2 refining probes, when one of them is chosen),
-        // then two rounds of 3 epochs.
+        // train before their cut (and for the 2 refining probes and the run's own cut, when
+        // one of them is chosen), then two rounds of 3 epochs.
         let auto = try prune("auto", path("dense.safetensors"), "--data", path("data.csv"), "--max-accuracy-drop", "5",
-                             "--budget-epochs", "22", "--probes", "3", "--out", path("auto.safetensors"), "--json")
+                             "--budget-epochs", "23", "--probes", "3", "--out", path("auto.safetensors"), "--json")
         #expect(auto.status == 0, "\(auto)")
         let summary = try singleJSONObject(auto.stdout)
         let search = try #require(summary["search"] as? [String: Any])
@@ -57,6 +57,13 @@ struct AutoCommandTests {
         #expect(split.status == 2 && split.stderr.contains("--validation-split") && split.stderr.contains("validation split"), "\(split)")
         let budget = try prune("auto", "m.safetensors", "--max-accuracy-drop", "0.5", "--budget-epochs", "5", "--out", "/tmp/x.safetensors")
         #expect(budget.status == 2 && budget.stderr.contains("--budget-epochs 5"), "\(budget)")
+        // size is parameters; under latency the candidates include whole neurons and filters, so the search costs more.
+        let size = try prune("auto", "m.safetensors", "--max-accuracy-drop", "0.5", "--objective", "size", "--budget-epochs", "5", "--out", "/tmp/x.safetensors")
+        #expect(size.status == 2 && size.stderr.contains("19 epochs"), "\(size)")
+        let latency = try prune("auto", "m.safetensors", "--max-accuracy-drop", "0.5", "--objective", "latency", "--budget-epochs", "5", "--out", "/tmp/x.safetensors")
+        #expect(latency.status == 2 && latency.stderr.contains("21 epochs"), "\(latency)")
+        let speed = try prune("auto", "m.safetensors", "--max-accuracy-drop", "0.5", "--objective", "speed", "--out", "/tmp/x.safetensors")
+        #expect(speed.status == 2 && speed.stderr.contains("--objective"), "\(speed)")
     }
 }
 

@@ -100,12 +100,13 @@ struct LatencyObjectiveTests {
     func uniformShareOfLatency() throws {
         let model = try Self.model()
         // A quarter of the 14 time units is 3.5. Below a's crossover (75%) only b saves: 2.625 at 75%.
-        // From there a saves 40 per unit of sparsity and b 2.5: s = 0.75 + 0.875/42.5 ≈ 0.7706.
+        // From there a saves 40 per unit of sparsity and b 2.5: s = 0.75 + 0.875/42.5 ≈ 0.7706,
+        // and whole entries: 77 of 100 save 3.475, so 78.
         var plan = PruningPlan(scope: .layer, threshold: .sparsity(0.25), objective: .latency)
         plan.latency = Self.profile
         let result = try Pruner.prune(model, with: plan)
         let kept = result.parameters.map(\.nonZerosAfter)
-        #expect(kept == [23, 23], "\(kept)")   // 77 of 100 cut in each
+        #expect(kept == [22, 22], "\(kept)")   // 78 of 100 cut in each: 77 would save 3.475
         plan.latency = nil
         #expect(throws: PruningError.self) { try Pruner.prune(try Self.model(), with: plan) }
     }
@@ -125,10 +126,34 @@ struct LatencyObjectiveTests {
         #expect(LatencyProfile(measuring: model, layers: ["fc", "r"], levels: [0.5], seconds: 0.001).layers.map(\.name) == ["fc"])
     }
 
-    @Test("a latency objective needs a sparsity to share (not N:M), and no checkpoints yet")
+    @Test("a latency target past what the CSR forms save is refused with the figure, and a search where nothing saves time stops before probing")
+    func unreachable() throws {
+        let model = try Self.model()
+        var plan = PruningPlan(threshold: .sparsity(0.9), objective: .latency)   // a saves at most 6, b 3: 9 of 14
+        plan.latency = Self.profile
+        #expect(throws: PruningError.self) { try Pruner.prune(model, with: plan) }
+        #expect(model.parameters.allSatisfy { $0.parameter.mask == nil })
+        plan.threshold = .sparsity(0.6)
+        #expect(try Pruner.prune(model, with: plan).sparsity > 0)
+
+        let (trainer, data) = try IterativeTests.trained()
+        let never = LatencyProfile(batch: 1, layers: [
+            .init(name: "fc1", dense: 1, sparse: [.init(sparsity: 0.5, seconds: 2), .init(sparsity: 0.99, seconds: 1.5)]),
+            .init(name: "fc2", dense: 1, sparse: [.init(sparsity: 0.5, seconds: 2)]),
+        ])
+        let run = try PruningRun(Recipe(model: "test", validationSplit: 0.5, prune: Recipe.Prune(objective: .latency,
+            threshold: Recipe.ThresholdSpec(auto: Recipe.AutoThreshold(maxAccuracyDrop: 0.01)))))
+        run.latency = never
+        #expect { try run.run(trainer.model, data: IterativeTests.splits(data)) } throws: { ($0 as? PruningError)?.field == "prune.objective" }
+    }
+
+    @Test("a latency objective needs a sparsity to share (not N:M, not a value), and no checkpoints yet")
     func problems() {
         var recipe = Recipe(model: "lenet300", prune: Recipe.Prune(granularity: .nOfM(n: 2, m: 4), objective: .latency))
         #expect(recipe.problems().contains { "\($0)".contains("prune.objective") })
+        recipe.prune?.granularity = .weight
+        recipe.prune?.threshold = Recipe.ThresholdSpec(value: 0.1)
+        #expect(recipe.problems().contains { $0.field == "prune.objective" })
         recipe.prune?.threshold = Recipe.ThresholdSpec(sparsity: 0.5)
         recipe.prune?.granularity = .neuron
         #expect(recipe.problems().isEmpty, "\(recipe.problems())")

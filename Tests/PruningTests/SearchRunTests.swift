@@ -1,3 +1,4 @@
+import Foundation
 import NeuralNetwork
 import Pruning
 import Testing
@@ -162,21 +163,21 @@ struct PreparationTests {
     func budgetBeforePreparation() throws {
         let (trainer, data) = try IterativeTests.trained()
         var recipe = Self.recipe(.magnitude, sparsity: 0.3, prepare: Recipe.Prepare(epochs: 3, regularizer: Recipe.RegularizerSpec(l1: 4)))
-        recipe.prune?.schedule = Recipe.ScheduleSpec(iterative: Recipe.Iterative(fraction: 0.3, rounds: 1, fineTuneEpochs: 1, accuracyBudget: 0.01))
+        // No recovery: the round's figure is the prepared model's (its cut takes only zeros the pull left).
+        recipe.prune?.schedule = Recipe.ScheduleSpec(iterative: Recipe.Iterative(fraction: 0.3, rounds: 1, fineTuneEpochs: 0, accuracyBudget: 0.01))
         let report = try PruningRun(recipe).run(trainer.model, data: IterativeTests.splits(data))
-        let figures = Dictionary(report.history.measurements.map { ($0.stage, $0.accuracy) }, uniquingKeysWith: { a, _ in a })
-        let before = try #require(figures["as loaded"] ?? figures["after training"]), prepared = try #require(figures["after 3 preparation epochs"])
+        let before = Trainer.evaluate(try IterativeTests.trained().0.model, on: data).accuracy   // the same trained model, on the validation data
+        let prepared = try #require(report.history.measurements.first { $0.stage == "after 3 preparation epochs" }?.accuracy)
         let round = try #require(report.history.rounds.first)
-        // The pull cost accuracy; the round is judged against the figure before it.
+        // The pull cost accuracy; judged against the figure before it, the round breaks the budget.
         try #require(prepared < before - 0.05, "the preparation should cost accuracy: \(before) → \(prepared)")
-        #expect(round.rolledBack == (round.accuracyAfterRecovery < before - 0.01), "\(before) \(prepared) \(round)")
-        #expect(round.accuracyAfterRecovery >= prepared - 0.01 || round.rolledBack)
+        #expect(round.accuracyAfterRecovery == prepared && round.rolledBack, "\(before) \(prepared) \(round)")
     }
 
     @Test("movement needs training: with a preparation it ranks a model trained elsewhere, and the same plan gives the same model")
     func movement() throws {
         var noPrepare = Self.recipe(.movement, sparsity: 0.5, prepare: nil)
-        #expect(noPrepare.problems().contains { "\($0)".contains("prune.prepare") })
+        #expect(noPrepare.problems().contains { $0.field == "prune.criterion" })
         noPrepare.prune?.prepare = Recipe.Prepare(epochs: 1)
         #expect(noPrepare.problems().isEmpty, "\(noPrepare.problems())")
         let (trainer, data) = try IterativeTests.trained()
@@ -255,6 +256,7 @@ struct ScheduleSelectionTests {
             ("prune.schedule.auto.probe_epochs", true, { $0.prune?.schedule?.auto?.probeEpochs = 1 }),
             ("prune.schedule.auto", false, { $0.prune?.threshold = Recipe.ThresholdSpec(auto: Recipe.AutoThreshold(maxAccuracyDrop: 0.01)) }),
             ("prune.schedule.auto", true, { $0.prune?.threshold = Recipe.ThresholdSpec(value: 0.1) }),
+            ("prune.schedule.auto", true, { $0.prune?.threshold = Recipe.ThresholdSpec(sparsity: 0) }),
             ("validation_split", false, { $0.validationSplit = 0 }),
         ]
         let clean = fields { _ in }
@@ -289,5 +291,16 @@ struct ScheduleSelectionTests {
         for ((path, a), (_, b)) in zip(model.parameters, twin.parameters) {
             #expect(a.value.scalars == b.value.scalars && a.mask == b.mask, "\(path)")
         }
+    }
+
+    @Test("a search report written before schedules existed still reads, with none")
+    func oldReports() throws {
+        let old = """
+            {"baseline": 0.9, "split": "validation", "probeEpochs": 1, "probes": [], "ranking": [],
+             "strategy": {"criterion": "magnitude", "allocation": "global"}, "sparsity": 0.9, "seconds": 1.5, "epochs": 3}
+            """
+        let report = try JSONDecoder().decode(SearchReport.self, from: Data(old.utf8))
+        #expect(report.schedules.isEmpty && report.schedule == nil && report.sparsity == 0.9 && report.strategy == Strategy(.magnitude))
+        #expect(try JSONDecoder().decode(SearchReport.self, from: JSONEncoder().encode(report)) == report)
     }
 }

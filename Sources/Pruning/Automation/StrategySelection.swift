@@ -70,13 +70,18 @@ public struct ScheduleChoice: Codable, Equatable, Sendable, CustomStringConverti
 
     /// The fraction of what remains each round cuts so that `rounds` rounds from a dense
     /// model reach `target` (from a sparser one they reach it sooner, and stop there).
-    public func fraction(toward target: Double) -> Double { 1 - Double.pow(1 - target, 1 / Double(max(rounds, 1))) }
+    /// Rounded up to 1e-6, so a recipe's YAML keeps it exactly and the last round still
+    /// reaches the target (and stops there) in the run and in a run of the written plan.
+    public func fraction(toward target: Double) -> Double {
+        let exact = 1 - Double.pow(1 - target, 1 / Double(max(rounds, 1)))
+        return min(1, (exact * 1e6).rounded(.up) / 1e6)
+    }
 
     /// The schedule spec that runs this choice toward `target` with `epochs` of fine-tuning
     /// in all, and the epochs left for the final fine-tuning: k rounds recover `epochs / k`
     /// each, and the remainder is fine-tuned after the last.
     public func spec(toward target: Double, epochs: Int) -> (schedule: Recipe.ScheduleSpec, finalEpochs: Int) {
-        guard rounds > 0 else { return (Recipe.ScheduleSpec(oneShot: Recipe.OneShot()), epochs) }
+        guard rounds > 0, target > 0 else { return (Recipe.ScheduleSpec(oneShot: Recipe.OneShot()), epochs) }
         let each = epochs / rounds
         return (Recipe.ScheduleSpec(iterative: Recipe.Iterative(fraction: fraction(toward: target), rounds: rounds, fineTuneEpochs: each)),
                 epochs - each * rounds)
@@ -89,7 +94,8 @@ public struct SearchReport: Codable, Equatable, Sendable {
     /// One probe: a strategy at a sparsity, cut on a copy, fine-tuned briefly and measured.
     public struct Probe: Codable, Equatable, Sendable {
         /// What the probe was for: `threshold` (the sparsity search), `strategy` (the
-        /// ranking) or `refine` (the search continued with the chosen strategy).
+        /// ranking), `refine` (the search continued with the chosen strategy) or `schedule`
+        /// (`schedule: auto`).
         public var stage: String
         /// The strategy tried.
         public var strategy: Strategy
@@ -120,7 +126,7 @@ public struct SearchReport: Codable, Equatable, Sendable {
     public var baseline: Float
     /// What the target sparsities are shares of (nil: the weights).
     public var objective: Objective?
-    /// The budget (nil for `criterion: auto` at a fixed sparsity).
+    /// The budget (nil without a threshold search).
     public var maximumDrop: Float?
     /// The split every probe was measured on (always validation).
     public var split: DataSplit
@@ -137,8 +143,8 @@ public struct SearchReport: Codable, Equatable, Sendable {
     public var strategy: Strategy, sparsity: Double
     /// The schedules tried at the target, best first (empty without `schedule: auto`).
     public var schedules: [Probe] = []
-    /// The schedule chosen (nil without `schedule: auto`).
-    public var schedule: ScheduleChoice?
+    /// The schedule chosen, and the epochs each schedule had on its probe (nil without `schedule: auto`).
+    public var schedule: ScheduleChoice?, scheduleEpochs: Int?
     /// Seconds spent searching, and the training epochs the probes cost.
     public var seconds = 0.0, epochs = 0
 
@@ -177,5 +183,28 @@ public struct SearchReport: Codable, Equatable, Sendable {
         }
         r.prune = p
         return r
+    }
+}
+
+extension SearchReport {
+    /// Reads a search report; `schedules` may be absent (histories written before
+    /// `schedule: auto` existed).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        baseline = try c.decode(Float.self, forKey: .baseline)
+        objective = try c.decodeIfPresent(Objective.self, forKey: .objective)
+        maximumDrop = try c.decodeIfPresent(Float.self, forKey: .maximumDrop)
+        split = try c.decode(DataSplit.self, forKey: .split)
+        probeEpochs = try c.decode(Int.self, forKey: .probeEpochs)
+        highest = try c.decodeIfPresent(Double.self, forKey: .highest)
+        probes = try c.decode([Probe].self, forKey: .probes)
+        ranking = try c.decode([Probe].self, forKey: .ranking)
+        strategy = try c.decode(Strategy.self, forKey: .strategy)
+        sparsity = try c.decode(Double.self, forKey: .sparsity)
+        schedules = try c.decodeIfPresent([Probe].self, forKey: .schedules) ?? []
+        schedule = try c.decodeIfPresent(ScheduleChoice.self, forKey: .schedule)
+        scheduleEpochs = try c.decodeIfPresent(Int.self, forKey: .scheduleEpochs)
+        seconds = try c.decode(Double.self, forKey: .seconds)
+        epochs = try c.decode(Int.self, forKey: .epochs)
     }
 }

@@ -203,10 +203,12 @@ final class RunState {
     }
 
     /// Trains `preparation.epochs` with the `fine_tune` settings and the preparation's
-    /// regularizer, feeding `criterion` when it accumulates during training (movement).
-    /// Probes and the run's own preparation go through here alike, so a plan with the
-    /// search's choice written in prepares the same way.
+    /// regularizer, feeding `criterion` when it accumulates during training (movement, whose
+    /// sums start afresh here: the ranking is what the preparation moved). Probes and the
+    /// run's own preparation go through here alike, so a plan with the search's choice
+    /// written in prepares the same way, with or without a train section before.
     func prepare(_ preparation: Recipe.Prepare, feeding criterion: Criterion, callbacks: [TrainingCallback] = []) throws {
+        try (criterion as? TrainingCriterion)?.restore(accumulated: [:])
         let start = ContinuousClock.now
         defer { timing.training += (ContinuousClock.now - start).seconds }
         let trainer = Trainer(model: model, optimizer: recipe.fineTuneOptimizer())
@@ -232,8 +234,9 @@ final class RunState {
             throw PruningError.field("prune.schedule.iterative.accuracy_budget", "is judged on the validation split: set validation_split above 0")
         }
         if rounds == nil {
-            let selected = try Pruner.selectParameters(plan, in: model)
-            let start = Pruner.sparsity(of: selected)
+            var measured = plan
+            try measureAllocationInputs(&measured)
+            let start = try Pruner.objectiveShare(of: measured, in: model)   // what the rounds' targets are shares of
             // The budget counts from the model as it stood before the preparation (if any) changed it.
             rounds = RoundsProgress(start: start, baseline: budget == nil ? nil : unprepared ?? evaluate(data.validation!), round: 0)
         }

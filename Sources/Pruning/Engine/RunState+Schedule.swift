@@ -21,7 +21,8 @@ extension RunState {
         let choices = [ScheduleChoice(rounds: 0)] + (auto.rounds ?? Recipe.Defaults.autoScheduleRounds).map { ScheduleChoice(rounds: $0) }
         var report = history.search ?? SearchReport(
             baseline: baseline.accuracy, objective: plan.objective, split: .validation, probeEpochs: probeEpochs,
-            strategy: Strategy(recipe.prune?.criterion ?? Recipe.Defaults.criterion, plan.allocation ?? (plan.scope == .global ? .global : .uniform)),
+            strategy: Strategy(recipe.prune?.criterion ?? Recipe.Defaults.criterion, plan.allocation ?? (plan.scope == .global ? .global : .uniform),
+                               granularity: plan.granularity.isStructured ? plan.granularity : nil),
             sparsity: target)
         let total = report.probes.count + choices.count
 
@@ -34,7 +35,9 @@ extension RunState {
             }
             let spec = choice.spec(toward: target, epochs: probeEpochs)
             let schedule = try recipe.pruningSchedule(spec.schedule)
-            let from = Pruner.sparsity(of: try Pruner.selectParameters(plan, in: model))
+            var measured = plan
+            try measureAllocationInputs(&measured)
+            let from = try Pruner.objectiveShare(of: measured, in: model)
             var round = 0
             while let threshold = schedule.round(round + 1, from: from, toward: plan.threshold) {
                 round += 1
@@ -43,9 +46,9 @@ extension RunState {
                 if let sample = cut.criterion as? SampleCriterion { cut.criterion = try sample.prepared(for: model, on: data.training) }
                 try measureAllocationInputs(&cut)
                 try Pruner.prune(model, with: cut)
-                if case let .fineTune(epochs) = schedule.recovery { try probeFineTune(epochs: epochs) }
+                if case let .fineTune(epochs) = schedule.recovery { try probeFineTune(epochs: epochs, feeding: plan.criterion) }
             }
-            try probeFineTune(epochs: spec.finalEpochs)
+            try probeFineTune(epochs: spec.finalEpochs, feeding: plan.criterion)
             report.epochs += probeEpochs
             let e = evaluate(validation)
             let probe = SearchReport.Probe(stage: "schedule", strategy: report.strategy, target: target,
@@ -61,6 +64,7 @@ extension RunState {
         report.schedules = report.schedules.enumerated().sorted { ($1.element.accuracy, $0.offset) < ($0.element.accuracy, $1.offset) }.map(\.element)
         let chosen = report.schedules[0].schedule!
         report.schedule = chosen
+        report.scheduleEpochs = probeEpochs
         let (spec, finalEpochs) = chosen.spec(toward: target, epochs: fineTuneEpochs)
         schedule = try recipe.pruningSchedule(spec)
         fineTuneEpochs = finalEpochs
@@ -68,10 +72,12 @@ extension RunState {
         history.search = report
     }
 
-    /// A probe's fine-tuning: the `fine_tune` settings, distilled like the run's, no observers.
-    func probeFineTune(epochs: Int) throws {
+    /// A probe's fine-tuning: the `fine_tune` settings, distilled like the run's, feeding
+    /// `criterion` when it accumulates during training (as the run's recoveries do), no observers.
+    func probeFineTune(epochs: Int, feeding criterion: Criterion? = nil) throws {
         guard epochs > 0 else { return }
         let trainer = Trainer(model: model, optimizer: recipe.fineTuneOptimizer())
+        trainer.callbacks = [criterion as? TrainingCriterion].compactMap { $0 }
         let options = recipe.fineTuneOptions(epochs: epochs, workers: workers)
         _ = try trainer.fit(try trainingData(for: options), options: options)
     }

@@ -40,11 +40,14 @@ extension RunState {
         func probe(_ strategy: Strategy, _ sparsity: Double, stage: String) throws -> SearchReport.Probe {
             let begun = clock.now
             snapshot.restore(model)
-            let candidate = try fixedPlan(plan, strategy, sparsity: sparsity, selecting: selecting, prepared: true)
+            var candidate = try fixedPlan(plan, strategy, sparsity: sparsity, selecting: selecting)
             if let preparation = selecting ? strategy.preparation(epochs: report.preparationEpochs) : preparation {
                 try prepare(preparation, feeding: candidate.criterion)
                 report.epochs += preparation.epochs
             }
+            // What the cut reads, taken from the model as the cut finds it (after any preparation), as `cut()` does.
+            if let sample = candidate.criterion as? SampleCriterion { candidate.criterion = try sample.prepared(for: model, on: data.training) }
+            try measureAllocationInputs(&candidate)
             try Pruner.prune(model, with: candidate)
             try probeFineTune(epochs: probeEpochs)
             let e = evaluate(validation)
@@ -59,7 +62,12 @@ extension RunState {
         }
 
         // Under latency, past what the CSR forms save at their best there is nothing to search.
-        let highest = try min(auto?.highest ?? Recipe.Defaults.autoHighest, Pruner.reachableShare(of: try fixedPlan(plan, fallback, sparsity: 0, selecting: selecting, prepared: false), in: model))
+        var reach = try fixedPlan(plan, fallback, sparsity: 0, selecting: selecting)
+        if reach.objective == .latency { reach.latency = try latency ?? measureLatency(reach); latency = reach.latency }
+        let highest = try min(auto?.highest ?? Recipe.Defaults.autoHighest, Pruner.reachableShare(of: reach, in: model))
+        if auto != nil, highest <= 0 {
+            throw PruningError.field("prune.objective", "is latency, but no selected layer runs faster as CSR at any sparsity on this machine, so no weight cut saves time; use flops, or cut neurons or filters")
+        }
         if auto != nil { report.highest = highest }
         var broke: Double?
         if let auto {
@@ -85,10 +93,12 @@ extension RunState {
                     try probe(chosen, Self.written($0), stage: "refine").accuracy
                 }.sparsity)
             }
+            // Whole units are not held back by what the CSR forms can save: iterative rounds may go on to `highest`.
+            if let auto, report.strategy.granularity != nil { report.highest = auto.highest ?? Recipe.Defaults.autoHighest }
         }
         snapshot.restore(model)
         // Unprepared: data-driven criteria are prepared afresh before each cut, as in a run of the fixed plan.
-        self.plan = try fixedPlan(plan, report.strategy, sparsity: report.sparsity, selecting: selecting, prepared: false)
+        self.plan = try fixedPlan(plan, report.strategy, sparsity: report.sparsity, selecting: selecting)
         if selecting { preparation = report.strategy.preparation(epochs: report.preparationEpochs) }
         if var rounds = schedule as? IterativeSchedule, let auto {
             // The rounds start with the cut found and go on past it while the budget holds.
@@ -105,21 +115,19 @@ extension RunState {
     /// what was probed.
     static func written(_ sparsity: Double) -> Double { (sparsity * 1e6).rounded(.down) / 1e6 }
 
-    /// `plan` at `sparsity` with `strategy`'s allocation and, when `selecting`, its criterion
-    /// (made as the recipe makes criteria; otherwise the plan's own, e.g. movement with what
-    /// training accumulated). With `prepared`, a data-driven criterion is prepared on the
-    /// training split now (a probe's cut); without, `cut()` prepares it before each cut.
-    func fixedPlan(_ plan: PruningPlan, _ strategy: Strategy, sparsity: Double, selecting: Bool, prepared: Bool) throws -> PruningPlan {
+    /// `plan` at `sparsity` with `strategy`'s allocation (or whole units) and, when
+    /// `selecting`, its criterion (made as the recipe makes criteria; otherwise the plan's
+    /// own, e.g. movement with what training accumulated). A data-driven criterion and the
+    /// allocation's inputs are left for the cut to prepare and measure, as `cut()` does.
+    func fixedPlan(_ plan: PruningPlan, _ strategy: Strategy, sparsity: Double, selecting: Bool) throws -> PruningPlan {
         var fixed = plan
         if selecting { fixed.criterion = strategy.criterion.criterion(seed: recipe.resolvedSeed, parameters: plan.parameters) }
-        if prepared, let sample = fixed.criterion as? SampleCriterion { fixed.criterion = try sample.prepared(for: model, on: data.training) }
         if let g = strategy.granularity {
             (fixed.granularity, fixed.scope, fixed.allocation) = (g, .layer, nil)
         } else {
             fixed.allocation = strategy.allocation
         }
         fixed.threshold = .sparsity(sparsity)
-        try measureAllocationInputs(&fixed)
         return fixed
     }
 

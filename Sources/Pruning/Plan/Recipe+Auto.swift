@@ -34,11 +34,13 @@ extension Recipe {
 
     /// The most training epochs a search costs: each probe's fine-tuning, and the
     /// preparation of the strategies that train before their cut (`Strategy.prepares`),
-    /// counting the refining probes as preparing too.
+    /// counting the refining probes as preparing too, and the chosen strategy's own
+    /// preparation before the run's cut.
     public static func searchEpochs(thresholdProbes: Int?, probeEpochs: Int, selecting: Bool, objective: Objective = .parameters) -> Int {
         let probes = searchProbes(thresholdProbes: thresholdProbes, selecting: selecting, objective: objective)
         guard selecting else { return probes * probeEpochs }
-        let preparing = Strategy.candidates.filter(\.prepares).count + (thresholdProbes == nil ? 0 : Defaults.autoRefineProbes)
+        // The preparing candidates, the refining probes (when one of them is chosen), and the chosen one's own preparation.
+        let preparing = Strategy.candidates.filter(\.prepares).count + (thresholdProbes == nil ? 0 : Defaults.autoRefineProbes) + 1
         return probes * probeEpochs + preparing * max(probeEpochs, 1)
     }
 }

@@ -83,6 +83,8 @@ extension Recipe {
         if let objective = p.objective, objective != .parameters {
             check(granularity == .weight || granularity.isStructured, "prune.objective",
                   "\(objective.rawValue) sets what a sparsity target is a share of; N:M fixes the sparsity itself")
+            check(t.value == nil && t.perLayer == nil, "prune.objective",
+                  "\(objective.rawValue) sets what a sparsity target is a share of: give threshold.sparsity or threshold.auto")
             check(objective != .latency || checkpoint == nil, "prune.objective",
                   "latency is timed on this machine at the first cut and is not kept in checkpoints yet: remove the checkpoint section")
         }
@@ -105,7 +107,7 @@ extension Recipe {
                 .filter { $0 }.count <= 1, "prune.schedule", "give one of one_shot, agp, constant, iterative, auto")
         if let a = schedule.auto {
             let rounds = a.rounds ?? Defaults.autoScheduleRounds, most = rounds.max() ?? 1
-            check(t.sparsity != nil, "prune.schedule.auto", "compares schedules at a target: give threshold.sparsity")
+            check(t.sparsity.map { $0 > 0 } ?? false, "prune.schedule.auto", "compares schedules at a target: give threshold.sparsity above 0")
             check(!rounds.isEmpty && rounds.allSatisfy { $0 >= 1 }, "prune.schedule.auto.rounds", "must list round counts of at least 1")
             check((a.probeEpochs ?? Defaults.autoScheduleProbeEpochs) >= most, "prune.schedule.auto.probe_epochs",
                   "must give each of the most rounds tried (\(most)) an epoch")

@@ -31,7 +31,8 @@ extension PruningReport {
                          + search.ranking.enumerated().map { row($1, String($0 + 1)) }.joined() + "</tbody></table>")
         }
         if !search.schedules.isEmpty {
-            parts.append("<table class=\"search\" id=\"search-schedules\"><caption>The schedules at the same target and budget, best first; the first runs with the fine-tuning epochs.</caption>\(head)<tbody>"
+            let epochs = search.scheduleEpochs.map { " (\($0) epochs each)" } ?? ""
+            parts.append("<table class=\"search\" id=\"search-schedules\"><caption>The schedules at the same target and budget\(epochs), best first; the first runs with the fine-tuning epochs.</caption>\(head)<tbody>"
                          + search.schedules.enumerated().map { row($1, String($0 + 1)) }.joined() + "</tbody></table>")
         }
         return parts.joined(separator: "\n")
