@@ -195,24 +195,13 @@ struct PreparationTests {
 
     @Test("a preparation needs at least one epoch and a cut after training; criterion auto chooses its own")
     func problems() {
-        func fields(_ edit: (inout Recipe) -> Void) -> [String] {
-            var r = Self.recipe(.magnitude, sparsity: 0.5, prepare: Recipe.Prepare(epochs: 1, regularizer: Recipe.RegularizerSpec(l1: 0.001)))
-            edit(&r)
-            return r.problems().compactMap { if case let .invalidField(field, _, _) = $0 { return field } else { return nil } }
-        }
-        let cases: [(field: String, exact: Bool, edit: (inout Recipe) -> Void)] = [
+        expectProblems(of: Self.recipe(.magnitude, sparsity: 0.5, prepare: Recipe.Prepare(epochs: 1, regularizer: Recipe.RegularizerSpec(l1: 0.001))), [
             ("prune.prepare.epochs", true, { $0.prune?.prepare?.epochs = 0 }),
             ("prune.prepare.regularizer.l1", true, { $0.prune?.prepare?.regularizer?.l1 = -1 }),
             ("prune.prepare", false, { $0.prune?.schedule = Recipe.ScheduleSpec(agp: Recipe.AGP(startEpoch: 0, endEpoch: 1)) }),
             ("prune.prepare", false, { $0.prune?.criterion = .auto }),
             ("prune.prepare", false, { $0.checkpoint = Recipe.Checkpoint(path: "c.ckpt") }),
-        ]
-        let clean = fields { _ in }
-        #expect(clean.isEmpty, "\(clean)")
-        for c in cases {
-            let found = fields(c.edit)
-            #expect(c.exact ? found == [c.field] : found.contains(c.field), "\(c.field): \(found)")
-        }
+        ])
     }
 }
 
@@ -246,25 +235,14 @@ struct ScheduleSelectionTests {
         #expect(map.prune?.schedule?.auto == Recipe.AutoSchedule(probeEpochs: 6, rounds: [3]))
         #expect(try Recipe(yaml: map.yaml()) == map)
         #expect(throws: (any Error).self) { try Recipe(yaml: base.replacingOccurrences(of: "%@", with: "sometimes")) }
-        func fields(_ edit: (inout Recipe) -> Void) -> [String] {
-            var r = Self.recipe()
-            edit(&r)
-            return r.problems().compactMap { if case let .invalidField(field, _, _) = $0 { return field } else { return nil } }
-        }
-        let cases: [(field: String, exact: Bool, edit: (inout Recipe) -> Void)] = [
+        expectProblems(of: Self.recipe(), [
             ("fine_tune.epochs", true, { $0.fineTune?.epochs = 1 }),
             ("prune.schedule.auto.probe_epochs", true, { $0.prune?.schedule?.auto?.probeEpochs = 1 }),
             ("prune.schedule.auto", false, { $0.prune?.threshold = Recipe.ThresholdSpec(auto: Recipe.AutoThreshold(maxAccuracyDrop: 0.01)) }),
             ("prune.schedule.auto", true, { $0.prune?.threshold = Recipe.ThresholdSpec(value: 0.1) }),
             ("prune.schedule.auto", true, { $0.prune?.threshold = Recipe.ThresholdSpec(sparsity: 0) }),
             ("validation_split", false, { $0.validationSplit = 0 }),
-        ]
-        let clean = fields { _ in }
-        #expect(clean.isEmpty, "\(clean)")
-        for c in cases {
-            let found = fields(c.edit)
-            #expect(c.exact ? found == [c.field] : found.contains(c.field), "\(c.field): \(found)")
-        }
+        ])
     }
 
     @Test("each schedule is probed at the target on the validation split; the chosen one runs with the fine-tuning epochs, and the fixed plan gives the same model")
@@ -302,5 +280,23 @@ struct ScheduleSelectionTests {
         let report = try JSONDecoder().decode(SearchReport.self, from: Data(old.utf8))
         #expect(report.schedules.isEmpty && report.schedule == nil && report.sparsity == 0.9 && report.strategy == Strategy(.magnitude))
         #expect(try JSONDecoder().decode(SearchReport.self, from: JSONEncoder().encode(report)) == report)
+    }
+}
+
+/// A recipe problem case: the field it must name, whether it must be the only one, and the edit that causes it.
+typealias ProblemCase = (field: String, exact: Bool, edit: (inout Recipe) -> Void)
+
+/// Checks that `base` has no problems and that each case's edit of it is refused naming the case's field.
+func expectProblems(of base: Recipe, _ cases: [ProblemCase], sourceLocation: SourceLocation = #_sourceLocation) {
+    func fields(_ edit: (inout Recipe) -> Void) -> [String] {
+        var r = base
+        edit(&r)
+        return r.problems().compactMap(\.field)
+    }
+    let clean = fields { _ in }
+    #expect(clean.isEmpty, "\(clean)", sourceLocation: sourceLocation)
+    for c in cases {
+        let found = fields(c.edit)
+        #expect(c.exact ? found == [c.field] : found.contains(c.field), "\(c.field): \(found)", sourceLocation: sourceLocation)
     }
 }
