@@ -260,7 +260,7 @@ public enum Pruner {
             defer { for ((_, p), (value, mask)) in zip(model.parameters, saved) { p.restore(value: value, mask: mask) } }
             var cut = structured
             cut.threshold = .sparsity(fraction)
-            try Structured.prune(model, with: cut, groups: groups)
+            _ = try Structured.prune(model, with: cut, groups: groups)
             let compacted = try Structured.compact(model, foldBatchNorm: false).model
             return weights.reduce(0) { sum, w in
                 let left = Double(compacted.parameter(at: w.path)?.count ?? w.parameter.count) / Double(max(w.parameter.count, 1))

@@ -100,7 +100,7 @@ extension RunState {
         // Unprepared: data-driven criteria are prepared afresh before each cut, as in a run of the fixed plan.
         self.plan = try fixedPlan(plan, report.strategy, sparsity: report.sparsity, selecting: selecting)
         if selecting { preparation = report.strategy.preparation(epochs: report.preparationEpochs) }
-        if var rounds = schedule as? IterativeSchedule, let auto {
+        if var rounds = schedule as? IterativeSchedule, auto != nil {
             // The rounds start with the cut found and go on past it while the budget holds.
             rounds.firstSparsity = report.sparsity > 0 ? report.sparsity : nil   // nothing kept: plain rounds
             schedule = rounds
