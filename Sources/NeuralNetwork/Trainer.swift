@@ -141,6 +141,9 @@ public final class Trainer {
         try Self.check(data, fits: model, loss: options.loss)
         if let validation { try Self.check(validation, fits: model, loss: options.loss) }
         guard options.workers >= 1 else { throw TrainingError.invalidOptions("workers must be ≥ 1, got \(options.workers)") }
+        if let clip = options.gradientClipNorm, !(clip.isFinite && clip > 0) {
+            throw TrainingError.invalidOptions("the gradient clipping norm must be positive, got \(clip)")
+        }
         if let distillation = options.distillation { try Self.check(distillation, data: data, model: model, loss: options.loss) }
         var order = Array(0..<data.count)
         let stepsPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
@@ -181,6 +184,7 @@ public final class Trainer {
                     undo()
                     throw TrainingError.nonFiniteLoss(epoch: epoch, step: s + 1, learningRate: rate)
                 }
+                if let clip = options.gradientClipNorm { Self.clipGradients(parameters.map(\.parameter), to: clip) }
                 for cb in callbacks { try cb.trainer(self, willUpdateWithLearningRate: rate) }
                 optimizer.step(parameters, learningRate: rate, pool: pool)
                 if let bad = everything.first(where: { !allFinite($0.parameter.value) }) {
@@ -300,4 +304,22 @@ public final class Trainer {
 extension Duration {
     /// The duration in seconds.
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+extension Trainer {
+    /// Scales the gradients of `parameters` so that their global L2 norm (over entries not
+    /// cut by a mask) is at most `maxNorm`: by `maxNorm / (norm + 1e-6)` when the norm is
+    /// larger, as PyTorch's `clip_grad_norm_`. Returns the norm before clipping.
+    @discardableResult
+    public static func clipGradients(_ parameters: [Parameter], to maxNorm: Float) -> Float {
+        var squares = 0.0
+        for p in parameters {
+            let g = p.mask.map { p.gradient.zipMap($0) { $0 * $1 } } ?? p.gradient
+            squares += Double(g.dot(g))
+        }
+        let norm = Float(squares.squareRoot())
+        let factor = maxNorm / (norm + 1e-6)
+        if factor < 1 { for p in parameters { p.gradient.scale(by: factor) } }
+        return norm
+    }
 }

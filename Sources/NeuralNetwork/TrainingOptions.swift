@@ -23,6 +23,10 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Train against a teacher's softened outputs as well as the labels (nil: the labels
     /// only). The training data must carry the teacher's logits (`Dataset.withTeacherLogits`).
     public var distillation: Distillation?
+    /// Clip each step's gradients to this global L2 norm over every trainable parameter
+    /// (cut entries left out), as PyTorch's `clip_grad_norm_` does: when the norm is larger,
+    /// every gradient is multiplied by `max / (norm + 1e-6)`. Nil: no clipping.
+    public var gradientClipNorm: Float?
 
     /// Creates options; every setting has Prune's default, tuned for 10 epochs on
     /// Fashion-MNIST with `SGD(momentum: 0.9, weightDecay: 5e-4)` (see docs/RESULTS.md).

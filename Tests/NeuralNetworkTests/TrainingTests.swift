@@ -334,3 +334,41 @@ struct RealDataTests {
         #expect(a.samples == 10_000)
     }
 }
+
+@Suite("Gradient clipping")
+struct GradientClippingTests {
+    /// One SGD step (rate 1, no momentum) on a 2→2 layer with zero weights, the sample
+    /// (3, 4) with label 0: the logits are 0, the softmax ½ each, so dlogits = (−½, ½),
+    /// dW = [[−1.5, −2], [1.5, 2]], db = (−½, ½), and the global norm is √13.
+    static func step(clip: Float?) throws -> Dense {
+        let layer = Dense(name: "fc", weight: Tensor.zeros([2, 2]), bias: Tensor.zeros([2]))
+        let model = try Graph(inputShape: [2], sequential: [layer])
+        let data = try Dataset(inputs: [3, 4], sampleShape: [2], labels: [0])
+        var options = TrainingOptions(epochs: 1, batchSize: 1, learningRate: 1, schedule: .constant, shuffle: false)
+        options.gradientClipNorm = clip
+        try Trainer(model: model, optimizer: Optimizer(SGD())).fit(data, options: options)
+        return layer
+    }
+
+    @Test("gradients above the norm are scaled to it, as clip_grad_norm_ does; below it they are left alone")
+    func clipping() throws {
+        let free = try Self.step(clip: nil).weight.value.scalars
+        #expect(free == [1.5, 2, -1.5, -2])
+        let clipped = try Self.step(clip: 1).weight.value.scalars
+        let factor = 1 / (Float(13).squareRoot() + 1e-6)
+        for (a, b) in zip(clipped, free) { #expect(abs(a - b * factor) < 1e-6, "\(clipped)") }
+        #expect(try Self.step(clip: 4).weight.value.scalars == free)   // √13 ≈ 3.61 < 4
+        // The norm of (3, 4) is 5; with the first entry cut, 4.
+        let p = Parameter(Tensor(shape: [2], scalars: [3, 4]))
+        p.gradient = Tensor(shape: [2], scalars: [3, 4])
+        #expect(Trainer.clipGradients([p], to: 1) == 5 && abs(p.gradient.scalars[0] - 3 / (5 + 1e-6)) < 1e-6)
+        let masked = Parameter(Tensor(shape: [2], scalars: [3, 4]))
+        masked.mask = Tensor(shape: [2], scalars: [0, 1])
+        masked.gradient = Tensor(shape: [2], scalars: [3, 4])
+        #expect(Trainer.clipGradients([masked], to: 10) == 4)
+        var options = TrainingOptions()
+        options.gradientClipNorm = 0
+        let model = try Graph(inputShape: [2], sequential: [Dense(name: "fc", weight: Tensor.zeros([2, 2]), bias: nil)])
+        #expect(throws: TrainingError.self) { try Trainer(model: model, optimizer: Optimizer(SGD())).fit(try Dataset(inputs: [1, 1], sampleShape: [2], labels: [0]), options: options) }
+    }
+}

@@ -95,3 +95,17 @@ struct RecipeTests {
         }
     }
 }
+
+@Suite("Recipes: gradient clipping")
+struct GradientClipRecipeTests {
+    @Test("train.gradient_clip reaches the training options and the recorded plan; a norm of 0 is refused")
+    func clip() throws {
+        let recipe = try Recipe(yaml: "model: lenet300\ntrain: {epochs: 1, gradient_clip: 1.5}\n")
+        #expect(recipe.problems().isEmpty && recipe.trainingOptions()?.gradientClipNorm == 1.5)
+        let reread = try Recipe(yaml: recipe.yaml())
+        #expect(recipe.resolved().train?.gradientClip == 1.5 && reread == recipe)
+        #expect { try Recipe(yaml: "model: lenet300\ntrain: {epochs: 1, gradient_clip: 0}\n") } throws: {
+            ($0 as? PruningError)?.field == "train.gradient_clip" || "\($0)".contains("train.gradient_clip must be a positive norm")
+        }
+    }
+}

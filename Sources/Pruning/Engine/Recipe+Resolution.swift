@@ -57,6 +57,7 @@ extension Recipe {
         o.seed = resolvedSeed
         o.workers = workers
         o.distillation = t.distill?.distillation
+        o.gradientClipNorm = t.gradientClip
         return o
     }
 
@@ -146,6 +147,7 @@ extension Recipe {
                                weightDecay: t.weightDecay ?? Defaults.weightDecay, schedule: o.schedule.kind,
                                stepEpochs: o.schedule.stepEpochs, stepFactor: o.schedule.stepFactor,
                                warmupSteps: o.schedule.warmupSteps, regularizer: t.regularizer, distill: t.distill?.resolved)
+            r.train?.gradientClip = t.gradientClip
         }
         if var p = prune {
             let granularity = p.granularity ?? Defaults.granularity

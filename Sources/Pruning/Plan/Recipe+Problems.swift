@@ -23,6 +23,7 @@ extension Recipe {
             check((t.stepEpochs ?? 1) >= 1, "train.step_epochs", "must be at least 1")
             check(t.stepFactor.map { $0 > 0 && $0.isFinite } ?? true, "train.step_factor", "must be positive")
             check((t.warmupSteps ?? 0) >= 0, "train.warmup_steps", "must be ≥ 0")
+            check(t.gradientClip.map { $0.isFinite && $0 > 0 } ?? true, "train.gradient_clip", "must be a positive norm")
             if let r = t.regularizer { found += Self.regularizerProblems(r, at: "train.regularizer") }
         }
         if let p = prune { found += pruneProblems(p, epochs: epochs) }

@@ -150,10 +150,12 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var regularizer: RegularizerSpec?
         /// Train against a teacher's softened outputs too (during gradual pruning as well).
         public var distill: Distill?
+        /// Clip each step's gradients to this global L2 norm (`TrainingOptions.gradientClipNorm`).
+        public var gradientClip: Float?
         enum CodingKeys: String, CodingKey {
             case epochs, batchSize = "batch_size", optimizer, learningRate = "learning_rate", momentum, nesterov
             case weightDecay = "weight_decay", schedule, stepEpochs = "step_epochs", stepFactor = "step_factor"
-            case warmupSteps = "warmup_steps", regularizer, distill
+            case warmupSteps = "warmup_steps", regularizer, distill, gradientClip = "gradient_clip"
         }
 
         /// Creates training settings; absent fields take `Recipe.Defaults`.
@@ -417,7 +419,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         "model": .leaf, "layers": .leaf, "initializer": .leaf, "data": .leaf, "seed": .leaf, "validation_split": .leaf, "output": .leaf,
         "train": .map(["epochs": .leaf, "batch_size": .leaf, "optimizer": .leaf, "learning_rate": .leaf,
                        "momentum": .leaf, "nesterov": .leaf, "weight_decay": .leaf, "schedule": .leaf,
-                       "step_epochs": .leaf, "step_factor": .leaf, "warmup_steps": .leaf,
+                       "step_epochs": .leaf, "step_factor": .leaf, "warmup_steps": .leaf, "gradient_clip": .leaf,
                        "regularizer": regularizerKeys,
                        "distill": Distill.keys]),
         "prune": .map([
