@@ -1,4 +1,20 @@
 extension Recipe {
+    /// `schedule: auto`: after training, one-shot and iterative rounds are each tried at the
+    /// target on the same short budget of epochs (cut on a copy, fine-tuned, measured on the
+    /// validation split); the best then runs with the `fine_tune` epochs (k rounds share
+    /// them). The choice is recorded in the run's search report (`RunHistory.search`), and
+    /// `SearchReport.fixing` writes it into a recipe.
+    public struct AutoSchedule: Codable, Equatable, Sendable {
+        /// Epochs each candidate gets on its probe: one-shot fine-tunes them all after its cut,
+        /// k rounds share them.
+        public var probeEpochs: Int?
+        /// The round counts tried beside one-shot.
+        public var rounds: [Int]?
+        enum CodingKeys: String, CodingKey { case probeEpochs = "probe_epochs", rounds }
+        /// Creates the spec; absent fields take `Recipe.Defaults`.
+        public init(probeEpochs: Int? = nil, rounds: [Int]? = nil) { self.probeEpochs = probeEpochs; self.rounds = rounds }
+    }
+
     /// The automatic threshold: after training, probe sparsities on a copy of the model (cut,
     /// fine-tune `probe_epochs`, measure on the validation split; `AccuracyBudgetSearch`)
     /// and keep the highest that loses at most `max_accuracy_drop`. One-shot and iterative

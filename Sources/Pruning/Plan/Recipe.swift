@@ -297,21 +297,6 @@ public struct Recipe: Codable, Equatable, Sendable {
         }
     }
 
-    /// `schedule: auto`: after training, one-shot and iterative rounds are each tried at the
-    /// target on the same short budget of epochs (cut on a copy, fine-tuned, measured on the
-    /// validation split); the best then runs with the `fine_tune` epochs (k rounds share
-    /// them). The choice is written into the plan the run records.
-    public struct AutoSchedule: Codable, Equatable, Sendable {
-        /// Epochs each candidate gets on its probe: one-shot fine-tunes them all after its cut,
-        /// k rounds share them.
-        public var probeEpochs: Int?
-        /// The round counts tried beside one-shot.
-        public var rounds: [Int]?
-        enum CodingKeys: String, CodingKey { case probeEpochs = "probe_epochs", rounds }
-        /// Creates the spec; absent fields take `Recipe.Defaults`.
-        public init(probeEpochs: Int? = nil, rounds: [Int]? = nil) { self.probeEpochs = probeEpochs; self.rounds = rounds }
-    }
-
     /// Prune once after training.
     public struct OneShot: Codable, Equatable, Sendable {
         /// Creates the spec.
