@@ -35,6 +35,14 @@ public final class Graph {
     /// How many nodes (and the caller, for the last) read each node's output.
     private var readers: [Int] = []
 
+    /// Whether the model reads token sequences: its input is `[T]` and only `TokenInput` layers
+    /// read it. Such a graph takes batches `[N, T']` of any length `1 ≤ T' ≤ T` (the declared
+    /// `T` is the longest, which shapes and complexity figures use).
+    public var takesSequences: Bool {
+        inputShape.count == 1 && !nodes.isEmpty
+            && nodes.allSatisfy { !$0.inputs.contains(.input) || $0.module is TokenInput }
+    }
+
     /// Creates an empty graph for samples of `inputShape`.
     public init(inputShape: [Int]) { self.inputShape = inputShape }
 
@@ -105,8 +113,10 @@ public final class Graph {
     /// index and output as soon as it is computed (for activation statistics and per-layer
     /// timing).
     public func forward(_ input: Tensor, training: Bool = false, observe: ((Int, Tensor) -> Void)?) -> Tensor {
-        precondition(input.rank == inputShape.count + 1 && input.shape.dropFirst().elementsEqual(inputShape),
-                     "model expects [N] + \(inputShape), got \(input.shape)")
+        precondition(input.rank == inputShape.count + 1
+                     && (input.shape.dropFirst().elementsEqual(inputShape)
+                         || takesSequences && (1...inputShape[0]).contains(input.shape[1])),
+                     "model expects [N] + \(inputShape)\(takesSequences ? " (or shorter sequences)" : ""), got \(input.shape)")
         guard !nodes.isEmpty else { return input }
         var outputs = [Tensor?](repeating: nil, count: nodes.count)
         var remainingReaders = readers
@@ -288,9 +298,10 @@ func makeModule(name: String, spec s: LayerSpec, initializer: Initializer, rng: 
         throw ModelError.padding(layer: name, padding: padding)
     }
     // In Double: the sizes of a hostile spec may overflow an Int product.
-    let weights = [s.inFeatures, s.outFeatures, s.inChannels, s.outChannels, s.kernelSize, s.kernelSize]
+    let weights = [s.inFeatures, s.outFeatures, s.inChannels, s.outChannels, s.kernelSize, s.kernelSize, s.count,
+                   s.kind == .batchNorm || s.kind == .layerNorm ? nil : s.features]
         .reduce(1.0) { $0 * Double($1 ?? 1) }
-    if [s.inFeatures, s.outFeatures, s.inChannels, s.outChannels].contains(where: { ($0 ?? 1) > 1 << 20 })
+    if [s.inFeatures, s.outFeatures, s.inChannels, s.outChannels, s.count, s.features].contains(where: { ($0 ?? 1) > 1 << 20 })
         || (s.kernelSize ?? 1) > 1024 || abs(weights) > Double(1 << 31) {
         throw ModelError.implausiblyLarge(layer: name, kind: s.kind)
     }
@@ -326,7 +337,27 @@ func makeModule(name: String, spec s: LayerSpec, initializer: Initializer, rng: 
         return Dropout(name: name, rate: rate, seed: s.seed ?? 0)
     case .add: return Add(name: name)
     case .concat: return Concat(name: name)
-    case .gelu: return GELU(name: name)
+    case .gelu:
+        guard let approximation = GELU.Approximation(rawValue: s.approximation ?? "none") else {
+            throw ModelError.sequenceInput(layer: name, problem: "GELU approximation '\(s.approximation!)' is neither 'none' nor 'tanh'")
+        }
+        return GELU(name: name, approximation: approximation)
+    case .embedding:
+        return Embedding(name: name, count: try need(s.count, "count"), features: try need(s.features, "features"),
+                         standardDeviation: 0.02, rng: &rng)
+    case .positionEmbedding:
+        return PositionEmbedding(name: name, count: try need(s.count, "count"), features: try need(s.features, "features"),
+                                 standardDeviation: 0.02, rng: &rng)
+    case .tokenTypeEmbedding:
+        return TokenTypeEmbedding(name: name, count: try need(s.count, "count"), features: try need(s.features, "features"),
+                                  standardDeviation: 0.02, rng: &rng)
+    case .layerNorm:
+        return LayerNorm(name: name, features: try need(s.features, "features"), epsilon: s.epsilon ?? 1e-5)
+    case .paddingMask: return PaddingMask(name: name, paddingID: s.paddingID ?? 0)
+    case .selfAttention:
+        return SelfAttention(name: name, heads: try need(s.heads, "heads", limit: 4096), causal: s.causal ?? false)
+    case .meanPooling: return MeanPooling(name: name)
+    case .l2Normalize: return L2Normalize(name: name)
     case .softmax: return Softmax(name: name)
     case .logSoftmax: return LogSoftmax(name: name)
     }

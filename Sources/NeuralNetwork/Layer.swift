@@ -43,6 +43,10 @@ public protocol MergeLayer: Module {
     func backward(_ gradient: Tensor) -> [Tensor]
 }
 
+/// A layer that reads token ids (a float `[N, T]` batch of whole numbers). A graph whose input
+/// only such layers read takes sequences of any length up to its declared `[T]`.
+public protocol TokenInput: AnyObject {}
+
 /// A layer that can skip computing its input gradient when nothing upstream needs
 /// it (the first layer of a network), saving one GEMM.
 public protocol InputGradientSkipping: AnyObject {
@@ -55,6 +59,8 @@ public enum LayerKind: String, Codable, CaseIterable, Sendable {
     case dense, conv2d, maxPool2d, avgPool2d, globalAvgPool, flatten
     case relu, leakyRelu, tanh, sigmoid, batchNorm, dropout, add
     case gelu, softmax, logSoftmax, concat
+    case embedding, positionEmbedding, tokenTypeEmbedding, layerNorm, paddingMask, selfAttention
+    case meanPooling, l2Normalize
 }
 
 /// A layer's kind and hyper-parameters, stored as JSON in model files.
@@ -82,9 +88,19 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var groups: Int?
     /// Dense and Conv2D: whether there is a bias (default true).
     public var bias: Bool?
-    /// BatchNorm: channels normalized.
+    /// BatchNorm: channels normalized. LayerNorm and the embeddings: features per token.
     public var features: Int?
-    /// BatchNorm: added to the variance.
+    /// Embeddings: rows of the table (the vocabulary, the positions or the token types).
+    public var count: Int?
+    /// SelfAttention: heads.
+    public var heads: Int?
+    /// SelfAttention: whether each token sees only itself and the tokens before it.
+    public var causal: Bool?
+    /// GELU: `"tanh"` for the tanh approximation (PyTorch's `approximate`), else exact.
+    public var approximation: String?
+    /// PaddingMask: the token id that marks padding.
+    public var paddingID: Int?
+    /// BatchNorm and LayerNorm: added to the variance.
     public var epsilon: Float?
     /// BatchNorm: weight of the newest batch in the running statistics.
     public var momentum: Float?

@@ -57,6 +57,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     case validationSplit(fraction: Double, samples: Int)
     /// Inputs of `shape` (batch first) cannot be read as samples of the model's `inputShape`.
     case predictionInput(shape: [Int], inputShape: [Int])
+    /// A sequence layer's inputs do not fit it; `problem` says how (one clause, no layer name).
+    case sequenceInput(layer: String, problem: String)
 
     /// What went wrong and where.
     public var description: String {
@@ -99,6 +101,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .validationSplit(fraction, samples):
             guard fraction.isFinite, fraction >= 0, fraction < 1 else { return "the validation split must be in [0, 1), got \(fraction)" }
             return "a validation split of \(fraction) holds out \(Int((fraction * Double(samples)).rounded())) of \(samples) samples; use 0 or a share that leaves both parts non-empty"
+        case let .sequenceInput(layer, problem): return "layer '\(layer)': \(problem)"
         case let .predictionInput(shape, inputShape):
             return "inputs of shape \(shape) do not fit the model: it takes [N] + \(inputShape) (\(inputShape.product) values per sample, in any shape with that many)"
         }

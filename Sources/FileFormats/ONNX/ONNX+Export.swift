@@ -26,7 +26,7 @@ struct ONNXExporter {
             let module = node.module
             let output = i == model.nodes.count - 1 ? "output" : "/\(module.name)/output"
             let inputs = node.inputs.map(source)
-            if try !emit(module, inputs: inputs, output: output) {
+            if try !emit(module, index: i, inputs: inputs, output: output) {
                 // No ONNX node (Dropout): later readers read the input, unless it is the output.
                 if i == model.nodes.count - 1 { append("Identity", module.name, inputs, output) } else { values.append(inputs[0]); continue }
             }
@@ -55,7 +55,7 @@ struct ONNXExporter {
     }
 
     /// Appends the ONNX node(s) for `module`; false when it has none (Dropout).
-    mutating func emit(_ module: Module, inputs: [String], output: String) throws -> Bool {
+    mutating func emit(_ module: Module, index: Int, inputs: [String], output: String) throws -> Bool {
         let name = module.name
         let parameters = Dictionary(module.namedParameters.map { ($0.0, $0.1.value) }, uniquingKeysWith: { a, _ in a })
         func weight(_ local: String) -> String {
@@ -66,6 +66,9 @@ struct ONNXExporter {
         let spec = module.spec
         switch spec.kind {
         case .dense:
+            guard model.inputShapes(ofNode: index).first?.count == 1 else {
+                throw FormatError(path: path, .onnxNode(node: name, op: "Gemm", problem: "ONNX export takes Dense layers on flat vectors only; this one reads token sequences"))
+            }
             let operands = [inputs[0], weight("weight")] + (parameters["bias"] != nil ? [weight("bias")] : [])
             append("Gemm", name, operands, output, [Self.int("transB", 1)])
         case .conv2d:
@@ -100,6 +103,9 @@ struct ONNXExporter {
         case .add: append(inputs.count == 2 ? "Add" : "Sum", name, inputs, output)
         case .concat: append("Concat", name, inputs, output, [Self.int("axis", 1)])
         case .dropout: return false
+        case .embedding, .positionEmbedding, .tokenTypeEmbedding, .layerNorm, .paddingMask, .selfAttention,
+             .meanPooling, .l2Normalize:
+            throw FormatError(path: path, .onnxNode(node: name, op: spec.kind.rawValue, problem: "ONNX export of transformer layers is not supported yet; save the model as safetensors"))
         }
         return true
     }

@@ -71,24 +71,57 @@ public final class Sigmoid: Layer {
 }
 
 /// `y = x·Φ(x) = x/2 · (1 + erf(x/√2))` (exact GELU); `dx = dy · (Φ(x) + x·φ(x))`.
+///
+/// With `approximation` `.tanh`, GPT-2's `y = x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³)))`
+/// (PyTorch's `approximate='tanh'`, Hugging Face's `gelu_new`).
 public final class GELU: Layer {
+    /// How Φ is computed.
+    public enum Approximation: String, Sendable {
+        /// The exact Gaussian CDF through erf.
+        case none
+        /// The tanh approximation.
+        case tanh
+    }
     public var name: String
+    /// How Φ is computed.
+    public let approximation: Approximation
     private var input = Tensor.zeros([0])
-    /// Creates the layer.
-    public init(name: String) { self.name = name }
-    public var spec: LayerSpec { LayerSpec(kind: .gelu) }
+    /// Creates the layer (exact unless told otherwise).
+    public init(name: String, approximation: Approximation = .none) {
+        self.name = name; self.approximation = approximation
+    }
+    public var spec: LayerSpec {
+        var s = LayerSpec(kind: .gelu)
+        if approximation == .tanh { s.approximation = Approximation.tanh.rawValue }
+        return s
+    }
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] { try sameShape(inputShapes, name) }
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         if training { input = x }
-        return x.map { 0.5 * $0 * (1 + Float.erf($0 * 0.70710678)) }
-    }
-    public func backward(_ dy: Tensor) -> Tensor {
-        input.zipMap(dy) { x, g in
-            let cdf = 0.5 * (1 + Float.erf(x * 0.70710678))
-            let pdf = 0.39894228 * Float.exp(-0.5 * x * x)
-            return g * (cdf + x * pdf)
+        switch approximation {
+        case .none: return x.map { 0.5 * $0 * (1 + Float.erf($0 * 0.70710678)) }
+        case .tanh:
+            return x.map { v in 0.5 * v * (1 + Float.tanh(Self.tanhScale * (v + 0.044715 * v * v * v))) }
         }
     }
+    public func backward(_ dy: Tensor) -> Tensor {
+        switch approximation {
+        case .none:
+            return input.zipMap(dy) { x, g in
+                let cdf = 0.5 * (1 + Float.erf(x * 0.70710678))
+                let pdf = 0.39894228 * Float.exp(-0.5 * x * x)
+                return g * (cdf + x * pdf)
+            }
+        case .tanh:
+            return input.zipMap(dy) { x, g in
+                let t = Float.tanh(Self.tanhScale * (x + 0.044715 * x * x * x))
+                let inner = Self.tanhScale * (1 + 3 * 0.044715 * x * x)
+                return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * inner)
+            }
+        }
+    }
+    /// √(2/π).
+    private static let tanhScale: Float = 0.7978845608
 }
 
 /// Reshapes `[N, d1, d2, …]` to `[N, d1·d2·…]`.

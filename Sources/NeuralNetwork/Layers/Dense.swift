@@ -2,7 +2,9 @@ import TensorCore
 
 /// A fully connected layer: `y = x · Wᵀ + b`.
 ///
-/// Shapes: input `[N, in]`, weight `[out, in]`, bias `[out]`, output `[N, out]`.
+/// Shapes: input `[N, in]`, weight `[out, in]`, bias `[out]`, output `[N, out]`. An input with
+/// more axes (`[N, T, in]`, the tokens of a sequence) is treated as `N·T` rows of `in` features and
+/// gives `[N, T, out]`.
 /// Backward: `dW = dyᵀ · x`, `db = Σₙ dy`, `dx = dy · W`.
 public final class Dense: Layer, InputGradientSkipping {
     public var name: String
@@ -11,7 +13,8 @@ public final class Dense: Layer, InputGradientSkipping {
     /// `[out]`, or nil for a layer without bias.
     public let bias: Parameter?
     public var computesInputGradient = true
-    private var input = Tensor.zeros([0, 0])  // [N, in], cached by forward
+    private var input = Tensor.zeros([0, 0])  // [rows, in], cached by forward
+    private var inputShape: [Int] = []         // the batch's shape before flattening to rows
 
     /// Threads that share each inference product by output features, or nil for the calling
     /// thread alone. Training ignores it (it splits batches between its own workers).
@@ -50,34 +53,47 @@ public final class Dense: Layer, InputGradientSkipping {
     }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
-        let s = try requireRank(inputShapes, 1, name, "a flat vector (add a Flatten layer before it)")
-        guard s[0] == inFeatures else {
-            throw ModelError.inputFeatures(layer: name, expected: inFeatures, got: s[0])
-        }
-        return [outFeatures]
+        try linearOutputShape(inputShapes, layer: name, inFeatures: inFeatures, outFeatures: outFeatures)
     }
 
     public func multiplyAdds(for inputShapes: [[Int]], nonZeroOnly: Bool) -> Int {
-        nonZeroOnly ? weight.value.nonZeroCount() : weight.count
+        (nonZeroOnly ? weight.value.nonZeroCount() : weight.count) * linearRowsPerSample(inputShapes)
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        precondition(x.rank == 2 && x.shape[1] == inFeatures, "\(name): input \(x.shape) does not fit [N, \(inFeatures)]")
-        let n = x.shape[0]
-        if training { input = x }
+        precondition(x.rank >= 2 && x.shape.last == inFeatures, "\(name): input \(x.shape) does not fit [N, …, \(inFeatures)]")
+        let rows = x.rank == 2 ? x : x.reshaped([x.count / inFeatures, inFeatures])
+        if training { input = rows; inputShape = x.shape }
         // Smaller products lose more to the hand-off between threads than they gain.
-        let threads = !training && n * weight.count >= 65_536 ? pool : nil
-        var y = linear(x, weight: weight.value, pool: threads)
+        let threads = !training && rows.shape[0] * weight.count >= 65_536 ? pool : nil
+        var y = linear(rows, weight: weight.value, pool: threads)
         if let bias { addRowVector(&y, bias.value) }
-        return y
+        return x.rank == 2 ? y : y.reshaped(Array(x.shape.dropLast()) + [outFeatures])
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
-        let n = dy.shape[0]
-        precondition(input.shape == [n, inFeatures], "\(name): backward without a matching training forward")
+    public func backward(_ gradient: Tensor) -> Tensor {
+        let dy = gradient.rank == 2 ? gradient : gradient.reshaped([gradient.count / outFeatures, outFeatures])
+        precondition(input.shape == [dy.shape[0], inFeatures] && gradient.shape.dropLast() == inputShape.dropLast(),
+                     "\(name): backward without a matching training forward")
         weight.gradient = matmul(dy, .transposed, input, .none)   // dyᵀ · x: [out, in]
         if let bias { bias.gradient = channelSums(dy) }
         guard computesInputGradient else { return Tensor.zeros([0]) }
-        return matmul(dy, .none, weight.value, .none)               // dy · W: [N, in]
+        return matmul(dy, .none, weight.value, .none).reshaped(inputShape)  // dy · W: [rows, in]
     }
+}
+
+/// The per-sample output shape of a linear layer: the input's leading axes kept, the last
+/// (`inFeatures`) replaced by `outFeatures`.
+func linearOutputShape(_ shapes: [[Int]], layer: String, inFeatures: Int, outFeatures: Int) throws -> [Int] {
+    guard shapes.count == 1 else { throw ModelError.notOneInput(layer: layer, got: shapes.count) }
+    guard let last = shapes[0].last else {
+        throw ModelError.inputRank(layer: layer, rank: 1, expected: "features on the last axis", shape: shapes[0])
+    }
+    guard last == inFeatures else { throw ModelError.inputFeatures(layer: layer, expected: inFeatures, got: last) }
+    return Array(shapes[0].dropLast()) + [outFeatures]
+}
+
+/// How many rows of features a linear layer multiplies per sample (the tokens of a sequence, else 1).
+func linearRowsPerSample(_ shapes: [[Int]]) -> Int {
+    shapes.first.map { $0.dropLast().reduce(1, *) } ?? 1
 }

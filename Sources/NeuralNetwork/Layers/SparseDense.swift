@@ -77,17 +77,18 @@ public final class SparseDense: Layer {
     }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
-        let s = try requireRank(inputShapes, 1, name, "a flat vector (add a Flatten layer before it)")
-        guard s[0] == weight.columns else { throw ModelError.inputFeatures(layer: name, expected: weight.columns, got: s[0]) }
-        return [weight.rows]
+        try linearOutputShape(inputShapes, layer: name, inFeatures: weight.columns, outFeatures: weight.rows)
     }
 
     public func multiplyAdds(for inputShapes: [[Int]], nonZeroOnly: Bool) -> Int {
-        nonZeroOnly ? weight.nonZeroCount : weight.rows * weight.columns
+        (nonZeroOnly ? weight.nonZeroCount : weight.rows * weight.columns) * linearRowsPerSample(inputShapes)
     }
 
-    public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        precondition(x.rank == 2 && x.shape[1] == weight.columns, "\(name): input \(x.shape) does not fit [N, \(weight.columns)]")
+    public func forward(_ input: Tensor, training: Bool) -> Tensor {
+        precondition(input.rank >= 2 && input.shape.last == weight.columns,
+                     "\(name): input \(input.shape) does not fit [N, …, \(weight.columns)]")
+        // Tokens of a sequence ([N, T, in]) are rows like samples.
+        let x = input.rank == 2 ? input : input.reshaped([input.count / weight.columns, weight.columns])
         let n = x.shape[0], rows = weight.rows, columns = weight.columns
         var y: Tensor
         if n == 1 {
@@ -101,7 +102,7 @@ public final class SparseDense: Layer {
             y = forBatches.multiply(batch: x, pool: pool)
         }
         if let bias { addRowVector(&y, bias) }
-        return y
+        return input.rank == 2 ? y : y.reshaped(Array(input.shape.dropLast()) + [rows])
     }
 
     public func backward(_ gradient: Tensor) -> Tensor {

@@ -1,0 +1,221 @@
+import TensorCore
+
+/// A lookup table: each token id of a `[N, T]` batch becomes its row of `weight` (`[count,
+/// features]`), giving `[N, T, features]`. Ids are whole numbers stored as floats (exact below
+/// 2²⁴). Backward adds each token's gradient into its row; ids have no gradient.
+public final class Embedding: Layer, TokenInput {
+    public var name: String
+    /// `[count, features]`: one row per id.
+    public let weight: Parameter
+    private var ids: [Int] = []
+
+    /// The number of ids (the vocabulary size).
+    public var count: Int { weight.value.shape[0] }
+    /// Features per token.
+    public var features: Int { weight.value.shape[1] }
+
+    /// Creates a table with entries drawn from N(0, `standardDeviation`²) (PyTorch's
+    /// `nn.Embedding` draws N(0, 1); GPT-2 draws N(0, 0.02²)).
+    public init(name: String, count: Int, features: Int, standardDeviation: Float = 1, rng: inout SeededGenerator) {
+        self.name = name
+        weight = Parameter(normalTensor([count, features], standardDeviation: standardDeviation, rng: &rng))
+    }
+
+    /// Creates a table from explicit values `[count, features]`.
+    public init(name: String, weight: Tensor) {
+        precondition(weight.rank == 2, "Embedding weight must be [count, features], got \(weight.shape)")
+        self.name = name
+        self.weight = Parameter(weight)
+    }
+
+    public var spec: LayerSpec {
+        var s = LayerSpec(kind: .embedding)
+        s.count = count; s.features = features
+        return s
+    }
+
+    public var namedParameters: [(String, Parameter)] { [("weight", weight)] }
+
+    public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
+        let s = try requireRank(inputShapes, 1, name, "a sequence of token ids [T]")
+        return [s[0], features]
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let (d, v) = (features, count)
+        let ids = x.scalars.map { id -> Int in
+            precondition(id >= 0 && id < Float(v) && id == id.rounded(.down),
+                         "\(name): token id \(id) is not a whole number in 0..<\(v)")
+            return Int(id)
+        }
+        if training { self.ids = ids }
+        return Tensor(shape: x.shape + [d]) { out in
+            weight.value.withUnsafeBufferPointer { w in
+                for (t, id) in ids.enumerated() {
+                    (out.baseAddress! + t * d).update(from: w.baseAddress! + id * d, count: d)
+                }
+            }
+        }
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        let d = features
+        precondition(dy.count == ids.count * d, "\(name): backward without a matching training forward")
+        var gradient = Tensor.zeros(weight.value.shape)
+        gradient.withUnsafeMutableBufferPointer { g in
+            dy.withUnsafeBufferPointer { gy in
+                for (t, id) in ids.enumerated() {
+                    let row = g.baseAddress! + id * d, src = gy.baseAddress! + t * d
+                    for j in 0..<d { row[j] += src[j] }
+                }
+            }
+        }
+        weight.gradient = gradient
+        return Tensor.zeros(Array(dy.shape.dropLast()))
+    }
+}
+
+/// Learned positions: adds row `offset + t` of `weight` (`[count, features]`) to token `t` of
+/// each `[N, T, features]` sample. `offset` is the position of the first token (0, or the
+/// tokens already generated when a model continues text one token at a time).
+public final class PositionEmbedding: Layer {
+    public var name: String
+    /// `[count, features]`: one row per position.
+    public let weight: Parameter
+    /// The position of the first token of the next forward pass.
+    public var offset = 0
+    private var length = 0
+
+    /// The longest sequence the table covers.
+    public var count: Int { weight.value.shape[0] }
+    /// Features per token.
+    public var features: Int { weight.value.shape[1] }
+
+    /// Creates a table with entries drawn from N(0, `standardDeviation`²).
+    public init(name: String, count: Int, features: Int, standardDeviation: Float = 1, rng: inout SeededGenerator) {
+        self.name = name
+        weight = Parameter(normalTensor([count, features], standardDeviation: standardDeviation, rng: &rng))
+    }
+
+    public var spec: LayerSpec {
+        var s = LayerSpec(kind: .positionEmbedding)
+        s.count = count; s.features = features
+        return s
+    }
+
+    public var namedParameters: [(String, Parameter)] { [("weight", weight)] }
+
+    public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
+        try rowAddingShape(inputShapes, layer: name, features: features, maximumLength: count)
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let (t, d) = (x.shape[1], features)
+        precondition(x.rank == 3 && x.shape[2] == d && offset + t <= count,
+                     "\(name): input \(x.shape) at position \(offset) does not fit \(count) positions of \(d) features")
+        if training { length = t }
+        var y = x
+        y.withUnsafeMutableBufferPointer { py in
+            weight.value.withUnsafeBufferPointer { w in
+                let rows = w.baseAddress! + offset * d
+                for n in 0..<x.shape[0] {
+                    let sample = py.baseAddress! + n * t * d
+                    for j in 0..<(t * d) { sample[j] += rows[j] }
+                }
+            }
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        let d = features
+        precondition(dy.rank == 3 && dy.shape[1] == length, "\(name): backward without a matching training forward")
+        var gradient = Tensor.zeros(weight.value.shape)
+        gradient.withUnsafeMutableBufferPointer { g in
+            dy.withUnsafeBufferPointer { gy in
+                let rows = g.baseAddress! + offset * d
+                for n in 0..<dy.shape[0] {
+                    let sample = gy.baseAddress! + n * length * d
+                    for j in 0..<(length * d) { rows[j] += sample[j] }
+                }
+            }
+        }
+        weight.gradient = gradient
+        return dy
+    }
+}
+
+/// Token types (BERT's segments A and B): adds row `type` of `weight` (`[count, features]`) to
+/// every token. Single sentences are all type 0, which is what this layer adds.
+public final class TokenTypeEmbedding: Layer {
+    public var name: String
+    /// `[count, features]`: one row per token type.
+    public let weight: Parameter
+    /// The type every token gets.
+    public let type = 0
+
+    /// The number of token types.
+    public var count: Int { weight.value.shape[0] }
+    /// Features per token.
+    public var features: Int { weight.value.shape[1] }
+
+    /// Creates a table with entries drawn from N(0, `standardDeviation`²).
+    public init(name: String, count: Int, features: Int, standardDeviation: Float = 1, rng: inout SeededGenerator) {
+        self.name = name
+        weight = Parameter(normalTensor([count, features], standardDeviation: standardDeviation, rng: &rng))
+    }
+
+    public var spec: LayerSpec {
+        var s = LayerSpec(kind: .tokenTypeEmbedding)
+        s.count = count; s.features = features
+        return s
+    }
+
+    public var namedParameters: [(String, Parameter)] { [("weight", weight)] }
+
+    public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
+        try rowAddingShape(inputShapes, layer: name, features: features, maximumLength: nil)
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let d = features
+        precondition(x.shape.last == d, "\(name): input \(x.shape) does not end in \(d) features")
+        var y = x
+        y.withUnsafeMutableBufferPointer { py in
+            weight.value.withUnsafeBufferPointer { w in
+                let row = w.baseAddress! + type * d
+                for r in 0..<(x.count / d) {
+                    let token = py.baseAddress! + r * d
+                    for j in 0..<d { token[j] += row[j] }
+                }
+            }
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        let d = features
+        var gradient = Tensor.zeros(weight.value.shape)
+        let sums = channelSums(dy.reshaped([dy.count / d, d]))
+        for j in 0..<d { gradient.scalars[type * d + j] = sums.scalars[j] }
+        weight.gradient = gradient
+        return dy
+    }
+}
+
+/// `[T, features]` in, the same out, with `T` within `maximumLength` when given.
+private func rowAddingShape(_ shapes: [[Int]], layer: String, features: Int, maximumLength: Int?) throws -> [Int] {
+    let s = try requireRank(shapes, 2, layer, "a sequence of token features [T, \(features)]")
+    guard s[1] == features else { throw ModelError.inputFeatures(layer: layer, expected: features, got: s[1]) }
+    if let maximumLength, s[0] > maximumLength {
+        throw ModelError.sequenceInput(layer: layer, problem: "sequences of \(s[0]) tokens exceed its \(maximumLength) positions")
+    }
+    return s
+}
+
+/// A tensor of N(0, σ²) entries (Box–Muller on the seeded generator).
+func normalTensor(_ shape: [Int], standardDeviation: Float, rng: inout SeededGenerator) -> Tensor {
+    var t = Tensor.zeros(shape)
+    for i in 0..<t.count { t.scalars[i] = rng.nextNormal() * standardDeviation }
+    return t
+}

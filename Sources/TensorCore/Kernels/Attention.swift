@@ -1,0 +1,240 @@
+import RealModule
+
+/// Multi-head scaled dot-product attention over `[N, T, ·]` sequences, forward and backward,
+/// with the scale, the masks and the softmax fused into one pass over each score row.
+///
+/// For each sample and head `h`: `S = Q_h·K_hᵀ / √dₕ`, masked (a key outside the sample's
+/// padding mask, or after the query under the causal mask, gets probability 0), `P =
+/// softmax(S)` by rows, and `O_h = P·V_h`. The per-head products go through BLAS on strided
+/// views, so a fused QKV projection (`[N, T, 3d]`) is read in place.
+
+/// Where one of Q, K or V sits: a `[N, T, width]` tensor and the column its `d` features start at.
+/// A fused QKV tensor gives `(qkv, 0)`, `(qkv, d)` and `(qkv, 2d)`.
+public struct AttentionOperand {
+    /// The tensor holding the operand, `[N, T, width]`.
+    public var tensor: Tensor
+    /// The first of its `d` columns.
+    public var column: Int
+    /// Creates an operand view.
+    public init(_ tensor: Tensor, column: Int = 0) { self.tensor = tensor; self.column = column }
+    var width: Int { tensor.shape[2] }
+}
+
+/// The dimensions of one attention call.
+public struct AttentionShape: Equatable, Sendable {
+    /// Samples.
+    public var batch: Int
+    /// Tokens per sample.
+    public var length: Int
+    /// Heads.
+    public var heads: Int
+    /// Features per head.
+    public var headDimension: Int
+    /// Whether query `i` sees only keys `j ≤ i`.
+    public var causal: Bool
+    /// The model width, `heads · headDimension`.
+    public var features: Int { heads * headDimension }
+    /// Creates a shape.
+    public init(batch: Int, length: Int, heads: Int, headDimension: Int, causal: Bool) {
+        self.batch = batch; self.length = length; self.heads = heads
+        self.headDimension = headDimension; self.causal = causal
+    }
+}
+
+/// The output `[N, T, d]` of multi-head attention and, when `keepProbabilities`, the probabilities
+/// `[N, heads, T, T]` that `attentionBackward` needs.
+///
+/// - Parameters:
+///   - keyMask: `[N, T]`, 1 for a real token and 0 for padding, or nil when every key counts.
+///     A query whose every key is masked gets a zero output.
+/// - Precondition: Q, K and V are `[N, T, width]` with `d` columns from their offsets, and the
+///   mask (when given) is `[N, T]`.
+/// - Complexity: O(N·T²·d).
+public func attention(query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
+                      shape: AttentionShape, keyMask: Tensor? = nil,
+                      keepProbabilities: Bool = false) -> (output: Tensor, probabilities: Tensor?) {
+    checkOperands([query, key, value], shape: shape, keyMask: keyMask)
+    let (t, hd, d) = (shape.length, shape.headDimension, shape.features)
+    let scale = 1 / Float(hd).squareRoot()
+    var probabilities = Tensor.zeros(keepProbabilities ? [shape.batch, shape.heads, t, t] : [0])
+    var scratch = [Float](repeating: 0, count: keepProbabilities ? 0 : t * t)
+    let output = Tensor(shape: [shape.batch, t, d]) { out in
+        query.tensor.withUnsafeBufferPointer { pq in
+        key.tensor.withUnsafeBufferPointer { pk in
+        value.tensor.withUnsafeBufferPointer { pv in
+        probabilities.withUnsafeMutableBufferPointer { pp in
+        scratch.withUnsafeMutableBufferPointer { ps in
+        withMask(keyMask) { mask in
+            let (lq, lk, lv) = (query.width, key.width, value.width)
+            for n in 0..<shape.batch {
+                for h in 0..<shape.heads {
+                    let p = keepProbabilities ? pp.baseAddress! + (n * shape.heads + h) * t * t : ps.baseAddress!
+                    let q = pq.baseAddress! + n * t * lq + query.column + h * hd
+                    let k = pk.baseAddress! + n * t * lk + key.column + h * hd
+                    let v = pv.baseAddress! + n * t * lv + value.column + h * hd
+                    BLAS.gemm(.none, .transposed, m: t, n: t, k: hd, alpha: scale, a: q, lda: lq, b: k, ldb: lk,
+                              c: p, ldc: t)
+                    maskedSoftmaxRows(p, length: t, causal: shape.causal, mask: mask.map { $0 + n * t })
+                    BLAS.gemm(.none, .none, m: t, n: hd, k: t, a: p, lda: t, b: v, ldb: lv,
+                              c: out.baseAddress! + n * t * d + h * hd, ldc: d)
+                }
+            }
+        }
+        }
+        }
+        }
+        }
+        }
+    }
+    return (output, keepProbabilities ? probabilities : nil)
+}
+
+/// The gradients of `attention` with respect to Q, K and V, from the gradient `dOutput` of its
+/// output (`[N, T, d]`) and the probabilities it kept. Each is `[N, T, d]`, or, for a fused
+/// QKV input, one `[N, T, 3d]` tensor (`fusedWidth` = 3d) holding all three at the operands'
+/// columns.
+///
+/// Per head: `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P)) / √dₕ`, `dQ = dS·K`, `dK = dSᵀ·Q`,
+/// `dV = Pᵀ·dO`. Masked entries have `P = 0`, so they pass no gradient.
+/// - Precondition: the operands and the probabilities are the ones the forward pass used.
+/// - Complexity: O(N·T²·d).
+public func attentionBackward(_ dOutput: Tensor, probabilities: Tensor,
+                              query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
+                              shape: AttentionShape, fusedWidth: Int? = nil)
+    -> (query: Tensor, key: Tensor, value: Tensor) {
+    checkOperands([query, key, value], shape: shape, keyMask: nil)
+    let (t, hd, d) = (shape.length, shape.headDimension, shape.features)
+    precondition(dOutput.shape == [shape.batch, t, d] && probabilities.shape == [shape.batch, shape.heads, t, t],
+                 "attentionBackward: gradient \(dOutput.shape) or probabilities \(probabilities.shape) do not fit \(shape)")
+    let scale = 1 / Float(hd).squareRoot()
+    let width = fusedWidth ?? d
+    // The fused case writes dQ, dK and dV into one tensor, at the operands' columns.
+    let columns = fusedWidth == nil ? (0, 0, 0) : (query.column, key.column, value.column)
+    var dq = Tensor.zeros([shape.batch, t, width])
+    var dk = fusedWidth == nil ? Tensor.zeros([shape.batch, t, d]) : Tensor.zeros([0])
+    var dv = dk
+    var dScores = [Float](repeating: 0, count: t * t)
+    dOutput.withUnsafeBufferPointer { pg in
+    probabilities.withUnsafeBufferPointer { pp in
+    query.tensor.withUnsafeBufferPointer { pq in
+    key.tensor.withUnsafeBufferPointer { pk in
+    value.tensor.withUnsafeBufferPointer { pv in
+    dq.withUnsafeMutableBufferPointer { bq in
+    dk.withUnsafeMutableBufferPointer { bk in
+    dv.withUnsafeMutableBufferPointer { bv in
+    dScores.withUnsafeMutableBufferPointer { ds in
+        let (lq, lk, lv) = (query.width, key.width, value.width)
+        let gq = bq.baseAddress!
+        let gk = fusedWidth == nil ? bk.baseAddress! : gq, gv = fusedWidth == nil ? bv.baseAddress! : gq
+        let s = ds.baseAddress!
+        for n in 0..<shape.batch {
+            for h in 0..<shape.heads {
+                let p = pp.baseAddress! + (n * shape.heads + h) * t * t
+                let go = pg.baseAddress! + n * t * d + h * hd
+                let q = pq.baseAddress! + n * t * lq + query.column + h * hd
+                let k = pk.baseAddress! + n * t * lk + key.column + h * hd
+                let v = pv.baseAddress! + n * t * lv + value.column + h * hd
+                let row = n * t * width + h * hd
+                // dP = dO·Vᵀ, then dS in place.
+                BLAS.gemm(.none, .transposed, m: t, n: t, k: hd, a: go, lda: d, b: v, ldb: lv, c: s, ldc: t)
+                for i in 0..<t {
+                    let pr = p + i * t, sr = s + i * t
+                    var dot: Float = 0
+                    for j in 0..<t { dot = Relaxed.multiplyAdd(pr[j], sr[j], dot) }
+                    for j in 0..<t { sr[j] = pr[j] * (sr[j] - dot) * scale }
+                }
+                BLAS.gemm(.none, .none, m: t, n: hd, k: t, a: s, lda: t, b: k, ldb: lk,
+                          c: gq + row + columns.0, ldc: width)
+                BLAS.gemm(.transposed, .none, m: t, n: hd, k: t, a: s, lda: t, b: q, ldb: lq,
+                          c: gk + row + columns.1, ldc: width)
+                BLAS.gemm(.transposed, .none, m: t, n: hd, k: t, a: p, lda: t, b: go, ldb: d,
+                          c: gv + row + columns.2, ldc: width)
+            }
+        }
+    }
+    }
+    }
+    }
+    }
+    }
+    }
+    }
+    }
+    return (dq, dk, dv)
+}
+
+/// Scales nothing (the scale is in the product): masks and normalizes each row of the `t×t`
+/// score matrix at `p` in place. Masked entries become exactly 0; a row with no visible key
+/// becomes all zeros.
+private func maskedSoftmaxRows(_ p: UnsafeMutablePointer<Float>, length t: Int, causal: Bool,
+                               mask: UnsafePointer<Float>?) {
+    for i in 0..<t {
+        let row = p + i * t
+        let visible = causal ? i + 1 : t
+        var m = -Float.infinity
+        for j in 0..<visible where mask == nil || mask![j] != 0 { m = max(m, row[j]) }
+        guard m > -Float.infinity else {
+            for j in 0..<t { row[j] = 0 }
+            continue
+        }
+        var sum: Float = 0
+        for j in 0..<visible {
+            if mask == nil || mask![j] != 0 {
+                let e = Float.exp(row[j] - m)
+                row[j] = e
+                sum += e
+            } else {
+                row[j] = 0
+            }
+        }
+        let inverse = 1 / sum
+        for j in 0..<visible { row[j] *= inverse }
+        for j in visible..<t { row[j] = 0 }
+    }
+}
+
+private func withMask<R>(_ mask: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let mask else { return body(nil) }
+    return mask.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+private func checkOperands(_ operands: [AttentionOperand], shape: AttentionShape, keyMask: Tensor?) {
+    for o in operands {
+        precondition(o.tensor.rank == 3 && o.tensor.shape[0] == shape.batch && o.tensor.shape[1] == shape.length
+                     && o.column >= 0 && o.column + shape.features <= o.width,
+                     "attention: operand \(o.tensor.shape) at column \(o.column) does not hold \(shape)")
+    }
+    precondition(keyMask == nil || keyMask!.shape == [shape.batch, shape.length],
+                 "attention: key mask \(keyMask!.shape) is not [\(shape.batch), \(shape.length)]")
+}
+
+/// The naive twin of `attention` in Double, for tests: `[N, T, d]` from separate
+/// `[N, T, d]` Q, K and V.
+package func naiveAttention(query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape,
+                            keyMask: Tensor? = nil) -> Tensor {
+    let (t, hd, d) = (shape.length, shape.headDimension, shape.features)
+    var out = Tensor.zeros([shape.batch, t, d])
+    for n in 0..<shape.batch {
+        for h in 0..<shape.heads {
+            for i in 0..<t {
+                var scores = [Double?](repeating: nil, count: t)
+                for j in 0..<t where (!shape.causal || j <= i) && (keyMask == nil || keyMask!.scalars[n * t + j] != 0) {
+                    var s = 0.0
+                    for c in 0..<hd {
+                        s += Double(query.scalars[(n * t + i) * d + h * hd + c]) * Double(key.scalars[(n * t + j) * d + h * hd + c])
+                    }
+                    scores[j] = s / Double(hd).squareRoot()
+                }
+                guard let m = scores.compactMap({ $0 }).max() else { continue }
+                let weights = scores.map { $0.map { Double.exp($0 - m) } ?? 0 }
+                let total = weights.reduce(0, +)
+                for c in 0..<hd {
+                    var o = 0.0
+                    for j in 0..<t { o += weights[j] / total * Double(value.scalars[(n * t + j) * d + h * hd + c]) }
+                    out.scalars[(n * t + i) * d + h * hd + c] = Float(o)
+                }
+            }
+        }
+    }
+    return out
+}
