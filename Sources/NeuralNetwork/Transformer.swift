@@ -68,15 +68,17 @@ extension Graph {
     /// A BERT encoder with Hugging Face's module names (`embeddings.word_embeddings`,
     /// `encoder.layer.0.attention.self.query`, …), so a `BertModel` state dict loads as it is.
     ///
-    /// Input: token ids `[T]` per sample (shorter batches are fine), padded with
-    /// `paddingID`. Output: with `pooling`, the mean of the real tokens' last hidden states,
-    /// L2-normalized (`[d]`, a sentence embedding as sentence-transformers computes it);
-    /// otherwise the last hidden states `[T, d]`.
+    /// Input: token ids `[T]` per sample, `T` = `sequenceLength` (default: every position;
+    /// shorter batches are fine), padded with `paddingID`. Output: with `pooling`, the mean of
+    /// the real tokens' last hidden states (`[d]`, a sentence embedding as sentence-transformers
+    /// computes it), L2-normalized when `normalize`; otherwise the last hidden states `[T, d]`.
     /// Weights are drawn at random from `seed`; load a checkpoint to use a trained model.
-    public static func bertEncoder(_ c: TransformerConfiguration, pooling: Bool = true, seed: UInt64 = 1) throws -> Graph {
+    public static func bertEncoder(_ c: TransformerConfiguration, pooling: Bool = true, normalize: Bool = true,
+                                   sequenceLength: Int? = nil, seed: UInt64 = 1) throws -> Graph {
         try c.validate()
         var rng = SeededGenerator(seed: seed)
-        let (d, g) = (c.features, Graph(inputShape: [c.positions]))
+        let length = min(sequenceLength ?? c.positions, c.positions)
+        let (d, g) = (c.features, Graph(inputShape: [max(length, 1)]))
         func dense(_ name: String, _ inputs: Int, _ outputs: Int, after x: Graph.NodeID) throws -> Graph.NodeID {
             try g.add(Dense(name: name, inFeatures: inputs, outFeatures: outputs, initializer: .torch, rng: &rng), after: x)
         }
@@ -108,7 +110,7 @@ extension Graph {
         }
         if pooling {
             x = try g.add(MeanPooling(name: "pooling"), inputs: [x] + (mask.map { [$0] } ?? []))
-            try g.add(L2Normalize(name: "normalize"), after: x)
+            if normalize { try g.add(L2Normalize(name: "normalize"), after: x) }
         }
         return g
     }
