@@ -81,7 +81,12 @@ public struct DataSource: Sendable {
     /// The layouts.
     public enum Kind: String, Sendable {
         case idx, npz, npy, csv, images
+        /// A folder of plain-text files (`TextCorpus`), for a byte-level language model.
+        case text
     }
+
+    /// Windows of this many bytes when a text corpus is read through `load` (gpt-tiny's context).
+    public static let textWindow = 128
 
     /// The share of a single-split source held out as the test split.
     public static let heldOutTestFraction = 0.2
@@ -96,6 +101,11 @@ public struct DataSource: Sendable {
     /// Inspects `path` and decides its layout (nothing is read yet).
     /// - Throws: `FormatError` when the path does not exist or holds no layout Prune reads.
     public init(_ path: String) throws {
+        if path == "fortunes" || path == TextCorpus.fortunesPath {
+            self.path = path
+            kind = .text
+            return
+        }
         self.path = path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -143,6 +153,7 @@ public struct DataSource: Sendable {
         case .npy: data = try loadNPY()
         case .csv: data = try loadCSV()
         case .images: data = try loadImages()
+        case .text: data = try loadText()
         }
         guard data.training.sampleShape == data.test.sampleShape else {
             throw FormatError(path: path, .unexpectedContent(expected: "test samples shaped like the training samples \(data.training.sampleShape)",
@@ -151,7 +162,7 @@ public struct DataSource: Sendable {
         if let declared {
             data.classes = declared
             try data.checkLabels(below: declared)
-        } else if data.classNames == nil {
+        } else if data.classNames == nil && kind != .text {
             try checkContiguous(data)
         }
         return data
@@ -175,6 +186,14 @@ public struct DataSource: Sendable {
     }
 
     // MARK: Layouts
+
+    private func loadText() throws -> LabeledData {
+        let corpus = try TextCorpus(path: path)
+        let (training, test) = try corpus.datasets(length: Self.textWindow)
+        let origin = SampleOrigins { (corpus.path, "window \($0)") }
+        return LabeledData(training: training, test: test, trainingOrigins: origin, testOrigins: origin, classes: 256,
+                           classNames: nil, testSource: "the held-out files \(corpus.heldOutFiles.joined(separator: ", "))")
+    }
 
     private func loadIDX() throws -> LabeledData {
         let folder = DatasetFolder(path)

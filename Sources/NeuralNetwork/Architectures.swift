@@ -14,6 +14,19 @@ public enum Architecture: String, NamedChoice, Sendable {
     /// blocks (16, 32 and 64 channels; the last two downsample with projection
     /// shortcuts), global average pooling and a classifier — 8 weight layers.
     case resnet8
+    /// A byte-level GPT (issue #15's gpt-tiny): token ids 0–255 in, next-byte logits out; 4
+    /// pre-LN blocks of width 128 with 4 heads, context 128 (the input shape), fused QKV, a
+    /// tanh-GELU MLP of 512, an untied head: 875,264 parameters (`Graph.gptDecoder`).
+    case gptTiny = "gpt-tiny"
+
+    /// Whether the architecture is a causal language model (next-token labels per position).
+    public var isLanguageModel: Bool { self == .gptTiny }
+
+    /// gpt-tiny's configuration for a context of `length` tokens over `vocabulary` ids.
+    public static func gptTinyConfiguration(length: Int = 128, vocabulary: Int = 256) -> TransformerConfiguration {
+        TransformerConfiguration(vocabulary: vocabulary, positions: length, features: 128, heads: 4, layers: 4,
+                                 intermediate: 512, normalization: .pre, causal: true, activation: .tanh, epsilon: 1e-5)
+    }
 
     /// Builds the architecture for `inputShape` images (default `[1, 28, 28]`) and
     /// `classes` outputs, with weights drawn from `seed`.
@@ -55,6 +68,11 @@ public enum Architecture: String, NamedChoice, Sendable {
             return try Graph(inputShape: inputShape, sequential: layers)
         case .resnet8:
             return try Self.resnet8(inputShape: inputShape, classes: classes, initializer: initializer, rng: &rng)
+        case .gptTiny:
+            guard inputShape.count == 1 else {
+                throw ModelError.architectureInput(architecture: "gpt-tiny", shape: inputShape, requirement: "windows of token ids [T]")
+            }
+            return try Graph.gptDecoder(Self.gptTinyConfiguration(length: inputShape[0], vocabulary: classes), seed: seed)
         }
     }
 

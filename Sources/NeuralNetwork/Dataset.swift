@@ -4,7 +4,8 @@ import TensorCore
 public struct Batch {
     /// `[N] + sampleShape`.
     public var inputs: Tensor
-    /// One class index per sample (empty for regression data).
+    /// One class index per sample (empty for regression data); for token sequences, one per
+    /// position, sample by sample (`[N·T]`).
     public var labels: [Int32]
     /// `[N, targetWidth]` regression targets, or nil for classification data.
     public var targets: Tensor?
@@ -23,6 +24,9 @@ public struct Dataset {
     enum Storage {
         case bytes([UInt8], scale: Float)
         case floats([Float])
+        /// Windows of a byte text: sample i reads `length` bytes from `i · stride` and its
+        /// labels are the `length` bytes after each of them (the next-byte targets).
+        case windows([UInt8], length: Int, stride: Int)
     }
 
     let storage: Storage
@@ -34,6 +38,11 @@ public struct Dataset {
     public let targets: [Float]
     /// The width of one regression target (0 for classification data).
     public let targetWidth: Int
+    /// Labels per sample: 1 for classification, the sequence length for next-token data.
+    public var labelsPerSample: Int {
+        if case let .windows(_, length, _) = storage { return length }
+        return 1
+    }
     /// The number of samples.
     public let count: Int
     /// The number of classes (1 + the largest label; 0 for regression data).
@@ -82,6 +91,20 @@ public struct Dataset {
                   count: count, classCount: targetWidth > 0 ? 0 : Int(labels.max() ?? -1) + 1)
     }
 
+    /// Next-byte prediction data from a text: sample `i` is the `length` bytes starting at
+    /// `i · stride` (as token ids 0–255) and its labels are the bytes one further on. Stride 1
+    /// gives every window (training: a shuffled epoch draws windows without replacement);
+    /// stride `length` gives non-overlapping windows that predict each byte once (evaluation).
+    /// - Throws: `ModelError` when the text is shorter than one window plus its last target.
+    public init(text: [UInt8], length: Int, stride: Int = 1) throws {
+        guard length >= 1, stride >= 1, text.count > length else {
+            throw ModelError.datasetSize(values: text.count, sampleShape: [length + 1])
+        }
+        let count = (text.count - 1 - length) / stride + 1
+        self.init(checked: .windows(text, length: length, stride: stride), sampleShape: [length], labels: [],
+                  targets: [], targetWidth: 0, count: count, classCount: 256)
+    }
+
     /// Gathers the samples at `indices` into one batch.
     /// - Complexity: O(indices.count · sample size).
     public func batch<C: Collection>(_ indices: C) -> Batch where C.Element == Int {
@@ -90,6 +113,14 @@ public struct Dataset {
         switch storage {
         case let .bytes(bytes, scale): inputs = Tensor(gathering: indices, fromBytes: bytes, scale: scale, sampleShape: sampleShape)
         case let .floats(values): inputs = Tensor(gathering: indices, from: values, sampleShape: sampleShape)
+        case let .windows(text, length, stride):
+            var ids = [Float](), next = [Int32]()
+            ids.reserveCapacity(n * length); next.reserveCapacity(n * length)
+            for i in indices {
+                let start = i * stride
+                for j in start..<(start + length) { ids.append(Float(text[j])); next.append(Int32(text[j + 1])) }
+            }
+            return Batch(inputs: Tensor(shape: [n, length], scalars: ids), labels: next, targets: nil, teacherLogits: nil)
         }
         if targetWidth > 0 {
             var t = [Float](); t.reserveCapacity(n * targetWidth)

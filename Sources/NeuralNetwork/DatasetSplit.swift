@@ -7,6 +7,13 @@ extension Dataset {
     public func subset(_ indices: [Int]) -> Dataset {
         let size = sampleShape.product
         for i in indices { precondition(i >= 0 && i < count, "sample index \(i) out of range 0..<\(count)") }
+        if case let .windows(text, length, stride) = storage {
+            // The windows' starts, kept as a text of their own.
+            var out = [UInt8](); out.reserveCapacity(indices.count * (length + 1))
+            for i in indices { out.append(contentsOf: text[(i * stride)...(i * stride + length)]) }
+            return Dataset(checked: .windows(out, length: length, stride: length + 1), sampleShape: sampleShape, labels: [],
+                           targets: [], targetWidth: 0, count: indices.count, classCount: classCount)
+        }
         let picked: Storage
         switch storage {
         case let .bytes(bytes, scale):
@@ -17,6 +24,7 @@ extension Dataset {
             var out = [Float](); out.reserveCapacity(indices.count * size)
             for i in indices { out.append(contentsOf: values[(i * size)..<((i + 1) * size)]) }
             picked = .floats(out)
+        case .windows: preconditionFailure("windows are handled above")
         }
         var pickedTargets = [Float](); pickedTargets.reserveCapacity(indices.count * targetWidth)
         for i in indices { pickedTargets.append(contentsOf: targets[(i * targetWidth)..<((i + 1) * targetWidth)]) }

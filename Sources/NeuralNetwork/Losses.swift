@@ -37,7 +37,13 @@ public enum Loss: String, Codable, CaseIterable, Sendable {
 
     /// Computes the loss of `output` on `batch`; `outputs` says whether the model gives
     /// logits (or log-probabilities, which work as logits) or probabilities.
+    /// Scores of a sequence model (`[N, T, C]`) are `N·T` rows with a label each.
     public func evaluate(_ output: Tensor, on batch: Batch, outputs: OutputKind = .logits) -> LossResult {
+        if self == .crossEntropy && output.rank > 2 {
+            var result = evaluate(scoreRows(output), on: batch, outputs: outputs)
+            result.gradient.reshape(output.shape)
+            return result
+        }
         switch self {
         case .crossEntropy where outputs == .probabilities:
             let n = max(batch.labels.count, 1)
@@ -57,4 +63,11 @@ public enum OutputKind: Sendable {
     case logits
     /// Probabilities: the model ends with a softmax.
     case probabilities
+}
+
+/// Class scores as rows: `[N, C]` as it is; a sequence's `[N, T, C]` as `[N·T, C]` (a row per
+/// position, as its labels are laid out).
+public func scoreRows(_ output: Tensor) -> Tensor {
+    guard output.rank > 2, let classes = output.shape.last, classes > 0 else { return output }
+    return output.reshaped([output.count / classes, classes])
 }

@@ -56,7 +56,7 @@ extension Trainer {
         }
         var correct = 0
         if !batch.labels.isEmpty {
-            for (p, y) in zip(argmaxRows(output), batch.labels) where p == Int(y) { correct += 1 }
+            for (p, y) in zip(argmaxRows(scoreRows(output)), batch.labels) where p == Int(y) { correct += 1 }
         }
         guard result.value.isFinite else { return (result.value, correct) }
         if scale != 1 { result.gradient.scale(by: scale) }

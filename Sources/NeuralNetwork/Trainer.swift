@@ -141,14 +141,19 @@ public final class Trainer {
         try Self.check(data, fits: model, loss: options.loss)
         if let validation { try Self.check(validation, fits: model, loss: options.loss) }
         guard options.workers >= 1 else { throw TrainingError.invalidOptions("workers must be ≥ 1, got \(options.workers)") }
+        if let maxSteps = options.maxSteps, maxSteps < 1 {
+            throw TrainingError.invalidOptions("the step limit must be ≥ 1, got \(maxSteps)")
+        }
         if let clip = options.gradientClipNorm, !(clip.isFinite && clip > 0) {
             throw TrainingError.invalidOptions("the gradient clipping norm must be positive, got \(clip)")
         }
         if let distillation = options.distillation { try Self.check(distillation, data: data, model: model, loss: options.loss) }
         var order = Array(0..<data.count)
         let stepsPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
-        let totalSteps = stepsPerEpoch * options.epochs
+        let totalSteps = min(stepsPerEpoch * options.epochs, options.maxSteps ?? .max)
+        let epochs = options.maxSteps.map { min(options.epochs, ($0 + stepsPerEpoch - 1) / stepsPerEpoch) } ?? options.epochs
         let parameters = model.trainableParameters
+        optimizer.exemptFromDecay = options.weightDecayScope == .layerWeights ? model.decayExemptions : []
         let everything = model.parameters
         let replicas = try (1..<max(options.workers, 1)).map { w -> Graph in
             let replica = try model.spec.makeGraph()
@@ -163,13 +168,13 @@ public final class Trainer {
         if let progress { try resume(c, from: progress, order: &order, options: options) }
         cursor = c
         defer { cursor = nil }
-        for epoch in stride(from: max(c.epoch, 1), through: options.epochs, by: 1) {
+        for epoch in stride(from: max(c.epoch, 1), through: epochs, by: 1) {
             if epoch != c.epoch {   // a new epoch (not the one a resume continues)
                 c.epoch = epoch
                 if options.shuffle { c.shuffle.shuffle(&order) }
                 c.stepInEpoch = 0; c.lossSum = 0; c.correct = 0; c.seen = 0; c.elapsed = .zero
             }
-            while c.stepInEpoch < stepsPerEpoch {
+            while c.stepInEpoch < stepsPerEpoch && c.step < totalSteps {
                 let s = c.stepInEpoch
                 let start = clock.now
                 let lo = s * options.batchSize, hi = min(lo + options.batchSize, data.count)
@@ -205,7 +210,7 @@ public final class Trainer {
             }
             let seconds = c.elapsed.seconds
             var report = EpochReport(epoch: epoch, loss: Float(c.lossSum / Double(max(c.seen, 1))),
-                                     trainingAccuracy: Float(c.correct) / Float(max(c.seen, 1)),
+                                     trainingAccuracy: Float(c.correct) / Float(max(c.seen * data.labelsPerSample, 1)),
                                      seconds: seconds, samplesPerSecond: Double(c.seen) / max(seconds, 1e-9),
                                      validation: nil)
             if let validation { report.validation = evaluate(validation, loss: options.loss) }
@@ -265,12 +270,13 @@ public final class Trainer {
             let output = model.forward(batch.inputs, training: false)
             lossSum += Double(loss.evaluate(output, on: batch, outputs: model.outputKind).value) * Double(batch.count)
             if !batch.labels.isEmpty {
-                for (p, y) in zip(argmaxRows(output), batch.labels) where p == Int(y) { correct += 1 }
+                for (p, y) in zip(argmaxRows(scoreRows(output)), batch.labels) where p == Int(y) { correct += 1 }
             }
             lo = hi
         }
         let n = max(data.count, 1)
-        return Evaluation(accuracy: Float(correct) / Float(n), loss: Float(lossSum / Double(n)), samples: data.count)
+        return Evaluation(accuracy: Float(correct) / Float(n * data.labelsPerSample), loss: Float(lossSum / Double(n)),
+                          samples: data.count)
     }
 
     /// Checks that `data` can be used with `model` and `loss`: sample shape, label range,
@@ -281,11 +287,13 @@ public final class Trainer {
             throw TrainingError.dataMismatch("samples are \(data.sampleShape) but the model takes \(model.inputShape)")
         }
         guard data.count > 0 else { throw TrainingError.dataMismatch("the dataset is empty") }
-        let outputs = model.outputShape.product
+        let outputs = data.labelsPerSample > 1 ? model.outputShape.last ?? 0 : model.outputShape.product
         switch loss {
         case .crossEntropy where data.targetWidth > 0:
             throw TrainingError.dataMismatch("cross-entropy needs class labels, but the data has regression targets; use the mse loss")
-        case .crossEntropy where model.outputShape.count != 1:
+        case .crossEntropy where data.labelsPerSample > 1 && model.outputShape.dropLast() != [data.labelsPerSample]:
+            throw TrainingError.dataMismatch("the data has \(data.labelsPerSample) labels per sample (one per position) but the model outputs \(model.outputShape), not [\(data.labelsPerSample), classes]")
+        case .crossEntropy where data.labelsPerSample == 1 && model.outputShape.count != 1:
             throw TrainingError.dataMismatch("cross-entropy needs a flat vector of class scores, the model outputs \(model.outputShape)")
         case .mse where data.targetWidth == 0:
             throw TrainingError.dataMismatch("mse needs regression targets, but the data has class labels; use the cross-entropy loss")
@@ -304,6 +312,19 @@ public final class Trainer {
 extension Duration {
     /// The duration in seconds.
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+extension Graph {
+    /// The trainable parameters that `WeightDecayScope.layerWeights` leaves undecayed: all
+    /// but the weights of `Dense` and `Conv2D` layers.
+    var decayExemptions: Set<ObjectIdentifier> {
+        var exempt: Set<ObjectIdentifier> = []
+        for node in nodes {
+            let decayed: Parameter? = (node.module as? Dense)?.weight ?? (node.module as? Conv2D)?.weight
+            for (_, p) in node.module.namedParameters where p.isTrainable && p !== decayed { exempt.insert(ObjectIdentifier(p)) }
+        }
+        return exempt
+    }
 }
 
 extension Trainer {

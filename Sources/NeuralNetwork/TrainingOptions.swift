@@ -1,5 +1,14 @@
 import TensorCore
 
+/// Which parameters an optimizer's weight decay shrinks.
+public enum WeightDecayScope: String, NamedChoice, Sendable {
+    /// Every trainable parameter (the classic L2 regularizer on everything).
+    case all
+    /// Only the weight matrices and kernels of `Dense` and `Conv2D` layers: biases,
+    /// normalization scales and shifts, and embedding tables are left alone (the GPT recipe).
+    case layerWeights = "layer-weights"
+}
+
 /// Settings of one training run.
 public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Passes over the training data.
@@ -27,6 +36,12 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// (cut entries left out), as PyTorch's `clip_grad_norm_` does: when the norm is larger,
     /// every gradient is multiplied by `max / (norm + 1e-6)`. Nil: no clipping.
     public var gradientClipNorm: Float?
+    /// Stop after this many optimizer steps (nil: after `epochs`); the learning-rate schedule
+    /// spans `min(epochs · steps per epoch, maxSteps)`. For data whose epoch is far longer
+    /// than a run, such as every window of a text corpus.
+    public var maxSteps: Int?
+    /// Which parameters weight decay applies to (nil: all).
+    public var weightDecayScope: WeightDecayScope?
 
     /// Creates options; every setting has Prune's default, tuned for 10 epochs on
     /// Fashion-MNIST with `SGD(momentum: 0.9, weightDecay: 5e-4)` (see docs/RESULTS.md).

@@ -47,21 +47,21 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Regularization as a pruning strategy (then cut with `prune prune --threshold`)")
     var regularization: RegularizerArguments
 
-    @Option(help: "Fraction of the training set held out: per-epoch figures are measured on it (0: none; the test set is read once, at the end).")
-    var validationSplit: Double = Recipe.Defaults.validationSplit
+    @Option(help: "Fraction of the training set held out: per-epoch figures are measured on it (0: none; the test set is read once, at the end). Default \(Recipe.Defaults.validationSplit); gpt-tiny: 0.")
+    var validationSplit: Double?
 
     /// The plan these options describe.
     func recipe() throws -> Recipe {
         Recipe(model: model.value, layers: try parsedLayers(), initializer: initializer, data: dataOptions.data,
                classes: dataOptions.classes,
                seed: hyper.seed, validationSplit: validationSplit, train: hyper.training(regularizer: regularization.spec, distill: distillation.spec),
-               prune: gradual.prune(epochs: hyper.epochs), output: out)
+               prune: gradual.prune(epochs: hyper.epochs ?? Recipe.Defaults.epochs), output: out)
     }
 
     func execution() throws -> PlanExecution {
         var execution = PlanExecution(recipe: try recipe(), options: [
             "layers": "--layers", "validation_split": "--validation-split",
-            "train.epochs": "--epochs", "train.batch_size": "--batch-size", "train.learning_rate": "--learning-rate",
+            "train.epochs": "--epochs", "train.steps": "--steps", "train.gradient_clip": "--gradient-clip", "train.batch_size": "--batch-size", "train.learning_rate": "--learning-rate",
             "train.momentum": "--momentum", "train.weight_decay": "--weight-decay", "train.step_epochs": "--step-epochs",
             "train.step_factor": "--step-factor", "train.warmup_steps": "--warmup-steps",
             "train.regularizer.l1": "--l1", "train.regularizer.l2": "--l2", "train.regularizer.group_lasso": "--group-lasso",
@@ -94,39 +94,48 @@ struct Train: ParsableCommand {
     func run() throws { try execution().execute() }
 }
 
-/// Hyper-parameters shared by training commands.
+/// Hyper-parameters shared by training commands. Those left out take the defaults of the model
+/// (`Recipe.TrainingDefaults`: the classifiers' SGD recipe, or gpt-tiny's AdamW recipe).
 struct TrainingArguments: ParsableArguments {
-    @Option(help: "Passes over the training data.")
-    var epochs: Int = Recipe.Defaults.epochs
-    @Option(help: "Samples per step.")
-    var batchSize: Int = Recipe.Defaults.batchSize
-    @Option(help: "Optimizer: sgd, adam, adamw.")
-    var optimizer: OptimizerKind = Recipe.Defaults.optimizer
-    @Option(help: "Base learning rate.")
-    var learningRate: Float = Recipe.Defaults.learningRate
-    @Option(help: "Momentum (SGD).")
-    var momentum: Float = Recipe.Defaults.momentum
+    typealias D = Recipe.TrainingDefaults
+    @Option(help: "Passes over the training data (default \(D.classifier.epochs); gpt-tiny: \(D.languageModel.epochs)).")
+    var epochs: Int?
+    @Option(help: "Stop after this many steps (default: every epoch; gpt-tiny: \(D.languageModel.steps!)).")
+    var steps: Int?
+    @Option(help: "Samples per step (default \(D.classifier.batchSize); gpt-tiny: \(D.languageModel.batchSize)).")
+    var batchSize: Int?
+    @Option(help: "Optimizer: sgd, adam, adamw (default \(D.classifier.optimizer.rawValue); gpt-tiny: \(D.languageModel.optimizer.rawValue)).")
+    var optimizer: OptimizerKind?
+    @Option(help: "Base learning rate (default \(D.classifier.learningRate); gpt-tiny: \(D.languageModel.learningRate)).")
+    var learningRate: Float?
+    @Option(help: "Momentum (SGD; default \(D.classifier.momentum)).")
+    var momentum: Float?
     @Flag(help: "Use Nesterov momentum (SGD).")
     var nesterov = false
-    @Option(help: "Weight decay: L2 for sgd and adam, decoupled for adamw.")
-    var weightDecay: Float = Recipe.Defaults.weightDecay
-    @Option(help: "Learning-rate schedule: constant, step, cosine.")
-    var schedule: LearningRateSchedule.Kind = Recipe.Defaults.schedule
+    @Option(help: "Weight decay: L2 for sgd and adam, decoupled for adamw (default \(D.classifier.weightDecay); gpt-tiny: \(D.languageModel.weightDecay) on layer weights).")
+    var weightDecay: Float?
+    @Option(help: "Learning-rate schedule: constant, step, cosine (default \(D.classifier.schedule.rawValue)).")
+    var schedule: LearningRateSchedule.Kind?
     @Option(help: "Epochs between decays for --schedule step.")
     var stepEpochs: Int = Recipe.Defaults.stepEpochs
     @Option(help: "Decay factor for --schedule step.")
     var stepFactor: Float = Recipe.Defaults.stepFactor
-    @Option(help: "Linear warm-up steps before the schedule.")
-    var warmupSteps: Int = Recipe.Defaults.warmupSteps
+    @Option(help: "Linear warm-up steps before the schedule (default \(D.classifier.warmupSteps); gpt-tiny: \(D.languageModel.warmupSteps)).")
+    var warmupSteps: Int?
+    @Option(help: "Clip each step's gradients to this global L2 norm (default: none; gpt-tiny: \(D.languageModel.gradientClip!)).")
+    var gradientClip: Float?
     @Option(help: "Seed for weights and shuffling; the same seed gives the same result.")
     var seed: UInt64 = Recipe.Defaults.seed
 
     /// The `train` section these options describe.
     func training(regularizer: Recipe.RegularizerSpec?, distill: Recipe.Distill? = nil) -> Recipe.Training {
-        Recipe.Training(epochs: epochs, batchSize: batchSize, optimizer: optimizer, learningRate: learningRate,
-                        momentum: momentum, nesterov: nesterov, weightDecay: weightDecay, schedule: schedule,
-                        stepEpochs: stepEpochs, stepFactor: stepFactor, warmupSteps: warmupSteps, regularizer: regularizer,
-                        distill: distill)
+        var t = Recipe.Training(epochs: epochs, batchSize: batchSize, optimizer: optimizer, learningRate: learningRate,
+                                momentum: momentum, nesterov: nesterov, weightDecay: weightDecay, schedule: schedule,
+                                stepEpochs: stepEpochs, stepFactor: stepFactor, warmupSteps: warmupSteps, regularizer: regularizer,
+                                distill: distill)
+        t.steps = steps
+        t.gradientClip = gradientClip
+        return t
     }
 }
 

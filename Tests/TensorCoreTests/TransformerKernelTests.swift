@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TensorCore
 import TestSupport
@@ -150,5 +151,50 @@ struct TransformerKernelTests {
         #expect(worst < 1e-3)
         // The masked key of sample 1 (position 3) gets no gradient.
         for j in 0..<d { #expect(g.key.scalars[7 * d + j] == 0 && g.value.scalars[7 * d + j] == 0) }
+    }
+}
+
+@Suite("GELU kernels (sixteen lanes) match libm in Double")
+struct GELUKernelTests {
+    /// Every 1/64 from −12 to 12, plus a tail that is not a multiple of 16.
+    static let points = Tensor(shape: [1539], scalars: (0..<1539).map { Float($0 - 768) / 64 })
+
+    @Test("exact (erf) and tanh forms, values and derivatives", arguments: [GELUForm.exact, .tanh])
+    func values(_ form: GELUForm) {
+        let x = Self.points
+        let y = gelu(x, form: form)
+        let dy = geluBackward(input: x, gradient: Tensor(shape: x.shape, repeating: 1), form: form)
+        var worstValue = 0.0, worstSlope = 0.0
+        for (i, v) in x.scalars.enumerated() {
+            let d = Double(v)
+            let (phi, slope): (Double, Double)
+            switch form {
+            case .exact:
+                phi = 0.5 * (1 + erf(d / 2.0.squareRoot()))
+                slope = phi + d * exp(-0.5 * d * d) / (2 * Double.pi).squareRoot()
+            case .tanh:
+                let c = (2 / Double.pi).squareRoot(), t = tanh(c * (d + 0.044715 * d * d * d))
+                phi = 0.5 * (1 + t)
+                slope = phi + 0.5 * d * (1 - t * t) * c * (1 + 3 * 0.044715 * d * d)
+            }
+            worstValue = max(worstValue, abs(Double(y.scalars[i]) - d * phi))
+            worstSlope = max(worstSlope, abs(Double(dy.scalars[i]) - slope))
+        }
+        #expect(worstValue < 2e-6, "worst |Δ| of the values \(worstValue)")
+        #expect(worstSlope < 2e-6, "worst |Δ| of the derivatives \(worstSlope)")
+    }
+
+    @Test("e^x within 2e-7 relative over the whole range, 0 below it")
+    func exponential() {
+        var worst = 0.0
+        for i in stride(from: -870, through: 880, by: 16) {
+            let lanes = SIMD16<Float>((0..<16).map { Float(i + $0) / 10 })
+            let e = vectorExp(lanes)
+            for j in 0..<16 where lanes[j] >= -87 && lanes[j] <= 88 {
+                worst = max(worst, abs(Double(e[j]) / exp(Double(lanes[j])) - 1))
+            }
+        }
+        #expect(worst < 2e-7, "\(worst)")
+        #expect(vectorExp(SIMD16(repeating: -100))[0] == 0)
     }
 }

@@ -98,30 +98,10 @@ public final class GELU: Layer {
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] { try sameShape(inputShapes, name) }
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         if training { input = x }
-        switch approximation {
-        case .none: return x.map { 0.5 * $0 * (1 + Float.erf($0 * 0.70710678)) }
-        case .tanh:
-            return x.map { v in 0.5 * v * (1 + Float.tanh(Self.tanhScale * (v + 0.044715 * v * v * v))) }
-        }
+        return gelu(x, form: form)
     }
-    public func backward(_ dy: Tensor) -> Tensor {
-        switch approximation {
-        case .none:
-            return input.zipMap(dy) { x, g in
-                let cdf = 0.5 * (1 + Float.erf(x * 0.70710678))
-                let pdf = 0.39894228 * Float.exp(-0.5 * x * x)
-                return g * (cdf + x * pdf)
-            }
-        case .tanh:
-            return input.zipMap(dy) { x, g in
-                let t = Float.tanh(Self.tanhScale * (x + 0.044715 * x * x * x))
-                let inner = Self.tanhScale * (1 + 3 * 0.044715 * x * x)
-                return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * inner)
-            }
-        }
-    }
-    /// √(2/π).
-    private static let tanhScale: Float = 0.7978845608
+    public func backward(_ dy: Tensor) -> Tensor { geluBackward(input: input, gradient: dy, form: form) }
+    private var form: GELUForm { approximation == .tanh ? .tanh : .exact }
 }
 
 /// Reshapes `[N, d1, d2, …]` to `[N, d1·d2·…]`.

@@ -13,6 +13,8 @@ public protocol UpdateRule {
     ///   - step: 1 for the first update of this parameter, then 2, 3, …
     ///   - entries: the value, gradient and state slots (zero at first) of the range.
     func apply(step: Int, learningRate: Float, to entries: ParameterEntries)
+    /// The same rule with no weight decay (for parameters exempt from it).
+    var withoutWeightDecay: UpdateRule { get }
 }
 
 /// Applies an `UpdateRule` to a model's trainable parameters, keeps per-parameter
@@ -22,6 +24,10 @@ public final class Optimizer {
     /// The update math.
     public let rule: UpdateRule
     private var state: [ObjectIdentifier: State] = [:]
+    /// Parameters updated without weight decay (LayerNorms, biases and embeddings, when
+    /// `TrainingOptions.weightDecayScope` is `.layerWeights`); empty: every parameter decays.
+    public var exemptFromDecay: Set<ObjectIdentifier> = []
+    private lazy var undecayedRule = rule.withoutWeightDecay
 
     /// One parameter's slots (`[slotCount, count]`) and its step count.
     private final class State {
@@ -47,7 +53,7 @@ public final class Optimizer {
             let entry = state[key].flatMap { $0.count == p.count ? $0 : nil } ?? State(slotCount: rule.slotCount, count: p.count)
             state[key] = entry
             entry.steps += 1
-            let rule = self.rule, step = entry.steps
+            let rule = exemptFromDecay.contains(key) ? undecayedRule : self.rule, step = entry.steps
             p.value.update(gradient: p.gradient, slots: &entry.slots, mask: p.mask, pool: pool) { entries in
                 rule.apply(step: step, learningRate: learningRate, to: entries)
             }
@@ -120,6 +126,7 @@ public struct SGD: UpdateRule, Equatable, Sendable {
         self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
     }
     public var slotCount: Int { momentum == 0 ? 0 : 1 }
+    public var withoutWeightDecay: UpdateRule { var rule = self; rule.weightDecay = 0; return rule }
     public func apply(step: Int, learningRate lr: Float, to entries: ParameterEntries) {
         let wd = weightDecay, mu = momentum
         if mu == 0 {
@@ -166,6 +173,7 @@ public struct Adam: UpdateRule, Equatable, Sendable {
     /// AdamW: Adam with decoupled weight decay (default λ 0.01).
     public static func adamW(weightDecay: Float = 0.01) -> Adam { Adam(weightDecay: weightDecay, decoupled: true) }
     public var slotCount: Int { 2 }
+    public var withoutWeightDecay: UpdateRule { var rule = self; rule.weightDecay = 0; return rule }
     public func apply(step: Int, learningRate lr: Float, to entries: ParameterEntries) {
         let b1 = beta1, b2 = beta2, eps = epsilon
         let c1 = 1 - Float(Double.pow(Double(b1), step))

@@ -33,7 +33,7 @@ extension Recipe {
     /// with the plan's seed) held out from it.
     /// - Throws: `ModelError` when the split leaves a part empty.
     public func splits(training: Dataset, test: Dataset) throws -> DataSplits {
-        try DataSplits(training: training, test: test, validationFraction: validationSplit ?? Defaults.validationSplit,
+        try DataSplits(training: training, test: test, validationFraction: resolvedValidationSplit,
                        seed: seed ?? Defaults.seed)
     }
 }

@@ -47,25 +47,29 @@ extension Recipe {
     /// The training options of the `train` section (nil without one).
     public func trainingOptions(workers: Int = 1) -> TrainingOptions? {
         guard let t = train else { return nil }
+        let d = trainingDefaults
         var o = TrainingOptions()
-        o.epochs = t.epochs ?? Defaults.epochs
-        o.batchSize = t.batchSize ?? Defaults.batchSize
-        o.learningRate = t.learningRate ?? Defaults.learningRate
-        o.schedule = LearningRateSchedule(kind: t.schedule ?? Defaults.schedule, stepEpochs: t.stepEpochs ?? Defaults.stepEpochs,
+        o.epochs = t.epochs ?? d.epochs
+        o.batchSize = t.batchSize ?? d.batchSize
+        o.learningRate = t.learningRate ?? d.learningRate
+        o.schedule = LearningRateSchedule(kind: t.schedule ?? d.schedule, stepEpochs: t.stepEpochs ?? Defaults.stepEpochs,
                                           stepFactor: t.stepFactor ?? Defaults.stepFactor,
-                                          warmupSteps: t.warmupSteps ?? Defaults.warmupSteps)
+                                          minimumFactor: t.minLearningRateFactor ?? d.minLearningRateFactor,
+                                          warmupSteps: t.warmupSteps ?? d.warmupSteps)
         o.seed = resolvedSeed
         o.workers = workers
         o.distillation = t.distill?.distillation
-        o.gradientClipNorm = t.gradientClip
+        o.gradientClipNorm = t.gradientClip ?? d.gradientClip
+        o.maxSteps = t.steps ?? d.steps
+        o.weightDecayScope = t.weightDecayScope ?? d.weightDecayScope
         return o
     }
 
     /// A fresh optimizer as the `train` section describes it.
     public func trainingOptimizer() -> Optimizer {
-        let t = train ?? Training()
-        return (t.optimizer ?? Defaults.optimizer).optimizer(momentum: t.momentum ?? Defaults.momentum, nesterov: t.nesterov ?? false,
-                                                             weightDecay: t.weightDecay ?? Defaults.weightDecay)
+        let (t, d) = (train ?? Training(), trainingDefaults)
+        return (t.optimizer ?? d.optimizer).optimizer(momentum: t.momentum ?? d.momentum, nesterov: t.nesterov ?? false,
+                                                      weightDecay: t.weightDecay ?? d.weightDecay, beta2: t.beta2 ?? d.beta2)
     }
 
     /// Fine-tuning options for `epochs` epochs, as the `fine_tune` section describes them
@@ -138,16 +142,22 @@ extension Recipe {
         r.output = nil
         r.checkpoint = nil
         r.seed = resolvedSeed
-        r.validationSplit = validationSplit ?? Defaults.validationSplit
+        r.validationSplit = resolvedValidationSplit
         if case .modelFile = modelSource {} else { r.initializer = initializer ?? .default }
         if let t = train {
-            let o = trainingOptions()!
-            r.train = Training(epochs: o.epochs, batchSize: o.batchSize, optimizer: t.optimizer ?? Defaults.optimizer,
-                               learningRate: o.learningRate, momentum: t.momentum ?? Defaults.momentum, nesterov: t.nesterov ?? false,
-                               weightDecay: t.weightDecay ?? Defaults.weightDecay, schedule: o.schedule.kind,
+            let (o, d) = (trainingOptions()!, trainingDefaults)
+            r.train = Training(epochs: o.epochs, batchSize: o.batchSize, optimizer: t.optimizer ?? d.optimizer,
+                               learningRate: o.learningRate, momentum: t.momentum ?? d.momentum, nesterov: t.nesterov ?? false,
+                               weightDecay: t.weightDecay ?? d.weightDecay, schedule: o.schedule.kind,
                                stepEpochs: o.schedule.stepEpochs, stepFactor: o.schedule.stepFactor,
                                warmupSteps: o.schedule.warmupSteps, regularizer: t.regularizer, distill: t.distill?.resolved)
-            r.train?.gradientClip = t.gradientClip
+            r.train?.gradientClip = o.gradientClipNorm
+            // The language-model settings are written out only where they apply, so that the
+            // classifiers' recorded plans stay as they were.
+            r.train?.steps = o.maxSteps
+            if o.schedule.minimumFactor != 0 { r.train?.minLearningRateFactor = o.schedule.minimumFactor }
+            if let beta2 = t.beta2 ?? (d.beta2 != TrainingDefaults.classifier.beta2 ? d.beta2 : nil) { r.train?.beta2 = beta2 }
+            if o.weightDecayScope != .all { r.train?.weightDecayScope = o.weightDecayScope }
         }
         if var p = prune {
             let granularity = p.granularity ?? Defaults.granularity

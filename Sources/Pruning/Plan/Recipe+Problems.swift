@@ -7,7 +7,7 @@ extension Recipe {
     public func problems() -> [PruningError] {
         var found: [PruningError] = []
         func check(_ ok: Bool, _ field: String, _ problem: String) { if !ok { found.append(.field(field, problem)) } }
-        let epochs = train?.epochs ?? Defaults.epochs
+        let epochs = train?.epochs ?? trainingDefaults.epochs
         check(layers.map { $0.count >= 2 && $0.allSatisfy { $0 > 0 } } ?? true, "layers", "must be at least two positive sizes")
         check(layers == nil || model == Architecture.mlp.rawValue, "layers", "applies only to model mlp")
         check(!model.allSatisfy(\.isWhitespace), "model",
@@ -24,6 +24,9 @@ extension Recipe {
             check(t.stepFactor.map { $0 > 0 && $0.isFinite } ?? true, "train.step_factor", "must be positive")
             check((t.warmupSteps ?? 0) >= 0, "train.warmup_steps", "must be ≥ 0")
             check(t.gradientClip.map { $0.isFinite && $0 > 0 } ?? true, "train.gradient_clip", "must be a positive norm")
+            check((t.steps ?? 1) >= 1, "train.steps", "must be at least 1")
+            check(t.beta2.map { $0 > 0 && $0 < 1 } ?? true, "train.beta2", "must be in (0, 1)")
+            check(t.minLearningRateFactor.map { $0 >= 0 && $0 <= 1 } ?? true, "train.min_lr_factor", "must be in [0, 1]")
             if let r = t.regularizer { found += Self.regularizerProblems(r, at: "train.regularizer") }
         }
         if let p = prune { found += pruneProblems(p, epochs: epochs) }
@@ -114,7 +117,7 @@ extension Recipe {
                   "must give each of the most rounds tried (\(most)) an epoch")
             check((fineTune?.epochs ?? 0) >= most, "fine_tune.epochs",
                   "is what the chosen schedule runs with: give at least one epoch per round of the most rounds tried (\(most))")
-            check((validationSplit ?? Defaults.validationSplit) > 0, "validation_split", "is 0, but schedule auto compares on the validation split: set it above 0")
+            check(resolvedValidationSplit > 0, "validation_split", "is 0, but schedule auto compares on the validation split: set it above 0")
             check(checkpoint == nil, "prune.schedule.auto", "cannot be resumed from a checkpoint yet: remove the checkpoint section")
         }
         check(!during || train != nil, "prune.schedule", "agp and constant with start_epoch ≥ 1 cut during training: add a train section")
@@ -133,7 +136,7 @@ extension Recipe {
             check((i.rounds ?? 1) >= 1, "prune.schedule.iterative.rounds", "must be at least 1")
             check((i.fineTuneEpochs ?? 0) >= 0, "prune.schedule.iterative.fine_tune_epochs", "must be ≥ 0")
             check(i.accuracyBudget.map { $0 >= 0 && $0.isFinite } ?? true, "prune.schedule.iterative.accuracy_budget", "must be ≥ 0")
-            check(i.accuracyBudget == nil || (validationSplit ?? Defaults.validationSplit) > 0,
+            check(i.accuracyBudget == nil || resolvedValidationSplit > 0,
                   "prune.schedule.iterative.accuracy_budget", "is judged on the validation split: set validation_split above 0")
             check(t.sparsity.map { $0 > 0 } ?? (t.auto != nil), "prune.threshold", "iterative pruning needs a target sparsity above 0")
             check(i.firstSparsity.map { $0 > 0 && $0 < 1 } ?? true, "prune.schedule.iterative.first_sparsity", "must be in (0, 1)")
@@ -163,7 +166,7 @@ extension Recipe {
         check(auto == nil || schedule.iterative?.firstSparsity == nil, "prune.schedule.iterative.first_sparsity",
               "is what threshold.auto finds: leave it out")
         check(granularity == .weight, field, "searches among weight cuts: use granularity weight")
-        check((validationSplit ?? Defaults.validationSplit) > 0, "validation_split", "is 0, but \(field) searches on the validation split: set it above 0")
+        check(resolvedValidationSplit > 0, "validation_split", "is 0, but \(field) searches on the validation split: set it above 0")
         check(checkpoint == nil, field, "a search cannot be resumed from a checkpoint yet: remove the checkpoint section")
         check(criterion != .auto || p.prepare == nil, "prune.prepare", "is chosen by criterion auto together with the criterion: leave it out")
         check(criterion != .auto || p.threshold.sparsity != nil || auto != nil, "prune.criterion",

@@ -152,10 +152,19 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var distill: Distill?
         /// Clip each step's gradients to this global L2 norm (`TrainingOptions.gradientClipNorm`).
         public var gradientClip: Float?
+        /// Stop after this many steps (`TrainingOptions.maxSteps`).
+        public var steps: Int?
+        /// Adam's second-moment decay β₂.
+        public var beta2: Float?
+        /// The cosine schedule's final rate as a fraction of the base rate.
+        public var minLearningRateFactor: Float?
+        /// Which parameters weight decay shrinks (`all`, `layer-weights`).
+        public var weightDecayScope: WeightDecayScope?
         enum CodingKeys: String, CodingKey {
             case epochs, batchSize = "batch_size", optimizer, learningRate = "learning_rate", momentum, nesterov
             case weightDecay = "weight_decay", schedule, stepEpochs = "step_epochs", stepFactor = "step_factor"
-            case warmupSteps = "warmup_steps", regularizer, distill, gradientClip = "gradient_clip"
+            case warmupSteps = "warmup_steps", regularizer, distill, gradientClip = "gradient_clip", steps, beta2
+            case minLearningRateFactor = "min_lr_factor", weightDecayScope = "weight_decay_scope"
         }
 
         /// Creates training settings; absent fields take `Recipe.Defaults`.

@@ -1,0 +1,48 @@
+import NeuralNetwork
+
+extension Recipe {
+    /// The training settings a plan gets for what it leaves out. Classifiers (the MLPs and
+    /// CNNs) take `Recipe.Defaults`; a language model (gpt-tiny) takes the GPT recipe of
+    /// shared/anchors/transformers.md, which is what a byte-level model needs to train at all.
+    public struct TrainingDefaults: Equatable, Sendable {
+        public var epochs: Int
+        public var batchSize: Int
+        public var optimizer: OptimizerKind
+        public var learningRate: Float
+        public var momentum: Float
+        public var weightDecay: Float
+        public var weightDecayScope: WeightDecayScope
+        public var schedule: LearningRateSchedule.Kind
+        public var warmupSteps: Int
+        public var beta2: Float
+        public var minLearningRateFactor: Float
+        public var gradientClip: Float?
+        /// The step limit (nil: every epoch).
+        public var steps: Int?
+        /// The validation share of the training data.
+        public var validationSplit: Double
+
+        /// SGD with momentum, per-step cosine decay: tuned for 10 epochs on Fashion-MNIST.
+        public static let classifier = TrainingDefaults(
+            epochs: Defaults.epochs, batchSize: Defaults.batchSize, optimizer: Defaults.optimizer,
+            learningRate: Defaults.learningRate, momentum: Defaults.momentum, weightDecay: Defaults.weightDecay,
+            weightDecayScope: .all, schedule: Defaults.schedule, warmupSteps: Defaults.warmupSteps, beta2: 0.999,
+            minLearningRateFactor: 0, gradientClip: nil, steps: nil, validationSplit: Defaults.validationSplit)
+
+        /// The GPT recipe: AdamW 3e-3 with β (0.9, 0.95), weight decay 0.1 on layer weights only,
+        /// 200 warm-up steps, cosine decay to 10%, clipping at norm 1, batches of 32 windows,
+        /// 1,389 steps, no validation split (the held-out text is the test split).
+        public static let languageModel = TrainingDefaults(
+            epochs: 1, batchSize: 32, optimizer: .adamw, learningRate: 3e-3, momentum: Defaults.momentum, weightDecay: 0.1,
+            weightDecayScope: .layerWeights, schedule: .cosine, warmupSteps: 200, beta2: 0.95, minLearningRateFactor: 0.1,
+            gradientClip: 1, steps: 1389, validationSplit: 0)
+    }
+
+    /// The defaults in force for this plan's model.
+    public var trainingDefaults: TrainingDefaults {
+        architecture?.isLanguageModel == true ? .languageModel : .classifier
+    }
+
+    /// The validation share in force.
+    public var resolvedValidationSplit: Double { validationSplit ?? trainingDefaults.validationSplit }
+}

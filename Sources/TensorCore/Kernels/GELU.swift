@@ -1,0 +1,124 @@
+/// GELU, `x·Φ(x)`, and its derivative, sixteen lanes at a time: a transformer applies it to
+/// every feed-forward activation (1,536 per token in MiniLM), where a libm call per entry
+/// would cost as much as the matrix products around it.
+///
+/// Φ is either exact, through an erf with absolute error below 2e-7 (Abramowitz & Stegun
+/// 7.1.26), or GPT-2's tanh approximation `½(1 + tanh(√(2/π)(x + 0.044715x³)))`. Both rest on
+/// `vectorExp`, a Cody–Waite reduction with a degree-6 polynomial (relative error ≈ 1e-7).
+
+/// Which Φ a GELU uses.
+public enum GELUForm: Sendable {
+    /// The Gaussian CDF through erf (BERT, PyTorch's default).
+    case exact
+    /// GPT-2's tanh approximation (PyTorch's `approximate='tanh'`).
+    case tanh
+}
+
+/// `x·Φ(x)` for every entry.
+/// - Complexity: O(count).
+public func gelu(_ x: Tensor, form: GELUForm) -> Tensor {
+    elementwise(x, nil) { v, _ in
+        let (phi, _) = cdfAndDensity(v, form: form)
+        return v * phi
+    }
+}
+
+/// The input gradient of `gelu`: `dy · (Φ(x) + x·Φ'(x))`.
+/// - Precondition: `input` and `gradient` have the same shape.
+/// - Complexity: O(count).
+public func geluBackward(input x: Tensor, gradient dy: Tensor, form: GELUForm) -> Tensor {
+    precondition(x.shape == dy.shape, "geluBackward: input \(x.shape) and gradient \(dy.shape) differ")
+    return elementwise(x, dy) { v, g in
+        let (phi, density) = cdfAndDensity(v, form: form)
+        return g * (phi + v * density)
+    }
+}
+
+/// Φ(x) and Φ'(x) for sixteen lanes.
+@inline(__always)
+private func cdfAndDensity(_ x: SIMD16<Float>, form: GELUForm) -> (SIMD16<Float>, SIMD16<Float>) {
+    switch form {
+    case .exact:
+        let z = x * 0.70710678118654752   // x/√2
+        let density = vectorExp(-0.5 * x * x) * 0.39894228040143268   // φ(x) = e^(−x²/2)/√(2π)
+        return (0.5 * (1 + vectorErf(z, gaussian: density * 2.5066282746310002)), density)
+    case .tanh:
+        let c: Float = 0.7978845608028654   // √(2/π)
+        let square = x * x
+        let u: SIMD16<Float> = c * (x + 0.044715 * square * x)
+        let (t, oneMinusSquare) = vectorTanh(u)
+        let slope: SIMD16<Float> = c * (1 + 0.134145 * square)     // du/dx
+        let derivative: SIMD16<Float> = 0.5 * oneMinusSquare * slope
+        return (0.5 * (1 + t), derivative)
+    }
+}
+
+/// erf(z) from A&S 7.1.26, given `gaussian` = e^(−z²) (computed once for Φ and φ).
+@inline(__always)
+private func vectorErf(_ z: SIMD16<Float>, gaussian: SIMD16<Float>) -> SIMD16<Float> {
+    let a = z.replacing(with: -z, where: z .< 0)
+    let t = 1 / (1 + 0.3275911 * a)
+    var p = SIMD16<Float>(repeating: 1.061405429)
+    p = p * t - 1.453152027
+    p = p * t + 1.421413741
+    p = p * t - 0.284496736
+    p = p * t + 0.254829592
+    let magnitude = 1 - p * t * gaussian
+    return magnitude.replacing(with: -magnitude, where: z .< 0)
+}
+
+/// tanh(u) = 1 − q with q = 2/(e^(2u) + 1), and 1 − tanh²(u) = q·(2 − q) (exact where tanh is
+/// near ±1, unlike 1 − t·t); u is clamped to ±15, where tanh is ±1 and its slope 4e-13.
+@inline(__always)
+private func vectorTanh(_ u: SIMD16<Float>) -> (SIMD16<Float>, SIMD16<Float>) {
+    let clamped = u.clamped(lowerBound: SIMD16(repeating: -15), upperBound: SIMD16(repeating: 15))
+    let q = 2 / (vectorExp(2 * clamped) + 1)
+    return (1 - q, q * (2 - q))
+}
+
+/// e^x for sixteen lanes, for x in [−87, 88] (smaller arguments flush to 0).
+@inline(__always)
+package func vectorExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    let clamped = x.clamped(lowerBound: SIMD16(repeating: -87.3), upperBound: SIMD16(repeating: 88.3))
+    let n = (clamped * 1.44269504088896341).rounded(.toNearestOrEven)
+    // r = x − n·ln 2, in two parts so that r keeps its low bits.
+    let r = clamped - n * 0.693359375 + n * 2.12194440e-4
+    var p = SIMD16<Float>(repeating: 1.9875691500e-4)
+    p = p * r + 1.3981999507e-3
+    p = p * r + 8.3334519073e-3
+    p = p * r + 4.1665795894e-2
+    p = p * r + 1.6666665459e-1
+    p = p * r + 5.0000001201e-1
+    p = p * r * r + r + 1
+    let exponent = (SIMD16<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+    let scale = unsafeBitCast(exponent, to: SIMD16<Float>.self)
+    return (p * scale).replacing(with: 0, where: x .< -87.3)
+}
+
+/// Applies `body` to sixteen entries of `x` (and `y`) at a time; the tail is padded with zeros.
+@inline(__always)
+private func elementwise(_ x: Tensor, _ y: Tensor?,
+                         _ body: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>) -> Tensor {
+    Tensor(shape: x.shape) { out in
+        x.withUnsafeBufferPointer { px in
+            func run(_ py: UnsafeBufferPointer<Float>?) {
+                let n = px.count
+                let source = UnsafeRawPointer(px.baseAddress), other = UnsafeRawPointer(py?.baseAddress)
+                let target = UnsafeMutableRawPointer(out.baseAddress)
+                var i = 0
+                while i + 16 <= n {
+                    let a = source!.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+                    let b = other?.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) ?? .zero
+                    target!.storeBytes(of: body(a, b), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+                    i += 16
+                }
+                guard i < n else { return }
+                var a = SIMD16<Float>.zero, b = SIMD16<Float>.zero
+                for j in 0..<(n - i) { a[j] = px[i + j]; b[j] = py?[i + j] ?? 0 }
+                let r = body(a, b)
+                for j in 0..<(n - i) { out[i + j] = r[j] }
+            }
+            if let y { y.withUnsafeBufferPointer { run($0) } } else { run(nil) }
+        }
+    }
+}
