@@ -64,6 +64,9 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         /// The label of `sample` (e.g. "row 18", "y_train[17]", "cat/003.png") is wrong: `problem`
         /// says how and what to do.
         case invalidLabel(sample: String, problem: String)
+        /// A tokenizer's vocabulary is wrong at `line` (1-based; nil when the problem is the
+        /// file as a whole): `problem` says how and what to do.
+        case invalidVocabulary(line: Int?, problem: String)
         /// Anything else, as text (what `init(path:_:)` with a message makes).
         case other(String)
     }
@@ -94,7 +97,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
             return t
         case .missingFile, .unreadable, .missingFolder, .cannotWrite, .corrupt, .missingMetadata, .invalidMetadata,
              .reservedMetadataKey, .unexpectedContent, .missingDataFolder, .missingDataFile, .invalidLabel, .other, .onnxNode,
-             .unsupportedOpset, .invalidArchitecture:
+             .unsupportedOpset, .invalidArchitecture, .invalidVocabulary:
             return nil
         case let .stateDictMismatch(_, problems):
             return problems.first?.tensor
@@ -140,6 +143,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         case let .externalData(t):
             return "tensor '\(t)' keeps its data in another file (ONNX external data), which Prune does not read; save the model with its weights inside (onnx.save(model, path, save_as_external_data=False))"
         case let .invalidLabel(sample, problem): return "\(sample): \(problem)"
+        case let .invalidVocabulary(line, problem): return line.map { "line \($0): \(problem)" } ?? problem
         case let .other(message): return message
         }
     }
