@@ -164,6 +164,16 @@ struct WordPieceTests {
         #expect(noVocabulary?.kind == .missingFile && noVocabulary?.path == folder.file("vocab.txt"))
     }
 
+    @Test("the fuzz seed Tests/FuzzCorpus/vocab.txt is a complete vocabulary, so fuzzing starts inside the tokenizer")
+    func fuzzSeed() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("FuzzCorpus/vocab.txt").path
+        let tokenizer = try BertTokenizer(vocabulary: WordPieceVocabulary.read(path))
+        #expect(tokenizer.vocabulary.count == 18)
+        let lastLine = try #require(tokenizer.vocabulary.token(for: 17))
+        #expect(tokenizer.encode(lastLine) == [2, 5, 6, 7, 8, 12, 14, 4, 13, 1, 3])   // É: stripped to e, not in the vocabulary
+    }
+
     /// The size and FNV-1a checksum (over the sorted scalars' little-endian UInt32 bytes) of
     /// the scalars for which `member` holds.
     static func census(_ member: (Unicode.Scalar) -> Bool) -> (count: Int, checksum: UInt64) {
