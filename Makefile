@@ -44,7 +44,7 @@ bench: deps build
 # reader (`make fuzz-onnx`, …; `make fuzz` runs them all), each for FUZZ_SECONDS, starting
 # from Tests/FuzzCorpus. Crashing inputs are written to .build-fuzz/ as READER-crash-*.
 FUZZ_SECONDS ?= 60
-FUZZ_READERS := idx modelfile statedict checkpoint npy npz csv image architecture onnx
+FUZZ_READERS := idx modelfile statedict checkpoint npy npz csv image architecture onnx vocab
 FUZZ_FLAGS := -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
 .PHONY: fuzz-build $(addprefix fuzz-,$(FUZZ_READERS))
 fuzz: $(addprefix fuzz-,$(FUZZ_READERS))

@@ -6,8 +6,8 @@ import NeuralNetwork
 // A fuzz target for the readers of untrusted files: IDX (raw and gzip), safetensors,
 // Prune model files and checkpoints built from safetensors (masks in the metadata, BatchNorm batch
 // counts included), PyTorch state dicts loaded into a small graph, architecture JSON,
-// ONNX models, NumPy .npy and .npz (and the datasets built from them), CSV, and PNG/JPEG
-// images. Every input must end in a value or a thrown FormatError: never a crash, a trap
+// ONNX models, NumPy .npy and .npz (and the datasets built from them), CSV, PNG/JPEG
+// images, and WordPiece vocabularies (the bytes also tokenized as text). Every input must end in a value or a thrown FormatError: never a crash, a trap
 // or a sanitizer report.
 //
 // `make fuzz` builds it with `-sanitize=fuzzer,address -parse-as-library -DFUZZING`:
@@ -25,6 +25,15 @@ let stateDictSpec = GraphSpec(inputShape: [4], nodes: [
     .init(name: "relu", layer: LayerSpec(kind: .relu), inputs: ["bn"]),
     .init(name: "fc2", layer: { var s = LayerSpec(kind: .dense); s.inFeatures = 3; s.outFeatures = 2; return s }(), inputs: ["relu"]),
 ])
+
+/// Tokenizers over a small fixed vocabulary (uncased, and cased keeping accents), for the
+/// `vocab` reader to encode every input as text.
+let fuzzTokenizers: [BertTokenizer] = {
+    let tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "a", "##b", "é", "e\u{301}", "##é", "中", "!"]
+    let vocabulary = try! WordPieceVocabulary(tokens: tokens)
+    return [try! BertTokenizer(vocabulary: vocabulary),
+            try! BertTokenizer(vocabulary: vocabulary, options: .init(lowercase: false, maxLength: 8, maxCharactersPerWord: 4))]
+}()
 
 /// Each reader under fuzz, by the name `make fuzz-NAME` and `PRUNE_FUZZ_READER` use.
 let readers: [(name: String, read: (Data) -> Void)] = [
@@ -60,6 +69,13 @@ let readers: [(name: String, read: (Data) -> Void)] = [
         _ = try? ImageDecoder.decode(data, path: "fuzz-input", channels: 3)
     }),
     ("architecture", { data in _ = try? ArchitectureFile.decode(data, path: "fuzz-input") }),
+    ("vocab", { data in
+        let text = String(decoding: data, as: UTF8.self)
+        for tokenizer in fuzzTokenizers { _ = tokenizer.encode(text) }
+        guard let vocabulary = try? WordPieceVocabulary.decode(data, path: "fuzz-input") else { return }
+        _ = vocabulary.id(of: text)
+        _ = try? BertTokenizer(vocabulary: vocabulary).encode(text)   // when the four special tokens are there
+    }),
     ("onnx", { data in
         guard let imported = try? ONNXFile.decode(data, path: "fuzz-input") else { return }
         _ = try? ONNXFile.encode(imported.model)   // what was read can be written back

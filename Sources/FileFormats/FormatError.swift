@@ -67,6 +67,9 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
         /// A model folder's configuration (Hugging Face `config.json` and its siblings) is wrong at
         /// `field`: `problem` says how.
         case configField(field: String, problem: String)
+        /// A tokenizer's vocabulary is wrong at `line` (1-based; nil when the problem is the
+        /// file as a whole): `problem` says how and what to do.
+        case invalidVocabulary(line: Int?, problem: String)
         /// Anything else, as text (what `init(path:_:)` with a message makes).
         case other(String)
     }
@@ -97,7 +100,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
             return t
         case .missingFile, .unreadable, .missingFolder, .cannotWrite, .corrupt, .missingMetadata, .invalidMetadata,
              .reservedMetadataKey, .unexpectedContent, .missingDataFolder, .missingDataFile, .invalidLabel, .other, .onnxNode,
-             .unsupportedOpset, .invalidArchitecture, .configField:
+             .unsupportedOpset, .invalidArchitecture, .configField, .invalidVocabulary:
             return nil
         case let .stateDictMismatch(_, problems):
             return problems.first?.tensor
@@ -144,6 +147,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
             return "tensor '\(t)' keeps its data in another file (ONNX external data), which Prune does not read; save the model with its weights inside (onnx.save(model, path, save_as_external_data=False))"
         case let .invalidLabel(sample, problem): return "\(sample): \(problem)"
         case let .configField(field, problem): return "config field '\(field)' \(problem)"
+        case let .invalidVocabulary(line, problem): return line.map { "line \($0): \(problem)" } ?? problem
         case let .other(message): return message
         }
     }
