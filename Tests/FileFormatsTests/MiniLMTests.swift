@@ -139,4 +139,25 @@ struct MiniLMTests {
             #expect(error?.description.contains("config field '\(field)'") == true, "\(error.map { "\($0)" } ?? "no error")")
         }
     }
+
+    @Test("from raw text: tokens identical to the reference on all 64 sentences, embeddings as sentence-transformers' (length-sorted batches)")
+    func fromText() throws {
+        let folder = try MiniLM.requireFolder()
+        let data = try #require(FileManager.default.contents(atPath: "\(MiniLM.reference)/sentences.json"))
+        let sentences = try #require(try JSONSerialization.jsonObject(with: data) as? [String])
+        let tokenizer = try BertTokenizer(folder: folder)
+        let reference = try MiniLM.referenceTokens()
+        #expect(sentences.count == 64)
+        for (i, sentence) in sentences.enumerated() {
+            #expect(tokenizer.encode(sentence) == reference[i], "sentence \(i)")
+        }
+        let (model, settings, _) = try MiniLM.model()
+        let embedder = SentenceEmbedder(tokenizer: tokenizer, model: model, settings: settings)
+        var batches: [Int] = []
+        let ours = embedder.embed(sentences, batchSize: 32) { batches.append($0) }
+        #expect(batches == [32, 64])
+        let theirs = try readNPY("\(MiniLM.reference)/embeddings.npy")
+        let worst = zip(ours.scalars, theirs.scalars).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-4, "max |Δ| \(worst)")
+    }
 }
