@@ -262,6 +262,8 @@ public final class Trainer {
     public static func evaluate(_ model: Graph, on data: Dataset, loss: Loss = .crossEntropy,
                                 batchSize: Int = 1000) -> Evaluation {
         precondition(batchSize > 0, "evaluation batch size must be positive, got \(batchSize)")
+        // Sequences: about 8k tokens a batch, so that activations of every position stay small.
+        let batchSize = data.labelsPerSample > 1 ? min(batchSize, max(1, 8192 / data.labelsPerSample)) : batchSize
         var lossSum = 0.0, correct = 0
         var lo = 0
         while lo < data.count {

@@ -45,6 +45,10 @@ public struct Evaluation: Codable, Equatable, Sendable {
     public var loss: Float
     /// The number of samples.
     public var samples: Int
+    /// Creates an evaluation's figures.
+    public init(accuracy: Float, loss: Float, samples: Int) {
+        self.accuracy = accuracy; self.loss = loss; self.samples = samples
+    }
 }
 
 /// Hooks called by `Trainer` during `fit` (the pruning schedule and progress bars plug in here).

@@ -68,7 +68,8 @@ struct PlanExecution {
         let engine = try PruningRun(recipe)
         engine.workers = threads
         engine.teacher = teacher
-        engine.observers = [ProgressReporter(quiet: quiet || json)]
+        let languageModel = test.labelsPerSample > 1
+        engine.observers = [ProgressReporter(quiet: quiet || json, bits: languageModel)]
         // Sensitivity curves `prune sensitivity` cached for this file, measured as the run would.
         if case let .modelFile(path) = recipe.modelSource, let p = recipe.prune,
            p.allocation == .sensitivity ? (p.criterion ?? Recipe.Defaults.criterion) == .magnitude : p.criterion == .auto,
@@ -99,7 +100,7 @@ struct PlanExecution {
             try save(model, history: report.history, accuracy: report.final.accuracy, to: out, metadata: metadata)
         }
         if recipe.checkpoint != nil, let path = recipe.checkpointPath { try? FileManager.default.removeItem(atPath: path) }
-        var summary = RunSummary(report, model: model, output: recipe.output)
+        var summary = RunSummary(report, model: model, output: recipe.output, languageModel: languageModel)
         var reportSeconds = 0.0
         if let recorder, let out = recipe.output {
             let start = ContinuousClock.now
@@ -157,7 +158,11 @@ let historyKey = "pruning.history"
 
 /// A run's result as the commands print it (JSON with `--json`, else text lines).
 struct RunSummary: Encodable {
-    struct Stage: Encodable { var name: String, split: DataSplit, accuracy: Float, loss: Float }
+    struct Stage: Encodable {
+        var name: String, split: DataSplit, accuracy: Float, loss: Float
+        /// A language model's loss in bits per token (per character, for bytes): loss / ln 2.
+        var bitsPerToken: Float?
+    }
     struct Epoch: Encodable {
         var epoch: Int, loss: Float, trainingAccuracy: Float, seconds: Double, samplesPerSecond: Double
         var validationAccuracy: Float?
@@ -181,11 +186,18 @@ struct RunSummary: Encodable {
     /// What the plan's search tried and chose.
     var search: SearchReport?
 
-    init(_ run: RunReport, model: Graph, output: String?) {
+    /// A language model's final test loss in bits per token (nil for classifiers).
+    var bitsPerToken: Float?
+
+    init(_ run: RunReport, model: Graph, output: String?, languageModel: Bool = false) {
         accuracy = run.final.accuracy; loss = run.final.loss; samples = run.final.samples
+        let bits = { (loss: Float) in languageModel ? loss / Float(M_LN2) : nil }
+        bitsPerToken = bits(loss)
         sparsity = run.history.cuts.last?.sparsity
         parameters = model.parameters.reduce(0) { $0 + $1.parameter.count }
-        stages = run.history.measurements.map { Stage(name: $0.stage, split: $0.split, accuracy: $0.accuracy, loss: $0.loss) }
+        stages = run.history.measurements.map {
+            Stage(name: $0.stage, split: $0.split, accuracy: $0.accuracy, loss: $0.loss, bitsPerToken: bits($0.loss))
+        }
         cuts = run.history.cuts
         rounds = run.history.rounds
         stop = run.history.stop
@@ -215,7 +227,14 @@ struct RunSummary: Encodable {
                                     100 * r.accuracyAfterRecovery, r.rolledBack ? " (rolled back)" : ""))
             }
         }
-        for s in stages { lines.append(String(format: "%@ accuracy %.2f%% %@", s.split.rawValue, 100 * s.accuracy, s.name)) }
+        for s in stages {
+            if let bits = s.bitsPerToken {
+                lines.append(String(format: "%@ %.4f bits per token (loss %.4f, next-token accuracy %.2f%%) %@",
+                                    s.split.rawValue, bits, s.loss, 100 * s.accuracy, s.name))
+            } else {
+                lines.append(String(format: "%@ accuracy %.2f%% %@", s.split.rawValue, 100 * s.accuracy, s.name))
+            }
+        }
         let training = cuts.filter { $0.phase == .training }
         if let last = training.last {
             lines.append(String(format: "pruning during training: %d cuts to %.1f%% sparsity", training.count, 100 * last.sparsity))

@@ -11,15 +11,19 @@ final class ProgressReporter: TrainingCallback, RunObserver {
     private var epochStart: ContinuousClock.Instant
     private var lastDraw: ContinuousClock.Instant
     private var smoothedLoss: Float?
+    /// Show losses in bits per token (language models) rather than nats.
+    private let bits: Bool
 
-    init(quiet: Bool) {
+    init(quiet: Bool, bits: Bool = false) {
         self.quiet = quiet
+        self.bits = bits
         interactive = isatty(STDERR_FILENO) != 0
         epochStart = clock.now
         lastDraw = clock.now
     }
 
     func trainer(_ trainer: Trainer, didFinishStep r: StepReport) throws {
+        if r.totalSteps < r.stepsPerEpoch { return try stepLimited(r) }
         if r.stepInEpoch == 0 { epochStart = clock.now; smoothedLoss = nil }
         smoothedLoss = smoothedLoss.map { 0.95 * $0 + 0.05 * r.loss } ?? r.loss
         guard !quiet else { return }
@@ -44,6 +48,35 @@ final class ProgressReporter: TrainingCallback, RunObserver {
                 printError(String(format: "epoch %d  step %d/%d  loss %.4f  %.0f samples/s",
                                   r.epoch, r.stepInEpoch + 1, r.stepsPerEpoch, smoothedLoss ?? r.loss, rate))
             }
+        }
+    }
+
+    /// A run shorter than an epoch (a language model's `--steps`): progress over the steps, with
+    /// tokens per second and the loss in bits.
+    private func stepLimited(_ r: StepReport) throws {
+        if r.step == 0 { epochStart = clock.now; smoothedLoss = nil }
+        smoothedLoss = smoothedLoss.map { 0.9 * $0 + 0.1 * r.loss } ?? r.loss
+        guard !quiet else { return }
+        let now = clock.now
+        let elapsed = (now - epochStart).seconds
+        let rate = r.step == 0 ? 0 : Double(r.samplesInEpoch) / max(elapsed, 1e-9)
+        let last = r.step == r.totalSteps - 1
+        let loss = (smoothedLoss ?? r.loss) / (bits ? Float(M_LN2) : 1)
+        let unit = bits ? "bits" : "loss"
+        let remaining = elapsed / Double(r.step + 1) * Double(r.totalSteps - r.step - 1)
+        if interactive {
+            guard last || (now - lastDraw).seconds > 0.1 else { return }
+            lastDraw = now
+            let width = 30
+            let filled = width * (r.step + 1) / r.totalSteps
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            let line = String(format: "\rstep %d/%d %@ %@ %.4f  %.0f samples/s  lr %.3g  %.0f s left",
+                              r.step + 1, r.totalSteps, bar, unit, loss, rate, r.learningRate, remaining)
+            FileHandle.standardError.write(Data(line.utf8))
+            if last { FileHandle.standardError.write(Data("\u{1B}[K\r".utf8)) }
+        } else if (r.step + 1) % max(r.totalSteps / 20, 1) == 0 || last {
+            printError(String(format: "step %d/%d  %@ %.4f  %.0f samples/s  lr %.3g  %.0f s left",
+                              r.step + 1, r.totalSteps, unit, loss, rate, r.learningRate, remaining))
         }
     }
 

@@ -20,6 +20,9 @@ public final class SelfAttention: MergeLayer {
     public let causal: Bool
     private var inputs: [Tensor] = []
     private var probabilities: Tensor?
+    /// The keys and values of the tokens seen so far, when the model continues a sequence one
+    /// token at a time (`Generator`); nil for whole-sequence passes.
+    public var cache: KeyValueCache?
 
     /// Creates the layer.
     public init(name: String, heads: Int, causal: Bool) {
@@ -62,6 +65,7 @@ public final class SelfAttention: MergeLayer {
     }
 
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
+        if let cache, !training { return forwardCached(inputs, cache: cache) }
         let (q, k, v, mask, shape) = operands(inputs)
         let (output, probabilities) = attention(query: q, key: k, value: v, shape: shape, keyMask: mask,
                                                 keepProbabilities: training)
@@ -79,6 +83,17 @@ public final class SelfAttention: MergeLayer {
         return (fused ? [dq] : [dq, dk, dv]) + (maskGradient.map { [$0] } ?? [])
     }
 
+    /// Appends the new tokens' keys and values to `cache`, then lets the new queries attend to
+    /// every cached token (the queries are the last tokens of the sequence).
+    private func forwardCached(_ inputs: [Tensor], cache: KeyValueCache) -> Tensor {
+        let (q, k, v, mask, shape) = operands(inputs)
+        precondition(mask == nil, "\(name): cached attention takes no padding mask")
+        cache.append(keys: k, values: v, features: shape.features)
+        var full = shape
+        full.keyLength = cache.length
+        return attention(query: q, key: AttentionOperand(cache.keys), value: AttentionOperand(cache.values), shape: full).output
+    }
+
     private func operands(_ inputs: [Tensor])
         -> (AttentionOperand, AttentionOperand, AttentionOperand, Tensor?, AttentionShape) {
         let first = inputs[0]
@@ -93,6 +108,36 @@ public final class SelfAttention: MergeLayer {
                     AttentionOperand(first, column: 2 * d), mask, shape)
         }
         return (AttentionOperand(inputs[0]), AttentionOperand(inputs[1]), AttentionOperand(inputs[2]), mask, shape)
+    }
+}
+
+/// The keys and values `[N, L, d]` of the `L` tokens an attention layer has seen, kept between
+/// calls while a model generates one token at a time.
+public final class KeyValueCache {
+    /// `[N, L, d]`.
+    public private(set) var keys = Tensor.zeros([0, 0, 0]), values = Tensor.zeros([0, 0, 0])
+    /// Tokens cached.
+    public var length: Int { keys.shape[1] }
+    /// An empty cache.
+    public init() {}
+
+    /// Appends the `d` columns of `key` and `value` (`[N, t, width]` from their offsets).
+    func append(keys key: AttentionOperand, values value: AttentionOperand, features d: Int) {
+        keys = Self.appending(keys, key, d)
+        values = Self.appending(values, value, d)
+    }
+
+    private static func appending(_ old: Tensor, _ new: AttentionOperand, _ d: Int) -> Tensor {
+        let (n, t, width) = (new.tensor.shape[0], new.tensor.shape[1], new.tensor.shape[2])
+        let l = old.shape[0] == n ? old.shape[1] : 0
+        var out = Tensor.zeros([n, l + t, d])
+        for s in 0..<n {
+            for i in 0..<l { for j in 0..<d { out.scalars[(s * (l + t) + i) * d + j] = old.scalars[(s * l + i) * d + j] } }
+            for i in 0..<t {
+                for j in 0..<d { out.scalars[(s * (l + t) + l + i) * d + j] = new.tensor.scalars[(s * t + i) * width + new.column + j] }
+            }
+        }
+        return out
     }
 }
 

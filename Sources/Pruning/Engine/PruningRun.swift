@@ -140,7 +140,15 @@ final class RunState {
         try pruneInRounds()
         try fineTune()
         if let resume { throw RunError.checkpointMismatch("it stands in \(resume), which this run does not reach") }
-        let final = measure("final", on: data.test, .test)
+        // Nothing changed the model after a test-split measurement of the trained model: reuse it.
+        let unchanged = recipe.prune == nil && recipe.fineTune == nil
+        let final: Evaluation
+        if unchanged, let last = history.measurements.last, last.split == .test, last.stage == "after training" {
+            final = Evaluation(accuracy: last.accuracy, loss: last.loss, samples: last.samples)
+            record("final", final, .test)
+        } else {
+            final = measure("final", on: data.test, .test)
+        }
         return RunReport(history: history, timing: timing, epochs: epochs, regularizedZeros: regularizedZeros, final: final)
     }
 

@@ -24,19 +24,22 @@ public struct AttentionOperand {
 public struct AttentionShape: Equatable, Sendable {
     /// Samples.
     public var batch: Int
-    /// Tokens per sample.
+    /// Query tokens per sample.
     public var length: Int
+    /// Key (and value) tokens per sample: `length`, or more when the queries are the last
+    /// `length` tokens of a longer sequence whose keys were cached (generation).
+    public var keyLength: Int
     /// Heads.
     public var heads: Int
     /// Features per head.
     public var headDimension: Int
-    /// Whether query `i` sees only keys `j ≤ i`.
+    /// Whether query `i` sees only keys `j ≤ i + keyLength − length` (itself and the tokens before it).
     public var causal: Bool
     /// The model width, `heads · headDimension`.
     public var features: Int { heads * headDimension }
     /// Creates a shape.
-    public init(batch: Int, length: Int, heads: Int, headDimension: Int, causal: Bool) {
-        self.batch = batch; self.length = length; self.heads = heads
+    public init(batch: Int, length: Int, keyLength: Int? = nil, heads: Int, headDimension: Int, causal: Bool) {
+        self.batch = batch; self.length = length; self.keyLength = keyLength ?? length; self.heads = heads
         self.headDimension = headDimension; self.causal = causal
     }
 }
@@ -45,19 +48,19 @@ public struct AttentionShape: Equatable, Sendable {
 /// `[N, heads, T, T]` that `attentionBackward` needs.
 ///
 /// - Parameters:
-///   - keyMask: `[N, T]`, 1 for a real token and 0 for padding, or nil when every key counts.
+///   - keyMask: `[N, Tk]`, 1 for a real token and 0 for padding, or nil when every key counts.
 ///     A query whose every key is masked gets a zero output.
-/// - Precondition: Q, K and V are `[N, T, width]` with `d` columns from their offsets, and the
-///   mask (when given) is `[N, T]`.
+/// - Precondition: Q is `[N, T, width]` and K, V are `[N, Tk, width]` (`Tk` = `shape.keyLength`)
+///   with `d` columns from their offsets, and the mask (when given) is `[N, Tk]`.
 /// - Complexity: O(N·T²·d).
 public func attention(query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                       shape: AttentionShape, keyMask: Tensor? = nil,
                       keepProbabilities: Bool = false) -> (output: Tensor, probabilities: Tensor?) {
     checkOperands([query, key, value], shape: shape, keyMask: keyMask)
-    let (t, hd, d) = (shape.length, shape.headDimension, shape.features)
+    let (t, tk, hd, d) = (shape.length, shape.keyLength, shape.headDimension, shape.features)
     let scale = 1 / Float(hd).squareRoot()
-    var probabilities = Tensor.zeros(keepProbabilities ? [shape.batch, shape.heads, t, t] : [0])
-    var scratch = [Float](repeating: 0, count: keepProbabilities ? 0 : t * t)
+    var probabilities = Tensor.zeros(keepProbabilities ? [shape.batch, shape.heads, t, tk] : [0])
+    var scratch = [Float](repeating: 0, count: keepProbabilities ? 0 : t * tk)
     let output = Tensor(shape: [shape.batch, t, d]) { out in
         query.tensor.withUnsafeBufferPointer { pq in
         key.tensor.withUnsafeBufferPointer { pk in
@@ -68,14 +71,14 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
             let (lq, lk, lv) = (query.width, key.width, value.width)
             for n in 0..<shape.batch {
                 for h in 0..<shape.heads {
-                    let p = keepProbabilities ? pp.baseAddress! + (n * shape.heads + h) * t * t : ps.baseAddress!
+                    let p = keepProbabilities ? pp.baseAddress! + (n * shape.heads + h) * t * tk : ps.baseAddress!
                     let q = pq.baseAddress! + n * t * lq + query.column + h * hd
-                    let k = pk.baseAddress! + n * t * lk + key.column + h * hd
-                    let v = pv.baseAddress! + n * t * lv + value.column + h * hd
-                    BLAS.gemm(.none, .transposed, m: t, n: t, k: hd, alpha: scale, a: q, lda: lq, b: k, ldb: lk,
-                              c: p, ldc: t)
-                    maskedSoftmaxRows(p, length: t, causal: shape.causal, mask: mask.map { $0 + n * t })
-                    BLAS.gemm(.none, .none, m: t, n: hd, k: t, a: p, lda: t, b: v, ldb: lv,
+                    let k = pk.baseAddress! + n * tk * lk + key.column + h * hd
+                    let v = pv.baseAddress! + n * tk * lv + value.column + h * hd
+                    BLAS.gemm(.none, .transposed, m: t, n: tk, k: hd, alpha: scale, a: q, lda: lq, b: k, ldb: lk,
+                              c: p, ldc: tk)
+                    maskedSoftmaxRows(p, rows: t, keys: tk, causal: shape.causal, mask: mask.map { $0 + n * tk })
+                    BLAS.gemm(.none, .none, m: t, n: hd, k: tk, a: p, lda: tk, b: v, ldb: lv,
                               c: out.baseAddress! + n * t * d + h * hd, ldc: d)
                 }
             }
@@ -103,6 +106,7 @@ public func attentionBackward(_ dOutput: Tensor, probabilities: Tensor,
                               shape: AttentionShape, fusedWidth: Int? = nil)
     -> (query: Tensor, key: Tensor, value: Tensor) {
     checkOperands([query, key, value], shape: shape, keyMask: nil)
+    precondition(shape.keyLength == shape.length, "attentionBackward: cached keys (generation) have no backward pass")
     let (t, hd, d) = (shape.length, shape.headDimension, shape.features)
     precondition(dOutput.shape == [shape.batch, t, d] && probabilities.shape == [shape.batch, shape.heads, t, t],
                  "attentionBackward: gradient \(dOutput.shape) or probabilities \(probabilities.shape) do not fit \(shape)")
@@ -163,14 +167,14 @@ public func attentionBackward(_ dOutput: Tensor, probabilities: Tensor,
     return (dq, dk, dv)
 }
 
-/// Scales nothing (the scale is in the product): masks and normalizes each row of the `t×t`
-/// score matrix at `p` in place. Masked entries become exactly 0; a row with no visible key
-/// becomes all zeros.
-private func maskedSoftmaxRows(_ p: UnsafeMutablePointer<Float>, length t: Int, causal: Bool,
+/// Masks and normalizes each row of the `rows × keys` score matrix at `p` in place (the scale is
+/// already in the product). Masked entries become exactly 0; a row with no visible key becomes
+/// all zeros. Under the causal mask the queries are the last `rows` of the `keys` tokens.
+private func maskedSoftmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, keys t: Int, causal: Bool,
                                mask: UnsafePointer<Float>?) {
-    for i in 0..<t {
+    for i in 0..<rows {
         let row = p + i * t
-        let visible = causal ? i + 1 : t
+        let visible = causal ? i + 1 + t - rows : t
         var m = -Float.infinity
         for j in 0..<visible where mask == nil || mask![j] != 0 { m = max(m, row[j]) }
         guard m > -Float.infinity else {
@@ -199,13 +203,15 @@ private func withMask<R>(_ mask: Tensor?, _ body: (UnsafePointer<Float>?) -> R) 
 }
 
 private func checkOperands(_ operands: [AttentionOperand], shape: AttentionShape, keyMask: Tensor?) {
-    for o in operands {
-        precondition(o.tensor.rank == 3 && o.tensor.shape[0] == shape.batch && o.tensor.shape[1] == shape.length
+    for (i, o) in operands.enumerated() {
+        precondition(o.tensor.rank == 3 && o.tensor.shape[0] == shape.batch
+                     && o.tensor.shape[1] == (i == 0 ? shape.length : shape.keyLength)
                      && o.column >= 0 && o.column + shape.features <= o.width,
                      "attention: operand \(o.tensor.shape) at column \(o.column) does not hold \(shape)")
     }
-    precondition(keyMask == nil || keyMask!.shape == [shape.batch, shape.length],
-                 "attention: key mask \(keyMask!.shape) is not [\(shape.batch), \(shape.length)]")
+    precondition(shape.keyLength >= shape.length, "attention: \(shape.length) queries but only \(shape.keyLength) keys")
+    precondition(keyMask == nil || keyMask!.shape == [shape.batch, shape.keyLength],
+                 "attention: key mask \(keyMask!.shape) is not [\(shape.batch), \(shape.keyLength)]")
 }
 
 /// The naive twin of `attention` in Double, for tests: `[N, T, d]` from separate
