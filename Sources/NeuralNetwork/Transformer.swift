@@ -72,23 +72,28 @@ extension Graph {
     /// shorter batches are fine), padded with `paddingID`. Output: with `pooling`, the mean of
     /// the real tokens' last hidden states (`[d]`, a sentence embedding as sentence-transformers
     /// computes it), L2-normalized when `normalize`; otherwise the last hidden states `[T, d]`.
-    /// Weights are drawn at random from `seed`; load a checkpoint to use a trained model.
+    /// Weights are drawn at random from `seed` (nil: zeros, for a checkpoint to overwrite); load a
+    /// checkpoint to use a trained model.
     public static func bertEncoder(_ c: TransformerConfiguration, pooling: Bool = true, normalize: Bool = true,
-                                   sequenceLength: Int? = nil, seed: UInt64 = 1) throws -> Graph {
+                                   sequenceLength: Int? = nil, seed: UInt64? = 1) throws -> Graph {
         try c.validate()
-        var rng = SeededGenerator(seed: seed)
+        var rng = SeededGenerator(seed: seed ?? 0)
+        let sd: Float = seed == nil ? 0 : 0.02
         let length = min(sequenceLength ?? c.positions, c.positions)
         let (d, g) = (c.features, Graph(inputShape: [max(length, 1)]))
         func dense(_ name: String, _ inputs: Int, _ outputs: Int, after x: Graph.NodeID) throws -> Graph.NodeID {
-            try g.add(Dense(name: name, inFeatures: inputs, outFeatures: outputs, initializer: .torch, rng: &rng), after: x)
+            let layer = seed == nil
+                ? Dense(name: name, weight: Tensor.zeros([outputs, inputs]), bias: Tensor.zeros([outputs]))
+                : Dense(name: name, inFeatures: inputs, outFeatures: outputs, initializer: .torch, rng: &rng)
+            return try g.add(layer, after: x)
         }
         var x = try g.add(Embedding(name: "embeddings.word_embeddings", count: c.vocabulary, features: d,
-                                    standardDeviation: 0.02, rng: &rng), after: .input)
+                                    standardDeviation: sd, rng: &rng), after: .input)
         x = try g.add(PositionEmbedding(name: "embeddings.position_embeddings", count: c.positions, features: d,
-                                        standardDeviation: 0.02, rng: &rng), after: x)
+                                        standardDeviation: sd, rng: &rng), after: x)
         if c.tokenTypes > 0 {
             x = try g.add(TokenTypeEmbedding(name: "embeddings.token_type_embeddings", count: c.tokenTypes, features: d,
-                                             standardDeviation: 0.02, rng: &rng), after: x)
+                                             standardDeviation: sd, rng: &rng), after: x)
         }
         x = try g.add(LayerNorm(name: "embeddings.LayerNorm", features: d, epsilon: c.epsilon), after: x)
         let mask = try c.paddingID.map { try g.add(PaddingMask(name: "attention_mask", paddingID: $0), after: .input) }
@@ -122,20 +127,21 @@ extension Graph {
     ///
     /// Initialized as GPT-2: Linear and embedding weights N(0, 0.02²), the two projections back
     /// into the residual stream N(0, (0.02/√(2·layers))²), biases 0, LayerNorms 1 and 0.
-    public static func gptDecoder(_ c: TransformerConfiguration, seed: UInt64 = 1) throws -> Graph {
+    public static func gptDecoder(_ c: TransformerConfiguration, seed: UInt64? = 1) throws -> Graph {
         try c.validate()
-        var rng = SeededGenerator(seed: seed)
+        var rng = SeededGenerator(seed: seed ?? 0)
+        let sd: Float = seed == nil ? 0 : 0.02   // nil: zeros, for a checkpoint to overwrite
         let (d, g) = (c.features, Graph(inputShape: [c.positions]))
         let residualScale = 1 / Float(2 * c.layers).squareRoot()
         func dense(_ name: String, _ inputs: Int, _ outputs: Int, bias: Bool = true, scale: Float = 1,
                    after x: Graph.NodeID) throws -> Graph.NodeID {
-            let weight = normalTensor([outputs, inputs], standardDeviation: 0.02 * scale, rng: &rng)
+            let weight = normalTensor([outputs, inputs], standardDeviation: sd * scale, rng: &rng)
             return try g.add(Dense(name: name, weight: weight, bias: bias ? Tensor.zeros([outputs]) : nil), after: x)
         }
         let activation = GELU.Approximation(rawValue: c.activation)!
-        var x = try g.add(Embedding(name: "tok_emb", count: c.vocabulary, features: d, standardDeviation: 0.02, rng: &rng),
+        var x = try g.add(Embedding(name: "tok_emb", count: c.vocabulary, features: d, standardDeviation: sd, rng: &rng),
                           after: .input)
-        x = try g.add(PositionEmbedding(name: "pos_emb", count: c.positions, features: d, standardDeviation: 0.02, rng: &rng),
+        x = try g.add(PositionEmbedding(name: "pos_emb", count: c.positions, features: d, standardDeviation: sd, rng: &rng),
                       after: x)
         for i in 0..<c.layers {
             let p = "blocks.\(i)."

@@ -74,7 +74,7 @@ public enum BertCheckpoint {
         var settings = try Self.settings(folder: folder, positions: configuration.positions)
         if let pooling { settings.pooling = pooling; settings.normalize = pooling && settings.normalize }
         let model = try Graph.bertEncoder(configuration, pooling: settings.pooling, normalize: settings.normalize,
-                                          sequenceLength: settings.maxLength)
+                                          sequenceLength: settings.maxLength, seed: nil)
         let weights = root.appendingPathComponent("model.safetensors").path
         try load(try Safetensors.read(weights), into: model, path: weights)
         return (model, settings)

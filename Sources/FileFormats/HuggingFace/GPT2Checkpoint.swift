@@ -58,7 +58,7 @@ public enum GPT2Checkpoint {
         let root = URL(fileURLWithPath: folder)
         guard FileManager.default.fileExists(atPath: folder) else { throw FormatError(path: folder, .missingFolder(folder)) }
         let c = try configuration(HuggingFaceConfig(path: root.appendingPathComponent("config.json").path))
-        let model = try Graph.gptDecoder(c)
+        let model = try Graph.gptDecoder(c, seed: nil)
         let weights = root.appendingPathComponent("model.safetensors").path
         try load(try Safetensors.read(weights), into: model, path: weights, layers: c.layers)
         return model

@@ -213,9 +213,11 @@ private func rowAddingShape(_ shapes: [[Int]], layer: String, features: Int, max
     return s
 }
 
-/// A tensor of N(0, σ²) entries (Box–Muller on the seeded generator).
+/// A tensor of N(0, σ²) entries (Box–Muller on the seeded generator); zeros, drawing nothing,
+/// for σ = 0 (a model whose weights are about to be loaded).
 func normalTensor(_ shape: [Int], standardDeviation: Float, rng: inout SeededGenerator) -> Tensor {
     var t = Tensor.zeros(shape)
+    guard standardDeviation != 0 else { return t }
     for i in 0..<t.count { t.scalars[i] = rng.nextNormal() * standardDeviation }
     return t
 }

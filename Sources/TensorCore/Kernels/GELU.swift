@@ -71,16 +71,25 @@ private func vectorErf(_ z: SIMD16<Float>, gaussian: SIMD16<Float>) -> SIMD16<Fl
 /// near ±1, unlike 1 − t·t); u is clamped to ±15, where tanh is ±1 and its slope 4e-13.
 @inline(__always)
 private func vectorTanh(_ u: SIMD16<Float>) -> (SIMD16<Float>, SIMD16<Float>) {
-    let clamped = u.clamped(lowerBound: SIMD16(repeating: -15), upperBound: SIMD16(repeating: 15))
+    let bound = SIMD16<Float>(repeating: 15)
+    var clamped = u.replacing(with: -bound, where: u .< -bound)
+    clamped.replace(with: bound, where: clamped .> bound)
     let q = 2 / (vectorExp(2 * clamped) + 1)
     return (1 - q, q * (2 - q))
 }
 
 /// e^x for sixteen lanes, for x in [−87, 88] (smaller arguments flush to 0).
+///
+/// n = round(x / ln 2) comes from adding 1.5·2²³, which leaves n in the low bits of the sum's
+/// pattern (rounding to nearest even), so no lane-by-lane conversion is needed; 2ⁿ is then
+/// built from its exponent bits.
 @inline(__always)
 package func vectorExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
-    let clamped = x.clamped(lowerBound: SIMD16(repeating: -87.3), upperBound: SIMD16(repeating: 88.3))
-    let n = (clamped * 1.44269504088896341).rounded(.toNearestOrEven)
+    let low = SIMD16<Float>(repeating: -87.3), high = SIMD16<Float>(repeating: 88.3)
+    var clamped = x.replacing(with: low, where: x .< low)
+    clamped.replace(with: high, where: clamped .> high)
+    let shifted = clamped * 1.44269504088896341 + 12_582_912   // 1.5·2²³
+    let n = shifted - 12_582_912
     // r = x − n·ln 2, in two parts so that r keeps its low bits.
     let r = clamped - n * 0.693359375 + n * 2.12194440e-4
     var p = SIMD16<Float>(repeating: 1.9875691500e-4)
@@ -90,9 +99,9 @@ package func vectorExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     p = p * r + 1.6666665459e-1
     p = p * r + 5.0000001201e-1
     p = p * r * r + r + 1
-    let exponent = (SIMD16<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
-    let scale = unsafeBitCast(exponent, to: SIMD16<Float>.self)
-    return (p * scale).replacing(with: 0, where: x .< -87.3)
+    let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000   // n as an integer
+    let scale = unsafeBitCast((integer &+ 127) &<< 23, to: SIMD16<Float>.self)
+    return (p * scale).replacing(with: 0, where: x .< low)
 }
 
 /// Applies `body` to sixteen entries of `x` (and `y`) at a time; the tail is padded with zeros.
