@@ -32,16 +32,10 @@ final class ProgressReporter: TrainingCallback, RunObserver {
         let rate = Double(r.samplesInEpoch) / max(elapsed, 1e-9)
         let last = r.stepInEpoch == r.stepsPerEpoch - 1
         if interactive {
-            guard last || (now - lastDraw).seconds > 0.1 else { return }
-            lastDraw = now
-            let width = 30
-            let filled = width * (r.stepInEpoch + 1) / r.stepsPerEpoch
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            let line = String(format: "\repoch %d %@ %3d%%  loss %.4f  %.0f samples/s  lr %.4g",
-                              r.epoch, bar, 100 * (r.stepInEpoch + 1) / r.stepsPerEpoch,
-                              smoothedLoss ?? r.loss, rate, r.learningRate)
-            FileHandle.standardError.write(Data(line.utf8))
-            if last { FileHandle.standardError.write(Data("\u{1B}[K\r".utf8)) }
+            draw(done: r.stepInEpoch + 1, of: r.stepsPerEpoch, last: last, now: now) { bar in
+                String(format: "epoch %d %@ %3d%%  loss %.4f  %.0f samples/s  lr %.4g",
+                       r.epoch, bar, 100 * (r.stepInEpoch + 1) / r.stepsPerEpoch, smoothedLoss ?? r.loss, rate, r.learningRate)
+            }
         } else {
             let quarter = max(r.stepsPerEpoch / 4, 1)
             if (r.stepInEpoch + 1) % quarter == 0 && !last {
@@ -49,6 +43,16 @@ final class ProgressReporter: TrainingCallback, RunObserver {
                                   r.epoch, r.stepInEpoch + 1, r.stepsPerEpoch, smoothedLoss ?? r.loss, rate))
             }
         }
+    }
+
+    /// Redraws the progress line (at most every 0.1 s, and at the last step), its bar `done/total` full.
+    private func draw(done: Int, of total: Int, last: Bool, now: ContinuousClock.Instant, line: (String) -> String) {
+        guard last || (now - lastDraw).seconds > 0.1 else { return }
+        lastDraw = now
+        let width = 30, filled = width * done / max(total, 1)
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        FileHandle.standardError.write(Data(("\r" + line(bar)).utf8))
+        if last { FileHandle.standardError.write(Data("\u{1B}[K\r".utf8)) }
     }
 
     /// A run shorter than an epoch (a language model's `--steps`): progress over the steps, with
@@ -65,15 +69,10 @@ final class ProgressReporter: TrainingCallback, RunObserver {
         let unit = bits ? "bits" : "loss"
         let remaining = elapsed / Double(r.step + 1) * Double(r.totalSteps - r.step - 1)
         if interactive {
-            guard last || (now - lastDraw).seconds > 0.1 else { return }
-            lastDraw = now
-            let width = 30
-            let filled = width * (r.step + 1) / r.totalSteps
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            let line = String(format: "\rstep %d/%d %@ %@ %.4f  %.0f samples/s  lr %.3g  %.0f s left",
-                              r.step + 1, r.totalSteps, bar, unit, loss, rate, r.learningRate, remaining)
-            FileHandle.standardError.write(Data(line.utf8))
-            if last { FileHandle.standardError.write(Data("\u{1B}[K\r".utf8)) }
+            draw(done: r.step + 1, of: r.totalSteps, last: last, now: now) { bar in
+                String(format: "step %d/%d %@ %@ %.4f  %.0f samples/s  lr %.3g  %.0f s left",
+                       r.step + 1, r.totalSteps, bar, unit, loss, rate, r.learningRate, remaining)
+            }
         } else if (r.step + 1) % max(r.totalSteps / 20, 1) == 0 || last {
             printError(String(format: "step %d/%d  %@ %.4f  %.0f samples/s  lr %.3g  %.0f s left",
                               r.step + 1, r.totalSteps, unit, loss, rate, r.learningRate, remaining))

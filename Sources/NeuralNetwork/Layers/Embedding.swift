@@ -1,40 +1,56 @@
 import TensorCore
 
-/// A lookup table: each token id of a `[N, T]` batch becomes its row of `weight` (`[count,
-/// features]`), giving `[N, T, features]`. Ids are whole numbers stored as floats (exact below
-/// 2²⁴). Backward adds each token's gradient into its row; ids have no gradient.
-public final class Embedding: Layer, TokenInput {
+/// What the three embedding layers share: a table `weight` of `[count, features]` (one row per
+/// id, position or token type), named `weight` as PyTorch's `nn.Embedding` names it.
+public class EmbeddingTable {
     public var name: String
-    /// `[count, features]`: one row per id.
+    /// `[count, features]`.
     public let weight: Parameter
-    private var ids: [Int] = []
+    private let kind: LayerKind
 
-    /// The number of ids (the vocabulary size).
+    /// The rows of the table.
     public var count: Int { weight.value.shape[0] }
     /// Features per token.
     public var features: Int { weight.value.shape[1] }
 
-    /// Creates a table with entries drawn from N(0, `standardDeviation`²) (PyTorch's
-    /// `nn.Embedding` draws N(0, 1); GPT-2 draws N(0, 0.02²)).
-    public init(name: String, count: Int, features: Int, standardDeviation: Float = 1, rng: inout SeededGenerator) {
+    /// A table with entries drawn from N(0, `standardDeviation`²) (PyTorch's `nn.Embedding` draws
+    /// N(0, 1); GPT-2 draws N(0, 0.02²); 0 gives zeros, for weights about to be loaded).
+    init(name: String, kind: LayerKind, count: Int, features: Int, standardDeviation: Float, rng: inout SeededGenerator) {
         self.name = name
+        self.kind = kind
         weight = Parameter(normalTensor([count, features], standardDeviation: standardDeviation, rng: &rng))
     }
 
-    /// Creates a table from explicit values `[count, features]`.
-    public init(name: String, weight: Tensor) {
-        precondition(weight.rank == 2, "Embedding weight must be [count, features], got \(weight.shape)")
+    /// A table from explicit values `[count, features]`.
+    init(name: String, kind: LayerKind, weight: Tensor) {
+        precondition(weight.rank == 2, "\(kind.rawValue) weight must be [count, features], got \(weight.shape)")
         self.name = name
+        self.kind = kind
         self.weight = Parameter(weight)
     }
 
     public var spec: LayerSpec {
-        var s = LayerSpec(kind: .embedding)
+        var s = LayerSpec(kind: kind)
         s.count = count; s.features = features
         return s
     }
 
     public var namedParameters: [(String, Parameter)] { [("weight", weight)] }
+}
+
+/// A lookup table: each token id of a `[N, T]` batch becomes its row of `weight` (`[count,
+/// features]`), giving `[N, T, features]`. Ids are whole numbers stored as floats (exact below
+/// 2²⁴). Backward adds each token's gradient into its row; ids have no gradient.
+public final class Embedding: EmbeddingTable, Layer, TokenInput {
+    private var ids: [Int] = []
+
+    /// Creates a table of `count` ids (the vocabulary) with entries drawn from N(0, `standardDeviation`²).
+    public init(name: String, count: Int, features: Int, standardDeviation: Float = 1, rng: inout SeededGenerator) {
+        super.init(name: name, kind: .embedding, count: count, features: features, standardDeviation: standardDeviation, rng: &rng)
+    }
+
+    /// Creates a table from explicit values `[count, features]`.
+    public init(name: String, weight: Tensor) { super.init(name: name, kind: .embedding, weight: weight) }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         let s = try requireRank(inputShapes, 1, name, "a sequence of token ids [T]")
@@ -78,32 +94,16 @@ public final class Embedding: Layer, TokenInput {
 /// Learned positions: adds row `offset + t` of `weight` (`[count, features]`) to token `t` of
 /// each `[N, T, features]` sample. `offset` is the position of the first token (0, or the
 /// tokens already generated when a model continues text one token at a time).
-public final class PositionEmbedding: Layer {
-    public var name: String
-    /// `[count, features]`: one row per position.
-    public let weight: Parameter
+public final class PositionEmbedding: EmbeddingTable, Layer {
     /// The position of the first token of the next forward pass.
     public var offset = 0
     private var length = 0
 
-    /// The longest sequence the table covers.
-    public var count: Int { weight.value.shape[0] }
-    /// Features per token.
-    public var features: Int { weight.value.shape[1] }
-
-    /// Creates a table with entries drawn from N(0, `standardDeviation`²).
+    /// Creates a table of `count` positions (the longest sequence) drawn from N(0, `standardDeviation`²).
     public init(name: String, count: Int, features: Int, standardDeviation: Float = 1, rng: inout SeededGenerator) {
-        self.name = name
-        weight = Parameter(normalTensor([count, features], standardDeviation: standardDeviation, rng: &rng))
+        super.init(name: name, kind: .positionEmbedding, count: count, features: features,
+                   standardDeviation: standardDeviation, rng: &rng)
     }
-
-    public var spec: LayerSpec {
-        var s = LayerSpec(kind: .positionEmbedding)
-        s.count = count; s.features = features
-        return s
-    }
-
-    public var namedParameters: [(String, Parameter)] { [("weight", weight)] }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         try rowAddingShape(inputShapes, layer: name, features: features, maximumLength: count)
@@ -147,31 +147,15 @@ public final class PositionEmbedding: Layer {
 
 /// Token types (BERT's segments A and B): adds row `type` of `weight` (`[count, features]`) to
 /// every token. Single sentences are all type 0, which is what this layer adds.
-public final class TokenTypeEmbedding: Layer {
-    public var name: String
-    /// `[count, features]`: one row per token type.
-    public let weight: Parameter
+public final class TokenTypeEmbedding: EmbeddingTable, Layer {
     /// The type every token gets.
     public let type = 0
 
-    /// The number of token types.
-    public var count: Int { weight.value.shape[0] }
-    /// Features per token.
-    public var features: Int { weight.value.shape[1] }
-
-    /// Creates a table with entries drawn from N(0, `standardDeviation`²).
+    /// Creates a table of `count` token types drawn from N(0, `standardDeviation`²).
     public init(name: String, count: Int, features: Int, standardDeviation: Float = 1, rng: inout SeededGenerator) {
-        self.name = name
-        weight = Parameter(normalTensor([count, features], standardDeviation: standardDeviation, rng: &rng))
+        super.init(name: name, kind: .tokenTypeEmbedding, count: count, features: features,
+                   standardDeviation: standardDeviation, rng: &rng)
     }
-
-    public var spec: LayerSpec {
-        var s = LayerSpec(kind: .tokenTypeEmbedding)
-        s.count = count; s.features = features
-        return s
-    }
-
-    public var namedParameters: [(String, Parameter)] { [("weight", weight)] }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         try rowAddingShape(inputShapes, layer: name, features: features, maximumLength: nil)
