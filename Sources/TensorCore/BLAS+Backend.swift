@@ -12,8 +12,9 @@ public enum GEMMBackend: String, CaseIterable, Codable, Sendable {
 /// What the one-time calibration of `BLAS.gemm` measured, and what it chose.
 ///
 /// The rule: time the system BLAS and the packed kernel with each register tile on the same
-/// products (a 256³ GEMM and a 64×384×384 `x·Wᵀ`, fastest of three runs each); the packed
-/// kernel runs when its faster tile beats BLAS over the two products together.
+/// products (a 256³ GEMM and a 64×384×384 `x·Wᵀ`, faster of two runs each, about 10 ms in
+/// all); the packed kernel runs when its faster tile beats BLAS over the two products together.
+/// The choice covers `gemv` too.
 package struct GEMMCalibration: Sendable, CustomStringConvertible {
     /// GFLOP/s of the system BLAS over the calibration products.
     package var blas: Double
@@ -97,7 +98,7 @@ extension BLAS {
         // Candidate 0 is BLAS, then the packed tiles; best[candidate][shape] in seconds.
         let candidates = 1 + GEMMTile.allCases.count
         var best = [[Double]](repeating: [Double](repeating: .infinity, count: shapes.count), count: candidates)
-        for _ in 0..<3 {
+        for _ in 0..<2 {
             for candidate in 0..<candidates {
                 for (s, shape) in shapes.enumerated() {
                     let (m, n, k) = (shape.m, shape.n, shape.k)

@@ -75,13 +75,20 @@ public enum BLAS {
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// `y = alpha * op(A) * x + beta * y` for a row-major `rows×columns` matrix.
+    /// `y = alpha * op(A) * x + beta * y` for a row-major `rows×columns` matrix, on `backend`
+    /// (the packed backend runs it as a one-column product, which streams A once).
     /// - Complexity: O(rows·columns).
     package static func gemv(
         _ trans: Transpose, rows: Int, columns: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
     ) {
+        if backend == .packed {
+            let (m, k) = trans == .none ? (rows, columns) : (columns, rows)
+            packedGEMM(tile: calibration.tile, trans, .none, m: m, n: 1, k: k, alpha: alpha, a: a, lda: lda,
+                       b: x, ldb: 1, beta: beta, c: y, ldc: 1)
+            return
+        }
         _ = defaultThreads
         cblas_sgemv(CblasRowMajor, trans.cblas, Int32(rows), Int32(columns), alpha,
                     a, Int32(lda), x, 1, beta, y, 1)

@@ -151,6 +151,29 @@ struct PackedGEMMTests {
         #expect(product(0..<m) == product(0..<17) + product(17..<m))
     }
 
+    @Test("BLAS.gemv on the calibrated backend matches the naive product, both ways, with alpha and beta")
+    func gemv() {
+        let (rows, columns) = (37, 53)
+        let a = randomTensor([rows, columns], seed: 6)
+        for trans in [Transpose.none, .transposed] {
+            let (inputs, outputs) = trans == .none ? (columns, rows) : (rows, columns)
+            let x = randomTensor([inputs, 1], seed: 7)
+            var y = randomTensor([outputs], seed: 8)
+            let y0 = y
+            a.withUnsafeBufferPointer { pa in
+                x.withUnsafeBufferPointer { px in
+                    y.withUnsafeMutableBufferPointer { py in
+                        BLAS.gemv(trans, rows: rows, columns: columns, alpha: 2, a: pa.baseAddress!, lda: columns,
+                                  x: px.baseAddress!, beta: -1, y: py.baseAddress!)
+                    }
+                }
+            }
+            let product = naiveMatmul(a, trans, x, .none).scalars
+            let expected = (0..<outputs).map { 2 * product[$0] - y0.scalars[$0] }
+            #expect(maxRelativeError(y.scalars, expected) < 1e-5, "\(trans)")
+        }
+    }
+
     @Test("the calibration's rule: packed with its faster tile when that beats BLAS")
     func calibrationRule() {
         let faster = GEMMCalibration(blas: 25, packed: [90, 60], seconds: 0.01)
