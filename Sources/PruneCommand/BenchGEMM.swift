@@ -4,12 +4,14 @@ import Foundation
 import TensorCore
 
 /// `prune bench gemm`: GFLOP/s of the GEMMs a training step of LeNet-300-100 and LeNet-5
-/// runs, next to a large square GEMM (the BLAS peak on this machine).
+/// runs, and those of issue #15's transformers (all-MiniLM-L6-v2 inference, gpt-tiny training),
+/// next to a large square GEMM, each on the system BLAS and on Prune's packed kernel.
 struct BenchGEMM: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "gemm", abstract: "GFLOP/s of the training GEMM shapes vs a 1024³ GEMM.",
+        commandName: "gemm", abstract: "GFLOP/s of the training GEMM shapes vs a 1024³ GEMM, on BLAS and the packed kernel.",
         discussion: """
-            With --threads N each GEMM splits the rows of its output between N threads (one BLAS \
+            Every shape runs on both backends; the first line names the one products use (the \
+            faster by a calibration at first use, or PRUNE_GEMM=blas|packed). With --threads N each GEMM splits the rows of its output between N threads (one BLAS \
             thread each), as `prune bench spmm` and `prune bench infer` split their products; the \
             split products are checked against the whole one. --concurrent runs independent \
             copies instead; the two cannot be combined.
@@ -35,7 +37,10 @@ struct BenchGEMM: ParsableCommand {
 
     struct Shape: Encodable {
         var label: String, m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool
+        /// GFLOP/s on the backend in use (`Result.backend`).
         var gflops: Double = 0
+        /// GFLOP/s on the system BLAS and on the packed kernel.
+        var blasGFLOPS: Double = 0, packedGFLOPS: Double = 0
         /// The threads the product was split between (at most `m`: one row each).
         var threads = 1
         /// The largest difference between the split product and the whole one, relative
@@ -44,7 +49,10 @@ struct BenchGEMM: ParsableCommand {
     }
 
     struct Result: Encodable {
-        var batchSize: Int, threads: Int, concurrent: Int, shapes: [Shape]
+        var batchSize: Int, threads: Int, concurrent: Int
+        /// The backend products use, and the calibration's figures.
+        var backend: String
+        var shapes: [Shape]
     }
 
     /// `op(a)` cut into `parts` blocks of consecutive rows, each stored as `a` is (rows of
@@ -58,6 +66,28 @@ struct BenchGEMM: ParsableCommand {
             return Tensor(shape: [height, hi - lo], scalars: (0..<height).flatMap { r in a.scalars[(r * width + lo)..<(r * width + hi)] })
         }
     }
+
+    /// The shapes of issue #15's transformers. all-MiniLM-L6-v2: width 384, 12 heads of 32, FFN
+    /// 1536, 1024 or 4096 token rows (B·T); gpt-tiny training: width 128, 4 heads of 32, FFN 512,
+    /// 32 windows of 128 tokens (4096 rows). Layers compute x·Wᵀ (W is [out, in]), input
+    /// gradients dy·W and weight gradients dyᵀ·x.
+    static let transformerShapes = [
+        Shape(label: "minilm q/k/v/out", m: 1024, n: 384, k: 384, transposeA: false, transposeB: true),
+        Shape(label: "minilm q/k/v/out", m: 4096, n: 384, k: 384, transposeA: false, transposeB: true),
+        Shape(label: "minilm ffn up", m: 1024, n: 1536, k: 384, transposeA: false, transposeB: true),
+        Shape(label: "minilm ffn down", m: 1024, n: 384, k: 1536, transposeA: false, transposeB: true),
+        Shape(label: "minilm one token ffn up", m: 1, n: 1536, k: 384, transposeA: false, transposeB: true),
+        Shape(label: "attention scores Q·Kᵀ", m: 128, n: 128, k: 32, transposeA: false, transposeB: true),
+        Shape(label: "attention P·V", m: 128, n: 32, k: 128, transposeA: false, transposeB: false),
+        Shape(label: "attention dK = dSᵀ·Q", m: 128, n: 32, k: 128, transposeA: true, transposeB: false),
+        Shape(label: "gpt qkv forward", m: 4096, n: 384, k: 128, transposeA: false, transposeB: true),
+        Shape(label: "gpt ffn up forward", m: 4096, n: 512, k: 128, transposeA: false, transposeB: true),
+        Shape(label: "gpt ffn down forward", m: 4096, n: 128, k: 512, transposeA: false, transposeB: true),
+        Shape(label: "gpt qkv input grad", m: 4096, n: 128, k: 384, transposeA: false, transposeB: false),
+        Shape(label: "gpt ffn up input grad", m: 4096, n: 128, k: 512, transposeA: false, transposeB: false),
+        Shape(label: "gpt qkv weight grad", m: 384, n: 128, k: 4096, transposeA: true, transposeB: false),
+        Shape(label: "gpt ffn down weight grad", m: 128, n: 512, k: 4096, transposeA: true, transposeB: false),
+    ]
 
     func run() throws {
         threadOptions.apply()
@@ -74,7 +104,11 @@ struct BenchGEMM: ParsableCommand {
             Shape(label: "lenet5 conv2 forward", m: 16, n: b * 100, k: 150, transposeA: false, transposeB: false),
             Shape(label: "lenet5 conv2 input grad", m: 150, n: b * 100, k: 16, transposeA: true, transposeB: false),
             Shape(label: "lenet5 conv2 weight grad", m: 16, n: 150, k: b * 100, transposeA: false, transposeB: true),
-        ]
+        ] + Self.transformerShapes
+        // The backend products use (calibrated, or PRUNE_GEMM); both are measured below.
+        let backend = BLAS.backend, backendDescription = BLAS.backendDescription
+        let explicitBackend = ProcessInfo.processInfo.environment["PRUNE_GEMM"].flatMap(GEMMBackend.init(rawValue:))
+        defer { BLAS.setBackend(explicitBackend) }
         var rng = SeededGenerator(seed: 7)
         let clock = ContinuousClock()
         for i in shapes.indices {
@@ -95,33 +129,44 @@ struct BenchGEMM: ParsableCommand {
                 return first
             }
             shapes[i].threads = blocks.count
-            shapes[i].maxRelativeError = zip(blocks.flatMap { product($0).scalars }, product(a).scalars).reduce(0.0) {
-                max($0, Double(abs($1.0 - $1.1)) / max(1, Double(abs($1.1))))
-            }
             let flops = 2.0 * Double(s.m * s.n * s.k)
             let reps = calls > 0 ? calls : max(3, Int(2e9 / flops))
-            var times: [Double] = []
-            var checksum: Float = 0
-            for _ in 0..<5 {
-                let start = clock.now
-                let sums = Checksums(count: concurrent)
-                DispatchQueue.concurrentPerform(iterations: concurrent) { t in
-                    var local: Float = 0
-                    for _ in 0..<reps { local += multiply() }
-                    sums.set(t, local)
+            for candidate in GEMMBackend.allCases {
+                BLAS.setBackend(candidate)
+                if candidate == backend {
+                    shapes[i].maxRelativeError = zip(blocks.flatMap { product($0).scalars }, product(a).scalars).reduce(0.0) {
+                        max($0, Double(abs($1.0 - $1.1)) / max(1, Double(abs($1.1))))
+                    }
                 }
-                checksum += sums.total
-                times.append((clock.now - start).seconds / Double(reps))
+                var times: [Double] = []
+                var checksum: Float = 0
+                for _ in 0..<5 {
+                    let start = clock.now
+                    let sums = Checksums(count: concurrent)
+                    DispatchQueue.concurrentPerform(iterations: concurrent) { t in
+                        var local: Float = 0
+                        for _ in 0..<reps { local += multiply() }
+                        sums.set(t, local)
+                    }
+                    checksum += sums.total
+                    times.append((clock.now - start).seconds / Double(reps))
+                }
+                precondition(checksum.isFinite, "GEMM produced a non-finite value")
+                let gflops = flops / times.sorted()[2] / 1e9
+                if candidate == .blas { shapes[i].blasGFLOPS = gflops } else { shapes[i].packedGFLOPS = gflops }
+                if candidate == backend { shapes[i].gflops = gflops }
             }
-            precondition(checksum.isFinite, "GEMM produced a non-finite value")
-            shapes[i].gflops = flops / times.sorted()[2] / 1e9
         }
         if output.json {
-            try printJSON(Result(batchSize: batchSize, threads: threadOptions.threads, concurrent: concurrent, shapes: shapes))
+            try printJSON(Result(batchSize: batchSize, threads: threadOptions.threads, concurrent: concurrent,
+                                 backend: backendDescription, shapes: shapes))
         } else {
+            print("GEMM backend: \(backendDescription)")
+            print("shape                            m ×    n ×    k    BLAS  packed  GFLOP/s  packed/BLAS")
             for s in shapes {
-                print(String(format: "%@ %5d×%5d×%5d  %6.1f GFLOP/s  (%.0f%% of square)%@", s.label.padding(toLength: 28, withPad: " ", startingAt: 0), s.m, s.n, s.k,
-                             s.gflops, 100 * s.gflops / shapes[0].gflops, s.threads > 1 ? ", split between \(s.threads) threads" : ""))
+                print(String(format: "%@ %5d×%5d×%5d  %6.1f  %6.1f  %5.2f×%@", s.label.padding(toLength: 28, withPad: " ", startingAt: 0), s.m, s.n, s.k,
+                             s.blasGFLOPS, s.packedGFLOPS, s.packedGFLOPS / s.blasGFLOPS,
+                             s.threads > 1 ? ", split between \(s.threads) threads" : ""))
             }
         }
     }

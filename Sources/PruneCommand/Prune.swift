@@ -31,6 +31,15 @@ struct Prune: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(message) (see 'prune --help')\n".utf8))
             Foundation.exit(2)
         }
+        // PRUNE_GEMM=blas|packed fixes the backend of every dense product (default: calibrated).
+        if let value = ProcessInfo.processInfo.environment["PRUNE_GEMM"], !value.isEmpty {
+            guard let backend = GEMMBackend(rawValue: value) else {
+                let valid = GEMMBackend.allCases.map(\.rawValue).joined(separator: " or ")
+                FileHandle.standardError.write(Data("error: PRUNE_GEMM must be \(valid), got '\(value)'\n".utf8))
+                Foundation.exit(2)
+            }
+            BLAS.setBackend(backend)
+        }
         do {
             var command = command
             try command.run()

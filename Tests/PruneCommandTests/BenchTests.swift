@@ -15,7 +15,7 @@ struct BenchTests {
         #expect(json["threads"] as? Int == threads, sourceLocation: sourceLocation)
         #expect(json["concurrent"] as? Int == 1, sourceLocation: sourceLocation)
         let shapes = try #require(json["shapes"] as? [[String: Any]], "\(json)", sourceLocation: sourceLocation)
-        try #require(shapes.count == 10, "\(shapes)", sourceLocation: sourceLocation)
+        try #require(shapes.count == 25, "\(shapes)", sourceLocation: sourceLocation)
         for shape in shapes {
             #expect((shape["gflops"] as? Double ?? 0) > 0, "\(shape)", sourceLocation: sourceLocation)
             #expect((shape["maxRelativeError"] as? Double ?? 1) < 1e-5, "\(shape)", sourceLocation: sourceLocation)

@@ -1,0 +1,130 @@
+import Synchronization
+
+/// Which implementation computes the dense products `BLAS.gemm` is asked for.
+public enum GEMMBackend: String, CaseIterable, Codable, Sendable {
+    /// The system BLAS: OpenBLAS on Linux, Accelerate on Apple platforms.
+    case blas
+    /// Prune's packed, cache-blocked kernel (`packedGEMM`), with the register tile the
+    /// calibration found fastest.
+    case packed
+}
+
+/// What the one-time calibration of `BLAS.gemm` measured, and what it chose.
+///
+/// The rule: time the system BLAS and the packed kernel with each register tile on the same
+/// products (a 256³ GEMM and a 64×384×384 `x·Wᵀ`, faster of two runs each, about 10 ms in
+/// all); the packed kernel runs when its faster tile beats BLAS over the two products together.
+/// The choice covers `gemv` too.
+package struct GEMMCalibration: Sendable, CustomStringConvertible {
+    /// GFLOP/s of the system BLAS over the calibration products.
+    package var blas: Double
+    /// GFLOP/s of the packed kernel with each register tile, in `GEMMTile.allCases` order.
+    package var packed: [Double]
+    /// Seconds the calibration took.
+    package var seconds: Double
+
+    /// Records measured rates.
+    package init(blas: Double, packed: [Double], seconds: Double) {
+        self.blas = blas; self.packed = packed; self.seconds = seconds
+    }
+
+    /// The faster tile of the packed kernel.
+    package var tile: GEMMTile {
+        GEMMTile.allCases[packed.indices.max { packed[$0] < packed[$1] }!]
+    }
+
+    /// The backend that ran faster.
+    package var backend: GEMMBackend { packed.max()! > blas ? .packed : .blas }
+
+    /// `"packed 12×32 98.0 GFLOP/s, 6×16 61.2, BLAS 25.9 (calibrated in 11 ms)"`.
+    package var description: String {
+        func rate(_ x: Double) -> String {
+            let tenths = Int((x * 10).rounded())
+            return "\(tenths / 10).\(tenths % 10)"
+        }
+        let tiles = GEMMTile.allCases.enumerated().map { "\($1.rawValue) \(rate(packed[$0]))" }
+        return "packed \(tiles.joined(separator: ", ")), BLAS \(rate(blas)) GFLOP/s (calibrated in \(Int((seconds * 1000).rounded())) ms)"
+    }
+}
+
+extension BLAS {
+    /// The backend `gemm` uses: the one set with `setBackend`, or else the faster one by the
+    /// calibration run at first use (see `GEMMCalibration`).
+    public static var backend: GEMMBackend {
+        switch override.load(ordering: .relaxed) {
+        case 1: .blas
+        case 2: .packed
+        default: calibration.backend
+        }
+    }
+
+    /// Makes every later `gemm` run on `backend`, or, with nil, on the calibrated choice.
+    ///
+    /// For benchmarks and reproducibility: the two backends sum in different orders, so their
+    /// results differ in the last bits, and the calibrated choice can differ between machines
+    /// (or between runs on a machine where the two are close).
+    public static func setBackend(_ backend: GEMMBackend?) {
+        override.store(backend.map { $0 == .blas ? 1 : 2 } ?? 0, ordering: .relaxed)
+    }
+
+    /// `backend`, the packed kernel's tile and the calibration's figures, in words:
+    /// `"packed 12×32 (calibrated: packed 12×32 98.0, 6×16 61.2, BLAS 25.9 GFLOP/s …)"`.
+    public static var backendDescription: String {
+        let setBy = override.load(ordering: .relaxed) == 0 ? "calibrated" : "set explicitly"
+        let name = backend == .packed ? "packed \(calibration.tile.rawValue)" : "blas"
+        return "\(name) (\(setBy); \(calibration))"
+    }
+
+    /// 0: calibrated, 1: BLAS, 2: packed.
+    private static let override = Atomic<UInt8>(0)
+
+    /// The calibration, run once at first use (a few milliseconds).
+    package static let calibration = calibrate()
+
+    /// Times BLAS and each tile of the packed kernel on two products (see `GEMMCalibration`).
+    private static func calibrate() -> GEMMCalibration {
+        let clock = ContinuousClock(), start = clock.now
+        // (m, n, k, op(B)): a square product and a fully connected layer's x·Wᵀ.
+        let shapes: [(m: Int, n: Int, k: Int, transB: Transpose)] = [(256, 256, 256, .none), (64, 384, 384, .transposed)]
+        let size = shapes.map { max($0.m * $0.k, $0.k * $0.n, $0.m * $0.n) }.max()!
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: size)
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: size)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: size)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        for i in 0..<size {
+            a[i] = Float(i % 17) / 17 - 0.5
+            b[i] = Float(i % 13) / 13 - 0.5
+        }
+        // Candidate 0 is BLAS, then the packed tiles; best[candidate][shape] in seconds.
+        let candidates = 1 + GEMMTile.allCases.count
+        var best = [[Double]](repeating: [Double](repeating: .infinity, count: shapes.count), count: candidates)
+        for _ in 0..<2 {
+            for candidate in 0..<candidates {
+                for (s, shape) in shapes.enumerated() {
+                    let (m, n, k) = (shape.m, shape.n, shape.k)
+                    let ldb = shape.transB == .none ? n : k
+                    let t0 = clock.now
+                    if candidate == 0 {
+                        systemGEMM(.none, shape.transB, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: ldb,
+                                   beta: 0, c: c, ldc: n)
+                    } else {
+                        packedGEMM(tile: GEMMTile.allCases[candidate - 1], .none, shape.transB, m: m, n: n, k: k,
+                                   a: a, lda: k, b: b, ldb: ldb, c: c, ldc: n)
+                    }
+                    best[candidate][s] = min(best[candidate][s], (clock.now - t0).seconds)
+                }
+            }
+        }
+        let flops = shapes.reduce(0.0) { $0 + 2 * Double($1.m * $1.n * $1.k) }
+        let rates = best.map { flops / $0.reduce(0, +) / 1e9 }
+        return GEMMCalibration(blas: rates[0], packed: Array(rates.dropFirst()), seconds: (clock.now - start).seconds)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    fileprivate var seconds: Double {
+        let (s, attoseconds) = components
+        return Double(s) + Double(attoseconds) * 1e-18
+    }
+}
