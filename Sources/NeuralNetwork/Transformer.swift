@@ -157,7 +157,7 @@ extension Graph {
             x = try g.add(Add(name: p + "mlp.residual"), inputs: [x, h])
         }
         x = try g.add(LayerNorm(name: "ln_f", features: d, epsilon: c.epsilon), after: x)
-        try dense("head", d, c.vocabulary, bias: false, after: x)
+        _ = try dense("head", d, c.vocabulary, bias: false, after: x)
         return g
     }
 }
