@@ -35,6 +35,9 @@ public struct WeightHistogram: Codable, Equatable, Sendable {
         if high <= low { (low, high) = (low / 2, low * 2) }
         let (l, h) = (log10(low), log10(high))
         edges = (0...bins).map { pow(10, l + (h - l) * Double($0) / Double(bins)) }
+        // pow(10, log10(x)) can round below x: the ends are the magnitudes themselves, so the
+        // largest and smallest weights sit inside the first and last bins.
+        (edges[0], edges[bins]) = (low, high)
         func count(_ values: [Float]) -> [Int] {
             var counts = [Int](repeating: 0, count: bins)
             for v in values where v > 0 && v.isFinite {
