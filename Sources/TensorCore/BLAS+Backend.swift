@@ -36,14 +36,14 @@ package struct GEMMCalibration: Sendable, CustomStringConvertible {
     /// The backend that ran faster.
     package var backend: GEMMBackend { packed.max()! > blas ? .packed : .blas }
 
-    /// `"packed 12×32 98.0 GFLOP/s, 6×16 61.2, BLAS 25.9 (calibrated in 11 ms)"`.
+    /// `"packed 12×32 98.0, 6×16 61.2, BLAS 25.9 GFLOP/s in 11 ms"`.
     package var description: String {
         func rate(_ x: Double) -> String {
             let tenths = Int((x * 10).rounded())
             return "\(tenths / 10).\(tenths % 10)"
         }
         let tiles = GEMMTile.allCases.enumerated().map { "\($1.rawValue) \(rate(packed[$0]))" }
-        return "packed \(tiles.joined(separator: ", ")), BLAS \(rate(blas)) GFLOP/s (calibrated in \(Int((seconds * 1000).rounded())) ms)"
+        return "packed \(tiles.joined(separator: ", ")), BLAS \(rate(blas)) GFLOP/s in \(Int((seconds * 1000).rounded())) ms"
     }
 }
 
@@ -68,11 +68,12 @@ extension BLAS {
     }
 
     /// `backend`, the packed kernel's tile and the calibration's figures, in words:
-    /// `"packed 12×32 (calibrated: packed 12×32 98.0, 6×16 61.2, BLAS 25.9 GFLOP/s …)"`.
+    /// `"packed 12×32 (calibrated: packed 12×32 98.0, 6×16 61.2, BLAS 25.9 GFLOP/s in 11 ms)"`,
+    /// or `"blas (set explicitly; calibration: …)"`.
     public static var backendDescription: String {
-        let setBy = override.load(ordering: .relaxed) == 0 ? "calibrated" : "set explicitly"
+        let how = override.load(ordering: .relaxed) == 0 ? "calibrated" : "set explicitly; calibration"
         let name = backend == .packed ? "packed \(calibration.tile.rawValue)" : "blas"
-        return "\(name) (\(setBy); \(calibration))"
+        return "\(name) (\(how): \(calibration))"
     }
 
     /// 0: calibrated, 1: BLAS, 2: packed.

@@ -182,7 +182,7 @@ struct PackedGEMMTests {
         #expect(narrow.backend == .packed && narrow.tile == .narrow)
         let slower = GEMMCalibration(blas: 95, packed: [90, 60], seconds: 0.01)
         #expect(slower.backend == .blas)
-        #expect(slower.description == "packed 12×32 90.0, 6×16 60.0, BLAS 95.0 GFLOP/s (calibrated in 10 ms)")
+        #expect(slower.description == "packed 12×32 90.0, 6×16 60.0, BLAS 95.0 GFLOP/s in 10 ms")
         let measured = BLAS.calibration
         #expect(measured.blas > 0 && measured.packed.allSatisfy { $0 > 0 }, "\(measured)")
         #expect(BLAS.backendDescription.contains("GFLOP/s"))
