@@ -13,8 +13,8 @@ public enum GEMMBackend: String, CaseIterable, Codable, Sendable {
 ///
 /// The rule: time the system BLAS and the packed kernel with each register tile on the same
 /// products (a 256³ GEMM and a 64×384×384 `x·Wᵀ`, faster of two runs each, about 10 ms in
-/// all); the packed kernel runs when its faster tile beats BLAS over the two products together.
-/// The choice covers `gemv` too.
+/// all); the packed kernel runs when its faster tile beats BLAS over the two products together,
+/// with the tile chosen as `tile` says. The choice covers `gemv` too.
 package struct GEMMCalibration: Sendable, CustomStringConvertible {
     /// GFLOP/s of the system BLAS over the calibration products.
     package var blas: Double
@@ -28,13 +28,17 @@ package struct GEMMCalibration: Sendable, CustomStringConvertible {
         self.blas = blas; self.packed = packed; self.seconds = seconds
     }
 
-    /// The faster tile of the packed kernel.
+    /// The packed kernel's tile: the wide one (more accumulators per load) unless the narrow
+    /// one ran at least 10% faster. Timing noise should not demote the wide tile: under a busy
+    /// host both once measured within 4% of each other, where a quiet machine gives the wide
+    /// tile 1.5× the narrow one's rate; where SIMD16 spills (AVX2) the narrow tile wins 2×.
     package var tile: GEMMTile {
-        GEMMTile.allCases[packed.indices.max { packed[$0] < packed[$1] }!]
+        let (wide, narrow) = (packed[GEMMTile.allCases.firstIndex(of: .wide)!], packed[GEMMTile.allCases.firstIndex(of: .narrow)!])
+        return narrow > 1.1 * wide ? .narrow : .wide
     }
 
-    /// The backend that ran faster.
-    package var backend: GEMMBackend { packed.max()! > blas ? .packed : .blas }
+    /// The backend that ran faster: the packed kernel with `tile`, or BLAS.
+    package var backend: GEMMBackend { packed[GEMMTile.allCases.firstIndex(of: tile)!] > blas ? .packed : .blas }
 
     /// `"packed 12×32 98.0, 6×16 61.2, BLAS 25.9 GFLOP/s in 11 ms"`.
     package var description: String {
