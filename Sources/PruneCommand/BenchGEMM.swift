@@ -52,6 +52,8 @@ struct BenchGEMM: ParsableCommand {
         var batchSize: Int, threads: Int, concurrent: Int
         /// The backend products use, and the calibration's figures.
         var backend: String
+        /// The system BLAS and the kernels it chose.
+        var systemBLAS: String
         var shapes: [Shape]
     }
 
@@ -159,9 +161,10 @@ struct BenchGEMM: ParsableCommand {
         }
         if output.json {
             try printJSON(Result(batchSize: batchSize, threads: threadOptions.threads, concurrent: concurrent,
-                                 backend: backendDescription, shapes: shapes))
+                                 backend: backendDescription, systemBLAS: BLAS.systemDescription, shapes: shapes))
         } else {
             print("GEMM backend: \(backendDescription)")
+            print("system BLAS: \(BLAS.systemDescription)")
             print("shape                            m ×    n ×    k    BLAS  packed  GFLOP/s  packed/BLAS")
             for s in shapes {
                 print(String(format: "%@ %5d×%5d×%5d  %6.1f  %6.1f  %5.2f×%@", s.label.padding(toLength: 28, withPad: " ", startingAt: 0), s.m, s.n, s.k,

@@ -12,11 +12,13 @@ public enum GEMMBackend: String, CaseIterable, Codable, Sendable {
 /// What the one-time calibration of `BLAS.gemm` measured, and what it chose.
 ///
 /// The rule: time the system BLAS and the packed kernel with each register tile on the same
-/// products (a 256³ GEMM and a 64×384×384 `x·Wᵀ`, faster of two runs each, about 10 ms in
-/// all); the packed kernel runs when its faster tile beats BLAS over the two products together.
-/// The choice covers `gemv` too.
+/// products (a 256³ GEMM and a 64×384×384 `x·Wᵀ`) in interleaved rounds, each candidate's time
+/// taken relative to the others' in the same round (10–20 ms in all); the packed kernel runs
+/// when its tile (see `tile`) beats BLAS over the two products together. The choice covers
+/// `gemv` too.
 package struct GEMMCalibration: Sendable, CustomStringConvertible {
-    /// GFLOP/s of the system BLAS over the calibration products.
+    /// GFLOP/s of the system BLAS over the calibration products (relative to the first tile's
+    /// rate in the same rounds, so ratios between candidates are what counts).
     package var blas: Double
     /// GFLOP/s of the packed kernel with each register tile, in `GEMMTile.allCases` order.
     package var packed: [Double]
@@ -28,22 +30,26 @@ package struct GEMMCalibration: Sendable, CustomStringConvertible {
         self.blas = blas; self.packed = packed; self.seconds = seconds
     }
 
-    /// The faster tile of the packed kernel.
+    /// The packed kernel's tile: the wide one (more accumulators per load) unless the narrow
+    /// one ran at least 10% faster. Timing noise should not demote the wide tile: under a busy
+    /// host both once measured within 4% of each other, where a quiet machine gives the wide
+    /// tile 1.5× the narrow one's rate; where SIMD16 spills (AVX2) the narrow tile wins 2×.
     package var tile: GEMMTile {
-        GEMMTile.allCases[packed.indices.max { packed[$0] < packed[$1] }!]
+        let (wide, narrow) = (packed[GEMMTile.allCases.firstIndex(of: .wide)!], packed[GEMMTile.allCases.firstIndex(of: .narrow)!])
+        return narrow > 1.1 * wide ? .narrow : .wide
     }
 
-    /// The backend that ran faster.
-    package var backend: GEMMBackend { packed.max()! > blas ? .packed : .blas }
+    /// The backend that ran faster: the packed kernel with `tile`, or BLAS.
+    package var backend: GEMMBackend { packed[GEMMTile.allCases.firstIndex(of: tile)!] > blas ? .packed : .blas }
 
-    /// `"packed 12×32 98.0 GFLOP/s, 6×16 61.2, BLAS 25.9 (calibrated in 11 ms)"`.
+    /// `"packed 12×32 98.0, 6×16 61.2, BLAS 25.9 GFLOP/s in 11 ms"`.
     package var description: String {
         func rate(_ x: Double) -> String {
             let tenths = Int((x * 10).rounded())
             return "\(tenths / 10).\(tenths % 10)"
         }
         let tiles = GEMMTile.allCases.enumerated().map { "\($1.rawValue) \(rate(packed[$0]))" }
-        return "packed \(tiles.joined(separator: ", ")), BLAS \(rate(blas)) GFLOP/s (calibrated in \(Int((seconds * 1000).rounded())) ms)"
+        return "packed \(tiles.joined(separator: ", ")), BLAS \(rate(blas)) GFLOP/s in \(Int((seconds * 1000).rounded())) ms"
     }
 }
 
@@ -68,17 +74,18 @@ extension BLAS {
     }
 
     /// `backend`, the packed kernel's tile and the calibration's figures, in words:
-    /// `"packed 12×32 (calibrated: packed 12×32 98.0, 6×16 61.2, BLAS 25.9 GFLOP/s …)"`.
+    /// `"packed 12×32 (calibrated: packed 12×32 98.0, 6×16 61.2, BLAS 25.9 GFLOP/s in 11 ms)"`,
+    /// or `"blas (set explicitly; calibration: …)"`.
     public static var backendDescription: String {
-        let setBy = override.load(ordering: .relaxed) == 0 ? "calibrated" : "set explicitly"
+        let how = override.load(ordering: .relaxed) == 0 ? "calibrated" : "set explicitly; calibration"
         let name = backend == .packed ? "packed \(calibration.tile.rawValue)" : "blas"
-        return "\(name) (\(setBy); \(calibration))"
+        return "\(name) (\(how): \(calibration))"
     }
 
     /// 0: calibrated, 1: BLAS, 2: packed.
     private static let override = Atomic<UInt8>(0)
 
-    /// The calibration, run once at first use (a few milliseconds).
+    /// The calibration, run once at first use (10–20 ms).
     package static let calibration = calibrate()
 
     /// Times BLAS and each tile of the packed kernel on two products (see `GEMMCalibration`).
@@ -95,14 +102,21 @@ extension BLAS {
             a[i] = Float(i % 17) / 17 - 0.5
             b[i] = Float(i % 13) / 13 - 0.5
         }
-        // Candidate 0 is BLAS, then the packed tiles; best[candidate][shape] in seconds.
-        let candidates = 1 + GEMMTile.allCases.count
-        var best = [[Double]](repeating: [Double](repeating: .infinity, count: shapes.count), count: candidates)
-        for _ in 0..<2 {
-            for candidate in 0..<candidates {
-                for (s, shape) in shapes.enumerated() {
-                    let (m, n, k) = (shape.m, shape.n, shape.k)
-                    let ldb = shape.transB == .none ? n : k
+        // Candidate 0 is BLAS, then the packed tiles. A round runs each shape on every candidate
+        // back to back (in alternating order), so the candidates of one round share the host's
+        // conditions: comparisons are made within rounds. Minima over separate rounds were not
+        // enough here: two calibrations on a busy host timed the wide tile 14% and 30% below
+        // the narrow one (quiet, it runs 1.5× faster). BLAS takes part in the first three of
+        // five rounds, as Prescott-kernel BLAS costs four times the tiles' time.
+        let candidates = 1 + GEMMTile.allCases.count, rounds = 5, blasRounds = 3
+        var totals = [[Double]](repeating: [], count: candidates)   // [candidate][round] seconds
+        for round in 0..<rounds {
+            let active = (0..<candidates).filter { $0 > 0 || round < blasRounds }
+            var total = [Double](repeating: 0, count: candidates)
+            for shape in shapes {
+                let (m, n, k) = (shape.m, shape.n, shape.k)
+                let ldb = shape.transB == .none ? n : k
+                for candidate in round % 2 == 0 ? active : active.reversed() {
                     let t0 = clock.now
                     if candidate == 0 {
                         systemGEMM(.none, shape.transB, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: ldb,
@@ -111,12 +125,18 @@ extension BLAS {
                         packedGEMM(tile: GEMMTile.allCases[candidate - 1], .none, shape.transB, m: m, n: n, k: k,
                                    a: a, lda: k, b: b, ldb: ldb, c: c, ldc: n)
                     }
-                    best[candidate][s] = min(best[candidate][s], (clock.now - t0).seconds)
+                    total[candidate] += (clock.now - t0).seconds
                 }
             }
+            for candidate in active { totals[candidate].append(total[candidate]) }
         }
+        // Each candidate's time relative to the first tile's in the same rounds (median), on the
+        // scale of that tile's fastest round.
+        func median(_ x: [Double]) -> Double { let y = x.sorted(); return (y[(y.count - 1) / 2] + y[y.count / 2]) / 2 }
+        let reference = totals[1], fastest = reference.min()!
+        let times = totals.map { own in fastest * median(zip(own, reference).map { $0 / $1 }) }
         let flops = shapes.reduce(0.0) { $0 + 2 * Double($1.m * $1.n * $1.k) }
-        let rates = best.map { flops / $0.reduce(0, +) / 1e9 }
+        let rates = times.map { flops / $0 / 1e9 }
         return GEMMCalibration(blas: rates[0], packed: Array(rates.dropFirst()), seconds: (clock.now - start).seconds)
     }
 }

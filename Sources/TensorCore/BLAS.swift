@@ -25,6 +25,17 @@ public enum BLAS {
         #endif
     }
 
+    /// The system BLAS in words, with the kernels it chose for this CPU:
+    /// `"OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64"`, or
+    /// `"Accelerate"`.
+    package static var systemDescription: String {
+        #if canImport(Accelerate)
+        "Accelerate"
+        #else
+        String(cString: openblas_get_config())
+        #endif
+    }
+
     /// Applies the one-thread default once, before the first BLAS call.
     private static let defaultThreads: Void = {
         #if !canImport(Accelerate)

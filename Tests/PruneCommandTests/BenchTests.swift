@@ -6,18 +6,27 @@ import Testing
 struct BenchTests {
     /// The shapes of `prune bench gemm --json`, checked to be one JSON object with the given
     /// batch size and thread count.
-    func gemmShapes(_ arguments: [String], batchSize: Int, threads: Int,
+    func gemmShapes(_ arguments: [String], batchSize: Int, threads: Int, backend: String? = nil,
                     sourceLocation: SourceLocation = #_sourceLocation) throws -> [[String: Any]] {
-        let result = try prune(["bench", "gemm", "--batch-size", String(batchSize), "--calls", "1", "--json"] + arguments)
+        let result = try prune(["bench", "gemm", "--batch-size", String(batchSize), "--calls", "1", "--json"] + arguments,
+                               environment: backend.map { ["PRUNE_GEMM": $0] } ?? [:])
         try #require(result.status == 0, "\(result)", sourceLocation: sourceLocation)
         let json = try singleJSONObject(result.stdout, sourceLocation: sourceLocation)
         #expect(json["batchSize"] as? Int == batchSize, sourceLocation: sourceLocation)
         #expect(json["threads"] as? Int == threads, sourceLocation: sourceLocation)
         #expect(json["concurrent"] as? Int == 1, sourceLocation: sourceLocation)
+        let named = json["backend"] as? String ?? ""
+        #expect(backend.map { named.hasPrefix("\($0) ") && named.contains("set explicitly") } ?? named.contains("calibrated"),
+                "\(named)", sourceLocation: sourceLocation)
         let shapes = try #require(json["shapes"] as? [[String: Any]], "\(json)", sourceLocation: sourceLocation)
         try #require(shapes.count == 25, "\(shapes)", sourceLocation: sourceLocation)
         for shape in shapes {
             #expect((shape["gflops"] as? Double ?? 0) > 0, "\(shape)", sourceLocation: sourceLocation)
+            #expect((shape["blasGFLOPS"] as? Double ?? 0) > 0 && (shape["packedGFLOPS"] as? Double ?? 0) > 0,
+                    "\(shape)", sourceLocation: sourceLocation)
+            if backend == "blas" {
+                #expect(shape["gflops"] as? Double == shape["blasGFLOPS"] as? Double, "\(shape)", sourceLocation: sourceLocation)
+            }
             #expect((shape["maxRelativeError"] as? Double ?? 1) < 1e-5, "\(shape)", sourceLocation: sourceLocation)
         }
         return shapes
@@ -32,10 +41,17 @@ struct BenchTests {
             #expect(shape["threads"] as? Int == min(3, m), "\(shape)")
         }
         #expect(split.contains { $0["threads"] as? Int == 2 } && split.contains { $0["threads"] as? Int == 3 })
-        // Without --threads every product runs whole, on one thread.
-        let whole = try gemmShapes([], batchSize: 2, threads: 1)
+        // Without --threads every product runs whole, on one thread (here on the system BLAS).
+        let whole = try gemmShapes([], batchSize: 2, threads: 1, backend: "blas")
         #expect(whole.allSatisfy { $0["threads"] as? Int == 1 && $0["maxRelativeError"] as? Double == 0 }, "\(whole)")
         #expect(whole.map { $0["label"] as? String } == split.map { $0["label"] as? String })
+    }
+
+    @Test("PRUNE_GEMM other than blas or packed is an error that names the valid values")
+    func gemmBackendVariable() throws {
+        let result = try prune(["bench", "gemm"], environment: ["PRUNE_GEMM": "fast"])
+        #expect(result.status == 2 && result.stdout.isEmpty, "\(result)")
+        #expect(result.stderrLines == ["error: PRUNE_GEMM must be blas or packed, got 'fast'"], "\(result)")
     }
 
     @Test("`prune bench gemm` rejects --threads with --concurrent, and a negative --calls", arguments: [

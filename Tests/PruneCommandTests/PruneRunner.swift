@@ -39,14 +39,15 @@ func prune(_ arguments: String..., sourceLocation: SourceLocation = #_sourceLoca
     try prune(arguments, sourceLocation: sourceLocation)
 }
 
-/// Runs the built `prune` with `arguments` and a fixed terminal width.
-func prune(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> PruneResult {
+/// Runs the built `prune` with `arguments`, a fixed terminal width and any extra `environment`.
+func prune(_ arguments: [String], environment: [String: String] = [:],
+           sourceLocation: SourceLocation = #_sourceLocation) throws -> PruneResult {
     let binary = try #require(pruneExecutable, """
         the prune executable was not found at any of \(pruneCandidates); build it first with \
         `swift build -c release -Xswiftc -target-cpu -Xswiftc native --product prune`
         """, sourceLocation: sourceLocation)
     // Help text wraps at the terminal width.
-    let r = try runProgram(binary, arguments, environment: ["COLUMNS": "80"])
+    let r = try runProgram(binary, arguments, environment: environment.merging(["COLUMNS": "80"]) { $1 })
     return PruneResult(status: r.status, stdout: r.stdout, stderr: r.stderr)
 }
 

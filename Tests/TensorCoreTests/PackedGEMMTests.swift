@@ -174,15 +174,17 @@ struct PackedGEMMTests {
         }
     }
 
-    @Test("the calibration's rule: packed with its faster tile when that beats BLAS")
+    @Test("the calibration's rule: packed when its faster tile beats BLAS; the wide tile unless the narrow one is 10% faster")
     func calibrationRule() {
         let faster = GEMMCalibration(blas: 25, packed: [90, 60], seconds: 0.01)
         #expect(faster.backend == .packed && faster.tile == .wide)
         let narrow = GEMMCalibration(blas: 25, packed: [20, 30], seconds: 0.01)
         #expect(narrow.backend == .packed && narrow.tile == .narrow)
+        let close = GEMMCalibration(blas: 25, packed: [45, 48], seconds: 0.01)
+        #expect(close.backend == .packed && close.tile == .wide)
         let slower = GEMMCalibration(blas: 95, packed: [90, 60], seconds: 0.01)
         #expect(slower.backend == .blas)
-        #expect(slower.description == "packed 12×32 90.0, 6×16 60.0, BLAS 95.0 GFLOP/s (calibrated in 10 ms)")
+        #expect(slower.description == "packed 12×32 90.0, 6×16 60.0, BLAS 95.0 GFLOP/s in 10 ms")
         let measured = BLAS.calibration
         #expect(measured.blas > 0 && measured.packed.allSatisfy { $0 > 0 }, "\(measured)")
         #expect(BLAS.backendDescription.contains("GFLOP/s"))

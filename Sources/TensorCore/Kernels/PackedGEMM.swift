@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Prune's own single-precision GEMM: packed panels, cache blocks and a register-tiled
 /// micro-kernel, in the layered scheme of Goto and van de Geijn, "Anatomy of High-Performance
 /// Matrix Multiplication" (ACM TOMS 34(3), 2008, https://doi.org/10.1145/1356052.1356053) and
@@ -10,20 +8,19 @@ import Synchronization
 /// ```
 /// for pc in k by kc                       one block of the inner dimension
 ///   for jc in n by nc                     pack op(B)[pc.., jc..] (kc×nc, ~0.5 MiB: stays in L2)
-///     for ic in m by mc                   pack op(A)[ic.., pc..] (mc×kc) if A is transposed
-///       for ir in mc by MR                A micro-panel kc×MR (≤ 18 KiB): stays in L1
-///                                         (A as stored is read in place: see `PanelA`)
-///         for jr in nc by NR              B micro-panel kc×NR streams from L2
-///           MR×NR tile += A panel · B panel   (MR·NR/lanes accumulators in registers)
+///     for ir in m by MR                   A micro-panel kc×MR (≤ 18 KiB): stays in L1
+///                                         (read in place, not packed: see `PanelA`)
+///       for jr in nc by NR                B micro-panel kc×NR streams from L2
+///         MR×NR tile += A panel · B panel     (MR·NR/lanes accumulators in registers)
 /// ```
 ///
 /// The tile's columns are SIMD lanes and its rows are broadcasts, so a C tile is MR rows of
 /// contiguous floats (row-major C stores whole vectors). Keeping the small A micro-panel in L1
 /// and streaming B from L2 (rather than BLIS's order, which keeps the B micro-panel in L1) is
 /// the right way round here: a kc×32 B micro-panel is 48 KiB at kc = 384, an L1 by itself.
-/// Packing handles both transposes and any row stride; panels are zero-padded to whole tiles,
-/// so the micro-kernel never branches on edges: a partial tile is computed whole into a scratch
-/// tile and only its valid part is added into C.
+/// Packing handles both transposes and any row stride; packed panels are zero-padded to whole
+/// tiles, so the micro-kernel never branches on edges: a partial tile is computed whole into a
+/// scratch tile and only its valid part is added into C.
 
 /// The register tile of the packed GEMM: how many rows of C (broadcasts of A) and columns
 /// (SIMD lanes of B) one micro-kernel call accumulates.
@@ -32,8 +29,9 @@ import Synchronization
 /// AVX-512), so both tiles are compiled everywhere and `BLAS`'s calibration picks the faster.
 package enum GEMMTile: String, CaseIterable, Sendable {
     /// 12 rows × 32 columns in `SIMD16<Float>` halves: 24 accumulators + 2 B vectors, made for
-    /// 32 vector registers of 16 lanes (AVX-512). Where SIMD16 is narrower than a register's
-    /// width's worth, it spills.
+    /// 32 vector registers of 16 lanes (AVX-512). With 16 registers of 8 lanes (AVX2) every
+    /// SIMD16 takes two and the tile spills: a `-target-cpu haswell` build ran it at about half
+    /// the 6×16 tile's rate.
     case wide = "12×32"
     /// 6 rows × 16 columns in `SIMD8<Float>` halves: 12 accumulators + 2 B vectors + a
     /// broadcast, made for 16 registers of 8 lanes (AVX2) or 32 of 4 (NEON, as pairs).
@@ -45,15 +43,16 @@ package enum GEMMTile: String, CaseIterable, Sendable {
     package var columns: Int { self == .wide ? 32 : 16 }
 }
 
-/// Cache blocks. Measured on an AVX-512 Xeon (48 KiB L1d, 2 MiB L2) with the 12×32 tile:
-/// see the numbers at `packedGEMM`.
+/// Cache blocks, sized for common caches (L1d ≥ 32 KiB, L2 ≥ 1 MiB) rather than tuned to one
+/// machine. On the AVX-512 Xeon (48 KiB L1d, 2 MiB L2), depth 256 measured within ±5% of 384
+/// on every benchmark shape; 768 columns ran some shapes up to 8% faster, but its 1.1 MiB B
+/// block would overflow a 1 MiB L2 (Zen 4).
 private enum Block {
-    /// Largest inner-dimension block: an A micro-panel of 12×384 floats is 18 KiB (L1).
+    /// Largest inner-dimension block: an A micro-panel of 12×384 floats is 18 KiB (L1), and
+    /// 384-wide transformer products take one block.
     static let depth = 384
     /// Largest column block: with `depth`, a packed B block of 384×384 floats is 576 KiB (L2).
     static let columns = 384
-    /// Largest row block of packed A.
-    static let rows = 384
 }
 
 /// `C = alpha·op(A)·op(B) + beta·C` for row-major matrices, computed by Prune's packed
@@ -64,8 +63,8 @@ private enum Block {
 /// C is only written, never read, so it may hold garbage (NaN); with `k == 0`, `C = beta·C`.
 /// Single-threaded: callers split rows between workers.
 /// - Precondition: `m, n, k ≥ 0` and every stride at least its row's length.
-/// - Complexity: O(m·n·k) arithmetic, O(m·k + n·k·⌈m/mc⌉) packing, and
-///   O((mc + nc)·kc) scratch memory.
+/// - Complexity: O(m·n·k) arithmetic, O(n·k) packing, and O(nc·kc) scratch memory (at most
+///   0.6 MiB).
 package func packedGEMM(
     tile: GEMMTile = .wide,
     _ transA: Transpose, _ transB: Transpose,
@@ -93,11 +92,15 @@ package func packedGEMM(
     // Equal blocks (rounded up to whole tiles) rather than full blocks and a thin remainder.
     let kc = evenBlock(k, maximum: Block.depth, multiple: 1)
     let nc = evenBlock(n, maximum: Block.columns, multiple: nr)
-    let mc = evenBlock(m, maximum: Block.rows, multiple: mr)
-    PackingBuffer.borrow { buffer in
+    // A is read in place, whole panels of MR rows at a time (see `PanelA`); only a last panel
+    // of fewer rows is packed, zero-padded.
+    let packedRow = m - m % mr
+    let floats = nc * kc + mr * kc + mr * nr
+    withUnsafeTemporaryAllocation(byteCount: 4 * floats, alignment: 64) { raw in
         // B first: its panels start at multiples of 64 bytes (`nr·depth` floats), as the
         // micro-kernel's aligned vector loads need.
-        let bp = buffer, ap = bp + nc * kc, scratch = ap + mc * kc
+        let bp = raw.baseAddress!.bindMemory(to: Float.self, capacity: floats)
+        let ap = bp + nc * kc, scratch = ap + mr * kc
         var pc = 0
         while pc < k {
             let depth = min(kc, k - pc)
@@ -107,71 +110,35 @@ package func packedGEMM(
             while jc < n {
                 let width = min(nc, n - jc)
                 packB(transB, b, ldb, row: pc, column: jc, depth: depth, width: width, panel: nr, into: bp)
-                var ic = 0
-                while ic < m {
-                    let height = min(mc, m - ic)
-                    // A as stored is read in place, whole panels of rows at a time (see
-                    // `direct`); transposed A, and a last panel of fewer rows, are packed.
-                    let direct = transA == .none
-                    let packedHeight = direct ? height % mr : height
-                    let packedRow = ic + height - packedHeight
-                    packA(transA, a, lda, row: packedRow, column: pc, height: packedHeight, depth: depth, panel: mr, into: ap)
-                    var ir = 0
-                    while ir < height {
-                        let rows = min(mr, height - ir)
-                        let panelA = ic + ir < packedRow
-                            ? PanelA(base: a + (ic + ir) * lda + pc, rowStride: lda, stepStride: 1)
-                            : PanelA(base: ap + (ic + ir - packedRow) * depth, rowStride: 1, stepStride: mr)
-                        var jr = 0
-                        while jr < width {
-                            let columns = min(nr, width - jr)
-                            let panelB = bp + jr * depth
-                            let target = c + (ic + ir) * ldc + jc + jr
-                            if rows == mr && columns == nr {
-                                microKernel(tile, depth, panelA, panelB, target, ldc, alpha: alpha, beta: blockBeta)
-                            } else {
-                                microKernel(tile, depth, panelA, panelB, scratch, nr, alpha: 1, beta: 0)
-                                addEdge(scratch, nr, into: target, ldc, rows: rows, columns: columns,
-                                        alpha: alpha, beta: blockBeta)
-                            }
-                            jr += nr
+                packA(transA, a, lda, row: packedRow, column: pc, height: m - packedRow, depth: depth, panel: mr, into: ap)
+                var ir = 0
+                while ir < m {
+                    let rows = min(mr, m - ir)
+                    let panelA = ir == packedRow
+                        ? PanelA(base: ap, rowStride: 1, stepStride: mr)
+                        : transA == .none
+                        ? PanelA(base: a + ir * lda + pc, rowStride: lda, stepStride: 1)
+                        : PanelA(base: a + pc * lda + ir, rowStride: 1, stepStride: lda)
+                    var jr = 0
+                    while jr < width {
+                        let columns = min(nr, width - jr)
+                        let panelB = bp + jr * depth
+                        let target = c + ir * ldc + jc + jr
+                        if rows == mr && columns == nr {
+                            microKernel(tile, depth, panelA, panelB, target, ldc, alpha: alpha, beta: blockBeta)
+                        } else {
+                            microKernel(tile, depth, panelA, panelB, scratch, nr, alpha: 1, beta: 0)
+                            addEdge(scratch, nr, into: target, ldc, rows: rows, columns: columns,
+                                    alpha: alpha, beta: blockBeta)
                         }
-                        ir += mr
+                        jr += nr
                     }
-                    ic += height
+                    ir += mr
                 }
                 jc += width
             }
             pc += depth
         }
-    }
-}
-
-/// Packing space, reused between calls: one buffer holds the largest packed A block, B block
-/// and an edge tile (1.2 MiB). Allocating it per call costs an `mmap` and ~300 page faults
-/// whenever it exceeds glibc's mmap threshold (128 KiB by default); that took about a fifth
-/// of a 64×384×384 product. Buffers are handed out under a lock, so concurrent callers each
-/// get their own; at most `kept` wait for reuse.
-private enum PackingBuffer {
-    static let floats = Block.rows * Block.depth + Block.columns * Block.depth + 12 * 32
-    static let kept = 16
-    /// Free buffers' addresses (`UInt`, as raw pointers are not `Sendable`).
-    static let free = Mutex<[UInt]>([])
-
-    /// Runs `body` with a 64-byte aligned buffer of `floats` floats.
-    static func borrow<R>(_ body: (UnsafeMutablePointer<Float>) -> R) -> R {
-        let address = free.withLock { $0.popLast() }
-        let buffer = address.map { UnsafeMutablePointer<Float>(bitPattern: $0)! }
-            ?? UnsafeMutableRawPointer.allocate(byteCount: floats * 4, alignment: 64).bindMemory(to: Float.self, capacity: floats)
-        defer {
-            let kept = free.withLock { list in
-                guard list.count < Self.kept else { return false }
-                list.append(UInt(bitPattern: buffer))
-                return true
-            }
-            if !kept { buffer.deallocate() }
-        }
-        return body(buffer)
     }
 }
 
@@ -250,8 +217,8 @@ private func packB(_ trans: Transpose, _ b: UnsafePointer<Float>, _ ldb: Int, ro
 }
 
 /// Copies `count` floats and zero-fills the panel's remaining `panel - count`. Whole panels
-/// (12 or 32 floats) go in SIMD pieces: `UnsafeMutablePointer.update(from:count:)` calls
-/// `memmove` for each 48-byte step, which slowed the transposed-A weight gradients by a third.
+/// (12 or 32 floats) go in SIMD pieces rather than through `update(from:count:)`, which calls
+/// `memmove` for every step's 48 or 128 bytes.
 @inline(__always)
 private func copyPadded(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int, panel: Int) {
     guard count == panel else {
@@ -279,10 +246,12 @@ private func copyPadded(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointe
 /// Writes `rows` stored rows of `depth` floats (row stride `ld`) as lanes 0..<rows of a panel
 /// `depth × panel`: `dst[p·panel + r] = src[r·ld + p]`.
 ///
-/// Blocks of 16 rows × 16 steps go through a register transpose (`transpose16`); the steps left
-/// over go element by element, in chunks of 32 steps so that the strided writes of all rows
-/// land in one 32·panel·4-byte block while it is in L1 (a whole 384-step panel of 32 lanes is
-/// 48 KiB; writing it row by row ran the 64×384×384 `x·Wᵀ` product at half the kernel's rate).
+/// Blocks of 16 rows × 16 steps go through a register transpose (`transpose16`): 64×384×384
+/// `x·Wᵀ` (whose B is transposed) 89 → 96 GFLOP/s, attention scores Q·Kᵀ 93 → 100, against the
+/// element-by-element loop below. That loop, for the steps left over, goes in chunks of 32
+/// steps so that the strided writes of all rows land in one 32·panel·4-byte block while it is
+/// in L1: writing a whole 384-step panel of 32 lanes (48 KiB) row by row ran the same product
+/// at 31 GFLOP/s instead of 59 (a loaded machine; element loops both).
 @inline(__always)
 private func transposeRows(from src: UnsafePointer<Float>, _ ld: Int, rows: Int, depth: Int, panel: Int,
                            into dst: UnsafeMutablePointer<Float>) {
@@ -369,12 +338,14 @@ private func addEdge(_ t: UnsafePointer<Float>, _ ldt: Int, into c: UnsafeMutabl
 
 /// Where a micro-kernel reads the tile's rows of A: element (r, p) at `base[r·rowStride + p·stepStride]`.
 ///
-/// A packed panel has strides (1, MR). A stored untransposed is read in place with strides
-/// (lda, 1): its elements are only ever broadcast, so packing them buys locality the rows
-/// already have, and costs a pass over A for every column block. Products with few columns
-/// pay that pass over few tiles. Reading A in place (interleaved runs, best of 4, AVX-512 Xeon):
-/// the attention product P·V (128×32×128) 59 → 120 GFLOP/s, gpt-tiny's 4096×128×512 `x·Wᵀ`
-/// 106 → 138, 384×128×384 112 → 153, 1024³ 121 → 134.
+/// A packed panel has strides (1, MR). Whole panels are read in place instead: A as stored
+/// with strides (lda, 1), transposed A with (1, lda). A's elements are only ever broadcast, so
+/// packing them buys little locality and costs a pass over A for every column block, which
+/// products with few columns amortize over few tiles. Measured (interleaved runs, best of 4-6,
+/// AVX-512 Xeon), reading untransposed A in place: the attention product P·V (128×32×128)
+/// 59 → 120 GFLOP/s, gpt-tiny's 4096×128×512 `x·Wᵀ` 106 → 138, 384×128×384 112 → 153, 1024³
+/// 121 → 134; then transposed A in place: the attention gradient dK = dSᵀ·Q (128×32×128)
+/// 96 → 136, weight gradients 384×128×k +6-11%, no shape slower.
 private struct PanelA {
     var base: UnsafePointer<Float>, rowStride: Int, stepStride: Int
 }
@@ -383,11 +354,13 @@ private struct PanelA {
 private func microKernel(_ tile: GEMMTile, _ depth: Int, _ a: PanelA, _ b: UnsafePointer<Float>,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, alpha: Float, beta: Float) {
     // Constant strides for packed panels, so those compile to one pointer and fixed offsets.
-    switch (tile, a.stepStride == 1) {
-    case (.wide, false): kernel12x32(depth, a.base, 1, 12, b, c, ldc, alpha: alpha, beta: beta)
-    case (.wide, true): kernel12x32(depth, a.base, a.rowStride, 1, b, c, ldc, alpha: alpha, beta: beta)
-    case (.narrow, false): kernel6x16(depth, a.base, 1, 6, b, c, ldc, alpha: alpha, beta: beta)
-    case (.narrow, true): kernel6x16(depth, a.base, a.rowStride, 1, b, c, ldc, alpha: alpha, beta: beta)
+    switch (tile, a.stepStride == 1, a.rowStride == 1 && a.stepStride == tile.rows) {
+    case (.wide, true, _): kernel12x32(depth, a.base, a.rowStride, 1, b, c, ldc, alpha: alpha, beta: beta)
+    case (.wide, false, true): kernel12x32(depth, a.base, 1, 12, b, c, ldc, alpha: alpha, beta: beta)
+    case (.wide, false, false): kernel12x32(depth, a.base, 1, a.stepStride, b, c, ldc, alpha: alpha, beta: beta)
+    case (.narrow, true, _): kernel6x16(depth, a.base, a.rowStride, 1, b, c, ldc, alpha: alpha, beta: beta)
+    case (.narrow, false, true): kernel6x16(depth, a.base, 1, 6, b, c, ldc, alpha: alpha, beta: beta)
+    case (.narrow, false, false): kernel6x16(depth, a.base, 1, a.stepStride, b, c, ldc, alpha: alpha, beta: beta)
     }
 }
 
