@@ -155,6 +155,13 @@ public final class Graph {
     ///   `inputGradient` is false.
     @discardableResult
     public func backward(_ gradient: Tensor, inputGradient: Bool = false) -> Tensor? {
+        backward(gradient, inputGradient: inputGradient, observe: nil)
+    }
+
+    /// Back-propagates like `backward(_:inputGradient:)`, calling `observe` with each node's
+    /// index as soon as its backward pass is done (for per-layer timing).
+    @discardableResult
+    public func backward(_ gradient: Tensor, inputGradient: Bool = false, observe: ((Int) -> Void)?) -> Tensor? {
         guard !nodes.isEmpty else { return inputGradient ? gradient : nil }
         var grads = [Tensor?](repeating: nil, count: nodes.count)
         var gradientOfInput: Tensor?
@@ -181,6 +188,7 @@ public final class Graph {
             } else {
                 preconditionFailure("module '\(node.module.name)' is neither a Layer nor a MergeLayer")
             }
+            observe?(i)
             for (j, gi) in zip(node.inputs, inputGrads) {
                 if j.index >= 0 {
                     if grads[j.index] == nil { grads[j.index] = gi } else { grads[j.index]!.add(gi) }

@@ -84,4 +84,29 @@ struct BenchTests {
         #expect(total > 0 && abs(zip(forward, backward).map(+).reduce(0, +) - total) <= 1e-9 * total)
         for i in layers.indices { #expect(abs(shares[i] - (forward[i] + backward[i]) / total) < 1e-9) }
     }
+
+    @Test("`prune bench layers` times a graph that is not a chain (gpt-tiny): every node, and the kinds' sums")
+    func layersOfGraph() throws {
+        let result = try prune("bench", "layers", "--model", "gpt-tiny", "--batch-size", "2", "--steps", "1", "--json")
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        let layers = try #require(json["layers"] as? [[String: Any]], "\(json)")
+        let names = layers.compactMap { $0["name"] as? String }
+        #expect(names.count == 44 && names.first == "tok_emb" && names.last == "head", "\(names)")
+        #expect(names.contains("blocks.3.attn") && names.contains("blocks.0.mlp.residual"))
+        let kinds = try #require(json["kinds"] as? [[String: Any]], "\(json)")
+        let kindNames = Set(kinds.compactMap { $0["name"] as? String })
+        #expect(kindNames == Set(layers.compactMap { $0["kind"] as? String }), "\(kindNames)")
+        #expect(kindNames.isSuperset(of: ["dense", "selfAttention", "layerNorm", "gelu", "add", "embedding"]))
+        // Each kind's time is the sum of its nodes' times.
+        for kind in kinds {
+            let name = try #require(kind["name"] as? String)
+            let nodes = layers.filter { $0["kind"] as? String == name }
+            let sum = nodes.map { ($0["forward_us_per_sample"] as? Double ?? 0) + ($0["backward_us_per_sample"] as? Double ?? 0) }.reduce(0, +)
+            let own = (kind["forward_us_per_sample"] as? Double ?? -1) + (kind["backward_us_per_sample"] as? Double ?? -1)
+            #expect(abs(own - sum) <= 1e-9 * max(sum, 1), "\(name): \(own) vs \(sum)")
+        }
+        let shares = kinds.compactMap { $0["share"] as? Double }
+        #expect(abs(shares.reduce(0, +) - 1) < 1e-9 && shares == shares.sorted(by: >), "\(shares)")
+    }
 }
