@@ -38,12 +38,28 @@ extension Dataset {
     /// Splits off a validation set: `fraction` of the samples, drawn with `seed`, become the
     /// second dataset; the rest, in their original order, the first. The same seed gives the
     /// same split. With `fraction` 0 the validation set is nil and the training set is `self`.
+    ///
+    /// Windows of a text are split by position instead, since overlapping windows drawn at
+    /// random would share bytes across the split (and a tenth of every offset is a tenth of
+    /// the text's length in windows): the last `fraction` of the text becomes the validation
+    /// set, as non-overlapping windows; the training windows keep their stride over the rest.
     /// - Throws: `ModelError` when `fraction` is outside [0, 1) or leaves either part empty.
     public func splittingValidation(fraction: Double, seed: UInt64) throws -> (training: Dataset, validation: Dataset?) {
         guard fraction.isFinite, fraction >= 0, fraction < 1 else {
             throw ModelError.validationSplit(fraction: fraction, samples: count)
         }
         guard fraction > 0 else { return (self, nil) }
+        if case let .windows(text, length, stride) = storage {
+            // Windows that are separate pieces (a subset's, stride length + 1) stay whole.
+            let pieces = stride > length
+            var cut = text.count - Int((fraction * Double(text.count)).rounded())
+            if pieces { cut -= cut % stride }
+            guard cut > length, text.count - cut > length else {
+                throw ModelError.validationSplit(fraction: fraction, samples: count)
+            }
+            return (try Dataset(text: Array(text[..<cut]), length: length, stride: stride),
+                    try Dataset(text: Array(text[cut...]), length: length, stride: pieces ? stride : length))
+        }
         let held = Int((fraction * Double(count)).rounded())
         guard held >= 1, held < count else {
             throw ModelError.validationSplit(fraction: fraction, samples: count)
