@@ -51,17 +51,20 @@ struct PruneModel: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Parameter path patterns to leave alone.")
     var exclude: [String] = []
 
-    @Option(help: "Epochs of fine-tuning after the cut (SGD, momentum 0.9, no weight decay).")
+    @Option(help: "Epochs of fine-tuning after the cut (SGD, momentum 0.9, no weight decay; a language model: AdamW, see --fine-tune-steps).")
     var fineTuneEpochs: Int = 0
 
-    @Option(help: "Fine-tuning learning rate (the starting rate under a cosine schedule).")
-    var learningRate: Float = Recipe.Defaults.fineTuneLearningRate
+    @Option(help: "Stop fine-tuning after this many steps (a language model's epoch is every offset of its text: give steps, not epochs).")
+    var fineTuneSteps: Int?
 
-    @Option(help: "Fine-tuning learning-rate schedule: constant, step, cosine.")
-    var fineTuneSchedule: LearningRateSchedule.Kind = Recipe.Defaults.fineTuneSchedule
+    @Option(help: "Fine-tuning learning rate (default 0.01; a language model: 3e-4).")
+    var learningRate: Float?
 
-    @Option(help: "Fine-tuning batch size.")
-    var batchSize: Int = Recipe.Defaults.fineTuneBatchSize
+    @Option(help: "Fine-tuning learning-rate schedule: constant, step, cosine (default constant; a language model: cosine).")
+    var fineTuneSchedule: LearningRateSchedule.Kind?
+
+    @Option(help: "Fine-tuning batch size (default 128; a language model: 32).")
+    var batchSize: Int?
 
     @Option(help: "Seed for the validation split, the random criterion and shuffling.")
     var seed: UInt64 = Recipe.Defaults.seed
@@ -91,9 +94,10 @@ struct PruneModel: ParsableCommand {
                                    objective: objective == .parameters ? nil : objective, parameters: parameters,
                                    exclude: exclude, threshold: Recipe.ThresholdSpec(sparsity: sparsity, value: threshold),
                                    schedule: Recipe.ScheduleSpec(oneShot: Recipe.OneShot())),
-               fineTune: fineTuneEpochs > 0 || fineTuneEpochs < 0
-                   ? Recipe.FineTune(epochs: fineTuneEpochs, learningRate: learningRate, batchSize: batchSize, schedule: fineTuneSchedule,
-                                     distill: distillation.spec)
+               fineTune: fineTuneEpochs != 0 || fineTuneSteps != nil
+                   ? Recipe.FineTune(epochs: fineTuneSteps != nil && fineTuneEpochs == 0 ? 1 : fineTuneEpochs,
+                                     learningRate: learningRate, batchSize: batchSize, schedule: fineTuneSchedule,
+                                     distill: distillation.spec, steps: fineTuneSteps)
                    : nil,
                output: out)
     }
@@ -102,15 +106,15 @@ struct PruneModel: ParsableCommand {
         PlanExecution(recipe: recipe, options: [
             "prune.threshold.sparsity": "--sparsity", "prune.threshold.value": "--threshold",
             "prune.threshold": "--sparsity or --threshold", "prune.criterion": "--criterion", "prune.granularity": "--granularity", "prune.allocation": "--allocation",
-            "prune.objective": "--objective", "prune.schedule": "--granularity", "fine_tune.epochs": "--fine-tune-epochs",
+            "prune.objective": "--objective", "prune.schedule": "--granularity", "fine_tune.epochs": "--fine-tune-epochs", "fine_tune.steps": "--fine-tune-steps",
             "fine_tune.learning_rate": "--learning-rate", "fine_tune.batch_size": "--batch-size",
             "validation_split": "--validation-split",
         ].merging(DistillArguments.options(in: "fine_tune")) { a, _ in a }, threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport)
     }
 
     func validate() throws {
-        if distillation.distill, fineTuneEpochs <= 0 {
-            throw ValidationError("--distill acts during fine-tuning: give --fine-tune-epochs")
+        if distillation.distill, fineTuneEpochs <= 0, fineTuneSteps == nil {
+            throw ValidationError("--distill acts during fine-tuning: give --fine-tune-epochs or --fine-tune-steps")
         }
         try execution.checkPlan()
         try validateOutputPath(out, option: "--out")

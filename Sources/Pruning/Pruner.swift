@@ -45,8 +45,12 @@ public enum Pruner {
         let selected = model.trainableParameters.filter { path, _ in
             guard plan.parameters.contains(where: { matches(path, pattern: $0) }),
                   !plan.excluding.contains(where: { matches(path, pattern: $0) }) else { return false }
-            let layer = String(path[..<(path.lastIndex(of: ".") ?? path.endIndex)])
-            return plan.includeNormalization || !(modules[layer] is BatchNorm)
+            let module = modules[String(path[..<(path.lastIndex(of: ".") ?? path.endIndex)])]
+            if module is BatchNorm || module is LayerNorm { return plan.includeNormalization }
+            // A table's rows are tokens or positions, not connections: wildcards pass them by
+            // (as torch's and HF's pruning recipes leave embeddings dense); naming one prunes it.
+            if module is EmbeddingTable { return plan.parameters.contains(path) }
+            return true
         }
         guard !selected.isEmpty else {
             throw PruningError.noParameterMatches(patterns: plan.parameters, excluding: plan.excluding,

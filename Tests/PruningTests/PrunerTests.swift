@@ -228,6 +228,24 @@ struct PrunerTests {
         #expect(try Pruner.selectParameters(plan, in: m).map(\.path).contains("bn1.weight"))
     }
 
+    @Test("a transformer's LayerNorm scales and embedding tables are left alone unless asked; its Linears are selected")
+    func transformerDefaults() throws {
+        let m = try Architecture.gptTiny.build(inputShape: [16], classes: 256, seed: 1)
+        let selected = try Pruner.selectParameters(PruningPlan(threshold: .sparsity(0.5)), in: m).map(\.path)
+        #expect(selected == ["blocks.0.attn.qkv.weight", "blocks.0.attn.proj.weight", "blocks.0.mlp.fc.weight", "blocks.0.mlp.proj.weight",
+                             "blocks.1.attn.qkv.weight", "blocks.1.attn.proj.weight", "blocks.1.mlp.fc.weight", "blocks.1.mlp.proj.weight",
+                             "blocks.2.attn.qkv.weight", "blocks.2.attn.proj.weight", "blocks.2.mlp.fc.weight", "blocks.2.mlp.proj.weight",
+                             "blocks.3.attn.qkv.weight", "blocks.3.attn.proj.weight", "blocks.3.mlp.fc.weight", "blocks.3.mlp.proj.weight",
+                             "head.weight"], "\(selected)")
+        // An exact path selects a table; normalization comes in with includeNormalization.
+        let named = PruningPlan(threshold: .sparsity(0.5), parameters: ["tok_emb.weight", "*.proj.weight"])
+        #expect(try Pruner.selectParameters(named, in: m).map(\.path).first == "tok_emb.weight")
+        var withNorms = PruningPlan(threshold: .sparsity(0.5), parameters: ["blocks.0.*.weight"])
+        #expect(try !Pruner.selectParameters(withNorms, in: m).map(\.path).contains("blocks.0.ln1.weight"))
+        withNorms.includeNormalization = true
+        #expect(try Pruner.selectParameters(withNorms, in: m).map(\.path).contains("blocks.0.ln1.weight"))
+    }
+
     @Test("path patterns")
     func patterns() {
         #expect(matches("fc1.weight", pattern: "*.weight"))

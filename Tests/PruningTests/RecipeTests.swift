@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNetwork
 import Pruning
 import Testing
 
@@ -107,5 +108,25 @@ struct GradientClipRecipeTests {
         #expect { try Recipe(yaml: "model: lenet300\ntrain: {epochs: 1, gradient_clip: 0}\n") } throws: {
             ($0 as? PruningError)?.field == "train.gradient_clip" || "\($0)".contains("train.gradient_clip must be a positive norm")
         }
+    }
+
+    @Test("a language model fine-tunes with AdamW for a bounded number of steps; a classifier as before; fields override")
+    func languageModelFineTuning() throws {
+        var r = try RecipeTests.decode(#"{"model": "run.safetensors", "prune": {"threshold": {"sparsity": 0.5}}, "fine_tune": {"epochs": 1}}"#)
+        let classifier = r.fineTuneOptions(epochs: 1)
+        #expect(classifier.maxSteps == nil && classifier.batchSize == 128 && classifier.gradientClipNorm == nil)
+        #expect(r.fineTuneOptimizer().rule is SGD)
+        r.sequenceData = true   // what PruningRun sets for next-token windows
+        let language = r.fineTuneOptions(epochs: 1)
+        #expect(language.maxSteps == 200 && language.batchSize == 32 && language.learningRate == 3e-4)
+        #expect(language.gradientClipNorm == 1 && language.weightDecayScope == .layerWeights)
+        let adam = try #require(r.fineTuneOptimizer().rule as? Adam)
+        #expect(adam.beta2 == 0.95 && adam.weightDecay == 0.1 && adam.decoupled)
+        // Explicit fields win; a bad step count is a problem naming its field.
+        r.fineTune = Recipe.FineTune(epochs: 1, learningRate: 1e-3, steps: 50)
+        #expect(r.fineTuneOptions(epochs: 1).maxSteps == 50 && r.fineTuneOptions(epochs: 1).learningRate == 1e-3)
+        r.fineTune?.steps = 0
+        let problems = r.problems().map { "\($0)" }
+        #expect(problems.contains { $0.contains("fine_tune.steps") }, "\(problems)")
     }
 }

@@ -64,6 +64,8 @@ public final class PruningRun {
     ///   nothing, a per-layer path not selected, a rewind step past training).
     public func run(_ model: Graph, data: DataSplits, resumingFrom checkpoint: RunCheckpoint? = nil) throws -> RunReport {
         for d in [data.training, data.validation, data.test].compactMap({ $0 }) { try Trainer.check(d, fits: model) }
+        var recipe = recipe
+        recipe.sequenceData = data.training.labelsPerSample > 1
         let state = RunState(recipe: recipe, model: model, data: data, observers: observers,
                              plan: recipe.pruningPlan(criterion: criterion), schedule: schedule, workers: workers)
         state.curves = sensitivity
@@ -278,7 +280,8 @@ final class RunState {
     func fineTune() throws {
         guard fineTuneEpochs > 0 else { return }
         try fineTune(epochs: fineTuneEpochs, phase: .fineTuning(epochs: fineTuneEpochs))
-        judge("after \(fineTuneEpochs) fine-tuning epochs")
+        let steps = recipe.fineTuneOptions(epochs: fineTuneEpochs).maxSteps
+        judge(steps.map { "after fine-tuning (\($0) steps at most)" } ?? "after \(fineTuneEpochs) fine-tuning epochs")
     }
 
     /// Fine-tunes with a fresh optimizer of the `fine_tune` settings.

@@ -76,23 +76,27 @@ extension Recipe {
     /// (iterative rounds use them too). They shuffle with the plan's seed, + 1 when the plan
     /// also trains, so that fine-tuning does not replay the training's order of samples.
     public func fineTuneOptions(epochs: Int, workers: Int = 1) -> TrainingOptions {
-        let f = fineTune
+        let (f, d) = (fineTune, fineTuneDefaults)
         var o = TrainingOptions()
         o.epochs = epochs
-        o.batchSize = f?.batchSize ?? Defaults.fineTuneBatchSize
-        o.learningRate = f?.learningRate ?? Defaults.fineTuneLearningRate
-        o.schedule = LearningRateSchedule(kind: f?.schedule ?? Defaults.fineTuneSchedule)
+        o.batchSize = f?.batchSize ?? d.batchSize
+        o.learningRate = f?.learningRate ?? d.learningRate
+        o.schedule = LearningRateSchedule(kind: f?.schedule ?? d.schedule, minimumFactor: d.minLearningRateFactor)
         o.seed = resolvedSeed &+ (train == nil ? 0 : 1)
         o.workers = workers
         o.distillation = f?.distill?.distillation
+        o.gradientClipNorm = d.gradientClip
+        o.maxSteps = f?.steps ?? d.steps
+        o.weightDecayScope = d.weightDecayScope
         return o
     }
 
     /// A fresh optimizer as the `fine_tune` section describes it.
     public func fineTuneOptimizer() -> Optimizer {
-        (fineTune?.optimizer ?? Defaults.fineTuneOptimizer)
-            .optimizer(momentum: fineTune?.momentum ?? Defaults.fineTuneMomentum,
-                       weightDecay: fineTune?.weightDecay ?? Defaults.fineTuneWeightDecay)
+        let d = fineTuneDefaults
+        return (fineTune?.optimizer ?? d.optimizer)
+            .optimizer(momentum: fineTune?.momentum ?? d.momentum, nesterov: false,
+                       weightDecay: fineTune?.weightDecay ?? d.weightDecay, beta2: d.beta2)
     }
 
     /// The regularizers of `train.regularizer` (none without one).

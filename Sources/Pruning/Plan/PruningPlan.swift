@@ -24,10 +24,11 @@ public struct PruningPlan {
     /// How many units to cut (ignored by N:M granularity, whose pattern fixes it).
     public var threshold: Threshold
     /// Path patterns of the parameters to prune; `*` matches any run of characters.
+    /// Embedding tables (token, position, token type) are selected only by their exact path.
     public var parameters: [String]
     /// Path patterns to leave alone.
     public var excluding: [String]
-    /// Also prune BatchNorm scales matched by a pattern (off: normalization is kept).
+    /// Also prune BatchNorm and LayerNorm scales matched by a pattern (off: normalization is kept).
     public var includeNormalization: Bool
 
     /// Creates a plan; by default every dense and convolution weight competes globally.

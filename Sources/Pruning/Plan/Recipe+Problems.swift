@@ -32,6 +32,7 @@ extension Recipe {
         if let p = prune { found += pruneProblems(p, epochs: epochs) }
         if let f = fineTune {
             check(f.epochs >= 0, "fine_tune.epochs", "must be ≥ 0")
+            check((f.steps ?? 1) >= 1, "fine_tune.steps", "must be at least 1")
             check(f.learningRate.map { $0 > 0 && $0.isFinite } ?? true, "fine_tune.learning_rate", "must be positive")
             check((f.batchSize ?? 1) >= 1, "fine_tune.batch_size", "must be at least 1")
             check(f.momentum.map { $0 >= 0 && $0 < 1 } ?? true, "fine_tune.momentum", "must be in [0, 1)")

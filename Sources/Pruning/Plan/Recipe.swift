@@ -37,6 +37,10 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var output: String?
     /// Checkpoints for resuming an interrupted run (none when absent).
     public var checkpoint: Checkpoint?
+    /// Whether the data has a label per position (next-token windows of a text): then the
+    /// language-model defaults apply whatever the model's source. Not part of the file:
+    /// `PruningRun` sets it from the data it is given.
+    public var sequenceData = false
 
     enum CodingKeys: String, CodingKey {
         case model, layers, initializer, data, classes, seed, validationSplit = "validation_split", train, prune, fineTune = "fine_tune", output
@@ -392,16 +396,20 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var schedule: LearningRateSchedule.Kind?
         /// Fine-tune against a teacher's softened outputs too (iterative rounds' recovery as well).
         public var distill: Distill?
+        /// Stop after this many steps (default: every epoch; a language model's default is
+        /// `FineTuneDefaults.languageModel.steps`, as one of its epochs is every offset of the text).
+        public var steps: Int?
         enum CodingKeys: String, CodingKey {
             case epochs, learningRate = "learning_rate", batchSize = "batch_size", optimizer, momentum
-            case weightDecay = "weight_decay", schedule, distill
+            case weightDecay = "weight_decay", schedule, distill, steps
         }
-        /// Creates fine-tuning settings; absent fields take `Recipe.Defaults`.
+        /// Creates fine-tuning settings; absent fields take the plan's `fineTuneDefaults`.
         public init(epochs: Int, learningRate: Float? = nil, batchSize: Int? = nil, optimizer: OptimizerKind? = nil,
                     momentum: Float? = nil, weightDecay: Float? = nil, schedule: LearningRateSchedule.Kind? = nil,
-                    distill: Distill? = nil) {
+                    distill: Distill? = nil, steps: Int? = nil) {
             self.epochs = epochs; self.learningRate = learningRate; self.batchSize = batchSize; self.optimizer = optimizer
             self.momentum = momentum; self.weightDecay = weightDecay; self.schedule = schedule; self.distill = distill
+            self.steps = steps
         }
     }
 
@@ -433,7 +441,8 @@ public struct Recipe: Codable, Equatable, Sendable {
             "prepare": .map(["epochs": .leaf, "regularizer": regularizerKeys]),
         ]),
         "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf, "batch_size": .leaf, "optimizer": .leaf,
-                           "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf, "distill": Distill.keys]),
+                           "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf, "distill": Distill.keys,
+                           "steps": .leaf]),
         "checkpoint": .map(["every_steps": .leaf, "every_rounds": .leaf, "path": .leaf]),
     ])
 }
