@@ -38,37 +38,28 @@ extension Recipe {
             gradientClip: 1, steps: 1389, validationSplit: 0)
     }
 
-    /// The fine-tuning settings a plan gets for what its `fine_tune` section leaves out.
-    public struct FineTuneDefaults: Equatable, Sendable {
-        public var batchSize: Int
-        public var optimizer: OptimizerKind
-        public var learningRate: Float
-        public var momentum: Float
-        public var weightDecay: Float
-        public var weightDecayScope: WeightDecayScope
-        public var schedule: LearningRateSchedule.Kind
-        public var beta2: Float
-        public var minLearningRateFactor: Float
-        public var gradientClip: Float?
-        /// The step limit (nil: every epoch).
-        public var steps: Int?
+}
 
-        /// SGD with momentum at 0.01, constant, batches of 128 (`Recipe.Defaults`).
-        public static let classifier = FineTuneDefaults(
-            batchSize: Defaults.fineTuneBatchSize, optimizer: Defaults.fineTuneOptimizer,
-            learningRate: Defaults.fineTuneLearningRate, momentum: Defaults.fineTuneMomentum,
-            weightDecay: Defaults.fineTuneWeightDecay, weightDecayScope: .all, schedule: Defaults.fineTuneSchedule,
-            beta2: 0.999, minLearningRateFactor: 0, gradientClip: nil, steps: nil)
+extension Recipe.TrainingDefaults {
+    /// Fine-tuning's defaults for a classifier: SGD with momentum at 0.01, constant, batches
+    /// of 128 (`Recipe.Defaults`). Fine-tuning reads the optimizer, batch, schedule, clipping
+    /// and step fields; the epochs come from the plan.
+    public static let classifierFineTune = Self(
+        epochs: 1, batchSize: Recipe.Defaults.fineTuneBatchSize, optimizer: Recipe.Defaults.fineTuneOptimizer,
+        learningRate: Recipe.Defaults.fineTuneLearningRate, momentum: Recipe.Defaults.fineTuneMomentum,
+        weightDecay: Recipe.Defaults.fineTuneWeightDecay, weightDecayScope: .all, schedule: Recipe.Defaults.fineTuneSchedule,
+        warmupSteps: 0, beta2: 0.999, minLearningRateFactor: 0, gradientClip: nil, steps: nil, validationSplit: 0)
 
-        /// The GPT recipe's optimizer at a tenth of its rate (AdamW 3e-4, β (0.9, 0.95), weight
-        /// decay 0.1 on layer weights, cosine to 10%, clipping at 1, batches of 32) for 200
-        /// steps: recovery from a cut, not training afresh.
-        public static let languageModel = FineTuneDefaults(
-            batchSize: 32, optimizer: .adamw, learningRate: 3e-4, momentum: Defaults.fineTuneMomentum, weightDecay: 0.1,
-            weightDecayScope: .layerWeights, schedule: .cosine, beta2: 0.95, minLearningRateFactor: 0.1,
-            gradientClip: 1, steps: 200)
-    }
+    /// Fine-tuning's defaults for a language model: the GPT recipe's optimizer at a tenth of
+    /// its rate (AdamW 3e-4, β (0.9, 0.95), weight decay 0.1 on layer weights, cosine to 10%,
+    /// clipping at 1, batches of 32) for 200 steps: recovery from a cut, not training afresh.
+    public static let languageModelFineTune = Self(
+        epochs: 1, batchSize: 32, optimizer: .adamw, learningRate: 3e-4, momentum: Recipe.Defaults.fineTuneMomentum,
+        weightDecay: 0.1, weightDecayScope: .layerWeights, schedule: .cosine, warmupSteps: 0, beta2: 0.95,
+        minLearningRateFactor: 0.1, gradientClip: 1, steps: 200, validationSplit: 0)
+}
 
+extension Recipe {
     /// Whether the language-model defaults apply: a built-in language model, or data with a
     /// label per position (`sequenceData`).
     public var isLanguageModel: Bool { architecture?.isLanguageModel == true || sequenceData }
@@ -77,7 +68,7 @@ extension Recipe {
     public var trainingDefaults: TrainingDefaults { isLanguageModel ? .languageModel : .classifier }
 
     /// The fine-tuning defaults in force for this plan's model.
-    public var fineTuneDefaults: FineTuneDefaults { isLanguageModel ? .languageModel : .classifier }
+    public var fineTuneDefaults: TrainingDefaults { isLanguageModel ? .languageModelFineTune : .classifierFineTune }
 
     /// The validation share in force.
     public var resolvedValidationSplit: Double { validationSplit ?? trainingDefaults.validationSplit }

@@ -397,7 +397,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// Fine-tune against a teacher's softened outputs too (iterative rounds' recovery as well).
         public var distill: Distill?
         /// Stop after this many steps (default: every epoch; a language model's default is
-        /// `FineTuneDefaults.languageModel.steps`, as one of its epochs is every offset of the text).
+        /// `TrainingDefaults.languageModelFineTune.steps`, as one of its epochs is every offset of the text).
         public var steps: Int?
         enum CodingKeys: String, CodingKey {
             case epochs, learningRate = "learning_rate", batchSize = "batch_size", optimizer, momentum
