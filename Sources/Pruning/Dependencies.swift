@@ -37,7 +37,7 @@ public struct DependencyGroup: Sendable, CustomStringConvertible {
     public var members: [GroupMember]
     /// Why the group cannot be pruned, or nil.
     public var unprunableReason: String?
-    /// The ReLU layers whose output carries the group's channels (for activation criteria such as APoZ).
+    /// The ReLU and GELU layers whose output carries the group's channels (for activation criteria: entropy, mutual information, APoZ on ReLUs).
     public var activations: [String] = []
 
     /// The layers producing the channels.
@@ -93,10 +93,10 @@ public enum Dependencies {
             case is BatchNorm:
                 spaces.add(GroupMember(layer: name, role: .normalization, block: ins[0].block), to: ins[0].space)
                 out = ins[0]
-            case is ReLU:
+            case is ReLU, is GELU:
                 spaces.addActivation(name, to: ins[0].space)
                 out = ins[0]
-            case is LeakyReLU, is Tanh, is GELU, is Dropout, is MaxPool2D, is AvgPool2D:
+            case is LeakyReLU, is Tanh, is Dropout, is MaxPool2D, is AvgPool2D:
                 out = ins[0]
             case is Sigmoid:
                 spaces.block(ins[0].space, "layer '\(name)' (sigmoid) maps a removed channel's zeros to 0.5")

@@ -148,5 +148,33 @@ struct InformationCriteriaTests {
         #expect(throws: PruningError.self) { try ActivationEntropy(measuring: model, on: regression, bins: 1) }
         #expect(try ActivationEntropy(measuring: model, on: regression).bits?["r"] == [1, 0, 0, 0])
     }
+
+    @Test("in a transformer the criteria read the feed-forward GELU, a few tokens a sample, with next-byte labels")
+    func transformerFeedForward() throws {
+        let model = try Architecture.gptTiny.build(inputShape: [16], classes: 256, seed: 3)
+        var rng = SeededGenerator(seed: 4)
+        // Bytes of a small alphabet, so the next byte is predictable enough to carry information.
+        let text = (0..<600).map { _ in UInt8(97 + Int.random(in: 0..<6, using: &rng)) }
+        let data = try Dataset(text: text, length: 16)
+        let entropy = try ActivationEntropy(measuring: model, on: data, batches: 2, batchSize: 8)
+        let information = try MutualInformation(measuring: model, on: data, batches: 2, batchSize: 8)
+        for bits in [entropy.bits, information.bits] {
+            let measured = try #require(bits)
+            #expect(Set(measured.keys) == Set((0..<4).map { "blocks.\($0).mlp.gelu" }), "\(measured.keys.sorted())")
+            for (layer, units) in measured {
+                #expect(units.count == 512, "\(layer)")
+                #expect(units.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 5 + 1e-4 })
+                #expect(Set(units).count > 100, "\(layer): units measured alike")
+            }
+        }
+        // (log₂ 32 bins = 5 bits at most.) The feed-forward group ranks by its GELU's measure, not by weights.
+        let group = try #require(Dependencies.groups(model).first { $0.producers.contains { $0.layer == "blocks.2.mlp.fc" } })
+        #expect(group.activations == ["blocks.2.mlp.gelu"] && group.isPrunable)
+        #expect(try entropy.unitScores(for: group, in: model) == entropy.bits?["blocks.2.mlp.gelu"])
+        #expect(try information.unitScores(for: group, in: model) == information.bits?["blocks.2.mlp.gelu"])
+        // APoZ counts exact zeros, which a GELU does not make: the group keeps its weight ranking.
+        let apoz = try AveragePercentageOfZeros(measuring: model, on: data, batches: 2, batchSize: 8)
+        #expect(try apoz.unitScores(for: group, in: model) == nil)
+    }
 }
 

@@ -1,9 +1,13 @@
 import NeuralNetwork
 import TensorCore
 
-/// Each unit's activation on every sample of a data sample, read at the model's ReLU
-/// layers (the layers a `DependencyGroup` lists as its `activations`), with the samples'
+/// Each unit's activation on every sample of a data sample, read at the model's ReLU and
+/// GELU layers (the layers a `DependencyGroup` lists as its `activations`), with the samples'
 /// labels: what the information criteria bin.
+///
+/// In a sequence model (`[N, T, C]` activations, a transformer's feed-forward GELU) a few
+/// tokens of each sample are the observations, each with its own label when the data has a
+/// label per position (next-token prediction), see `tokenPositions`.
 ///
 /// A unit of a feature map is one value per sample: the mean of its channel over all
 /// positions. Information about the label is carried per sample, so mutual information
@@ -30,12 +34,29 @@ struct ActivationSample {
         }
         guard bins >= 2 else { throw PruningError.criterion(name: criterion, problem: "needs at least 2 histogram bins, got \(bins)") }
         var relus: [Int: String] = [:]
-        for (i, node) in model.nodes.enumerated() where node.module is ReLU { relus[i] = node.module.name }
+        for (i, node) in model.nodes.enumerated() where node.module is ReLU || node.module is GELU { relus[i] = node.module.name }
         let total = min(batches * batchSize, data.count)
         var values: [String: [[Float]]] = [:]
+        var tokenLabels: [Int32] = []
         for lo in stride(from: 0, to: total, by: batchSize) {
-            _ = model.forward(data.batch(lo..<min(lo + batchSize, total)).inputs, training: false) { i, output in
+            let batch = data.batch(lo..<min(lo + batchSize, total))
+            let positions = model.takesSequences ? Self.tokenPositions(batch.inputs.shape[1]) : []
+            if data.labelsPerSample > 1 {
+                let width = data.labelsPerSample
+                for s in 0..<batch.inputs.shape[0] { for t in positions { tokenLabels.append(batch.labels[s * width + t]) } }
+            }
+            _ = model.forward(batch.inputs, training: false) { i, output in
                 guard let name = relus[i], output.rank >= 2 else { return }
+                if model.takesSequences && output.rank == 3 {
+                    // [N, T, C], units on the last axis: each kept token is an observation.
+                    let (n, t, c) = (output.shape[0], output.shape[1], output.shape[2])
+                    var units = values[name] ?? [[Float]](repeating: [], count: c)
+                    output.withUnsafeBufferPointer { p in
+                        for s in 0..<n { for position in positions { for j in 0..<c { units[j].append(p[(s * t + position) * c + j]) } } }
+                    }
+                    values[name] = units
+                    return
+                }
                 let n = output.shape[0], c = output.shape[1]
                 // Entry s·c + j is channel j of sample s, averaged over its positions.
                 let means = output.sliceMeans(count: n * c)
@@ -50,7 +71,17 @@ struct ActivationSample {
             }
         }
         self.values = values
-        self.labels = Array(data.labels.prefix(total))
+        self.labels = data.labelsPerSample > 1 ? tokenLabels : Array(data.labels.prefix(total))
+    }
+
+    /// The token positions of a sequence that count as observations: four, spread evenly
+    /// over the `length` tokens (all of them for shorter sequences). Every token of a 2,560-sample
+    /// measurement would be 327k observations of each of 512 units a layer (over 1 GB); four
+    /// keep the sample at 10k observations, past the first position, whose unit values differ
+    /// in kind from the rest (no context).
+    static func tokenPositions(_ length: Int) -> [Int] {
+        guard length > 4 else { return Array(0..<length) }
+        return (1...4).map { $0 * length / 4 - 1 }
     }
 
     /// Per ReLU layer name, `score` of each unit's values.
