@@ -51,9 +51,8 @@ struct ActivationSample {
                     // [N, T, C], units on the last axis: each kept token is an observation.
                     let (n, t, c) = (output.shape[0], output.shape[1], output.shape[2])
                     var units = values[name] ?? [[Float]](repeating: [], count: c)
-                    output.withUnsafeBufferPointer { p in
-                        for s in 0..<n { for position in positions { for j in 0..<c { units[j].append(p[(s * t + position) * c + j]) } } }
-                    }
+                    let x = output.scalars
+                    for s in 0..<n { for position in positions { for j in 0..<c { units[j].append(x[(s * t + position) * c + j]) } } }
                     values[name] = units
                     return
                 }
