@@ -65,28 +65,13 @@ public final class Embedding: EmbeddingTable, Layer, TokenInput {
             return Int(id)
         }
         if training { self.ids = ids }
-        return Tensor(shape: x.shape + [d]) { out in
-            weight.value.withUnsafeBufferPointer { w in
-                for (t, id) in ids.enumerated() {
-                    (out.baseAddress! + t * d).update(from: w.baseAddress! + id * d, count: d)
-                }
-            }
-        }
+        return Tensor(gathering: ids, from: weight.value.scalars, sampleShape: [d]).reshaped(x.shape + [d])
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         let d = features
         precondition(dy.count == ids.count * d, "\(name): backward without a matching training forward")
-        var gradient = Tensor.zeros(weight.value.shape)
-        gradient.withUnsafeMutableBufferPointer { g in
-            dy.withUnsafeBufferPointer { gy in
-                for (t, id) in ids.enumerated() {
-                    let row = g.baseAddress! + id * d, src = gy.baseAddress! + t * d
-                    for j in 0..<d { row[j] += src[j] }
-                }
-            }
-        }
-        weight.gradient = gradient
+        weight.gradient = scatterAddRows(dy, at: ids, count: count, features: d)
         return Tensor.zeros(Array(dy.shape.dropLast()))
     }
 }
@@ -114,32 +99,16 @@ public final class PositionEmbedding: EmbeddingTable, Layer {
         precondition(x.rank == 3 && x.shape[2] == d && offset + t <= count,
                      "\(name): input \(x.shape) at position \(offset) does not fit \(count) positions of \(d) features")
         if training { length = t }
-        var y = x
-        y.withUnsafeMutableBufferPointer { py in
-            weight.value.withUnsafeBufferPointer { w in
-                let rows = w.baseAddress! + offset * d
-                for n in 0..<x.shape[0] {
-                    let sample = py.baseAddress! + n * t * d
-                    for j in 0..<(t * d) { sample[j] += rows[j] }
-                }
-            }
-        }
-        return y
+        var y = x.reshaped([x.shape[0], t * d])
+        addRowVector(&y, weight.value.rows(offset..<(offset + t)))
+        return y.reshaped(x.shape)
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         let d = features
         precondition(dy.rank == 3 && dy.shape[1] == length, "\(name): backward without a matching training forward")
         var gradient = Tensor.zeros(weight.value.shape)
-        gradient.withUnsafeMutableBufferPointer { g in
-            dy.withUnsafeBufferPointer { gy in
-                let rows = g.baseAddress! + offset * d
-                for n in 0..<dy.shape[0] {
-                    let sample = gy.baseAddress! + n * length * d
-                    for j in 0..<(length * d) { rows[j] += sample[j] }
-                }
-            }
-        }
+        gradient.addRows(channelSums(dy.reshaped([dy.shape[0], length * d])), from: offset)
         weight.gradient = gradient
         return dy
     }
@@ -165,23 +134,14 @@ public final class TokenTypeEmbedding: EmbeddingTable, Layer {
         let d = features
         precondition(x.shape.last == d, "\(name): input \(x.shape) does not end in \(d) features")
         var y = x
-        y.withUnsafeMutableBufferPointer { py in
-            weight.value.withUnsafeBufferPointer { w in
-                let row = w.baseAddress! + type * d
-                for r in 0..<(x.count / d) {
-                    let token = py.baseAddress! + r * d
-                    for j in 0..<d { token[j] += row[j] }
-                }
-            }
-        }
+        addRowVector(&y, weight.value.rows(type..<(type + 1)))
         return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         let d = features
         var gradient = Tensor.zeros(weight.value.shape)
-        let sums = channelSums(dy.reshaped([dy.count / d, d]))
-        for j in 0..<d { gradient.scalars[type * d + j] = sums.scalars[j] }
+        gradient.addRows(channelSums(dy.reshaped([dy.count / d, d])), from: type)
         weight.gradient = gradient
         return dy
     }

@@ -25,41 +25,15 @@ public final class MeanPooling: MergeLayer {
     }
 
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
-        let x = inputs[0]
-        let (n, t, d) = (x.shape[0], x.shape[1], x.shape[2])
         let mask = inputs.count == 2 ? inputs[1] : nil
-        if training { self.mask = mask; shape = x.shape }
-        return Tensor(shape: [n, d]) { out in
-            out.initialize(repeating: 0)
-            x.withUnsafeBufferPointer { px in
-                for s in 0..<n {
-                    let o = out.baseAddress! + s * d
-                    var weight: Float = 0
-                    for i in 0..<t {
-                        let m = mask?.scalars[s * t + i] ?? 1
-                        guard m != 0 else { continue }
-                        weight += m
-                        let row = px.baseAddress! + (s * t + i) * d
-                        for j in 0..<d { o[j] += m * row[j] }
-                    }
-                    let inverse = 1 / max(weight, 1e-9)
-                    for j in 0..<d { o[j] *= inverse }
-                }
-            }
-        }
+        if training { self.mask = mask; shape = inputs[0].shape }
+        return meanOverTokens(inputs[0], weights: mask)
     }
 
     public func backward(_ gradient: Tensor) -> [Tensor] {
-        let (n, t, d) = (shape[0], shape[1], shape[2])
-        precondition(gradient.shape == [n, d], "\(name): backward without a matching training forward")
-        var dx = Tensor.zeros(shape)
-        for s in 0..<n {
-            let weights = (0..<t).map { mask?.scalars[s * t + $0] ?? 1 }
-            let inverse = 1 / max(weights.reduce(0, +), 1e-9)
-            for i in 0..<t where weights[i] != 0 {
-                for j in 0..<d { dx.scalars[(s * t + i) * d + j] = gradient.scalars[s * d + j] * weights[i] * inverse }
-            }
-        }
+        precondition(shape.count == 3 && gradient.shape == [shape[0], shape[2]],
+                     "\(name): backward without a matching training forward")
+        let dx = meanOverTokensBackward(gradient, weights: mask, tokens: shape[1])
         return [dx] + (mask.map { [Tensor.zeros($0.shape)] } ?? [])
     }
 }
@@ -79,38 +53,13 @@ public final class L2Normalize: Layer {
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] { try sameShape(inputShapes, name) }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        let d = x.shape.last ?? 1
-        var y = x
-        var norms = [Float](repeating: 0, count: x.count / max(d, 1))
-        y.withUnsafeMutableBufferPointer { p in
-            for r in norms.indices {
-                let row = p.baseAddress! + r * d
-                var squares = 0.0
-                for j in 0..<d { squares += Double(row[j]) * Double(row[j]) }
-                norms[r] = max(Float(squares.squareRoot()), Self.epsilon)
-                let inverse = 1 / norms[r]
-                for j in 0..<d { row[j] *= inverse }
-            }
-        }
+        let (y, norms) = normalizeRows(x, floor: Self.epsilon)
         if training { output = y; self.norms = norms }
         return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         precondition(dy.shape == output.shape, "\(name): backward without a matching training forward")
-        let d = dy.shape.last ?? 1
-        var dx = dy
-        for r in norms.indices {
-            let base = r * d
-            var dot: Float = 0
-            for j in 0..<d { dot += output.scalars[base + j] * dy.scalars[base + j] }
-            // At the floor the norm is a constant: the output is x/ε, a plain scaling.
-            let projected = norms[r] > Self.epsilon
-            for j in 0..<d {
-                let g = dy.scalars[base + j] - (projected ? output.scalars[base + j] * dot : 0)
-                dx.scalars[base + j] = g / norms[r]
-            }
-        }
-        return dx
+        return normalizeRowsBackward(dy, rows: output, norms: norms, floor: Self.epsilon)
     }
 }
