@@ -60,6 +60,29 @@ public struct LabeledData {
     }
 }
 
+extension LabeledData {
+    /// Splits one source into training and a held-out test split: `DataSource.heldOutTestFraction`
+    /// of the samples, drawn with `DataSource.heldOutSeed`, so every command holds out the same ones.
+    /// - Throws: `FormatError` naming `source` when it has too few samples to hold any out.
+    public init(holdingOutFrom data: Dataset, origins: SampleOrigins, source: String) throws {
+        let fraction = DataSource.heldOutTestFraction
+        let held = Int((fraction * Double(data.count)).rounded())
+        guard held >= 1, held < data.count else {
+            throw FormatError(path: source, .unexpectedContent(expected: "enough samples to hold out \(Int(100 * fraction))% as a test split",
+                                                               found: "\(data.count) sample\(data.count == 1 ? "" : "s")"))
+        }
+        var rng = SeededGenerator(seed: DataSource.heldOutSeed)
+        var order = Array(0..<data.count)
+        rng.shuffle(&order)
+        var isHeld = [Bool](repeating: false, count: data.count)
+        for i in order.prefix(held) { isHeld[i] = true }
+        let trainIndices = (0..<data.count).filter { !isHeld[$0] }, testIndices = (0..<data.count).filter { isHeld[$0] }
+        self.init(training: data.subset(trainIndices), test: data.subset(testIndices), trainingOrigins: origins.subset(trainIndices),
+                  testOrigins: origins.subset(testIndices), classes: data.classCount, classNames: nil,
+                  testSource: "\(Int(100 * fraction))% of \(source) held out (fixed seed)")
+    }
+}
+
 /// Data named by one path, in any of the layouts Prune reads (docs/DATA.md):
 ///
 /// | path | training | test |
@@ -121,7 +144,9 @@ public struct DataSource: Sendable {
                     expected: "a folder holding x_train.npy and y_train.npy (or x.npy and y.npy), or an .npz file",
                     found: "a single .npy file; put the inputs and labels side by side in a folder and pass the folder"))
             default:
-                throw FormatError(path: path, .unexpectedContent(expected: "a data folder, an .npz or a .csv file (see docs/DATA.md)", found: "a .\(ext) file"))
+                throw FormatError(path: path, .unexpectedContent(
+                    expected: "a data folder, an .npz or a .csv file (see docs/DATA.md); a .txt file of sentences goes with a sentence-encoder model folder",
+                    found: "a .\(ext) file"))
             }
             return
         }
@@ -306,22 +331,7 @@ public struct DataSource: Sendable {
 
     /// Splits a single source into training and a held-out test split.
     private func holdOut(_ all: (Dataset, SampleOrigins)) throws -> LabeledData {
-        let (data, origins) = all
-        let held = Int((Self.heldOutTestFraction * Double(data.count)).rounded())
-        guard held >= 1, held < data.count else {
-            throw FormatError(path: path, .unexpectedContent(expected: "enough samples to hold out \(Int(100 * Self.heldOutTestFraction))% as a test split",
-                                                             found: "\(data.count) sample\(data.count == 1 ? "" : "s")"))
-        }
-        var rng = SeededGenerator(seed: Self.heldOutSeed)
-        var order = Array(0..<data.count)
-        rng.shuffle(&order)
-        var isHeld = [Bool](repeating: false, count: data.count)
-        for i in order.prefix(held) { isHeld[i] = true }
-        let trainIndices = (0..<data.count).filter { !isHeld[$0] }, testIndices = (0..<data.count).filter { isHeld[$0] }
-        let training = data.subset(trainIndices), test = data.subset(testIndices)
-        return LabeledData(training: training, test: test, trainingOrigins: origins.subset(trainIndices),
-                           testOrigins: origins.subset(testIndices), classes: data.classCount, classNames: nil,
-                           testSource: "\(Int(100 * Self.heldOutTestFraction))% of \(path) held out (fixed seed)")
+        try LabeledData(holdingOutFrom: all.0, origins: all.1, source: path)
     }
 
     /// A dataset from NumPy arrays: `x` float (any width) or uint8 (scaled by 1/255) `[N, …]`,

@@ -78,7 +78,8 @@ public enum ModelFile {
     }
 
     /// Writes `model` to `path` atomically, by default as a PyTorch state dict (`Storage.dense`);
-    /// as ONNX when the path ends in `.onnx` (`storage` and `halfPrecision` then do not apply).
+    /// as ONNX when the path ends in `.onnx`, and as a Hugging Face model folder when it is a
+    /// folder or has no extension (`ModelFolder`; `storage` and `halfPrecision` then do not apply).
     /// `metadata` entries are stored alongside (keys starting with `prune.` are reserved).
     /// - Throws: `FormatError` when `metadata` uses a reserved key or the file cannot be written.
     ///   With `halfPrecision`, trainable parameters (and packed values) are written as F16:
@@ -89,6 +90,7 @@ public enum ModelFile {
             throw FormatError(path: path, .reservedMetadataKey(reserved))
         }
         if ONNXFile.handles(path) { return try ONNXFile.save(model, to: path, metadata: metadata) }
+        if ModelFolder.handles(path) { return try ModelFolder.save(model, to: path, metadata: metadata) }
         var encoding = Encoding()
         for (p, parameter) in model.parameters {
             if storage == .sparse, encoding.appendCSR(p, parameter, of: model, halfPrecision: halfPrecision) { continue }
@@ -145,8 +147,9 @@ public enum ModelFile {
     /// rebuilt as masked dense weights (trainable, exactly the same values).
     /// - Throws: `FormatError` naming the file and the tensor or field that is wrong.
     /// A path ending in `.onnx` is read as an ONNX model (`ONNXFile`), its `metadata_props`
-    /// as the metadata.
+    /// as the metadata; a folder as a Hugging Face model folder (`ModelFolder`).
     public static func load(_ path: String, sparse: Bool = false) throws -> Loaded {
+        if ModelFolder.isFolder(path) { return try ModelFolder.load(path) }
         if ONNXFile.handles(path) {
             let imported = try ONNXFile.load(path)
             return Loaded(model: imported.model, metadata: imported.metadata)

@@ -35,6 +35,10 @@ public enum Loss: String, Codable, CaseIterable, Sendable {
     /// Mean squared error against target vectors.
     case mse
 
+    /// The loss the data calls for: mean squared error for regression targets, cross-entropy
+    /// for class labels.
+    public init(suitedTo data: Dataset) { self = data.targetWidth > 0 ? .mse : .crossEntropy }
+
     /// Computes the loss of `output` on `batch`; `outputs` says whether the model gives
     /// logits (or log-probabilities, which work as logits) or probabilities.
     /// Scores of a sequence model (`[N, T, C]`) are `N·T` rows with a label each.

@@ -253,39 +253,50 @@ public final class Trainer {
     }
 
     /// Evaluates the model in inference mode.
-    public func evaluate(_ data: Dataset, loss: Loss = .crossEntropy, batchSize: Int = 1000) -> Evaluation {
+    public func evaluate(_ data: Dataset, loss: Loss? = nil, batchSize: Int = 1000) -> Evaluation {
         Trainer.evaluate(model, on: data, loss: loss, batchSize: batchSize)
     }
 
-    /// Evaluates `model` on `data` in inference mode, in batches of `batchSize`.
+    /// Evaluates `model` on `data` in inference mode, in batches of `batchSize`, with `loss`
+    /// (default: the one the data calls for, `Loss(suitedTo:)`). The accuracy of regression
+    /// data is the mean cosine between each output and its target (a sentence encoder's
+    /// agreement with the embeddings it is compared to).
     /// - Precondition: `batchSize > 0` and the data fits the model (see `check(_:fits:loss:)`).
-    public static func evaluate(_ model: Graph, on data: Dataset, loss: Loss = .crossEntropy,
+    public static func evaluate(_ model: Graph, on data: Dataset, loss: Loss? = nil,
                                 batchSize: Int = 1000) -> Evaluation {
+        let loss = loss ?? Loss(suitedTo: data)
         precondition(batchSize > 0, "evaluation batch size must be positive, got \(batchSize)")
         // Sequences: about 8k tokens a batch, so that activations of every position stay small.
         let batchSize = data.labelsPerSample > 1 ? min(batchSize, max(1, 8192 / data.labelsPerSample)) : batchSize
-        var lossSum = 0.0, correct = 0
+        var lossSum = 0.0, correct = 0, cosines = 0.0
         var lo = 0
         while lo < data.count {
             let hi = min(lo + batchSize, data.count)
             let batch = data.batch(lo..<hi)
             let output = model.forward(batch.inputs, training: false)
             lossSum += Double(loss.evaluate(output, on: batch, outputs: model.outputKind).value) * Double(batch.count)
-            if !batch.labels.isEmpty {
+            if let targets = batch.targets {
+                cosines += rowCosines(output, targets).reduce(0.0) { $0 + Double($1) }
+            } else if !batch.labels.isEmpty {
                 for (p, y) in zip(argmaxRows(scoreRows(output)), batch.labels) where p == Int(y) { correct += 1 }
             }
             lo = hi
         }
         let n = max(data.count, 1)
-        return Evaluation(accuracy: Float(correct) / Float(n * data.labelsPerSample), loss: Float(lossSum / Double(n)),
+        let accuracy = data.targetWidth > 0 ? Float(cosines / Double(n)) : Float(correct) / Float(n * data.labelsPerSample)
+        return Evaluation(accuracy: accuracy, loss: Float(lossSum / Double(n)),
                           samples: data.count)
     }
 
-    /// Checks that `data` can be used with `model` and `loss`: sample shape, label range,
+    /// Checks that `data` can be used with `model` and `loss` (default: the one the data calls
+    /// for): sample shape (a token-sequence model also takes shorter sequences), label range,
     /// target width, and the kind of answers the loss needs.
     /// - Throws: `TrainingError.dataMismatch` naming the mismatch.
-    public static func check(_ data: Dataset, fits model: Graph, loss: Loss = .crossEntropy) throws {
-        guard data.sampleShape == model.inputShape else {
+    public static func check(_ data: Dataset, fits model: Graph, loss: Loss? = nil) throws {
+        let loss = loss ?? Loss(suitedTo: data)
+        // A token-sequence model takes sequences up to its declared length.
+        let shorterSequences = model.takesSequences && data.sampleShape.count == 1 && (1...model.inputShape[0]).contains(data.sampleShape[0])
+        guard data.sampleShape == model.inputShape || shorterSequences else {
             throw TrainingError.dataMismatch("samples are \(data.sampleShape) but the model takes \(model.inputShape)")
         }
         guard data.count > 0 else { throw TrainingError.dataMismatch("the dataset is empty") }

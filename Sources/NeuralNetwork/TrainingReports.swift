@@ -39,7 +39,8 @@ public struct EpochReport: Codable, Equatable, Sendable {
 
 /// Loss and accuracy of a model on a dataset.
 public struct Evaluation: Codable, Equatable, Sendable {
-    /// Fraction of samples whose largest output is the label (0 for regression data).
+    /// Fraction of samples whose largest output is the label; for regression data, the mean
+    /// cosine between outputs and targets.
     public var accuracy: Float
     /// The mean loss.
     public var loss: Float

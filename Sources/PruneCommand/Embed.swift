@@ -50,15 +50,7 @@ struct Embed: ParsableCommand {
         let start = clock.now
         let embedder = try SentenceEmbedder(folder: modelDir)
         let loaded = clock.now
-        guard let data = FileManager.default.contents(atPath: input) else {
-            throw FormatError(path: input, FileManager.default.fileExists(atPath: input) ? .unreadable : .missingFile)
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw FormatError(path: input, .corrupt(what: "not UTF-8 text"))
-        }
-        var sentences = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.hasSuffix("\r") ? $0.dropLast() : $0) }
-        if sentences.last == "" { sentences.removeLast() }   // the final newline ends the last line
-        guard !sentences.isEmpty else { throw FormatError(path: input, .corrupt(what: "no sentences (the file is empty)")) }
+        let sentences = try SentenceEmbedder.readLines(input)
         let interactive = !quiet && !output.json && isatty(STDERR_FILENO) != 0
         let embeddings = embedder.embed(sentences, batchSize: batch) { done in
             guard interactive else { return }

@@ -40,7 +40,7 @@ struct PlanExecution {
         var recipe = recipe
         recipe.data = recipe.data ?? DatasetFolder.defaultPath   // recorded as used
         BLAS.setThreadCount(1)
-        let data = try DataSource(recipe.data ?? DatasetFolder.defaultPath).load(classes: recipe.classes)
+        let data = try loadData(recipe.data ?? DatasetFolder.defaultPath)
         let training = data.training, test = data.test
         var metadata: [String: String] = [:]
         var model: Graph
@@ -101,6 +101,7 @@ struct PlanExecution {
         }
         if recipe.checkpoint != nil, let path = recipe.checkpointPath { try? FileManager.default.removeItem(atPath: path) }
         var summary = RunSummary(report, model: model, output: recipe.output, languageModel: languageModel)
+        summary.cosine = test.targetWidth > 0
         var reportSeconds = 0.0
         if let recorder, let out = recipe.output {
             let start = ContinuousClock.now
@@ -120,6 +121,16 @@ struct PlanExecution {
             if let path = summary.reportPath { print(String(format: "report: %@ (written in %.2f s)", path, reportSeconds)) }
         }
         return report
+    }
+
+    /// The plan's data. A text file of sentences with a sentence-encoder folder as the model
+    /// is distillation data: the encoder's own embeddings become the targets.
+    func loadData(_ path: String) throws -> LabeledData {
+        if case let .modelFile(model) = recipe.modelSource, ModelFolder.isFolder(model), path.lowercased().hasSuffix(".txt") {
+            if !(quiet || json) { printError("embedding the sentences of \(path) with \(model): the targets the pruned encoder keeps") }
+            return try LabeledData(sentencesAt: path, for: SentenceEmbedder(folder: model))
+        }
+        return try DataSource(path).load(classes: recipe.classes)
     }
 
     /// Writes the run's report beside `output` and returns its path.
@@ -188,6 +199,8 @@ struct RunSummary: Encodable {
 
     /// A language model's final test loss in bits per token (nil for classifiers).
     var bitsPerToken: Float?
+    /// Whether the accuracies are mean cosines to regression targets (a sentence encoder).
+    var cosine = false
 
     init(_ run: RunReport, model: Graph, output: String?, languageModel: Bool = false) {
         accuracy = run.final.accuracy; loss = run.final.loss; samples = run.final.samples
@@ -231,6 +244,8 @@ struct RunSummary: Encodable {
             if let bits = s.bitsPerToken {
                 lines.append(String(format: "%@ %.4f bits per token (loss %.4f, next-token accuracy %.2f%%) %@",
                                     s.split.rawValue, bits, s.loss, 100 * s.accuracy, s.name))
+            } else if cosine {
+                lines.append(String(format: "%@ mean cosine %.4f to the targets (mse %.3g) %@", s.split.rawValue, s.accuracy, s.loss, s.name))
             } else {
                 lines.append(String(format: "%@ accuracy %.2f%% %@", s.split.rawValue, 100 * s.accuracy, s.name))
             }

@@ -65,7 +65,7 @@ struct DataOptions: ParsableArguments {
 
 /// The model file a command reads.
 struct ModelFileArgument: ParsableArguments {
-    @Argument(help: "A model file: safetensors written by prune, or ONNX (.onnx).")
+    @Argument(help: "A model file: safetensors written by prune, ONNX (.onnx), or a Hugging Face model folder (BERT or GPT-2).")
     var modelPath: String
 }
 
@@ -146,5 +146,11 @@ func grouped(_ n: Int) -> String {
 
 /// The size of the file at `path` in bytes, or nil when it cannot be read.
 func fileSize(_ path: String) -> Int? {
-    (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+    guard ModelFolder.isFolder(path) else { return (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil }
+    // A model folder: its files together.
+    let files = FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []
+    return files.reduce(0) { total, file in
+        let attributes = try? FileManager.default.attributesOfItem(atPath: "\(path)/\(file)")
+        return total + (attributes?[.type] as? FileAttributeType == .typeRegular ? attributes?[.size] as? Int ?? 0 : 0)
+    }
 }

@@ -54,7 +54,7 @@ struct PruneModel: ParsableCommand {
     @Option(help: "Epochs of fine-tuning after the cut (SGD, momentum 0.9, no weight decay; a language model: AdamW, see --fine-tune-steps).")
     var fineTuneEpochs: Int = 0
 
-    @Option(help: "Stop fine-tuning after this many steps (a language model's epoch is every offset of its text: give steps, not epochs).")
+    @Option(help: "Fine-tune for this many steps, over as many passes as they take (with --fine-tune-epochs: whichever ends first). A language model's epoch is every offset of its text: give steps, not epochs.")
     var fineTuneSteps: Int?
 
     @Option(help: "Fine-tuning learning rate (default 0.01; a language model: 3e-4).")
@@ -95,7 +95,8 @@ struct PruneModel: ParsableCommand {
                                    exclude: exclude, threshold: Recipe.ThresholdSpec(sparsity: sparsity, value: threshold),
                                    schedule: Recipe.ScheduleSpec(oneShot: Recipe.OneShot())),
                fineTune: fineTuneEpochs != 0 || fineTuneSteps != nil
-                   ? Recipe.FineTune(epochs: fineTuneSteps != nil && fineTuneEpochs == 0 ? 1 : fineTuneEpochs,
+                   // Steps alone: as many passes as they take (every pass has a step at least).
+                   ? Recipe.FineTune(epochs: fineTuneEpochs == 0 ? fineTuneSteps ?? 0 : fineTuneEpochs,
                                      learningRate: learningRate, batchSize: batchSize, schedule: fineTuneSchedule,
                                      distill: distillation.spec, steps: fineTuneSteps)
                    : nil,

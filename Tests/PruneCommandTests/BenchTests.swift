@@ -9,7 +9,7 @@ struct BenchTests {
     func gemmShapes(_ arguments: [String], batchSize: Int, threads: Int, backend: String? = nil,
                     sourceLocation: SourceLocation = #_sourceLocation) throws -> [[String: Any]] {
         let result = try prune(["bench", "gemm", "--batch-size", String(batchSize), "--calls", "1", "--json"] + arguments,
-                               environment: backend.map { ["PRUNE_GEMM": $0] } ?? [:])
+                               environment: ["PRUNE_GEMM": backend ?? ""])
         try #require(result.status == 0, "\(result)", sourceLocation: sourceLocation)
         let json = try singleJSONObject(result.stdout, sourceLocation: sourceLocation)
         #expect(json["batchSize"] as? Int == batchSize, sourceLocation: sourceLocation)

@@ -28,7 +28,7 @@ struct ActivationSample {
     ///   an activation that is not finite.
     init(measuring model: Graph, on data: Dataset, batches: Int, batchSize: Int, bins: Int, criterion: String) throws {
         // Only the inputs are read: regression data is checked as for the mse loss.
-        try Trainer.check(data, fits: model, loss: data.targetWidth > 0 ? .mse : .crossEntropy)
+        try Trainer.check(data, fits: model)
         guard batches >= 1, batchSize >= 1, data.count >= 1 else {
             throw PruningError.criterion(name: criterion, problem: "needs at least one batch of one sample, got \(batches) × \(batchSize) from \(data.count) samples")
         }

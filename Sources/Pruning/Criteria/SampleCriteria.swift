@@ -62,7 +62,8 @@ public struct SNIP: SampleCriterion {
 /// - Throws: `TrainingError` when the data does not fit the model; `PruningError` for a
 ///   batch size or batch count below 1.
 public func averagedTaylorScores(_ model: Graph, data: Dataset, batches: Int = Recipe.Defaults.sampleBatches,
-                                 batchSize: Int = 128, loss: Loss = .crossEntropy) throws -> PrecomputedScores {
+                                 batchSize: Int = 128, loss: Loss? = nil) throws -> PrecomputedScores {
+    let loss = loss ?? Loss(suitedTo: data)
     try Trainer.check(data, fits: model, loss: loss)
     guard batches >= 1, batchSize >= 1 else {
         throw PruningError.criterion(name: "taylor", problem: "needs at least one batch of at least one sample, got \(batches) × \(batchSize)")

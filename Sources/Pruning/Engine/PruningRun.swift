@@ -66,6 +66,7 @@ public final class PruningRun {
         for d in [data.training, data.validation, data.test].compactMap({ $0 }) { try Trainer.check(d, fits: model) }
         var recipe = recipe
         recipe.sequenceData = data.training.labelsPerSample > 1
+        recipe.regressionData = data.training.targetWidth > 0
         let state = RunState(recipe: recipe, model: model, data: data, observers: observers,
                              plan: recipe.pruningPlan(criterion: criterion), schedule: schedule, workers: workers)
         state.curves = sensitivity

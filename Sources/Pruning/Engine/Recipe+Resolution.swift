@@ -62,6 +62,7 @@ extension Recipe {
         o.gradientClipNorm = t.gradientClip ?? d.gradientClip
         o.maxSteps = t.steps ?? d.steps
         o.weightDecayScope = t.weightDecayScope ?? d.weightDecayScope
+        o.loss = regressionData ? .mse : .crossEntropy
         return o
     }
 
@@ -88,6 +89,7 @@ extension Recipe {
         o.gradientClipNorm = d.gradientClip
         o.maxSteps = f?.steps ?? d.steps
         o.weightDecayScope = d.weightDecayScope
+        o.loss = regressionData ? .mse : .crossEntropy
         return o
     }
 

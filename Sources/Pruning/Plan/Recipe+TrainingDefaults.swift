@@ -57,6 +57,15 @@ extension Recipe.TrainingDefaults {
         epochs: 1, batchSize: 32, optimizer: .adamw, learningRate: 3e-4, momentum: Recipe.Defaults.fineTuneMomentum,
         weightDecay: 0.1, weightDecayScope: .layerWeights, schedule: .cosine, warmupSteps: 0, beta2: 0.95,
         minLearningRateFactor: 0.1, gradientClip: 1, steps: 200, validationSplit: 0)
+
+    /// Fine-tuning's defaults for regression targets (a pruned sentence encoder recovering its
+    /// dense embeddings): AdamW 1e-4 with β (0.9, 0.999), weight decay 0.01 on layer weights,
+    /// cosine to 10%, clipping at 1, batches of 32, 200 steps. Adam's steps do not shrink with
+    /// the small gradients of a mean squared error over unit-length vectors, as SGD's would.
+    public static let regressionFineTune = Self(
+        epochs: 1, batchSize: 32, optimizer: .adamw, learningRate: 1e-4, momentum: Recipe.Defaults.fineTuneMomentum,
+        weightDecay: 0.01, weightDecayScope: .layerWeights, schedule: .cosine, warmupSteps: 0, beta2: 0.999,
+        minLearningRateFactor: 0.1, gradientClip: 1, steps: 200, validationSplit: 0)
 }
 
 extension Recipe {
@@ -68,7 +77,9 @@ extension Recipe {
     public var trainingDefaults: TrainingDefaults { isLanguageModel ? .languageModel : .classifier }
 
     /// The fine-tuning defaults in force for this plan's model.
-    public var fineTuneDefaults: TrainingDefaults { isLanguageModel ? .languageModelFineTune : .classifierFineTune }
+    public var fineTuneDefaults: TrainingDefaults {
+        isLanguageModel ? .languageModelFineTune : regressionData ? .regressionFineTune : .classifierFineTune
+    }
 
     /// The validation share in force.
     public var resolvedValidationSplit: Double { validationSplit ?? trainingDefaults.validationSplit }

@@ -41,6 +41,10 @@ public struct Recipe: Codable, Equatable, Sendable {
     /// language-model defaults apply whatever the model's source. Not part of the file:
     /// `PruningRun` sets it from the data it is given.
     public var sequenceData = false
+    /// Whether the data has regression targets (a sentence encoder's embeddings, say): the
+    /// loss is then mean squared error and fine-tuning takes `regressionFineTune`. Set by
+    /// `PruningRun` from the data, as `sequenceData`.
+    public var regressionData = false
 
     enum CodingKeys: String, CodingKey {
         case model, layers, initializer, data, classes, seed, validationSplit = "validation_split", train, prune, fineTune = "fine_tune", output

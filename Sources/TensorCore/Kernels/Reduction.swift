@@ -105,3 +105,23 @@ package func relaxedDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, co
     for i in 0..<count { s = Relaxed.multiplyAdd(a[i], b[i], s) }
     return s
 }
+
+/// The cosine similarity of each row of `a` with the same row of `b` (both `[rows, columns]`,
+/// or any shapes of equal count whose last axis is the row), summing in double precision.
+/// A row of zeros has cosine 0 with anything.
+public func rowCosines(_ a: Tensor, _ b: Tensor) -> [Float] {
+    precondition(a.count == b.count && a.shape.last == b.shape.last, "rowCosines: \(a.shape) against \(b.shape)")
+    let d = max(a.shape.last ?? 1, 1)
+    return a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            (0..<(a.count / d)).map { r in
+                var (dot, aa, bb) = (0.0, 0.0, 0.0)
+                for j in (r * d)..<((r + 1) * d) {
+                    let (x, y) = (Double(pa[j]), Double(pb[j]))
+                    dot += x * y; aa += x * x; bb += y * y
+                }
+                return aa > 0 && bb > 0 ? Float(dot / (aa * bb).squareRoot()) : 0
+            }
+        }
+    }
+}

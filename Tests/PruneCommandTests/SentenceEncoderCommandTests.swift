@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// all-MiniLM-L6-v2 as `make models` unpacks it.
+let miniLMFolder = packageRoot.appendingPathComponent(".cache/models/all-MiniLM-L6-v2").path
+
+@Suite("`prune prune` on a sentence-transformers folder: sentences in, a pruned folder out", .serialized)
+struct SentenceEncoderCommandTests {
+    /// The first `count` fortunes of 20–200 characters, each on one line.
+    func fortuneLines(_ count: Int) throws -> String {
+        let text = try String(contentsOfFile: "/usr/share/games/fortunes/fortunes", encoding: .utf8)
+        let entries = text.components(separatedBy: "\n%\n").map {
+            $0.split(whereSeparator: \.isNewline).joined(separator: " ").trimmingCharacters(in: .whitespaces)
+        }
+        let lines = entries.filter { (20...200).contains($0.count) }.prefix(count)
+        try #require(lines.count == count, "the fortunes package has too few short entries")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    @Test("50% magnitude cut then 12 fine-tuning steps: the cosine to the dense embeddings drops, fine-tuning recovers part, the folder embeds")
+    func pruneFolder() throws {
+        try #require(FileManager.default.fileExists(atPath: "\(miniLMFolder)/model.safetensors"), "run `make models`")
+        let work = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let sentences = work.appendingPathComponent("sentences.txt").path
+        try fortuneLines(200).write(toFile: sentences, atomically: true, encoding: .utf8)
+        let out = work.appendingPathComponent("minilm-50").path
+        let result = try prune("prune", miniLMFolder, "--data", sentences, "--sparsity", "0.5", "--fine-tune-steps", "12",
+                               "--validation-split", "0.25", "--out", out, "--json", "--no-report")
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        let stages = try #require(json["stages"] as? [[String: Any]], "\(json)")
+        func cosine(_ name: String, _ split: String) -> Double? {
+            stages.first { ($0["name"] as? String)?.hasPrefix(name) == true && $0["split"] as? String == split }?["accuracy"] as? Double
+        }
+        let loaded = try #require(cosine("as loaded", "test"), "\(stages)")
+        let cut = try #require(cosine("after the cut", "validation"), "\(stages)")
+        let tuned = try #require(cosine("after fine-tuning", "validation"), "\(stages)")
+        #expect(abs(loaded - 1) < 1e-5)   // the dense encoder against its own embeddings
+        #expect(cut < 0.95 && tuned > cut + 0.01, "cut \(cut), fine-tuned \(tuned)")
+        let sparsity = try #require(json["sparsity"] as? Double)
+        #expect(abs(sparsity - 0.5) < 0.01)
+
+        for file in ["config.json", "vocab.txt", "modules.json", "1_Pooling/config.json", "model.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: "\(out)/\(file)"), "\(file)")
+        }
+        let embedded = work.appendingPathComponent("emb.npy").path
+        let embed = try prune("embed", out, "--input", sentences, "--out", embedded, "--json")
+        #expect(embed.status == 0, "\(embed)")
+        let info = try prune("info", out, "--json")
+        #expect(info.status == 0, "\(info)")
+    }
+
+    @Test("a text file of sentences with a model that is not a folder is refused, naming the file")
+    func sentencesNeedAFolder() throws {
+        let work = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let sentences = work.appendingPathComponent("sentences.txt").path
+        try "one line\nanother line\n".write(toFile: sentences, atomically: true, encoding: .utf8)
+        let result = try prune("train", "--model", "mlp", "--data", sentences, "--epochs", "1")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("sentences.txt") && result.stderr.contains("sentence-encoder model folder"), "\(result)")
+    }
+}
