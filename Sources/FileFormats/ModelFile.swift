@@ -79,7 +79,8 @@ public enum ModelFile {
 
     /// Writes `model` to `path` atomically, by default as a PyTorch state dict (`Storage.dense`);
     /// as ONNX when the path ends in `.onnx`, and as a Hugging Face model folder when it is a
-    /// folder or has no extension (`ModelFolder`; `storage` and `halfPrecision` then do not apply).
+    /// folder, or has no extension and the model was read from a folder (`ModelFolder.handles`;
+    /// `storage` and `halfPrecision` then do not apply).
     /// `metadata` entries are stored alongside (keys starting with `prune.` are reserved).
     /// - Throws: `FormatError` when `metadata` uses a reserved key or the file cannot be written.
     ///   With `halfPrecision`, trainable parameters (and packed values) are written as F16:
@@ -90,7 +91,7 @@ public enum ModelFile {
             throw FormatError(path: path, .reservedMetadataKey(reserved))
         }
         if ONNXFile.handles(path) { return try ONNXFile.save(model, to: path, metadata: metadata) }
-        if ModelFolder.handles(path) { return try ModelFolder.save(model, to: path, metadata: metadata) }
+        if ModelFolder.handles(path, metadata: metadata) { return try ModelFolder.save(model, to: path, metadata: metadata) }
         var encoding = Encoding()
         for (p, parameter) in model.parameters {
             if storage == .sparse, encoding.appendCSR(p, parameter, of: model, halfPrecision: halfPrecision) { continue }

@@ -281,7 +281,8 @@ public struct GraphSpec: Codable, Equatable, Sendable {
                 guard let id = ids[name] else { throw ModelError.unknownInput(node: node.name, input: name) }
                 return id
             }
-            let module = try modules[node.name] ?? makeModule(name: node.name, spec: node.layer, initializer: initializer, rng: &rng)
+            let module = try modules[node.name] ?? makeModule(name: node.name, spec: node.layer, initializer: initializer, rng: &rng,
+                                                             built: graph)
             if let merge = module as? MergeLayer {
                 ids[node.name] = try graph.add(merge, inputs: inputs)
             } else if let layer = module as? Layer {
@@ -293,8 +294,9 @@ public struct GraphSpec: Codable, Equatable, Sendable {
     }
 }
 
-/// Builds one module from its spec.
-func makeModule(name: String, spec s: LayerSpec, initializer: Initializer, rng: inout SeededGenerator) throws -> Module {
+/// Builds one module from its spec; `built` holds the nodes before it (a tied head's embedding).
+func makeModule(name: String, spec s: LayerSpec, initializer: Initializer, rng: inout SeededGenerator,
+                built: Graph) throws -> Module {
     func need(_ v: Int?, _ field: String, limit: Int = 1 << 20) throws -> Int {
         guard let v, v > 0, v <= limit else {
             throw ModelError.specField(layer: name, kind: s.kind, field: field, limit: limit, got: v)
@@ -366,6 +368,11 @@ func makeModule(name: String, spec s: LayerSpec, initializer: Initializer, rng: 
         return SelfAttention(name: name, heads: try need(s.heads, "heads", limit: 4096), causal: s.causal ?? false)
     case .meanPooling: return MeanPooling(name: name)
     case .l2Normalize: return L2Normalize(name: name)
+    case .tiedHead:
+        guard let table = s.tiedTo.flatMap({ built.module(named: $0) }) as? Embedding else {
+            throw ModelError.tiedHead(layer: name, embedding: s.tiedTo)
+        }
+        return TiedHead(name: name, tiedTo: table)
     case .softmax: return Softmax(name: name)
     case .logSoftmax: return LogSoftmax(name: name)
     }

@@ -60,7 +60,7 @@ public enum LayerKind: String, Codable, CaseIterable, Sendable {
     case relu, leakyRelu, tanh, sigmoid, batchNorm, dropout, add
     case gelu, softmax, logSoftmax, concat
     case embedding, positionEmbedding, tokenTypeEmbedding, layerNorm, paddingMask, selfAttention
-    case meanPooling, l2Normalize
+    case meanPooling, l2Normalize, tiedHead
 }
 
 /// A layer's kind and hyper-parameters, stored as JSON in model files.
@@ -110,6 +110,8 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var rate: Float?
     /// Dropout: the generator's seed.
     public var seed: UInt64?
+    /// TiedHead: the name of the embedding whose table it multiplies by.
+    public var tiedTo: String?
 
     /// Creates a spec with only a kind; set the fields the kind needs.
     public init(kind: LayerKind) { self.kind = kind }

@@ -59,6 +59,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     case predictionInput(shape: [Int], inputShape: [Int])
     /// A sequence layer's inputs do not fit it; `problem` says how (one clause, no layer name).
     case sequenceInput(layer: String, problem: String)
+    /// A tied head names no embedding built before it.
+    case tiedHead(layer: String, embedding: String?)
 
     /// What went wrong and where.
     public var description: String {
@@ -76,6 +78,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .mismatchedInputs(layer, shapes): return "layer '\(layer)' adds inputs of different shapes: \(shapes)"
         case let .invalidName(name):
             return "layer name '\(name)' must be non-empty, neither start nor end with '.', have no empty dotted part, and not be '\(GraphSpec.inputName)'"
+        case let .tiedHead(layer, embedding):
+            return "tied head '\(layer)' must name a token embedding built before it (tiedTo), got \(embedding.map { "'\($0)'" } ?? "none")"
         case let .groups(layer, groups, cin, cout):
             return "layer '\(layer)': \(groups) groups do not divide its \(cin) input and \(cout) output channels"
         case let .concatenatedShapes(layer, shapes):

@@ -144,13 +144,17 @@ public final class Trainer {
         if let maxSteps = options.maxSteps, maxSteps < 1 {
             throw TrainingError.invalidOptions("the step limit must be ≥ 1, got \(maxSteps)")
         }
+        if let limit = options.timeLimit, !(limit.isFinite && limit > 0) {
+            throw TrainingError.invalidOptions("the time limit must be a positive number of seconds, got \(limit)")
+        }
         if let clip = options.gradientClipNorm, !(clip.isFinite && clip > 0) {
             throw TrainingError.invalidOptions("the gradient clipping norm must be positive, got \(clip)")
         }
         if let distillation = options.distillation { try Self.check(distillation, data: data, model: model, loss: options.loss) }
         var order = Array(0..<data.count)
         let stepsPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
-        let totalSteps = min(stepsPerEpoch * options.epochs, options.maxSteps ?? .max)
+        var totalSteps = min(stepsPerEpoch * options.epochs, options.maxSteps ?? .max)
+        let stepLimit = totalSteps
         let epochs = options.maxSteps.map { min(options.epochs, ($0 + stepsPerEpoch - 1) / stepsPerEpoch) } ?? options.epochs
         let parameters = model.trainableParameters
         optimizer.exemptFromDecay = options.weightDecayScope == .layerWeights ? model.decayExemptions : []
@@ -163,6 +167,7 @@ public final class Trainer {
         }
         let pool = options.workers > 1 ? WorkerPool(count: options.workers) : nil
         let clock = ContinuousClock()
+        let began = clock.now
         let c = Cursor(stepsPerEpoch: stepsPerEpoch, samples: data.count, shuffle: SeededGenerator(seed: options.seed),
                        replicas: replicas)
         if let progress { try resume(c, from: progress, order: &order, options: options) }
@@ -170,6 +175,7 @@ public final class Trainer {
         defer { cursor = nil }
         for epoch in stride(from: max(c.epoch, 1), through: epochs, by: 1) {
             if epoch != c.epoch {   // a new epoch (not the one a resume continues)
+                if c.step >= totalSteps { break }   // the time limit ended the run early
                 c.epoch = epoch
                 if options.shuffle { c.shuffle.shuffle(&order) }
                 c.stepInEpoch = 0; c.lossSum = 0; c.correct = 0; c.seen = 0; c.elapsed = .zero
@@ -206,6 +212,11 @@ public final class Trainer {
                                         samplesInEpoch: c.seen)
                 c.step += 1
                 c.stepInEpoch += 1
+                if let limit = options.timeLimit {
+                    // Project the steps that fit the time from the rate so far; stop when it is up.
+                    let spent = (clock.now - began).seconds
+                    totalSteps = spent >= limit ? c.step : min(stepLimit, max(c.step + 1, Int(Double(c.step) * limit / max(spent, 1e-9))))
+                }
                 for cb in callbacks { try cb.trainer(self, didFinishStep: report) }
             }
             let seconds = c.elapsed.seconds

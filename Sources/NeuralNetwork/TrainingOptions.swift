@@ -40,6 +40,11 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// spans `min(epochs · steps per epoch, maxSteps)`. For data whose epoch is far longer
     /// than a run, such as every window of a text corpus.
     public var maxSteps: Int?
+    /// Stop training after this many seconds (nil: no time limit). The learning-rate schedule
+    /// then spans the steps projected to fit: after each step, the steps so far times the limit
+    /// over the time so far (at most `maxSteps`), so a decay ends as the time runs out. The
+    /// number of steps, and so the result, depends on the machine's speed.
+    public var timeLimit: Double?
     /// Which parameters weight decay applies to (nil: all).
     public var weightDecayScope: WeightDecayScope?
 

@@ -122,12 +122,13 @@ extension Graph {
 
     /// A GPT-style causal language model with nn.Linear-style names (`tok_emb`, `pos_emb`,
     /// `blocks.0.attn.qkv`, …, `ln_f`, `head`): pre-LN blocks with a fused QKV projection and
-    /// a tanh-GELU MLP, a final LayerNorm, and an untied head without bias. Output: logits
+    /// a tanh-GELU MLP, a final LayerNorm, and a head without bias: its own weight, or with
+    /// `tiedHead` the token embedding's table (`TiedHead`, as GPT-2). Output: logits
     /// `[T, vocabulary]` per sample.
     ///
     /// Initialized as GPT-2: Linear and embedding weights N(0, 0.02²), the two projections back
     /// into the residual stream N(0, (0.02/√(2·layers))²), biases 0, LayerNorms 1 and 0.
-    public static func gptDecoder(_ c: TransformerConfiguration, seed: UInt64? = 1) throws -> Graph {
+    public static func gptDecoder(_ c: TransformerConfiguration, seed: UInt64? = 1, tiedHead: Bool = false) throws -> Graph {
         try c.validate()
         var rng = SeededGenerator(seed: seed ?? 0)
         let sd: Float = seed == nil ? 0 : 0.02   // nil: zeros, for a checkpoint to overwrite
@@ -139,8 +140,8 @@ extension Graph {
             return try g.add(Dense(name: name, weight: weight, bias: bias ? Tensor.zeros([outputs]) : nil), after: x)
         }
         let activation = GELU.Approximation(rawValue: c.activation)!
-        var x = try g.add(Embedding(name: "tok_emb", count: c.vocabulary, features: d, standardDeviation: sd, rng: &rng),
-                          after: .input)
+        let tokens = Embedding(name: "tok_emb", count: c.vocabulary, features: d, standardDeviation: sd, rng: &rng)
+        var x = try g.add(tokens, after: .input)
         x = try g.add(PositionEmbedding(name: "pos_emb", count: c.positions, features: d, standardDeviation: sd, rng: &rng),
                       after: x)
         for i in 0..<c.layers {
@@ -157,7 +158,11 @@ extension Graph {
             x = try g.add(Add(name: p + "mlp.residual"), inputs: [x, h])
         }
         x = try g.add(LayerNorm(name: "ln_f", features: d, epsilon: c.epsilon), after: x)
-        _ = try dense("head", d, c.vocabulary, bias: false, after: x)
+        if tiedHead {
+            try g.add(TiedHead(name: "head", tiedTo: tokens), after: x)
+        } else {
+            _ = try dense("head", d, c.vocabulary, bias: false, after: x)
+        }
         return g
     }
 }

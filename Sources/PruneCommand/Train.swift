@@ -61,7 +61,7 @@ struct Train: ParsableCommand {
     func execution() throws -> PlanExecution {
         var execution = PlanExecution(recipe: try recipe(), options: [
             "layers": "--layers", "validation_split": "--validation-split",
-            "train.epochs": "--epochs", "train.steps": "--steps", "train.gradient_clip": "--gradient-clip", "train.batch_size": "--batch-size", "train.learning_rate": "--learning-rate",
+            "train.epochs": "--epochs", "train.steps": "--steps", "train.minutes": "--minutes", "train.gradient_clip": "--gradient-clip", "train.batch_size": "--batch-size", "train.learning_rate": "--learning-rate",
             "train.momentum": "--momentum", "train.weight_decay": "--weight-decay", "train.step_epochs": "--step-epochs",
             "train.step_factor": "--step-factor", "train.warmup_steps": "--warmup-steps",
             "train.regularizer.l1": "--l1", "train.regularizer.l2": "--l2", "train.regularizer.group_lasso": "--group-lasso",
@@ -102,6 +102,8 @@ struct TrainingArguments: ParsableArguments {
     var epochs: Int?
     @Option(help: "Stop after this many steps (default: every epoch; gpt-tiny: \(D.languageModel.steps!)).")
     var steps: Int?
+    @Option(help: "Stop after this many minutes of training; the learning-rate decay spans the steps projected to fit (the result then depends on the machine's speed). Lifts gpt-tiny's default step limit.")
+    var minutes: Double?
     @Option(help: "Samples per step (default \(D.classifier.batchSize); gpt-tiny: \(D.languageModel.batchSize)).")
     var batchSize: Int?
     @Option(help: "Optimizer: sgd, adam, adamw (default \(D.classifier.optimizer.rawValue); gpt-tiny: \(D.languageModel.optimizer.rawValue)).")
@@ -134,6 +136,7 @@ struct TrainingArguments: ParsableArguments {
                                 stepEpochs: stepEpochs, stepFactor: stepFactor, warmupSteps: warmupSteps, regularizer: regularizer,
                                 distill: distill)
         t.steps = steps
+        t.minutes = minutes
         t.gradientClip = gradientClip
         return t
     }

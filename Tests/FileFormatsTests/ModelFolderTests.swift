@@ -60,13 +60,24 @@ struct ModelFolderTests {
         #expect(largestDifference(written.scalars, dense.scalars) > 1e-3)   // the cut changed the embeddings
     }
 
-    @Test("a model not read from a folder, or whose shapes no longer fit config.json, is refused and nothing is left behind")
+    @Test("a model not read from a folder writes files; as a folder it is refused, as is one whose shapes no longer fit config.json; nothing is left behind")
     func refusals() throws {
         let folder = try MiniLM.requireFolder()
         let model = try ModelFile.load(folder).model
-        let out = scratch("refused")
-        let orphan = #expect(throws: FormatError.self) { try ModelFile.save(model, to: out, metadata: [:]) }
+        // A model not read from a folder keeps writing a file to a name without extension …
+        let plain = scratch("plain")
+        defer { try? FileManager.default.removeItem(atPath: plain) }
+        try ModelFile.save(model, to: plain, metadata: [:])
+        #expect(FileManager.default.fileExists(atPath: plain) && !ModelFolder.isFolder(plain))
+        // … and is refused a folder: there is no tokenizer or config.json to copy.
+        let existing = scratch("existing")
+        try FileManager.default.createDirectory(atPath: existing, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: existing) }
+        let orphan = #expect(throws: FormatError.self) { try ModelFile.save(model, to: existing, metadata: [:]) }
         #expect(orphan?.description.contains("give a .safetensors or .onnx path") == true, "\(String(describing: orphan))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: existing).isEmpty)
+
+        let out = scratch("refused")
 
         // A smaller feed-forward width than config.json's 1536, as compaction leaves it.
         var configuration = try TransformerConfiguration(bertConfig: HuggingFaceConfig(path: "\(folder)/config.json"))

@@ -1,3 +1,4 @@
+import Foundation
 import FileFormats
 import NeuralNetwork
 import Testing
@@ -158,6 +159,38 @@ struct TrainerTests {
         try Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9))).fit(data, options: options)
         let w = model.parameter(at: "fc.weight")!.value.scalars, b = model.parameter(at: "fc.bias")!.value.scalars
         #expect(abs(w[0] - 3) < 1e-2 && abs(w[1] + 1) < 1e-2 && abs(b[0] - 0.5) < 1e-2)
+    }
+
+    @Test("a time limit stops training early, and the cosine decay ends as the time runs out")
+    func timeLimit() throws {
+        var rng = SeededGenerator(seed: 9)
+        let x = (0..<200).map { _ in rng.nextFloat(in: -1, 1) }
+        let y = stride(from: 0, to: 200, by: 2).flatMap { [3 * x[$0] - x[$0 + 1] + 0.5] }
+        let data = try Dataset(inputs: x, sampleShape: [2], targets: y, targetWidth: 1)
+        let model = try Graph(inputShape: [2], sequential: [Dense(name: "fc", inFeatures: 2, outFeatures: 1, rng: &rng)])
+        final class Last: TrainingCallback {
+            var reports: [StepReport] = []
+            func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws { reports.append(report) }
+        }
+        let last = Last()
+        let trainer = Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9)))
+        trainer.callbacks = [last]
+        var options = TrainingOptions()
+        options.epochs = 1_000_000; options.batchSize = 10; options.learningRate = 0.05; options.loss = .mse
+        options.timeLimit = 0.25
+        let start = Date()
+        let epochs = try trainer.fit(data, options: options)
+        let seconds = Date().timeIntervalSince(start)
+        #expect(seconds < 0.25 + 5, "ran \(seconds) s")   // stopped by the limit, not by a million epochs
+        let final = try #require(last.reports.last)
+        #expect(last.reports.count == trainer.stepsTaken && final.step + 1 == trainer.stepsTaken && trainer.stepsTaken > 20)
+        #expect(epochs.count == (final.step / 10) + 1 && epochs.allSatisfy { $0.samplesPerSecond > 0 })
+        // The last step's rate is near the end of the decay (the projection may miss by a few
+        // steps); an early one is near the base rate.
+        #expect(final.learningRate < 0.05 * 0.1 && last.reports[1].learningRate > 0.05 * 0.9, "\(final)")
+        var bad = options
+        bad.timeLimit = 0
+        #expect(throws: TrainingError.self) { try Trainer(model: model, optimizer: Optimizer(SGD())).fit(data, options: bad) }
     }
 
     @Test("an update that overflows the weights stops training naming the parameter, epoch and step, and is undone")

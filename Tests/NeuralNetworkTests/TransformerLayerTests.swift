@@ -132,14 +132,14 @@ struct TransformerGradientTests {
         #expect(check.checked > 300)
     }
 
-    @Test("a tiny GPT decoder (pre-LN, causal, fused QKV): every parameter's gradient")
-    func gpt() throws {
-        let g = try Graph.gptDecoder(tinyGPT, seed: 15)
+    @Test("a tiny GPT decoder (pre-LN, causal, fused QKV), untied and tied: every parameter's gradient", arguments: [false, true])
+    func gpt(tied: Bool) throws {
+        let g = try Graph.gptDecoder(tinyGPT, seed: 15, tiedHead: tied)   // tied: the table's gradient sums both uses
         widenEmbeddings(g)
         let check = checkGraphGradients(g, input: tokenIDs(2, 5, vocabulary: 11, seed: 16), epsilon: 1e-2, maxEntries: 12,
                                         checkInput: false)
         #expect(check.worstError < Self.tolerance, "\(check)")
-        #expect(check.checked > 300)
+        #expect(check.checked > (tied ? 280 : 300))   // tied: no head weight of its own
     }
 }
 
@@ -173,15 +173,28 @@ struct TransformerGraphTests {
         let g = try Graph.gptDecoder(c)
         #expect(g.trainableParameters.map(\.parameter.count).reduce(0, +) == 875_264)
         #expect(g.parameters.first!.path == "tok_emb.weight" && g.parameters.last!.path == "head.weight")
+        // Tied to the token embedding, the head's weight is the table: counted once.
+        let tied = try Graph.gptDecoder(c, tiedHead: true)
+        #expect(tied.trainableParameters.map(\.parameter.count).reduce(0, +) == 875_264 - 256 * 128)
+        #expect(tied.parameter(at: "head.weight") == nil && tied.parameters.last!.path == "ln_f.bias")
+        #expect(ModelComplexity(tied).totals.flops == ModelComplexity(g).totals.flops)   // the head's work still counts
     }
 
-    @Test("the spec rebuilds both models; copies give the same outputs", arguments: [true, false])
-    func specRoundTrip(bert: Bool) throws {
-        let g = bert ? try Graph.bertEncoder(tinyBERT, seed: 22) : try Graph.gptDecoder(tinyGPT, seed: 22)
+    @Test("the spec rebuilds each model; copies give the same outputs; a copy's tied head reads the copy's table",
+          arguments: ["bert", "gpt", "gpt-tied"])
+    func specRoundTrip(model: String) throws {
+        let g = model == "bert" ? try Graph.bertEncoder(tinyBERT, seed: 22) : try Graph.gptDecoder(tinyGPT, seed: 22, tiedHead: model == "gpt-tied")
         let copy = try g.copy()
         #expect(copy.spec == g.spec)
         let ids = tokenIDs(2, 4, vocabulary: 11, seed: 23)
         #expect(copy.forward(ids) == g.forward(ids))
+        if model == "gpt-tied" {
+            let head = try #require(copy.module(named: "head") as? TiedHead)
+            #expect(head.embedding === copy.module(named: "tok_emb") && head.spec.tiedTo == "tok_emb")
+            var spec = g.spec
+            spec.nodes[spec.nodes.count - 1].layer.tiedTo = "ln_f"
+            #expect(throws: ModelError.tiedHead(layer: "head", embedding: "ln_f")) { try spec.makeGraph() }
+        }
     }
 
     @Test("sequence layers reject what does not fit, naming the layer")

@@ -10,7 +10,8 @@ import TensorCore
 /// transposed on the way in and out. Names may carry a `transformer.` prefix (models saved from
 /// `GPT2LMHeadModel`) or not (OpenAI's `gpt2`); the causal-mask buffers of older files
 /// (`attn.bias`, `attn.masked_bias`) are skipped. A tied head (no `lm_head.weight`, as GPT-2 ties
-/// it to `wte`) is read as a copy of the token embedding, and written tied when the two are equal.
+/// it to `wte`) is read as a `TiedHead` on the token embedding, and written tied, as is a head
+/// whose own weight equals the embedding.
 /// Prune's own gpt-tiny files keep Prune's names (`blocks.0.attn.qkv.weight`, `[out, in]`).
 public enum GPT2Checkpoint {
     /// Prune's name of each GPT-2 tensor (without prefix), and whether it is a transposed `Conv1D` weight.
@@ -58,9 +59,10 @@ public enum GPT2Checkpoint {
         let root = URL(fileURLWithPath: folder)
         guard FileManager.default.fileExists(atPath: folder) else { throw FormatError(path: folder, .missingFolder(folder)) }
         let c = try configuration(HuggingFaceConfig(path: root.appendingPathComponent("config.json").path))
-        let model = try Graph.gptDecoder(c, seed: nil)
         let weights = root.appendingPathComponent("model.safetensors").path
-        try load(try Safetensors.read(weights), into: model, path: weights, layers: c.layers)
+        let contents = try Safetensors.read(weights)
+        let model = try Graph.gptDecoder(c, seed: nil, tiedHead: !contents.tensors.contains { $0.name == "lm_head.weight" })
+        try load(contents, into: model, path: weights, layers: c.layers)
         return model
     }
 
@@ -86,10 +88,15 @@ public enum GPT2Checkpoint {
             }
             renamed.tensors.append((m.prune, m.transposed ? transposed(tensor) : tensor))
         }
+        let tied = model.module(named: "head") is TiedHead
         if let head = byName.removeValue(forKey: "lm_head.weight") {
-            renamed.tensors.append(("head.weight", head))
-        } else if let embedding = renamed.tensors.first(where: { $0.name == "tok_emb.weight" }) {
-            renamed.tensors.append(("head.weight", embedding.tensor))   // tied to the token embedding
+            if tied {   // a head of its own for a tied model: unexpected
+                problems.append(.unexpected(tensor: "lm_head.weight", shape: head.shape, dtype: contents.storedTypes["lm_head.weight"] ?? "F32"))
+            } else {
+                renamed.tensors.append(("head.weight", head))
+            }
+        } else if !tied, let embedding = renamed.tensors.first(where: { $0.name == "tok_emb.weight" }) {
+            renamed.tensors.append(("head.weight", embedding.tensor))   // an untied model starts from the tied values
         }
         for (name, tensor) in byName.sorted(by: { $0.key < $1.key }) {
             problems.append(.unexpected(tensor: name, shape: tensor.shape, dtype: contents.storedTypes[name] ?? "F32"))
@@ -113,7 +120,7 @@ public enum GPT2Checkpoint {
             tensors.append(("transformer." + m.gpt2, m.transposed ? transposed(p.value) : p.value))
         }
         let head = model.parameter(at: "head.weight")?.value, embedding = model.parameter(at: "tok_emb.weight")?.value
-        let tied = head == embedding
+        let tied = model.module(named: "head") is TiedHead || head == embedding
         if let head, !tied { tensors.append(("lm_head.weight", head)) }
         let config: [String: Any] = [
             "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": c.vocabulary, "n_positions": c.positions,

@@ -34,11 +34,14 @@ public enum ModelFolder {
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
-    /// Whether `ModelFile.save` writes `path` as a folder: an existing folder, or a path
-    /// without a file extension (`pruned-minilm`, not `pruned.safetensors`).
-    public static func handles(_ path: String) -> Bool {
+    /// Whether `ModelFile.save` writes `path` as a folder: an existing folder, or, for a model
+    /// read from a folder (`metadata[sourceKey]`), a path without a file extension
+    /// (`pruned-minilm`, not `pruned.safetensors`). Other models keep writing files whatever
+    /// the name.
+    public static func handles(_ path: String, metadata: [String: String]) -> Bool {
         if isFolder(path) { return true }
-        return !FileManager.default.fileExists(atPath: path) && (path as NSString).pathExtension.isEmpty
+        return metadata[sourceKey] != nil && !FileManager.default.fileExists(atPath: path)
+            && (path as NSString).pathExtension.isEmpty
     }
 
     /// Reads the model a folder holds, recording the folder in the metadata (`sourceKey`).

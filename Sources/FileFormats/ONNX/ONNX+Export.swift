@@ -104,7 +104,7 @@ struct ONNXExporter {
         case .concat: append("Concat", name, inputs, output, [Self.int("axis", 1)])
         case .dropout: return false
         case .embedding, .positionEmbedding, .tokenTypeEmbedding, .layerNorm, .paddingMask, .selfAttention,
-             .meanPooling, .l2Normalize:
+             .meanPooling, .l2Normalize, .tiedHead:
             throw FormatError(path: path, .onnxNode(node: name, op: spec.kind.rawValue, problem: "ONNX export of transformer layers is not supported yet; save the model as safetensors"))
         }
         return true

@@ -43,6 +43,9 @@ public class EmbeddingTable {
 /// 2²⁴). Backward adds each token's gradient into its row; ids have no gradient.
 public final class Embedding: EmbeddingTable, Layer, TokenInput {
     private var ids: [Int] = []
+    /// The gradient a `TiedHead` on this table left in the current backward pass (the head's
+    /// backward runs first), added to the table's own by `backward`.
+    var headGradient: Tensor?
 
     /// Creates a table of `count` ids (the vocabulary) with entries drawn from N(0, `standardDeviation`²).
     public init(name: String, count: Int, features: Int, standardDeviation: Float = 1, rng: inout SeededGenerator) {
@@ -71,7 +74,9 @@ public final class Embedding: EmbeddingTable, Layer, TokenInput {
     public func backward(_ dy: Tensor) -> Tensor {
         let d = features
         precondition(dy.count == ids.count * d, "\(name): backward without a matching training forward")
-        weight.gradient = scatterAddRows(dy, at: ids, count: count, features: d)
+        var gradient = scatterAddRows(dy, at: ids, count: count, features: d)
+        if let head = headGradient { gradient.add(head); headGradient = nil }
+        weight.gradient = gradient
         return Tensor.zeros(Array(dy.shape.dropLast()))
     }
 }

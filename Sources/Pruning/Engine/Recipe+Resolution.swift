@@ -60,7 +60,8 @@ extension Recipe {
         o.workers = workers
         o.distillation = t.distill?.distillation
         o.gradientClipNorm = t.gradientClip ?? d.gradientClip
-        o.maxSteps = t.steps ?? d.steps
+        o.maxSteps = t.steps ?? (t.minutes == nil ? d.steps : nil)
+        o.timeLimit = t.minutes.map { $0 * 60 }
         o.weightDecayScope = t.weightDecayScope ?? d.weightDecayScope
         o.loss = regressionData ? .mse : .crossEntropy
         return o

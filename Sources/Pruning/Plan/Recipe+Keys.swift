@@ -8,6 +8,7 @@ extension Recipe {
         "train": .map(["epochs": .leaf, "batch_size": .leaf, "optimizer": .leaf, "learning_rate": .leaf,
                        "momentum": .leaf, "nesterov": .leaf, "weight_decay": .leaf, "schedule": .leaf,
                        "step_epochs": .leaf, "step_factor": .leaf, "warmup_steps": .leaf, "gradient_clip": .leaf,
+                       "steps": .leaf, "minutes": .leaf, "beta2": .leaf, "min_lr_factor": .leaf, "weight_decay_scope": .leaf,
                        "regularizer": regularizerKeys,
                        "distill": Distill.keys]),
         "prune": .map([

@@ -25,6 +25,7 @@ extension Recipe {
             check((t.warmupSteps ?? 0) >= 0, "train.warmup_steps", "must be ≥ 0")
             check(t.gradientClip.map { $0.isFinite && $0 > 0 } ?? true, "train.gradient_clip", "must be a positive norm")
             check((t.steps ?? 1) >= 1, "train.steps", "must be at least 1")
+            check(t.minutes.map { $0.isFinite && $0 > 0 } ?? true, "train.minutes", "must be a positive number of minutes")
             check(t.beta2.map { $0 > 0 && $0 < 1 } ?? true, "train.beta2", "must be in (0, 1)")
             check(t.minLearningRateFactor.map { $0 >= 0 && $0 <= 1 } ?? true, "train.min_lr_factor", "must be in [0, 1]")
             if let r = t.regularizer { found += Self.regularizerProblems(r, at: "train.regularizer") }

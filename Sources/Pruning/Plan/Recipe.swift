@@ -162,6 +162,9 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var gradientClip: Float?
         /// Stop after this many steps (`TrainingOptions.maxSteps`).
         public var steps: Int?
+        /// Stop after this many minutes, the schedule spanning the steps that fit
+        /// (`TrainingOptions.timeLimit`); a language model's default step limit is then lifted.
+        public var minutes: Double?
         /// Adam's second-moment decay β₂.
         public var beta2: Float?
         /// The cosine schedule's final rate as a fraction of the base rate.
@@ -171,7 +174,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         enum CodingKeys: String, CodingKey {
             case epochs, batchSize = "batch_size", optimizer, learningRate = "learning_rate", momentum, nesterov
             case weightDecay = "weight_decay", schedule, stepEpochs = "step_epochs", stepFactor = "step_factor"
-            case warmupSteps = "warmup_steps", regularizer, distill, gradientClip = "gradient_clip", steps, beta2
+            case warmupSteps = "warmup_steps", regularizer, distill, gradientClip = "gradient_clip", steps, minutes, beta2
             case minLearningRateFactor = "min_lr_factor", weightDecayScope = "weight_decay_scope"
         }
 
