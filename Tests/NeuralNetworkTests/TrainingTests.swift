@@ -147,13 +147,18 @@ struct TrainerTests {
         #expect(after.loss < before.loss)
     }
 
-    @Test("regression with MSE fits a linear map")
-    func regression() throws {
-        var rng = SeededGenerator(seed: 8)
+    /// 100 samples of `y = 3·x₀ − x₁ + 0.5` and a one-layer model to fit them.
+    func linearMap(seed: UInt64) throws -> (data: Dataset, model: Graph) {
+        var rng = SeededGenerator(seed: seed)
         let x = (0..<200).map { _ in rng.nextFloat(in: -1, 1) }
         let y = stride(from: 0, to: 200, by: 2).flatMap { [3 * x[$0] - x[$0 + 1] + 0.5] }
         let data = try Dataset(inputs: x, sampleShape: [2], targets: y, targetWidth: 1)
-        let model = try Graph(inputShape: [2], sequential: [Dense(name: "fc", inFeatures: 2, outFeatures: 1, rng: &rng)])
+        return (data, try Graph(inputShape: [2], sequential: [Dense(name: "fc", inFeatures: 2, outFeatures: 1, rng: &rng)]))
+    }
+
+    @Test("regression with MSE fits a linear map")
+    func regression() throws {
+        let (data, model) = try linearMap(seed: 8)
         var options = TrainingOptions()
         options.epochs = 200; options.batchSize = 10; options.learningRate = 0.05; options.loss = .mse
         try Trainer(model: model, optimizer: Optimizer(SGD(momentum: 0.9))).fit(data, options: options)
@@ -163,11 +168,7 @@ struct TrainerTests {
 
     @Test("a time limit stops training early, and the cosine decay ends as the time runs out")
     func timeLimit() throws {
-        var rng = SeededGenerator(seed: 9)
-        let x = (0..<200).map { _ in rng.nextFloat(in: -1, 1) }
-        let y = stride(from: 0, to: 200, by: 2).flatMap { [3 * x[$0] - x[$0 + 1] + 0.5] }
-        let data = try Dataset(inputs: x, sampleShape: [2], targets: y, targetWidth: 1)
-        let model = try Graph(inputShape: [2], sequential: [Dense(name: "fc", inFeatures: 2, outFeatures: 1, rng: &rng)])
+        let (data, model) = try linearMap(seed: 9)
         final class Last: TrainingCallback {
             var reports: [StepReport] = []
             func trainer(_ trainer: Trainer, didFinishStep report: StepReport) throws { reports.append(report) }
