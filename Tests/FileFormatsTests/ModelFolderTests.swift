@@ -91,6 +91,34 @@ struct ModelFolderTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: parent).filter { $0.hasPrefix(stem) }.isEmpty)
     }
 
+    @Test("writing leaves behind hidden folders (huggingface_hub's .cache), other runtimes' weights and weight files")
+    func copiedFiles() throws {
+        let folder = try MiniLM.requireFolder()
+        let fileManager = FileManager.default
+        let source = scratch("source"), out = scratch("copied")
+        defer { for path in [source, out] { try? fileManager.removeItem(atPath: path) } }
+        try fileManager.createDirectory(atPath: source, withIntermediateDirectories: false)
+        for name in try fileManager.contentsOfDirectory(atPath: folder) where !name.hasPrefix(".") {
+            if ModelFolder.isFolder("\(folder)/\(name)") {   // small (1_Pooling/): copied
+                try fileManager.copyItem(atPath: "\(folder)/\(name)", toPath: "\(source)/\(name)")
+            } else {   // the weights are 90 MB: linked
+                try fileManager.createSymbolicLink(atPath: "\(source)/\(name)", withDestinationPath: "\(folder)/\(name)")
+            }
+        }
+        for extra in [".cache/huggingface/download/model.safetensors.metadata", "onnx/model.onnx", "pytorch_model.bin"] {
+            try fileManager.createDirectory(atPath: ((source + "/" + extra) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data("x".utf8).write(to: URL(fileURLWithPath: "\(source)/\(extra)"))
+        }
+        let loaded = try ModelFile.load(source)
+        try ModelFile.save(loaded.model, to: out, metadata: loaded.metadata)
+        let written = Set(try fileManager.subpathsOfDirectory(atPath: out))
+        #expect(written.isSuperset(of: ["config.json", "vocab.txt", "model.safetensors", "1_Pooling/config.json"]), "\(written)")
+        #expect(!written.contains { $0.hasPrefix(".cache") || $0.hasPrefix("onnx") || $0 == "pytorch_model.bin" }, "\(written)")
+        // Linked files are copied as files (huggingface_hub's snapshots are links into its cache).
+        let vocabulary = try fileManager.attributesOfItem(atPath: "\(out)/vocab.txt")
+        #expect(vocabulary[.type] as? FileAttributeType == .typeRegular, "\(vocabulary)")
+    }
+
     @Test("sentences as distillation data: ids padded to the longest, the encoder's embeddings as targets, 20% held out")
     func sentenceData() throws {
         let folder = try MiniLM.requireFolder()

@@ -143,12 +143,13 @@ public enum ModelFolder {
         for case let relative as String in entries {
             let name = (relative as NSString).lastPathComponent
             let from = file(relative, in: source), to = file(relative, in: staging)
-            if name.hasPrefix(".") || weightExtensions.contains((name as NSString).pathExtension.lowercased()) { continue }
             if isFolder(from) {
-                if ["onnx", "openvino"].contains(name) { entries.skipDescendants(); continue }
+                // Hidden folders (huggingface_hub's `.cache/`) and other runtimes' weights stay behind.
+                if name.hasPrefix(".") || ["onnx", "openvino"].contains(name) { entries.skipDescendants(); continue }
                 try fileManager.createDirectory(atPath: to, withIntermediateDirectories: true)
-            } else {
-                try fileManager.copyItem(atPath: from, toPath: to)
+            } else if !name.hasPrefix(".") && !weightExtensions.contains((name as NSString).pathExtension.lowercased()) {
+                // The file itself, not a link to it (huggingface_hub's snapshots link into its blob cache).
+                try fileManager.copyItem(atPath: URL(fileURLWithPath: from).resolvingSymlinksInPath().path, toPath: to)
             }
         }
     }
