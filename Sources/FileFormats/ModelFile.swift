@@ -87,6 +87,13 @@ public enum ModelFile {
     ///   half the bytes, values rounded to the nearest Float16; running statistics stay F32.
     public static func save(_ model: Graph, to path: String, metadata: [String: String] = [:],
                             storage: Storage = .dense, halfPrecision: Bool = false) throws {
+        try save(model, to: path, metadata: metadata, storage: storage, halfPrecision: halfPrecision, extraTensors: [])
+    }
+
+    /// `save`, with tensors that belong to no parameter written after the model's (a Hugging
+    /// Face folder's classification pooler, kept for the library that reads the folder).
+    static func save(_ model: Graph, to path: String, metadata: [String: String], storage: Storage = .dense,
+                     halfPrecision: Bool = false, extraTensors: [(name: String, tensor: Tensor)]) throws {
         if let reserved = metadata.keys.sorted().first(where: { $0.hasPrefix("prune.") }) {
             throw FormatError(path: path, .reservedMetadataKey(reserved))
         }
@@ -125,7 +132,7 @@ public enum ModelFile {
                 }
             })
         }
-        try Safetensors.write(Safetensors.Contents(tensors: encoding.tensors, integers: encoding.integers, metadata: meta,
+        try Safetensors.write(Safetensors.Contents(tensors: encoding.tensors + extraTensors, integers: encoding.integers, metadata: meta,
                                                    halfPrecision: half), to: path)
     }
 

@@ -67,7 +67,9 @@ public enum BertCheckpoint {
     /// dropped.
     /// - Parameter pooling: overrides the folder's settings: false gives the last hidden states.
     /// - Throws: `FormatError` naming the config field or every tensor that does not fit.
-    public static func read(folder: String, pooling: Bool? = nil) throws -> (model: Graph, settings: SentenceSettings) {
+    /// - Parameter weights: the folder's `model.safetensors` when the caller has read it already.
+    public static func read(folder: String, pooling: Bool? = nil,
+                            weights contents: Safetensors.Contents? = nil) throws -> (model: Graph, settings: SentenceSettings) {
         let root = URL(fileURLWithPath: folder)
         guard FileManager.default.fileExists(atPath: folder) else { throw FormatError(path: folder, .missingFolder(folder)) }
         let configuration = try TransformerConfiguration(bertConfig: HuggingFaceConfig(path: root.appendingPathComponent("config.json").path))
@@ -76,7 +78,7 @@ public enum BertCheckpoint {
         let model = try Graph.bertEncoder(configuration, pooling: settings.pooling, normalize: settings.normalize,
                                           sequenceLength: settings.maxLength, seed: nil)
         let weights = root.appendingPathComponent("model.safetensors").path
-        try load(try Safetensors.read(weights), into: model, path: weights)
+        try load(try contents ?? Safetensors.read(weights), into: model, path: weights)
         return (model, settings)
     }
 

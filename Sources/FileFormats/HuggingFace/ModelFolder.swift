@@ -63,7 +63,7 @@ public enum ModelFolder {
                 encoder.tensors.removeAll { $0.name.hasPrefix(poolerPrefix) }
                 loaded = try ModelFile.decode(encoder, path: weights)
             } else {
-                loaded = ModelFile.Loaded(model: try BertCheckpoint.read(folder: folder).model, metadata: [:])
+                loaded = ModelFile.Loaded(model: try BertCheckpoint.read(folder: folder, weights: contents).model, metadata: [:])
             }
         default:
             loaded = ModelFile.Loaded(model: try GPT2Checkpoint.read(folder: folder), metadata: [:])
@@ -117,15 +117,11 @@ public enum ModelFolder {
     /// Writes an encoder as Prune's model file with the source's pooler tensors added (as they
     /// were, unpruned), so that transformers finds every tensor of BertModel.
     static func saveEncoder(_ model: Graph, to path: String, metadata: [String: String], pooler source: String) throws {
-        try ModelFile.save(model, to: path, metadata: metadata)
         let pooler = try Safetensors.read(source).tensors.compactMap { tensor -> (name: String, tensor: Tensor)? in
             let name = tensor.name.hasPrefix("bert.") ? String(tensor.name.dropFirst(5)) : tensor.name
             return name.hasPrefix(poolerPrefix) ? (name, tensor.tensor) : nil
         }
-        guard !pooler.isEmpty else { return }
-        var contents = try Safetensors.read(path)
-        contents.tensors += pooler
-        try Safetensors.write(contents, to: path)
+        try ModelFile.save(model, to: path, metadata: metadata, extraTensors: pooler)
     }
 
     /// The folder's `model_type`, bert or gpt2.
