@@ -8,9 +8,7 @@ import TestSupport
 /// all-MiniLM-L6-v2 as `make models` unpacks it, and sentence-transformers' outputs for 64
 /// sentences (Tests/Reference/minilm, written by tools/sentence-reference).
 enum MiniLM {
-    /// `.cache/models/all-MiniLM-L6-v2` in the repository.
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".cache/models/all-MiniLM-L6-v2").path
+    static let folder = miniLMFolder
     static let reference = "\(referenceFolder)/minilm"
 
     /// The folder, or a failure saying how to get it.
@@ -21,20 +19,10 @@ enum MiniLM {
     }
 
     /// The reference token ids of each sentence (with [CLS] and [SEP], truncated at 256).
-    static func referenceTokens() throws -> [[Int32]] {
-        let data = try #require(FileManager.default.contents(atPath: "\(reference)/tokens.json"))
-        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        let sentences = try #require(object["sentences"] as? [[String: Any]])
-        return try sentences.map { try #require($0["input_ids"] as? [Int]).map(Int32.init) }
-    }
+    static func referenceTokens() throws -> [[Int32]] { try #require(miniLMReferenceTokens()) }
 
     /// The ids of `sentences` padded with 0 to the longest, as a `[N, T]` float batch.
-    static func batch(_ ids: [[Int32]]) -> Tensor {
-        let t = ids.map(\.count).max() ?? 1
-        var out = Tensor.zeros([ids.count, t])
-        for (n, row) in ids.enumerated() { for (i, id) in row.enumerated() { out.scalars[n * t + i] = Float(id) } }
-        return out
-    }
+    static func batch(_ ids: [[Int32]]) -> Tensor { paddedTokenBatch(ids) }
 
     /// The model, loaded once for the suite (reading 90 MB per test would dominate).
     nonisolated(unsafe) static var loaded: (model: Graph, settings: BertCheckpoint.SentenceSettings, seconds: Double)?

@@ -125,3 +125,25 @@ public let referenceFolder: String = {
     url.deleteLastPathComponent()   // Tests
     return url.appendingPathComponent("Reference").path
 }()
+
+/// all-MiniLM-L6-v2 as `make models` unpacks it: `.cache/models/all-MiniLM-L6-v2` in the repository.
+public let miniLMFolder = URL(fileURLWithPath: referenceFolder).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent(".cache/models/all-MiniLM-L6-v2").path
+
+/// The token ids of the 64 reference sentences (`Tests/Reference/minilm/tokens.json`, with
+/// [CLS] and [SEP], as sentence-transformers' tokenizer gave them); nil when the file does not parse.
+public func miniLMReferenceTokens() -> [[Int32]]? {
+    guard let data = FileManager.default.contents(atPath: "\(referenceFolder)/minilm/tokens.json"),
+          let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+          let sentences = object["sentences"] as? [[String: Any]] else { return nil }
+    let ids = sentences.compactMap { ($0["input_ids"] as? [Int])?.map(Int32.init) }
+    return ids.count == sentences.count ? ids : nil
+}
+
+/// Token ids padded with 0 to the longest, as a `[N, T]` float batch.
+public func paddedTokenBatch(_ ids: [[Int32]]) -> Tensor {
+    let t = ids.map(\.count).max() ?? 1
+    var out = Tensor.zeros([ids.count, t])
+    for (n, row) in ids.enumerated() { for (i, id) in row.enumerated() { out.scalars[n * t + i] = Float(id) } }
+    return out
+}

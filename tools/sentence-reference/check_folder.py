@@ -1,6 +1,6 @@
 """Does a model folder written by Prune load in sentence-transformers, and embed as Prune does?
 
-Usage: python check_folder.py OUT_DIR --prune PATH_TO_PRUNE_BINARY [--dense DIR] [--count 200]
+Usage: python check_folder.py OUT_DIR --prune PATH_TO_PRUNE_BINARY [--dense DIR] [--count 200] [--onnx FILE]
 
 OUT_DIR is a folder `prune prune MODEL_DIR ... --out OUT_DIR` wrote. The tool takes one-line
 fortunes 5,000-5,000+count (fortunes.py), embeds them with sentence-transformers loading OUT_DIR
@@ -8,7 +8,10 @@ offline (torch, one thread) and with `PRUNE embed OUT_DIR`, and prints one JSON 
 largest |difference| and the least cosine between the two, the share of exact zeros transformers
 read in the encoder's Linear weights, the mean cosine of the pruned embeddings to the dense
 folder's (--dense, default the unpacked all-MiniLM-L6-v2), and what transformers logged while
-loading. Not run by the tests.
+loading. With --onnx FILE (what `prune export OUT_DIR --format onnx` wrote; needs onnxruntime),
+ONNX Runtime embeds the same sentences from the folder tokenizer's ids, batches of 32 padded to
+their longest, and the JSON adds its largest |difference| from sentence-transformers and from
+Prune. Not run by the tests.
 """
 
 import argparse
@@ -37,6 +40,7 @@ def main():
     parser.add_argument("--prune", required=True)
     parser.add_argument("--dense", default=os.path.join(ROOT, ".cache", "models", "all-MiniLM-L6-v2"))
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--onnx")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -65,6 +69,24 @@ def main():
     def cosines(a, b):
         return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
+    onnx_figures = {}
+    if args.onnx:
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(args.onnx, options, providers=["CPUExecutionProvider"])
+        tokenizer = pruned[0].tokenizer
+        batches = []
+        for start in range(0, len(sentences), 32):
+            ids = tokenizer(sentences[start:start + 32], padding=True, truncation=True,
+                            max_length=pruned.max_seq_length, return_tensors="np")["input_ids"]
+            batches.append(session.run(None, {"input": ids.astype(np.int64)})[0])
+        runtime = np.concatenate(batches)
+        onnx_figures = {
+            "onnx_runtime_max_abs_difference_to_sentence_transformers": float(np.abs(runtime - theirs).max()),
+            "onnx_runtime_max_abs_difference_to_prune": float(np.abs(runtime - ours).max()),
+        }
+
     print(json.dumps({
         "sentences": len(sentences),
         "max_abs_difference": float(np.abs(ours - theirs).max()),
@@ -72,6 +94,7 @@ def main():
         "encoder_linear_zero_share": round(zeros, 4),
         "mean_cosine_to_dense": float(cosines(theirs, dense).mean()),
         "transformers_log": records,
+        **onnx_figures,
     }, indent=1))
 
 

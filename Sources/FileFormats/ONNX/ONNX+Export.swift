@@ -12,6 +12,8 @@ struct ONNXExporter {
     var nodes: [Onnx_NodeProto] = []
     var initializers: [Onnx_TensorProto] = []
     var sparseInitializers: [Onnx_SparseTensorProto] = []
+    /// The names of the constant initializers written so far (shapes, axes, masks).
+    var constants: Set<String> = []
 
     init(model: Graph, options: ONNXFile.ExportOptions, path: String) {
         self.model = model
@@ -39,15 +41,19 @@ struct ONNXExporter {
         graph.node = nodes
         graph.initializer = initializers
         graph.sparseInitializer = sparseInitializers
-        graph.input = [Self.valueInfo("input", sample: model.inputShape)]
-        graph.output = [Self.valueInfo("output", sample: model.outputShape)]
+        // Token ids are INT64 [N, T] with T symbolic, as are the outputs kept per token.
+        let tokens = model.takesSequences
+        graph.input = [Self.valueInfo("input", sample: model.inputShape, type: tokens ? .int64 : .float, sequence: tokens)]
+        graph.output = [Self.valueInfo("output", sample: model.outputShape, sequence: tokens && model.outputShape.count > 1)]
 
         var proto = Onnx_ModelProto()
-        let gelu = model.nodes.contains { $0.module is GELU }
+        let transformer: Set<LayerKind> = [.gelu, .layerNorm, .selfAttention, .meanPooling, .l2Normalize, .tiedHead,
+                                           .embedding, .positionEmbedding, .tokenTypeEmbedding, .paddingMask]
+        let recent = tokens || model.nodes.contains { transformer.contains($0.module.spec.kind) }
         var opset = Onnx_OperatorSetIdProto()
         opset.domain = ""
-        opset.version = gelu ? 20 : 17
-        proto.irVersion = gelu ? 9 : 8
+        opset.version = recent ? 20 : 17
+        proto.irVersion = recent ? 9 : 8
         proto.opsetImport = [opset]
         proto.producerName = "prune"
         proto.graph = graph
@@ -64,11 +70,12 @@ struct ONNXExporter {
             return tensorName
         }
         let spec = module.spec
+        if spec.kind != .dense || model.inputShapes(ofNode: index).first?.count != 1,
+           try emitSequenceLayer(module, index: index, inputs: inputs, output: output) {
+            return true
+        }
         switch spec.kind {
         case .dense:
-            guard model.inputShapes(ofNode: index).first?.count == 1 else {
-                throw FormatError(path: path, .onnxNode(node: name, op: "Gemm", problem: "ONNX export takes Dense layers on flat vectors only; this one reads token sequences"))
-            }
             let operands = [inputs[0], weight("weight")] + (parameters["bias"] != nil ? [weight("bias")] : [])
             append("Gemm", name, operands, output, [Self.int("transB", 1)])
         case .conv2d:
@@ -92,7 +99,9 @@ struct ONNXExporter {
         case .relu: append("Relu", name, inputs, output)
         case .sigmoid: append("Sigmoid", name, inputs, output)
         case .tanh: append("Tanh", name, inputs, output)
-        case .gelu: append("Gelu", name, inputs, output)
+        case .gelu:
+            let tanh = spec.approximation == GELU.Approximation.tanh.rawValue
+            append("Gelu", name, inputs, output, tanh ? [Self.string("approximate", "tanh")] : [])
         case .leakyRelu: append("LeakyRelu", name, inputs, output, [Self.float("alpha", spec.negativeSlope ?? 0.01)])
         case .softmax: append("Softmax", name, inputs, output, [Self.int("axis", 1)])
         case .logSoftmax: append("LogSoftmax", name, inputs, output, [Self.int("axis", 1)])
@@ -105,15 +114,18 @@ struct ONNXExporter {
         case .dropout: return false
         case .embedding, .positionEmbedding, .tokenTypeEmbedding, .layerNorm, .paddingMask, .selfAttention,
              .meanPooling, .l2Normalize, .tiedHead:
-            throw FormatError(path: path, .onnxNode(node: name, op: spec.kind.rawValue, problem: "ONNX export of transformer layers is not supported yet; save the model as safetensors"))
+            return true   // written by emitSequenceLayer above
         }
         return true
     }
 
-    mutating func append(_ op: String, _ name: String, _ inputs: [String], _ output: String, _ attributes: [Onnx_AttributeProto] = []) {
+    /// Appends one node, named `/<layer>/<step>` (`step` defaults to the op, for layers with
+    /// one node of each op).
+    mutating func append(_ op: String, _ name: String, _ inputs: [String], _ output: String, _ attributes: [Onnx_AttributeProto] = [],
+                         step: String? = nil) {
         var node = Onnx_NodeProto()
         node.opType = op
-        node.name = "/\(name)/\(op)"
+        node.name = "/\(name)/\(step ?? op)"
         node.input = inputs
         node.output = [output]
         node.attribute = attributes
@@ -140,17 +152,24 @@ struct ONNXExporter {
         sparseInitializers.append(sparse)
     }
 
-    static func valueInfo(_ name: String, sample: [Int]) -> Onnx_ValueInfoProto {
+    /// A graph input's or output's type: `[N, …sample]` with `N` symbolic, and with `sequence`
+    /// the sample's first axis too (`T`).
+    static func valueInfo(_ name: String, sample: [Int], type element: ONNXFile.ElementType = .float,
+                          sequence: Bool = false) -> Onnx_ValueInfoProto {
+        func symbol(_ s: String) -> Onnx_TensorShapeProto.Dimension {
+            var d = Onnx_TensorShapeProto.Dimension()
+            d.dimParam = s
+            return d
+        }
         var shape = Onnx_TensorShapeProto()
-        var batch = Onnx_TensorShapeProto.Dimension()
-        batch.dimParam = "N"
-        shape.dim = [batch] + sample.map { size in
+        shape.dim = [symbol("N")] + sample.enumerated().map { axis, size in
+            if sequence && axis == 0 { return symbol("T") }
             var d = Onnx_TensorShapeProto.Dimension()
             d.dimValue = Int64(size)
             return d
         }
         var tensorType = Onnx_TypeProto.Tensor()
-        tensorType.elemType = ONNXFile.ElementType.float.rawValue
+        tensorType.elemType = element.rawValue
         tensorType.shape = shape
         var type = Onnx_TypeProto()
         type.tensorType = tensorType
@@ -169,6 +188,12 @@ struct ONNXExporter {
     static func ints(_ name: String, _ values: [Int64]) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         a.name = name; a.type = .ints; a.ints = values
+        return a
+    }
+
+    static func string(_ name: String, _ value: String) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name; a.type = .string; a.s = Data(value.utf8)
         return a
     }
 

@@ -19,10 +19,15 @@ import TensorCore
 /// supported`), as are weights kept in external files and unknown operator sets. The
 /// imported graph trains, prunes, compacts and saves like any other.
 ///
-/// **Export** writes operator set 17 (20 when the model has a GELU): Gemm for dense layers,
-/// Conv, pooling, BatchNormalization (inference form), the activations, Add, Concat and
-/// Flatten; Dropout is left out (it is the identity at inference). The input is `input`
-/// `[N, …]` and the output `output`, with a symbolic batch size `N`. Pruned weights are
+/// **Export** writes operator set 17 (20 when the model has a GELU or transformer layers):
+/// Gemm for dense layers, Conv, pooling, BatchNormalization (inference form), the activations,
+/// Add, Concat and Flatten; Dropout is left out (it is the identity at inference). The input
+/// is `input` `[N, …]` and the output `output`, with a symbolic batch size `N`. Transformers
+/// (a BERT encoder such as all-MiniLM-L6-v2, a GPT decoder) are written with standard
+/// operators: their input is INT64 token ids `[N, T]` with the length `T` symbolic too, and
+/// embeddings, LayerNormalization, attention (MatMul, Softmax, the padding and causal masks),
+/// mean pooling and L2 normalization are spelled out as `ONNXExporter.emitSequenceLayer`
+/// describes. Import reads none of these back: ONNX Runtime runs them. Pruned weights are
 /// written dense with exact zeros, or, with `sparseInitializers`, as COO sparse
 /// initializers so a sparse model's file is small.
 public enum ONNXFile {
@@ -75,6 +80,19 @@ public enum ONNXFile {
     /// - Throws: `FormatError` naming the node, tensor or field that cannot be read.
     public static func decode(_ data: Data, path: String) throws -> Imported {
         try data.withUnsafeBytes { try importModel($0, path: path, release: nil) }
+    }
+
+    /// Checks that `data` parses as an ONNX model with a graph, for files the importer does not
+    /// read back (transformers).
+    /// - Throws: `FormatError` naming `path` when it does not.
+    public static func checkDecodes(_ data: Data, path: String) throws {
+        let proto: Onnx_ModelProto
+        do { proto = try Onnx_ModelProto(serializedBytes: data) } catch {
+            throw FormatError(path: path, .cannotWrite(step: "read the encoded model back", reason: "\(error)"))
+        }
+        guard proto.hasGraph, !proto.graph.node.isEmpty else {
+            throw FormatError(path: path, .cannotWrite(step: "read the encoded model back", reason: "the graph has no nodes"))
+        }
     }
 
     /// Writes `model` as an ONNX file, atomically.
