@@ -39,7 +39,7 @@ struct Export: ParsableCommand {
     @Option(help: "packed, sparse, dense or onnx.")
     var format: Format = .packed
 
-    @Flag(help: "With --format onnx: write weights that are more than half zeros as COO sparse initializers.")
+    @Flag(help: "With --format onnx: write weights that keep fewer than a third of their entries as COO sparse initializers (smaller than dense there).")
     var sparseInitializers = false
 
     @Flag(help: "Store weights as Float16.")

@@ -129,7 +129,7 @@ struct ONNXTests {
         }
     }
 
-    @Test("sparse initializers store a 90%-sparse model in under a third of the bytes and read back the same weights")
+    @Test("sparse initializers store a 90%-sparse model in under a third of the bytes and read back the same weights; half-sparse weights stay dense")
     func sparseInitializers() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -147,6 +147,18 @@ struct ONNXTests {
         #expect(Double(sparseBytes) < 0.32 * Double(denseBytes), "\(sparseBytes) vs \(denseBytes) bytes")
         let back = try ONNXFile.load(sparse).model
         for ((path, a), (_, b)) in zip(model.parameters, back.parameters) { #expect(a.value == b.value, "\(path)") }
+
+        // Half zeros: COO (12 bytes per kept weight) would be larger than dense (4 per weight), so weights stay dense.
+        let halfSparse = try Architecture.lenet300.build(seed: 5)
+        for (_, p) in halfSparse.trainableParameters where p.value.rank == 2 {
+            p.mask = Tensor(shape: p.value.shape, scalars: (0..<p.count).map { Float($0 % 2) })
+            p.applyMask()
+        }
+        try ONNXFile.save(halfSparse, to: dense)
+        try ONNXFile.save(halfSparse, to: sparse, options: .init(sparseInitializers: true))
+        let half = try ONNXFile.load(sparse).model
+        #expect(try Data(contentsOf: URL(fileURLWithPath: sparse)) == Data(contentsOf: URL(fileURLWithPath: dense)))
+        for ((path, a), (_, b)) in zip(halfSparse.parameters, half.parameters) { #expect(a.value == b.value, "\(path)") }
     }
 }
 

@@ -54,8 +54,9 @@ public enum ONNXFile {
 
     /// How `save` writes a model.
     public struct ExportOptions: Sendable {
-        /// Writes each weight that is more than half zeros as a COO sparse initializer
-        /// (values and Int64 indices) instead of a dense one.
+        /// Writes each weight that keeps fewer than a third of its entries (where COO is the
+        /// smaller form) as a COO sparse initializer (values and Int64 indices) instead of a
+        /// dense one.
         public var sparseInitializers: Bool
         /// The graph's name in the file.
         public var graphName: String
