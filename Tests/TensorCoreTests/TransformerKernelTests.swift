@@ -60,6 +60,9 @@ struct TransformerKernelTests {
         AttentionShape(batch: 2, length: 5, heads: 3, headDimension: 4, causal: false),
         AttentionShape(batch: 3, length: 7, heads: 2, headDimension: 8, causal: true),
         AttentionShape(batch: 1, length: 1, heads: 4, headDimension: 2, causal: true),
+        // Several 8×32 tiles with partial edges: dₕ of two vectors (MiniLM's, gpt-tiny's) and of one and a part.
+        AttentionShape(batch: 2, length: 37, heads: 2, headDimension: 32, causal: false),
+        AttentionShape(batch: 2, length: 40, heads: 2, headDimension: 20, causal: true),
     ]
 
     @Test("separate Q, K, V; with and without a padding mask", arguments: shapes)
@@ -122,14 +125,16 @@ struct TransformerKernelTests {
         }
     }
 
-    @Test("attention backward: Q, K and V gradients by central differences of the naive twin, with a mask")
-    func backward() {
-        let shape = AttentionShape(batch: 2, length: 4, heads: 2, headDimension: 3, causal: false)
-        let d = shape.features
-        var inputs = (0..<3).map { randomTensor([2, 4, d], seed: 30 + UInt64($0)) }
-        var mask = Tensor(shape: [2, 4], repeating: 1)
-        mask.scalars[7] = 0
-        let r = randomTensor([2, 4, d], seed: 33)
+    @Test("attention backward: Q, K and V gradients by central differences of the naive twin, with a mask",
+          arguments: [AttentionShape(batch: 2, length: 4, heads: 2, headDimension: 3, causal: false),
+                      // Three 8-row blocks, the last partial, and heads of one and a part vectors.
+                      AttentionShape(batch: 2, length: 19, heads: 2, headDimension: 20, causal: true)])
+    func backward(_ shape: AttentionShape) {
+        let (d, t) = (shape.features, shape.length)
+        var inputs = (0..<3).map { randomTensor([2, t, d], seed: 30 + UInt64($0)) }
+        var mask = Tensor(shape: [2, t], repeating: 1)
+        mask.scalars[2 * t - 1] = 0
+        let r = randomTensor([2, t, d], seed: 33)
         let (_, p) = attention(query: AttentionOperand(inputs[0]), key: AttentionOperand(inputs[1]),
                                value: AttentionOperand(inputs[2]), shape: shape, keyMask: mask, keepProbabilities: true)
         let g = attentionBackward(r, probabilities: p!, query: AttentionOperand(inputs[0]), key: AttentionOperand(inputs[1]),
@@ -149,8 +154,8 @@ struct TransformerKernelTests {
             }
         }
         #expect(worst < 1e-3)
-        // The masked key of sample 1 (position 3) gets no gradient.
-        for j in 0..<d { #expect(g.key.scalars[7 * d + j] == 0 && g.value.scalars[7 * d + j] == 0) }
+        // The masked key of sample 1 (its last position) gets no gradient.
+        for j in 0..<d { #expect(g.key.scalars[(2 * t - 1) * d + j] == 0 && g.value.scalars[(2 * t - 1) * d + j] == 0) }
     }
 }
 

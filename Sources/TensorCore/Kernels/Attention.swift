@@ -5,8 +5,9 @@ import RealModule
 ///
 /// For each sample and head `h`: `S = Q_h·K_hᵀ / √dₕ`, masked (a key outside the sample's
 /// padding mask, or after the query under the causal mask, gets probability 0), `P =
-/// softmax(S)` by rows, and `O_h = P·V_h`. The per-head products go through BLAS on strided
-/// views, so a fused QKV projection (`[N, T, 3d]`) is read in place.
+/// softmax(S)` by rows, and `O_h = P·V_h`. The per-head products run on the packed GEMM's
+/// micro-kernel (`attentionProduct`), reading Q, the scores and the probabilities in place, so
+/// a fused QKV projection (`[N, T, 3d]`) is not split; K and V are packed once per head.
 
 /// Where one of Q, K or V sits: a `[N, T, width]` tensor and the column its `d` features start at.
 /// A fused QKV tensor gives `(qkv, 0)`, `(qkv, d)` and `(qkv, 2d)`.
@@ -59,8 +60,20 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
     checkOperands([query, key, value], shape: shape, keyMask: keyMask)
     let (t, tk, hd, d) = (shape.length, shape.keyLength, shape.headDimension, shape.features)
     let scale = 1 / Float(hd).squareRoot()
-    var probabilities = Tensor.zeros(keepProbabilities ? [shape.batch, shape.heads, t, tk] : [0])
+    // Every entry is written below: the visible ones by the products and the softmax, the
+    // rest of each row (keys after a causal block's last) with zeros; no zero fill first.
+    var probabilities = keepProbabilities ? Tensor(shape: [shape.batch, shape.heads, t, tk], uninitialized: { _ in })
+        : Tensor.zeros([0])
     var scratch = [Float](repeating: 0, count: keepProbabilities ? 0 : t * tk)
+    // Per head: Kᵀ and V packed once (the B operands of the two products).
+    let tile = BLAS.calibration.tile
+    let keysCapacity = AttentionOperandPanels.capacity(depth: hd, width: tk, tile: tile)
+    let valuesCapacity = AttentionOperandPanels.capacity(depth: tk, width: hd, tile: tile)
+    let panels = UnsafeMutableRawPointer.allocate(byteCount: 4 * (keysCapacity + valuesCapacity), alignment: 64)
+        .bindMemory(to: Float.self, capacity: keysCapacity + valuesCapacity)
+    let work = AttentionScratch(tile: tile, depth: max(tk, hd))
+    defer { panels.deallocate(); work.deallocate() }
+    let blocks = attentionBlocks(shape, rows: tile.rows)
     let output = Tensor(shape: [shape.batch, t, d]) { out in
         query.tensor.withUnsafeBufferPointer { pq in
         key.tensor.withUnsafeBufferPointer { pk in
@@ -73,17 +86,22 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
                 for h in 0..<shape.heads {
                     let p = keepProbabilities ? pp.baseAddress! + (n * shape.heads + h) * t * tk : ps.baseAddress!
                     let q = pq.baseAddress! + n * t * lq + query.column + h * hd
-                    let k = pk.baseAddress! + n * tk * lk + key.column + h * hd
-                    let v = pv.baseAddress! + n * tk * lv + value.column + h * hd
+                    let keysT = AttentionOperandPanels(.transposed, pk.baseAddress! + n * tk * lk + key.column + h * hd, ldb: lk,
+                                                       depth: hd, width: tk, tile: tile, into: panels)
+                    let values = AttentionOperandPanels(.none, pv.baseAddress! + n * tk * lv + value.column + h * hd, ldb: lv,
+                                                        depth: tk, width: hd, tile: tile, into: panels + keysCapacity)
                     let o = out.baseAddress! + n * t * d + h * hd
-                    for (r0, rows, columns) in causalBlocks(shape) {
+                    for (r0, rows, columns) in blocks {
                         let pb = p + r0 * tk
-                        BLAS.gemm(.none, .transposed, m: rows, n: columns, k: hd, alpha: scale, a: q + r0 * lq, lda: lq,
-                                  b: k, ldb: lk, c: pb, ldc: tk)
+                        attentionProduct(tile, rows: rows, columns: columns, depth: hd, alpha: scale, a: q + r0 * lq,
+                                         rowStride: lq, stepStride: 1, b: keysT, c: pb, ldc: tk, scratch: work)
                         maskedSoftmaxRows(pb, rows: rows, columns: columns, stride: tk,
                                           firstVisible: shape.causal ? r0 + 1 + tk - t : nil, mask: mask.map { $0 + n * tk })
-                        BLAS.gemm(.none, .none, m: rows, n: hd, k: columns, a: pb, lda: tk, b: v, ldb: lv,
-                                  c: o + r0 * d, ldc: d)
+                        if keepProbabilities && columns < tk {
+                            for i in 0..<rows { (pb + i * tk + columns).update(repeating: 0, count: tk - columns) }
+                        }
+                        attentionProduct(tile, rows: rows, columns: hd, depth: columns, a: pb, rowStride: tk, stepStride: 1,
+                                         b: values, c: o + r0 * d, ldc: d, scratch: work)
                     }
                 }
             }
@@ -123,6 +141,15 @@ public func attentionBackward(_ dOutput: Tensor, probabilities: Tensor,
     var dk = fusedWidth == nil ? Tensor.zeros([shape.batch, t, d]) : Tensor.zeros([0])
     var dv = dk
     var dScores = [Float](repeating: 0, count: t * t)
+    // Per head: Vᵀ, K, Q and dO packed once (the B operands of the four products).
+    let tile = BLAS.calibration.tile
+    let transposedCapacity = AttentionOperandPanels.capacity(depth: hd, width: t, tile: tile)
+    let rowsCapacity = AttentionOperandPanels.capacity(depth: t, width: hd, tile: tile)
+    let panels = UnsafeMutableRawPointer.allocate(byteCount: 4 * (transposedCapacity + 3 * rowsCapacity), alignment: 64)
+        .bindMemory(to: Float.self, capacity: transposedCapacity + 3 * rowsCapacity)
+    let work = AttentionScratch(tile: tile, depth: max(t, hd))
+    defer { panels.deallocate(); work.deallocate() }
+    let blocks = attentionBlocks(shape, rows: tile.rows)
     dOutput.withUnsafeBufferPointer { pg in
     probabilities.withUnsafeBufferPointer { pp in
     query.tensor.withUnsafeBufferPointer { pq in
@@ -141,30 +168,38 @@ public func attentionBackward(_ dOutput: Tensor, probabilities: Tensor,
                 let p = pp.baseAddress! + (n * shape.heads + h) * t * t
                 let go = pg.baseAddress! + n * t * d + h * hd
                 let q = pq.baseAddress! + n * t * lq + query.column + h * hd
-                let k = pk.baseAddress! + n * t * lk + key.column + h * hd
-                let v = pv.baseAddress! + n * t * lv + value.column + h * hd
+                let valuesT = AttentionOperandPanels(.transposed, pv.baseAddress! + n * t * lv + value.column + h * hd, ldb: lv,
+                                                     depth: hd, width: t, tile: tile, into: panels)
+                let keys = AttentionOperandPanels(.none, pk.baseAddress! + n * t * lk + key.column + h * hd, ldb: lk,
+                                                  depth: t, width: hd, tile: tile, into: panels + transposedCapacity)
+                let queries = AttentionOperandPanels(.none, q, ldb: lq, depth: t, width: hd, tile: tile,
+                                                     into: panels + transposedCapacity + rowsCapacity)
+                let outputGradient = AttentionOperandPanels(.none, go, ldb: d, depth: t, width: hd, tile: tile,
+                                                            into: panels + transposedCapacity + 2 * rowsCapacity)
                 let row = n * t * width + h * hd
                 // By blocks of query rows: dP = dO·Vᵀ, then dS in place, then dQ = dS·K.
-                for (r0, rows, visible) in causalBlocks(shape) {
-                    BLAS.gemm(.none, .transposed, m: rows, n: visible, k: hd, a: go + r0 * d, lda: d, b: v, ldb: lv,
-                              c: s + r0 * t, ldc: t)
+                for (r0, rows, visible) in blocks {
+                    attentionProduct(tile, rows: rows, columns: visible, depth: hd, a: go + r0 * d, rowStride: d, stepStride: 1,
+                                     b: valuesT, c: s + r0 * t, ldc: t, scratch: work)
                     for i in r0..<(r0 + rows) {
                         let pr = p + i * t, sr = s + i * t
                         var dot: Float = 0
                         for j in 0..<visible { dot = Relaxed.multiplyAdd(pr[j], sr[j], dot) }
                         for j in 0..<visible { sr[j] = pr[j] * (sr[j] - dot) * scale }
                     }
-                    BLAS.gemm(.none, .none, m: rows, n: hd, k: visible, a: s + r0 * t, lda: t, b: k, ldb: lk,
-                              c: gq + row + r0 * width + columns.0, ldc: width)
+                    attentionProduct(tile, rows: rows, columns: hd, depth: visible, a: s + r0 * t, rowStride: t, stepStride: 1,
+                                     b: keys, c: gq + row + r0 * width + columns.0, ldc: width, scratch: work)
                 }
                 // By blocks of keys: key j gets gradient only from queries i ≥ j under the causal
                 // mask, the rows from the block's first key on (whose blocks computed these columns).
-                for (c0, keys, _) in causalBlocks(shape) {
+                for (c0, count, _) in blocks {
                     let first = shape.causal ? c0 : 0
-                    BLAS.gemm(.transposed, .none, m: keys, n: hd, k: t - first, a: s + first * t + c0, lda: t,
-                              b: q + first * lq, ldb: lq, c: gk + row + c0 * width + columns.1, ldc: width)
-                    BLAS.gemm(.transposed, .none, m: keys, n: hd, k: t - first, a: p + first * t + c0, lda: t,
-                              b: go + first * d, ldb: d, c: gv + row + c0 * width + columns.2, ldc: width)
+                    attentionProduct(tile, rows: count, columns: hd, depth: t - first, a: s + first * t + c0, rowStride: 1,
+                                     stepStride: t, b: queries, firstStep: first, c: gk + row + c0 * width + columns.1,
+                                     ldc: width, scratch: work)
+                    attentionProduct(tile, rows: count, columns: hd, depth: t - first, a: p + first * t + c0, rowStride: 1,
+                                     stepStride: t, b: outputGradient, firstStep: first, c: gv + row + c0 * width + columns.2,
+                                     ldc: width, scratch: work)
                 }
             }
         }
@@ -230,14 +265,14 @@ private func maskedSoftmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, colu
 }
 
 /// The blocks of query rows `(first, rows, columns)` an attention call works in: under a
-/// causal mask, blocks of 32 rows whose score rows stop at the block's last visible key, so the
-/// score and value products skip the masked upper triangle (at T = 128, 62.5% of the work);
-/// otherwise one block of every row and key.
-private func causalBlocks(_ shape: AttentionShape) -> [(Int, Int, Int)] {
+/// causal mask, blocks of `rows` rows (one register tile) whose score rows stop at the block's
+/// last visible key, so the products skip the masked upper triangle but for the blocks' own
+/// corners; otherwise one block of every row and key.
+private func attentionBlocks(_ shape: AttentionShape, rows size: Int) -> [(Int, Int, Int)] {
     let (t, tk) = (shape.length, shape.keyLength)
     guard shape.causal else { return [(0, t, tk)] }
-    return stride(from: 0, to: t, by: 32).map { r0 in
-        let rows = min(32, t - r0)
+    return stride(from: 0, to: t, by: size).map { r0 in
+        let rows = min(size, t - r0)
         return (r0, rows, r0 + rows + tk - t)
     }
 }
