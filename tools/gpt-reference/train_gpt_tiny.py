@@ -1,6 +1,6 @@
 """gpt-tiny in PyTorch: the reference recipe Prune's byte-level GPT mirrors (issue #15).
 
-Usage: python train_gpt_tiny.py [--steps 1389] [--seed 0] [--minutes M] [--eval-every K]
+Usage: python train_gpt_tiny.py [--steps 1389] [--seed 0] [--minutes M] [--eval-every K] [--threads 1]
                                 [--save PATH.safetensors]
 
 Model (875,264 parameters): bytes 0-255 as tokens, learned positions, context 128; 4 pre-LayerNorm
@@ -164,9 +164,10 @@ def main():
     parser.add_argument("--eval-every", type=int, default=0, metavar="K",
                         help="held-out bits/byte every K steps (0: only at the end)")
     parser.add_argument("--save", metavar="PATH", help="write the trained weights as safetensors")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, the recipe's)")
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = GPTTiny()
     parameters = sum(p.numel() for p in model.parameters())
