@@ -145,10 +145,10 @@ extension ONNXExporter {
         }
         if spec.causal == true {
             let positions = shapes[0]
-            var table = [Float](repeating: 0, count: positions * positions)
-            for i in 0..<positions { for j in (i + 1)..<positions { table[i * positions + j] = Self.maskedScore } }
             let causal = "causal_mask_\(positions)"   // one for every layer
             if constants.insert(causal).inserted {
+                var table = [Float](repeating: 0, count: positions * positions)
+                for i in 0..<positions { for j in (i + 1)..<positions { table[i * positions + j] = Self.maskedScore } }
                 initializers.append(ONNXFile.tensorProto(causal, Tensor(shape: [positions, positions], scalars: table)))
             }
             let length = value(name, "length"), ends = value(name, "ends"), window = value(name, "causal_window")
