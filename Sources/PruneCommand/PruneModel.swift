@@ -30,7 +30,7 @@ struct PruneModel: ParsableCommand {
     @Option(help: "Unit: weight, neuron, filter, or N:M (e.g. 2:4).")
     var granularity: Granularity = Recipe.Defaults.granularity
 
-    @Option(help: "Where units compete: layer or global (default: global for weights, layer for neurons and filters).")
+    @Option(help: "Where units compete: layer, global, or row (each output row on its own, as Wanda compares) (default: global for weights, row for --criterion wanda, layer for neurons and filters).")
     var scope: Scope?
 
     @Option(help: "How --sparsity is shared among weight tensors: global, uniform, lamp or erk (replaces --scope).")

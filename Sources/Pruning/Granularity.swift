@@ -44,6 +44,10 @@ public enum Scope: String, NamedChoice, Sendable {
     case layer
     /// All selected parameters compete on one ranking with one exact threshold.
     case global
+    /// Each output row of each parameter (a neuron's incoming weights, a filter) is cut
+    /// separately, to the same sparsity: the comparison group of Wanda (Sun et al. 2023,
+    /// https://arxiv.org/abs/2306.11695). Weight granularity only.
+    case row
 }
 
 /// How many units to cut.

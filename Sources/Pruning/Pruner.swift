@@ -118,6 +118,9 @@ public enum Pruner {
     public static func prune(_ model: Graph, with plan: PruningPlan) throws -> PruningResult {
         let clock = ContinuousClock()
         let start = clock.now
+        if plan.scope == .row && plan.allocation == nil && plan.granularity != .weight {
+            throw PruningError.field("prune.scope", "row compares the weights within each output row; it needs granularity weight, got \(plan.granularity)")
+        }
         if plan.granularity.isStructured { return try pruneGroups(model, plan, start: start) }
         let selected = try selectParameters(plan, in: model)
         try validate(plan, selected)
@@ -173,6 +176,14 @@ public enum Pruner {
                     rules = rules.map { _ in rule }
                     cutoff = rule.below
                     sharedTies = rule.ties   // handed out in model order while masking
+                } else if plan.scope == .row && plan.allocation == nil {
+                    // Each row on its own: the masks are set here, the rules left cutting nothing more.
+                    for (i, (_, p)) in selected.enumerated() {
+                        var mask = p.mask ?? Tensor(shape: p.value.shape, repeating: 1)
+                        TensorCore.cutLowestInEachRow(units[i], fraction: s, mask: &mask)
+                        p.mask = mask
+                    }
+                    rules = rules.map { _ in LowestSelection(below: -.infinity, ties: 0) }
                 } else {
                     for i in units.indices { rules[i] = LowestSelection(lowest: Int((s * Double(units[i].count)).rounded()), of: [units[i]]) }
                 }

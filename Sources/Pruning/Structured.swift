@@ -102,7 +102,7 @@ public enum Structured {
             for j in lowest(scores[i], count: n) { cut[i][j] = true }
         }
         switch (plan.threshold, plan.scope) {
-        case let (.sparsity(s), .layer):
+        case let (.sparsity(s), .layer), let (.sparsity(s), .row):   // (row scope is refused for units earlier)
             for i in groups.indices { cutLowest(i, fraction: s) }
         case let (.sparsity(s), .global):
             let total = groups.reduce(0) { $0 + $1.units }

@@ -67,7 +67,7 @@ struct RecipeTests {
 
     @Test("a misspelled name is a decoding error that lists the valid names, never a fallback", arguments: [
         (#"{"model": "m", "prune": {"criterion": "biggest", "threshold": {"sparsity": 0.5}}}"#, "magnitude, squared-magnitude, largest"),
-        (#"{"model": "m", "prune": {"scope": "world", "threshold": {"sparsity": 0.5}}}"#, "layer or global"),
+        (#"{"model": "m", "prune": {"scope": "world", "threshold": {"sparsity": 0.5}}}"#, "layer, global or row"),
         (#"{"model": "m", "prune": {"granularity": "5:4", "threshold": {"sparsity": 0.5}}}"#, "weight, neuron, filter"),
         (#"{"model": "m", "train": {"optimizer": "rmsprop"}}"#, "sgd, adam or adamw"),
         (#"{"model": "m", "train": {"schedule": "linear"}}"#, "constant, step or cosine"),

@@ -124,6 +124,9 @@ public enum CriterionName: String, NamedChoice, Sendable {
     /// label on training data (`MutualInformation`), measured before each cut: structured
     /// granularities only.
     case mutualInformation = "mutual-information"
+    /// Wanda's `|w|·‖x‖₂` (`Wanda`): input norms measured on calibration data (the run's
+    /// training split) before each cut, compared within each output row by default.
+    case wanda
     /// Chosen by the run (`StrategySelection`): each candidate criterion and allocation is
     /// tried on a copy at the target, briefly fine-tuned and measured on the validation
     /// split, and the best is used. One-shot weight plans only; ranks as magnitude elsewhere.
@@ -132,6 +135,7 @@ public enum CriterionName: String, NamedChoice, Sendable {
     /// Whether scores come from data or training, not from the weights alone.
     public var needsData: Bool {
         self == .taylor || self == .movement || self == .snip || self == .apoz || self == .entropy || self == .mutualInformation
+            || self == .wanda
     }
     /// Whether the criterion ranks whole units only (neurons, filters).
     public var isStructuredOnly: Bool { self == .bnScale || self == .apoz || self == .entropy || self == .mutualInformation }
@@ -156,6 +160,7 @@ public enum CriterionName: String, NamedChoice, Sendable {
         case .apoz: return AveragePercentageOfZeros(batches: sampleBatches)
         case .entropy: return ActivationEntropy(batches: sampleBatches)
         case .mutualInformation: return MutualInformation(batches: sampleBatches)
+        case .wanda: return Wanda()
         }
     }
 }

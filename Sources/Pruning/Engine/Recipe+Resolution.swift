@@ -112,7 +112,7 @@ extension Recipe {
         let granularity = p.granularity ?? Defaults.granularity
         let parameters = p.parameters ?? Defaults.parameters
         return PruningPlan(criterion: override ?? (p.criterion ?? Defaults.criterion).criterion(seed: resolvedSeed, parameters: parameters),
-                           granularity: granularity, scope: p.scope ?? (granularity.isStructured ? .layer : .global),
+                           granularity: granularity, scope: p.scope ?? Defaults.scope(granularity: granularity, criterion: p.criterion),
                            allocation: p.allocation, threshold: p.threshold.threshold, parameters: parameters, excluding: p.exclude ?? [],
                            objective: p.objective ?? .parameters)
     }
@@ -170,7 +170,7 @@ extension Recipe {
             let granularity = p.granularity ?? Defaults.granularity
             p.criterion = p.criterion ?? Defaults.criterion
             p.granularity = granularity
-            p.scope = p.scope ?? (granularity.isStructured ? .layer : .global)
+            p.scope = p.scope ?? Defaults.scope(granularity: granularity, criterion: p.criterion)
             p.parameters = p.parameters ?? Defaults.parameters
             p.exclude = p.exclude ?? []
             var schedule = p.schedule ?? ScheduleSpec()

@@ -90,6 +90,15 @@ public struct Recipe: Codable, Equatable, Sendable {
         public static let fineTuneSchedule = LearningRateSchedule.Kind.constant
         /// Batches averaged by data-driven criteria (Taylor, APoZ) before a cut.
         public static let sampleBatches = 20
+        /// Calibration samples `wanda` measures its input norms on (the papers use 128 sequences
+        /// of 2,048 tokens; 256 sentences are what issue #16's MiniLM protocol calibrates on).
+        public static let calibrationSamples = 256
+
+        /// The scope a plan gets without one: `layer` for structured cuts, `row` for Wanda
+        /// (weight granularity), `global` otherwise.
+        public static func scope(granularity: Granularity, criterion: CriterionName?) -> Scope {
+            granularity.isStructured ? .layer : criterion == .wanda && granularity == .weight ? .row : .global
+        }
         /// Training steps between checkpoints (every phase's steps count).
         public static let checkpointEverySteps = 1000
         /// Rounds after training between checkpoints.

@@ -40,3 +40,25 @@ extension Tensor {
         }
     }
 }
+
+/// Cuts the `round(fraction · width)` lowest scores of every row of `scores` (its first-axis
+/// slices, `width` entries each) from `mask`: each row keeps the same number of entries, as
+/// Wanda compares weights within an output row. Ties go by position, as `LowestSelection`.
+/// - Precondition: `scores` and `mask` have the same shape, of rank ≥ 1; no NaN among the scores.
+/// - Complexity: O(count).
+public func cutLowestInEachRow(_ scores: Tensor, fraction: Double, mask: inout Tensor) {
+    precondition(scores.shape == mask.shape && scores.rank >= 1, "scores \(scores.shape) and mask \(mask.shape) differ")
+    let rows = scores.shape[0], width = rows == 0 ? 0 : scores.count / rows
+    let k = min(Int((fraction * Double(width)).rounded()), width)
+    guard k > 0 else { return }
+    scores.withUnsafeBufferPointer { s in
+        mask.withUnsafeMutableBufferPointer { m in
+            for r in 0..<rows {
+                let row = UnsafeBufferPointer(rebasing: s[(r * width)..<((r + 1) * width)])
+                let pivot = kthSmallest(k - 1, in: [row])
+                _ = maskBelow(pivot, ties: k - countBelow(pivot, in: row), scores: row,
+                              mask: UnsafeMutableBufferPointer(rebasing: m[(r * width)..<((r + 1) * width)]))
+            }
+        }
+    }
+}

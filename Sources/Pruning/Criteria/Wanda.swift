@@ -1,0 +1,96 @@
+import NeuralNetwork
+import TensorCore
+
+/// Wanda (Sun et al. 2023, "A Simple and Effective Pruning Approach for Large Language Models",
+/// https://arxiv.org/abs/2306.11695): a weight's importance is `|W_ij| · ‖X_j‖₂`, its magnitude
+/// times the norm of the input feature it multiplies over calibration data. No gradient, no
+/// weight update: a forward pass over unlabeled samples measures the norms.
+///
+/// `prepared` runs the first `samples` samples of the data through the model (evaluation mode)
+/// and keeps, for every `Dense` layer, the sum of squares of each input feature over every row
+/// it reads (every token of a sequence model, padding tokens excepted when the model has a
+/// `PaddingMask`). The paper compares weights within each output row: pair it with scope `row`
+/// (the default for `--criterion wanda`). Parameters of other layers (convolutions, embedding
+/// tables, normalization) score by magnitude.
+public struct Wanda: SampleCriterion {
+    public var name: String { "wanda" }
+    /// Calibration samples measured by `prepared`.
+    public var samples: Int
+    /// Samples per forward pass.
+    public var batchSize: Int
+
+    /// Creates the criterion.
+    public init(samples: Int = Recipe.Defaults.calibrationSamples, batchSize: Int = 32) {
+        self.samples = samples; self.batchSize = batchSize
+    }
+
+    /// Unprepared: magnitude (no activation measured yet).
+    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.magnitudes() }
+
+    public func prepared(for model: Graph, on sample: Dataset) throws -> Criterion {
+        let norms = try Self.inputNorms(of: model, on: sample, samples: samples, batchSize: batchSize)
+        var scores: [String: Tensor] = [:]
+        for (layer, norm) in norms {
+            guard let weight = model.parameter(at: "\(layer).weight") else { continue }
+            let width = norm.count
+            scores["\(layer).weight"] = Tensor(shape: weight.value.shape) { out in
+                weight.value.withUnsafeBufferPointer { w in
+                    for i in 0..<w.count { out[i] = abs(w[i]) * norm[i % width] }
+                }
+            }
+        }
+        return PrecomputedScores(name: name, scores: scores)
+    }
+
+    /// `‖X_j‖₂` of every input feature `j` of every `Dense` layer (by layer name) over the
+    /// first `samples` samples of `data`, run `batchSize` at a time in evaluation mode.
+    /// - Throws: `TrainingError` when the data does not fit the model; `PruningError` for fewer
+    ///   than one sample, or an input that is not finite.
+    public static func inputNorms(of model: Graph, on data: Dataset, samples: Int, batchSize: Int = 32) throws -> [String: [Float]] {
+        try Trainer.check(data, fits: model)
+        let total = min(samples, data.count)
+        guard total >= 1, batchSize >= 1 else {
+            throw PruningError.criterion(name: "wanda", problem: "needs at least one calibration sample, got \(total) (batch size \(batchSize))")
+        }
+        // The Dense layers each node's output feeds (-1: the model's input).
+        var readers: [Int: [(node: Int, layer: Dense)]] = [:]
+        for (i, node) in model.nodes.enumerated() {
+            guard let dense = node.module as? Dense, let source = node.inputs.first else { continue }
+            readers[source.index < 0 ? -1 : source.index, default: []].append((i, dense))
+        }
+        let padding = model.nodes.lazy.compactMap { $0.module as? PaddingMask }.first?.paddingID
+        var sums: [String: [Double]] = [:]
+        for lo in stride(from: 0, to: total, by: batchSize) {
+            let batch = data.batch(lo..<min(lo + batchSize, total))
+            let ids = batch.inputs
+            // Rows of a token-level input that are padding (skipped), when the model marks padding.
+            let skipped: (Int, Int) -> Bool = { rows, r in
+                guard let padding, model.takesSequences, rows == ids.count else { return false }
+                return ids.scalars[r] == Float(padding)
+            }
+            func accumulate(_ x: Tensor, into layer: Dense) {
+                let width = layer.inFeatures, rows = x.count / width
+                var sum = sums[layer.name] ?? [Double](repeating: 0, count: width)
+                x.withUnsafeBufferPointer { p in
+                    for r in 0..<rows where !skipped(rows, r) {
+                        let row = p.baseAddress! + r * width
+                        for j in 0..<width { sum[j] += Double(row[j]) * Double(row[j]) }
+                    }
+                }
+                sums[layer.name] = sum
+            }
+            for (_, layer) in readers[-1] ?? [] { accumulate(ids, into: layer) }
+            _ = model.forward(ids, training: false) { i, output in
+                for (_, layer) in readers[i] ?? [] { accumulate(output, into: layer) }
+            }
+        }
+        var norms: [String: [Float]] = [:]
+        for (layer, sum) in sums {
+            guard sum.allSatisfy(\.isFinite) else {
+                throw PruningError.criterion(name: "wanda", problem: "the input of layer '\(layer)' is not finite on the calibration data: the model has diverged")
+            }
+            norms[layer] = sum.map { Float($0.squareRoot()) }
+        }
+        return norms
+    }
+}
