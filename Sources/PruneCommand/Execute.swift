@@ -23,6 +23,9 @@ struct PlanExecution {
     var resume = false
     /// Write the HTML report beside the output when the plan prunes.
     var report = true
+    /// Calibration data for `--criterion wanda` (`prune prune --calibration`): a file and how
+    /// many of its samples to measure on.
+    var calibration: (path: String, samples: Int)?
 
     /// Reports the plan's problems: as usage errors (exit 2) naming the option when the
     /// command set the field, else as the field's own message.
@@ -65,7 +68,7 @@ struct PlanExecution {
         let restored = resume ? try restoredCheckpoint() : nil
         let teacher = try self.teacher(startingModel: model, resumed: restored != nil)
         if let restored { (model, metadata) = (restored.model, restored.metadata) }
-        let engine = try PruningRun(recipe)
+        let engine = try PruningRun(recipe, criterion: try calibration.map { try calibrated($0, model: model) })
         engine.workers = threads
         engine.teacher = teacher
         let languageModel = test.labelsPerSample > 1
@@ -121,6 +124,22 @@ struct PlanExecution {
             if let path = summary.reportPath { print(String(format: "report: %@ (written in %.2f s)", path, reportSeconds)) }
         }
         return report
+    }
+
+    /// Wanda measured on the samples of a calibration file, in file order: a text file of
+    /// sentences with a sentence-encoder folder (its lines as token ids), or any data file
+    /// (its training part).
+    func calibrated(_ source: (path: String, samples: Int), model: Graph) throws -> Criterion {
+        let data: Dataset
+        if case let .modelFile(folder) = recipe.modelSource, ModelFolder.isFolder(folder), source.path.lowercased().hasSuffix(".txt") {
+            let lines = Array(try SentenceEmbedder.readLines(source.path).prefix(source.samples))
+            data = try SentenceEmbedder(folder: folder).distillationData(lines)
+        } else {
+            data = try DataSource(source.path).load(classes: recipe.classes).training
+        }
+        try Trainer.check(data, fits: model)
+        if !(quiet || json) { printError("calibration: \(min(source.samples, data.count)) samples of \(source.path)") }
+        return Wanda(samples: source.samples, calibration: data)
     }
 
     /// The plan's data. A text file of sentences with a sentence-encoder folder as the model

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NeuralNetwork
 import Pruning
 
@@ -32,6 +33,12 @@ struct PruneModel: ParsableCommand {
 
     @Option(help: "Where units compete: layer, global, or row (each output row on its own, as Wanda compares) (default: global for weights, row for --criterion wanda, layer for neurons and filters).")
     var scope: Scope?
+
+    @Option(help: ArgumentHelp("With --criterion wanda: unlabeled samples to measure input norms on, in file order (sentences, one per line, for a model folder; any data file otherwise). Default: the training split.", valueName: "file"))
+    var calibration: String?
+
+    @Option(help: "With --calibration: how many of its samples to measure on.")
+    var calibrationSamples = Recipe.Defaults.calibrationSamples
 
     @Option(help: "How --sparsity is shared among weight tensors: global, uniform, lamp or erk (replaces --scope).")
     var allocation: Allocation?
@@ -110,12 +117,20 @@ struct PruneModel: ParsableCommand {
             "prune.objective": "--objective", "prune.schedule": "--granularity", "fine_tune.epochs": "--fine-tune-epochs", "fine_tune.steps": "--fine-tune-steps",
             "fine_tune.learning_rate": "--learning-rate", "fine_tune.batch_size": "--batch-size",
             "validation_split": "--validation-split",
-        ].merging(DistillArguments.options(in: "fine_tune")) { a, _ in a }, threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport)
+        ].merging(DistillArguments.options(in: "fine_tune")) { a, _ in a }, threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport,
+                      calibration: calibration.map { ($0, calibrationSamples) })
     }
 
     func validate() throws {
         if distillation.distill, fineTuneEpochs <= 0, fineTuneSteps == nil {
             throw ValidationError("--distill acts during fine-tuning: give --fine-tune-epochs or --fine-tune-steps")
+        }
+        if calibration != nil && criterion != .wanda {
+            throw ValidationError("--calibration feeds --criterion wanda; got --criterion \(criterion.rawValue)")
+        }
+        if calibrationSamples < 1 { throw ValidationError("--calibration-samples must be at least 1, got \(calibrationSamples)") }
+        if let calibration, !FileManager.default.fileExists(atPath: calibration) {
+            throw ValidationError("--calibration: no such file: \(calibration)")
         }
         try execution.checkPlan()
         try validateOutputPath(out, option: "--out")

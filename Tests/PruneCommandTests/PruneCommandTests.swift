@@ -360,6 +360,19 @@ struct EndToEndTests {
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
     }
 
+    @Test("--calibration feeds wanda only, names a file that exists, and takes at least one sample")
+    func calibrationUsage() throws {
+        let existing = "\(referenceFolder)/minilm/sentences.json"
+        for (arguments, message) in [
+            (["--criterion", "magnitude", "--calibration", existing], "--calibration feeds --criterion wanda"),
+            (["--criterion", "wanda", "--calibration", "/nonexistent.txt"], "no such file: /nonexistent.txt"),
+            (["--criterion", "wanda", "--calibration", existing, "--calibration-samples", "0"], "at least 1, got 0"),
+        ] {
+            let result = try prune(["prune", "/nonexistent.safetensors", "--sparsity", "0.5", "--out", "/tmp/x.safetensors"] + arguments)
+            #expect(result.status == 2 && result.stderr.contains(message), "\(result)")
+        }
+    }
+
     @Test("the seed's example trains, shows both flaws, and cuts exactly the weights whose |w·|w|| is below 0.01")
     func seedExample() throws {
         let prune = try #require(pruneExecutable, "prune is not built")

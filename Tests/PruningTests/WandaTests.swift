@@ -60,6 +60,19 @@ struct WandaTests {
         #expect(differs)
     }
 
+    @Test("calibration data given to the criterion replaces the data the run hands it")
+    func calibration() throws {
+        let (model, data) = try Self.mlp()
+        let other = try Dataset(inputs: randomTensor([16, 6], low: -5, high: 5, seed: 9).scalars, sampleShape: [6],
+                                labels: [Int32](repeating: 0, count: 16))
+        let weight = try #require(model.parameter(at: "fc1.weight"))
+        let given = try Wanda(samples: 16, calibration: other).prepared(for: model, on: data).scores(for: weight, path: "fc1.weight")
+        let direct = try Wanda(samples: 16).prepared(for: model, on: other).scores(for: weight, path: "fc1.weight")
+        let fromRun = try Wanda(samples: 16).prepared(for: model, on: data).scores(for: weight, path: "fc1.weight")
+        #expect(given == direct)
+        #expect(given != fromRun)
+    }
+
     @Test("row scope needs weight granularity")
     func rowScopeRefusesUnits() throws {
         let (model, _) = try Self.mlp()

@@ -6,7 +6,8 @@ import TensorCore
 /// times the norm of the input feature it multiplies over calibration data. No gradient, no
 /// weight update: a forward pass over unlabeled samples measures the norms.
 ///
-/// `prepared` runs the first `samples` samples of the data through the model (evaluation mode)
+/// `prepared` runs the first `samples` samples of the data (`calibration` when set, else the
+/// data the run hands it) through the model (evaluation mode)
 /// and keeps, for every `Dense` layer, the sum of squares of each input feature over every row
 /// it reads (every token of a sequence model, padding tokens excepted when the model has a
 /// `PaddingMask`). The paper compares weights within each output row: pair it with scope `row`
@@ -18,17 +19,20 @@ public struct Wanda: SampleCriterion {
     public var samples: Int
     /// Samples per forward pass.
     public var batchSize: Int
+    /// Unlabeled samples to measure on (their first `samples`), in place of the data
+    /// `prepared` is given (the run's training split); labels and targets are not read.
+    public var calibration: Dataset?
 
     /// Creates the criterion.
-    public init(samples: Int = Recipe.Defaults.calibrationSamples, batchSize: Int = 32) {
-        self.samples = samples; self.batchSize = batchSize
+    public init(samples: Int = Recipe.Defaults.calibrationSamples, batchSize: Int = 32, calibration: Dataset? = nil) {
+        self.samples = samples; self.batchSize = batchSize; self.calibration = calibration
     }
 
     /// Unprepared: magnitude (no activation measured yet).
     public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.magnitudes() }
 
     public func prepared(for model: Graph, on sample: Dataset) throws -> Criterion {
-        let norms = try Self.inputNorms(of: model, on: sample, samples: samples, batchSize: batchSize)
+        let norms = try Self.inputNorms(of: model, on: calibration ?? sample, samples: samples, batchSize: batchSize)
         var scores: [String: Tensor] = [:]
         for (layer, norm) in norms {
             guard let weight = model.parameter(at: "\(layer).weight") else { continue }
