@@ -56,4 +56,20 @@ struct RowKernelTests {
             #expect(abs(numeric - dx.scalars[i]) < 2e-2 * max(1, abs(numeric)))
         }
     }
+
+    @Test("column square sums skip the flagged rows; scaling columns multiplies each column by its factor")
+    func columns() {
+        let x = randomTensor([3, 4, 5], seed: 71)   // 12 rows of 5
+        let skipped = (0..<12).map { $0 % 4 == 3 }
+        let sums = columnSquareSums(x, columns: 5, skipping: skipped)
+        for j in 0..<5 {
+            let naive = (0..<12).filter { !skipped[$0] }.reduce(0.0) { $0 + Double(x.scalars[$1 * 5 + j]) * Double(x.scalars[$1 * 5 + j]) }
+            #expect(abs(sums[j] - naive) <= 1e-9 * max(naive, 1))
+        }
+        #expect(columnSquareSums(x, columns: 5)[0] > sums[0])
+        let factors: [Float] = [2, 0, -1, 0.5, 3]
+        let scaled = scalingColumns(x, by: factors)
+        #expect(scaled.shape == x.shape)
+        for i in 0..<x.count { #expect(scaled.scalars[i] == x.scalars[i] * factors[i % 5]) }
+    }
 }

@@ -21,6 +21,10 @@ struct ONNXExporter {
         self.path = path
     }
 
+    /// The layers `emitSequenceLayer` writes (Dense too, when it reads token features).
+    static let sequenceKinds: Set<LayerKind> = [.embedding, .positionEmbedding, .tokenTypeEmbedding, .layerNorm, .paddingMask,
+                                                .selfAttention, .meanPooling, .l2Normalize, .tiedHead]
+
     mutating func run() throws -> Onnx_ModelProto {
         var values: [String] = []   // the value each Prune node's output is called
         func source(_ id: Graph.NodeID) -> String { id.index < 0 ? "input" : values[id.index] }
@@ -47,9 +51,7 @@ struct ONNXExporter {
         graph.output = [Self.valueInfo("output", sample: model.outputShape, sequence: tokens && model.outputShape.count > 1)]
 
         var proto = Onnx_ModelProto()
-        let transformer: Set<LayerKind> = [.gelu, .layerNorm, .selfAttention, .meanPooling, .l2Normalize, .tiedHead,
-                                           .embedding, .positionEmbedding, .tokenTypeEmbedding, .paddingMask]
-        let recent = tokens || model.nodes.contains { transformer.contains($0.module.spec.kind) }
+        let recent = tokens || model.nodes.contains { $0.module is GELU || Self.sequenceKinds.contains($0.module.spec.kind) }
         var opset = Onnx_OperatorSetIdProto()
         opset.domain = ""
         opset.version = recent ? 20 : 17
@@ -70,8 +72,9 @@ struct ONNXExporter {
             return tensorName
         }
         let spec = module.spec
-        if spec.kind != .dense || model.inputShapes(ofNode: index).first?.count != 1,
-           try emitSequenceLayer(module, index: index, inputs: inputs, output: output) {
+        let tokenLevelDense = spec.kind == .dense && model.inputShapes(ofNode: index).first?.count != 1
+        if Self.sequenceKinds.contains(spec.kind) || tokenLevelDense {
+            try emitSequenceLayer(module, index: index, inputs: inputs, output: output)
             return true
         }
         switch spec.kind {
@@ -114,7 +117,7 @@ struct ONNXExporter {
         case .dropout: return false
         case .embedding, .positionEmbedding, .tokenTypeEmbedding, .layerNorm, .paddingMask, .selfAttention,
              .meanPooling, .l2Normalize, .tiedHead:
-            return true   // written by emitSequenceLayer above
+            preconditionFailure("\(spec.kind) is written by emitSequenceLayer")
         }
         return true
     }

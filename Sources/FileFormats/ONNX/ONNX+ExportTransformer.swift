@@ -23,8 +23,8 @@ extension ONNXExporter {
     /// transformers adds it).
     static let maskedScore = -Float.greatestFiniteMagnitude
 
-    /// Appends the nodes of a transformer layer; false when `kind` is none of them.
-    mutating func emitSequenceLayer(_ module: Module, index: Int, inputs: [String], output: String) throws -> Bool {
+    /// Appends the nodes of a transformer layer (one of `sequenceKinds`, or a Dense layer on token features).
+    mutating func emitSequenceLayer(_ module: Module, index: Int, inputs: [String], output: String) throws {
         let name = module.name, spec = module.spec
         let parameters = Dictionary(module.namedParameters.map { ($0.0, $0.1.value) }, uniquingKeysWith: { a, _ in a })
         func weight(_ local: String) -> String {
@@ -60,7 +60,7 @@ extension ONNXExporter {
             append("Transpose", name, [weight("weight")], transposed, [Self.ints("perm", [1, 0])])
             guard parameters["bias"] != nil else {
                 append("MatMul", name, [inputs[0], transposed], output)
-                return true
+                return
             }
             let product = value(name, "product")
             append("MatMul", name, [inputs[0], transposed], product)
@@ -71,7 +71,7 @@ extension ONNXExporter {
             let axis = integers("\(name)/tokens", [1])
             guard inputs.count == 2 else {
                 append("ReduceMean", name, [inputs[0], axis], output, [Self.int("keepdims", 0)])
-                return true
+                return
             }
             let weights = value(name, "weights"), masked = value(name, "masked"), sum = value(name, "sum")
             let count = value(name, "count"), floor = value(name, "floored_count")
@@ -95,9 +95,8 @@ extension ONNXExporter {
             append("Transpose", name, ["\(table).weight"], transposed, [Self.ints("perm", [1, 0])])
             append("MatMul", name, [inputs[0], transposed], output)
         default:
-            return false
+            preconditionFailure("\(spec.kind) has no transformer form")
         }
-        return true
     }
 
     /// Multi-head attention from `[N, T, d]` projections (or one fused `[N, T, 3d]`), with an

@@ -36,12 +36,7 @@ public struct Wanda: SampleCriterion {
         var scores: [String: Tensor] = [:]
         for (layer, norm) in norms {
             guard let weight = model.parameter(at: "\(layer).weight") else { continue }
-            let width = norm.count
-            scores["\(layer).weight"] = Tensor(shape: weight.value.shape) { out in
-                weight.value.withUnsafeBufferPointer { w in
-                    for i in 0..<w.count { out[i] = abs(w[i]) * norm[i % width] }
-                }
-            }
+            scores["\(layer).weight"] = scalingColumns(weight.value.magnitudes(), by: norm)
         }
         return PrecomputedScores(name: name, scores: scores)
     }
@@ -65,23 +60,13 @@ public struct Wanda: SampleCriterion {
         let padding = model.nodes.lazy.compactMap { $0.module as? PaddingMask }.first?.paddingID
         var sums: [String: [Double]] = [:]
         for lo in stride(from: 0, to: total, by: batchSize) {
-            let batch = data.batch(lo..<min(lo + batchSize, total))
-            let ids = batch.inputs
-            // Rows of a token-level input that are padding (skipped), when the model marks padding.
-            let skipped: (Int, Int) -> Bool = { rows, r in
-                guard let padding, model.takesSequences, rows == ids.count else { return false }
-                return ids.scalars[r] == Float(padding)
-            }
+            let ids = data.batch(lo..<min(lo + batchSize, total)).inputs
+            // The padding tokens of a token-level input (one row per id), when the model marks padding.
+            let padded = padding.flatMap { pad in model.takesSequences ? ids.scalars.map { $0 == Float(pad) } : nil }
             func accumulate(_ x: Tensor, into layer: Dense) {
-                let width = layer.inFeatures, rows = x.count / width
-                var sum = sums[layer.name] ?? [Double](repeating: 0, count: width)
-                x.withUnsafeBufferPointer { p in
-                    for r in 0..<rows where !skipped(rows, r) {
-                        let row = p.baseAddress! + r * width
-                        for j in 0..<width { sum[j] += Double(row[j]) * Double(row[j]) }
-                    }
-                }
-                sums[layer.name] = sum
+                let width = layer.inFeatures
+                let part = columnSquareSums(x, columns: width, skipping: padded?.count == x.count / width ? padded : nil)
+                sums[layer.name] = zip(sums[layer.name] ?? [Double](repeating: 0, count: width), part).map { $0 + $1 }
             }
             for (_, layer) in readers[-1] ?? [] { accumulate(ids, into: layer) }
             _ = model.forward(ids, training: false) { i, output in

@@ -104,6 +104,24 @@ public func addRowVector(_ matrix: inout Tensor, _ vector: Tensor) {
     }
 }
 
+/// Each entry times its column's factor: `x[…, j] · factors[j]` over the last axis of `x`
+/// (a weight `[out, in]` scaled by one factor per input feature).
+/// - Precondition: `factors.count` divides `x.count`.
+/// - Complexity: O(count).
+public func scalingColumns(_ x: Tensor, by factors: [Float]) -> Tensor {
+    let columns = factors.count
+    precondition(columns > 0 && x.count % columns == 0, "scalingColumns: \(columns) factors do not divide \(x.shape)")
+    return Tensor(shape: x.shape) { out in
+        x.withUnsafeBufferPointer { p in
+            factors.withUnsafeBufferPointer { f in
+                for r in 0..<(p.count / columns) {
+                    for j in 0..<columns { out[r * columns + j] = p[r * columns + j] * f[j] }
+                }
+            }
+        }
+    }
+}
+
 /// Rectified linear unit, `max(x, 0)`.
 public func relu(_ x: Tensor) -> Tensor { x.map { $0 > 0 ? $0 : 0 } }
 
