@@ -23,7 +23,7 @@ struct PlanExecution {
     var resume = false
     /// Write the HTML report beside the output when the plan prunes.
     var report = true
-    /// Calibration data for `--criterion wanda` (`prune prune --calibration`): a file and how
+    /// Calibration data for `--criterion wanda|sparsegpt` (`prune prune --calibration`): a file and how
     /// many of its samples to measure on.
     var calibration: (path: String, samples: Int)?
 
@@ -126,7 +126,8 @@ struct PlanExecution {
         return report
     }
 
-    /// Wanda measured on the samples of a calibration file, in file order: a text file of
+    /// The plan's layer-wise criterion (Wanda, SparseGPT) measured on the samples of a
+    /// calibration file, in file order: a text file of
     /// sentences with a sentence-encoder folder (its lines as token ids), or any data file
     /// (its training part).
     func calibrated(_ source: (path: String, samples: Int), model: Graph) throws -> Criterion {
@@ -139,6 +140,7 @@ struct PlanExecution {
         }
         try Trainer.check(data, fits: model)
         if !(quiet || json) { printError("calibration: \(min(source.samples, data.count)) samples of \(source.path)") }
+        if recipe.prune?.criterion == .sparsegpt { return SparseGPT(samples: source.samples, calibration: data) }
         return Wanda(samples: source.samples, calibration: data)
     }
 

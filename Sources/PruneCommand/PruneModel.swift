@@ -31,10 +31,10 @@ struct PruneModel: ParsableCommand {
     @Option(help: "Unit: weight, neuron, filter, or N:M (e.g. 2:4).")
     var granularity: Granularity = Recipe.Defaults.granularity
 
-    @Option(help: "Where units compete: layer, global, or row (each output row on its own, as Wanda compares) (default: global for weights, row for --criterion wanda, layer for neurons and filters).")
+    @Option(help: "Where units compete: layer, global, or row (each output row on its own, as Wanda compares) (default: global for weights, row for --criterion wanda, layer for --criterion sparsegpt and for neurons and filters).")
     var scope: Scope?
 
-    @Option(help: ArgumentHelp("With --criterion wanda: unlabeled samples to measure input norms on, in file order (sentences, one per line, for a model folder; any data file otherwise). Default: the training split.", valueName: "file"))
+    @Option(help: ArgumentHelp("With --criterion wanda or sparsegpt: unlabeled samples to measure layer inputs on, in file order (sentences, one per line, for a model folder; any data file otherwise). Default: the training split.", valueName: "file"))
     var calibration: String?
 
     @Option(help: "With --calibration: how many of its samples to measure on.")
@@ -125,8 +125,8 @@ struct PruneModel: ParsableCommand {
         if distillation.distill, fineTuneEpochs <= 0, fineTuneSteps == nil {
             throw ValidationError("--distill acts during fine-tuning: give --fine-tune-epochs or --fine-tune-steps")
         }
-        if calibration != nil && criterion != .wanda {
-            throw ValidationError("--calibration feeds --criterion wanda; got --criterion \(criterion.rawValue)")
+        if calibration != nil && criterion != .wanda && criterion != .sparsegpt {
+            throw ValidationError("--calibration feeds --criterion wanda or sparsegpt; got --criterion \(criterion.rawValue)")
         }
         if calibrationSamples < 1 { throw ValidationError("--calibration-samples must be at least 1, got \(calibrationSamples)") }
         if let calibration, !FileManager.default.fileExists(atPath: calibration) {

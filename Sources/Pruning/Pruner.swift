@@ -116,6 +116,11 @@ public enum Pruner {
     ///   selection over the scores, without sorting.
     @discardableResult
     public static func prune(_ model: Graph, with plan: PruningPlan) throws -> PruningResult {
+        var plan = plan
+        if let calibrated = plan.criterion as? CalibratedCut {
+            if let result = try pruneLayerwise(model, with: plan, calibrated) { return result }
+            plan.criterion = try calibrated.method.oneShot(for: model, on: calibrated.data)
+        }
         let clock = ContinuousClock()
         let start = clock.now
         if plan.scope == .row && plan.allocation == nil && plan.granularity != .weight {
@@ -300,7 +305,7 @@ public enum Pruner {
         return total > 0 ? curves.reduce(0) { $0 + $1.reachable } / total : 0
     }
 
-    private static func validate(_ plan: PruningPlan, _ selected: [(path: String, parameter: Parameter)]) throws {
+    static func validate(_ plan: PruningPlan, _ selected: [(path: String, parameter: Parameter)]) throws {
         try plan.threshold.check()
         if case let .perLayer(map) = plan.threshold {
             let paths = Set(selected.map(\.path))
@@ -321,7 +326,7 @@ public enum Pruner {
     }
 
     /// In each group of `m` consecutive scores, marks all but the `n` highest.
-    private static func cutNOfM(_ scores: [Float], n: Int, m: Int) -> [Bool] {
+    static func cutNOfM(_ scores: [Float], n: Int, m: Int) -> [Bool] {
         var cut = [Bool](repeating: false, count: scores.count)
         var group = [Int](repeating: 0, count: m)
         for start in stride(from: 0, to: scores.count, by: m) {

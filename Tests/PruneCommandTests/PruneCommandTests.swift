@@ -360,11 +360,11 @@ struct EndToEndTests {
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
     }
 
-    @Test("--calibration feeds wanda only, names a file that exists, and takes at least one sample")
+    @Test("--calibration feeds wanda and sparsegpt only, names a file that exists, and takes at least one sample")
     func calibrationUsage() throws {
         let existing = "\(referenceFolder)/minilm/sentences.json"
         for (arguments, message) in [
-            (["--criterion", "magnitude", "--calibration", existing], "--calibration feeds --criterion wanda"),
+            (["--criterion", "magnitude", "--calibration", existing], "--calibration feeds --criterion wanda or sparsegpt"),
             (["--criterion", "wanda", "--calibration", "/nonexistent.txt"], "no such file: /nonexistent.txt"),
             (["--criterion", "wanda", "--calibration", existing, "--calibration-samples", "0"], "at least 1, got 0"),
         ] {

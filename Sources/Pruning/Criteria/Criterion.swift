@@ -127,6 +127,10 @@ public enum CriterionName: String, NamedChoice, Sendable {
     /// Wanda's `|w|·‖x‖₂` (`Wanda`): input norms measured on calibration data (the run's
     /// training split) before each cut, compared within each output row by default.
     case wanda
+    /// SparseGPT's layer-wise reconstruction (`SparseGPT`): each layer cut and its kept
+    /// weights updated from the Hessian of its inputs on calibration data (the run's training
+    /// split), layer by layer; per-layer sparsities or N:M only.
+    case sparsegpt
     /// Chosen by the run (`StrategySelection`): each candidate criterion and allocation is
     /// tried on a copy at the target, briefly fine-tuned and measured on the validation
     /// split, and the best is used. One-shot weight plans only; ranks as magnitude elsewhere.
@@ -135,7 +139,7 @@ public enum CriterionName: String, NamedChoice, Sendable {
     /// Whether scores come from data or training, not from the weights alone.
     public var needsData: Bool {
         self == .taylor || self == .movement || self == .snip || self == .apoz || self == .entropy || self == .mutualInformation
-            || self == .wanda
+            || self == .wanda || self == .sparsegpt
     }
     /// Whether the criterion ranks whole units only (neurons, filters).
     public var isStructuredOnly: Bool { self == .bnScale || self == .apoz || self == .entropy || self == .mutualInformation }
@@ -161,6 +165,7 @@ public enum CriterionName: String, NamedChoice, Sendable {
         case .entropy: return ActivationEntropy(batches: sampleBatches)
         case .mutualInformation: return MutualInformation(batches: sampleBatches)
         case .wanda: return Wanda()
+        case .sparsegpt: return SparseGPT()
         }
     }
 }

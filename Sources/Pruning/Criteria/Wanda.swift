@@ -6,33 +6,57 @@ import TensorCore
 /// times the norm of the input feature it multiplies over calibration data. No gradient, no
 /// weight update: a forward pass over unlabeled samples measures the norms.
 ///
-/// `prepared` runs the first `samples` samples of the data (`calibration` when set, else the
-/// data the run hands it) through the model (evaluation mode)
-/// and keeps, for every `Dense` layer, the sum of squares of each input feature over every row
-/// it reads (every token of a sequence model, padding tokens excepted when the model has a
-/// `PaddingMask`). The paper compares weights within each output row: pair it with scope `row`
-/// (the default for `--criterion wanda`). Parameters of other layers (convolutions, embedding
-/// tables, normalization) score by magnitude.
-public struct Wanda: SampleCriterion {
+/// As the paper runs it, the cut is sequential (`LayerwiseCriterion`): each `Dense` layer's
+/// input norms are measured on the first `samples` samples of the data (`calibration` when set,
+/// else the data the run hands it), run through the layers before it as already cut, in
+/// evaluation mode, over every row the layer reads (every token of a sequence model, padding
+/// tokens excepted when the model has a `PaddingMask`). Weights are compared within each
+/// output row with scope `row` (the default for `--criterion wanda`), within the layer with
+/// scope `layer`, within each group with N:M. A global ranking or a value threshold uses
+/// `oneShot`'s scores, all measured on the unpruned model. Parameters of other layers
+/// (convolutions, embedding tables, normalization) are cut by magnitude.
+public struct Wanda: LayerwiseCriterion {
     public var name: String { "wanda" }
-    /// Calibration samples measured by `prepared`.
+    /// Calibration samples measured.
     public var samples: Int
     /// Samples per forward pass.
     public var batchSize: Int
     /// Unlabeled samples to measure on (their first `samples`), in place of the data
     /// `prepared` is given (the run's training split); labels and targets are not read.
     public var calibration: Dataset?
+    /// Whether each layer is measured on the outputs of the layers before it as cut.
+    public var sequential: Bool
+    /// Whether each cut layer's bias is moved to keep its mean output (`LayerwiseCriterion.correctsBias`).
+    public var correctsBias: Bool
+    public var needsGram: Bool { false }
+    public var needsDenseInputs: Bool { false }
 
     /// Creates the criterion.
-    public init(samples: Int = Recipe.Defaults.calibrationSamples, batchSize: Int = 32, calibration: Dataset? = nil) {
-        self.samples = samples; self.batchSize = batchSize; self.calibration = calibration
+    public init(samples: Int = Recipe.Defaults.calibrationSamples, batchSize: Int = 32, calibration: Dataset? = nil,
+                sequential: Bool = true, correctsBias: Bool = false) {
+        self.samples = samples; self.batchSize = batchSize; self.calibration = calibration; self.sequential = sequential; self.correctsBias = correctsBias
     }
 
-    /// Unprepared: magnitude (no activation measured yet).
-    public func scores(for parameter: Parameter, path: String) -> Tensor { parameter.value.magnitudes() }
+    public func cut(_ weight: Parameter, path: String, inputs: LayerInputs, pattern: ReconstructionPattern, scope: Scope) throws {
+        var scores = scalingColumns(weight.value.magnitudes(), by: inputs.squareSums.map { Float($0.squareRoot()) })
+        var mask = weight.mask ?? Tensor(shape: weight.value.shape, repeating: 1)
+        scores.fill(-.infinity, whereZeroIn: mask)
+        switch pattern {
+        case let .keep(n, m):
+            mask.zeroSlices(where: Pruner.cutNOfM(scores.scalars, n: n, m: m))
+        case let .fraction(s) where scope == .row:
+            cutLowestInEachRow(scores, fraction: s, mask: &mask)
+        case let .fraction(s):
+            let rule = LowestSelection(lowest: Int((s * Double(scores.count)).rounded()), of: [scores])
+            _ = maskBelow(rule.below, ties: rule.ties, scores: scores, mask: &mask)
+        }
+        weight.mask = mask
+    }
 
-    public func prepared(for model: Graph, on sample: Dataset) throws -> Criterion {
-        let norms = try Self.inputNorms(of: model, on: calibration ?? sample, samples: samples, batchSize: batchSize)
+    /// The scores `|W_ij|·‖X_j‖₂` of every `Dense` weight, all measured on `model` as it is
+    /// (for plans the sequential cut does not fit); other parameters score by magnitude.
+    public func oneShot(for model: Graph, on data: Dataset) throws -> Criterion {
+        let norms = try Self.inputNorms(of: model, on: data, samples: samples, batchSize: batchSize)
         var scores: [String: Tensor] = [:]
         for (layer, norm) in norms {
             guard let weight = model.parameter(at: "\(layer).weight") else { continue }

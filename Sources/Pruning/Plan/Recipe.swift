@@ -94,10 +94,11 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// of 2,048 tokens; 256 sentences are what issue #16's MiniLM protocol calibrates on).
         public static let calibrationSamples = 256
 
-        /// The scope a plan gets without one: `layer` for structured cuts, `row` for Wanda
-        /// (weight granularity), `global` otherwise.
+        /// The scope a plan gets without one: `layer` for structured cuts and SparseGPT, `row`
+        /// for Wanda (weight granularity), `global` otherwise.
         public static func scope(granularity: Granularity, criterion: CriterionName?) -> Scope {
-            granularity.isStructured ? .layer : criterion == .wanda && granularity == .weight ? .row : .global
+            if granularity.isStructured || criterion == .sparsegpt { return .layer }
+            return criterion == .wanda && granularity == .weight ? .row : .global
         }
         /// Training steps between checkpoints (every phase's steps count).
         public static let checkpointEverySteps = 1000

@@ -146,3 +146,24 @@ public func columnSquareSums(_ x: Tensor, columns: Int, skipping skipped: [Bool]
     }
     return sums
 }
+
+/// The sum of each column of `x` taken as rows of `columns` values (`[N, …, columns]`), in
+/// Double, leaving out the rows where `skipped` is true (one flag per row, or nil for none):
+/// the mean input a layer sees, once divided by the rows counted.
+/// - Precondition: `columns` divides `x.count`; `skipped`, when given, has one flag per row.
+/// - Complexity: O(count).
+public func columnSums(_ x: Tensor, columns: Int, skipping skipped: [Bool]? = nil) -> [Double] {
+    precondition(columns > 0 && x.count % columns == 0, "columnSums: \(columns) columns do not divide \(x.shape)")
+    let rows = x.count / columns
+    precondition(skipped == nil || skipped!.count == rows, "columnSums: \(skipped!.count) flags for \(rows) rows")
+    var sums = [Double](repeating: 0, count: columns)
+    x.withUnsafeBufferPointer { p in
+        sums.withUnsafeMutableBufferPointer { s in
+            for r in 0..<rows where !(skipped?[r] ?? false) {
+                let row = p.baseAddress! + r * columns
+                for j in 0..<columns { s[j] += Double(row[j]) }
+            }
+        }
+    }
+    return sums
+}
