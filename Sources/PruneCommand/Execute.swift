@@ -23,9 +23,6 @@ struct PlanExecution {
     var resume = false
     /// Write the HTML report beside the output when the plan prunes.
     var report = true
-    /// Calibration data for `--criterion wanda|sparsegpt` (`prune prune --calibration`): a file and how
-    /// many of its samples to measure on.
-    var calibration: (path: String, samples: Int)?
 
     /// Reports the plan's problems: as usage errors (exit 2) naming the option when the
     /// command set the field, else as the field's own message.
@@ -68,7 +65,7 @@ struct PlanExecution {
         let restored = resume ? try restoredCheckpoint() : nil
         let teacher = try self.teacher(startingModel: model, resumed: restored != nil)
         if let restored { (model, metadata) = (restored.model, restored.metadata) }
-        let engine = try PruningRun(recipe, criterion: try calibration.map { try calibrated($0, model: model) })
+        let engine = try PruningRun(recipe, criterion: try recipe.prune?.calibration.map { try calibrated($0, model: model) })
         engine.workers = threads
         engine.teacher = teacher
         let languageModel = test.labelsPerSample > 1
@@ -130,7 +127,11 @@ struct PlanExecution {
     /// calibration file, in file order: a text file of
     /// sentences with a sentence-encoder folder (its lines as token ids), or any data file
     /// (its training part).
-    func calibrated(_ source: (path: String, samples: Int), model: Graph) throws -> Criterion {
+    func calibrated(_ calibration: Recipe.Calibration, model: Graph) throws -> Criterion {
+        let source = (path: calibration.file, samples: calibration.samples ?? Recipe.Defaults.calibrationSamples)
+        guard FileManager.default.fileExists(atPath: source.path) else {
+            throw FormatError(path: source.path, .missingFile)
+        }
         let data: Dataset
         if case let .modelFile(folder) = recipe.modelSource, ModelFolder.isFolder(folder), source.path.lowercased().hasSuffix(".txt") {
             let lines = Array(try SentenceEmbedder.readLines(source.path).prefix(source.samples))

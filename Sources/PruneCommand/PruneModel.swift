@@ -100,7 +100,8 @@ struct PruneModel: ParsableCommand {
                prune: Recipe.Prune(criterion: criterion, granularity: granularity, scope: scope, allocation: allocation,
                                    objective: objective == .parameters ? nil : objective, parameters: parameters,
                                    exclude: exclude, threshold: Recipe.ThresholdSpec(sparsity: sparsity, value: threshold),
-                                   schedule: Recipe.ScheduleSpec(oneShot: Recipe.OneShot())),
+                                   schedule: Recipe.ScheduleSpec(oneShot: Recipe.OneShot()),
+                                   calibration: calibration.map { Recipe.Calibration(file: $0, samples: calibrationSamples) }),
                fineTune: fineTuneEpochs != 0 || fineTuneSteps != nil
                    // Steps alone: as many passes as they take (every pass has a step at least).
                    ? Recipe.FineTune(epochs: fineTuneEpochs == 0 ? fineTuneSteps ?? 0 : fineTuneEpochs,
@@ -116,19 +117,15 @@ struct PruneModel: ParsableCommand {
             "prune.threshold": "--sparsity or --threshold", "prune.criterion": "--criterion", "prune.granularity": "--granularity", "prune.allocation": "--allocation",
             "prune.objective": "--objective", "prune.schedule": "--granularity", "fine_tune.epochs": "--fine-tune-epochs", "fine_tune.steps": "--fine-tune-steps",
             "fine_tune.learning_rate": "--learning-rate", "fine_tune.batch_size": "--batch-size",
-            "validation_split": "--validation-split",
-        ].merging(DistillArguments.options(in: "fine_tune")) { a, _ in a }, threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport,
-                      calibration: calibration.map { ($0, calibrationSamples) })
+            "validation_split": "--validation-split", "prune.calibration": "--calibration",
+            "prune.calibration.samples": "--calibration-samples",
+        ].merging(DistillArguments.options(in: "fine_tune")) { a, _ in a }, threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport)
     }
 
     func validate() throws {
         if distillation.distill, fineTuneEpochs <= 0, fineTuneSteps == nil {
             throw ValidationError("--distill acts during fine-tuning: give --fine-tune-epochs or --fine-tune-steps")
         }
-        if calibration != nil && criterion != .wanda && criterion != .sparsegpt {
-            throw ValidationError("--calibration feeds --criterion wanda or sparsegpt; got --criterion \(criterion.rawValue)")
-        }
-        if calibrationSamples < 1 { throw ValidationError("--calibration-samples must be at least 1, got \(calibrationSamples)") }
         if let calibration, !FileManager.default.fileExists(atPath: calibration) {
             throw ValidationError("--calibration: no such file: \(calibration)")
         }

@@ -364,7 +364,7 @@ struct EndToEndTests {
     func calibrationUsage() throws {
         let existing = "\(referenceFolder)/minilm/sentences.json"
         for (arguments, message) in [
-            (["--criterion", "magnitude", "--calibration", existing], "--calibration feeds --criterion wanda or sparsegpt"),
+            (["--criterion", "magnitude", "--calibration", existing], "--calibration: prune.calibration feeds the layer-wise criteria wanda and sparsegpt"),
             (["--criterion", "wanda", "--calibration", "/nonexistent.txt"], "no such file: /nonexistent.txt"),
             (["--criterion", "wanda", "--calibration", existing, "--calibration-samples", "0"], "at least 1, got 0"),
         ] {

@@ -136,4 +136,18 @@ struct LayerwiseTests {
             #expect(layerwise.parameter(at: path)?.mask == oneShot.parameter(at: path)?.mask, "\(path)")
         }
     }
+
+    @Test("prune.calibration: read from a recipe, for wanda and sparsegpt only, with at least one sample")
+    func recipeField() throws {
+        let recipe = try Recipe(yaml: "model: lenet300\nprune: {criterion: sparsegpt, scope: layer, threshold: {sparsity: 0.5}, calibration: {file: c.txt, samples: 64}}\n")
+        #expect(recipe.prune?.calibration == Recipe.Calibration(file: "c.txt", samples: 64))
+        #expect(recipe.problems().isEmpty)
+        for (yaml, message) in [
+            ("{criterion: taylor, threshold: {sparsity: 0.5}, calibration: {file: c.txt}}", "prune.calibration feeds the layer-wise criteria"),
+            ("{criterion: wanda, threshold: {sparsity: 0.5}, calibration: {file: c.txt, samples: 0}}", "prune.calibration.samples must be at least 1"),
+            ("{criterion: wanda, threshold: {sparsity: 0.5}, calibration: {path: c.txt}}", "path"),
+        ] {
+            #expect { try Recipe(yaml: "model: lenet300\nprune: \(yaml)\n") } throws: { "\($0)".contains(message) }
+        }
+    }
 }

@@ -14,3 +14,19 @@ extension Recipe {
         public init(epochs: Int, regularizer: RegularizerSpec? = nil) { self.epochs = epochs; self.regularizer = regularizer }
     }
 }
+
+extension Recipe {
+    /// Unlabeled samples a layer-wise criterion (`wanda`, `sparsegpt`) measures on
+    /// (`prune.calibration`): the first `samples` of a file, in file order. A text file of
+    /// sentences is read as token ids when the model is a sentence-encoder folder; any other
+    /// data file gives its training part.
+    public struct Calibration: Codable, Equatable, Sendable {
+        /// The file.
+        public var file: String
+        /// How many of its samples (default `Defaults.calibrationSamples`).
+        public var samples: Int?
+
+        /// Creates the section.
+        public init(file: String, samples: Int? = nil) { self.file = file; self.samples = samples }
+    }
+}

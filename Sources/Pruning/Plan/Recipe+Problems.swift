@@ -79,6 +79,12 @@ extension Recipe {
             check(p.threshold.sparsity != nil || p.threshold.auto != nil, "prune.allocation", "shares a sparsity target: give threshold.sparsity or threshold.auto")
             check(criterion != .auto, "prune.allocation", "is chosen by criterion auto together with the criterion: leave it out")
         }
+        if let calibration = p.calibration {
+            check(criterion == .wanda || criterion == .sparsegpt, "prune.calibration",
+                  "feeds the layer-wise criteria wanda and sparsegpt; the criterion is \(criterion.rawValue)")
+            check(!calibration.file.isEmpty, "prune.calibration.file", "is empty: name a file of unlabeled samples")
+            check((calibration.samples ?? 1) >= 1, "prune.calibration.samples", "must be at least 1, got \(calibration.samples ?? 0)")
+        }
         if let prepare = p.prepare {
             check(prepare.epochs >= 1, "prune.prepare.epochs", "must be at least 1")
             check(schedule.agp == nil && schedule.constant == nil && schedule.iterative?.rewindToStep == nil, "prune.prepare",

@@ -257,14 +257,17 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var schedule: ScheduleSpec?
         /// Training just before the first cut after training (movement's sums, an L1 pull).
         public var prepare: Prepare?
+        /// Unlabeled data `wanda` and `sparsegpt` measure on, in place of the training split.
+        public var calibration: Calibration?
 
         /// Creates a pruning plan; absent fields take `Recipe.Defaults` (scope: global for
         /// weights and N:M groups, layer for neurons and filters).
         public init(criterion: CriterionName? = nil, granularity: Granularity? = nil, scope: Scope? = nil,
                     allocation: Allocation? = nil, objective: Objective? = nil, parameters: [String]? = nil, exclude: [String]? = nil,
-                    threshold: ThresholdSpec = ThresholdSpec(), schedule: ScheduleSpec? = nil, prepare: Prepare? = nil) {
+                    threshold: ThresholdSpec = ThresholdSpec(), schedule: ScheduleSpec? = nil, prepare: Prepare? = nil,
+                    calibration: Calibration? = nil) {
             self.criterion = criterion; self.granularity = granularity; self.scope = scope; self.allocation = allocation
-            self.objective = objective; self.prepare = prepare
+            self.objective = objective; self.prepare = prepare; self.calibration = calibration
             self.parameters = parameters
             self.exclude = exclude; self.threshold = threshold; self.schedule = schedule
         }
