@@ -132,3 +132,22 @@ public struct Dataset {
                      teacherLogits: gatheredTeacherLogits(indices))
     }
 }
+
+extension Graph {
+    /// `batch` with the token positions past its longest sequence left out, when the model
+    /// reads padded sequences (`takesSequences`, a `PaddingMask`) into one output per
+    /// sequence (a pooled encoder), and the batch has one target or label per sequence. The padding mask already keeps those
+    /// positions from the result, so only the work changes: sentences padded to the longest
+    /// of a whole file cost what their own lengths do.
+    public func trimmingPadding(_ batch: Batch) -> Batch {
+        guard takesSequences, outputShape.count == 1, batch.inputs.rank == 2, batch.labels.count <= batch.count,
+              let pad = nodes.lazy.compactMap({ $0.module as? PaddingMask }).first.map({ Float($0.paddingID) }) else { return batch }
+        let (n, width) = (batch.inputs.shape[0], batch.inputs.shape[1])
+        let ids = batch.inputs.scalars
+        let longest = (0..<n).map { s in ((0..<width).last { ids[s * width + $0] != pad } ?? 0) + 1 }.max() ?? width
+        guard longest < width else { return batch }
+        var trimmed = batch
+        trimmed.inputs = Tensor(shape: [n, longest], scalars: (0..<n).flatMap { ids[($0 * width)..<($0 * width + longest)] })
+        return trimmed
+    }
+}

@@ -48,6 +48,7 @@ extension Trainer {
     /// With `distillation`, the loss is distillation's against the batch's teacher logits.
     static func gradients(_ model: Graph, _ batch: Batch, loss: Loss, distillation: Distillation? = nil,
                           scale: Float) -> (loss: Float, correct: Int) {
+        let batch = model.trimmingPadding(batch)
         let output = model.forward(batch.inputs, training: true)
         var result = if let distillation, let teacher = batch.teacherLogits {
             distillation.loss(logits: output, teacherLogits: teacher, labels: batch.labels)

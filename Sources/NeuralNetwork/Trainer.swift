@@ -283,7 +283,7 @@ public final class Trainer {
         var lo = 0
         while lo < data.count {
             let hi = min(lo + batchSize, data.count)
-            let batch = data.batch(lo..<hi)
+            let batch = model.trimmingPadding(data.batch(lo..<hi))
             let output = model.forward(batch.inputs, training: false)
             lossSum += Double(loss.evaluate(output, on: batch, outputs: model.outputKind).value) * Double(batch.count)
             if let targets = batch.targets {

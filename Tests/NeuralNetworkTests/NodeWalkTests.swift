@@ -45,3 +45,26 @@ struct NodeWalkTests {
         #expect(walked[0] != model.forward(x))
     }
 }
+
+@Suite("Padding trimmed from sentence batches")
+struct PaddingTrimTests {
+    @Test("a pooled encoder's batch loses the all-padding positions, with the same outputs and loss; per-token models keep theirs")
+    func trims() throws {
+        let model = try NodeWalkTests.encoder()
+        // Two sentences of 3 and 2 tokens padded to 7.
+        let ids: [Float] = [3, 7, 9, 0, 0, 0, 0, 5, 8, 0, 0, 0, 0, 0]
+        let data = try Dataset(inputs: ids, sampleShape: [7], targets: randomTensor([2, 16], seed: 3).scalars, targetWidth: 16)
+        let batch = data.batch(0..<2)
+        let trimmed = model.trimmingPadding(batch)
+        #expect(trimmed.inputs.shape == [2, 3] && trimmed.inputs.scalars == [3, 7, 9, 5, 8, 0])
+        let (short, long) = (model.forward(trimmed.inputs), model.forward(batch.inputs))
+        #expect(zip(short.scalars, long.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        let evaluated = Trainer.evaluate(model, on: data)
+        let direct = Loss.mse.evaluate(long, on: batch, outputs: model.outputKind).value
+        #expect(abs(evaluated.loss - direct) < 1e-5)
+        let perToken = try Graph.bertEncoder(TransformerConfiguration(vocabulary: 30, positions: 8, tokenTypes: 1, features: 16, heads: 2,
+                                                                      layers: 1, intermediate: 32, normalization: .post, causal: false,
+                                                                      activation: .none, epsilon: 1e-12, paddingID: 0), pooling: false)
+        #expect(perToken.trimmingPadding(batch).inputs.shape == [2, 7])
+    }
+}

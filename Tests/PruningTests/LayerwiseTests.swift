@@ -150,4 +150,45 @@ struct LayerwiseTests {
             #expect { try Recipe(yaml: "model: lenet300\nprune: \(yaml)\n") } throws: { "\($0)".contains(message) }
         }
     }
+
+    @Test("convolutions are cut from their input patches: Wanda by the patch norms, SparseGPT closer to the dense outputs than magnitude")
+    func convolutions() throws {
+        var rng = SeededGenerator(seed: 21)
+        let model = try Graph(inputShape: [2, 6, 6], sequential: [
+            Conv2D(name: "conv", inChannels: 2, outChannels: 4, kernelSize: 3, padding: 1, rng: &rng), ReLU(name: "r"),
+            Flatten(name: "f"), Dense(name: "fc", inFeatures: 144, outFeatures: 3, rng: &rng),
+        ])
+        // Channel 1 is 8× channel 0's scale, so patch norms differ from magnitude's view.
+        let x = randomTensor([12, 2, 6, 6], seed: 22).scalars.enumerated().map { i, v in (i / 36) % 2 == 1 ? 8 * v : v }
+        let data = try Dataset(inputs: x, sampleShape: [2, 6, 6], labels: [Int32](repeating: 0, count: 12))
+        let plan = { (c: Criterion) in PruningPlan(criterion: c, scope: .row, threshold: .sparsity(0.5), parameters: ["conv.weight"]) }
+        let wanda = try model.copy()
+        try Pruner.prune(wanda, with: plan(try Wanda(samples: 12).prepared(for: wanda, on: data)))
+        // Expected: |W| · ‖patch feature‖ over every output position of every image, cut row-wise.
+        let g = ConvolutionGeometry(batch: 12, channels: 2, height: 6, width: 6, kernelHeight: 3, kernelWidth: 3, padding: 1)
+        let patches = im2col(g, input: Tensor(shape: [12, 2, 6, 6], scalars: x))
+        let norms = (0..<18).map { j in Float((0..<g.columnCount).reduce(0.0) { $0 + Double(patches.scalars[j * g.columnCount + $1] * patches.scalars[j * g.columnCount + $1]) }.squareRoot()) }
+        let weight = try #require(model.parameter(at: "conv.weight")).value.reshaped([4, 18])
+        var expected = Tensor(shape: [4, 18], repeating: 1)
+        cutLowestInEachRow(scalingColumns(weight.magnitudes(), by: norms), fraction: 0.5, mask: &expected)
+        #expect(wanda.parameter(at: "conv.weight")?.mask == expected.reshaped([4, 2, 3, 3]))
+        var magnitude = Tensor(shape: [4, 18], repeating: 1)
+        cutLowestInEachRow(weight.magnitudes(), fraction: 0.5, mask: &magnitude)
+        #expect(magnitude != expected)   // the test tells the two apart
+        // SparseGPT against magnitude, same per-row count: the conv layer's outputs on the calibration images.
+        let sparse = try model.copy(), byMagnitude = try model.copy()
+        try Pruner.prune(sparse, with: PruningPlan(criterion: try SparseGPT(samples: 12).prepared(for: sparse, on: data), scope: .layer,
+                                                   threshold: .sparsity(0.5), parameters: ["conv.weight"]))
+        try Pruner.prune(byMagnitude, with: PruningPlan(scope: .layer, threshold: .sparsity(0.5), parameters: ["conv.weight"]))
+        let images = data.batch(0..<12).inputs
+        #expect(sparse.parameter(at: "conv.weight")?.value.nonZeroCount() == 36)
+        func convOutput(_ graph: Graph) -> [Float] {
+            var y: [Float] = []
+            _ = graph.forward(images) { i, out in if i == 0 { y = out.scalars } }
+            return y
+        }
+        let dense = convOutput(model)
+        let error = { (g: Graph) in zip(convOutput(g), dense).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } }
+        #expect(error(sparse) < 0.5 * error(byMagnitude), "\(error(sparse)) against \(error(byMagnitude))")
+    }
 }

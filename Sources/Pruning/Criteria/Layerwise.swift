@@ -1,7 +1,8 @@
 import NeuralNetwork
 import TensorCore
 
-/// What a layer-wise criterion reads of a `Dense` layer's input over the calibration data.
+/// What a layer-wise criterion reads of a layer's input rows over the calibration data (a
+/// `Dense` layer's inputs, a convolution's input patches).
 public struct LayerInputs: Sendable {
     /// Rows measured: samples, or the tokens of sequences with padding left out.
     public var rows: Int
@@ -24,15 +25,16 @@ public struct LayerInputs: Sendable {
     }
 }
 
-/// A post-training criterion that cuts the model's `Dense` layers one at a time from
-/// calibration data (Wanda, SparseGPT). As the papers run them, each layer is measured on the
+/// A post-training criterion that cuts the model's `Dense` layers and its convolutions without
+/// groups (their input patches as rows, `CalibratedLayer`) one at a time from calibration data
+/// (Wanda, SparseGPT). As the papers run them, each layer is measured on the
 /// outputs of the layers before it as already cut, so a layer corrects for the error of those
 /// before it; `sequential` false measures every layer on the dense model instead.
 ///
 /// `prepared(for:on:)` pairs the criterion with its data (`CalibratedCut`); `Pruner.prune`
 /// then runs the cut layer by layer when the plan gives each layer its own target (a sparsity
 /// per layer, uniform or allocated, or an N:M pattern) and asks `oneShot` for scores otherwise.
-/// Selected parameters of other layers (convolutions, normalization) are cut by magnitude.
+/// Selected parameters of other layers (grouped convolutions, tables) are cut by magnitude.
 public protocol LayerwiseCriterion: SampleCriterion {
     /// Calibration samples measured (the first ones of the data).
     var samples: Int { get }
@@ -114,28 +116,33 @@ extension Pruner {
         guard let patterns = try layerPatterns(plan, selected: selected, in: model) else { return nil }
         let before = selected.map { $0.parameter.value.nonZeroCount() }
         let scope: Scope = plan.scope == .row ? .row : .layer
-        // The Dense layers cut here, by node; how many of them read each node's output.
-        var layers: [Int: (dense: Dense, pattern: ReconstructionPattern)] = [:]
+        // The layers cut here, by node; how many of them read each statistic's source.
+        var layers: [Int: CalibratedLayer] = [:]
         var readers: [Int: Int] = [:]
         for (i, node) in model.nodes.enumerated() {
-            guard let dense = node.module as? Dense, let pattern = patterns["\(dense.name).weight"] else { continue }
-            layers[i] = (dense, pattern)
-            readers[node.inputs[0].index, default: 0] += 1
+            guard let layer = CalibratedLayer(node.module, node: i, source: node.inputs[0].index),
+                  let pattern = patterns["\(layer.name).weight"] else { continue }
+            layers[i] = layer.with(pattern)
+            readers[layer.key, default: 0] += 1
         }
         let measured = try measureLayers(model, layers: layers, readers: readers, method: method, data: calibrated.data) { i, inputs in
-            let (dense, pattern) = layers[i]!
-            let original = dense.weight.value
-            try method.cut(dense.weight, path: "\(dense.name).weight", inputs: inputs, pattern: pattern, scope: scope)
-            if method.correctsBias, let bias = dense.bias {
+            let layer = layers[i]!
+            let shape = layer.weight.value.shape, original = layer.weight.value
+            // The method sees the weight as [out, in] (a convolution's as [Cout, C·K·K]).
+            let view = Parameter(original.reshaped([shape[0], layer.width]))
+            view.mask = layer.weight.mask?.reshaped(view.value.shape)
+            try method.cut(view, path: "\(layer.name).weight", inputs: inputs, pattern: layer.pattern, scope: scope)
+            layer.weight.restore(value: view.value.reshaped(shape), mask: view.mask?.reshaped(shape))
+            if method.correctsBias, let bias = layer.bias {
                 // b += μ_d·Wᵀ − μ·Ŵᵀ: the calibration rows' mean output back where the dense layer had it.
-                let shift = zip(rowDots(original, inputs.denseMean), rowDots(dense.weight.value, inputs.mean)).map { Float($0 - $1) }
+                let shift = zip(rowDots(original, inputs.denseMean), rowDots(view.value, inputs.mean)).map { Float($0 - $1) }
                 var value = bias.value
                 for o in shift.indices { value.scalars[o] += shift[o] }
                 bias.restore(value: value, mask: bias.mask)
             }
         }
-        // The rest of the selection (convolutions, tables named explicitly): magnitude, at their targets.
-        let rest = selected.filter { entry in !layers.values.contains { $0.dense.weight === entry.parameter } }
+        // The rest of the selection (grouped convolutions, tables named explicitly): magnitude, at their targets.
+        let rest = selected.filter { entry in !layers.values.contains { $0.weight === entry.parameter } }
         for entry in rest {
             guard let pattern = patterns[entry.path] else { continue }
             var threshold = Threshold.perLayer([:])
@@ -164,7 +171,7 @@ extension Pruner {
     /// sequential, after the whole pass otherwise. Statistics of a node read by several layers
     /// (a transformer's query, key and value) are measured once.
     /// - Returns: seconds spent measuring.
-    private static func measureLayers(_ model: Graph, layers: [Int: (dense: Dense, pattern: ReconstructionPattern)], readers: [Int: Int],
+    private static func measureLayers(_ model: Graph, layers: [Int: CalibratedLayer], readers: [Int: Int],
                                       method: LayerwiseCriterion, data: Dataset,
                                       cut: (Int, LayerInputs) throws -> Void) throws -> Double {
         guard !layers.isEmpty else { return 0 }
@@ -186,12 +193,13 @@ extension Pruner {
         while walk.next < model.nodes.count {
             let i = walk.next
             if let layer = layers[i] {
-                let source = model.nodes[i].inputs[0].index
+                let source = layer.key
                 let began = ContinuousClock.now
-                let measured = try statistics[source] ?? measure(walk.inputs.map { $0[0] }, dense: cutSoFar ? dense?.inputs.map { $0[0] } : nil,
-                                                                 padded: padded, width: layer.dense.inFeatures, gram: method.needsGram,
-                                                                 cross: method.needsDenseInputs,
-                                                                 layer: layer.dense.name, method: method.name)
+                let measured = try statistics[source] ?? measure(walk.inputs.map { layer.rows($0[0]) },
+                                                                 dense: cutSoFar ? dense?.inputs.map { layer.rows($0[0]) } : nil,
+                                                                 padded: layer.isConvolution ? batches.map { _ in nil } : padded,
+                                                                 width: layer.width, gram: method.needsGram, cross: method.needsDenseInputs,
+                                                                 layer: layer.name, method: method.name)
                 measuring += ContinuousClock.now - began
                 remaining[source]! -= 1
                 statistics[source] = remaining[source]! > 0 ? measured : nil
@@ -254,4 +262,47 @@ extension Pruner {
         }
         return LayerInputs(rows: rows, squareSums: sums, gram: matrix, cross: cross, mean: mean, denseMean: denseMean)
     }
+}
+
+/// A layer a layer-wise criterion cuts: a `Dense` layer (its inputs' rows as they come) or a
+/// `Conv2D` layer without groups (its input patches, `im2col`, as rows of `C·K·K` features;
+/// the weight seen as `[Cout, C·K·K]`).
+struct CalibratedLayer {
+    let name: String
+    let weight: Parameter, bias: Parameter?
+    /// Features per row: the weight's width.
+    let width: Int
+    /// The statistics' key: the source node for Dense layers (shared by the layers reading
+    /// it), a key of its own for a convolution.
+    let key: Int
+    var pattern = ReconstructionPattern.fraction(0)
+    private let patches: ((Tensor) -> Tensor)?
+    var isConvolution: Bool { patches != nil }
+
+    init?(_ module: Module, node: Int, source: Int) {
+        switch module {
+        case let dense as Dense:
+            (name, weight, bias, width, key, patches) = (dense.name, dense.weight, dense.bias, dense.inFeatures, source, nil)
+        case let conv as Conv2D where conv.groups == 1:
+            (name, weight, bias, width, key) = (conv.name, conv.weight, conv.bias, conv.inChannels * conv.kernelSize * conv.kernelSize, -2 - node)
+            patches = { x in
+                let g = ConvolutionGeometry(batch: x.shape[0], channels: conv.inChannels, height: x.shape[2], width: x.shape[3],
+                                            kernelHeight: conv.kernelSize, kernelWidth: conv.kernelSize, stride: conv.stride,
+                                            padding: conv.padding, dilation: conv.dilation)
+                return im2col(g, input: x).transposed()
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// The layer with its pattern.
+    func with(_ pattern: ReconstructionPattern) -> CalibratedLayer {
+        var copy = self
+        copy.pattern = pattern
+        return copy
+    }
+
+    /// The rows of features the layer multiplies its weight rows with, for an input batch.
+    func rows(_ input: Tensor) -> Tensor { patches?(input) ?? input }
 }

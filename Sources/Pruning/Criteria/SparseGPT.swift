@@ -2,7 +2,8 @@ import NeuralNetwork
 import TensorCore
 
 /// SparseGPT (Frantar & Alistarh 2023, "SparseGPT: Massive Language Models Can Be Accurately
-/// Pruned in One-Shot", https://arxiv.org/abs/2301.00774): each `Dense` layer is cut so that
+/// Pruned in One-Shot", https://arxiv.org/abs/2301.00774): each `Dense` layer (and each
+/// convolution without groups, over its input patches) is cut so that
 /// its output on the calibration inputs changes least, and the weights it keeps are updated to
 /// make up for the ones removed: layer-wise optimal brain surgery, with the inverse Hessian
 /// `(XᵀX + λI)⁻¹` of the layer's inputs (`λ`: `dampening` times the mean of its diagonal)
@@ -11,7 +12,8 @@ import TensorCore
 /// (`sparseGPTSweep`). N:M patterns are chosen group by group as the sweep reaches them.
 ///
 /// Sequential, as the paper runs it (`LayerwiseCriterion`): each layer is measured on the
-/// outputs of the layers before it as already cut and updated. Plans it does not fit (a global
+/// outputs of the layers before it as already cut and updated, and fitted to the outputs the
+/// dense model gives it (`denseTargets`). Plans it does not fit (a global
 /// ranking, a value threshold, structured units) are refused.
 public struct SparseGPT: LayerwiseCriterion {
     public var name: String { "sparsegpt" }

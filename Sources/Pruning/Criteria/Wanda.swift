@@ -13,8 +13,9 @@ import TensorCore
 /// tokens excepted when the model has a `PaddingMask`). Weights are compared within each
 /// output row with scope `row` (the default for `--criterion wanda`), within the layer with
 /// scope `layer`, within each group with N:M. A global ranking or a value threshold uses
-/// `oneShot`'s scores, all measured on the unpruned model. Parameters of other layers
-/// (convolutions, embedding tables, normalization) are cut by magnitude.
+/// `oneShot`'s scores, all measured on the unpruned model (Dense layers only there). Convolutions
+/// without groups are cut from the norms of their input patches; other layers' parameters
+/// (embedding tables, normalization) by magnitude.
 public struct Wanda: LayerwiseCriterion {
     public var name: String { "wanda" }
     /// Calibration samples measured.
