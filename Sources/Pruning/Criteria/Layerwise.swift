@@ -36,7 +36,7 @@ public struct LayerInputs: Sendable {
 /// per layer, uniform or allocated, or an N:M pattern) and asks `oneShot` for scores otherwise.
 /// Selected parameters of other layers (grouped convolutions, tables) are cut by magnitude.
 public protocol LayerwiseCriterion: SampleCriterion {
-    /// Calibration samples measured (the first ones of the data).
+    /// Calibration samples measured (the first ones of the data; windows of a text, spread over it).
     var samples: Int { get }
     /// Samples per forward pass.
     var batchSize: Int { get }
@@ -212,12 +212,16 @@ extension Pruner {
         return measuring.seconds
     }
 
-    /// The first `samples` samples of `data` in batches. Sequences with a padding token are
+    /// The first `samples` samples of `data` in batches (windows of a text: `samples` spread
+    /// evenly over it). Sequences with a padding token are
     /// grouped by length (longest first) and each batch is cut to its longest, so padding is
     /// not computed; the flags mark each batch's padding tokens (nil without padding).
     static func calibrationBatches(_ data: Dataset, samples: Int, batchSize: Int, padding: Int?) -> ([Tensor], [[Bool]?]) {
         guard let padding, data.sampleShape.count == 1 else {
-            let batches = stride(from: 0, to: samples, by: batchSize).map { data.batch($0..<min($0 + batchSize, samples)).inputs }
+            // Windows of a text (one label per position, usually one window per offset): spread
+            // evenly over it, so that 256 windows are not 256 shifts of the same 383 bytes.
+            let indices = data.labelsPerSample > 1 ? (0..<samples).map { $0 * data.count / samples } : Array(0..<samples)
+            let batches = stride(from: 0, to: samples, by: batchSize).map { data.batch(indices[$0..<min($0 + batchSize, samples)]).inputs }
             return (batches, batches.map { _ in nil })
         }
         let all = data.batch(0..<samples).inputs.scalars, width = data.sampleShape[0], pad = Float(padding)
