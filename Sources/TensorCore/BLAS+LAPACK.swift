@@ -27,30 +27,29 @@ extension BLAS {
     }
 
     /// `dpotrf` on the column-major lower triangle of `a`; false when a pivot is not positive.
-    private static func factor(_ a: inout [Double], n: Int) -> Bool {
-        var info: Int32 = 0
-        a.withUnsafeMutableBufferPointer { p in
-            #if canImport(Accelerate)
-            var (uplo, size, lda) = (Int8(UInt8(ascii: "L")), __CLPK_integer(n), __CLPK_integer(n))
-            dpotrf_(&uplo, &size, p.baseAddress!, &lda, &info)
-            #else
-            var (uplo, size, lda) = (CChar(UInt8(ascii: "L")), Int32(n), Int32(n))
-            dpotrf_(&uplo, &size, p.baseAddress!, &lda, &info, 1)
-            #endif
-        }
-        return info == 0
-    }
+    private static func factor(_ a: inout [Double], n: Int) -> Bool { lapack(.factor, &a, n: n) }
 
     /// `dpotri` after `factor`: the inverse in the column-major lower triangle of `a`.
-    private static func invertFactored(_ a: inout [Double], n: Int) -> Bool {
+    private static func invertFactored(_ a: inout [Double], n: Int) -> Bool { lapack(.invert, &a, n: n) }
+
+    private enum Routine { case factor, invert }
+
+    /// Runs `routine` on the lower triangle of the column-major `n×n` matrix `a`; true on success.
+    private static func lapack(_ routine: Routine, _ a: inout [Double], n: Int) -> Bool {
         var info: Int32 = 0
         a.withUnsafeMutableBufferPointer { p in
             #if canImport(Accelerate)
             var (uplo, size, lda) = (Int8(UInt8(ascii: "L")), __CLPK_integer(n), __CLPK_integer(n))
-            dpotri_(&uplo, &size, p.baseAddress!, &lda, &info)
+            switch routine {
+            case .factor: dpotrf_(&uplo, &size, p.baseAddress!, &lda, &info)
+            case .invert: dpotri_(&uplo, &size, p.baseAddress!, &lda, &info)
+            }
             #else
             var (uplo, size, lda) = (CChar(UInt8(ascii: "L")), Int32(n), Int32(n))
-            dpotri_(&uplo, &size, p.baseAddress!, &lda, &info, 1)
+            switch routine {
+            case .factor: dpotrf_(&uplo, &size, p.baseAddress!, &lda, &info, 1)
+            case .invert: dpotri_(&uplo, &size, p.baseAddress!, &lda, &info, 1)
+            }
             #endif
         }
         return info == 0

@@ -132,19 +132,7 @@ public func rowCosines(_ a: Tensor, _ b: Tensor) -> [Float] {
 /// - Precondition: `columns` divides `x.count`; `skipped`, when given, has one flag per row.
 /// - Complexity: O(count).
 public func columnSquareSums(_ x: Tensor, columns: Int, skipping skipped: [Bool]? = nil) -> [Double] {
-    precondition(columns > 0 && x.count % columns == 0, "columnSquareSums: \(columns) columns do not divide \(x.shape)")
-    let rows = x.count / columns
-    precondition(skipped == nil || skipped!.count == rows, "columnSquareSums: \(skipped!.count) flags for \(rows) rows")
-    var sums = [Double](repeating: 0, count: columns)
-    x.withUnsafeBufferPointer { p in
-        sums.withUnsafeMutableBufferPointer { s in
-            for r in 0..<rows where !(skipped?[r] ?? false) {
-                let row = p.baseAddress! + r * columns
-                for j in 0..<columns { s[j] += Double(row[j]) * Double(row[j]) }
-            }
-        }
-    }
-    return sums
+    columnTotals(x, columns: columns, skipping: skipped, squared: true)
 }
 
 /// The sum of each column of `x` taken as rows of `columns` values (`[N, …, columns]`), in
@@ -153,15 +141,24 @@ public func columnSquareSums(_ x: Tensor, columns: Int, skipping skipped: [Bool]
 /// - Precondition: `columns` divides `x.count`; `skipped`, when given, has one flag per row.
 /// - Complexity: O(count).
 public func columnSums(_ x: Tensor, columns: Int, skipping skipped: [Bool]? = nil) -> [Double] {
-    precondition(columns > 0 && x.count % columns == 0, "columnSums: \(columns) columns do not divide \(x.shape)")
+    columnTotals(x, columns: columns, skipping: skipped, squared: false)
+}
+
+/// Per-column sums of `x`'s rows (of their squares when `squared`), skipped rows left out.
+private func columnTotals(_ x: Tensor, columns: Int, skipping skipped: [Bool]?, squared: Bool) -> [Double] {
+    precondition(columns > 0 && x.count % columns == 0, "column sums: \(columns) columns do not divide \(x.shape)")
     let rows = x.count / columns
-    precondition(skipped == nil || skipped!.count == rows, "columnSums: \(skipped!.count) flags for \(rows) rows")
+    precondition(skipped == nil || skipped!.count == rows, "column sums: \(skipped!.count) flags for \(rows) rows")
     var sums = [Double](repeating: 0, count: columns)
     x.withUnsafeBufferPointer { p in
         sums.withUnsafeMutableBufferPointer { s in
             for r in 0..<rows where !(skipped?[r] ?? false) {
                 let row = p.baseAddress! + r * columns
-                for j in 0..<columns { s[j] += Double(row[j]) }
+                if squared {
+                    for j in 0..<columns { s[j] += Double(row[j]) * Double(row[j]) }
+                } else {
+                    for j in 0..<columns { s[j] += Double(row[j]) }
+                }
             }
         }
     }
