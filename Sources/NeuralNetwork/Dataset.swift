@@ -134,14 +134,25 @@ public struct Dataset {
 }
 
 extension Graph {
-    /// `batch` with the token positions past its longest sequence left out, when the model
-    /// reads padded sequences (`takesSequences`, a `PaddingMask`) into one output per
-    /// sequence (a pooled encoder), and the batch has one target or label per sequence. The padding mask already keeps those
-    /// positions from the result, so only the work changes: sentences padded to the longest
-    /// of a whole file cost what their own lengths do.
+    /// The padding token when trailing padding cannot change what the model computes for the
+    /// real tokens: it reads sequences, has a `PaddingMask`, and every node that mixes tokens
+    /// (attention, mean pooling) reads that mask. Nil otherwise.
+    public var trailingPaddingID: Int? {
+        guard takesSequences, let p = nodes.firstIndex(where: { $0.module is PaddingMask }) else { return nil }
+        for node in nodes where node.module is SelfAttention || node.module is MeanPooling {
+            guard node.inputs.contains(NodeID(index: p)) else { return nil }
+        }
+        return (nodes[p].module as? PaddingMask)?.paddingID
+    }
+
+    /// `batch` with the token positions past its longest sequence left out, when trailing
+    /// padding cannot change the result (`trailingPaddingID`), the model gives one output per
+    /// sequence (a pooled encoder), and the batch has one target or label per sequence. Only
+    /// the work changes: sentences padded to the longest of a whole file cost what their own
+    /// lengths do.
     public func trimmingPadding(_ batch: Batch) -> Batch {
-        guard takesSequences, outputShape.count == 1, batch.inputs.rank == 2, batch.labels.count <= batch.count,
-              let pad = nodes.lazy.compactMap({ $0.module as? PaddingMask }).first.map({ Float($0.paddingID) }) else { return batch }
+        guard outputShape.count == 1, batch.inputs.rank == 2, batch.labels.count <= batch.count,
+              let pad = trailingPaddingID.map(Float.init) else { return batch }
         let (n, width) = (batch.inputs.shape[0], batch.inputs.shape[1])
         let ids = batch.inputs.scalars
         let longest = (0..<n).map { s in ((0..<width).last { ids[s * width + $0] != pad } ?? 0) + 1 }.max() ?? width

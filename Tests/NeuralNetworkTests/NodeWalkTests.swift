@@ -50,6 +50,7 @@ struct NodeWalkTests {
 struct PaddingTrimTests {
     @Test("a pooled encoder's batch loses the all-padding positions, with the same outputs and loss; per-token models keep theirs")
     func trims() throws {
+        var rng = SeededGenerator(seed: 8)
         let model = try NodeWalkTests.encoder()
         // Two sentences of 3 and 2 tokens padded to 7.
         let ids: [Float] = [3, 7, 9, 0, 0, 0, 0, 5, 8, 0, 0, 0, 0, 0]
@@ -66,5 +67,12 @@ struct PaddingTrimTests {
                                                                       layers: 1, intermediate: 32, normalization: .post, causal: false,
                                                                       activation: .none, epsilon: 1e-12, paddingID: 0), pooling: false)
         #expect(perToken.trimmingPadding(batch).inputs.shape == [2, 7])
+        // Mean pooling that does not read the padding mask averages the padding too: no trimming.
+        let unmasked = Graph(inputShape: [7])
+        let embedded = try unmasked.add(Embedding(name: "e", count: 30, features: 4, rng: &rng), after: .input)
+        _ = try unmasked.add(PaddingMask(name: "mask", paddingID: 0), after: .input)
+        _ = try unmasked.add(MeanPooling(name: "pool"), inputs: [embedded])
+        #expect(unmasked.trailingPaddingID == nil && model.trailingPaddingID == 0)
+        #expect(unmasked.trimmingPadding(batch).inputs.shape == [2, 7])
     }
 }

@@ -109,6 +109,7 @@ struct LayerwiseTests {
         let sparse = try SparseGPT().prepared(for: model, on: data)
         #expect(throws: PruningError.self) { try Pruner.prune(model, with: PruningPlan(criterion: sparse, scope: .global, threshold: .sparsity(0.5))) }
         #expect(throws: PruningError.self) { try Pruner.prune(model, with: PruningPlan(criterion: sparse, scope: .layer, threshold: .value(0.1))) }
+        #expect(throws: PruningError.self) { try Pruner.prune(model, with: PruningPlan(criterion: sparse, scope: .row, threshold: .sparsity(0.5))) }
         let copy = try model.copy()
         let wanda = try Wanda().prepared(for: copy, on: data)
         let result = try Pruner.prune(copy, with: PruningPlan(criterion: wanda, scope: .global, threshold: .sparsity(0.5)))
@@ -146,6 +147,7 @@ struct LayerwiseTests {
             ("{criterion: taylor, threshold: {sparsity: 0.5}, calibration: {file: c.txt}}", "prune.calibration feeds the layer-wise criteria"),
             ("{criterion: wanda, threshold: {sparsity: 0.5}, calibration: {file: c.txt, samples: 0}}", "prune.calibration.samples must be at least 1"),
             ("{criterion: wanda, threshold: {sparsity: 0.5}, calibration: {path: c.txt}}", "path"),
+            ("{criterion: sparsegpt, scope: row, threshold: {sparsity: 0.5}}", "prune.scope row keeps the same count"),
         ] {
             #expect { try Recipe(yaml: "model: lenet300\nprune: \(yaml)\n") } throws: { "\($0)".contains(message) }
         }

@@ -180,9 +180,7 @@ extension Pruner {
         guard total >= 1, method.batchSize >= 1 else {
             throw PruningError.criterion(name: method.name, problem: "needs at least one calibration sample, got \(total) (batch size \(method.batchSize))")
         }
-        let padding = model.nodes.lazy.compactMap { $0.module as? PaddingMask }.first?.paddingID
-        let (batches, padded) = calibrationBatches(data, samples: total, batchSize: method.batchSize,
-                                                   padding: model.takesSequences ? padding : nil)
+        let (batches, padded) = calibrationBatches(data, samples: total, batchSize: method.batchSize, padding: model.trailingPaddingID)
         var walk = NodeWalk(model, batches: batches)
         var dense = method.sequential && (method.needsDenseInputs || method.correctsBias) ? NodeWalk(try model.copy(), batches: batches) : nil
         var measuring = Duration.zero
@@ -190,6 +188,8 @@ extension Pruner {
         var remaining = readers
         var deferred: [(Int, LayerInputs)] = []
         var cutSoFar = false
+        // Whether node i's rows are tokens ([T, features] per sample), which the padding flags mark.
+        func tokenRows(_ i: Int) -> Bool { !layers[i]!.isConvolution && model.inputShapes(ofNode: i).first?.count == 2 }
         while walk.next < model.nodes.count {
             let i = walk.next
             if let layer = layers[i] {
@@ -197,7 +197,7 @@ extension Pruner {
                 let began = ContinuousClock.now
                 let measured = try statistics[source] ?? measure(walk.inputs.map { layer.rows($0[0]) },
                                                                  dense: cutSoFar ? dense?.inputs.map { layer.rows($0[0]) } : nil,
-                                                                 padded: layer.isConvolution ? batches.map { _ in nil } : padded,
+                                                                 padded: tokenRows(i) ? padded : batches.map { _ in nil },
                                                                  width: layer.width, gram: method.needsGram, cross: method.needsDenseInputs,
                                                                  layer: layer.name, method: method.name)
                 measuring += ContinuousClock.now - began
@@ -217,7 +217,7 @@ extension Pruner {
     /// grouped by length (longest first) and each batch is cut to its longest, so padding is
     /// not computed; the flags mark each batch's padding tokens (nil without padding).
     static func calibrationBatches(_ data: Dataset, samples: Int, batchSize: Int, padding: Int?) -> ([Tensor], [[Bool]?]) {
-        guard let padding, data.sampleShape.count == 1 else {
+        guard let padding, data.sampleShape.count == 1, data.labelsPerSample <= 1 else {
             // Windows of a text (one label per position, usually one window per offset): spread
             // evenly over it, so that 256 windows are not 256 shifts of the same 383 bytes.
             let indices = data.labelsPerSample > 1 ? (0..<samples).map { $0 * data.count / samples } : Array(0..<samples)

@@ -52,14 +52,14 @@ public struct SparseGPT: LayerwiseCriterion {
         guard var hessian = inputs.gram, weight.value.rank == 2 else {
             throw PruningError.criterion(name: name, problem: "'\(path)' needs the Gram matrix of its inputs and a [out, in] weight")
         }
+        guard scope != .row else {
+            throw PruningError.field("prune.scope", "row keeps the same count in every output row; sparsegpt chooses its cuts per block of columns: use scope layer")
+        }
         let width = weight.value.shape[1]
         var value = weight.value
         // A feature that is zero on every calibration row tells nothing: its weights go first.
         let dead = (0..<width).filter { hessian[$0 * width + $0] == 0 }
-        for j in dead {
-            hessian[j * width + j] = 1
-            for r in 0..<value.shape[0] { value.scalars[r * width + j] = 0 }
-        }
+        for j in dead { hessian[j * width + j] = 1 }
         let mean = (0..<width).reduce(0.0) { $0 + hessian[$1 * width + $1] } / Double(width)
         // More dampening when rounding leaves the matrix short of positive definite.
         var factor: [Double]?
@@ -73,19 +73,27 @@ public struct SparseGPT: LayerwiseCriterion {
         guard let factor else {
             throw PruningError.criterion(name: name, problem: "the Hessian of '\(path)' is not positive definite even with \(dampening * 1000)× its mean diagonal added; the calibration inputs may be degenerate")
         }
-        var mask = weight.mask ?? Tensor(shape: value.shape, repeating: 1)
         let single = factor.map { Float($0) }
         if var cross = inputs.cross {
-            // Ridge toward the weights as they are: min ‖X_d·Wᵀ − X·Ŵᵀ‖² + λ‖Ŵ − W‖².
+            // Ridge toward the weights as they are: min ‖X_d·Wᵀ − X·Ŵᵀ‖² + λ‖Ŵ − W‖², from the
+            // weights as they were (a dead feature's dense contribution moves onto the others).
+            // Entries already cut stay in the mask: the sweep removes them first and moves
+            // their error on like any other.
             for j in 0..<width { cross[j * width + j] += lambda }
             value = leastSquaresWeights(value, cross: cross, factor: single)
-            value.multiply(by: mask)   // entries already cut stay cut
+            try checkFinite(value, path: path)
         }
+        for j in dead { for r in 0..<value.shape[0] { value.scalars[r * width + j] = 0 } }
+        var mask = weight.mask ?? Tensor(shape: value.shape, repeating: 1)
         sparseGPTSweep(weight: &value, mask: &mask, factor: single, pattern: pattern, blockSize: blockSize)
+        try checkFinite(value, path: path)
+        weight.restore(value: value, mask: mask)
+    }
+
+    private func checkFinite(_ value: Tensor, path: String) throws {
         guard !value.scalars.contains(where: { !$0.isFinite }) else {
             throw PruningError.criterion(name: name, problem: "the update of '\(path)' is not finite; the calibration inputs may be degenerate")
         }
-        weight.restore(value: value, mask: mask)
     }
 
     public func oneShot(for model: Graph, on data: Dataset) throws -> Criterion {
