@@ -27,7 +27,10 @@ struct BenchTests {
             if backend == "blas" {
                 #expect(shape["gflops"] as? Double == shape["blasGFLOPS"] as? Double, "\(shape)", sourceLocation: sourceLocation)
             }
-            #expect((shape["maxRelativeError"] as? Double ?? 1) < 1e-5, "\(shape)", sourceLocation: sourceLocation)
+            // A block of rows may take another kernel path than the whole product (the packed
+            // backend picks by the row count), so the sums run in another order: up to 1,536
+            // float32 terms, whose rounding reached 1.2e-5 of max(1, |entry|) in one CI run.
+            #expect((shape["maxRelativeError"] as? Double ?? 1) < 1e-4, "\(shape)", sourceLocation: sourceLocation)
         }
         return shapes
     }
