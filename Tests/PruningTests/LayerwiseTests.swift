@@ -118,10 +118,7 @@ struct LayerwiseTests {
 
     @Test("padded sentences: batches grouped by length and cut to their longest give the one-shot cut")
     func paddedSequences() throws {
-        let config = TransformerConfiguration(vocabulary: 30, positions: 8, tokenTypes: 1, features: 16, heads: 2, layers: 1,
-                                              intermediate: 32, normalization: .post, causal: false, activation: .none,
-                                              epsilon: 1e-12, paddingID: 0)
-        let model = try Graph.bertEncoder(config, seed: 4)
+        let model = try WandaTests.tinyEncoder()
         // Five sentences of 5, 3, 8, 2 and 6 tokens, padded with 0 to 8; batches of 2.
         let lengths = [5, 3, 8, 2, 6]
         var ids = [Float](repeating: 0, count: 40)

@@ -17,6 +17,13 @@ struct WandaTests {
         return (model, try Dataset(inputs: x, sampleShape: [6], labels: (0..<40).map { Int32($0 % 3) }))
     }
 
+    /// A one-layer BERT encoder (16 features, 2 heads) over sequences of up to 8 tokens, padding id 0.
+    static func tinyEncoder() throws -> Graph {
+        try Graph.bertEncoder(TransformerConfiguration(vocabulary: 30, positions: 8, tokenTypes: 1, features: 16, heads: 2, layers: 1,
+                                                       intermediate: 32, normalization: .post, causal: false, activation: .none,
+                                                       epsilon: 1e-12, paddingID: 0), seed: 4)
+    }
+
     @Test("input norms equal the naive sums over the calibration samples, for the input and a hidden layer")
     func norms() throws {
         let (model, data) = try Self.mlp()
@@ -87,10 +94,7 @@ struct WandaTests {
 
     @Test("a padded sequence's padding tokens do not count in a transformer's input norms")
     func padding() throws {
-        let config = TransformerConfiguration(vocabulary: 30, positions: 8, tokenTypes: 1, features: 16, heads: 2, layers: 1,
-                                              intermediate: 32, normalization: .post, causal: false, activation: .none,
-                                              epsilon: 1e-12, paddingID: 0)
-        let model = try Graph.bertEncoder(config, seed: 4)
+        let model = try Self.tinyEncoder()
         // Two sentences: 5 tokens and 3 tokens, padded with 0 to 8.
         let ids: [Float] = [3, 7, 9, 11, 2, 0, 0, 0, 5, 8, 2, 0, 0, 0, 0, 0]
         let data = try Dataset(inputs: ids, sampleShape: [8], targets: [Float](repeating: 0, count: 32), targetWidth: 16)
