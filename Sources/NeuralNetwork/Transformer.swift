@@ -37,6 +37,9 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
     public var epsilon: Float
     /// The id that marks padding, when sequences in a batch are padded (BERT: 0).
     public var paddingID: Int?
+    /// Heads kept in each block after some were removed (Hugging Face's `pruned_heads`), each
+    /// still `features / heads` wide; nil: `heads` in every block. Only `bertEncoder` reads it.
+    public var layerHeads: [Int]?
 
     /// Creates a configuration.
     public init(vocabulary: Int, positions: Int, tokenTypes: Int = 0, features: Int, heads: Int, layers: Int,
@@ -57,6 +60,9 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
         }
         guard features % heads == 0 else {
             throw ModelError.sequenceInput(layer: "transformer", problem: "\(features) features do not split into \(heads) equal heads")
+        }
+        if let layerHeads, layerHeads.count != layers || layerHeads.contains(where: { !(1...heads).contains($0) }) {
+            throw ModelError.sequenceInput(layer: "transformer", problem: "heads per block \(layerHeads) are not \(layers) counts in 1...\(heads)")
         }
         guard GELU.Approximation(rawValue: activation) != nil else {
             throw ModelError.sequenceInput(layer: "transformer", problem: "activation '\(activation)' is neither 'none' nor 'tanh'")
@@ -99,12 +105,13 @@ extension Graph {
         let mask = try c.paddingID.map { try g.add(PaddingMask(name: "attention_mask", paddingID: $0), after: .input) }
         for i in 0..<c.layers {
             let p = "encoder.layer.\(i)."
-            let q = try dense(p + "attention.self.query", d, d, after: x)
-            let k = try dense(p + "attention.self.key", d, d, after: x)
-            let v = try dense(p + "attention.self.value", d, d, after: x)
-            var a = try g.add(SelfAttention(name: p + "attention.self", heads: c.heads, causal: c.causal),
+            let heads = c.layerHeads?[i] ?? c.heads, width = heads * (d / c.heads)
+            let q = try dense(p + "attention.self.query", d, width, after: x)
+            let k = try dense(p + "attention.self.key", d, width, after: x)
+            let v = try dense(p + "attention.self.value", d, width, after: x)
+            var a = try g.add(SelfAttention(name: p + "attention.self", heads: heads, causal: c.causal),
                               inputs: [q, k, v] + (mask.map { [$0] } ?? []))
-            a = try dense(p + "attention.output.dense", d, d, after: a)
+            a = try dense(p + "attention.output.dense", width, d, after: a)
             a = try g.add(Add(name: p + "attention.output.residual"), inputs: [a, x])
             x = try g.add(LayerNorm(name: p + "attention.output.LayerNorm", features: d, epsilon: c.epsilon), after: a)
             var h = try dense(p + "intermediate.dense", d, c.intermediate, after: x)

@@ -11,9 +11,9 @@ struct Compact: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a smaller dense model with the cut units removed (and BatchNorm folded).",
         discussion: """
-            A unit (neuron, filter, channel) is removed when it is exactly zero in every layer of its \
+            A unit (neuron, filter, channel, attention head) is removed when it is exactly zero in every layer of its \
             dependency group: its rows or filters, biases, and BatchNorm scale and shift, as a structured \
-            cut (`prune prune --granularity neuron|filter`) leaves it. The outputs do not change. The new \
+            cut (`prune prune --granularity neuron|filter|head`) leaves it. The outputs do not change. The new \
             file needs nothing from the old one.
             """)
 

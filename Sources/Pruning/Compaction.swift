@@ -22,6 +22,7 @@ extension Structured {
     public static func compact(_ model: Graph, foldBatchNorm: Bool = true) throws -> CompactionResult {
         var keepOut: [String: [Int]] = [:]          // producers and BatchNorms: kept units
         var keepIn: [String: [Int]] = [:]           // consumers: kept input positions
+        var heads: [String: Int] = [:]              // attention layers: heads kept
         var cuts: [GroupCut] = []
         for group in Dependencies.groups(model) where group.isPrunable {
             let removable = (0..<group.units).filter { isZero(unit: $0, of: group, in: model) }
@@ -36,12 +37,14 @@ extension Structured {
                 switch m.role {
                 case .producer, .normalization: keepOut[m.layer] = kept.flatMap { j in (j * m.block)..<((j + 1) * m.block) }
                 case .consumer: keepIn[m.layer] = kept.flatMap { j in (j * m.block)..<((j + 1) * m.block) }
+                case .attention: heads[m.layer] = kept.count
                 }
             }
         }
         var spec = model.spec
         for i in spec.nodes.indices {
             let name = spec.nodes[i].name
+            if let count = heads[name] { spec.nodes[i].layer.heads = count }
             if let out = keepOut[name] {
                 switch spec.nodes[i].layer.kind {
                 case .dense: spec.nodes[i].layer.outFeatures = out.count

@@ -13,16 +13,20 @@ public struct GroupMember: Equatable, Sendable, CustomStringConvertible {
         case consumer
         /// Normalizes the channel: entry j of a BatchNorm's scale, shift and statistics.
         case normalization
+        /// Splits the channel into attention heads: unit j is head j of a `SelfAttention`,
+        /// `block` features wide. It has no parameters; cutting heads lowers its head count.
+        case attention
     }
     /// The layer's name.
     public var layer: String
     /// How it is sliced.
     public var role: Role
     /// Entries per unit along the sliced axis: for a Dense consumer or a BatchNorm after a
-    /// Flatten of feature maps, H·W; 1 otherwise.
+    /// Flatten of feature maps, H·W; for every member of an attention-head group, the head's
+    /// width (a producer's rows, a consumer's columns); 1 otherwise.
     public var block: Int
 
-    public var description: String { role == .consumer && block > 1 ? "\(layer) (\(role), ×\(block))" : "\(layer) (\(role))" }
+    public var description: String { role != .normalization && block > 1 ? "\(layer) (\(role), ×\(block))" : "\(layer) (\(role))" }
 }
 
 /// A set of channels that must be removed together: unit j of every member goes, or none.
@@ -44,6 +48,8 @@ public struct DependencyGroup: Sendable, CustomStringConvertible {
     public var producers: [GroupMember] { members.filter { $0.role == .producer } }
     /// Whether units may be removed.
     public var isPrunable: Bool { unprunableReason == nil && !producers.isEmpty }
+    /// Whether the units are attention heads (the group has an `.attention` member).
+    public var isHeads: Bool { members.contains { $0.role == .attention } }
     /// The producers' names joined with `+` (`conv1+block1_conv2`).
     public var name: String { producers.map(\.layer).joined(separator: "+") }
 
@@ -62,7 +68,15 @@ public enum Dependencies {
     /// block of H·W features) and `GlobalAvgPool`; an `Add` merges its inputs' groups.
     /// `Sigmoid` maps a removed channel's zeros to 0.5, so its group is unprunable; so is
     /// every group around a layer kind the analysis does not know.
+    ///
+    /// A `SelfAttention` fed by three `Dense` projections (Q, K, V) that nothing else reads
+    /// turns their neurons into heads: unit j of the group is head j, the rows
+    /// `j·dₕ ..< (j+1)·dₕ` of Q, K and V, and the same columns of the layer that reads the
+    /// attention (the output projection). A fused QKV projection (GPT-2) is not split yet, so
+    /// its group is unprunable.
     public static func groups(_ model: Graph) -> [DependencyGroup] {
+        var readers = [Int](repeating: 0, count: model.nodes.count)
+        for node in model.nodes { for input in node.inputs where input.index >= 0 { readers[input.index] += 1 } }
         var spaces = Spaces()
         let inputSpace = spaces.make(units: model.inputShape.first ?? 1)
         spaces.block(inputSpace, "it carries the model's input")
@@ -90,6 +104,8 @@ public enum Dependencies {
                 spaces.add(GroupMember(layer: name, role: .consumer, block: 1), to: ins[0].space)
                 out = (spaces.make(units: conv.outChannels), 1)
                 spaces.add(GroupMember(layer: name, role: .producer, block: 1), to: out.space)
+            case let attention as SelfAttention:
+                out = spaces.heads(of: attention, inputs: node.inputs, spaces: ins, shapes: shapes, model: model, readers: readers)
             case is BatchNorm:
                 spaces.add(GroupMember(layer: name, role: .normalization, block: ins[0].block), to: ins[0].space)
                 out = ins[0]
@@ -123,6 +139,43 @@ public enum Dependencies {
         }
         if let last = outputs.last { spaces.block(last.space, "it carries the model's outputs") }
         return spaces.groups()
+    }
+}
+
+extension Spaces {
+    /// The head space of a `SelfAttention` node: its Q, K and V projections' neurons regrouped
+    /// by head, or a blocked space when the projections cannot be split by head.
+    mutating func heads(of attention: SelfAttention, inputs: [Graph.NodeID], spaces ins: [(space: Int, block: Int)],
+                        shapes: [[Int]], model: Graph, readers: [Int]) -> (space: Int, block: Int) {
+        let name = attention.name
+        let projections = inputs.count <= 2 ? 1 : 3
+        let width = projections == 1 ? shapes[0][1] / 3 : shapes[0][1]
+        let headWidth = width / max(attention.heads, 1)
+        var reason: String? = projections == 1
+            ? "layer '\(name)' reads Q, K and V from one fused projection, which head pruning does not split yet" : nil
+        var layers: [String] = []
+        for (input, source) in zip(inputs.prefix(projections), ins) where reason == nil {
+            let node = input.index >= 0 ? model.nodes[input.index] : nil
+            guard let node, node.module is Dense, readers[input.index] == 1, source.block == 1,
+                  members[find(source.space)].count == 1, !layers.contains(node.module.name) else {
+                reason = "layer '\(name)' reads a Q, K or V that is not a Dense projection read by it alone"
+                continue
+            }
+            layers.append(node.module.name)
+        }
+        if let reason {
+            for source in ins.prefix(projections) { block(source.space, reason) }
+            let out = make(units: width)
+            block(out, reason)
+            return (out, 1)
+        }
+        let heads = make(units: attention.heads)
+        for (layer, source) in zip(layers, ins) {
+            members[find(source.space)].removeAll()   // the neurons now belong to the heads
+            add(GroupMember(layer: layer, role: .producer, block: headWidth), to: heads)
+        }
+        add(GroupMember(layer: name, role: .attention, block: headWidth), to: heads)
+        return (heads, headWidth)
     }
 }
 

@@ -11,6 +11,9 @@ public enum Granularity: Equatable, Sendable, CustomStringConvertible {
     case neuron
     /// Whole filters: output channels of a convolution weight `[Cout, C, K, K]`.
     case filter
+    /// Whole attention heads: a head's rows of the Q, K and V projections and its columns of
+    /// the output projection (BERT-style attention with separate projections).
+    case head
 
     public var description: String {
         switch self {
@@ -18,6 +21,7 @@ public enum Granularity: Equatable, Sendable, CustomStringConvertible {
         case let .nOfM(n, m): return "\(n):\(m)"
         case .neuron: return "neuron"
         case .filter: return "filter"
+        case .head: return "head"
         }
     }
 
@@ -27,6 +31,7 @@ public enum Granularity: Equatable, Sendable, CustomStringConvertible {
         case "weight": self = .weight
         case "neuron": self = .neuron
         case "filter", "channel": self = .filter
+        case "head", "heads": self = .head
         default:
             let parts = text.split(separator: ":").compactMap { Int($0) }
             guard parts.count == 2, parts[0] >= 0, parts[1] >= 1, parts[0] <= parts[1] else { return nil }
@@ -35,7 +40,7 @@ public enum Granularity: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Whether units are whole slices along the first axis (rows or filters).
-    public var isStructured: Bool { self == .neuron || self == .filter }
+    public var isStructured: Bool { self == .neuron || self == .filter || self == .head }
 }
 
 /// Where units compete.

@@ -26,8 +26,8 @@ public struct StructuredPlan {
     public var parameters: [String]
     /// Patterns of producer weights whose groups are left alone.
     public var excluding: [String]
-    /// `.neuron`: only groups produced by dense layers; `.filter`: only by convolutions;
-    /// nil: both.
+    /// `.neuron`: only groups of neurons produced by dense layers; `.filter`: only by
+    /// convolutions; `.head`: only attention heads; nil: all of them.
     public var unit: Granularity?
 
     /// Creates a plan.
@@ -46,8 +46,9 @@ public struct StructuredPlan {
         return group.producers.contains { p in
             let module = model.module(named: p.layer)
             let kindFits = switch unit {
-            case .neuron?: module is Dense
+            case .neuron?: module is Dense && !group.isHeads
             case .filter?: module is Conv2D
+            case .head?: group.isHeads
             default: true
             }
             return kindFits && parameters.contains { matches("\(p.layer).weight", pattern: $0) }

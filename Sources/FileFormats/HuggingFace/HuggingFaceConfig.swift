@@ -37,6 +37,24 @@ public struct HuggingFaceConfig {
         return value
     }
 
+    /// Heads kept per block under `pruned_heads` (`{"0": [1, 5], …}`: block → removed heads),
+    /// or nil when no head was removed.
+    /// - Throws: `FormatError` when the field is not such a map, names a block or head out of
+    ///   range, or removes every head of a block.
+    public func keptHeads(layers: Int, heads: Int) throws -> [Int]? {
+        guard has("pruned_heads") else { return nil }
+        let problem = FormatError(path: path, .configField(field: "pruned_heads", problem: "must map blocks 0..<\(layers) to lists of heads 0..<\(heads), keeping at least one, got \(describe(fields["pruned_heads"]))"))
+        guard let map = fields["pruned_heads"] as? [String: Any] else { throw problem }
+        var kept = [Int](repeating: heads, count: layers)
+        for (key, value) in map {
+            guard let block = Int(key), (0..<layers).contains(block), let list = value as? [NSNumber] else { throw problem }
+            let removed = Set(list.map(\.intValue))
+            guard removed.allSatisfy({ (0..<heads).contains($0) }), removed.count < heads else { throw problem }
+            kept[block] = heads - removed.count
+        }
+        return kept.allSatisfy { $0 == heads } ? nil : kept
+    }
+
     /// The positive number at `field`; `fallback` when absent.
     public func number(_ field: String, fallback: Double) throws -> Double {
         guard has(field) else { return fallback }
@@ -111,5 +129,6 @@ extension TransformerConfiguration {
                   normalization: .post, causal: false, activation: activation == "gelu" ? .none : .tanh,
                   epsilon: Float(try config.number("layer_norm_eps", fallback: 1e-12)),
                   paddingID: try config.integer("pad_token_id", in: 0...(1 << 20), fallback: 0))
+        layerHeads = try config.keptHeads(layers: layers, heads: heads)
     }
 }

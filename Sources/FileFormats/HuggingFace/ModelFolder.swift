@@ -93,6 +93,7 @@ public enum ModelFolder {
             fields["format"] = "pt"   // transformers refuses safetensors without it
             do {
                 if type == "bert" {
+                    try recordHeads(of: model, inConfigAt: file("config.json", in: staging))
                     try saveEncoder(model, to: file("model.safetensors", in: staging), metadata: fields,
                                     pooler: file("model.safetensors", in: source))
                     _ = try BertCheckpoint.read(folder: staging)   // what transformers will find
@@ -102,13 +103,32 @@ public enum ModelFolder {
                     _ = try GPT2Checkpoint.read(folder: staging)
                 }
             } catch let error as FormatError {
-                throw FormatError(path: folder, .other("the model does not fit its folder's config.json (\(error)); a compacted model is saved as a .safetensors file"))
+                throw FormatError(path: folder, .other("the model does not fit its folder's config.json (\(error)); a model compacted beyond removed attention heads (a block with fewer feed-forward neurons) is saved as a .safetensors file"))
             }
             try replace(destination, with: staging)
         } catch {
             try? fileManager.removeItem(atPath: staging)
             throw error
         }
+    }
+
+    /// Sets `pruned_heads` in a staged `config.json` to the heads the encoder no longer has
+    /// (a head-compacted model: fewer heads in some block than `num_attention_heads`), so that
+    /// transformers shrinks those blocks before it loads the weights. transformers needs only
+    /// how many heads each block lost; the indices written are the last ones of the block.
+    static func recordHeads(of model: Graph, inConfigAt path: String) throws {
+        let config = try HuggingFaceConfig(path: path)
+        let heads = try config.integer("num_attention_heads", in: 1...4096)
+        let kept = model.nodes.compactMap { ($0.module as? SelfAttention)?.heads }
+        guard kept.contains(where: { $0 != heads }) || config.has("pruned_heads") else { return }
+        let url = URL(fileURLWithPath: path)
+        guard var object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] else {
+            throw FormatError(path: path, .corrupt(what: "not a JSON object"))
+        }
+        var pruned: [String: [Int]] = [:]
+        for (block, count) in kept.enumerated() where count < heads { pruned[String(block)] = Array(count..<heads) }
+        object["pruned_heads"] = pruned.isEmpty ? nil : pruned
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]).write(to: url)
     }
 
     /// The names of BertModel's classification pooler, which sentence embeddings do not use.

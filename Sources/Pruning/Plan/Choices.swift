@@ -6,9 +6,9 @@ import NeuralNetwork
 
 extension Granularity: Codable {
     /// The valid spellings, for messages.
-    public static let validNames = "weight, neuron, filter (or channel) or N:M with 0 ≤ N ≤ M (e.g. 2:4)"
+    public static let validNames = "weight, neuron, filter (or channel), head or N:M with 0 ≤ N ≤ M (e.g. 2:4)"
 
-    /// Decodes `weight`, `neuron`, `filter`, `channel` or `N:M`; anything else is an error
+    /// Decodes `weight`, `neuron`, `filter`, `channel`, `head` or `N:M`; anything else is an error
     /// listing the valid spellings.
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()

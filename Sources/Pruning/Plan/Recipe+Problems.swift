@@ -73,7 +73,7 @@ extension Recipe {
         check(criterion != .movement || schedule.constant.map { ($0.startEpoch ?? 0) > 0 } ?? true, "prune.criterion",
               "movement has nothing to rank before training: use constant start_epoch ≥ 1, agp, iterative or one_shot")
         check(!criterion.isStructuredOnly || granularity.isStructured,
-              "prune.criterion", "\(criterion.rawValue) ranks whole units: use granularity filter, channel or neuron")
+              "prune.criterion", "\(criterion.rawValue) ranks whole units: use granularity filter, channel, neuron or head")
         if let allocation = p.allocation {
             check(granularity == .weight, "prune.allocation", "\(allocation.rawValue) shares a sparsity among weight tensors: use granularity weight")
             check(p.threshold.sparsity != nil || p.threshold.auto != nil, "prune.allocation", "shares a sparsity target: give threshold.sparsity or threshold.auto")
