@@ -31,7 +31,7 @@ struct PruneModel: ParsableCommand {
     @Option(help: "Unit: weight, neuron, filter, head (attention heads of BERT-style encoders), or N:M (e.g. 2:4).")
     var granularity: Granularity = Recipe.Defaults.granularity
 
-    @Option(help: "Where units compete: layer, global, or row (each output row on its own, as Wanda compares) (default: global for weights, row for --criterion wanda, layer for --criterion sparsegpt and for neurons, filters and heads).")
+    @Option(help: "Where units compete: layer, global, or row (each output row on its own, as Wanda compares) (default: global for weights, row for --criterion wanda and sparsegpt, layer for neurons, filters and heads).")
     var scope: Scope?
 
     @Option(help: ArgumentHelp("With --criterion wanda or sparsegpt: unlabeled samples to measure layer inputs on, in file order (sentences, one per line, for a model folder; any data file otherwise). Default: the training split.", valueName: "file"))

@@ -118,6 +118,31 @@ struct ReconstructionTests {
         #expect([0, 9, 17].allSatisfy { mask.scalars[$0] == 0 && weight.scalars[$0] == 0 })
     }
 
+    @Test("row fractions cut the same count in every row of every block, the row's least salient first")
+    func rowFraction() throws {
+        let (_, h) = Self.gram(rows: 48, width: 12, seed: 10)
+        var damped = h
+        for j in 0..<12 { damped[j * 12 + j] += 0.01 }
+        let u = try #require(BLAS.inverseCholeskyFactor(damped, n: 12)).map { Float($0) }
+        // Row 0 is ten times larger than the others: a layer-wide choice spares it, a per-row one does not.
+        var w = randomTensor([5, 12], seed: 11)
+        for j in 0..<12 { w.scalars[j] *= 10 }
+        for block in [6, 12] {
+            var weight = w, mask = Tensor(shape: [5, 12], repeating: 1)
+            sparseGPTSweep(weight: &weight, mask: &mask, factor: u, pattern: .rowFraction(0.5), blockSize: block)
+            for r in 0..<5 {
+                for start in stride(from: 0, to: 12, by: block) {
+                    let cut = (start..<(start + block)).filter { mask.scalars[r * 12 + $0] == 0 }
+                    #expect(cut.count == block / 2, "row \(r), block at \(start)")
+                    #expect(cut.allSatisfy { weight.scalars[r * 12 + $0] == 0 })
+                }
+            }
+        }
+        var layerWide = w, mask = Tensor(shape: [5, 12], repeating: 1)
+        sparseGPTSweep(weight: &layerWide, mask: &mask, factor: u, pattern: .fraction(0.5))
+        #expect(mask.scalars[0..<12].filter { $0 == 0 }.count < 6)
+    }
+
     @Test("least-squares weights solve Ŵ·(XᵀX + λI) = W·(X_dᵀX + λI)")
     func leastSquares() throws {
         let (x, h) = Self.gram(rows: 50, width: 5, seed: 10)

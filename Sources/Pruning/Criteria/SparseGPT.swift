@@ -9,7 +9,9 @@ import TensorCore
 /// `(XᵀX + λI)⁻¹` of the layer's inputs (`λ`: `dampening` times the mean of its diagonal)
 /// taken through its Cholesky factor from LAPACK, columns swept in blocks of `blockSize` with
 /// lazy updates, and the weights to remove chosen per block by `w² / [H⁻¹]_jj²`
-/// (`sparseGPTSweep`). N:M patterns are chosen group by group as the sweep reaches them.
+/// (`sparseGPTSweep`): over all rows of the block (scope `layer`, the paper's choice) or
+/// within each row (scope `row`, each output keeping the same share). N:M patterns are chosen
+/// group by group as the sweep reaches them.
 ///
 /// Sequential, as the paper runs it (`LayerwiseCriterion`): each layer is measured on the
 /// outputs of the layers before it as already cut and updated, and fitted to the outputs the
@@ -52,9 +54,8 @@ public struct SparseGPT: LayerwiseCriterion {
         guard var hessian = inputs.gram, weight.value.rank == 2 else {
             throw PruningError.criterion(name: name, problem: "'\(path)' needs the Gram matrix of its inputs and a [out, in] weight")
         }
-        guard scope != .row else {
-            throw PruningError.field("prune.scope", "row keeps the same count in every output row; sparsegpt chooses its cuts per block of columns: use scope layer")
-        }
+        var pattern = pattern
+        if scope == .row, case let .fraction(f) = pattern { pattern = .rowFraction(f) }
         let width = weight.value.shape[1]
         var value = weight.value
         // A feature that is zero on every calibration row tells nothing: its weights go first.

@@ -45,7 +45,7 @@ public struct Wanda: LayerwiseCriterion {
         switch pattern {
         case let .keep(n, m):
             mask.zeroSlices(where: Pruner.cutNOfM(scores.scalars, n: n, m: m))
-        case let .fraction(s) where scope == .row:
+        case let .fraction(s) where scope == .row, let .rowFraction(s):
             cutLowestInEachRow(scores, fraction: s, mask: &mask)
         case let .fraction(s):
             let rule = LowestSelection(lowest: Int((s * Double(scores.count)).rounded()), of: [scores])

@@ -79,8 +79,6 @@ extension Recipe {
             check(p.threshold.sparsity != nil || p.threshold.auto != nil, "prune.allocation", "shares a sparsity target: give threshold.sparsity or threshold.auto")
             check(criterion != .auto, "prune.allocation", "is chosen by criterion auto together with the criterion: leave it out")
         }
-        check(criterion != .sparsegpt || p.scope != .row, "prune.scope",
-              "row keeps the same count in every output row; sparsegpt chooses its cuts per block of columns: use layer")
         if let calibration = p.calibration {
             check(criterion == .wanda || criterion == .sparsegpt, "prune.calibration",
                   "feeds the layer-wise criteria wanda and sparsegpt; the criterion is \(criterion.rawValue)")

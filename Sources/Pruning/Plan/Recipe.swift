@@ -94,11 +94,13 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// of 2,048 tokens; 256 sentences are what issue #16's MiniLM protocol calibrates on).
         public static let calibrationSamples = 256
 
-        /// The scope a plan gets without one: `layer` for structured cuts and SparseGPT, `row`
-        /// for Wanda (weight granularity), `global` otherwise.
+        /// The scope a plan gets without one: `layer` for structured cuts, `row` for Wanda and
+        /// SparseGPT (weight granularity), `global` otherwise. SparseGPT's own choice per block
+        /// over all rows (scope `layer`) lost to per-row on both of issue #16's models
+        /// (docs/RESULTS.md): gpt-tiny at 50% 2.8956 against 2.5180 bits, MiniLM 0.612 against 0.614.
         public static func scope(granularity: Granularity, criterion: CriterionName?) -> Scope {
-            if granularity.isStructured || criterion == .sparsegpt { return .layer }
-            return criterion == .wanda && granularity == .weight ? .row : .global
+            if granularity.isStructured { return .layer }
+            return (criterion == .wanda || criterion == .sparsegpt) && granularity == .weight ? .row : .global
         }
         /// Training steps between checkpoints (every phase's steps count).
         public static let checkpointEverySteps = 1000
@@ -261,7 +263,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var calibration: Calibration?
 
         /// Creates a pruning plan; absent fields take `Recipe.Defaults` (scope: global for
-        /// weights and N:M groups, layer for neurons and filters).
+        /// weights and N:M groups, row for wanda and sparsegpt, layer for neurons, filters and heads).
         public init(criterion: CriterionName? = nil, granularity: Granularity? = nil, scope: Scope? = nil,
                     allocation: Allocation? = nil, objective: Objective? = nil, parameters: [String]? = nil, exclude: [String]? = nil,
                     threshold: ThresholdSpec = ThresholdSpec(), schedule: ScheduleSpec? = nil, prepare: Prepare? = nil,

@@ -3,6 +3,9 @@ public enum ReconstructionPattern: Equatable, Sendable {
     /// `fraction` of the weights, chosen per block of columns over all rows together (the
     /// paper's adaptive mask selection).
     case fraction(Double)
+    /// `fraction` of each row's weights in every block of columns: every output row loses the
+    /// same share (Wanda's per-output comparison, applied to SparseGPT's saliency).
+    case rowFraction(Double)
     /// `keep` of every `of` consecutive weights of a row, chosen as the sweep reaches them.
     case keep(Int, of: Int)
 }
@@ -147,6 +150,14 @@ public func sparseGPTSweep(weight: inout Tensor, mask: inout Tensor, factor: [Fl
                         if scores[i] == pivot { ties -= 1 }
                         cut[i] = true
                     }
+                }
+            }
+            if case let .rowFraction(f) = pattern {
+                let k = min(Int((f * Double(b)).rounded()), b)
+                for r in 0..<rows where k > 0 {
+                    for j in 0..<b { saliency[j] = score(r, j) }
+                    let order = (0..<b).sorted { a, c in saliency[a] != saliency[c] ? saliency[a] < saliency[c] : a < c }
+                    for j in order.prefix(k) { cut[r * b + j] = true }
                 }
             }
             for j in 0..<b {
