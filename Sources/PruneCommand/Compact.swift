@@ -25,7 +25,7 @@ struct Compact: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Fold each BatchNorm into the convolution or dense layer before it.")
     var foldBatchNorm = true
 
-    @Option(help: "Also compare the two models' outputs on this many test images (0: skip).")
+    @Option(help: "Also compare the two models' outputs on this many test samples (0: skip): images, or sentences of a .txt --data for a sentence-encoder folder.")
     var check: Int = 256
 
     @Flag(help: "Also time both models' inference at batch 1 and 256, side by side.")
@@ -39,12 +39,21 @@ struct Compact: ParsableCommand {
         try validateOutputPath(out, option: "--out")
     }
 
+    /// The test split to compare and time on: for a sentence-encoder folder and a `.txt` file,
+    /// its sentences (held out as `prune prune` holds them out), else `--data` as for any model.
+    func checkData() throws -> Dataset {
+        if ModelFolder.isFolder(source.modelPath), dataOptions.data.lowercased().hasSuffix(".txt") {
+            return try LabeledData(sentencesAt: dataOptions.data, for: SentenceEmbedder(folder: source.modelPath)).test
+        }
+        return try dataOptions.test()
+    }
+
     func run() throws {
         let loaded = try ModelFile.load(source.modelPath)
         let result = try Structured.compact(loaded.model, foldBatchNorm: foldBatchNorm)
         var difference: Float?
         if check > 0 {
-            let test = try dataOptions.test()
+            let test = try checkData()
             try Trainer.check(test, fits: loaded.model)
             let x = test.batch(Array(0..<min(check, test.count))[...]).inputs
             let a = loaded.model.forward(x, training: false), b = result.model.forward(x, training: false)
@@ -58,7 +67,7 @@ struct Compact: ParsableCommand {
         var latency: [LatencyPair] = []
         var layerMs: (before: [String: Double], after: [String: Double]) = ([:], [:])
         if bench {
-            let test = try dataOptions.test()
+            let test = try checkData()
             for batch in [1, 256] {
                 let x = test.batch(Array((0..<batch).map { $0 % test.count })[...]).inputs
                 let (a, b) = timeSideBySide(loaded.model, result.model, x)
@@ -96,7 +105,7 @@ struct Compact: ParsableCommand {
                      grouped(before.flops), grouped(after.flops), 100 * Double(after.flops) / Double(max(before.flops, 1)),
                      grouped(summary.bytesBefore), grouped(summary.bytesAfter)))
         if !result.foldedBatchNorms.isEmpty { print("folded BatchNorm: \(result.foldedBatchNorms.joined(separator: ", "))") }
-        if let difference { print(String(format: "largest output difference on %d test images: %.2e", min(check, 10_000), difference)) }
+        if let difference { print(String(format: "largest output difference on %d test samples: %.2e", min(check, 10_000), difference)) }
         for l in latency {
             print(String(format: "batch %d: %.4f ms → %.4f ms (%.2f× faster; medians, timed in turns)", l.batch, l.beforeMs, l.afterMs, l.speedup))
         }

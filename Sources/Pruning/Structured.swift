@@ -7,7 +7,8 @@ public struct StructuredPlan {
     /// Scores units. A `UnitCriterion` scores a group's units itself (BatchNorm scales,
     /// APoZ); otherwise a unit's score is the mean, over the group's producers, of the mean
     /// score of the unit's row or filter (so `Magnitude` ranks by mean |w| — the L1 norm
-    /// over fan-in — and `SquaredMagnitude` by mean w²). Means keep groups with several
+    /// over fan-in — and `SquaredMagnitude` by mean w²); an attention head also averages in
+    /// its columns of the output projection. Means keep groups with several
     /// producers (residual) and layers of different fan-in comparable in global scope.
     public var criterion: Criterion
     /// How many units to cut: a fraction of units (in each group with layer scope, over
@@ -178,10 +179,15 @@ public enum Structured {
             return scores
         }
         var scores = [Float](repeating: 0, count: group.units)
-        for m in group.producers {
+        // A head also counts its columns of the output projection: the only weights through
+        // which it reaches the model, and where Wanda's input norms (of each head's output)
+        // tell heads apart.
+        let members = group.producers + (group.isHeads ? group.members.filter { $0.role == .consumer } : [])
+        for m in members {
             guard let weight = model.parameter(at: "\(m.layer).weight") else { continue }
-            let means = plan.criterion.scores(for: weight, path: "\(m.layer).weight").sliceMeans(count: group.units)
-            for j in scores.indices { scores[j] += means[j] / Float(group.producers.count) }
+            let scored = plan.criterion.scores(for: weight, path: "\(m.layer).weight")
+            let means = m.role == .consumer ? scored.columnBlockMeans(count: group.units) : scored.sliceMeans(count: group.units)
+            for j in scores.indices { scores[j] += means[j] / Float(members.count) }
         }
         return scores
     }

@@ -62,11 +62,16 @@ struct HeadPruningTests {
             let p = "encoder.layer.\(block).attention."
             let query = try #require(model.parameter(at: p + "self.query.weight"))
             let mask = try #require(query.mask)
-            // Heads ranked by the mean |w| of their Q, K and V rows: the two lowest go.
+            // Heads ranked by the mean |w| of their Q, K and V rows and their output-projection
+            // columns: the two lowest go.
             var means = [Float](repeating: 0, count: 4)
             for layer in ["query", "key", "value"] {
                 let w = try #require(model.parameter(at: p + "self.\(layer).weight")).value.scalars
-                for h in 0..<4 { means[h] += w[(h * 64)..<((h + 1) * 64)].reduce(0) { $0 + abs($1) } / 64 / 3 }
+                for h in 0..<4 { means[h] += w[(h * 64)..<((h + 1) * 64)].reduce(0) { $0 + abs($1) } / 64 / 4 }
+            }
+            let o = try #require(model.parameter(at: p + "output.dense.weight")).value.scalars   // [16, 16]
+            for h in 0..<4 {
+                means[h] += (0..<16).reduce(0) { sum, r in sum + (0..<4).reduce(0) { $0 + abs(o[r * 16 + h * 4 + $1]) } } / 64 / 4
             }
             let cut = Set((0..<4).sorted { means[$0] < means[$1] }.prefix(2))
             for h in 0..<4 {

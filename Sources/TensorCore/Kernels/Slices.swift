@@ -41,6 +41,20 @@ extension Tensor {
         }
     }
 
+    /// The mean of each of `blocks` equal blocks of consecutive columns of a `[rows, columns]`
+    /// tensor, over every row (a consumer's share of each unit it reads).
+    /// - Precondition: rank 2; `blocks` divides the columns.
+    public func columnBlockMeans(count blocks: Int) -> [Float] {
+        precondition(rank == 2 && blocks > 0 && shape[1] % blocks == 0, "\(blocks) column blocks do not divide a tensor of shape \(shape)")
+        let (rows, columns) = (shape[0], shape[1])
+        let width = columns / blocks
+        return withUnsafeBufferPointer { b in
+            var sums = [Float](repeating: 0, count: blocks)
+            for r in 0..<rows { for c in 0..<columns { sums[c / width] += b[r * columns + c] } }
+            return sums.map { $0 / Float(rows * width) }
+        }
+    }
+
     /// The number of zero entries in each of `slices` consecutive slices of the flat scalars.
     /// - Precondition: `slices` divides `count`.
     public func zeroEntriesPerSlice(count slices: Int) -> [Int] {
