@@ -1,4 +1,5 @@
 import ArgumentParser
+import FileFormats
 import Foundation
 import NeuralNetwork
 import Pruning
@@ -34,7 +35,7 @@ struct PruneModel: ParsableCommand {
     @Option(help: "Where units compete: layer, global, or row (each output row on its own, as Wanda compares) (default: global for weights, row for --criterion wanda and sparsegpt, layer for neurons, filters and heads).")
     var scope: Scope?
 
-    @Option(help: ArgumentHelp("With --criterion wanda or sparsegpt: unlabeled samples to measure layer inputs on, in file order (sentences, one per line, for a model folder; any data file otherwise). Default: the training split.", valueName: "file"))
+    @Option(help: ArgumentHelp("With --criterion wanda or sparsegpt: unlabeled samples to measure layer inputs on, in file order (sentences, one per line, for a model folder; any data file otherwise). Default: the training split. For a model folder without --data, the sentences are also the data the cut is evaluated on.", valueName: "file"))
     var calibration: String?
 
     @Option(help: "With --calibration: how many of its samples to measure on.")
@@ -94,9 +95,17 @@ struct PruneModel: ParsableCommand {
 
     @OptionGroup var reportFlag: ReportFlag
 
+    /// `--data`; for a model folder without it, the `--calibration` sentences (Fashion-MNIST,
+    /// the default, cannot feed a sentence encoder).
+    var data: String {
+        if dataOptions.data == DatasetFolder.defaultPath, ModelFolder.isFolder(source.modelPath),
+           let calibration, calibration.lowercased().hasSuffix(".txt") { return calibration }
+        return dataOptions.data
+    }
+
     /// The plan these options describe.
     var recipe: Recipe {
-        Recipe(model: source.modelPath, data: dataOptions.data, classes: dataOptions.classes, seed: seed, validationSplit: validationSplit,
+        Recipe(model: source.modelPath, data: data, classes: dataOptions.classes, seed: seed, validationSplit: validationSplit,
                prune: Recipe.Prune(criterion: criterion, granularity: granularity, scope: scope, allocation: allocation,
                                    objective: objective == .parameters ? nil : objective, parameters: parameters,
                                    exclude: exclude, threshold: Recipe.ThresholdSpec(sparsity: sparsity, value: threshold),

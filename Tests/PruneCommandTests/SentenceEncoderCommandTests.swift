@@ -52,6 +52,31 @@ struct SentenceEncoderCommandTests {
         #expect(info.status == 0, "\(info)")
     }
 
+    @Test("half the heads cut by Wanda from calibration sentences alone, compacted (outputs kept ≤ 1e-5), embedded from the smaller folder")
+    func heads() throws {
+        try #require(FileManager.default.fileExists(atPath: "\(miniLMFolder)/model.safetensors"), "run `make models`")
+        let work = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let sentences = work.appendingPathComponent("sentences.txt").path
+        try fortuneLines(64).write(toFile: sentences, atomically: true, encoding: .utf8)
+        let cut = work.appendingPathComponent("half-heads").path, small = work.appendingPathComponent("small").path
+        let result = try prune("prune", miniLMFolder, "--granularity", "head", "--criterion", "wanda", "--calibration", sentences,
+                               "--sparsity", "0.5", "--out", cut, "--json", "--no-report")
+        #expect(result.status == 0, "\(result)")
+        let compact = try prune("compact", cut, "--out", small, "--data", sentences, "--check", "12", "--json")
+        #expect(compact.status == 0, "\(compact)")
+        let json = try singleJSONObject(compact.stdout)
+        let groups = try #require(json["groups"] as? [[String: Any]], "\(json)")
+        let heads = groups.filter { ($0["group"] as? String)?.hasSuffix("attention.self.value") == true }
+        #expect(heads.count == 6 && heads.allSatisfy { $0["units"] as? Int == 12 && $0["kept"] as? Int == 6 }, "\(groups)")
+        let difference = try #require(json["maxAbsDifference"] as? Double, "\(json)")
+        #expect(difference <= 1e-5)
+        let config = try String(contentsOfFile: "\(small)/config.json", encoding: .utf8)
+        #expect(config.contains("pruned_heads"))
+        let embed = try prune("embed", small, "--input", sentences, "--out", work.appendingPathComponent("e.npy").path, "--json")
+        #expect(embed.status == 0, "\(embed)")
+    }
+
     @Test("a text file of sentences with a model that is not a folder is refused, naming the file")
     func sentencesNeedAFolder() throws {
         let work = try temporaryFolder()
