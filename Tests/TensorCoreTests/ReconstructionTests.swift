@@ -13,6 +13,14 @@ struct ReconstructionTests {
         return (x, h)
     }
 
+    /// `gram`'s `XᵀX` and the factor `U` of `(XᵀX + 0.01·I)⁻¹`, in Float.
+    static func dampedFactor(rows: Int, width: Int, seed: UInt64) throws -> ([Double], [Float]) {
+        let (_, h) = gram(rows: rows, width: width, seed: seed)
+        var damped = h
+        for j in 0..<width { damped[j * width + j] += 0.01 }
+        return (h, try #require(BLAS.inverseCholeskyFactor(damped, n: width)).map { Float($0) })
+    }
+
     /// `Σ_r Δ_r·H·Δ_rᵀ`: the squared change of the layer's outputs over the rows behind `h`.
     static func error(_ before: Tensor, _ after: Tensor, _ h: [Double]) -> Double {
         let width = before.shape[1]
@@ -79,10 +87,7 @@ struct ReconstructionTests {
 
     @Test("N:M keeps exactly N of every group; lazy batches give the same weights for any block size")
     func nOfM() throws {
-        let (_, h) = Self.gram(rows: 64, width: 16, seed: 6)
-        var damped = h
-        for j in 0..<16 { damped[j * 16 + j] += 0.01 }
-        let u = try #require(BLAS.inverseCholeskyFactor(damped, n: 16)).map { Float($0) }
+        let (h, u) = try Self.dampedFactor(rows: 64, width: 16, seed: 6)
         let w = randomTensor([4, 16], seed: 7)
         var results: [Tensor] = []
         for block in [4, 6, 16, 128] {
@@ -120,10 +125,7 @@ struct ReconstructionTests {
 
     @Test("row fractions cut the same count in every row of every block, the row's least salient first")
     func rowFraction() throws {
-        let (_, h) = Self.gram(rows: 48, width: 12, seed: 10)
-        var damped = h
-        for j in 0..<12 { damped[j * 12 + j] += 0.01 }
-        let u = try #require(BLAS.inverseCholeskyFactor(damped, n: 12)).map { Float($0) }
+        let (_, u) = try Self.dampedFactor(rows: 48, width: 12, seed: 10)
         // Row 0 is ten times larger than the others: a layer-wide choice spares it, a per-row one does not.
         var w = randomTensor([5, 12], seed: 11)
         for j in 0..<12 { w.scalars[j] *= 10 }

@@ -158,6 +158,22 @@ extension Pruner {
         return PruningResult(parameters: report, seconds: (ContinuousClock.now - start).seconds, scoringSeconds: measured)
     }
 
+    /// Every layer's input statistics over the calibration samples `method` takes of `data`,
+    /// by layer name, measured on `model` as it is: nothing is cut (Wanda's one-shot norms).
+    static func layerInputs(_ model: Graph, method: LayerwiseCriterion, data: Dataset) throws -> [String: LayerInputs] {
+        var layers: [Int: CalibratedLayer] = [:], readers: [Int: Int] = [:]
+        for (i, node) in model.nodes.enumerated() {
+            guard let layer = CalibratedLayer(node.module, node: i, source: node.inputs[0].index) else { continue }
+            layers[i] = layer
+            readers[layer.key, default: 0] += 1
+        }
+        var result: [String: LayerInputs] = [:]
+        _ = try measureLayers(model, layers: layers, readers: readers, method: method, data: data) { i, inputs in
+            result[layers[i]!.name] = inputs
+        }
+        return result
+    }
+
     /// `W·v` for a `[out, in]` weight, in Double.
     private static func rowDots(_ weight: Tensor, _ v: [Double]) -> [Double] {
         let width = v.count

@@ -54,7 +54,8 @@ public struct Wanda: LayerwiseCriterion {
         weight.mask = mask
     }
 
-    /// The scores `|W_ij|·‖X_j‖₂` of every `Dense` weight, all measured on `model` as it is
+    /// The scores `|W_ij|·‖X_j‖₂` of every `Dense` weight (and convolution, `X_j` its patch
+    /// features), all measured on `model` as it is
     /// (for plans the sequential cut does not fit); other parameters score by magnitude.
     public func oneShot(for model: Graph, on data: Dataset) throws -> Criterion {
         let norms = try Self.inputNorms(of: model, on: data, samples: samples, batchSize: batchSize)
@@ -66,45 +67,14 @@ public struct Wanda: LayerwiseCriterion {
         return PrecomputedScores(name: name, scores: scores)
     }
 
-    /// `‖X_j‖₂` of every input feature `j` of every `Dense` layer (by layer name) over the
-    /// first `samples` samples of `data`, run `batchSize` at a time in evaluation mode.
+    /// `‖X_j‖₂` of every input feature `j` of every `Dense` layer (and of every convolution
+    /// without groups, over its input patches), by layer name, over the first `samples`
+    /// samples of `data`, run `batchSize` at a time in evaluation mode through the layer-wise
+    /// pass (`Pruner.layerInputs`), nothing cut.
     /// - Throws: `TrainingError` when the data does not fit the model; `PruningError` for fewer
     ///   than one sample, or an input that is not finite.
     public static func inputNorms(of model: Graph, on data: Dataset, samples: Int, batchSize: Int = 32) throws -> [String: [Float]] {
-        try Trainer.check(data, fits: model)
-        let total = min(samples, data.count)
-        guard total >= 1, batchSize >= 1 else {
-            throw PruningError.criterion(name: "wanda", problem: "needs at least one calibration sample, got \(total) (batch size \(batchSize))")
-        }
-        // The Dense layers each node's output feeds (-1: the model's input).
-        var readers: [Int: [(node: Int, layer: Dense)]] = [:]
-        for (i, node) in model.nodes.enumerated() {
-            guard let dense = node.module as? Dense, let source = node.inputs.first else { continue }
-            readers[source.index < 0 ? -1 : source.index, default: []].append((i, dense))
-        }
-        let padding = model.nodes.lazy.compactMap { $0.module as? PaddingMask }.first?.paddingID
-        var sums: [String: [Double]] = [:]
-        for lo in stride(from: 0, to: total, by: batchSize) {
-            let ids = data.batch(lo..<min(lo + batchSize, total)).inputs
-            // The padding tokens of a token-level input (one row per id), when the model marks padding.
-            let padded = padding.flatMap { pad in model.takesSequences ? ids.scalars.map { $0 == Float(pad) } : nil }
-            func accumulate(_ x: Tensor, into layer: Dense) {
-                let width = layer.inFeatures
-                let part = columnSquareSums(x, columns: width, skipping: padded?.count == x.count / width ? padded : nil)
-                sums[layer.name] = zip(sums[layer.name] ?? [Double](repeating: 0, count: width), part).map { $0 + $1 }
-            }
-            for (_, layer) in readers[-1] ?? [] { accumulate(ids, into: layer) }
-            _ = model.forward(ids, training: false) { i, output in
-                for (_, layer) in readers[i] ?? [] { accumulate(output, into: layer) }
-            }
-        }
-        var norms: [String: [Float]] = [:]
-        for (layer, sum) in sums {
-            guard sum.allSatisfy(\.isFinite) else {
-                throw PruningError.criterion(name: "wanda", problem: "the input of layer '\(layer)' is not finite on the calibration data: the model has diverged")
-            }
-            norms[layer] = sum.map { Float($0.squareRoot()) }
-        }
-        return norms
+        let measured = try Pruner.layerInputs(model, method: Wanda(samples: samples, batchSize: batchSize, sequential: false), data: data)
+        return measured.mapValues { $0.squareSums.map { Float($0.squareRoot()) } }
     }
 }
