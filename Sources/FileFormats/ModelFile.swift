@@ -79,7 +79,8 @@ public enum ModelFile {
 
     /// Writes `model` to `path` atomically, by default as a PyTorch state dict (`Storage.dense`);
     /// as ONNX when the path ends in `.onnx`, and as a Hugging Face model folder when it is a
-    /// folder, or has no extension and the model was read from a folder (`ModelFolder.handles`;
+    /// folder, or does not end in a weight file's extension and the model was read from a
+    /// folder (`ModelFolder.handles`;
     /// `storage` and `halfPrecision` then do not apply).
     /// `metadata` entries are stored alongside (keys starting with `prune.` are reserved).
     /// - Throws: `FormatError` when `metadata` uses a reserved key or the file cannot be written.

@@ -91,6 +91,14 @@ struct ModelFolderTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: parent).filter { $0.hasPrefix(stem) }.isEmpty)
     }
 
+    @Test("a model read from a folder is written as a folder unless the path ends in a weight file's extension")
+    func folderOrFile() {
+        let read = [ModelFolder.sourceKey: "all-MiniLM-L6-v2"], base = scratch("names")
+        for name in ["pruned", "minilm-0.5", "cut.v2"] { #expect(ModelFolder.handles("\(base)/\(name)", metadata: read), "\(name)") }
+        for name in ["pruned.safetensors", "pruned.onnx", "pruned.BIN"] { #expect(!ModelFolder.handles("\(base)/\(name)", metadata: read), "\(name)") }
+        #expect(!ModelFolder.handles("\(base)/pruned", metadata: [:]))
+    }
+
     @Test("writing leaves behind hidden folders (huggingface_hub's .cache), other runtimes' weights and weight files")
     func copiedFiles() throws {
         let folder = try MiniLM.requireFolder()

@@ -35,13 +35,13 @@ public enum ModelFolder {
     }
 
     /// Whether `ModelFile.save` writes `path` as a folder: an existing folder, or, for a model
-    /// read from a folder (`metadata[sourceKey]`), a path without a file extension
-    /// (`pruned-minilm`, not `pruned.safetensors`). Other models keep writing files whatever
-    /// the name.
+    /// read from a folder (`metadata[sourceKey]`), a path that does not end in a weight file's
+    /// extension (`pruned-minilm` and `minilm-0.5` are folders, `pruned.safetensors` and
+    /// `pruned.onnx` files). Other models keep writing files whatever the name.
     public static func handles(_ path: String, metadata: [String: String]) -> Bool {
         if isFolder(path) { return true }
         return metadata[sourceKey] != nil && !FileManager.default.fileExists(atPath: path)
-            && (path as NSString).pathExtension.isEmpty
+            && !weightExtensions.contains((path as NSString).pathExtension.lowercased())
     }
 
     /// Reads the model a folder holds, recording the folder in the metadata (`sourceKey`).
