@@ -18,13 +18,19 @@ struct SentenceEncoderCommandTests {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Checks that MiniLM is unpacked and writes `fortuneLines(count)` to `sentences.txt` in `work`.
+    func miniLMSentences(_ count: Int, in work: URL) throws -> String {
+        try #require(FileManager.default.fileExists(atPath: "\(miniLMFolder)/model.safetensors"), "run `make models`")
+        let sentences = work.appendingPathComponent("sentences.txt").path
+        try fortuneLines(count).write(toFile: sentences, atomically: true, encoding: .utf8)
+        return sentences
+    }
+
     @Test("50% magnitude cut then 12 fine-tuning steps: the cosine to the dense embeddings drops, fine-tuning recovers part, the folder embeds")
     func pruneFolder() throws {
-        try #require(FileManager.default.fileExists(atPath: "\(miniLMFolder)/model.safetensors"), "run `make models`")
         let work = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: work) }
-        let sentences = work.appendingPathComponent("sentences.txt").path
-        try fortuneLines(200).write(toFile: sentences, atomically: true, encoding: .utf8)
+        let sentences = try miniLMSentences(200, in: work)
         let out = work.appendingPathComponent("minilm-50").path
         let result = try prune("prune", miniLMFolder, "--data", sentences, "--sparsity", "0.5", "--fine-tune-steps", "12",
                                "--validation-split", "0.25", "--out", out, "--json", "--no-report")
@@ -54,11 +60,9 @@ struct SentenceEncoderCommandTests {
 
     @Test("half the heads cut by Wanda from calibration sentences alone, compacted (outputs kept ≤ 1e-5), embedded from the smaller folder")
     func heads() throws {
-        try #require(FileManager.default.fileExists(atPath: "\(miniLMFolder)/model.safetensors"), "run `make models`")
         let work = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: work) }
-        let sentences = work.appendingPathComponent("sentences.txt").path
-        try fortuneLines(64).write(toFile: sentences, atomically: true, encoding: .utf8)
+        let sentences = try miniLMSentences(64, in: work)
         let cut = work.appendingPathComponent("half-heads").path, small = work.appendingPathComponent("small").path
         let result = try prune("prune", miniLMFolder, "--granularity", "head", "--criterion", "wanda", "--calibration", sentences,
                                "--sparsity", "0.5", "--out", cut, "--json", "--no-report")
