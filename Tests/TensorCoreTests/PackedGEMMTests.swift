@@ -130,7 +130,25 @@ struct PackedGEMMTests {
         #expect(packedError(tile, .none, .transposed, m: 6, n: 0, k: 4, beta: 0, padding: 2) == (0, true))
     }
 
-    @Test("a row's result does not depend on which rows share the call (so split products match whole ones)",
+    @Test("products of few rows and many columns run transposed (the weights read in place) and still match, with alpha, beta and strides",
+          arguments: GEMMTile.allCases)
+    func thinProducts(_ tile: GEMMTile) {
+        let sizes = [(2, 40, 50), (tile.columns + 1, 5 * tile.columns, 70), (2 * tile.columns, 8 * tile.columns, 20), (20, 100, 400)]
+        for (m, n, _) in sizes { #expect(thinProductIsTransposed(tile: tile, m: m, n: n), "\(m)×\(n) should run transposed") }
+        #expect(!thinProductIsTransposed(tile: tile, m: 2 * tile.columns + 1, n: 4096), "too many rows to run transposed")
+        #expect(!thinProductIsTransposed(tile: tile, m: 20, n: 79), "columns fewer than 4 times the rows")
+        for (ta, tb) in transposes {
+            for (m, n, k) in sizes {
+                for (alpha, beta) in [(Float(1), Float(0)), (-0.5, 2)] {
+                    let (error, intact) = packedError(tile, ta, tb, m: m, n: n, k: k, alpha: alpha, beta: beta, padding: 3)
+                    #expect(error <= tolerance(k), "\(tile) \(ta)·\(tb) \(m)×\(n)×\(k) alpha \(alpha) beta \(beta): error \(error)")
+                    #expect(intact, "\(tile) \(ta)·\(tb) \(m)×\(n)×\(k) wrote outside C")
+                }
+            }
+        }
+    }
+
+    @Test("a row's result does not depend on which rows share the call, nor on whether a call of few rows ran transposed (so split products match whole ones)",
           arguments: GEMMTile.allCases)
     func rowSplitsAreExact(_ tile: GEMMTile) {
         let (m, n, k) = (50, 70, 500)
