@@ -47,9 +47,12 @@ let package = Package(
             name: "CJPEG",
             providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]
         ),
+        // Kernels that need CPU intrinsics (lane permutes by run-time indices), with run-time
+        // dispatch by CPU features and a portable variant.
+        .target(name: "CKernels"),
         .target(
             name: "TensorCore",
-            dependencies: blasDependencies + [.product(name: "RealModule", package: "swift-numerics")]
+            dependencies: blasDependencies + ["CKernels", .product(name: "RealModule", package: "swift-numerics")]
         ),
         .target(
             name: "NeuralNetwork",

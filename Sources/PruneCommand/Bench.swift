@@ -4,5 +4,5 @@ import ArgumentParser
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training and inference throughput, GEMM speed and pruning cost.",
-        subcommands: [BenchTrain.self, BenchGEMM.self, BenchLayers.self, BenchPrune.self, BenchInfer.self, BenchSpMM.self])
+        subcommands: [BenchTrain.self, BenchGEMM.self, BenchLayers.self, BenchPrune.self, BenchInfer.self, BenchSpMM.self, BenchNM.self])
 }

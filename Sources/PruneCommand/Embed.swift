@@ -13,7 +13,9 @@ struct Embed: ParsableCommand {
             (modules.json, 1_Pooling/config.json, sentence_bert_config.json), as all-MiniLM-L6-v2 ships them \
             (`make models` unpacks it into .cache/models/all-MiniLM-L6-v2). Each line of --input is one sentence; \
             the output is float32 [lines, 384], in input order, L2-normalized when the folder says so. Sentences \
-            longer than max_seq_length (256 tokens) are truncated, as sentence-transformers does.
+            longer than max_seq_length (256 tokens) are truncated, as sentence-transformers does. Linear layers \
+            pruned N:M (2:4, say) run through the N:M kernel, which computes from the kept weights only; \
+            --dense-kernels runs them as dense products of the masked weights instead.
             """)
 
     @Argument(help: ArgumentHelp("A sentence-transformers model folder.", valueName: "model-dir"))
@@ -27,6 +29,9 @@ struct Embed: ParsableCommand {
 
     @Option(help: "Sentences per forward pass (sorted by length, each batch padded to its longest).")
     var batch = 32
+
+    @Flag(help: "Run N:M-pruned layers (e.g. 2:4) as dense products of their masked weights, not through the N:M kernel (to compare).")
+    var denseKernels = false
 
     @Flag(help: "No progress output.")
     var quiet = false
@@ -43,12 +48,20 @@ struct Embed: ParsableCommand {
         var model: String, input: String, output: String
         var sentences: Int, dimension: Int, normalized: Bool
         var loadSeconds: Double, embedSeconds: Double, sentencesPerSecond: Double
+        /// Layers that ran through the N:M kernel, and its variant.
+        var nmLayers: Int, nmKernel: String
     }
 
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let embedder = try SentenceEmbedder(folder: modelDir)
+        var embedder = try SentenceEmbedder(folder: modelDir)
+        var converted: [(name: String, n: Int, m: Int)] = []
+        if !denseKernels {
+            let nm = try embedder.model.withNMLayers()
+            embedder = SentenceEmbedder(tokenizer: embedder.tokenizer, model: nm.model, settings: embedder.settings)
+            converted = nm.converted
+        }
         let loaded = clock.now
         let sentences = try SentenceEmbedder.readLines(input)
         let interactive = !quiet && !output.json && isatty(STDERR_FILENO) != 0
@@ -62,9 +75,12 @@ struct Embed: ParsableCommand {
         let (load, embed) = ((loaded - start).seconds, (finished - loaded).seconds)
         let summary = Summary(model: modelDir, input: input, output: out, sentences: sentences.count,
                               dimension: embeddings.shape[1], normalized: embedder.settings.normalize,
-                              loadSeconds: load, embedSeconds: embed, sentencesPerSecond: Double(sentences.count) / max(embed, 1e-9))
+                              loadSeconds: load, embedSeconds: embed, sentencesPerSecond: Double(sentences.count) / max(embed, 1e-9),
+                              nmLayers: converted.count, nmKernel: NMPanels.Variant.best.description)
         if output.json { return try printJSON(summary) }
-        print(String(format: "wrote %@: %d sentences × %d%@ (model loaded in %.2f s, %.1f sentences/s)", out, sentences.count,
-                     embeddings.shape[1], embedder.settings.normalize ? ", L2-normalized" : "", load, summary.sentencesPerSecond))
+        let patterns = Set(converted.map { "\($0.n):\($0.m)" }).sorted().joined(separator: ", ")
+        let kernel = converted.isEmpty ? "" : String(format: "; %d %@ layers through the %@ N:M kernel", converted.count, patterns, summary.nmKernel)
+        print(String(format: "wrote %@: %d sentences × %d%@ (model loaded in %.2f s, %.1f sentences/s%@)", out, sentences.count,
+                     embeddings.shape[1], embedder.settings.normalize ? ", L2-normalized" : "", load, summary.sentencesPerSecond, kernel))
     }
 }

@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 import Testing
 import TestSupport
@@ -79,6 +80,30 @@ struct SentenceEncoderCommandTests {
         #expect(config.contains("pruned_heads"))
         let embed = try prune("embed", small, "--input", sentences, "--out", work.appendingPathComponent("e.npy").path, "--json")
         #expect(embed.status == 0, "\(embed)")
+    }
+
+    @Test("2:4 by Wanda from calibration sentences: every encoder Linear layer embeds through the N:M kernel, equal to the dense kernels' (≤ 1e-5)")
+    func twoOfFour() throws {
+        let work = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let sentences = try miniLMSentences(48, in: work)
+        let cut = work.appendingPathComponent("minilm-24").path
+        let result = try prune("prune", miniLMFolder, "--granularity", "2:4", "--criterion", "wanda", "--calibration", sentences,
+                               "--out", cut, "--no-report")
+        #expect(result.status == 0, "\(result)")
+        let (kernel, dense) = (work.appendingPathComponent("nm.npy").path, work.appendingPathComponent("dense.npy").path)
+        let nm = try prune("embed", cut, "--input", sentences, "--out", kernel, "--batch", "1", "--json")
+        #expect(nm.status == 0, "\(nm)")
+        let layers = try singleJSONObject(nm.stdout)["nmLayers"] as? Int
+        #expect(layers == 36, "\(nm.stdout)")   // 6 blocks × 6 Linear layers
+        let plain = try prune("embed", cut, "--input", sentences, "--out", dense, "--batch", "1", "--dense-kernels", "--json")
+        #expect(plain.status == 0, "\(plain)")
+        let plainLayers = try singleJSONObject(plain.stdout)["nmLayers"] as? Int
+        #expect(plainLayers == 0, "\(plain.stdout)")
+        let (a, b) = (try NPY.read(kernel), try NPY.read(dense))
+        #expect(a.shape == [48, 384] && a.shape == b.shape)
+        let difference = zip(a.floats(), b.floats()).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(difference <= 1e-5, "largest difference \(difference)")
     }
 
     @Test("a text file of sentences with a model that is not a folder is refused, naming the file")

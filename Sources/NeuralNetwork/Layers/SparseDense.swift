@@ -183,7 +183,7 @@ extension Graph {
         }
     }
 
-    /// Gives every Dense, SparseDense and SparseConv2D layer `pool` for inference (nil: one
+    /// Gives every Dense, SparseDense, NMDense and SparseConv2D layer `pool` for inference (nil: one
     /// thread). A pool runs one job at a time: while the model has one, run its inference
     /// from one thread at a time.
     public func useThreads(_ pool: WorkerPool?) {
@@ -191,6 +191,7 @@ extension Graph {
             switch node.module {
             case let d as Dense: d.pool = pool
             case let d as SparseDense: d.pool = pool
+            case let d as NMDense: d.pool = pool
             case let c as SparseConv2D: c.pool = pool
             default: break
             }

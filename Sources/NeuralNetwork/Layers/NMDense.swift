@@ -1,0 +1,137 @@
+import Synchronization
+import TensorCore
+
+/// An inference-only fully connected layer whose weight keeps at most `n` of every `m`
+/// consecutive inputs of each row (N:M, e.g. 2:4): `y = x·Wᵀ + b` from the kept weights only,
+/// through `NMPanels` (half the multiply-adds of the dense layer at 2:4, 3/4 of its weight
+/// bytes). Made by `Graph.withNMLayers()` from a Dense layer pruned N:M. It has no backward
+/// pass: train the masked dense model, then convert it.
+///
+/// The N:M kernel wins on few rows (one sentence's tokens: 1.1-2× the dense product at 8-64
+/// tokens on an AVX-512 Xeon), where the dense kernel pads to whole tiles; on large batches
+/// the dense kernel runs faster (0.8× at 32 sentences). Inputs of more than
+/// `largestKernelBatch` rows therefore go through a dense copy of the weights, built on first
+/// use.
+public final class NMDense: Layer {
+    public var name: String
+    /// The weight `[out, in]` in N:M form (what model files and reports read back).
+    public let weight: NMMatrix
+    /// The weight laid out for the product.
+    let panels: NMPanels
+    /// `[out]`, or nil.
+    public let bias: Tensor?
+    /// Threads that share each product by panels of rows, or nil for the calling thread alone.
+    public var pool: WorkerPool?
+    /// The most rows (tokens) a product runs through the N:M kernel.
+    public static let largestKernelBatch = 64
+    /// The dense weight, for larger batches; built on first use (under a lock: inference may
+    /// run on several threads at once).
+    private let denseForm = Mutex<Tensor?>(nil)
+    private var denseWeight: Tensor {
+        denseForm.withLock { form in
+            if form == nil { form = weight.dense() }
+            return form!
+        }
+    }
+
+    /// The N:M form of a dense layer (the entries its mask keeps, its non-zeros without a
+    /// mask), or nil when some group of `m` keeps more than `n` or the kernel has no panel
+    /// form for the pattern (`NMPanels.supports`).
+    public init?(_ dense: Dense, n: Int, m: Int) {
+        guard NMPanels.supports(n: n, m: m, columns: dense.inFeatures),
+              let weight = NMMatrix(dense.weight.value, mask: dense.weight.mask, n: n, m: m),
+              let panels = NMPanels(weight) else { return nil }
+        name = dense.name
+        self.weight = weight; self.panels = panels
+        bias = dense.bias?.value
+    }
+
+    /// The equivalent dense layer, masked to its stored non-zero weights.
+    public func densified() -> Dense {
+        let w = weight.dense()
+        let dense = Dense(name: name, weight: w, bias: bias)
+        dense.weight.mask = w.map { $0 == 0 ? 0 : 1 }
+        return dense
+    }
+
+    public var spec: LayerSpec {
+        var s = LayerSpec(kind: .dense)
+        s.inFeatures = weight.columns; s.outFeatures = weight.rows; s.bias = bias != nil
+        return s
+    }
+
+    /// The weight rebuilt dense and masked to its non-zeros (so reports and model files see
+    /// the parameters of the masked dense layer).
+    public var namedParameters: [(String, Parameter)] { densified().namedParameters }
+
+    public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
+        try linearOutputShape(inputShapes, layer: name, inFeatures: weight.columns, outFeatures: weight.rows)
+    }
+
+    public func multiplyAdds(for inputShapes: [[Int]], nonZeroOnly: Bool) -> Int {
+        (nonZeroOnly ? weight.values.count { $0 != 0 } : weight.rows * weight.columns) * linearRowsPerSample(inputShapes)
+    }
+
+    public func forward(_ input: Tensor, training: Bool) -> Tensor {
+        precondition(input.rank >= 2 && input.shape.last == weight.columns,
+                     "\(name): input \(input.shape) does not fit [N, …, \(weight.columns)]")
+        let rows = input.count / weight.columns
+        var y = rows <= Self.largestKernelBatch
+            ? panels.multiplyTransposed(batch: input, pool: pool)
+            : linear(input.reshaped([rows, weight.columns]), weight: denseWeight, pool: pool).reshaped(Array(input.shape.dropLast()) + [weight.rows])
+        if let bias {
+            var flat = y.reshaped([y.count / weight.rows, weight.rows])
+            addRowVector(&flat, bias)
+            y = flat.reshaped(y.shape)
+        }
+        return y
+    }
+
+    public func backward(_ gradient: Tensor) -> Tensor {
+        preconditionFailure("\(name) is an inference-only N:M layer; train the masked dense model instead")
+    }
+}
+
+extension Graph {
+    /// The N:M pattern that a Dense layer's kept weights (by mask, or its non-zeros) follow,
+    /// if any: the smallest `n` with at most `n` kept in every group of `m` consecutive inputs
+    /// of a row, for `m` of 4 and then 8, when `n ≤ m/2` (a dense or lightly pruned layer has
+    /// no such pattern).
+    public static func nmPattern(of dense: Dense) -> (n: Int, m: Int)? {
+        let (rows, columns) = (dense.outFeatures, dense.inFeatures)
+        let kept = dense.weight.mask ?? dense.weight.value
+        for m in [4, 8] where columns % m == 0 {
+            var most = 0
+            kept.withUnsafeBufferPointer { k in
+                for r in 0..<rows {
+                    for g in stride(from: r * columns, to: (r + 1) * columns, by: m) {
+                        var count = 0
+                        for j in g..<g + m where k[j] != 0 { count += 1 }
+                        most = max(most, count)
+                    }
+                    if 2 * most > m { break }
+                }
+            }
+            if 2 * most <= m { return (max(most, 1), m) }
+        }
+        return nil
+    }
+
+    /// An inference copy of the model in which every Dense layer whose kept weights follow
+    /// an N:M pattern (`nmPattern`: 2:4, 1:4, 4:8, …) computes through `NMDense` (sharing
+    /// `pool` when given); other layers are shared with this model. Outputs equal the masked
+    /// model's up to float rounding.
+    /// - Returns: the copy and the names of the converted layers with their patterns.
+    /// - Throws: `ModelError` if the copy cannot be assembled (it always fits).
+    public func withNMLayers(pool: WorkerPool? = nil) throws -> (model: Graph, converted: [(name: String, n: Int, m: Int)]) {
+        var converted: [(name: String, n: Int, m: Int)] = []
+        let model = try mappingModules { module in
+            guard let dense = module as? Dense, let (n, m) = Self.nmPattern(of: dense),
+                  let layer = NMDense(dense, n: n, m: m) else { return module }
+            layer.pool = pool
+            converted.append((dense.name, n, m))
+            return layer
+        }
+        return (model, converted)
+    }
+}

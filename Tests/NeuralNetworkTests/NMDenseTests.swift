@@ -1,0 +1,62 @@
+import NeuralNetwork
+import TensorCore
+import TestSupport
+import Testing
+
+@Suite("N:M inference layers")
+struct NMDenseTests {
+    /// A Dense layer masked to keep the `n` largest of every `m` weights of a row.
+    static func pruned(_ name: String, inFeatures: Int, outFeatures: Int, n: Int, m: Int, seed: UInt64) -> Dense {
+        var rng = SeededGenerator(seed: seed)
+        let dense = Dense(name: name, inFeatures: inFeatures, outFeatures: outFeatures, rng: &rng)
+        let w = dense.weight.value
+        var mask = Tensor.zeros(w.shape)
+        for r in 0..<outFeatures {
+            for g in stride(from: 0, to: inFeatures, by: m) {
+                let order = (g..<g + m).sorted { abs(w[r, $0]) > abs(w[r, $1]) }
+                for j in order.prefix(n) { mask[r, j] = 1 }
+            }
+        }
+        dense.weight.mask = mask
+        dense.bias?.value = randomTensor([outFeatures], seed: seed + 1)
+        return dense
+    }
+
+    @Test("an NMDense layer gives the masked Dense layer's outputs (≤ 1e-5), on tokens of sequences and on batches past the kernel's",
+          arguments: [(2, 4), (4, 8), (1, 4)])
+    func sameOutputs(_ pattern: (Int, Int)) throws {
+        let dense = Self.pruned("fc", inFeatures: 48, outFeatures: 40, n: pattern.0, m: pattern.1, seed: 3)
+        let layer = try #require(NMDense(dense, n: pattern.0, m: pattern.1))
+        for shape in [[1, 48], [3, 9, 48], [5, 30, 48]] {   // the last one is 150 rows: the dense copy
+            let x = randomTensor(shape, seed: 4)
+            let a = dense.forward(x, training: false), b = layer.forward(x, training: false)
+            #expect(a.shape == b.shape)
+            #expect(maxRelativeError(b.scalars, a.scalars) <= 1e-5, "\(pattern) \(shape)")
+        }
+        let back = layer.densified()
+        var masked = dense.weight.value
+        masked.multiply(by: dense.weight.mask!)
+        #expect(back.weight.value == masked)
+        #expect(layer.multiplyAdds(for: [[10, 48]], nonZeroOnly: true) == 10 * dense.weight.mask!.nonZeroCount())
+        if pattern.0 > 1 { #expect(NMDense(dense, n: pattern.0 - 1, m: pattern.1) == nil, "a group keeps more than n") }
+    }
+
+    @Test("withNMLayers converts exactly the Dense layers pruned N:M, naming their patterns, and keeps the model's outputs")
+    func conversion() throws {
+        let model = Graph(inputShape: [64])
+        var x = Graph.NodeID.input
+        x = try model.add(Self.pruned("a", inFeatures: 64, outFeatures: 32, n: 2, m: 4, seed: 1), after: x)
+        x = try model.add(ReLU(name: "relu"), after: x)
+        var rng = SeededGenerator(seed: 2)
+        x = try model.add(Dense(name: "b", inFeatures: 32, outFeatures: 24, rng: &rng), after: x)   // dense
+        x = try model.add(Self.pruned("c", inFeatures: 24, outFeatures: 8, n: 3, m: 8, seed: 3), after: x)
+        #expect(Graph.nmPattern(of: try #require(model.nodes[0].module as? Dense))! == (2, 4))
+        #expect(Graph.nmPattern(of: try #require(model.nodes[2].module as? Dense)) == nil)
+        let (converted, layers) = try model.withNMLayers()
+        #expect(layers.map(\.name) == ["a", "c"])
+        #expect(layers.map { "\($0.n):\($0.m)" } == ["2:4", "3:8"])
+        #expect(converted.nodes.map { $0.module is NMDense } == [true, false, false, true])
+        let input = randomTensor([5, 64], seed: 9)
+        #expect(maxRelativeError(converted.forward(input, training: false).scalars, model.forward(input, training: false).scalars) <= 1e-5)
+    }
+}
