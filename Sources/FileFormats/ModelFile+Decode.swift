@@ -20,6 +20,8 @@ extension ModelFile {
         let packed: [String: [Int]]
         /// CSR parameters and their shapes.
         let csr: [String: [Int]]
+        /// N:M parameters, their shapes and patterns.
+        let nm: [String: NMEntry]
 
         /// Reads the storage lists from `contents`' metadata.
         /// - Throws: `FormatError` when a list is not the JSON it should be.
@@ -44,6 +46,7 @@ extension ModelFile {
             self.bitmasks = bitmasks
             packed = try shapeMap(packedKey, in: contents, path: path)
             csr = try shapeMap(csrKey, in: contents, path: path)
+            nm = try nmEntries(in: contents, path: path)
             var floats: [String: Tensor] = [:]
             for (name, tensor) in contents.tensors { floats[name] = tensor }
             self.floats = floats
@@ -54,12 +57,15 @@ extension ModelFile {
             if shapes[name] != nil { return true }
             if name.hasSuffix(".mask") {   // only a parameter stored dense has a mask tensor
                 let base = String(name.dropLast(5))
-                return shapes[base] != nil && packed[base] == nil && csr[base] == nil
+                return shapes[base] != nil && packed[base] == nil && csr[base] == nil && nm[base] == nil
             }
             if name.hasSuffix(".values") { return packed[String(name.dropLast(7))] != nil }
             if name.hasSuffix(".bitmask") { return packed[String(name.dropLast(8))] != nil }
             for suffix in [".csr_values", ".csr_columns", ".csr_row_starts"] where name.hasSuffix(suffix) {
                 return csr[String(name.dropLast(suffix.count))] != nil
+            }
+            for suffix in [".nm_values", ".nm_positions"] where name.hasSuffix(suffix) {
+                return nm[String(name.dropLast(suffix.count))] != nil
             }
             return false
         }
@@ -111,6 +117,14 @@ extension ModelFile {
             guard let out = node.layer.outFeatures, let inputs = node.layer.inFeatures,
                   (1...(1 << 20)).contains(out), (1...(1 << 20)).contains(inputs), out * inputs <= 1 << 31 else { continue }
             let p = "\(node.name).weight", shape = [out, inputs]
+            if let entry = stored.nm[p], entry.shape == shape {
+                guard stored.floats[p] == nil else { throw FormatError(path: stored.path, .storedTwice(tensor: p, forms: "twice (N:M and dense)")) }
+                let weight = try stored.nmMatrix(p, entry)
+                if let layer = NMDense(name: node.name, weight: weight, bias: try bias(of: node, out: out, stored: stored)) {
+                    prebuilt[node.name] = layer
+                }
+                continue
+            }
             let matrix: CSRMatrix
             if stored.csr[p] == shape {
                 matrix = try stored.csrMatrix(p, shape: shape)
@@ -122,14 +136,16 @@ extension ModelFile {
                 continue
             }
             guard stored.floats[p] == nil else { throw FormatError(path: stored.path, .storedTwice(tensor: p, forms: "twice (sparse and dense)")) }
-            var bias: Tensor?
-            if node.layer.bias ?? true {
-                let b = "\(node.name).bias"
-                bias = stored.packed[b] == [out] ? try stored.unpacked(b, shape: [out]).value : try stored.dense(b, shape: [out]).value
-            }
-            prebuilt[node.name] = SparseDense(name: node.name, weight: matrix, bias: bias)
+            prebuilt[node.name] = SparseDense(name: node.name, weight: matrix, bias: try bias(of: node, out: out, stored: stored))
         }
         return prebuilt
+    }
+
+    /// The bias `[out]` of a Dense node that has one, packed or dense.
+    private static func bias(of node: GraphSpec.NodeSpec, out: Int, stored: StoredTensors) throws -> Tensor? {
+        guard node.layer.bias ?? true else { return nil }
+        let b = "\(node.name).bias"
+        return stored.packed[b] == [out] ? try stored.unpacked(b, shape: [out]).value : try stored.dense(b, shape: [out]).value
     }
 
     /// Step 3: the parameters still to read (a prebuilt layer's are read already), and every
@@ -142,6 +158,11 @@ extension ModelFile {
         for node in model.nodes {
             let name = node.module.name
             if let layer = prebuilt[name] as? SparseDense {
+                shapes["\(name).weight"] = [layer.weight.rows, layer.weight.columns]
+                if layer.bias != nil { shapes["\(name).bias"] = [layer.weight.rows] }
+                continue
+            }
+            if let layer = prebuilt[name] as? NMDense {
                 shapes["\(name).weight"] = [layer.weight.rows, layer.weight.columns]
                 if layer.bias != nil { shapes["\(name).bias"] = [layer.weight.rows] }
                 continue
@@ -192,7 +213,7 @@ extension ModelFile {
             throw FormatError(path: stored.path, .metadataMismatch(
                 key: packedKey, tensor: p, problem: "the shape \(shape) but the architecture has \(shapes[p].map { "\($0)" } ?? "no such parameter")"))
         }
-        for p in stored.bitmasks.keys.sorted() where shapes[p] == nil || stored.packed[p] != nil || stored.csr[p] != nil {
+        for p in stored.bitmasks.keys.sorted() where shapes[p] == nil || stored.packed[p] != nil || stored.csr[p] != nil || stored.nm[p] != nil {
             throw FormatError(path: stored.path, .metadataMismatch(
                 key: bitmasksKey, tensor: p, problem: "a bitmask, but the file stores no dense parameter '\(p)'"))
         }
@@ -206,11 +227,25 @@ extension ModelFile {
                 throw FormatError(path: stored.path, .storedTwice(tensor: p, forms: "twice (CSR and another form)"))
             }
         }
+        for (p, entry) in stored.nm.sorted(by: { $0.key < $1.key }) {
+            guard shapes[p] == entry.shape, let (layer, name) = split(p), name == "weight",
+                  model.module(named: layer) is Dense || prebuilt[layer] != nil else {
+                throw FormatError(path: stored.path, .metadataMismatch(
+                    key: nmKey, tensor: p, problem: "the shape \(entry.shape), but the architecture has no Dense weight '\(p)' of that shape"))
+            }
+            guard stored.packed[p] == nil, stored.csr[p] == nil, stored.floats[p] == nil else {
+                throw FormatError(path: stored.path, .storedTwice(tensor: p, forms: "twice (N:M and another form)"))
+            }
+        }
     }
 
     /// Step 6: one parameter's value and mask, from whichever form it is stored in.
     static func read(_ p: String, into parameter: Parameter, from stored: StoredTensors) throws {
-        if let shape = stored.csr[p] {
+        if let entry = stored.nm[p] {
+            let matrix = try stored.nmMatrix(p, entry)
+            parameter.value = matrix.dense()
+            parameter.mask = parameter.value.map { $0 == 0 ? 0 : 1 }
+        } else if let shape = stored.csr[p] {
             let matrix = try stored.csrMatrix(p, shape: shape)
             parameter.value = matrix.dense()
             parameter.mask = matrix.storedMask()

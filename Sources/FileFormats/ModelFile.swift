@@ -18,9 +18,10 @@ import TensorCore
 /// significant bit first, zero padding bits) and `<path>.values` (F32, the kept entries in
 /// order), with the shape in `__metadata__["prune.packed"]`, whenever that is smaller than
 /// dense (sparsity above 1/32): LeNet-300-100 at 90% takes about 13% of the dense bytes.
-/// Sparse: each weight that sparse inference will use (a Dense layer's, keeping at most
-/// `csrMaximumDensity` of its entries) in whichever is smaller of the packed form and CSR
-/// (smaller below about 1/16 density):
+/// Sparse: a Dense weight pruned N:M (2:4, …) in the N:M form (`ModelFile+NM`), which a
+/// sparse load runs as `NMDense`; each other weight that sparse inference will use (a Dense
+/// layer's, keeping at most `csrMaximumDensity` of its entries) in whichever is smaller of
+/// the packed form and CSR (smaller below about 1/16 density):
 /// `<path>.csr_values` (F32 or F16), `<path>.csr_columns` (U16 when the matrix is at most
 /// 65,536 wide, else U32) and `<path>.csr_row_starts` (I32, rows + 1 offsets), with the
 /// shape in `__metadata__["prune.csr"]`. `load(_:sparse: true)` builds those layers, and
@@ -28,7 +29,7 @@ import TensorCore
 /// from the arrays (bits to CSR), never making the dense matrix. Files of every form (and
 /// older files with `<path>.mask` tensors) load back.
 ///
-/// Each encoding lives in its own file (`ModelFile+Dense`, `+Packed`, `+CSR`): how a
+/// Each encoding lives in its own file (`ModelFile+Dense`, `+Packed`, `+CSR`, `+NM`): how a
 /// parameter is written in that form, and how it is read back and checked. The reader's
 /// steps are in `ModelFile+Decode`.
 public enum ModelFile {
@@ -47,6 +48,9 @@ public enum ModelFile {
     public static let packedKey = "prune.packed"
     /// The metadata key holding the JSON object of CSR parameter paths and their shapes.
     public static let csrKey = "prune.csr"
+    /// The metadata key holding the JSON object of N:M parameter paths, their shapes and
+    /// patterns (`{"fc1.weight": {"shape": [300, 784], "n": 2, "m": 4}}`).
+    public static let nmKey = "prune.nm"
     /// `Storage.sparse` writes a Dense weight as CSR when it keeps at most this fraction of
     /// its entries (the batch-1 crossover of the sparse kernels; denser ones are packed).
     public static let csrMaximumDensity = 0.3
@@ -75,6 +79,8 @@ public enum ModelFile {
         var packed: [String: [Int]] = [:]
         /// CSR parameters and their shapes.
         var csr: [String: [Int]] = [:]
+        /// N:M parameters, their shapes and patterns.
+        var nm: [String: NMEntry] = [:]
     }
 
     /// Writes `model` to `path` atomically, by default as a PyTorch state dict (`Storage.dense`);
@@ -102,6 +108,7 @@ public enum ModelFile {
         if ModelFolder.handles(path, metadata: metadata) { return try ModelFolder.save(model, to: path, metadata: metadata) }
         var encoding = Encoding()
         for (p, parameter) in model.parameters {
+            if storage == .sparse, encoding.appendNM(p, parameter, of: model) { continue }
             if storage == .sparse, encoding.appendCSR(p, parameter, of: model, halfPrecision: halfPrecision) { continue }
             guard let mask = parameter.mask else {
                 encoding.tensors.append((p, parameter.value))
@@ -123,12 +130,13 @@ public enum ModelFile {
         if !encoding.bitmasks.isEmpty { meta[bitmasksKey] = String(decoding: try encoder.encode(encoding.bitmasks), as: UTF8.self) }
         if !encoding.packed.isEmpty { meta[packedKey] = String(decoding: try encoder.encode(encoding.packed), as: UTF8.self) }
         if !encoding.csr.isEmpty { meta[csrKey] = String(decoding: try encoder.encode(encoding.csr), as: UTF8.self) }
+        if !encoding.nm.isEmpty { meta[nmKey] = String(decoding: try encoder.encode(encoding.nm), as: UTF8.self) }
         meta[versionKey] = "1"
         var half: Set<String> = []
         if halfPrecision {
             let trainable = Set(model.trainableParameters.map(\.path))
             half = Set(encoding.tensors.map(\.name).filter { name in
-                trainable.contains(name) || [".values", ".csr_values"].contains { suffix in
+                trainable.contains(name) || [".values", ".csr_values", ".nm_values"].contains { suffix in
                     name.hasSuffix(suffix) && trainable.contains(String(name.dropLast(suffix.count)))
                 }
             })

@@ -6,14 +6,15 @@ import NeuralNetwork
 /// `prune export`: rewrite a model file for shipping: packed masks and, optionally, half precision.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rewrite a model file: pruned weights packed (bitmask + kept values), as CSR for sparse inference, dense, or as ONNX; optionally in Float16.",
+        abstract: "Rewrite a model file: pruned weights packed (bitmask + kept values), as N:M or CSR for sparse inference, dense, or as ONNX; optionally in Float16.",
         discussion: """
             The model files prune writes are PyTorch state dicts (dense, pruned entries zero); \
             export makes the compact forms to ship. --format packed stores each pruned weight as a bitmask and its kept values (docs/FORMATS.md); \
-            --format sparse stores each pruned Dense weight keeping at most 30% of its entries in the smaller \
+            --format sparse stores each Dense weight pruned N:M (2:4, 4:8, …) as its kept values and 4-bit \
+            positions, and each other pruned Dense weight keeping at most 30% of its entries in the smaller \
             of CSR arrays (values, 16-bit column indices, row starts) and the packed form; `prune eval` \
-            and the library (`ModelFile.load(path, sparse: true)`) run those layers through the sparse \
-            kernels straight from either, without densifying; --format dense writes the state-dict form every command \
+            and the library (`ModelFile.load(path, sparse: true)`) run those layers through the N:M and sparse \
+            kernels straight from these arrays, without densifying; --format dense writes the state-dict form every command \
             writes. --format onnx writes an ONNX model (operator set 17, or 20 when it \
             has a GELU or transformer layers) that ONNX Runtime runs: pruned weights as exact zeros, or with --sparse-initializers \
             as COO sparse initializers. A transformer (a BERT model folder, gpt-tiny) reads INT64 token ids [N, T]. --fp16 halves the bytes of the weights (rounded to the nearest \

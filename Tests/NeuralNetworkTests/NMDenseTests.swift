@@ -52,6 +52,11 @@ struct NMDenseTests {
         x = try model.add(Self.pruned("c", inFeatures: 24, outFeatures: 8, n: 3, m: 8, seed: 3), after: x)
         #expect(Graph.nmPattern(of: try #require(model.nodes[0].module as? Dense))! == (2, 4))
         #expect(Graph.nmPattern(of: try #require(model.nodes[2].module as? Dense)) == nil)
+        // One weight in 20 fits 1:4 but fills a fifth of its slots: no pattern (CSR's case).
+        var rng2 = SeededGenerator(seed: 4)
+        let light = Dense(name: "light", inFeatures: 40, outFeatures: 10, rng: &rng2)
+        light.weight.mask = Tensor(shape: [10, 40], scalars: (0..<400).map { $0 % 20 == 1 ? 1 : 0 })
+        #expect(Graph.nmPattern(of: light) == nil)
         let (converted, layers) = try model.withNMLayers()
         #expect(layers.map(\.name) == ["a", "c"])
         #expect(layers.map { "\($0.n):\($0.m)" } == ["2:4", "3:8"])

@@ -51,6 +51,32 @@ public struct NMMatrix: Equatable, Sendable {
         }
     }
 
+    /// An N:M matrix from the arrays `values` and `positions` hold (as a model file stores
+    /// them), or nil when they do not describe one: wrong counts, a position outside its group,
+    /// two non-zero values of a group at one position, or set padding bits.
+    public init?(rows: Int, columns: Int, n: Int, m: Int, values: [Float], positions: [UInt8]) {
+        guard rows >= 0, columns >= 1, 1 <= n, n <= m, m <= 16 else { return nil }
+        let groups = (columns + m - 1) / m
+        guard values.count == rows * groups * n, positions.count == (values.count + 1) / 2 else { return nil }
+        if values.count % 2 == 1, positions.last! >> 4 != 0 { return nil }
+        self.rows = rows; self.columns = columns; self.n = n; self.m = m
+        self.values = values; self.positions = positions
+        for r in 0..<rows {
+            for g in 0..<groups {
+                let length = Swift.min(m, columns - g * m)
+                var seen: UInt16 = 0
+                for i in (r * groups + g) * n..<(r * groups + g + 1) * n {
+                    let p = position(i)
+                    guard p < length else { return nil }
+                    if values[i] != 0 {
+                        guard seen & (1 << p) == 0 else { return nil }
+                        seen |= 1 << p
+                    }
+                }
+            }
+        }
+    }
+
     /// The position within its group of value `i`.
     @inline(__always) public func position(_ i: Int) -> Int { Int(positions[i >> 1] >> UInt8((i & 1) << 2) & 0xF) }
 
