@@ -56,7 +56,7 @@ static void scalar_panel(int groups, int n, int m, const float *v, const int32_t
 // patterns take their slots one by one.
 #define AVX512_CHUNK(TC, M)                                                                              \
     __attribute__((target("avx512f"))) static void avx512_##M##_##TC(                                    \
-        int groups, int n, const float *v, const int32_t *pos, const float *x, float *out) {              \
+        int groups, int n, const float *v, const int32_t *pos, const float *x, float *out, long ldo) {    \
         __m512 acc[TC];                                                                                  \
         for (int t = 0; t < TC; t++) acc[t] = _mm512_setzero_ps();                                       \
         if (n == 2) {                                                                                    \
@@ -82,14 +82,14 @@ static void scalar_panel(int groups, int n, int m, const float *v, const int32_t
                 }                                                                                        \
             }                                                                                            \
         }                                                                                                \
-        for (int t = 0; t < TC; t++) _mm512_storeu_ps(out + t * PANEL, acc[t]);                          \
+        for (int t = 0; t < TC; t++) _mm512_storeu_ps(out + t * ldo, acc[t]);                            \
     }
 
 // AVX2, a chunk of 8 tokens, each panel as two halves of 8 rows, slot by slot (16 registers
 // hold 8 accumulators, the slot's values and positions, and an input).
 #define AVX2_CHUNK(M)                                                                                    \
     __attribute__((target("avx2,fma"))) static void avx2_##M##_8(                                        \
-        int groups, int n, const float *v, const int32_t *pos, const float *x, float *out) {              \
+        int groups, int n, const float *v, const int32_t *pos, const float *x, float *out, long ldo) {    \
         for (int half = 0; half < 2; half++) {                                                           \
             __m256 acc[8];                                                                               \
             for (int t = 0; t < 8; t++) acc[t] = _mm256_setzero_ps();                                    \
@@ -103,7 +103,7 @@ static void scalar_panel(int groups, int n, int m, const float *v, const int32_t
                         acc[t] = _mm256_fmadd_ps(v0, _mm256_permutevar8x32_ps(INPUTS256_##M(xg + t * M), i0), acc[t]); \
                 }                                                                                        \
             }                                                                                            \
-            for (int t = 0; t < 8; t++) _mm256_storeu_ps(out + t * PANEL + 8 * half, acc[t]);            \
+            for (int t = 0; t < 8; t++) _mm256_storeu_ps(out + t * ldo + 8 * half, acc[t]);              \
         }                                                                                                \
     }
 
@@ -112,7 +112,7 @@ AVX512_CHUNK(8, 8) AVX512_CHUNK(16, 8) AVX512_CHUNK(24, 8)
 AVX2_CHUNK(4) AVX2_CHUNK(8)
 #endif
 
-typedef void (*Chunk)(int groups, int n, const float *v, const int32_t *pos, const float *x, float *out);
+typedef void (*Chunk)(int groups, int n, const float *v, const int32_t *pos, const float *x, float *out, long ldo);
 
 // The chunk kernels of a variant and group length for 8, 16 and 24 tokens (null where the
 // variant has none; all null for the scalar variant).
@@ -154,14 +154,22 @@ int prune_nm_product(PruneNMVariant variant, int rows, int columns, int n, int m
         done = left < width ? left : width;
         for (int g = 0; g < groups; g++) {
             float *dst = packed + (long)g * width * m;
-            for (int i = 0; i < done; i++) memcpy(dst + i * m, x + (t + i) * ldx + g * m, sizeof(float) * m);
+            // Fixed-size copies (m is 4 or 8 for the vector kernels), which compile to moves.
+            const float *src = x + t * ldx + g * m;
+            if (m == 4) for (int i = 0; i < done; i++) memcpy(dst + i * 4, src + i * ldx, 4 * sizeof(float));
+            else if (m == 8) for (int i = 0; i < done; i++) memcpy(dst + i * 8, src + i * ldx, 8 * sizeof(float));
+            else for (int i = 0; i < done; i++) memcpy(dst + i * m, src + i * ldx, sizeof(float) * m);
             if (done < width) memset(dst + done * m, 0, sizeof(float) * (width - done) * m);
         }
         for (int p = first_panel; p < end_panel; p++) {
             const float *v = values + (long)p * groups * n * PANEL;
             const int32_t *pos = positions + (long)p * groups * PANEL;
             const int lanes = rows - p * PANEL < PANEL ? rows - p * PANEL : PANEL;
-            if (kernel) kernel(groups, n, v, pos, packed, out);
+            if (kernel && lanes == PANEL && done == width) {
+                kernel(groups, n, v, pos, packed, y + t * ldy + p * PANEL, ldy);   // straight into y
+                continue;
+            }
+            if (kernel) kernel(groups, n, v, pos, packed, out, PANEL);
             else scalar_panel(groups, n, m, v, pos, packed, width, out);
             for (int i = 0; i < done; i++) memcpy(y + (t + i) * ldy + p * PANEL, out + i * PANEL, sizeof(float) * lanes);
         }
