@@ -12,14 +12,7 @@ struct NMModelFileTests {
         let model = try Architecture.lenet300.build(seed: 12)
         for (path, n) in [("fc1.weight", 2), ("fc2.weight", 1)] {
             let p = try #require(model.parameter(at: path))
-            var mask = Tensor.zeros(p.value.shape)
-            let columns = p.value.shape[1]
-            for r in 0..<p.value.shape[0] {
-                for g in stride(from: 0, to: columns, by: 4) {
-                    for j in (g..<g + 4).sorted(by: { abs(p.value[r, $0]) > abs(p.value[r, $1]) }).prefix(n) { mask[r, j] = 1 }
-                }
-            }
-            p.mask = mask
+            p.mask = nmMask(p.value, n: n, m: 4)
         }
         return model
     }

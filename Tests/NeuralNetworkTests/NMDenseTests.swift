@@ -9,15 +9,7 @@ struct NMDenseTests {
     static func pruned(_ name: String, inFeatures: Int, outFeatures: Int, n: Int, m: Int, seed: UInt64) -> Dense {
         var rng = SeededGenerator(seed: seed)
         let dense = Dense(name: name, inFeatures: inFeatures, outFeatures: outFeatures, rng: &rng)
-        let w = dense.weight.value
-        var mask = Tensor.zeros(w.shape)
-        for r in 0..<outFeatures {
-            for g in stride(from: 0, to: inFeatures, by: m) {
-                let order = (g..<g + m).sorted { abs(w[r, $0]) > abs(w[r, $1]) }
-                for j in order.prefix(n) { mask[r, j] = 1 }
-            }
-        }
-        dense.weight.mask = mask
+        dense.weight.mask = nmMask(dense.weight.value, n: n, m: m)
         dense.bias?.value = randomTensor([outFeatures], seed: seed + 1)
         return dense
     }

@@ -10,6 +10,19 @@ public func randomTensor(_ shape: [Int], low: Float = -1, high: Float = 1, seed:
     return Tensor.uniform(shape, low: low, high: high, using: &rng)
 }
 
+/// The mask that N:M pruning by magnitude leaves on `matrix` (`[rows, columns]`, `m` dividing
+/// `columns`): the `n` largest entries of every `m` consecutive entries of a row kept.
+public func nmMask(_ matrix: Tensor, n: Int, m: Int) -> Tensor {
+    precondition(matrix.rank == 2 && matrix.shape[1] % m == 0, "nmMask: \(matrix.shape) has no whole groups of \(m)")
+    var mask = Tensor.zeros(matrix.shape)
+    for r in 0..<matrix.shape[0] {
+        for g in stride(from: 0, to: matrix.shape[1], by: m) {
+            for j in (g..<g + m).sorted(by: { abs(matrix[r, $0]) > abs(matrix[r, $1]) }).prefix(n) { mask[r, j] = 1 }
+        }
+    }
+    return mask
+}
+
 /// `Σ aᵢ·bᵢ` in Double.
 public func doubleDot(_ a: Tensor, _ b: Tensor) -> Double {
     precondition(a.shape == b.shape)
