@@ -24,6 +24,8 @@ struct BenchNM: ParsableCommand {
     var tokens: Int = 32
     @Option(help: "Kept entries per group, and the group length (N:M).")
     var pattern: String = "2:4"
+    @Option(help: "The N:M kernel variant: avx512, avx2 or scalar (default: the best this CPU runs).")
+    var variant: String?
     @Option(help: "Timed runs of each product (0: about 0.5 s each).")
     var runs: Int = 0
     @OptionGroup var threadOptions: ThreadOptions
@@ -35,7 +37,17 @@ struct BenchNM: ParsableCommand {
         try requireAtLeast(1, tokens, for: "--tokens")
         try requireAtLeast(0, runs, for: "--runs")
         guard parsedPattern != nil else { throw ValidationError("--pattern must be N:M with 1 ≤ N ≤ M ≤ 16, got '\(pattern)'") }
+        if let variant {
+            guard let kernel = Self.variants[variant] else {
+                throw ValidationError("--variant must be one of \(Self.variants.keys.sorted().joined(separator: ", ")), got '\(variant)'")
+            }
+            guard kernel.rawValue <= NMPanels.Variant.best.rawValue else {
+                throw ValidationError("this CPU does not run the \(kernel) kernel (the best it runs: \(NMPanels.Variant.best))")
+            }
+        }
     }
+
+    static let variants: [String: NMPanels.Variant] = ["avx512": .avx512, "avx2": .avx2, "scalar": .scalar]
 
     var parsedPattern: (n: Int, m: Int)? {
         let parts = pattern.split(separator: ":").compactMap { Int($0) }
@@ -44,10 +56,10 @@ struct BenchNM: ParsableCommand {
     }
 
     struct Result: Encodable {
-        var rows: Int, cols: Int, tokens: Int, pattern: String
+        var rows: Int, cols: Int, tokens: Int, pattern: String, variant: String
         var denseMs: Double, nmMs: Double, speedup: Double, maxRelativeError: Double, denseBytes: Int, nmBytes: Int
         enum CodingKeys: String, CodingKey {
-            case rows, cols, tokens, pattern, speedup
+            case rows, cols, tokens, pattern, variant, speedup
             case denseMs = "dense_ms", nmMs = "nm_ms", maxRelativeError = "max_relative_error"
             case denseBytes = "dense_bytes", nmBytes = "nm_bytes"
         }
@@ -72,18 +84,19 @@ struct BenchNM: ParsableCommand {
         let x = Tensor.uniform([tokens, cols], low: -1, high: 1, using: &rng)
         var denseOut = Tensor.zeros([0]), nmOut = Tensor.zeros([0])
         let dense: () -> Void = { denseOut = linear(x, weight: weights, pool: pool) }
-        let sparse: () -> Void = { nmOut = panels.multiplyTransposed(batch: x, pool: pool) }
+        let kernel = variant.flatMap { Self.variants[$0] } ?? .best
+        let sparse: () -> Void = { nmOut = panels.multiplyTransposed(batch: x, pool: pool, variant: kernel) }
         let samples = timeInTurns([dense, sparse], count: runs, seconds: 0.5, maximumRuns: 5000, block: 20)
         var worst = 0.0
         for (a, b) in zip(nmOut.scalars, denseOut.scalars) { worst = max(worst, Double(abs(a - b)) / max(1, Double(abs(b)))) }
-        let result = Result(rows: rows, cols: cols, tokens: tokens, pattern: pattern, denseMs: 1000 * median(samples[0]),
+        let result = Result(rows: rows, cols: cols, tokens: tokens, pattern: pattern, variant: kernel.description, denseMs: 1000 * median(samples[0]),
                             nmMs: 1000 * median(samples[1]), speedup: median(samples[0]) / median(samples[1]),
                             maxRelativeError: worst, denseBytes: 4 * weights.count, nmBytes: panels.bytes)
         if output.json {
             try printJSON(result)
         } else {
             print(String(format: "%d×%d at %@, %d tokens: dense %.4f ms (%@), N:M %.4f ms (%@ kernel) → %.2f× (warm caches, median of %d each; N:M %@ bytes vs %@ dense; max relative difference %.1e)",
-                         rows, cols, pattern, tokens, result.denseMs, BLAS.backendDescription, result.nmMs, NMPanels.Variant.best.description, result.speedup,
+                         rows, cols, pattern, tokens, result.denseMs, BLAS.backendDescription, result.nmMs, kernel.description, result.speedup,
                          samples[0].count, grouped(result.nmBytes), grouped(result.denseBytes), worst))
         }
     }

@@ -57,7 +57,7 @@ struct Embed: ParsableCommand {
         let start = clock.now
         var embedder = try SentenceEmbedder(folder: modelDir)
         var converted: [(name: String, n: Int, m: Int)] = []
-        if !denseKernels {
+        if !denseKernels && NMDense.hasVectorKernel {   // without one, N:M layers gain nothing
             let nm = try embedder.model.withNMLayers()
             embedder = SentenceEmbedder(tokenizer: embedder.tokenizer, model: nm.model, settings: embedder.settings)
             converted = nm.converted

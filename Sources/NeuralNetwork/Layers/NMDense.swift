@@ -9,9 +9,9 @@ import TensorCore
 ///
 /// The N:M kernel wins on few rows (one sentence's tokens: 1.1-2× the dense product at 8-64
 /// tokens on an AVX-512 Xeon), where the dense kernel pads to whole tiles; on large batches
-/// the dense kernel runs faster (0.8× at 32 sentences). Inputs of more than
-/// `largestKernelBatch` rows therefore go through a dense copy of the weights, built on first
-/// use.
+/// the dense kernel runs faster. Inputs of more than `largestKernelBatch` rows therefore go
+/// through a dense copy of the weights, built on first use, as every input does on a CPU
+/// without a vector variant of the kernel (`hasVectorKernel`).
 public final class NMDense: Layer {
     public var name: String
     /// The weight `[out, in]` in N:M form (what model files and reports read back).
@@ -24,6 +24,10 @@ public final class NMDense: Layer {
     public var pool: WorkerPool?
     /// The most rows (tokens) a product runs through the N:M kernel.
     public static let largestKernelBatch = 64
+    /// Whether this CPU runs a vector variant of the N:M kernel (AVX-512 or AVX2). The scalar
+    /// variant runs 30-50× slower than the dense product (`prune bench nm --variant scalar`),
+    /// so without one (on ARM, for now) every product goes through the dense copy.
+    public static let hasVectorKernel = NMPanels.Variant.best != .scalar
     /// The dense weight, for larger batches; built on first use (under a lock: inference may
     /// run on several threads at once).
     private let denseForm = Mutex<Tensor?>(nil)
@@ -85,7 +89,7 @@ public final class NMDense: Layer {
         precondition(input.rank >= 2 && input.shape.last == weight.columns,
                      "\(name): input \(input.shape) does not fit [N, …, \(weight.columns)]")
         let rows = input.count / weight.columns
-        var y = rows <= Self.largestKernelBatch
+        var y = rows <= Self.largestKernelBatch && Self.hasVectorKernel
             ? panels.multiplyTransposed(batch: input, pool: pool)
             : linear(input.reshaped([rows, weight.columns]), weight: denseWeight, pool: pool).reshaped(Array(input.shape.dropLast()) + [weight.rows])
         if let bias {
