@@ -29,26 +29,35 @@ public struct NMMatrix: Equatable, Sendable {
         precondition(mask == nil || mask!.shape == matrix.shape, "mask shape \(mask!.shape) differs from \(matrix.shape)")
         precondition(1 <= n && n <= m && m <= 16, "N:M needs 1 ≤ n ≤ m ≤ 16, got \(n):\(m)")
         rows = matrix.shape[0]; columns = matrix.shape[1]; self.n = n; self.m = m
-        let groups = (columns + m - 1) / m
-        var values = [Float](repeating: 0, count: rows * groups * n)
-        var nibbles = [UInt8](repeating: 0, count: values.count)
-        let w = matrix.scalars, k = mask?.scalars ?? w
-        for r in 0..<rows {
-            for g in 0..<groups {
-                var slot = (r * groups + g) * n
-                let end = slot + n
-                for j in g * m..<Swift.min(g * m + m, columns) where k[r * columns + j] != 0 {
-                    guard slot < end else { return nil }
-                    values[slot] = w[r * columns + j]
-                    nibbles[slot] = UInt8(j - g * m)
-                    slot += 1
+        let (rows, columns) = (matrix.shape[0], matrix.shape[1])   // locals: the closures below cannot read self yet
+        let groups = (columns + m - 1) / m, count = rows * groups * n
+        var values = [Float](repeating: 0, count: count)
+        var positions = [UInt8](repeating: 0, count: (count + 1) / 2)
+        let fits = matrix.withUnsafeBufferPointer { w in
+            (mask ?? matrix).withUnsafeBufferPointer { k in
+                values.withUnsafeMutableBufferPointer { v in
+                    positions.withUnsafeMutableBufferPointer { p in
+                        for r in 0..<rows {
+                            let row = r * columns
+                            for g in 0..<groups {
+                                var slot = (r * groups + g) * n
+                                let end = slot + n
+                                for j in g * m..<Swift.min(g * m + m, columns) where k[row + j] != 0 {
+                                    guard slot < end else { return false }
+                                    v[slot] = w[row + j]
+                                    p[slot >> 1] |= UInt8(j - g * m) << UInt8((slot & 1) << 2)
+                                    slot += 1
+                                }
+                            }
+                        }
+                        return true
+                    }
                 }
             }
         }
+        guard fits else { return nil }
         self.values = values
-        positions = stride(from: 0, to: nibbles.count, by: 2).map { i in
-            nibbles[i] | (i + 1 < nibbles.count ? nibbles[i + 1] << 4 : 0)
-        }
+        self.positions = positions
     }
 
     /// An N:M matrix from the arrays `values` and `positions` hold (as a model file stores
