@@ -107,30 +107,10 @@ public final class NMDense: Layer {
 
 extension Graph {
     /// The N:M pattern that a Dense layer's kept weights (by mask, or its non-zeros) follow,
-    /// if any: the smallest `n` with at most `n` kept in every group of `m` consecutive inputs
-    /// of a row, for `m` of 4 and then 8, when `n ≤ m/2` and the kept weights fill at least 3/4
-    /// of the pattern's slots. A dense or lightly pruned layer has no such pattern, and neither
-    /// has a much sparser one that fits a pattern by chance (1 weight in 20 kept fits 1:4, but
-    /// the N:M form would store and multiply 5 slots per kept weight).
+    /// if any (`NMMatrix.pattern(of:)`: `m` of 4 or 8, `n ≤ m/2`, at least 3/4 of the slots
+    /// filled).
     public static func nmPattern(of dense: Dense) -> (n: Int, m: Int)? {
-        let (rows, columns) = (dense.outFeatures, dense.inFeatures)
-        let kept = dense.weight.mask ?? dense.weight.value
-        for m in [4, 8] where columns % m == 0 {
-            var most = 0, total = 0
-            kept.withUnsafeBufferPointer { k in
-                for r in 0..<rows {
-                    for g in stride(from: r * columns, to: (r + 1) * columns, by: m) {
-                        var count = 0
-                        for j in g..<g + m where k[j] != 0 { count += 1 }
-                        most = max(most, count)
-                        total += count
-                    }
-                    if 2 * most > m { break }
-                }
-            }
-            if most >= 1, 2 * most <= m, 4 * total >= 3 * rows * (columns / m) * most { return (most, m) }
-        }
-        return nil
+        NMMatrix.pattern(of: dense.weight.mask ?? dense.weight.value)
     }
 
     /// An inference copy of the model in which every Dense layer whose kept weights follow

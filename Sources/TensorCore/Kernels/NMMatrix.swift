@@ -86,6 +86,34 @@ public struct NMMatrix: Equatable, Sendable {
         }
     }
 
+    /// The N:M pattern that the non-zero entries of a rank-2 `kept` (a mask, or a weight's
+    /// non-zeros) follow, if any: the smallest `n` with at most `n` non-zero entries in every
+    /// group of `m` consecutive entries of a row, for `m` of 4 and then 8, when `n ≤ m/2` and
+    /// the entries fill at least 3/4 of the pattern's slots. A dense or lightly pruned matrix
+    /// has no such pattern, and neither has a much sparser one that fits a pattern by chance
+    /// (1 entry in 20 fits 1:4, but the N:M form would store and multiply 5 slots per entry).
+    /// - Complexity: O(rows · columns).
+    public static func pattern(of kept: Tensor) -> (n: Int, m: Int)? {
+        guard kept.rank == 2 else { return nil }
+        let (rows, columns) = (kept.shape[0], kept.shape[1])
+        for m in [4, 8] where columns % m == 0 {
+            var most = 0, total = 0
+            kept.withUnsafeBufferPointer { k in
+                for r in 0..<rows {
+                    for g in stride(from: r * columns, to: (r + 1) * columns, by: m) {
+                        var count = 0
+                        for j in g..<g + m where k[j] != 0 { count += 1 }
+                        most = Swift.max(most, count)
+                        total += count
+                    }
+                    if 2 * most > m { break }
+                }
+            }
+            if most >= 1, 2 * most <= m, 4 * total >= 3 * rows * (columns / m) * most { return (most, m) }
+        }
+        return nil
+    }
+
     /// The position within its group of value `i`.
     @inline(__always) public func position(_ i: Int) -> Int { Int(positions[i >> 1] >> UInt8((i & 1) << 2) & 0xF) }
 
