@@ -10,7 +10,8 @@ public struct Batch {
     /// `[N, targetWidth]` regression targets, or nil for classification data.
     public var targets: Tensor?
     /// `[N, C]` logits of a teacher model for these samples, when the dataset carries them
-    /// (see `Dataset.withTeacherLogits(_:)`); distillation trains against them.
+    /// (see `Dataset.withTeacherLogits(_:)`) or a `Trainer.teacher` gave them (then shaped as
+    /// its outputs, `[N, T, C]` for a sequence model); distillation trains against them.
     public var teacherLogits: Tensor?
     /// The number of samples.
     public var count: Int { inputs.shape[0] }

@@ -35,11 +35,16 @@ public struct Distillation: Codable, Equatable, Sendable {
     }
 
     /// The distillation loss of student `logits` (`[N, C]`) against `teacherLogits` (`[N, C]`)
-    /// and `labels`, averaged over the batch, with its gradient with respect to `logits`.
+    /// and `labels`, averaged over the batch (a sequence's `[N, T, C]`: over its `N·T` positions), with its gradient with respect to `logits`.
     /// With `α = 0` it is `softmaxCrossEntropy` exactly; with `α = 1` the labels are not read.
     /// - Precondition: the shapes agree, one label per row, `temperature > 0`.
     /// - Complexity: O(N·C).
     public func loss(logits: Tensor, teacherLogits: Tensor, labels: [Int32]) -> LossResult {
+        if logits.rank > 2 {   // a sequence's scores: a row per position
+            var result = loss(logits: scoreRows(logits), teacherLogits: scoreRows(teacherLogits), labels: labels)
+            result.gradient.reshape(logits.shape)
+            return result
+        }
         let n = logits.rank == 2 ? logits.shape[0] : 0
         let soft = Double(alpha) * Double(temperature) * Double(temperature)
         var total = 0.0
@@ -111,9 +116,10 @@ extension Dataset {
 extension Trainer {
     /// Checks that `data` and `model` can be trained with `distillation`: usable settings,
     /// the cross-entropy loss, a model that outputs logits, and teacher logits on the data
-    /// as wide as the model's output.
+    /// as wide as the model's output, or else a `teacher` model with the model's inputs and outputs.
     /// - Throws: `TrainingError.invalidOptions` or `.dataMismatch` naming the problem.
-    public static func check(_ distillation: Distillation, data: Dataset, model: Graph, loss: Loss = .crossEntropy) throws {
+    public static func check(_ distillation: Distillation, data: Dataset, model: Graph, loss: Loss = .crossEntropy,
+                             teacher teacherModel: Graph? = nil) throws {
         if let problem = distillation.problem { throw TrainingError.invalidOptions("distillation: \(problem)") }
         guard loss == .crossEntropy else {
             throw TrainingError.invalidOptions("distillation trains classifiers: use the cross-entropy loss, not \(loss.rawValue)")
@@ -121,8 +127,17 @@ extension Trainer {
         guard model.outputKind == .logits else {
             throw TrainingError.invalidOptions("distillation compares logits, but the model ends with a softmax; remove it (cross-entropy on logits is the same objective)")
         }
+        if data.teacherLogits == nil, let teacherModel {
+            guard teacherModel.inputShape == model.inputShape, teacherModel.outputShape == model.outputShape else {
+                throw TrainingError.dataMismatch("the teacher takes \(teacherModel.inputShape) and gives \(teacherModel.outputShape), the model \(model.inputShape) and \(model.outputShape): a teacher must answer the same questions")
+            }
+            guard teacherModel.outputKind == .logits else {
+                throw TrainingError.invalidOptions("distillation compares logits, but the teacher ends with a softmax")
+            }
+            return
+        }
         guard let teacher = data.teacherLogits else {
-            throw TrainingError.invalidOptions("distillation needs the teacher's logits on the training data (Dataset.withTeacherLogits(of:))")
+            throw TrainingError.invalidOptions("distillation needs the teacher's logits on the training data (Dataset.withTeacherLogits(of:)) or a teacher model (Trainer.teacher)")
         }
         let outputs = model.outputShape.product
         guard teacher.shape[1] == outputs else {

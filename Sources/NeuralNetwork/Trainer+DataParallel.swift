@@ -7,20 +7,31 @@ extension Trainer {
     /// Computes the mean loss over the samples at `indices` and leaves its gradient in the
     /// model's parameters. With replicas, the slice is split between the model and the
     /// replicas, run concurrently, and the replicas' gradients are added to the model's.
+    /// With `distillation` and a `teacher`, the teacher runs once on the whole slice and each
+    /// part distils towards its rows of the teacher's outputs.
     func computeGradients(_ data: Dataset, _ indices: ArraySlice<Int>, loss: Loss, distillation: Distillation? = nil,
-                          replicas: [Graph], pool: WorkerPool?) -> (loss: Float, correct: Int) {
+                          teacher: Graph? = nil, replicas: [Graph], pool: WorkerPool?) -> (loss: Float, correct: Int) {
         let workers = [model] + replicas
         let n = indices.count
         let parts = min(workers.count, n)
-        guard parts > 1, let pool else { return Self.gradients(model, data.batch(indices), loss: loss, distillation: distillation, scale: 1) }
+        let teacherOutputs = distillation == nil ? nil : teacher?.forward(data.batch(indices).inputs, training: false)
+        func batch(_ range: Range<Int>) -> Batch {
+            var batch = data.batch(indices[range])
+            if let teacherOutputs {
+                let width = teacherOutputs.count / n, first = range.lowerBound - indices.startIndex
+                batch.teacherLogits = Tensor(shape: [range.count] + teacherOutputs.shape.dropFirst(),
+                                             scalars: Array(teacherOutputs.scalars[(first * width)..<((first + range.count) * width)]))
+            }
+            return batch
+        }
+        guard parts > 1, let pool else { return Self.gradients(model, batch(indices.indices), loss: loss, distillation: distillation, scale: 1) }
         let master = model.parameters
         for replica in replicas {
             for (mine, theirs) in zip(master, replica.parameters) { theirs.parameter.value = mine.parameter.value }
         }
         let results = pool.map(parts) { w in
             let lo = indices.startIndex + n * w / parts, hi = indices.startIndex + n * (w + 1) / parts
-            let batch = data.batch(indices[lo..<hi])
-            let r = Self.gradients(workers[w], batch, loss: loss, distillation: distillation, scale: Float(hi - lo) / Float(n))
+            let r = Self.gradients(workers[w], batch(lo..<hi), loss: loss, distillation: distillation, scale: Float(hi - lo) / Float(n))
             return (loss: r.loss * Float(hi - lo) / Float(n), correct: r.correct)
         }
         // Sum the replicas' gradients into the model's, each thread taking one range of

@@ -75,6 +75,11 @@ public final class Trainer {
     public let optimizer: Optimizer
     /// Hooks called after each step and epoch.
     public var callbacks: [TrainingCallback] = []
+    /// A model run beside the student when `TrainingOptions.distillation` is set and the data
+    /// carries no teacher logits: each step runs it in inference mode on the step's batch and
+    /// distils towards its outputs. This fits data too large to hold a teacher's outputs for
+    /// every sample, such as a language model's logits at every position of every window.
+    public var teacher: Graph?
     /// The number of optimizer steps taken so far (across calls to `fit`).
     public private(set) var stepsTaken = 0
     /// The running call's state, while `fit` runs.
@@ -150,7 +155,9 @@ public final class Trainer {
         if let clip = options.gradientClipNorm, !(clip.isFinite && clip > 0) {
             throw TrainingError.invalidOptions("the gradient clipping norm must be positive, got \(clip)")
         }
-        if let distillation = options.distillation { try Self.check(distillation, data: data, model: model, loss: options.loss) }
+        if let distillation = options.distillation {
+            try Self.check(distillation, data: data, model: model, loss: options.loss, teacher: teacher)
+        }
         var order = Array(0..<data.count)
         let stepsPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
         var totalSteps = min(stepsPerEpoch * options.epochs, options.maxSteps ?? .max)
@@ -190,7 +197,7 @@ public final class Trainer {
                 let before = everything.map(\.parameter.value)
                 func undo() { for ((_, p), value) in zip(everything, before) { p.value = value } }
                 let result = computeGradients(data, order[lo..<hi], loss: options.loss, distillation: options.distillation,
-                                              replicas: replicas, pool: pool)
+                                              teacher: data.teacherLogits == nil ? teacher : nil, replicas: replicas, pool: pool)
                 guard result.loss.isFinite else {
                     undo()
                     throw TrainingError.nonFiniteLoss(epoch: epoch, step: s + 1, learningRate: rate)

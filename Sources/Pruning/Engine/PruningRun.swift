@@ -332,7 +332,7 @@ final class RunState {
         for o in observers { o.run(willBegin: phase) }
         let reports: [EpochReport]
         do {
-            reports = try trainer.fit(try trainingData(for: options), options: options, validation: validation, resumingFrom: progress)
+            reports = try trainer.fit(try trainingData(for: options, trainer: trainer), options: options, validation: validation, resumingFrom: progress)
         } catch let error as TrainingError where error.isDivergence {
             throw RunError.diverged(phase: phase, cause: error, history: history)
         }

@@ -27,8 +27,15 @@ extension PruningRun {
 extension RunState {
     /// The training split a phase with `options` trains on: with distillation, carrying the
     /// teacher's logits (computed once, on the first distilling phase, counted as evaluation).
-    func trainingData(for options: TrainingOptions) throws -> Dataset {
+    /// A teacher whose outputs are not a flat vector per sample (a language model's logits at
+    /// every position) would not fit in memory for every sample: it becomes `trainer`'s
+    /// `teacher` instead, run on each step's batch.
+    func trainingData(for options: TrainingOptions, trainer: Trainer) throws -> Dataset {
         guard options.distillation != nil, let teacher else { return data.training }
+        if teacher.outputShape.count > 1 {
+            trainer.teacher = teacher
+            return data.training
+        }
         if let distilledTraining { return distilledTraining }
         let clock = ContinuousClock()
         let start = clock.now

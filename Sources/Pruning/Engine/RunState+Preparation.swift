@@ -26,7 +26,7 @@ extension RunState {
         let regularizers = try preparation.regularizer?.regularizers() ?? []
         trainer.callbacks = [criterion as? TrainingCriterion].compactMap { $0 } + (regularizers.isEmpty ? [] : [Regularization(regularizers)]) + callbacks
         do {
-            _ = try trainer.fit(try trainingData(for: options), options: options)
+            _ = try trainer.fit(try trainingData(for: options, trainer: trainer), options: options)
         } catch let error as TrainingError where error.isDivergence {
             throw RunError.diverged(phase: .preparation(epochs: preparation.epochs), cause: error, history: history)
         }

@@ -79,6 +79,6 @@ extension RunState {
         let trainer = Trainer(model: model, optimizer: recipe.fineTuneOptimizer())
         trainer.callbacks = [criterion as? TrainingCriterion].compactMap { $0 }
         let options = recipe.fineTuneOptions(epochs: epochs, workers: workers)
-        _ = try trainer.fit(try trainingData(for: options), options: options)
+        _ = try trainer.fit(try trainingData(for: options, trainer: trainer), options: options)
     }
 }
