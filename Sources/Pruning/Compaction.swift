@@ -35,8 +35,8 @@ extension Structured {
             cuts.append(GroupCut(group: group.name, units: group.units, kept: kept.count))
             for m in group.members {
                 switch m.role {
-                case .producer, .normalization: keepOut[m.layer] = kept.flatMap { j in (j * m.block)..<((j + 1) * m.block) }
-                case .consumer: keepIn[m.layer] = kept.flatMap { j in (j * m.block)..<((j + 1) * m.block) }
+                case .producer, .normalization: keepOut[m.layer] = m.indices(of: kept, count: group.units)
+                case .consumer: keepIn[m.layer] = m.indices(of: kept, count: group.units)
                 case .attention: heads[m.layer] = kept.count
                 }
             }
@@ -84,8 +84,11 @@ extension Structured {
         for m in group.members where m.role != .consumer {
             for name in ["weight", "bias"] {
                 guard let p = model.parameter(at: "\(m.layer).\(name)") else { continue }
-                let size = p.count / group.units
-                for k in j * size..<(j + 1) * size where p.value[flat: k] != 0 { return false }
+                let size = p.count / (group.units * m.stripes)
+                for s in 0..<m.stripes {
+                    let slice = s * group.units + j
+                    for k in slice * size..<(slice + 1) * size where p.value[flat: k] != 0 { return false }
+                }
             }
         }
         return true

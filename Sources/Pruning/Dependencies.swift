@@ -25,8 +25,27 @@ public struct GroupMember: Equatable, Sendable, CustomStringConvertible {
     /// Flatten of feature maps, H·W; for every member of an attention-head group, the head's
     /// width (a producer's rows, a consumer's columns); 1 otherwise.
     public var block: Int
+    /// The equal parts a producer's rows fall into, unit j taking its block in each: 3 for a
+    /// fused QKV projection (GPT-2), whose rows are Q's, then K's, then V's. 1 otherwise.
+    public var stripes: Int = 1
 
-    public var description: String { role != .normalization && block > 1 ? "\(layer) (\(role), ×\(block))" : "\(layer) (\(role))" }
+    /// The indices along the sliced axis of `units` (of the group's `count`), in order: each
+    /// unit's block, part by part.
+    public func indices(of units: [Int], count: Int) -> [Int] {
+        var result: [Int] = []
+        for part in 0..<stripes {
+            for j in units {
+                let first: Int = (part * count + j) * block
+                result += first..<(first + block)
+            }
+        }
+        return result
+    }
+
+    public var description: String {
+        let fused = stripes > 1 ? ", \(stripes) parts" : ""
+        return role != .normalization && block > 1 ? "\(layer) (\(role), ×\(block)\(fused))" : "\(layer) (\(role))"
+    }
 }
 
 /// A set of channels that must be removed together: unit j of every member goes, or none.
@@ -72,8 +91,8 @@ public enum Dependencies {
     /// A `SelfAttention` fed by three `Dense` projections (Q, K, V) that nothing else reads
     /// turns their neurons into heads: unit j of the group is head j, the rows
     /// `j·dₕ ..< (j+1)·dₕ` of Q, K and V, and the same columns of the layer that reads the
-    /// attention (the output projection). A fused QKV projection (GPT-2) is not split yet, so
-    /// its group is unprunable.
+    /// attention (the output projection). A fused QKV projection (GPT-2) is split the same way
+    /// in each of its three parts (`GroupMember.stripes`).
     public static func groups(_ model: Graph) -> [DependencyGroup] {
         var readers = [Int](repeating: 0, count: model.nodes.count)
         for node in model.nodes { for input in node.inputs where input.index >= 0 { readers[input.index] += 1 } }
@@ -151,8 +170,7 @@ extension Spaces {
         let projections = inputs.count <= 2 ? 1 : 3
         let width = projections == 1 ? shapes[0][1] / 3 : shapes[0][1]
         let headWidth = width / max(attention.heads, 1)
-        var reason: String? = projections == 1
-            ? "layer '\(name)' reads Q, K and V from one fused projection, which head pruning does not split yet" : nil
+        var reason: String?
         var layers: [String] = []
         for (input, source) in zip(inputs.prefix(projections), ins) where reason == nil {
             let node = input.index >= 0 ? model.nodes[input.index] : nil
@@ -172,7 +190,7 @@ extension Spaces {
         let heads = make(units: attention.heads)
         for (layer, source) in zip(layers, ins) {
             members[find(source.space)].removeAll()   // the neurons now belong to the heads
-            add(GroupMember(layer: layer, role: .producer, block: headWidth), to: heads)
+            add(GroupMember(layer: layer, role: .producer, block: headWidth, stripes: 4 - projections), to: heads)
         }
         add(GroupMember(layer: name, role: .attention, block: headWidth), to: heads)
         return (heads, headWidth)

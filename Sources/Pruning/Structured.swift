@@ -165,7 +165,7 @@ public enum Structured {
         for m in group.producers {
             guard let p = model.parameter(at: "\(m.layer).weight") else { continue }
             guard let mask = p.mask else { return [Bool](repeating: false, count: group.units) }
-            for (j, zero) in mask.zeroSlices(count: group.units).enumerated() where !zero { cut[j] = false }
+            for (k, zero) in mask.zeroSlices(count: group.units * m.stripes).enumerated() where !zero { cut[k % group.units] = false }
         }
         return cut
     }
@@ -186,8 +186,8 @@ public enum Structured {
         for m in members {
             guard let weight = model.parameter(at: "\(m.layer).weight") else { continue }
             let scored = plan.criterion.scores(for: weight, path: "\(m.layer).weight")
-            let means = m.role == .consumer ? scored.columnBlockMeans(count: group.units) : scored.sliceMeans(count: group.units)
-            for j in scores.indices { scores[j] += means[j] / Float(members.count) }
+            let means = m.role == .consumer ? scored.columnBlockMeans(count: group.units) : scored.sliceMeans(count: group.units * m.stripes)
+            for (k, mean) in means.enumerated() { scores[k % group.units] += mean / Float(members.count * m.stripes) }
         }
         return scores
     }
@@ -199,7 +199,7 @@ public enum Structured {
             for name in ["weight", "bias"] {   // a producer's weight and bias; a BatchNorm's scale and shift
                 guard let p = model.parameter(at: "\(m.layer).\(name)") else { continue }
                 var mask = p.mask ?? Tensor(shape: p.value.shape, repeating: 1)
-                mask.zeroSlices(where: cut)
+                mask.zeroSlices(where: Array(repeating: cut, count: m.stripes).flatMap { $0 })   // each part of a fused projection
                 p.mask = mask
             }
         }

@@ -41,16 +41,49 @@ struct HeadPruningTests {
         #expect(!stream.isPrunable)
     }
 
-    @Test("GPT-2's fused QKV projection is not split by head: its group is unprunable, with the reason")
+    /// A two-block GPT-2-style decoder: 16 features in 4 heads of 4, one fused QKV projection per block.
+    static func decoder(seed: UInt64 = 2) throws -> Graph {
+        try Graph.gptDecoder(TransformerConfiguration(vocabulary: 20, positions: 8, features: 16, heads: 4, layers: 2,
+                                                      intermediate: 32, normalization: .pre, causal: true,
+                                                      activation: .tanh, epsilon: 1e-5), seed: seed)
+    }
+
+    @Test("GPT-2's fused QKV projection is split by head: head j is its block of rows in each of Q, K and V")
     func fused() throws {
-        let model = try Graph.gptDecoder(TransformerConfiguration(vocabulary: 20, positions: 8, features: 16, heads: 4, layers: 1,
-                                                                  intermediate: 32, normalization: .pre, causal: true,
-                                                                  activation: .tanh, epsilon: 1e-5), seed: 2)
-        let groups = Dependencies.groups(model)
-        let qkv = try #require(groups.first { $0.name == "blocks.0.attn.qkv" })
-        #expect(!qkv.isPrunable)
-        #expect(qkv.unprunableReason?.contains("fused projection") == true)
-        #expect(!groups.contains { $0.isHeads })
+        let groups = Dependencies.groups(try Self.decoder())
+        let heads = try #require(groups.first { $0.name == "blocks.0.attn.qkv" })
+        #expect(heads.isPrunable && heads.isHeads && heads.units == 4)
+        #expect(heads.members.map(\.description) == ["blocks.0.attn.qkv (producer, ×4, 3 parts)", "blocks.0.attn (attention, ×4)",
+                                                     "blocks.0.attn.proj (consumer, ×4)"])
+        #expect(heads.producers[0].indices(of: [1, 3], count: 4) == [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31,
+                                                                      36, 37, 38, 39, 44, 45, 46, 47])
+        #expect(groups.filter(\.isHeads).count == 2)
+    }
+
+    @Test("a fused head cut masks the head's rows in all three parts, and compaction keeps the decoder's logits (≤ 1e-5)")
+    func fusedCompaction() throws {
+        let model = try Self.decoder()
+        let plan = StructuredPlan(threshold: .perLayer(["blocks.0.attn.qkv.weight": 0.5, "blocks.1.attn.qkv.weight": 0.25]), unit: .head)
+        let cuts = try Structured.prune(model, with: plan)
+        #expect(cuts.map(\.kept) == [2, 3])
+        let mask = try #require(model.parameter(at: "blocks.0.attn.qkv.weight")?.mask)   // [48, 16]
+        let cutHeads = (0..<4).filter { h in mask.scalars[(h * 64)..<((h + 1) * 64)].allSatisfy { $0 == 0 } }
+        #expect(cutHeads.count == 2)
+        for part in 0..<3 {
+            for h in 0..<4 {
+                let rows = mask.scalars[((part * 4 + h) * 64)..<((part * 4 + h + 1) * 64)]
+                #expect(rows.allSatisfy { $0 == (cutHeads.contains(h) ? 0 : 1) }, "part \(part) head \(h)")
+            }
+        }
+        let tokens = Tensor(shape: [2, 8], scalars: [3, 7, 9, 11, 4, 2, 5, 1, 19, 8, 2, 0, 6, 6, 13, 12])
+        let masked = model.forward(tokens, training: false)
+        let small = try Structured.compact(model).model
+        #expect(small.nodes.compactMap { ($0.module as? SelfAttention)?.heads } == [2, 3])
+        #expect(small.parameter(at: "blocks.0.attn.qkv.weight")?.value.shape == [24, 16])
+        #expect(small.parameter(at: "blocks.1.attn.proj.weight")?.value.shape == [16, 12])
+        let out = small.forward(tokens, training: false)
+        let worst = zip(out.scalars, masked.scalars).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(out.shape == masked.shape && worst <= 1e-5, "max |Δ| = \(worst)")
     }
 
     @Test("a head cut masks exactly the head's rows of Q, K and V; neuron granularity leaves heads alone")
