@@ -12,7 +12,8 @@ import TensorCore
 /// on the scale of the hard term's as `T` changes.
 ///
 /// Training uses it when `TrainingOptions.distillation` is set and the training data
-/// carries the teacher's logits (`Dataset.withTeacherLogits(of:)`).
+/// carries the teacher's logits (`Dataset.withTeacherLogits(of:)`) or `Trainer.teacher` runs
+/// the teacher on each batch.
 public struct Distillation: Codable, Equatable, Sendable {
     /// `T`: softens both distributions (1: plain softmax; higher: flatter).
     public var temperature: Float

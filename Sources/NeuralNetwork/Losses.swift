@@ -28,40 +28,12 @@ public func meanSquaredError(prediction: Tensor, target: Tensor) -> LossResult {
     return LossResult(value: Float(total / Double(count)), gradient: gradient)
 }
 
-/// The error of a batch's pairwise similarities: `mean over i ≠ j of (pᵢ·pⱼ − tᵢ·tⱼ)²` for
-/// prediction rows `p` and target rows `t` (`[N, D]`), with its gradient
-/// `4/(N(N−1)) · Σⱼ≠ᵢ (pᵢ·pⱼ − tᵢ·tⱼ) pⱼ` for row `i`. For unit rows (a sentence encoder's
-/// normalized embeddings) the dot products are cosines, and the error measures how far the
-/// predictions' neighbourhood structure is from the targets', which a row-by-row error does not
-/// see: relational distillation (Park et al. 2019, https://arxiv.org/abs/1904.05068).
-/// A batch of fewer than two rows has no pairs: 0, with a zero gradient.
-/// - Precondition: `prediction` and `target` are `[N, D]` of the same shape.
-/// - Complexity: O(N²·D).
-public func pairwiseSimilarityError(prediction: Tensor, target: Tensor) -> LossResult {
-    precondition(prediction.rank == 2 && prediction.shape == target.shape,
-                 "prediction \(prediction.shape) and target \(target.shape) must be matrices of one shape")
-    let n = prediction.shape[0]
-    guard n >= 2 else { return LossResult(value: 0, gradient: Tensor.zeros(prediction.shape)) }
-    var difference = matmul(prediction, .none, prediction, .transposed) - matmul(target, .none, target, .transposed)
-    var total = 0.0
-    for i in 0..<n {
-        difference.scalars[i * n + i] = 0
-        for j in 0..<n { total += Double(difference.scalars[i * n + j] * difference.scalars[i * n + j]) }
-    }
-    let pairs = Double(n * (n - 1))
-    return LossResult(value: Float(total / pairs), gradient: matmul(difference, .none, prediction, .none) * Float(4 / pairs))
-}
-
 /// The training objective: how outputs are compared with the data's answers.
 public enum Loss: String, NamedChoice, Sendable {
     /// Softmax cross-entropy against class labels.
     case crossEntropy = "cross-entropy"
     /// Mean squared error against target vectors.
     case mse
-    /// Mean squared error against target vectors plus the error of the batch's pairwise
-    /// similarities (`pairwiseSimilarityError`): a distilled encoder then also keeps which
-    /// samples lie near which, as nearest-neighbour search needs.
-    case relational
 
     /// The loss the data calls for: mean squared error for regression targets, cross-entropy
     /// for class labels.
@@ -85,14 +57,6 @@ public enum Loss: String, NamedChoice, Sendable {
         case .crossEntropy: return softmaxCrossEntropy(logits: output, labels: batch.labels)
         case .mse:
             return meanSquaredError(prediction: output, target: batch.targets ?? Tensor.zeros(output.shape))
-        case .relational:
-            let target = batch.targets ?? Tensor.zeros(output.shape)
-            var result = meanSquaredError(prediction: output, target: target)
-            let rows = output.reshaped([output.shape[0], output.count / max(output.shape[0], 1)])
-            let pairs = pairwiseSimilarityError(prediction: rows, target: target.reshaped(rows.shape))
-            result.value += pairs.value
-            result.gradient.add(pairs.gradient.reshaped(output.shape))
-            return result
         }
     }
 }

@@ -14,7 +14,16 @@ extension Trainer {
         let workers = [model] + replicas
         let n = indices.count
         let parts = min(workers.count, n)
-        let teacherOutputs = distillation == nil ? nil : teacher?.forward(data.batch(indices).inputs, training: false)
+        var teacherOutputs: Tensor?
+        if distillation != nil, let teacher {
+            var whole = data.batch(indices)
+            let outputs = teacher.forward(whole.inputs, training: false)
+            guard parts > 1, pool != nil else {
+                whole.teacherLogits = outputs
+                return Self.gradients(model, whole, loss: loss, distillation: distillation, scale: 1)
+            }
+            teacherOutputs = outputs
+        }
         func batch(_ range: Range<Int>) -> Batch {
             var batch = data.batch(indices[range])
             if let teacherOutputs {
@@ -24,7 +33,7 @@ extension Trainer {
             }
             return batch
         }
-        guard parts > 1, let pool else { return Self.gradients(model, batch(indices.indices), loss: loss, distillation: distillation, scale: 1) }
+        guard parts > 1, let pool else { return Self.gradients(model, data.batch(indices), loss: loss, distillation: distillation, scale: 1) }
         let master = model.parameters
         for replica in replicas {
             for (mine, theirs) in zip(master, replica.parameters) { theirs.parameter.value = mine.parameter.value }

@@ -326,8 +326,8 @@ public final class Trainer {
             throw TrainingError.dataMismatch("the data has \(data.labelsPerSample) labels per sample (one per position) but the model outputs \(model.outputShape), not [\(data.labelsPerSample), classes]")
         case .crossEntropy where data.labelsPerSample == 1 && model.outputShape.count != 1:
             throw TrainingError.dataMismatch("cross-entropy needs a flat vector of class scores, the model outputs \(model.outputShape)")
-        case .mse where data.targetWidth == 0, .relational where data.targetWidth == 0:
-            throw TrainingError.dataMismatch("\(loss.rawValue) needs regression targets, but the data has class labels; use the cross-entropy loss")
+        case .mse where data.targetWidth == 0:
+            throw TrainingError.dataMismatch("mse needs regression targets, but the data has class labels; use the cross-entropy loss")
         default: break
         }
         if data.targetWidth > 0 {

@@ -30,7 +30,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// worker, BatchNorm sees per-slice statistics.
     public var workers: Int = 1
     /// Train against a teacher's softened outputs as well as the labels (nil: the labels
-    /// only). The training data must carry the teacher's logits (`Dataset.withTeacherLogits`).
+    /// only). The training data carries the teacher's logits (`Dataset.withTeacherLogits`), or
+    /// the trainer runs a teacher model on each batch (`Trainer.teacher`).
     public var distillation: Distillation?
     /// Clip each step's gradients to this global L2 norm over every trainable parameter
     /// (cut entries left out), as PyTorch's `clip_grad_norm_` does: when the norm is larger,

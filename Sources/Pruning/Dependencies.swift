@@ -29,8 +29,11 @@ public struct GroupMember: Equatable, Sendable, CustomStringConvertible {
     /// fused QKV projection (GPT-2), whose rows are Q's, then K's, then V's. 1 otherwise.
     public var stripes: Int = 1
 
-    /// The indices along the sliced axis of `units` (of the group's `count`), in order: each
-    /// unit's block, part by part.
+    /// The indices along the sliced axis that `units` cover, part by part, each unit's block.
+    /// - Parameters:
+    ///   - units: unit indices of the group, in the order wanted.
+    ///   - count: the group's number of units (the length of one part, in blocks).
+    /// - Returns: `stripes · units.count · block` indices: rows of a producer, columns of a consumer.
     public func indices(of units: [Int], count: Int) -> [Int] {
         var result: [Int] = []
         for part in 0..<stripes {
@@ -190,7 +193,7 @@ extension Spaces {
         let heads = make(units: attention.heads)
         for (layer, source) in zip(layers, ins) {
             members[find(source.space)].removeAll()   // the neurons now belong to the heads
-            add(GroupMember(layer: layer, role: .producer, block: headWidth, stripes: 4 - projections), to: heads)
+            add(GroupMember(layer: layer, role: .producer, block: headWidth, stripes: projections == 1 ? 3 : 1), to: heads)
         }
         add(GroupMember(layer: name, role: .attention, block: headWidth), to: heads)
         return (heads, headWidth)

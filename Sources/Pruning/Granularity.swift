@@ -11,8 +11,8 @@ public enum Granularity: Equatable, Sendable, CustomStringConvertible {
     case neuron
     /// Whole filters: output channels of a convolution weight `[Cout, C, K, K]`.
     case filter
-    /// Whole attention heads: a head's rows of the Q, K and V projections and its columns of
-    /// the output projection (BERT-style attention with separate projections).
+    /// Whole attention heads: a head's rows of the Q, K and V projections (separate, as in
+    /// BERT, or one fused projection, as in GPT-2) and its columns of the output projection.
     case head
 
     public var description: String {

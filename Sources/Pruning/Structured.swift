@@ -183,11 +183,12 @@ public enum Structured {
         // which it reaches the model, and where Wanda's input norms (of each head's output)
         // tell heads apart.
         let members = group.producers + (group.isHeads ? group.members.filter { $0.role == .consumer } : [])
+        let parts = members.reduce(0) { $0 + $1.stripes }   // a fused QKV weighs as Q, K and V apart
         for m in members {
             guard let weight = model.parameter(at: "\(m.layer).weight") else { continue }
             let scored = plan.criterion.scores(for: weight, path: "\(m.layer).weight")
             let means = m.role == .consumer ? scored.columnBlockMeans(count: group.units) : scored.sliceMeans(count: group.units * m.stripes)
-            for (k, mean) in means.enumerated() { scores[k % group.units] += mean / Float(members.count * m.stripes) }
+            for (k, mean) in means.enumerated() { scores[k % group.units] += mean / Float(parts) }
         }
         return scores
     }

@@ -130,4 +130,30 @@ struct DistillationRunTests {
         #expect(error?.field == "fine_tune.distill.teacher" && "\(error!)".contains("gives 3 outputs per sample, the model 2"),
                 "\(String(describing: error))")
     }
+
+    @Test("a decoder's run distils towards its dense self's logits at every position (the teacher runs on each batch)")
+    func languageModel() throws {
+        let text = Array("the cat sat on the mat and the rat ran to the hat, then the cat ran".utf8)
+        let data = try Dataset(text: text, length: 6)
+        let model = try Graph.gptDecoder(TransformerConfiguration(vocabulary: 256, positions: 6, features: 8, heads: 2, layers: 1,
+                                                                  intermediate: 16, normalization: .pre, causal: true,
+                                                                  activation: .tanh, epsilon: 1e-5), seed: 5)
+        // A decoder that has learnt the text, so its logits are worth keeping.
+        try Trainer(model: model, optimizer: Optimizer(Adam())).fit(data, options: TrainingOptions(epochs: 40, batchSize: 8, learningRate: 0.03))
+        let dense = try model.copy()
+        let recipe = Recipe(model: "gpt.safetensors", validationSplit: 0,
+                            prune: Recipe.Prune(threshold: Recipe.ThresholdSpec(sparsity: 0.5)),
+                            fineTune: Recipe.FineTune(epochs: 60, learningRate: 0.01, batchSize: 8, optimizer: .adam,
+                                                      distill: Recipe.Distill(temperature: 1, alpha: 1), steps: 300))
+        let cut = try model.copy()
+        try Pruner.prune(cut, with: try #require(recipe.pruningPlan()))
+        try PruningRun(recipe).run(model, data: DataSplits(training: data, validation: nil, test: data))
+        let all = data.batch(0..<data.count)
+        func divergence(_ g: Graph) -> Float {
+            Distillation(temperature: 1, alpha: 1).loss(logits: g.forward(all.inputs, training: false),
+                                                       teacherLogits: dense.forward(all.inputs, training: false), labels: all.labels).value
+        }
+        #expect(divergence(model) < divergence(cut) / 2, "KL to the dense decoder: \(divergence(cut)) after the cut → \(divergence(model))")
+        #expect(model.parameters.map(\.parameter.mask) == cut.parameters.map(\.parameter.mask))
+    }
 }

@@ -65,16 +65,6 @@ struct RecipeTests {
         #expect(throws: DecodingError.self) { try Self.decode(#"{"model": "m", "train": {"regularizer": {"l1": 1, "method": "magic"}}}"#) }
     }
 
-    @Test("fine_tune.loss reaches the training options; regression data defaults to mse, labels to cross-entropy")
-    func fineTuneLoss() throws {
-        var r = try Self.decode(#"{"model": "m", "fine_tune": {"epochs": 1, "loss": "relational"}}"#)
-        #expect(r.problems().isEmpty && r.fineTuneOptions(epochs: 1).loss == .relational)
-        r.fineTune?.loss = nil
-        #expect(r.fineTuneOptions(epochs: 1).loss == .crossEntropy)
-        r.regressionData = true
-        #expect(r.fineTuneOptions(epochs: 1).loss == .mse)
-    }
-
     @Test("a misspelled name is a decoding error that lists the valid names, never a fallback", arguments: [
         (#"{"model": "m", "prune": {"criterion": "biggest", "threshold": {"sparsity": 0.5}}}"#, "magnitude, squared-magnitude, largest"),
         (#"{"model": "m", "prune": {"scope": "world", "threshold": {"sparsity": 0.5}}}"#, "layer, global or row"),
@@ -82,7 +72,6 @@ struct RecipeTests {
         (#"{"model": "m", "train": {"optimizer": "rmsprop"}}"#, "sgd, adam or adamw"),
         (#"{"model": "m", "train": {"schedule": "linear"}}"#, "constant, step or cosine"),
         (#"{"model": "m", "fine_tune": {"epochs": 1, "optimizer": "lion"}}"#, "sgd, adam or adamw"),
-        (#"{"model": "m", "fine_tune": {"epochs": 1, "loss": "cosine"}}"#, "cross-entropy, mse or relational"),
     ])
     func wrongName(json: String, listing: String) {
         do {

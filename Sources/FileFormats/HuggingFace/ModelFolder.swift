@@ -103,7 +103,7 @@ public enum ModelFolder {
                     _ = try GPT2Checkpoint.read(folder: staging)
                 }
             } catch let error as FormatError {
-                throw FormatError(path: folder, .other("the model does not fit its folder's config.json (\(error)); a model compacted beyond removed attention heads (a block with fewer feed-forward neurons) is saved as a .safetensors file"))
+                throw FormatError(path: folder, .other("the model does not fit its folder's config.json (\(error)); a model compacted beyond what config.json records (a block with fewer feed-forward neurons, or a GPT-2 block with fewer heads) is saved as a .safetensors file"))
             }
             try replace(destination, with: staging)
         } catch {

@@ -90,7 +90,7 @@ extension Recipe {
         o.gradientClipNorm = d.gradientClip
         o.maxSteps = f?.steps ?? d.steps
         o.weightDecayScope = d.weightDecayScope
-        o.loss = f?.loss ?? (regressionData ? .mse : .crossEntropy)
+        o.loss = regressionData ? .mse : .crossEntropy
         return o
     }
 

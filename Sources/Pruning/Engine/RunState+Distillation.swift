@@ -29,7 +29,7 @@ extension RunState {
     /// teacher's logits (computed once, on the first distilling phase, counted as evaluation).
     /// A teacher whose outputs are not a flat vector per sample (a language model's logits at
     /// every position) would not fit in memory for every sample: it becomes `trainer`'s
-    /// `teacher` instead, run on each step's batch.
+    /// `teacher` instead, run on each step's batch (its time counts as training).
     func trainingData(for options: TrainingOptions, trainer: Trainer) throws -> Dataset {
         guard options.distillation != nil, let teacher else { return data.training }
         if teacher.outputShape.count > 1 {

@@ -30,7 +30,7 @@ extension Recipe {
         ]),
         "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf, "batch_size": .leaf, "optimizer": .leaf,
                            "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf, "distill": Distill.keys,
-                           "steps": .leaf, "loss": .leaf]),
+                           "steps": .leaf]),
         "checkpoint": .map(["every_steps": .leaf, "every_rounds": .leaf, "path": .leaf]),
     ])
 }

@@ -421,21 +421,17 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// Stop after this many steps (default: every epoch; a language model's default is
         /// `TrainingDefaults.languageModelFineTune.steps`, as one of its epochs is every offset of the text).
         public var steps: Int?
-        /// The objective against regression targets: `mse` (the default) or `relational`, which
-        /// adds the error of each batch's pairwise similarities (`pairwiseSimilarityError`), so a
-        /// distilled sentence encoder also keeps its neighbourhoods. Class labels take cross-entropy.
-        public var loss: Loss?
         enum CodingKeys: String, CodingKey {
             case epochs, learningRate = "learning_rate", batchSize = "batch_size", optimizer, momentum
-            case weightDecay = "weight_decay", schedule, distill, steps, loss
+            case weightDecay = "weight_decay", schedule, distill, steps
         }
         /// Creates fine-tuning settings; absent fields take the plan's `fineTuneDefaults`.
         public init(epochs: Int, learningRate: Float? = nil, batchSize: Int? = nil, optimizer: OptimizerKind? = nil,
                     momentum: Float? = nil, weightDecay: Float? = nil, schedule: LearningRateSchedule.Kind? = nil,
-                    distill: Distill? = nil, steps: Int? = nil, loss: Loss? = nil) {
+                    distill: Distill? = nil, steps: Int? = nil) {
             self.epochs = epochs; self.learningRate = learningRate; self.batchSize = batchSize; self.optimizer = optimizer
             self.momentum = momentum; self.weightDecay = weightDecay; self.schedule = schedule; self.distill = distill
-            self.steps = steps; self.loss = loss
+            self.steps = steps
         }
     }
 }
