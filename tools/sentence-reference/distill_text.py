@@ -4,7 +4,7 @@ Usage: python distill_text.py OUT.txt
 
 Writes one sentence per line: every one-line fortune outside the evaluation slice (entries
 5,000-5,999 of `fortunes.one_line_fortunes()`), then the sentences (split after `.`, `!` or `?`)
-of the ASCII fortunes too long or too short to be one-line fortunes, then the sentences of the
+of the ASCII fortunes too long to be one-line fortunes, then the sentences of the
 multi-sentence training fortunes, each 20-300 characters, without repeats. No line is, contains
 or is contained in an evaluation sentence. A pruned encoder distilled on the one-line fortunes
 alone keeps its neighbours far better on them than on the evaluation slice (recall@10 0.85
