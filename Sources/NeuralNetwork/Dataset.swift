@@ -11,7 +11,8 @@ public struct Batch {
     public var targets: Tensor?
     /// `[N, C]` logits of a teacher model for these samples, when the dataset carries them
     /// (see `Dataset.withTeacherLogits(_:)`) or a `Trainer.teacher` gave them (then shaped as
-    /// its outputs, `[N, T, C]` for a sequence model); distillation trains against them.
+    /// its outputs, `[N, T, C]` for a sequence model, or its token states, `[N, T, d]`, when
+    /// distilling by tokens); distillation trains against them.
     public var teacherLogits: Tensor?
     /// The number of samples.
     public var count: Int { inputs.shape[0] }

@@ -19,13 +19,34 @@ public struct Distillation: Codable, Equatable, Sendable {
     public var temperature: Float
     /// `α`: the weight of the soft term; `1 − α` weighs the cross-entropy with the labels.
     public var alpha: Float
+    /// What the student is made to match (`temperature` and `alpha` apply to `.outputs` only).
+    public var match: Match
+
+    /// What distillation compares.
+    public enum Match: String, NamedChoice, Sendable {
+        /// The model's outputs, softened: the loss above.
+        case outputs
+        /// A pooled sequence encoder's last hidden state at every real token (the input of its
+        /// final `MeanPooling`): the mean squared error to the teacher's, padding left out,
+        /// with a `Trainer.teacher` run on each batch. A sentence embedding is one vector per
+        /// sentence; its tokens' states carry many times that signal.
+        case tokens
+    }
 
     /// Creates the settings.
     /// - Parameters:
     ///   - temperature: `T > 0`.
     ///   - alpha: `α` in [0, 1].
-    public init(temperature: Float, alpha: Float) {
-        self.temperature = temperature; self.alpha = alpha
+    ///   - match: what is compared.
+    public init(temperature: Float, alpha: Float, match: Match = .outputs) {
+        self.temperature = temperature; self.alpha = alpha; self.match = match
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        temperature = try c.decode(Float.self, forKey: .temperature)
+        alpha = try c.decode(Float.self, forKey: .alpha)
+        match = try c.decodeIfPresent(Match.self, forKey: .match) ?? .outputs   // absent before token matching
     }
 
     /// The reason these settings cannot be used, or nil when they can.
@@ -122,6 +143,7 @@ extension Trainer {
     public static func check(_ distillation: Distillation, data: Dataset, model: Graph, loss: Loss = .crossEntropy,
                              teacher teacherModel: Graph? = nil) throws {
         if let problem = distillation.problem { throw TrainingError.invalidOptions("distillation: \(problem)") }
+        if distillation.match == .tokens { return try checkTokenDistillation(model: model, teacher: teacherModel) }
         guard loss == .crossEntropy else {
             throw TrainingError.invalidOptions("distillation trains classifiers: use the cross-entropy loss, not \(loss.rawValue)")
         }

@@ -160,12 +160,15 @@ public final class Graph {
 
     /// Back-propagates like `backward(_:inputGradient:)`, calling `observe` with each node's
     /// index as soon as its backward pass is done (for per-layer timing).
+    /// - Parameter node: the node whose output `gradient` is the loss's gradient for (nil: the
+    ///   last); a loss on an inner node's output leaves the nodes after it out of the pass.
     @discardableResult
-    public func backward(_ gradient: Tensor, inputGradient: Bool = false, observe: ((Int) -> Void)?) -> Tensor? {
+    public func backward(_ gradient: Tensor, inputGradient: Bool = false, fromNode node: Int? = nil,
+                         observe: ((Int) -> Void)?) -> Tensor? {
         guard !nodes.isEmpty else { return inputGradient ? gradient : nil }
         var grads = [Tensor?](repeating: nil, count: nodes.count)
         var gradientOfInput: Tensor?
-        grads[nodes.count - 1] = gradient
+        grads[node ?? nodes.count - 1] = gradient
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
             let node = nodes[i]
             guard let g = grads[i] else {

@@ -15,9 +15,10 @@ extension Trainer {
         let n = indices.count
         let parts = min(workers.count, n)
         var teacherOutputs: Tensor?
-        if distillation != nil, let teacher {
-            var whole = data.batch(indices)
-            let outputs = teacher.forward(whole.inputs, training: false)
+        if let distillation, let teacher {
+            // By tokens, the student's trimmed batch and the teacher's have the same positions.
+            var whole = distillation.match == .tokens ? model.trimmingPadding(data.batch(indices)) : data.batch(indices)
+            let outputs = distillation.match == .tokens ? teacher.tokenStates(whole.inputs) : teacher.forward(whole.inputs, training: false)
             guard parts > 1, pool != nil else {
                 whole.teacherLogits = outputs
                 return Self.gradients(model, whole, loss: loss, distillation: distillation, scale: 1)
@@ -38,10 +39,19 @@ extension Trainer {
         for replica in replicas {
             for (mine, theirs) in zip(master, replica.parameters) { theirs.parameter.value = mine.parameter.value }
         }
+        // A part's share of the mean: its samples', or by tokens its real tokens'.
+        let byTokens = distillation?.match == .tokens && teacherOutputs != nil
+        let pad = model.trailingPaddingID.map(Float.init)
+        func real(_ part: ArraySlice<Int>) -> Int { data.batch(part).inputs.scalars.reduce(0) { $0 + ($1 == pad ? 0 : 1) } }
+        let allTokens = byTokens ? max(real(indices), 1) : 0
+        func share(_ lo: Int, _ hi: Int) -> Float {
+            byTokens ? Float(real(indices[lo..<hi])) / Float(allTokens) : Float(hi - lo) / Float(n)
+        }
         let results = pool.map(parts) { w in
             let lo = indices.startIndex + n * w / parts, hi = indices.startIndex + n * (w + 1) / parts
-            let r = Self.gradients(workers[w], batch(lo..<hi), loss: loss, distillation: distillation, scale: Float(hi - lo) / Float(n))
-            return (loss: r.loss * Float(hi - lo) / Float(n), correct: r.correct)
+            let part = share(lo, hi)
+            let r = Self.gradients(workers[w], batch(lo..<hi), loss: loss, distillation: distillation, scale: part)
+            return (loss: r.loss * part, correct: r.correct)
         }
         // Sum the replicas' gradients into the model's, each thread taking one range of
         // every parameter; then drop the replicas' references to the weights so the
@@ -69,6 +79,9 @@ extension Trainer {
     static func gradients(_ model: Graph, _ batch: Batch, loss: Loss, distillation: Distillation? = nil,
                           scale: Float) -> (loss: Float, correct: Int) {
         let batch = model.trimmingPadding(batch)
+        if let distillation, distillation.match == .tokens, let teacherStates = batch.teacherLogits {
+            return (tokenGradients(model, batch, teacherStates: teacherStates, scale: scale), 0)
+        }
         let output = model.forward(batch.inputs, training: true)
         var result = if let distillation, let teacher = batch.teacherLogits {
             distillation.loss(logits: output, teacherLogits: teacher, labels: batch.labels)

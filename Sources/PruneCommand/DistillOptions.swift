@@ -19,23 +19,31 @@ struct DistillArguments: ParsableArguments {
     @Option(help: "Weight α of the teacher's term; 1 − α weighs the labels (default \(Recipe.Defaults.distillAlpha)).")
     var alpha: Float?
 
+    @Option(name: .customLong("distill-match"),
+            help: ArgumentHelp("What the student matches: outputs (its softened logits, the default) or tokens (a sentence encoder's last hidden state at every real token; the teacher runs on each batch).",
+                               valueName: "outputs|tokens"))
+    var match: Distillation.Match?
+
     func validate() throws {
         if !distill, let option = [teacher.map { _ in "--teacher" }, temperature.map { _ in "--temperature" },
-                                     alpha.map { _ in "--alpha" }].compactMap({ $0 }).first {
+                                     alpha.map { _ in "--alpha" }, match.map { _ in "--distill-match" }].compactMap({ $0 }).first {
             throw ValidationError("\(option) applies to distillation: add --distill")
         }
     }
 
     /// The `distill` section these options describe (nil without `--distill`).
-    var spec: Recipe.Distill? { distill ? Recipe.Distill(temperature: temperature, alpha: alpha, teacher: teacher) : nil }
+    var spec: Recipe.Distill? { distill ? Recipe.Distill(temperature: temperature, alpha: alpha, teacher: teacher, match: match) : nil }
 
     /// The options that set the fields of the `distill` section at `section` (`fine_tune`),
     /// for usage errors.
     static func options(in section: String) -> [String: String] {
         ["\(section).distill.temperature": "--temperature", "\(section).distill.alpha": "--alpha",
-         "\(section).distill.teacher": "--teacher", "\(section).distill": "--distill"]
+         "\(section).distill.teacher": "--teacher", "\(section).distill.match": "--distill-match",
+         "\(section).distill": "--distill"]
     }
 }
+
+extension Distillation.Match: ExpressibleByArgument {}
 
 extension PlanExecution {
     /// The teacher of the plan's distillation for `engine`: the model file the plan names,

@@ -59,6 +59,29 @@ struct SentenceEncoderCommandTests {
         #expect(info.status == 0, "\(info)")
     }
 
+    @Test("distilling token by token (--distill --distill-match tokens) recovers the pooled embeddings and is recorded in the plan")
+    func tokenDistillation() throws {
+        let work = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let sentences = try miniLMSentences(200, in: work)
+        let out = work.appendingPathComponent("minilm-50-tokens").path
+        let result = try prune("prune", miniLMFolder, "--data", sentences, "--sparsity", "0.5", "--fine-tune-steps", "12",
+                               "--distill", "--distill-match", "tokens", "--validation-split", "0.25", "--out", out, "--json", "--no-report")
+        #expect(result.status == 0, "\(result)")
+        let json = try singleJSONObject(result.stdout)
+        let stages = try #require(json["stages"] as? [[String: Any]], "\(json)")
+        func cosine(_ name: String) -> Double? {
+            stages.first { ($0["name"] as? String)?.hasPrefix(name) == true && $0["split"] as? String == "validation" }?["accuracy"] as? Double
+        }
+        let cut = try #require(cosine("after the cut"), "\(stages)"), tuned = try #require(cosine("after fine-tuning"), "\(stages)")
+        #expect(cut < 0.95 && tuned > cut + 0.01, "cut \(cut), fine-tuned \(tuned)")
+        let metadata = try #require(try safetensorsHeader("\(out)/model.safetensors")["__metadata__"] as? [String: String])
+        let history = metadata["pruning.history"] ?? ""
+        #expect(history.contains(#""match":"tokens""#), "\(history)")
+        let usage = try prune("prune", miniLMFolder, "--data", sentences, "--sparsity", "0.5", "--distill-match", "tokens", "--out", out)
+        #expect(usage.status == 2 && usage.stderr.contains("--distill-match applies to distillation"), "\(usage)")
+    }
+
     @Test("half the heads cut by Wanda from calibration sentences alone, compacted (outputs kept ≤ 1e-5), embedded from the smaller folder")
     func heads() throws {
         let work = try temporaryFolder()

@@ -28,6 +28,11 @@ struct DistillationRunTests {
         #expect(plain.trainingOptions()?.distillation == nil && plain.fineTuneOptions(epochs: 1).distillation == nil)
         #expect(plain.resolved().fineTune?.distill == nil)
         #expect(throws: PruningError.self) { try Recipe(yaml: "model: m\nfine_tune: {epochs: 1, distill: {temprature: 2}}\n") }
+        // What is matched: the outputs unless the section says tokens; a misspelling lists the names.
+        let tokens = try Recipe(yaml: "model: m.safetensors\nfine_tune: {epochs: 1, distill: {match: tokens}}\n")
+        #expect(tokens.fineTuneOptions(epochs: 1).distillation?.match == .tokens && r.fineTuneOptions(epochs: 1).distillation?.match == .outputs)
+        let misspelt = #expect(throws: PruningError.self) { try Recipe(yaml: "model: m.safetensors\nfine_tune: {epochs: 1, distill: {match: token}}\n") }
+        #expect("\(misspelt.map { "\($0)" } ?? "")".contains("fine_tune.distill.match 'token' is not one of outputs or tokens"))
     }
 
     @Test("impossible distill fields are reported with their paths", arguments: [

@@ -9,7 +9,7 @@ extension PruningRun {
         let sections = recipe.distillSections
         guard let first = sections.first?.field else { return nil }
         let field = (sections.first { $0.distill.teacher != nil }?.field ?? first) + ".teacher"
-        guard model.outputKind == .logits else {
+        guard model.outputKind == .logits || sections.allSatisfy({ $0.distill.distillation.match == .tokens }) else {
             throw PruningError.field(first, "compares logits, but the model ends with a softmax; remove it (cross-entropy on logits is the same objective)")
         }
         let teacher = try self.teacher ?? model.copy()
@@ -28,11 +28,12 @@ extension RunState {
     /// The training split a phase with `options` trains on: with distillation, carrying the
     /// teacher's logits (computed once, on the first distilling phase, counted as evaluation).
     /// A teacher whose outputs are not a flat vector per sample (a language model's logits at
-    /// every position) would not fit in memory for every sample: it becomes `trainer`'s
-    /// `teacher` instead, run on each step's batch (its time counts as training).
+    /// every position) would not fit in memory for every sample, nor would an encoder's state
+    /// at every token (distillation by tokens): it becomes `trainer`'s `teacher` instead, run
+    /// on each step's batch (its time counts as training).
     func trainingData(for options: TrainingOptions, trainer: Trainer) throws -> Dataset {
         guard options.distillation != nil, let teacher else { return data.training }
-        if teacher.outputShape.count > 1 {
+        if teacher.outputShape.count > 1 || options.distillation?.match == .tokens {
             trainer.teacher = teacher
             return data.training
         }

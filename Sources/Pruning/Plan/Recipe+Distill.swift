@@ -16,24 +16,29 @@ extension Recipe {
         /// A model file whose outputs teach (relative to the working directory); any model
         /// with the same classes, e.g. a stronger architecture.
         public var teacher: String?
+        /// What is matched: `outputs` (the default: softened logits, the loss above) or
+        /// `tokens` (a sentence encoder's last hidden state at every real token, by mean squared
+        /// error, with the teacher run on each batch; temperature and alpha do not apply).
+        public var match: Distillation.Match?
 
         /// Creates the section; absent fields take `Recipe.Defaults`.
-        public init(temperature: Float? = nil, alpha: Float? = nil, teacher: String? = nil) {
-            self.temperature = temperature; self.alpha = alpha; self.teacher = teacher
+        public init(temperature: Float? = nil, alpha: Float? = nil, teacher: String? = nil, match: Distillation.Match? = nil) {
+            self.temperature = temperature; self.alpha = alpha; self.teacher = teacher; self.match = match
         }
 
         /// The training phase's settings, defaults applied.
         public var distillation: Distillation {
-            Distillation(temperature: temperature ?? Defaults.distillTemperature, alpha: alpha ?? Defaults.distillAlpha)
+            Distillation(temperature: temperature ?? Defaults.distillTemperature, alpha: alpha ?? Defaults.distillAlpha,
+                         match: match ?? .outputs)
         }
 
         /// The section with its defaults written out.
         var resolved: Distill {
-            Distill(temperature: distillation.temperature, alpha: distillation.alpha, teacher: teacher)
+            Distill(temperature: distillation.temperature, alpha: distillation.alpha, teacher: teacher, match: match)
         }
 
         /// The keys of the section.
-        static let keys: KeyTree = .map(["temperature": .leaf, "alpha": .leaf, "teacher": .leaf])
+        static let keys: KeyTree = .map(["temperature": .leaf, "alpha": .leaf, "teacher": .leaf, "match": .leaf])
     }
 
     /// The distill sections of the plan with their field paths (`train.distill` first).
