@@ -11,7 +11,7 @@ struct BenchGEMM: ParsableCommand {
         commandName: "gemm", abstract: "GFLOP/s of the training GEMM shapes vs a 1024³ GEMM, on BLAS and the packed kernel.",
         discussion: """
             Every shape runs on both backends; the first line names the one products use (the \
-            faster by a calibration at first use, or PRUNE_GEMM=blas|packed). With --threads N each GEMM splits the rows of its output between N threads (one BLAS \
+            faster by a calibration at first use, or PRUNE_GEMM=blas|packed|packed-6x16|packed-12x32). With --threads N each GEMM splits the rows of its output between N threads (one BLAS \
             thread each), as `prune bench spmm` and `prune bench infer` split their products; the \
             split products are checked against the whole one. --concurrent runs independent \
             copies instead; the two cannot be combined.
@@ -109,7 +109,7 @@ struct BenchGEMM: ParsableCommand {
         ] + Self.transformerShapes
         // The backend products use (calibrated, or PRUNE_GEMM); both are measured below.
         let backend = BLAS.backend, backendDescription = BLAS.backendDescription
-        let explicitBackend = ProcessInfo.processInfo.environment["PRUNE_GEMM"].flatMap(GEMMBackend.init(rawValue:))
+        let explicitBackend = ProcessInfo.processInfo.environment["PRUNE_GEMM"].flatMap(GEMMChoice.init)?.backend
         defer { BLAS.setBackend(explicitBackend) }
         var rng = SeededGenerator(seed: 7)
         let clock = ContinuousClock()

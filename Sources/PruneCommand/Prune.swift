@@ -31,14 +31,14 @@ struct Prune: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(message) (see 'prune --help')\n".utf8))
             Foundation.exit(2)
         }
-        // PRUNE_GEMM=blas|packed fixes the backend of every dense product (default: calibrated).
+        // PRUNE_GEMM=blas|packed|packed-6x16|packed-12x32 fixes the backend of every dense
+        // product, and with a tile the packed kernel's register tile (default: calibrated).
         if let value = ProcessInfo.processInfo.environment["PRUNE_GEMM"], !value.isEmpty {
-            guard let backend = GEMMBackend(rawValue: value) else {
-                let valid = GEMMBackend.allCases.map(\.rawValue).joined(separator: " or ")
-                FileHandle.standardError.write(Data("error: PRUNE_GEMM must be \(valid), got '\(value)'\n".utf8))
+            guard let choice = GEMMChoice(value) else {
+                FileHandle.standardError.write(Data("error: PRUNE_GEMM must be \(GEMMChoice.spellings), got '\(value)'\n".utf8))
                 Foundation.exit(2)
             }
-            BLAS.setBackend(backend)
+            BLAS.setChoice(choice)
         }
         do {
             var command = command

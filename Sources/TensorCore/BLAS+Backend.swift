@@ -9,6 +9,42 @@ public enum GEMMBackend: String, CaseIterable, Codable, Sendable {
     case packed
 }
 
+/// A GEMM backend and, for the packed kernel, its register tile: `"blas"`, `"packed 6×16"`.
+///
+/// Written `blas`, `packed` (the tile left to the calibration), `packed-6x16` or `packed-12x32`
+/// (`PRUNE_GEMM`); `×` may stand for `x`, and a space for the dash.
+public struct GEMMChoice: Codable, Equatable, Sendable, CustomStringConvertible {
+    /// The backend.
+    public var backend: GEMMBackend
+    /// The packed kernel's tile (nil: the calibrated one; always nil for BLAS).
+    public var tile: GEMMTile?
+
+    /// Creates a choice; a tile only counts for the packed kernel.
+    public init(backend: GEMMBackend, tile: GEMMTile? = nil) {
+        self.backend = backend; self.tile = backend == .packed ? tile : nil
+    }
+
+    /// Reads `blas`, `packed`, `packed-6x16`, `packed 12×32`, …; nil for anything else.
+    public init?(_ text: String) {
+        let parts = String(text.lowercased().map { $0 == "x" ? "×" : $0 }).split(whereSeparator: { $0 == "-" || $0 == " " })
+        guard let first = parts.first, let backend = GEMMBackend(rawValue: String(first)), parts.count <= 2 else { return nil }
+        if parts.count == 2 {
+            guard backend == .packed, let tile = GEMMTile(rawValue: String(parts[1])) else { return nil }
+            self.init(backend: .packed, tile: tile)
+        } else {
+            self.init(backend: backend)
+        }
+    }
+
+    /// The values `init?(_:)` reads, for messages: `"blas, packed, packed-12x32 or packed-6x16"`.
+    public static var spellings: String {
+        let all = ["blas", "packed"] + GEMMTile.allCases.map { "packed-" + String($0.rawValue.map { $0 == "×" ? "x" : $0 }) }
+        return all.dropLast().joined(separator: ", ") + " or " + all.last!
+    }
+
+    public var description: String { tile.map { "\(backend.rawValue) \($0.rawValue)" } ?? backend.rawValue }
+}
+
 /// What the one-time calibration of `BLAS.gemm` measured, and what it chose.
 ///
 /// The rule: time the system BLAS and the packed kernel with each register tile on the same
@@ -64,7 +100,8 @@ extension BLAS {
         }
     }
 
-    /// Makes every later `gemm` run on `backend`, or, with nil, on the calibrated choice.
+    /// Makes every later `gemm` run on `backend`, or, with nil, on the calibrated choice
+    /// (the packed kernel's tile stays as it was: see `setChoice(_:)`).
     ///
     /// For benchmarks and reproducibility: the two backends sum in different orders, so their
     /// results differ in the last bits, and the calibrated choice can differ between machines
@@ -73,17 +110,39 @@ extension BLAS {
         override.store(backend.map { $0 == .blas ? 1 : 2 } ?? 0, ordering: .relaxed)
     }
 
+    /// The packed kernel's register tile: the one set with `setChoice`, or the calibrated one.
+    public static var tile: GEMMTile {
+        switch tileOverride.load(ordering: .relaxed) {
+        case 1: .wide
+        case 2: .narrow
+        default: calibration.tile
+        }
+    }
+
+    /// What decides the bits of every product: the backend and, for the packed kernel, its tile.
+    public static var choice: GEMMChoice { GEMMChoice(backend: backend, tile: backend == .packed ? tile : nil) }
+
+    /// Makes every later product run as `choice` says (a nil tile leaves the packed kernel's
+    /// tile to the calibration), or, with nil, as the calibration chose. Two processes give
+    /// the same bits only with the same choice: a run resumed from a checkpoint sets the one
+    /// it was taken with.
+    public static func setChoice(_ choice: GEMMChoice?) {
+        setBackend(choice?.backend)
+        tileOverride.store(choice?.tile.map { $0 == .wide ? 1 : 2 } ?? 0, ordering: .relaxed)
+    }
+
     /// `backend`, the packed kernel's tile and the calibration's figures, in words:
     /// `"packed 12×32 (calibrated: packed 12×32 98.0, 6×16 61.2, BLAS 25.9 GFLOP/s in 11 ms)"`,
     /// or `"blas (set explicitly; calibration: …)"`.
     public static var backendDescription: String {
         let how = override.load(ordering: .relaxed) == 0 ? "calibrated" : "set explicitly; calibration"
-        let name = backend == .packed ? "packed \(calibration.tile.rawValue)" : "blas"
-        return "\(name) (\(how): \(calibration))"
+        return "\(choice) (\(how): \(calibration))"
     }
 
     /// 0: calibrated, 1: BLAS, 2: packed.
     private static let override = Atomic<UInt8>(0)
+    /// 0: calibrated, 1: wide, 2: narrow.
+    private static let tileOverride = Atomic<UInt8>(0)
 
     /// The calibration, run once at first use (10–20 ms).
     package static let calibration = calibrate()

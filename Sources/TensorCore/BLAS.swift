@@ -60,7 +60,7 @@ public enum BLAS {
     ) {
         if m == 0 || n == 0 { return }
         if backend == .packed {
-            packedGEMM(tile: calibration.tile, transA, transB, m: m, n: n, k: k, alpha: alpha,
+            packedGEMM(tile: tile, transA, transB, m: m, n: n, k: k, alpha: alpha,
                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         } else {
             systemGEMM(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
@@ -96,7 +96,7 @@ public enum BLAS {
     ) {
         if backend == .packed {
             let (m, k) = trans == .none ? (rows, columns) : (columns, rows)
-            packedGEMM(tile: calibration.tile, trans, .none, m: m, n: 1, k: k, alpha: alpha, a: a, lda: lda,
+            packedGEMM(tile: tile, trans, .none, m: m, n: 1, k: k, alpha: alpha, a: a, lda: lda,
                        b: x, ldb: 1, beta: beta, c: y, ldc: 1)
             return
         }

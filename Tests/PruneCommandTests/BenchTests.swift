@@ -50,11 +50,20 @@ struct BenchTests {
         #expect(whole.map { $0["label"] as? String } == split.map { $0["label"] as? String })
     }
 
-    @Test("PRUNE_GEMM other than blas or packed is an error that names the valid values")
+    @Test("PRUNE_GEMM other than blas, packed or packed with a tile is an error that names the valid values")
     func gemmBackendVariable() throws {
-        let result = try prune(["bench", "gemm"], environment: ["PRUNE_GEMM": "fast"])
-        #expect(result.status == 2 && result.stdout.isEmpty, "\(result)")
-        #expect(result.stderrLines == ["error: PRUNE_GEMM must be blas or packed, got 'fast'"], "\(result)")
+        for bad in ["fast", "blas-6x16", "packed-8x8"] {
+            let result = try prune(["bench", "gemm"], environment: ["PRUNE_GEMM": bad])
+            #expect(result.status == 2 && result.stdout.isEmpty, "\(result)")
+            #expect(result.stderrLines == ["error: PRUNE_GEMM must be blas, packed, packed-12x32 or packed-6x16, got '\(bad)'"], "\(result)")
+        }
+        // A tile fixes the packed kernel's register tile too, whatever the calibration found.
+        for (value, named) in [("packed-6x16", "packed 6×16 (set explicitly"), ("packed-12x32", "packed 12×32 (set explicitly")] {
+            let result = try prune(["bench", "gemm", "--batch-size", "2", "--calls", "1", "--json"], environment: ["PRUNE_GEMM": value])
+            #expect(result.status == 0, "\(result)")
+            let backend = try singleJSONObject(result.stdout)["backend"] as? String ?? ""
+            #expect(backend.hasPrefix(named), "\(backend)")
+        }
     }
 
     @Test("`prune bench gemm` rejects --threads with --concurrent, and a negative --calls", arguments: [

@@ -46,10 +46,11 @@ func prune(_ arguments: [String], environment: [String: String] = [:],
         the prune executable was not found at any of \(pruneCandidates); build it first with \
         `swift build -c release -Xswiftc -target-cpu -Xswiftc native --product prune`
         """, sourceLocation: sourceLocation)
-    // Help text wraps at the terminal width. Products run on Prune's packed kernel unless a test
-    // says otherwise (`"PRUNE_GEMM": ""` for the calibrated choice): runs compared bit for bit
-    // across processes must not depend on a timing, which load on the machine can tip.
-    let defaults = ["COLUMNS": "80", "PRUNE_GEMM": "packed"]
+    // Help text wraps at the terminal width. Products run on Prune's packed kernel with its 6×16
+    // tile unless a test says otherwise (`"PRUNE_GEMM": ""` for the calibrated choice): runs
+    // compared bit for bit across processes must not depend on a timing, which load on the
+    // machine can tip (the calibration's backend and its tile both can).
+    let defaults = ["COLUMNS": "80", "PRUNE_GEMM": "packed-6x16"]
     let r = try runProgram(binary, arguments, environment: defaults.merging(environment) { $1 })
     return PruneResult(status: r.status, stdout: r.stdout, stderr: r.stderr)
 }

@@ -49,7 +49,7 @@ struct ResumeCommandTests {
         """
     }
 
-    @Test("`prune run` killed with SIGKILL after its first checkpoint, then `--resume`d: the same file, byte for byte, and the same figures")
+    @Test("`prune run` killed with SIGKILL after its first checkpoint, then `--resume`d (with other GEMM kernels by default): the same file, byte for byte, and the same figures")
     func killAndResume() throws {
         let folder = try temporaryFolder(), data = try smallDataFolder(training: 2000, test: 500)
         defer { for f in [folder, data] { try? FileManager.default.removeItem(at: f) } }
@@ -59,7 +59,9 @@ struct ResumeCommandTests {
         let resumedRecipe = folder.appendingPathComponent("resumed.yaml").path
         try Self.recipe(data: data, output: straight).write(toFile: straightRecipe, atomically: true, encoding: .utf8)
         try Self.recipe(data: data, output: resumed).write(toFile: resumedRecipe, atomically: true, encoding: .utf8)
-        let expected = try prune("run", straightRecipe, "--json", "--quiet")
+        // The interrupted run and the straight one multiply on BLAS, the resumed run would on the
+        // packed kernel: the checkpoint's record of the kernels must carry it over.
+        let expected = try prune(["run", straightRecipe, "--json", "--quiet"], environment: ["PRUNE_GEMM": "blas"])
         #expect(expected.status == 0, "\(expected)")
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("straight.checkpoint.safetensors").path),
                 "a finished run removes its checkpoint")
@@ -69,6 +71,7 @@ struct ResumeCommandTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(pruneExecutable))
         process.arguments = ["run", resumedRecipe, "--quiet", "--json"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["PRUNE_GEMM": "blas"]) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -248,6 +248,10 @@ struct ResumeTests {
         var recipe = Recipe(model: "test", train: Recipe.Training(epochs: 1, batchSize: 100),
                             checkpoint: Recipe.Checkpoint(everySteps: 5))
         var (checkpoint, fresh) = try Self.firstCheckpoint(of: recipe, folder: folder)
+        // It records the kernels the products ran on (a resume in another process sets them).
+        struct Kernels: Decodable { var gemm: GEMMChoice? }
+        let kernels = try JSONDecoder().decode(Kernels.self, from: JSONEncoder().encode(checkpoint.state))
+        #expect(kernels.gemm == BLAS.choice)
         recipe.train?.learningRate = 0.01
         #expect(throws: RunError.checkpointMismatch("the plan changed since it was taken (train differ); run the same recipe, or start afresh")) {
             try Self.run(recipe, model: fresh, from: checkpoint, folder: folder)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TensorCore
 import TestSupport
@@ -206,5 +207,24 @@ struct PackedGEMMTests {
         let measured = BLAS.calibration
         #expect(measured.blas > 0 && measured.packed.allSatisfy { $0 > 0 }, "\(measured)")
         #expect(BLAS.backendDescription.contains("GFLOP/s"))
+    }
+
+    @Test("GEMM choices as PRUNE_GEMM spells them: a backend, and for the packed kernel a tile; anything else is nil")
+    func choiceSpellings() throws {
+        #expect(GEMMChoice("blas") == GEMMChoice(backend: .blas))
+        #expect(GEMMChoice("packed") == GEMMChoice(backend: .packed, tile: nil))
+        #expect(GEMMChoice("packed-6x16") == GEMMChoice(backend: .packed, tile: .narrow))
+        #expect(GEMMChoice("packed 12×32") == GEMMChoice(backend: .packed, tile: .wide))
+        #expect(GEMMChoice(backend: .blas, tile: .wide).tile == nil, "BLAS has no tile")
+        for bad in ["", "fast", "blas-6x16", "packed-8x8", "packed-6x16-6x16"] { #expect(GEMMChoice(bad) == nil, "\(bad)") }
+        #expect(GEMMChoice.spellings == "blas, packed, packed-12x32 or packed-6x16")
+        // Its description reads back; the choice in use names its tile whenever it is packed.
+        for choice in [GEMMChoice(backend: .blas), GEMMChoice(backend: .packed, tile: .narrow)] {
+            #expect(GEMMChoice(choice.description) == choice, "\(choice)")
+        }
+        let current = BLAS.choice
+        #expect((current.backend == .packed) == (current.tile != nil), "\(current)")
+        let coded = try JSONDecoder().decode(GEMMChoice.self, from: JSONEncoder().encode(current))
+        #expect(coded == current)
     }
 }

@@ -6,7 +6,7 @@ import TensorCore
 /// to the same result (the same weights, bit for bit, and the same figures) as a run
 /// never interrupted.
 ///
-/// It holds the weights, masks and running statistics; the optimizer's momentum or
+/// It holds the weights, masks and running statistics; the GEMM kernels in use; the optimizer's momentum or
 /// moments and step counts; where training stands (epoch, step, the shuffling generator,
 /// the epoch's sums so far, and so the learning rate); the dropout generators; what a
 /// criterion has accumulated (movement); the lottery-ticket snapshot; the rounds so far
@@ -92,6 +92,9 @@ public struct RunCheckpoint {
         /// Whether the lottery-ticket snapshot was taken (its values are tensors).
         var rewindTaken: Bool
         var rounds: RoundsProgress?
+        /// The kernels the products ran on: the calibrated choice can differ between processes
+        /// (absent from checkpoints of earlier versions of Prune).
+        var gemm: GEMMChoice?
     }
 }
 
@@ -217,7 +220,7 @@ extension RunState {
         let state = RunCheckpoint.State(version: RunCheckpoint.version, workers: workers, position: position, history: history,
                                         timing: timing, epochs: epochs, regularizedZeros: regularizedZeros, stepsDone: stepsDone,
                                         dropout: dropout, batchesTracked: batchesTracked, optimizerSteps: optimizerSteps, rewindTaken: snapshot != nil,
-                                        rounds: rounds)
+                                        rounds: rounds, gemm: BLAS.choice)
         let checkpoint = RunCheckpoint(state: state, tensors: tensors)
         for o in observers { try o.run(didCheckpoint: checkpoint) }
     }
@@ -329,5 +332,7 @@ extension RunState {
         stepsDone = s.stepsDone
         rounds = s.rounds
         resume = s.position
+        // The same kernels, for the same bits (a no-op within the process that took it).
+        if let gemm = s.gemm, gemm != BLAS.choice { BLAS.setChoice(gemm) }
     }
 }

@@ -27,7 +27,7 @@
 ///
 /// Swift cannot test target features at compile time (`#if` knows the architecture, not
 /// AVX-512), so both tiles are compiled everywhere and `BLAS`'s calibration picks the faster.
-package enum GEMMTile: String, CaseIterable, Sendable {
+public enum GEMMTile: String, CaseIterable, Codable, Sendable {
     /// 12 rows × 32 columns in `SIMD16<Float>` halves: 24 accumulators + 2 B vectors, made for
     /// 32 vector registers of 16 lanes (AVX-512). With 16 registers of 8 lanes (AVX2) every
     /// SIMD16 takes two and the tile spills: a `-target-cpu haswell` build ran it at about half
