@@ -13,7 +13,7 @@ struct Prune: ParsableCommand {
         abstract: "Train, prune and inspect neural networks on the CPU.",
         discussion: "Data defaults to \(DatasetFolder.defaultPath) (Debian package dataset-fashion-mnist).",
         version: "0.1.0",
-        subcommands: [Train.self, Eval.self, Info.self, PruneModel.self, Compact.self, Export.self, Import.self, Predict.self, Embed.self, Generate.self, Run.self, Report.self, Sensitivity.self, Auto.self, Bench.self]
+        subcommands: [Train.self, Eval.self, Info.self, PruneModel.self, Compact.self, Export.self, Import.self, Predict.self, Embed.self, Generate.self, Run.self, Report.self, Sensitivity.self, Auto.self, Sweep.self, Bench.self]
     )
 
     /// Runs the command; maps errors to one line on stderr and exit codes
