@@ -74,7 +74,9 @@ struct SweepCommandTests {
         let accuracy = { (i: Int) in (results[i]["figures"] as? [String: Any])?["accuracy"] as? Double ?? 0 }
         #expect(accuracy(4) > accuracy(6) && accuracy(5) > accuracy(7), "\(results.map { accuracy($0["index"] as! Int) })")
         let table = try prune("sweep", "merge", sharded)
-        #expect(table.stdout.split(separator: "\n").first == "job  prune.threshold.sparsity  prune.criterion  seed  test    sparsity  non-zeros", "\(table)")
+        let lines = table.stdout.split(separator: "\n")
+        #expect(lines.first == "job  prune.threshold.sparsity  prune.criterion  seed  test    sparsity  non-zeros", "\(table)")
+        #expect(lines.dropFirst().first?.hasPrefix("  0  0.5                       magnitude        1     ") == true, "the index right-aligned: \(table)")
         let status = try prune("sweep", "status", sharded)
         #expect(status.stdout == "8 jobs: 8 done, 0 running, 0 failed, 0 waiting\n", "\(status)")
         // Run again: nothing left to do.
