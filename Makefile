@@ -10,8 +10,9 @@ endif
 RELEASE := -c release $(CPU_FLAGS)
 PRUNE := .build/release/prune
 APT_PACKAGES := pkg-config libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist fortunes
-# The report tests render pages in headless Chromium and check them with xmllint.
-TEST_APT_PACKAGES := chromium libxml2-utils
+# The report tests render pages in headless Chromium and check them with xmllint; the sweep
+# tests submit to a local Slurm (slurm-wlm, munge; tools/slurm/local-slurm.sh).
+TEST_APT_PACKAGES := chromium libxml2-utils slurm-wlm munge
 DEMO_DIR := .build/demo
 
 .PHONY: demo test build bench fuzz deps models clean

@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -61,7 +62,7 @@ let package = Package(
         .target(
             name: "Pruning",
             dependencies: ["NeuralNetwork", "TensorCore", .product(name: "RealModule", package: "swift-numerics"),
-                           .product(name: "Yams", package: "Yams")]
+                           .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "Reports", dependencies: ["TensorCore", "NeuralNetwork", "Pruning", "CGzip"]),
         .target(name: "FileFormats", dependencies: [
@@ -91,7 +92,8 @@ let package = Package(
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NeuralNetwork", "FileFormats", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "NeuralNetwork", "Pruning", "FileFormats", "TestSupport"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "NeuralNetwork", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport", "FileFormats", "Pruning"], exclude: ["Snapshots"]),
+        .testTarget(name: "PruneCommandTests", dependencies: ["PruneCommand", "SeedExample", "TestSupport", "FileFormats", "Pruning",
+                                                                     .product(name: "Yams", package: "Yams")], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

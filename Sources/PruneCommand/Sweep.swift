@@ -12,7 +12,7 @@ struct Sweep: ParsableCommand {
             `run` runs a shard of the jobs (GNU parallel, a Slurm array, a Kubernetes Indexed Job), \
             skipping finished ones; `merge` gathers the results in plan order; `status` counts them.
             """,
-        subcommands: [SweepPlanCommand.self, SweepRunCommand.self, SweepMerge.self, SweepStatus.self])
+        subcommands: [SweepPlanCommand.self, SweepRunCommand.self, SweepMerge.self, SweepStatus.self, SweepLauncherCommand.self])
 }
 
 /// `prune sweep plan SWEEP.yaml --out DIR`.
@@ -33,6 +33,9 @@ struct SweepPlanCommand: ParsableCommand {
     @Option(help: "The sweep's folder (made when missing).")
     var out: String
 
+    @Option(help: ArgumentHelp("A content store: the models, data and calibration files the recipes name are copied into it, named by their SHA-256, and the jobs name them so (docs/SCALING.md).", valueName: "DIR"))
+    var store: String?
+
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -40,9 +43,10 @@ struct SweepPlanCommand: ParsableCommand {
             throw PruningError.invalidField(field: "sweep", problem: "cannot be read", location: sweepPath)
         }
         let folder = SweepFolder(out)
-        let plan = try SweepPlan(yaml: text, source: sweepPath) { folder.file("models", "\($0).safetensors").path }
-        let manifest = SweepFolder.Manifest(version: plan.version, axes: plan.axes,
-                                            jobs: plan.jobs.map { .init(index: $0.index, id: $0.id, values: $0.values) })
+        let store = self.store.map(ContentStore.init)
+        let plan = try SweepPlan(yaml: text, source: sweepPath, output: { "\(SweepPlan.folderPlaceholder)/models/\($0).safetensors" },
+                                 store: store)
+        let manifest = SweepFolder.Manifest(version: plan.version, axes: plan.axes, jobs: plan.jobs, store: store?.path)
         if FileManager.default.fileExists(atPath: folder.file("sweep.json").path) {
             let existing = try folder.manifest()
             guard existing.version == manifest.version else {
@@ -50,7 +54,9 @@ struct SweepPlanCommand: ParsableCommand {
             }
         }
         for job in plan.jobs { try SweepFolder.write(Data(job.recipe.utf8), to: folder.job(job.id)) }
-        try FileManager.default.createDirectory(at: folder.file("models"), withIntermediateDirectories: true)
+        for sub in ["models", "logs"] {   // Slurm writes its task logs into logs/ and makes no folders
+            try FileManager.default.createDirectory(at: folder.file(sub), withIntermediateDirectories: true)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try SweepFolder.write(try encoder.encode(manifest), to: folder.file("sweep.json"))
@@ -59,7 +65,9 @@ struct SweepPlanCommand: ParsableCommand {
         } else {
             let sizes = plan.axes.map { "\($0.values.count) \($0.path)" }.joined(separator: " × ")
             print("\(plan.jobs.count) jobs (\(sizes)) in \(folder.path), version \(plan.version)")
+            if let store { print("models and data by content in \(store.path)") }
             print("run them: prune sweep run \(folder.path) [--shard I/N | --index I]; then: prune sweep merge \(folder.path)")
+            print("on a cluster: prune sweep launcher \(folder.path) slurm|kubernetes")
         }
     }
 }
@@ -96,6 +104,81 @@ struct SweepStatus: ParsableCommand {
         } else {
             print("\(manifest.jobs.count) jobs: \(counts["done"]!) done, \(counts["running"]!) running, \(counts["failed"]!) failed, \(counts["waiting"]!) waiting")
             failed.forEach { print($0) }
+        }
+    }
+}
+
+/// `prune sweep launcher DIR slurm|kubernetes`.
+struct SweepLauncherCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "launcher",
+        abstract: "Print a Slurm array script or a Kubernetes Indexed Job that runs a sweep's jobs.",
+        discussion: """
+            slurm: `prune sweep launcher DIR slurm > sweep.sbatch && sbatch sweep.sbatch`, one array task \
+            per job. kubernetes: `prune sweep launcher DIR kubernetes --image IMAGE --claim PVC | kubectl \
+            apply -f -`, one completion per job, the claim mounted at --mount-path. Each task runs `prune \
+            sweep run DIR`, which takes its index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX and \
+            skips finished jobs: submitting again completes a cancelled sweep.
+            """)
+
+    enum Scheduler: String, ExpressibleByArgument, CaseIterable { case slurm, kubernetes }
+
+    @Argument(help: "The sweep's folder.")
+    var folder: String
+
+    @Argument(help: "slurm or kubernetes.")
+    var scheduler: Scheduler
+
+    @Option(help: ArgumentHelp("The prune executable on the workers (default: this one).", valueName: "PATH"))
+    var prune: String?
+
+    @Option(help: ArgumentHelp("The sweep's folder on the workers (default: DIR; kubernetes: MOUNT/NAME of DIR).", valueName: "PATH"))
+    var workerFolder: String?
+
+    @Option(help: ArgumentHelp("The content store on the workers (default: the plan's; kubernetes: MOUNT/NAME of it).", valueName: "PATH"))
+    var workerStore: String?
+
+    @Option(help: "Threads (and CPUs) per job.")
+    var threads = 1
+
+    @Option(help: "Jobs at once (Slurm: the array's %limit, none by default; Kubernetes: parallelism, default 8).")
+    var parallel: Int?
+
+    @Option(help: "Slurm: the partition.")
+    var partition: String?
+
+    @Option(help: "Slurm: the time limit per job (e.g. 1:00:00).")
+    var time: String?
+
+    @Option(help: "Kubernetes: the container image, with prune on its PATH.")
+    var image = "prune:latest"
+
+    @Option(help: "Kubernetes: the PersistentVolumeClaim that holds the sweep's folder and store.")
+    var claim = "prune-shared"
+
+    @Option(help: "Kubernetes: where the claim is mounted in each pod.")
+    var mountPath = "/shared"
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be 1 or more, got \(threads)") }
+        if let parallel, parallel < 1 { throw ValidationError("--parallel must be 1 or more, got \(parallel)") }
+    }
+
+    func run() throws {
+        let folder = SweepFolder(folder)
+        let manifest = try folder.manifest()
+        let inPod = { (path: String) in self.mountPath + "/" + URL(fileURLWithPath: path).lastPathComponent }
+        switch scheduler {
+        case .slurm:
+            let command = SweepLauncher.Command(executable: prune ?? CommandLine.executablePath, folder: workerFolder ?? folder.path,
+                                                threads: threads, store: workerStore ?? manifest.store)
+            print(SweepLauncher.slurm(command, jobs: manifest.jobs.count, version: manifest.version, parallel: parallel,
+                                      partition: partition, time: time), terminator: "")
+        case .kubernetes:
+            let command = SweepLauncher.Command(executable: prune ?? "prune", folder: workerFolder ?? inPod(folder.path),
+                                                threads: threads, store: workerStore ?? manifest.store.map(inPod))
+            print(SweepLauncher.kubernetes(command, jobs: manifest.jobs.count, version: manifest.version, image: image,
+                                           claim: claim, mountPath: mountPath, parallel: parallel ?? 8), terminator: "")
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pruning
+import Reports
 
 /// `prune sweep merge DIR [--json]`.
 struct SweepMerge: ParsableCommand {
@@ -21,6 +22,9 @@ struct SweepMerge: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
+    @Option(help: ArgumentHelp("Also write a page with the test figure against sparsity, one curve per combination of the other values, means over seeds.", valueName: "FILE.html"))
+    var report: String?
+
     /// Summary fields that depend on the machine or the moment, not on the plan.
     static let unstable: Set<String> = ["trainingSeconds", "pruningSeconds", "seconds", "samplesPerSecond", "output", "reportPath"]
 
@@ -30,6 +34,8 @@ struct SweepMerge: ParsableCommand {
         var entries: [JSONValue] = []
         var rows: [[String]] = []
         var problems: [String] = []
+        var reportJobs: [SweepReport.Job] = []
+        var metric: SweepReport.Metric?
         for job in manifest.jobs {
             let values = JSONValue.object(Dictionary(uniqueKeysWithValues: zip(manifest.axes.map(\.path), job.values.map(JSONValue.string))))
             var entry: [String: JSONValue] = ["index": .number(Double(job.index)), "id": .string(job.id), "values": values]
@@ -50,16 +56,21 @@ struct SweepMerge: ParsableCommand {
                 entry["status"] = .string("done")
                 entry["figures"] = result.summary.removing(Self.unstable)
                 rows.append([String(job.index)] + job.values + Self.figures(result.summary))
+                let (kind, test) = Self.metric(result.summary)
+                metric = metric ?? kind
+                reportJobs.append(.init(values: job.values, test: test, sparsity: result.summary["sparsity"]?.number))
             case let .failed(attempts):
                 entry["status"] = .string("failed")
                 entry["log"] = .array(folder.logTail(job.id).map(JSONValue.string))
                 problems.append("\(name) failed \(attempts) times; its log ends:")
                 problems += folder.logTail(job.id).map { "  " + $0 }
                 rows.append([String(job.index)] + job.values + ["failed", "", ""])
+                reportJobs.append(.init(values: job.values, test: nil, sparsity: nil))
             case .running, .waiting:
                 entry["status"] = .string("missing")
                 problems.append("\(name) has no result yet\(state == .waiting(failures: 0) ? "" : ", \(Self.describe(state))")")
                 rows.append([String(job.index)] + job.values + ["missing", "", ""])
+                reportJobs.append(.init(values: job.values, test: nil, sparsity: nil))
             }
             entries.append(.object(entry))
         }
@@ -74,7 +85,20 @@ struct SweepMerge: ParsableCommand {
             print(Self.table([header] + rows))
             problems.forEach { print($0) }
         }
+        if let report {
+            let page = SweepReport(title: "Sweep \(folder.url.lastPathComponent) (\(manifest.version))", axes: manifest.axes.map(\.path),
+                                   metric: metric ?? .accuracy, jobs: reportJobs)
+            try SweepFolder.write(Data(page.html().utf8), to: URL(fileURLWithPath: report))
+            if !output.json { print("report: \(report)") }
+        }
         if !problems.isEmpty { throw ExitCode.failure }
+    }
+
+    /// What a run's test figure measures, and its value.
+    static func metric(_ summary: JSONValue) -> (SweepReport.Metric?, Double?) {
+        if let bits = summary["bitsPerToken"]?.number { return (.bitsPerToken, bits) }
+        guard let accuracy = summary["accuracy"]?.number else { return (nil, nil) }
+        return (summary["cosine"] == .bool(true) ? .cosine : .accuracy, accuracy)
     }
 
     static func describe(_ state: SweepFolder.JobState) -> String {
@@ -85,17 +109,23 @@ struct SweepMerge: ParsableCommand {
         }
     }
 
+    /// The test figure and the sparsity of a run's summary, in words (`accuracy 84.21%`,
+    /// `mean cosine 0.9312`, `1.8123 bits per token`; `51.0%`).
+    static func testAndSparsity(_ summary: JSONValue) -> (test: String?, sparsity: String?) {
+        var test: String?
+        if let bits = summary["bitsPerToken"]?.number {
+            test = String(format: "%.4f bits per token", bits)
+        } else if let accuracy = summary["accuracy"]?.number {
+            test = summary["cosine"] == .bool(true) ? String(format: "mean cosine %.4f", accuracy) : String(format: "accuracy %.2f%%", 100 * accuracy)
+        }
+        return (test, summary["sparsity"]?.number.map { String(format: "%.1f%%", 100 * $0) })
+    }
+
     /// The test figure, the sparsity and the count of non-zero parameters of a run's summary.
     static func figures(_ summary: JSONValue) -> [String] {
-        var test = ""
-        if let bits = summary["bitsPerToken"]?.number {
-            test = String(format: "%.4f bits", bits)
-        } else if let accuracy = summary["accuracy"]?.number {
-            test = summary["cosine"] == .bool(true) ? String(format: "%.4f cos", accuracy) : String(format: "%.2f%%", 100 * accuracy)
-        }
-        let sparsity = summary["sparsity"]?.number.map { String(format: "%.1f%%", 100 * $0) } ?? "-"
+        let (test, sparsity) = testAndSparsity(summary)
         let nonZeros = summary["report"]?["totals"]?["nonZeros"]?.number.map { String(Int($0)) } ?? ""
-        return [test, sparsity, nonZeros]
+        return [test ?? "", sparsity ?? "-", nonZeros]
     }
 
     /// Columns padded to their widest cell, the job's index right-aligned.

@@ -27,6 +27,9 @@ struct SweepRunCommand: ParsableCommand {
 
     @OptionGroup var threadOptions: ThreadOptions
 
+    @Option(help: ArgumentHelp("The content store's folder on this machine (default: where the plan put it).", valueName: "DIR"))
+    var store: String?
+
     @Flag(help: "No line per job.")
     var quiet = false
 
@@ -58,6 +61,7 @@ struct SweepRunCommand: ParsableCommand {
             }
             chosen = [manifest.jobs[position]]
         }
+        let store = (store ?? manifest.store).map(ContentStore.init)
         var failedHere = 0
         for (k, job) in chosen.enumerated() {
             let name = "[\(k + 1)/\(chosen.count)] job \(job.index) (\(Self.describe(job, manifest.axes)))"
@@ -71,7 +75,7 @@ struct SweepRunCommand: ParsableCommand {
             case .waiting: break
             }
             let start = Date()
-            let outcome = try attempt(job, in: folder, version: manifest.version)
+            let outcome = try attempt(job, in: folder, version: manifest.version, store: store)
             let seconds = Date().timeIntervalSince(start)
             if let figure = outcome {
                 if !quiet { printError(String(format: "%@: %@ (%.1f s)", name, figure, seconds)) }
@@ -85,12 +89,15 @@ struct SweepRunCommand: ParsableCommand {
     }
 
     /// Runs one attempt at `job`; returns its headline figure, or nil when it failed.
-    func attempt(_ job: SweepFolder.Manifest.Entry, in folder: SweepFolder, version: String) throws -> String? {
+    func attempt(_ job: SweepPlan.Job, in folder: SweepFolder, version: String, store: ContentStore?) throws -> String? {
+        let recipe = try recipeFile(job, in: folder, store: store)
         try SweepFolder.write(Data(SweepFolder.owner.utf8), to: folder.running(job.id))
-        defer { try? FileManager.default.removeItem(at: folder.running(job.id)) }
-        let recipe = try Recipe(yaml: String(contentsOf: folder.job(job.id), encoding: .utf8), source: folder.job(job.id).path)
-        var arguments = ["run", folder.job(job.id).path, "--json", "--quiet", "--no-report", "--threads", String(threadOptions.threads)]
-        if recipe.checkpoint != nil { arguments.append("--resume") }   // a killed attempt's checkpoint, when there is one
+        defer {
+            try? FileManager.default.removeItem(at: folder.running(job.id))
+            if recipe != folder.job(job.id) { try? FileManager.default.removeItem(at: recipe) }
+        }
+        var arguments = ["run", recipe.path, "--json", "--quiet", "--no-report", "--threads", String(threadOptions.threads)]
+        if job.resumes { arguments.append("--resume") }   // a killed attempt's checkpoint, when there is one
         try SweepFolder.append("# attempt at \(ISO8601DateFormatter().string(from: Date())) on \(SweepFolder.owner)", to: folder.log(job.id))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.executablePath)
@@ -116,8 +123,31 @@ struct SweepRunCommand: ParsableCommand {
         return Self.headline(summary)
     }
 
+    /// The recipe to run: the job's file, or, when it names the sweep's folder or files by
+    /// content, a copy with their places on this machine in place of `${sweep}` and `${store}`.
+    /// - Throws: a `ValidationError` naming the entries the store lacks.
+    func recipeFile(_ job: SweepPlan.Job, in folder: SweepFolder, store: ContentStore?) throws -> URL {
+        let file = folder.job(job.id)
+        let text = try String(contentsOf: file, encoding: .utf8)
+        guard text.contains(SweepPlan.folderPlaceholder) || text.contains(ContentStore.placeholder) else { return file }
+        let resolved = folder.file("running", "\(job.id).yaml")
+        guard text.contains(ContentStore.placeholder) else {
+            try SweepFolder.write(Data(SweepPlan.resolve(text, folder: folder.path, store: nil).utf8), to: resolved)
+            return resolved
+        }
+        guard let store else {
+            throw ValidationError("job \(job.index) names its files by content (\(ContentStore.placeholder)) but the sweep has no store: give --store DIR")
+        }
+        let missing = store.missing(in: text)
+        guard missing.isEmpty else {
+            throw ValidationError("the store \(store.path) lacks \(missing.joined(separator: ", ")) (job \(job.index)): give the store the plan used with --store, or copy its sha256 folder")
+        }
+        try SweepFolder.write(Data(SweepPlan.resolve(text, folder: folder.path, store: store).utf8), to: resolved)
+        return resolved
+    }
+
     /// `prune.threshold.sparsity=0.5, seed=1`.
-    static func describe(_ job: SweepFolder.Manifest.Entry, _ axes: [SweepPlan.Axis]) -> String {
+    static func describe(_ job: SweepPlan.Job, _ axes: [SweepPlan.Axis]) -> String {
         zip(axes, job.values).map { "\($0.path)=\($1)" }.joined(separator: ", ")
     }
 
@@ -134,15 +164,8 @@ struct SweepRunCommand: ParsableCommand {
 
     /// A result's test figure and sparsity in words.
     static func headline(_ summary: JSONValue) -> String {
-        var parts: [String] = []
-        if let bits = summary["bitsPerToken"]?.number {
-            parts.append(String(format: "test %.4f bits per token", bits))
-        } else if let accuracy = summary["accuracy"]?.number {
-            parts.append(summary["cosine"] == .bool(true) ? String(format: "test mean cosine %.4f", accuracy)
-                                                          : String(format: "test accuracy %.2f%%", 100 * accuracy))
-        }
-        if let sparsity = summary["sparsity"]?.number { parts.append(String(format: "sparsity %.1f%%", 100 * sparsity)) }
-        return parts.joined(separator: ", ")
+        let (test, sparsity) = SweepMerge.testAndSparsity(summary)
+        return [test.map { "test " + $0 }, sparsity.map { "sparsity " + $0 }].compactMap { $0 }.joined(separator: ", ")
     }
 }
 

@@ -75,8 +75,13 @@ struct SweepCommandTests {
         #expect(accuracy(4) > accuracy(6) && accuracy(5) > accuracy(7), "\(results.map { accuracy($0["index"] as! Int) })")
         let table = try prune("sweep", "merge", sharded)
         let lines = table.stdout.split(separator: "\n")
-        #expect(lines.first == "job  prune.threshold.sparsity  prune.criterion  seed  test    sparsity  non-zeros", "\(table)")
+        #expect(lines.first == "job  prune.threshold.sparsity  prune.criterion  seed  test             sparsity  non-zeros", "\(table)")
         #expect(lines.dropFirst().first?.hasPrefix("  0  0.5                       magnitude        1     ") == true, "the index right-aligned: \(table)")
+        let page = folder.appendingPathComponent("curves.html").path
+        let reported = try prune("sweep", "merge", sharded, "--report", page)
+        #expect(reported.status == 0 && reported.stdout.hasSuffix("report: \(page)\n"), "\(reported)")
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(html.contains("id=\"sweep-curves\"") && html.contains("prune.criterion=random (mean of 2)"), "the curves: one per criterion")
         let status = try prune("sweep", "status", sharded)
         #expect(status.stdout == "8 jobs: 8 done, 0 running, 0 failed, 0 waiting\n", "\(status)")
         // Run again: nothing left to do.

@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// A grid of plans: a base recipe and, for some of its fields, lists of values. Every
@@ -35,8 +36,27 @@ public struct SweepPlan: Sendable {
         public var id: String
         /// The value of each axis, in the grid's order.
         public var values: [String]
-        /// The job's whole recipe (YAML), which `Recipe(yaml:)` reads.
+        /// Whether the recipe keeps checkpoints, so that an attempt resumes a killed one's.
+        public var resumes: Bool
+        /// The job's whole recipe (YAML), which `Recipe(yaml:)` reads once a store's
+        /// `${store}` is resolved. Not in a plan's JSON: each job's file holds it.
         public var recipe: String
+
+        enum CodingKeys: String, CodingKey { case index, id, values, resumes }
+
+        public init(index: Int, id: String, values: [String], resumes: Bool, recipe: String) {
+            self.index = index; self.id = id; self.values = values; self.resumes = resumes; self.recipe = recipe
+        }
+
+        /// Reads a job as a plan's JSON lists it, without its recipe.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            index = try c.decode(Int.self, forKey: .index)
+            id = try c.decode(String.self, forKey: .id)
+            values = try c.decode([String].self, forKey: .values)
+            resumes = try c.decodeIfPresent(Bool.self, forKey: .resumes) ?? false
+            recipe = ""
+        }
     }
 
     /// The grid's fields, in order.
@@ -51,10 +71,13 @@ public struct SweepPlan: Sendable {
     ///   - text: the sweep (YAML or JSON) with `base` and `grid`.
     ///   - source: a name for messages, usually the file's path.
     ///   - output: where each job's model goes when the base recipe saves one, given the job's
-    ///     id (nil: jobs save nothing, whatever the base says).
+    ///     id (nil: jobs save nothing, whatever the base says); usually under `${sweep}`.
+    ///   - store: when given, the files and folders the recipes name (model, data, calibration,
+    ///     teacher) are added to it and named by content (`${store}/sha256/HEX/NAME`).
     /// - Throws: `PruningError.invalidField` naming the key and line, or, for a combination
     ///   that makes a bad recipe, the job's values and the recipe's problem.
-    public init(yaml text: String, source: String = "sweep", output: ((String) -> String)? = nil) throws {
+    public init(yaml text: String, source: String = "sweep", output: ((String) -> String)? = nil,
+                store: ContentStore? = nil) throws {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else { throw Self.problem("sweep", "is empty", source) }
@@ -97,6 +120,7 @@ public struct SweepPlan: Sendable {
         self.axes = axes.map { Axis(path: $0.path.joined(separator: "."), values: $0.values.map(Self.text)) }
 
         var jobs: [Job] = []
+        var stored: [String: String] = [:]
         let count = axes.reduce(1) { $0 * $1.values.count }
         for index in 0..<count {
             var node = base
@@ -108,6 +132,7 @@ public struct SweepPlan: Sendable {
             for (axis, value) in zip(axes, chosen) {
                 node = try Self.setting(axis.path, to: value, in: node, source: source)
             }
+            if let store { node = try Self.storing(node, in: store, known: &stored, source: source) }
             let values = chosen.map(Self.text)
             let described = zip(self.axes, values).map { "\($0.path)=\($1)" }.joined(separator: ", ")
             var recipeText = try Yams.serialize(node: node, sortKeys: true)
@@ -116,18 +141,30 @@ public struct SweepPlan: Sendable {
                 node = try Self.setting(["output"], to: Node(output(id)), in: node, source: source)
                 recipeText = try Yams.serialize(node: node, sortKeys: true)
             }
+            let recipe: Recipe
             do {
-                _ = try Recipe(yaml: recipeText, source: source)
+                recipe = try Recipe(yaml: Self.resolve(recipeText, folder: "sweep", store: store), source: source)
             } catch let PruningError.invalidField(field, problem, _) {
                 throw PruningError.invalidField(field: field, problem: "\(problem) (in job \(index): \(described))", location: source)
             }
-            jobs.append(Job(index: index, id: id, values: values, recipe: recipeText))
+            jobs.append(Job(index: index, id: id, values: values, resumes: recipe.checkpoint != nil, recipe: recipeText))
         }
         let ids = Set(jobs.map(\.id))
         if ids.count < jobs.count {
             throw Self.problem("grid", "gives the same recipe twice (a value repeated?)", source, mapping["grid"]!)
         }
         self.jobs = jobs
+    }
+
+    /// What a job's recipe writes for the sweep's folder (its output and checkpoint are there),
+    /// so that the folder can be anywhere on the machine that runs the job.
+    public static let folderPlaceholder = "${sweep}"
+
+    /// A job's recipe as a machine runs it: `${sweep}` and `${store}` replaced by where the
+    /// sweep's folder and the content store are on it.
+    public static func resolve(_ recipe: String, folder: String, store: ContentStore?) -> String {
+        let text = recipe.replacingOccurrences(of: folderPlaceholder, with: folder)
+        return store?.resolve(text) ?? text
     }
 
     /// The jobs of shard `shard` of `count` (0-based): every `count`-th job from the
@@ -164,6 +201,35 @@ public struct SweepPlan: Sendable {
         let child = mapping[first] ?? Node.mapping(Node.Mapping([]))
         mapping[first] = try setting(Array(path.dropFirst()), to: value, in: child, source: source, whole: whole ?? path)
         return .mapping(mapping)
+    }
+
+    /// `node` with each file field that names an existing file or folder named by content
+    /// instead, the file added to `store` (`known`: paths already added, with their names).
+    static func storing(_ node: Node, in store: ContentStore, known: inout [String: String], source: String) throws -> Node {
+        var node = node
+        for field in ContentStore.fileFields {
+            guard let path = value(at: field, in: node), !path.hasPrefix(ContentStore.placeholder),
+                  FileManager.default.fileExists(atPath: path) else { continue }
+            let reference: String
+            if let seen = known[path] {
+                reference = seen
+            } else {
+                reference = try store.add(path)
+                known[path] = reference
+            }
+            node = try setting(field, to: Node(reference), in: node, source: source)
+        }
+        return node
+    }
+
+    /// The scalar at `path` in `node`, if any.
+    static func value(at path: [String], in node: Node) -> String? {
+        var node = node
+        for key in path {
+            guard let child = node.mapping?[key] else { return nil }
+            node = child
+        }
+        return node.scalar?.string
     }
 
     /// `node` (a mapping) without `key`.
