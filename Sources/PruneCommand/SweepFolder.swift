@@ -11,9 +11,8 @@ import Pruning
 /// DIR/logs/ID.log           what each attempt at the job printed on stderr
 /// DIR/failed/ID             one line per failed attempt (its exit status)
 /// DIR/running/ID            while an attempt runs: its host and process id
+/// DIR/running/ID.yaml       while it runs: the recipe with `${sweep}` and `${store}` resolved
 /// DIR/models/ID.safetensors each job's model, when the base recipe saves one
-/// DIR/slurm.sbatch          a Slurm array script for the jobs (`sbatch DIR/slurm.sbatch`)
-/// DIR/kubernetes.yaml       a Kubernetes Indexed Job for them (`kubectl apply -f`)
 /// ```
 ///
 /// Every job is independent of the others and of the machine that runs it, so shards run
@@ -84,6 +83,11 @@ struct SweepFolder {
         }
         let failures = failureCount(id)
         return failures >= Self.attempts ? .failed(attempts: failures) : .waiting(failures: failures)
+    }
+
+    /// What job `id`'s running mark says (`host pid`), or "no mark".
+    func ownerOfRunning(_ id: String) -> String {
+        ((try? String(contentsOf: running(id), encoding: .utf8)) ?? "no mark").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The last `count` lines of job `id`'s log.

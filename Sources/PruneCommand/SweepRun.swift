@@ -12,8 +12,9 @@ struct SweepRunCommand: ParsableCommand {
             atomically when it finishes, so a killed job leaves none and runs again next time. A job \
             that failed \(SweepFolder.attempts) times is reported, not retried. Without --shard or \
             --index the index comes from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX when set (a \
-            Slurm array task, a Kubernetes Indexed Job), else every job runs. Exit 1 when a job of \
-            the shard failed.
+            Slurm array task, a Kubernetes Indexed Job), else every job runs. Under a scheduler (an \
+            index given, or one of those variables set) a job's running mark is a cancelled task's \
+            and is ignored. Exit 1 when a job of the shard failed.
             """)
 
     @Argument(help: "The sweep's folder.")
@@ -62,12 +63,17 @@ struct SweepRunCommand: ParsableCommand {
             chosen = [manifest.jobs[position]]
         }
         let store = (store ?? manifest.store).map(ContentStore.init)
+        try checkStore(for: chosen, in: folder, store: store)
+        // A scheduler runs each index (or shard) once at a time: a `running` mark left by a task
+        // it cancelled, on whatever host, is stale.
+        let scheduled = index != nil || Self.schedulerVariables.contains { ProcessInfo.processInfo.environment[$0] != nil }
         var failedHere = 0
         for (k, job) in chosen.enumerated() {
             let name = "[\(k + 1)/\(chosen.count)] job \(job.index) (\(Self.describe(job, manifest.axes)))"
             switch folder.state(job.id) {
             case .done: if !quiet { printError("\(name): done before") }; continue
-            case let .running(owner): if !quiet { printError("\(name): running (\(owner))") }; continue
+            case let .running(owner) where !scheduled: if !quiet { printError("\(name): running (\(owner))") }; continue
+            case .running: if !quiet { printError("\(name): its running mark (\(folder.ownerOfRunning(job.id))) is a cancelled task's; running it") }
             case let .failed(attempts):
                 failedHere += 1
                 printError("\(name): failed \(attempts) times, not retried; its log ends: \(folder.logTail(job.id, count: 1).first ?? "")")
@@ -135,15 +141,24 @@ struct SweepRunCommand: ParsableCommand {
             try SweepFolder.write(Data(SweepPlan.resolve(text, folder: folder.path, store: nil).utf8), to: resolved)
             return resolved
         }
-        guard let store else {
-            throw ValidationError("job \(job.index) names its files by content (\(ContentStore.placeholder)) but the sweep has no store: give --store DIR")
-        }
-        let missing = store.missing(in: text)
-        guard missing.isEmpty else {
-            throw ValidationError("the store \(store.path) lacks \(missing.joined(separator: ", ")) (job \(job.index)): give the store the plan used with --store, or copy its sha256 folder")
-        }
         try SweepFolder.write(Data(SweepPlan.resolve(text, folder: folder.path, store: store).utf8), to: resolved)
         return resolved
+    }
+
+    /// Checks, before any job runs, that the store holds every entry the jobs name.
+    /// - Throws: a `ValidationError` naming the first job whose entries are missing, and them.
+    func checkStore(for jobs: [SweepPlan.Job], in folder: SweepFolder, store: ContentStore?) throws {
+        for job in jobs {
+            let text = (try? String(contentsOf: folder.job(job.id), encoding: .utf8)) ?? ""
+            guard text.contains(ContentStore.placeholder) else { continue }
+            guard let store else {
+                throw ValidationError("job \(job.index) names its files by content (\(ContentStore.placeholder)) but the sweep has no store: give --store DIR")
+            }
+            let missing = store.missing(in: text)
+            guard missing.isEmpty else {
+                throw ValidationError("the store \(store.path) lacks \(missing.joined(separator: ", ")) (job \(job.index)): give the store the plan used with --store, or copy its sha256 folder")
+            }
+        }
     }
 
     /// `prune.threshold.sparsity=0.5, seed=1`.
@@ -151,10 +166,13 @@ struct SweepRunCommand: ParsableCommand {
         zip(axes, job.values).map { "\($0.path)=\($1)" }.joined(separator: ", ")
     }
 
+    /// The variables a Slurm array task and a Kubernetes Indexed Job's pod find their index in.
+    static let schedulerVariables = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]
+
     /// The index a scheduler gives this task: SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.
     static func indexFromEnvironment() throws -> Int? {
         let environment = ProcessInfo.processInfo.environment
-        for name in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"] {
+        for name in schedulerVariables {
             guard let value = environment[name], !value.isEmpty else { continue }
             guard let index = Int(value), index >= 0 else { throw ValidationError("\(name) must be an index (0 or more), got '\(value)'") }
             return index

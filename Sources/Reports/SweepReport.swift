@@ -43,8 +43,11 @@ public struct SweepReport: Sendable {
     /// Whether an axis repeats runs (a seed) rather than changing the plan.
     static func isRepeat(_ path: String) -> Bool { path == "seed" || path.hasSuffix(".seed") }
 
-    /// Whether an axis sets how much is pruned.
-    static func isSparsity(_ path: String) -> Bool { path.contains("sparsity") || path.contains("threshold") }
+    /// Whether an axis sets how much is pruned (the target, a threshold, an N:M pattern).
+    static func isSparsity(_ path: String) -> Bool {
+        ["prune.threshold", "prune.threshold.sparsity", "prune.threshold.value", "prune.granularity"].contains(path)
+            || path.hasPrefix("prune.threshold.per_layer")
+    }
 
     /// One curve: its name and, per sparsity setting in plan order, the seeds' results.
     public struct Curve: Sendable {

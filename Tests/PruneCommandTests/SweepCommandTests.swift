@@ -150,6 +150,18 @@ struct SweepCommandTests {
         let k8s = try prune(["sweep", "run", dir], environment: ["JOB_COMPLETION_INDEX": "2"])
         #expect(k8s.status == 0 && k8s.stderr.hasPrefix("[1/1] job 2 "), "\(k8s)")
         #expect(try prune("sweep", "status", dir).stdout == "8 jobs: 2 done, 0 running, 0 failed, 6 waiting\n")
+        // A running mark from another host (a task its scheduler cancelled there): taken at its
+        // word by a plain run, ignored under a scheduler, which runs each index once at a time.
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/sweep.json"))) as? [String: Any]
+        let id3 = try #require((manifest?["jobs"] as? [[String: Any]])?[3]["id"] as? String)
+        try FileManager.default.createDirectory(atPath: dir + "/running", withIntermediateDirectories: true)
+        try "node-17 4242".write(toFile: "\(dir)/running/\(id3)", atomically: true, encoding: .utf8)
+        #expect(try prune("sweep", "status", dir).stdout == "8 jobs: 2 done, 1 running, 0 failed, 5 waiting\n")
+        let plain = try prune("sweep", "run", dir, "--shard", "3/8")
+        #expect(plain.status == 0 && plain.stderr.contains("job 3 (") && plain.stderr.contains("): running (node-17 4242)"), "\(plain)")
+        let cancelled = try prune(["sweep", "run", dir], environment: ["SLURM_ARRAY_TASK_ID": "3"])
+        #expect(cancelled.status == 0 && cancelled.stderr.contains("its running mark (node-17 4242) is a cancelled task's; running it"), "\(cancelled)")
+        #expect(try prune("sweep", "status", dir).stdout == "8 jobs: 3 done, 0 running, 0 failed, 5 waiting\n")
         for (arguments, message) in [(["--shard", "2/2"], "--shard must be I/N with 0 ≤ I < N, got '2/2'"),
                                      (["--shard", "0/2", "--index", "1"], "--shard and --index cannot be combined"),
                                      (["--index", "8"], "index 8 is outside the plan's 8 jobs (0 to 7)")] {

@@ -69,4 +69,42 @@ struct ContentStoreTests {
         // Built-in model names are not files: they stay as written.
         #expect(a.jobs[0].recipe.contains("model: lenet300\n"))
     }
+
+    @Test("the same content under two names: two entries of one digest, neither removed; adding again changes nothing; a folder's symbolic links are stored as the files they name")
+    func namesAndLinks() throws {
+        let root = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = ContentStore(root.appendingPathComponent("store").path)
+        let a = root.appendingPathComponent("a.npz"), b = root.appendingPathComponent("b.npz")
+        try Data("weights".utf8).write(to: a)
+        try Data("weights".utf8).write(to: b)
+        let ra = try store.add(a.path), rb = try store.add(b.path)
+        let digest = try ContentStore.digest(of: a)
+        #expect(ra == "${store}/sha256/\(digest)/a.npz" && rb == "${store}/sha256/\(digest)/b.npz")
+        #expect(try store.add(a.path) == ra)
+        let entry = store.url.appendingPathComponent("sha256/\(digest)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: entry.path).sorted() == ["a.npz", "b.npz"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.path) == ["sha256"], "no staging folder left")
+
+        let data = root.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: data.appendingPathComponent("train.npz").path, withDestinationPath: "../a.npz")
+        let reference = try store.add(data.path)
+        let stored = store.url.appendingPathComponent(String(reference.dropFirst("${store}/".count))).appendingPathComponent("train.npz")
+        let attributes = try FileManager.default.attributesOfItem(atPath: stored.path)
+        let bytes = try Data(contentsOf: stored)
+        #expect(attributes[.type] as? FileAttributeType == .typeRegular && bytes == Data("weights".utf8))
+        let original = try ContentStore.digest(of: data), copy = try ContentStore.digest(of: stored.deletingLastPathComponent())
+        #expect(original == copy)
+    }
+
+    @Test("resolving a recipe puts a path with blanks, # and ': ' into one value")
+    func awkwardPaths() throws {
+        let recipe = "data: ${store}/sha256/ab/my data\nmodel: lenet300\noutput: ${sweep}/models/x.safetensors\n"
+        let store = ContentStore("/tmp/a # b: c")
+        let resolved = try Recipe(yaml: SweepPlan.resolve(recipe, folder: "/runs/it's here", store: store))
+        #expect(resolved.data == "/tmp/a # b: c/sha256/ab/my data")
+        #expect(resolved.output == "/runs/it's here/models/x.safetensors")
+        #expect(store.missing(in: recipe) == ["sha256/ab/my data"])
+    }
 }

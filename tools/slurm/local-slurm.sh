@@ -51,6 +51,7 @@ start() {
   memory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))
   ctld_port=$(free_port)
   d_port=$(free_port)
+  while [ "$d_port" = "$ctld_port" ]; do d_port=$(free_port); done
 
   # munge: a key and a socket of its own.
   dd if=/dev/urandom of="$dir/munge/munge.key" bs=1 count=1024 status=none

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sweep=${1:-docs/recipes/sweep-lenet300.yaml}
-out=${3:-.build/sweep-slurm}
+out=${2:-.build/sweep-slurm}
 prune=$(cd "$(dirname "${PRUNE:-.build/release/prune}")" && pwd)/$(basename "${PRUNE:-.build/release/prune}")
 export PRUNE_GEMM=${PRUNE_GEMM:-packed-6x16}
 

@@ -28,42 +28,68 @@ public struct ContentStore: Sendable {
     ]
 
     /// Adds the file or folder at `path` (when not there already) and returns how a recipe names it.
+    ///
+    /// The content is copied beside the store first (symbolic links copied as the files they
+    /// name), hashed there, and moved into `sha256/HEX/NAME`: no reader sees half an entry, a
+    /// file that changes meanwhile is stored under the digest of what was copied, and an entry
+    /// is never replaced or removed (two planners adding the same content both succeed).
     /// - Throws: `PruningError.invalidField` when it cannot be read or copied.
     public func add(_ path: String) throws -> String {
-        let source = URL(fileURLWithPath: path).resolvingSymlinksInPath()
-        let digest = try Self.digest(of: source)
+        let source = URL(fileURLWithPath: path).standardizedFileURL
         let name = source.lastPathComponent
-        let entry = url.appendingPathComponent("sha256").appendingPathComponent(digest)
         let manager = FileManager.default
-        if !manager.fileExists(atPath: entry.appendingPathComponent(name).path) {
-            // Copied beside, then moved into place: a store never holds half an entry.
-            let staging = url.appendingPathComponent("staging-\(UUID().uuidString)")
-            do {
-                try manager.createDirectory(at: staging, withIntermediateDirectories: true)
-                defer { try? manager.removeItem(at: staging) }
-                try manager.copyItem(at: source, to: staging.appendingPathComponent(name))
-                try manager.createDirectory(at: entry.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try? manager.removeItem(at: entry)   // an entry of another name with the same content
-                try manager.moveItem(at: staging, to: entry)
-            } catch {
-                throw PruningError.invalidField(field: "store", problem: "cannot take \(path): \(error.localizedDescription)", location: self.path)
+        let staging = url.appendingPathComponent("staging-\(UUID().uuidString)")
+        defer { try? manager.removeItem(at: staging) }
+        let digest: String
+        do {
+            try manager.createDirectory(at: staging, withIntermediateDirectories: true)
+            try Self.copyResolvingLinks(source, to: staging.appendingPathComponent(name))
+            digest = try Self.digest(of: staging.appendingPathComponent(name))
+            let entry = url.appendingPathComponent("sha256").appendingPathComponent(digest)
+            try manager.createDirectory(at: entry, withIntermediateDirectories: true)
+            let target = entry.appendingPathComponent(name)
+            if !manager.fileExists(atPath: target.path) {
+                do {
+                    try manager.moveItem(at: staging.appendingPathComponent(name), to: target)
+                } catch where manager.fileExists(atPath: target.path) {
+                    // Another planner put the same content there first.
+                }
             }
+        } catch let error as PruningError {
+            throw error
+        } catch {
+            throw PruningError.invalidField(field: "store", problem: "cannot take \(path): \(error.localizedDescription)", location: self.path)
         }
         return "\(Self.placeholder)/sha256/\(digest)/\(name)"
     }
 
-    /// `text` with every `${store}` replaced by this store's folder.
-    public func resolve(_ text: String) -> String {
-        text.replacingOccurrences(of: Self.placeholder, with: path)
+    /// Copies a file, or a folder with its files, following symbolic links.
+    static func copyResolvingLinks(_ source: URL, to target: URL) throws {
+        let manager = FileManager.default
+        var isFolder: ObjCBool = false
+        guard manager.fileExists(atPath: source.path, isDirectory: &isFolder) else {
+            throw PruningError.invalidField(field: "store", problem: "no such file or folder", location: source.path)
+        }
+        guard isFolder.boolValue else {
+            try manager.copyItem(at: source.resolvingSymlinksInPath(), to: target)
+            return
+        }
+        try manager.createDirectory(at: target, withIntermediateDirectories: true)
+        for name in try manager.contentsOfDirectory(atPath: source.path) {
+            try copyResolvingLinks(source.appendingPathComponent(name), to: target.appendingPathComponent(name))
+        }
     }
 
-    /// The store entries a text names (`sha256/HEX/NAME`) that this store lacks.
+    /// `text` (a recipe) with every `${store}` in its values replaced by this store's folder.
+    public func resolve(_ text: String) -> String {
+        SweepPlan.replacing(Self.placeholder, with: path, inValuesOf: text)
+    }
+
+    /// The store entries a recipe names (`sha256/HEX/NAME`) that this store lacks.
     public func missing(in text: String) -> [String] {
-        let pattern = try! NSRegularExpression(pattern: #"\$\{store\}/(sha256/[0-9a-f]{64}/[^\s"',}\]]+)"#)
-        let range = NSRange(text.startIndex..., in: text)
-        return pattern.matches(in: text, range: range).compactMap { match in
-            guard let r = Range(match.range(at: 1), in: text) else { return nil }
-            let entry = String(text[r])
+        SweepPlan.values(of: text).compactMap { value in
+            guard value.hasPrefix(Self.placeholder + "/") else { return nil }
+            let entry = String(value.dropFirst(Self.placeholder.count + 1))
             return FileManager.default.fileExists(atPath: url.appendingPathComponent(entry).path) ? nil : entry
         }
     }

@@ -27,36 +27,46 @@ public enum SweepLauncher {
         }
     }
 
-    /// A `sbatch` script running `jobs` jobs as the array `0-(jobs-1)`, at most `parallel` at once
-    /// (nil: as many as Slurm places), each task's output in the sweep's `logs` folder.
+    /// Array tasks per script at most: Slurm's default `MaxArraySize` is 1001 (indices 0-1000).
+    public static let slurmArrayLimit = 1000
+
+    /// A `sbatch` script running `jobs` jobs as the array `0-(A-1)`, A = min(jobs, 1000), task I
+    /// running the shard `I/A` (one job each up to 1,000 jobs), at most `parallel` at once (nil:
+    /// as many as Slurm places), each task's output in the sweep's `logs` folder.
     public static func slurm(_ command: Command, jobs: Int, version: String, parallel: Int? = nil,
                              partition: String? = nil, time: String? = nil) -> String {
+        let tasks = min(jobs, slurmArrayLimit)
+        // Slurm reads % in --output as a pattern; a path with blanks is quoted.
+        var log = "\(command.folder)/logs/".replacingOccurrences(of: "%", with: "%%") + "slurm-%A_%a.out"
+        if log.contains(where: \.isWhitespace) { log = "\"\(log)\"" }
         var lines = [
             "#!/bin/bash",
-            "# A Slurm array for the sweep in \(command.folder) (version \(version)): one task per job.",
+            "# A Slurm array for the sweep in \(command.folder) (version \(version)): \(jobs) jobs in \(tasks) tasks.",
             "# Submit: sbatch THIS_FILE. After scancel or node failures, submit it again: finished jobs are skipped.",
             "#SBATCH --job-name=prune-sweep-\(version.prefix(8))",
-            "#SBATCH --array=0-\(jobs - 1)\(parallel.map { "%\($0)" } ?? "")",
+            "#SBATCH --array=0-\(tasks - 1)\(parallel.map { "%\($0)" } ?? "")",
             "#SBATCH --ntasks=1",
             "#SBATCH --cpus-per-task=\(command.threads)",
-            "#SBATCH --output=\(command.folder)/logs/slurm-%A_%a.out",
+            "#SBATCH --output=\(log)",
         ]
         if let partition { lines.append("#SBATCH --partition=\(partition)") }
         if let time { lines.append("#SBATCH --time=\(time)") }
-        lines += ["", "exec " + command.arguments.map(shellQuoted).joined(separator: " "), ""]
+        lines += ["", "exec " + command.arguments.map(shellQuoted).joined(separator: " ") + " --shard \"${SLURM_ARRAY_TASK_ID}/\(tasks)\"", ""]
         return lines.joined(separator: "\n")
     }
 
     /// A Kubernetes Indexed Job manifest (batch/v1) running `jobs` jobs, `parallel` pods at once,
     /// the claim `claim` mounted at `mountPath` in every pod (the sweep's folder and store live on
-    /// it). A job's index gets 2 retries of its pod; the sweep's own 3 attempts per job still hold.
+    /// it). Each index gets 2 retries of its pod (`backoffLimitPerIndex`, Kubernetes ≥ 1.29), so a
+    /// job that keeps failing fails its index, not the others; the sweep's own 3 attempts per job
+    /// still hold.
     public static func kubernetes(_ command: Command, jobs: Int, version: String, image: String, claim: String,
                                   mountPath: String = "/shared", parallel: Int = 8) -> String {
         let words = command.arguments.map(jsonQuoted).joined(separator: ", ")
         return """
             # A Kubernetes Indexed Job for the sweep in \(command.folder) (version \(version)): one completion per job.
-            # Apply: kubectl apply -f THIS_FILE. After deleting it or losing pods, apply it again under a new
-            # name: finished jobs are skipped.
+            # Apply: kubectl apply -f THIS_FILE. To finish a sweep cut short, delete the Job and apply
+            # this file again: finished jobs are skipped.
             apiVersion: batch/v1
             kind: Job
             metadata:
@@ -66,7 +76,7 @@ public enum SweepLauncher {
               completions: \(jobs)
               parallelism: \(min(parallel, jobs))
               completionMode: Indexed
-              backoffLimit: \(2 * jobs)
+              backoffLimitPerIndex: 2
               template:
                 metadata:
                   labels: {app: prune-sweep}
@@ -77,8 +87,8 @@ public enum SweepLauncher {
                       image: \(jsonQuoted(image))
                       command: [\(words)]
                       resources:
-                        requests: {cpu: "\(command.threads)", memory: "2Gi"}
-                        limits: {cpu: "\(command.threads)", memory: "4Gi"}
+                        requests: {cpu: "\(command.threads)"}
+                        limits: {cpu: "\(command.threads)"}
                       volumeMounts:
                         - {name: shared, mountPath: \(jsonQuoted(mountPath))}
                   volumes:

@@ -163,8 +163,39 @@ public struct SweepPlan: Sendable {
     /// A job's recipe as a machine runs it: `${sweep}` and `${store}` replaced by where the
     /// sweep's folder and the content store are on it.
     public static func resolve(_ recipe: String, folder: String, store: ContentStore?) -> String {
-        let text = recipe.replacingOccurrences(of: folderPlaceholder, with: folder)
+        let text = replacing(folderPlaceholder, with: folder, inValuesOf: recipe)
         return store?.resolve(text) ?? text
+    }
+
+    /// `yaml` with `placeholder` replaced by `value` inside its scalars, written again as YAML
+    /// (so a path with `#`, `: ` or quotes stays one value); `yaml` unchanged when it has none.
+    static func replacing(_ placeholder: String, with value: String, inValuesOf yaml: String) -> String {
+        guard yaml.contains(placeholder), let node = try? Yams.compose(yaml: yaml) else { return yaml }
+        func walk(_ node: Node) -> Node {
+            switch node {
+            case let .scalar(scalar) where scalar.string.contains(placeholder):
+                return Node(scalar.string.replacingOccurrences(of: placeholder, with: value))
+            case let .mapping(mapping):
+                return .mapping(Node.Mapping(mapping.map { ($0.key, walk($0.value)) }))
+            case let .sequence(sequence):
+                return .sequence(Node.Sequence(sequence.map(walk)))
+            default:
+                return node
+            }
+        }
+        return (try? Yams.serialize(node: walk(node), sortKeys: true)) ?? yaml
+    }
+
+    /// Every scalar value of a recipe (YAML), at any depth.
+    static func values(of yaml: String) -> [String] {
+        guard let node = try? Yams.compose(yaml: yaml) else { return [] }
+        func walk(_ node: Node) -> [String] {
+            if let scalar = node.scalar { return [scalar.string] }
+            if let mapping = node.mapping { return mapping.flatMap { walk($0.value) } }
+            if let sequence = node.sequence { return sequence.flatMap(walk) }
+            return []
+        }
+        return walk(node)
     }
 
     /// The jobs of shard `shard` of `count` (0-based): every `count`-th job from the
