@@ -44,6 +44,7 @@ struct DistillArguments: ParsableArguments {
 }
 
 extension Distillation.Match: ExpressibleByArgument {}
+extension Recipe.Calibration.Inputs: ExpressibleByArgument {}
 
 extension PlanExecution {
     /// The teacher of the plan's distillation for `engine`: the model file the plan names,

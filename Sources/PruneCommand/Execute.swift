@@ -141,8 +141,9 @@ struct PlanExecution {
         }
         try Trainer.check(data, fits: model)
         if !(quiet || json) { printError("calibration: \(min(source.samples, data.count)) samples of \(source.path)") }
-        if recipe.prune?.criterion == .sparsegpt { return SparseGPT(samples: source.samples, calibration: data) }
-        return Wanda(samples: source.samples, calibration: data)
+        let sequential = (calibration.inputs ?? .sequential) == .sequential
+        if recipe.prune?.criterion == .sparsegpt { return SparseGPT(samples: source.samples, calibration: data, sequential: sequential) }
+        return Wanda(samples: source.samples, calibration: data, sequential: sequential)
     }
 
     /// The plan's data. A text file of sentences with a sentence-encoder folder as the model

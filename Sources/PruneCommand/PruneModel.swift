@@ -41,6 +41,9 @@ struct PruneModel: ParsableCommand {
     @Option(help: "With --calibration: how many of its samples to measure on.")
     var calibrationSamples = Recipe.Defaults.calibrationSamples
 
+    @Option(help: "With --calibration: measure each layer on the outputs of the layers already pruned (sequential, as the papers) or on the dense model's (dense).")
+    var calibrationInputs: Recipe.Calibration.Inputs = .sequential
+
     @Option(help: "How --sparsity is shared among weight tensors: global, uniform, lamp or erk (replaces --scope).")
     var allocation: Allocation?
 
@@ -110,7 +113,8 @@ struct PruneModel: ParsableCommand {
                                    objective: objective == .parameters ? nil : objective, parameters: parameters,
                                    exclude: exclude, threshold: Recipe.ThresholdSpec(sparsity: sparsity, value: threshold),
                                    schedule: Recipe.ScheduleSpec(oneShot: Recipe.OneShot()),
-                                   calibration: calibration.map { Recipe.Calibration(file: $0, samples: calibrationSamples) }),
+                                   calibration: calibration.map { Recipe.Calibration(file: $0, samples: calibrationSamples,
+                                                                                      inputs: calibrationInputs == .sequential ? nil : calibrationInputs) }),
                fineTune: fineTuneEpochs != 0 || fineTuneSteps != nil
                    // Steps alone: as many passes as they take (every pass has a step at least).
                    ? Recipe.FineTune(epochs: fineTuneEpochs == 0 ? fineTuneSteps ?? 0 : fineTuneEpochs,
@@ -127,7 +131,7 @@ struct PruneModel: ParsableCommand {
             "prune.objective": "--objective", "prune.schedule": "--granularity", "fine_tune.epochs": "--fine-tune-epochs", "fine_tune.steps": "--fine-tune-steps",
             "fine_tune.learning_rate": "--learning-rate", "fine_tune.batch_size": "--batch-size",
             "validation_split": "--validation-split", "prune.calibration": "--calibration",
-            "prune.calibration.samples": "--calibration-samples",
+            "prune.calibration.samples": "--calibration-samples", "prune.calibration.inputs": "--calibration-inputs",
         ].merging(DistillArguments.options(in: "fine_tune")) { a, _ in a }, threads: threadOptions.threads, quiet: quiet, json: output.json, report: !reportFlag.noReport)
     }
 

@@ -129,6 +129,30 @@ struct SentenceEncoderCommandTests {
         #expect(difference <= 1e-5, "largest difference \(difference)")
     }
 
+    @Test("Wanda measured on the dense model's inputs (--calibration-inputs dense) cuts the first layer as the sequential cut does and later layers otherwise; a bad value is refused")
+    func calibrationInputs() throws {
+        let work = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let sentences = try miniLMSentences(32, in: work)
+        var masks: [String: Safetensors.Contents] = [:]
+        for inputs in ["sequential", "dense"] {
+            let out = work.appendingPathComponent(inputs).path
+            let r = try prune("prune", miniLMFolder, "--criterion", "wanda", "--sparsity", "0.5", "--calibration", sentences,
+                              "--calibration-inputs", inputs, "--out", out, "--no-report", "--quiet")
+            #expect(r.status == 0, "\(r)")
+            masks[inputs] = try Safetensors.read(out + "/model.safetensors")
+        }
+        let zeros = { (inputs: String, name: String) -> [Bool] in (masks[inputs]?[name]?.scalars ?? []).map { $0 == 0 } }
+        let first = "encoder.layer.0.attention.self.query.weight", last = "encoder.layer.5.output.dense.weight"
+        #expect(!zeros("dense", first).isEmpty && zeros("dense", first) == zeros("sequential", first), "the first layer sees the same inputs")
+        let differing = zip(zeros("dense", last), zeros("sequential", last)).filter { $0 != $1 }.count
+        #expect(differing > 0, "the last block's inputs differ once the blocks before it are cut")
+        #expect(zeros("dense", last).filter { $0 }.count == zeros("dense", last).count / 2, "50% of each row either way")
+        let bad = try prune("prune", miniLMFolder, "--criterion", "wanda", "--sparsity", "0.5", "--calibration", sentences,
+                            "--calibration-inputs", "pruned", "--out", work.appendingPathComponent("x").path)
+        #expect(bad.status == 2 && bad.stderr.contains("--calibration-inputs"), "\(bad)")
+    }
+
     @Test("a text file of sentences with a model that is not a folder is refused, naming the file")
     func sentencesNeedAFolder() throws {
         let work = try temporaryFolder()

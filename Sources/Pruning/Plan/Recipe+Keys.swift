@@ -26,7 +26,7 @@ extension Recipe {
                 "auto": .map(["probe_epochs": .leaf, "rounds": .leaf]),
             ]),
             "prepare": .map(["epochs": .leaf, "regularizer": regularizerKeys]),
-            "calibration": .map(["file": .leaf, "samples": .leaf]),
+            "calibration": .map(["file": .leaf, "samples": .leaf, "inputs": .leaf]),
         ]),
         "fine_tune": .map(["epochs": .leaf, "learning_rate": .leaf, "batch_size": .leaf, "optimizer": .leaf,
                            "momentum": .leaf, "weight_decay": .leaf, "schedule": .leaf, "distill": Distill.keys,

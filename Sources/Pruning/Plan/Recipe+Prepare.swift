@@ -1,3 +1,5 @@
+import NeuralNetwork
+
 extension Recipe {
     /// Training just before the first cut after training (`prune.prepare`), with the
     /// `fine_tune` settings: movement accumulates its sums over it (so a model trained
@@ -25,8 +27,22 @@ extension Recipe {
         public var file: String
         /// How many of its samples (default `Defaults.calibrationSamples`).
         public var samples: Int?
+        /// Which inputs each layer is measured on (default `sequential`, as the papers run it).
+        public var inputs: Inputs?
+
+        /// Which inputs a layer-wise criterion measures each layer on.
+        public enum Inputs: String, NamedChoice, Sendable {
+            /// The outputs of the layers before it, already pruned: each cut sees the errors of
+            /// the cuts before (Wanda's and SparseGPT's papers).
+            case sequential
+            /// The dense model's: every layer measured before anything is cut (PyTorch's
+            /// reference in issue #16, and the cheaper pass).
+            case dense
+        }
 
         /// Creates the section.
-        public init(file: String, samples: Int? = nil) { self.file = file; self.samples = samples }
+        public init(file: String, samples: Int? = nil, inputs: Inputs? = nil) {
+            self.file = file; self.samples = samples; self.inputs = inputs
+        }
     }
 }
