@@ -19,11 +19,17 @@ struct NMDenseTests {
     func sameOutputs(_ pattern: (Int, Int)) throws {
         let dense = Self.pruned("fc", inFeatures: 48, outFeatures: 40, n: pattern.0, m: pattern.1, seed: 3)
         let layer = try #require(NMDense(dense, n: pattern.0, m: pattern.1))
-        for shape in [[1, 48], [3, 9, 48], [5, 30, 48]] {   // the last one is 150 rows: the dense copy
-            let x = randomTensor(shape, seed: 4)
-            let a = dense.forward(x, training: false), b = layer.forward(x, training: false)
-            #expect(a.shape == b.shape)
-            #expect(maxRelativeError(b.scalars, a.scalars) <= 1e-5, "\(pattern) \(shape)")
+        // The measured choice keeps the kernel up to one of the timed row counts, or for none.
+        #expect([0, 1, 8, 32, NMDense.largestKernelBatch].contains(layer.kernelRows), "\(layer.kernelRows)")
+        // Both products, whatever the measurement chose: the kernel up to 64 rows, then none.
+        for kernelRows in [NMDense.largestKernelBatch, 0] {
+            layer.kernelRows = kernelRows
+            for shape in [[1, 48], [3, 9, 48], [5, 30, 48]] {   // the last one is 150 rows: the dense copy
+                let x = randomTensor(shape, seed: 4)
+                let a = dense.forward(x, training: false), b = layer.forward(x, training: false)
+                #expect(a.shape == b.shape)
+                #expect(maxRelativeError(b.scalars, a.scalars) <= 1e-5, "\(pattern) \(shape) kernel rows \(kernelRows)")
+            }
         }
         let back = layer.densified()
         var masked = dense.weight.value

@@ -9,9 +9,11 @@ import TensorCore
 ///
 /// The N:M kernel wins on few rows (one sentence's tokens: 1.1-2× the dense product at 8-64
 /// tokens on an AVX-512 Xeon), where the dense kernel pads to whole tiles; on large batches
-/// the dense kernel runs faster. Inputs of more than `largestKernelBatch` rows therefore go
-/// through a dense copy of the weights, built on first use, as every input does on a CPU
-/// without a vector variant of the kernel (`hasVectorKernel`).
+/// the dense kernel runs faster, and on an AVX2 CPU (8 lanes per permute) the dense kernel can
+/// win at one row too. Each layer therefore runs through the kernel only up to the rows where
+/// it was measured faster (`kernelRows`, timed once per shape and pattern in the process, see
+/// `NMChoice`), and through a dense copy of the weights, built on first use, beyond them, as
+/// every input does on a CPU without a vector variant of the kernel (`hasVectorKernel`).
 public final class NMDense: Layer {
     public var name: String
     /// The weight `[out, in]` in N:M form (what model files and reports read back).
@@ -22,8 +24,11 @@ public final class NMDense: Layer {
     public let bias: Tensor?
     /// Threads that share each product by panels of rows, or nil for the calling thread alone.
     public var pool: WorkerPool?
-    /// The most rows (tokens) a product runs through the N:M kernel.
+    /// The most rows (tokens) a product may run through the N:M kernel.
     public static let largestKernelBatch = 64
+    /// The most rows this layer's products run through the N:M kernel (0: none), as
+    /// `NMChoice` decides: by measurement (the default), or as `PRUNE_NM` pins it.
+    public lazy var kernelRows: Int = NMChoice.kernelRows(for: self)
     /// Whether this CPU runs a vector variant of the N:M kernel (AVX-512 or AVX2). The scalar
     /// variant runs 30-50× slower than the dense product (`prune bench nm --variant scalar`),
     /// so without one (on ARM, for now) every product goes through the dense copy.
@@ -89,15 +94,23 @@ public final class NMDense: Layer {
         precondition(input.rank >= 2 && input.shape.last == weight.columns,
                      "\(name): input \(input.shape) does not fit [N, …, \(weight.columns)]")
         let rows = input.count / weight.columns
-        var y = rows <= Self.largestKernelBatch && Self.hasVectorKernel
-            ? panels.multiplyTransposed(batch: input, pool: pool)
-            : linear(input.reshaped([rows, weight.columns]), weight: denseWeight, pool: pool).reshaped(Array(input.shape.dropLast()) + [weight.rows])
+        var y = rows <= kernelRows ? kernelProduct(input) : denseProduct(input)
         if let bias {
             var flat = y.reshaped([y.count / weight.rows, weight.rows])
             addRowVector(&flat, bias)
             y = flat.reshaped(y.shape)
         }
         return y
+    }
+
+    /// `x·Wᵀ` through the N:M kernel, without the bias.
+    func kernelProduct(_ input: Tensor) -> Tensor { panels.multiplyTransposed(batch: input, pool: pool) }
+
+    /// `x·Wᵀ` through the dense kernels and the dense copy of the weights, without the bias.
+    func denseProduct(_ input: Tensor) -> Tensor {
+        let rows = input.count / weight.columns
+        return linear(input.reshaped([rows, weight.columns]), weight: denseWeight, pool: pool)
+            .reshaped(Array(input.shape.dropLast()) + [weight.rows])
     }
 
     public func backward(_ gradient: Tensor) -> Tensor {

@@ -1,0 +1,71 @@
+import Foundation
+import Synchronization
+import TensorCore
+
+/// How many rows an `NMDense` layer runs through the N:M kernel before the dense kernels take
+/// over. Which is faster depends on the CPU (the kernel gains 1.58× at one row on AVX-512 and
+/// loses 10% on an AVX2 Zen 3), the shape and the pattern, so the choice is measured: both
+/// products are timed at 1, 8, 32 and 64 rows, the median of 5 runs each, and the kernel keeps
+/// every row count up to the first where the dense product is faster. A shape and pattern is
+/// timed once per process (MiniLM's 36 layers have 3 shapes: about 0.1 s on load).
+///
+/// `PRUNE_NM` pins the choice: `kernel` (every product up to `largestKernelBatch` rows through
+/// the kernel), `dense` (none), `measured` (the default).
+public enum NMChoice {
+    /// The row counts timed, in order.
+    static let probes = [1, 8, 32, NMDense.largestKernelBatch]
+
+    /// What `PRUNE_NM` asks for.
+    public enum Mode: String, CaseIterable, Sendable { case measured, kernel, dense }
+
+    /// The mode `PRUNE_NM` sets (default `measured`).
+    /// - Precondition: `PRUNE_NM` is unset or one of the modes.
+    public static var mode: Mode {
+        guard let text = ProcessInfo.processInfo.environment["PRUNE_NM"], !text.isEmpty else { return .measured }
+        guard let mode = Mode(rawValue: text) else {
+            preconditionFailure("PRUNE_NM must be one of \(Mode.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+        }
+        return mode
+    }
+
+    /// Measured choices by shape and pattern: `rows×columns n:m` → kernel rows.
+    private static let measured = Mutex<[String: Int]>([:])
+
+    /// The most rows `layer` runs through the kernel.
+    static func kernelRows(for layer: NMDense) -> Int {
+        guard NMDense.hasVectorKernel else { return 0 }
+        switch mode {
+        case .kernel: return NMDense.largestKernelBatch
+        case .dense: return 0
+        case .measured:
+            let key = "\(layer.weight.rows)×\(layer.weight.columns) \(layer.weight.n):\(layer.weight.m)"
+            if let known = measured.withLock({ $0[key] }) { return known }
+            let rows = measure(layer)
+            measured.withLock { $0[key] = rows }
+            return rows
+        }
+    }
+
+    /// Times both products of `layer` at each probe's rows; the largest probe up to which the
+    /// kernel is faster at every probe (0 when the dense product wins at one row).
+    static func measure(_ layer: NMDense) -> Int {
+        var rows = 0
+        for probe in probes {
+            let count = probe * layer.weight.columns
+            let x = Tensor(shape: [probe, layer.weight.columns], scalars: (0..<count).map { Float(($0 * 7919) % 97) / 97 - 0.5 })
+            let kernel = median { _ = layer.kernelProduct(x) }
+            let dense = median { _ = layer.denseProduct(x) }
+            guard kernel < dense else { break }
+            rows = probe
+        }
+        return rows
+    }
+
+    /// The median of 5 timed runs of `body`, after one untimed.
+    static func median(_ body: () -> Void) -> Duration {
+        body()
+        let clock = ContinuousClock()
+        let times = (0..<5).map { _ in clock.measure(body) }.sorted()
+        return times[2]
+    }
+}
