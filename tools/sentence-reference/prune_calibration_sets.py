@@ -1,7 +1,7 @@
 """Prune's side of issue #16's calibration-set comparison (prune_reference.py is PyTorch's).
 
 Usage: python3 prune_calibration_sets.py --prune PRUNE_BINARY --work DIR [--calib-dir DIR2] [--sets 0,1,2,3,4]
-           [--methods wanda,sparsegpt,sparsegpt-row] [--cuts 0.3,0.5,2:4] [--model DIR]
+           [--methods wanda,wanda-dense,sparsegpt,sparsegpt-row] [--cuts 0.3,0.5,2:4] [--model DIR]
            [--out results.jsonl]
 
 For each calibration set K it writes DIR2/calib-K.txt (DIR2 defaults to DIR; one_line_fortunes()[256*K : 256*(K+1)],
@@ -13,7 +13,8 @@ one per LF-terminated line), then for each method and cut runs
 (method sparsegpt adds --scope layer, the paper's mask selection over each block's entries, as
 prune_reference.py's sparsegpt does; sparsegpt-row keeps Prune's default scope, row, like
 prune_reference.py's sparsegpt-row; both mark unstructured cuts with "selection"; sparsegpt-row
-at 2:4 is the same cut as sparsegpt and is skipped), and scores the folders with recall.py
+at 2:4 is the same cut as sparsegpt and is skipped; wanda-dense adds --calibration-inputs dense, every
+layer measured on the dense model's inputs as prune_reference.py's wanda is, and marks its rows "inputs": "dense"), and scores the folders with recall.py
 (fortunes 5,000-5,999, `prune embed` for dense and pruned), appending one JSON line per folder in prune_reference.py's format with
 "side": "prune". Standard library and numpy only (system Python will do).
 """
@@ -56,6 +57,8 @@ def main():
                     continue
                 out = os.path.join(args.work, f"prune-{method}-{cut.replace(':', '')}-{k}")
                 option = ["--granularity", cut] if ":" in cut else ["--sparsity", cut]
+                if method == "wanda-dense":   # every layer measured on the dense model's inputs
+                    option += ["--calibration-inputs", "dense"]
                 if method == "sparsegpt" and ":" not in cut:
                     option += ["--scope", "layer"]
                 t0 = time.time()
@@ -75,6 +78,8 @@ def main():
                    "prune_seconds": seconds}
             if method.startswith("sparsegpt") and ":" not in cut:
                 row["selection"] = "row" if method == "sparsegpt-row" else "block"
+            if method == "wanda-dense":
+                row["inputs"] = "dense"
             print(json.dumps(row), flush=True)
             if args.out:
                 with open(args.out, "a") as f:
