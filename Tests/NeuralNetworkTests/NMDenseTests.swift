@@ -19,16 +19,19 @@ struct NMDenseTests {
     func sameOutputs(_ pattern: (Int, Int)) throws {
         let dense = Self.pruned("fc", inFeatures: 48, outFeatures: 40, n: pattern.0, m: pattern.1, seed: 3)
         let layer = try #require(NMDense(dense, n: pattern.0, m: pattern.1))
-        // The measured choice keeps the kernel up to one of the timed row counts, or for none.
-        #expect([0, 1, 8, 32, NMDense.largestKernelBatch].contains(layer.kernelRows), "\(layer.kernelRows)")
+        // The measured choice keeps some of the timed row counts for the kernel; the rows follow
+        // the first count at or above them, and nothing past 64 runs through the kernel.
+        #expect(Set(layer.kernelProbes).isSubset(of: [1, 8, 32, NMDense.largestKernelBatch]), "\(layer.kernelProbes)")
+        layer.kernelProbes = [8, 64]
+        #expect([1, 2, 8, 9, 32, 33, 64, 65].map { layer.usesKernel(rows: $0) } == [false, true, true, false, false, true, true, false])
         // Both products, whatever the measurement chose: the kernel up to 64 rows, then none.
-        for kernelRows in [NMDense.largestKernelBatch, 0] {
-            layer.kernelRows = kernelRows
+        for kernelProbes in [[1, 8, 32, NMDense.largestKernelBatch], []] {
+            layer.kernelProbes = kernelProbes
             for shape in [[1, 48], [3, 9, 48], [5, 30, 48]] {   // the last one is 150 rows: the dense copy
                 let x = randomTensor(shape, seed: 4)
                 let a = dense.forward(x, training: false), b = layer.forward(x, training: false)
                 #expect(a.shape == b.shape)
-                #expect(maxRelativeError(b.scalars, a.scalars) <= 1e-5, "\(pattern) \(shape) kernel rows \(kernelRows)")
+                #expect(maxRelativeError(b.scalars, a.scalars) <= 1e-5, "\(pattern) \(shape) kernel at \(kernelProbes)")
             }
         }
         let back = layer.densified()

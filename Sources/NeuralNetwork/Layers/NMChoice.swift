@@ -2,12 +2,13 @@ import Foundation
 import Synchronization
 import TensorCore
 
-/// How many rows an `NMDense` layer runs through the N:M kernel before the dense kernels take
-/// over. Which is faster depends on the CPU (the kernel gains 1.58× at one row on AVX-512 and
-/// loses 10% on an AVX2 Zen 3), the shape and the pattern, so the choice is measured: both
+/// At which row counts an `NMDense` layer runs through the N:M kernel rather than the dense
+/// kernels. Which is faster depends on the CPU (the kernel gains 1.58× on a sentence at batch 1
+/// on AVX-512 and loses 10% on an AVX2 Zen 3), the shape, the pattern and the rows (one row is
+/// a matrix-vector product that both read at memory speed), so the choice is measured: both
 /// products are timed at 1, 8, 32 and 64 rows, the median of 5 runs each, and the kernel keeps
-/// every row count up to the first where the dense product is faster. A shape and pattern is
-/// timed once per process (MiniLM's 36 layers have 3 shapes: about 0.1 s on load).
+/// the row counts where it was faster. A shape and pattern is timed once per process
+/// (MiniLM's 36 layers have 3 shapes: about 0.1 s on load).
 ///
 /// `PRUNE_NM` pins the choice: `kernel` (every product up to `largestKernelBatch` rows through
 /// the kernel), `dense` (none), `measured` (the default).
@@ -28,37 +29,33 @@ public enum NMChoice {
         return mode
     }
 
-    /// Measured choices by shape and pattern: `rows×columns n:m` → kernel rows.
-    private static let measured = Mutex<[String: Int]>([:])
+    /// Measured choices by shape and pattern: `rows×columns n:m` → the probes the kernel won.
+    private static let measured = Mutex<[String: [Int]]>([:])
 
-    /// The most rows `layer` runs through the kernel.
-    static func kernelRows(for layer: NMDense) -> Int {
-        guard NMDense.hasVectorKernel else { return 0 }
+    /// The probes at which `layer` runs through the kernel.
+    static func kernelProbes(for layer: NMDense) -> [Int] {
+        guard NMDense.hasVectorKernel else { return [] }
         switch mode {
-        case .kernel: return NMDense.largestKernelBatch
-        case .dense: return 0
+        case .kernel: return probes
+        case .dense: return []
         case .measured:
             let key = "\(layer.weight.rows)×\(layer.weight.columns) \(layer.weight.n):\(layer.weight.m)"
             if let known = measured.withLock({ $0[key] }) { return known }
-            let rows = measure(layer)
-            measured.withLock { $0[key] = rows }
-            return rows
+            let won = measure(layer)
+            measured.withLock { $0[key] = won }
+            return won
         }
     }
 
-    /// Times both products of `layer` at each probe's rows; the largest probe up to which the
-    /// kernel is faster at every probe (0 when the dense product wins at one row).
-    static func measure(_ layer: NMDense) -> Int {
-        var rows = 0
-        for probe in probes {
+    /// Times both products of `layer` at each probe's rows; the probes the kernel won.
+    static func measure(_ layer: NMDense) -> [Int] {
+        probes.filter { probe in
             let count = probe * layer.weight.columns
             let x = Tensor(shape: [probe, layer.weight.columns], scalars: (0..<count).map { Float(($0 * 7919) % 97) / 97 - 0.5 })
             let kernel = median { _ = layer.kernelProduct(x) }
             let dense = median { _ = layer.denseProduct(x) }
-            guard kernel < dense else { break }
-            rows = probe
+            return kernel < dense
         }
-        return rows
     }
 
     /// The median of 5 timed runs of `body`, after one untimed.

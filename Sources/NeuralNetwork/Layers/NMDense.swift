@@ -10,10 +10,11 @@ import TensorCore
 /// The N:M kernel wins on few rows (one sentence's tokens: 1.1-2× the dense product at 8-64
 /// tokens on an AVX-512 Xeon), where the dense kernel pads to whole tiles; on large batches
 /// the dense kernel runs faster, and on an AVX2 CPU (8 lanes per permute) the dense kernel can
-/// win at one row too. Each layer therefore runs through the kernel only up to the rows where
-/// it was measured faster (`kernelRows`, timed once per shape and pattern in the process, see
-/// `NMChoice`), and through a dense copy of the weights, built on first use, beyond them, as
-/// every input does on a CPU without a vector variant of the kernel (`hasVectorKernel`).
+/// win at one row too. Each layer therefore runs through the kernel only at the row counts
+/// where it was measured faster (`kernelProbes`, timed once per shape and pattern in the
+/// process, see `NMChoice`), and through a dense copy of the weights, built on first use,
+/// elsewhere, as every input does on a CPU without a vector variant of the kernel
+/// (`hasVectorKernel`).
 public final class NMDense: Layer {
     public var name: String
     /// The weight `[out, in]` in N:M form (what model files and reports read back).
@@ -26,9 +27,17 @@ public final class NMDense: Layer {
     public var pool: WorkerPool?
     /// The most rows (tokens) a product may run through the N:M kernel.
     public static let largestKernelBatch = 64
-    /// The most rows this layer's products run through the N:M kernel (0: none), as
-    /// `NMChoice` decides: by measurement (the default), or as `PRUNE_NM` pins it.
-    public lazy var kernelRows: Int = NMChoice.kernelRows(for: self)
+    /// The row counts timed (`NMChoice.probes`: 1, 8, 32, 64) at which this layer's product
+    /// runs through the N:M kernel, as `NMChoice` decides: by measurement (the default), or as
+    /// `PRUNE_NM` pins it. A product of `r` rows follows the first probe ≥ `r`; beyond the
+    /// last it runs dense.
+    public lazy var kernelProbes: [Int] = NMChoice.kernelProbes(for: self)
+
+    /// Whether a product of `rows` rows runs through the N:M kernel.
+    public func usesKernel(rows: Int) -> Bool {
+        guard let probe = NMChoice.probes.first(where: { $0 >= rows }) else { return false }
+        return kernelProbes.contains(probe)
+    }
     /// Whether this CPU runs a vector variant of the N:M kernel (AVX-512 or AVX2). The scalar
     /// variant runs 30-50× slower than the dense product (`prune bench nm --variant scalar`),
     /// so without one (on ARM, for now) every product goes through the dense copy.
@@ -94,7 +103,7 @@ public final class NMDense: Layer {
         precondition(input.rank >= 2 && input.shape.last == weight.columns,
                      "\(name): input \(input.shape) does not fit [N, …, \(weight.columns)]")
         let rows = input.count / weight.columns
-        var y = rows <= kernelRows ? kernelProduct(input) : denseProduct(input)
+        var y = usesKernel(rows: rows) ? kernelProduct(input) : denseProduct(input)
         if let bias {
             var flat = y.reshaped([y.count / weight.rows, weight.rows])
             addRowVector(&flat, bias)
