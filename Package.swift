@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "Pruning",
             dependencies: ["NeuralNetwork", "TensorCore", .product(name: "RealModule", package: "swift-numerics"),
-                           .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")]
+                           .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "Reports", dependencies: ["TensorCore", "NeuralNetwork", "Pruning", "CGzip"]),
         .target(name: "FileFormats", dependencies: [
@@ -70,6 +70,7 @@ let package = Package(
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "CSV", package: "CSV.swift"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(
             name: "PruneCommand",

@@ -40,6 +40,14 @@ struct Prune: ParsableCommand {
             }
             BLAS.setChoice(choice)
         }
+        // PRUNE_NM=measured|kernel|dense: how N:M layers choose between their kernel and the dense one.
+        if let value = ProcessInfo.processInfo.environment["PRUNE_NM"], !value.isEmpty {
+            guard let mode = NMChoice.Mode(rawValue: value) else {
+                FileHandle.standardError.write(Data("error: PRUNE_NM must be \(NMChoice.Mode.allCases.map(\.rawValue).joined(separator: ", ")), got '\(value)'\n".utf8))
+                Foundation.exit(2)
+            }
+            NMChoice.mode = mode
+        }
         do {
             var command = command
             try command.run()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FileFormats
 import Foundation
 import Pruning
 
@@ -44,8 +45,8 @@ struct SweepPlanCommand: ParsableCommand {
         }
         let folder = SweepFolder(out)
         let store = self.store.map(ContentStore.init)
-        let plan = try SweepPlan(yaml: text, source: sweepPath, output: { "\(SweepPlan.folderPlaceholder)/models/\($0).safetensors" },
-                                 store: store)
+        let plan = try SweepPlan(yaml: text, source: sweepPath, store: store.map { store in { try store.addIfPresent($0) } },
+                                 output: { "\(SweepPlan.folderPlaceholder)/models/\($0).safetensors" })
         let manifest = SweepFolder.Manifest(version: plan.version, axes: plan.axes, jobs: plan.jobs, store: store?.path)
         if FileManager.default.fileExists(atPath: folder.file("sweep.json").path) {
             let existing = try folder.manifest()

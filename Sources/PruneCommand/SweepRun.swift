@@ -1,4 +1,5 @@
 import ArgumentParser
+import FileFormats
 import Foundation
 import Pruning
 
@@ -135,13 +136,13 @@ struct SweepRunCommand: ParsableCommand {
     func recipeFile(_ job: SweepPlan.Job, in folder: SweepFolder, store: ContentStore?) throws -> URL {
         let file = folder.job(job.id)
         let text = try String(contentsOf: file, encoding: .utf8)
-        guard text.contains(SweepPlan.folderPlaceholder) || text.contains(ContentStore.placeholder) else { return file }
+        guard text.contains(SweepPlan.folderPlaceholder) || text.contains(SweepPlan.storePlaceholder) else { return file }
         let resolved = folder.file("running", "\(job.id).yaml")
-        guard text.contains(ContentStore.placeholder) else {
+        guard text.contains(SweepPlan.storePlaceholder) else {
             try SweepFolder.write(Data(SweepPlan.resolve(text, folder: folder.path, store: nil).utf8), to: resolved)
             return resolved
         }
-        try SweepFolder.write(Data(SweepPlan.resolve(text, folder: folder.path, store: store).utf8), to: resolved)
+        try SweepFolder.write(Data(SweepPlan.resolve(text, folder: folder.path, store: store?.path).utf8), to: resolved)
         return resolved
     }
 
@@ -150,11 +151,11 @@ struct SweepRunCommand: ParsableCommand {
     func checkStore(for jobs: [SweepPlan.Job], in folder: SweepFolder, store: ContentStore?) throws {
         for job in jobs {
             let text = (try? String(contentsOf: folder.job(job.id), encoding: .utf8)) ?? ""
-            guard text.contains(ContentStore.placeholder) else { continue }
+            guard text.contains(SweepPlan.storePlaceholder) else { continue }
             guard let store else {
-                throw ValidationError("job \(job.index) names its files by content (\(ContentStore.placeholder)) but the sweep has no store: give --store DIR")
+                throw ValidationError("job \(job.index) names its files by content (\(SweepPlan.storePlaceholder)) but the sweep has no store: give --store DIR")
             }
-            let missing = store.missing(in: text)
+            let missing = SweepPlan.storeEntries(in: text).filter { !store.contains($0) }
             guard missing.isEmpty else {
                 throw ValidationError("the store \(store.path) lacks \(missing.joined(separator: ", ")) (job \(job.index)): give the store the plan used with --store, or copy its sha256 folder")
             }

@@ -1,4 +1,3 @@
-import Foundation
 import Synchronization
 import TensorCore
 
@@ -10,23 +9,22 @@ import TensorCore
 /// the row counts where it was faster. A shape and pattern is timed once per process
 /// (MiniLM's 36 layers have 3 shapes: about 0.1 s on load).
 ///
-/// `PRUNE_NM` pins the choice: `kernel` (every product up to `largestKernelBatch` rows through
-/// the kernel), `dense` (none), `measured` (the default).
+/// `mode` (the `prune` command's `PRUNE_NM`) pins the choice: `kernel` (every product up to
+/// `largestKernelBatch` rows through the kernel), `dense` (none), `measured` (the default).
 public enum NMChoice {
     /// The row counts timed, in order.
     static let probes = [1, 8, 32, NMDense.largestKernelBatch]
 
-    /// What `PRUNE_NM` asks for.
+    /// How the choice is made.
     public enum Mode: String, CaseIterable, Sendable { case measured, kernel, dense }
 
-    /// The mode `PRUNE_NM` sets (default `measured`).
-    /// - Precondition: `PRUNE_NM` is unset or one of the modes.
+    private static let chosenMode = Mutex(Mode.measured)
+
+    /// How layers made from now on choose (default `measured`; the `prune` command sets it from
+    /// `PRUNE_NM`).
     public static var mode: Mode {
-        guard let text = ProcessInfo.processInfo.environment["PRUNE_NM"], !text.isEmpty else { return .measured }
-        guard let mode = Mode(rawValue: text) else {
-            preconditionFailure("PRUNE_NM must be one of \(Mode.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
-        }
-        return mode
+        get { chosenMode.withLock { $0 } }
+        set { chosenMode.withLock { $0 = newValue } }
     }
 
     /// Measured choices by shape and pattern: `rows×columns n:m` → the probes the kernel won.

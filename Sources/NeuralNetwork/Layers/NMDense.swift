@@ -29,7 +29,7 @@ public final class NMDense: Layer {
     public static let largestKernelBatch = 64
     /// The row counts timed (`NMChoice.probes`: 1, 8, 32, 64) at which this layer's product
     /// runs through the N:M kernel, as `NMChoice` decides: by measurement (the default), or as
-    /// `PRUNE_NM` pins it. A product of `r` rows follows the first probe ≥ `r`; beyond the
+    /// `NMChoice.mode` pins it. A product of `r` rows follows the first probe ≥ `r`; beyond the
     /// last it runs dense.
     public lazy var kernelProbes: [Int] = NMChoice.kernelProbes(for: self)
 

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Scripts that hand a sweep's jobs to a scheduler people already run: a Slurm array (one
 /// task per job, the task's index from `SLURM_ARRAY_TASK_ID`) and a Kubernetes Indexed Job
 /// (one completion per job, the index from `JOB_COMPLETION_INDEX`). Each task runs
@@ -37,7 +35,7 @@ public enum SweepLauncher {
                              partition: String? = nil, time: String? = nil) -> String {
         let tasks = min(jobs, slurmArrayLimit)
         // Slurm reads % in --output as a pattern; a path with blanks is quoted.
-        var log = "\(command.folder)/logs/".replacingOccurrences(of: "%", with: "%%") + "slurm-%A_%a.out"
+        var log = "\(command.folder)/logs/".replacing("%", with: "%%") + "slurm-%A_%a.out"
         if log.contains(where: \.isWhitespace) { log = "\"\(log)\"" }
         var lines = [
             "#!/bin/bash",
@@ -101,7 +99,7 @@ public enum SweepLauncher {
     /// `word` quoted for a POSIX shell (left bare when it needs no quoting).
     public static func shellQuoted(_ word: String) -> String {
         let plain = word.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:@%+,".contains($0) }
-        return plain && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return plain && !word.isEmpty ? word : "'" + word.replacing("'", with: "'\\''") + "'"
     }
 
     /// `word` as a JSON (and so YAML flow) string.
@@ -114,7 +112,12 @@ public enum SweepLauncher {
             case "\n": out += "\\n"
             case "\t": out += "\\t"
             default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
             }
         }
         return out + "\""

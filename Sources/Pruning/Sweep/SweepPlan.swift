@@ -1,4 +1,3 @@
-import Foundation
 import Yams
 
 /// A grid of plans: a base recipe and, for some of its fields, lists of values. Every
@@ -70,14 +69,16 @@ public struct SweepPlan: Sendable {
     /// - Parameters:
     ///   - text: the sweep (YAML or JSON) with `base` and `grid`.
     ///   - source: a name for messages, usually the file's path.
+    ///   - store: when given, names the files and folders the recipes name (model, data,
+    ///     calibration, teacher) by content: given a path, its entry in a content store
+    ///     (`sha256/HEX/NAME`, `FileFormats.ContentStore.addIfPresent`), or nil when nothing is
+    ///     there; the recipe then reads `${store}/sha256/HEX/NAME`.
     ///   - output: where each job's model goes when the base recipe saves one, given the job's
     ///     id (nil: jobs save nothing, whatever the base says); usually under `${sweep}`.
-    ///   - store: when given, the files and folders the recipes name (model, data, calibration,
-    ///     teacher) are added to it and named by content (`${store}/sha256/HEX/NAME`).
     /// - Throws: `PruningError.invalidField` naming the key and line, or, for a combination
     ///   that makes a bad recipe, the job's values and the recipe's problem.
-    public init(yaml text: String, source: String = "sweep", output: ((String) -> String)? = nil,
-                store: ContentStore? = nil) throws {
+    public init(yaml text: String, source: String = "sweep", store: ((String) throws -> String?)? = nil,
+                output: ((String) -> String)? = nil) throws {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else { throw Self.problem("sweep", "is empty", source) }
@@ -120,7 +121,7 @@ public struct SweepPlan: Sendable {
         self.axes = axes.map { Axis(path: $0.path.joined(separator: "."), values: $0.values.map(Self.text)) }
 
         var jobs: [Job] = []
-        var stored: [String: String] = [:]
+        var stored: [String: String?] = [:]
         let count = axes.reduce(1) { $0 * $1.values.count }
         for index in 0..<count {
             var node = base
@@ -143,7 +144,7 @@ public struct SweepPlan: Sendable {
             }
             let recipe: Recipe
             do {
-                recipe = try Recipe(yaml: Self.resolve(recipeText, folder: "sweep", store: store), source: source)
+                recipe = try Recipe(yaml: Self.resolve(recipeText, folder: "sweep", store: "store"), source: source)
             } catch let PruningError.invalidField(field, problem, _) {
                 throw PruningError.invalidField(field: field, problem: "\(problem) (in job \(index): \(described))", location: source)
             }
@@ -160,11 +161,26 @@ public struct SweepPlan: Sendable {
     /// so that the folder can be anywhere on the machine that runs the job.
     public static let folderPlaceholder = "${sweep}"
 
-    /// A job's recipe as a machine runs it: `${sweep}` and `${store}` replaced by where the
-    /// sweep's folder and the content store are on it.
-    public static func resolve(_ recipe: String, folder: String, store: ContentStore?) -> String {
+    /// What a job's recipe writes for the content store's folder.
+    public static let storePlaceholder = "${store}"
+
+    /// The recipe fields that name files or folders, as dotted paths.
+    public static let fileFields: [[String]] = [
+        ["model"], ["data"], ["prune", "calibration", "file"], ["train", "distill", "teacher"], ["fine_tune", "distill", "teacher"],
+    ]
+
+    /// A job's recipe as a machine runs it: `${sweep}` and `${store}` replaced, inside its
+    /// values, by where the sweep's folder and the content store are on it.
+    public static func resolve(_ recipe: String, folder: String, store: String?) -> String {
         let text = replacing(folderPlaceholder, with: folder, inValuesOf: recipe)
-        return store?.resolve(text) ?? text
+        return store.map { replacing(storePlaceholder, with: $0, inValuesOf: text) } ?? text
+    }
+
+    /// The content-store entries a recipe names (`sha256/HEX/NAME` of each `${store}/…` value).
+    public static func storeEntries(in recipe: String) -> [String] {
+        values(of: recipe).compactMap { value in
+            value.hasPrefix(storePlaceholder + "/") ? String(value.dropFirst(storePlaceholder.count + 1)) : nil
+        }
     }
 
     /// `yaml` with `placeholder` replaced by `value` inside its scalars, written again as YAML
@@ -174,7 +190,7 @@ public struct SweepPlan: Sendable {
         func walk(_ node: Node) -> Node {
             switch node {
             case let .scalar(scalar) where scalar.string.contains(placeholder):
-                return Node(scalar.string.replacingOccurrences(of: placeholder, with: value))
+                return Node(scalar.string.replacing(placeholder, with: value))
             case let .mapping(mapping):
                 return .mapping(Node.Mapping(mapping.map { ($0.key, walk($0.value)) }))
             case let .sequence(sequence):
@@ -234,21 +250,21 @@ public struct SweepPlan: Sendable {
         return .mapping(mapping)
     }
 
-    /// `node` with each file field that names an existing file or folder named by content
-    /// instead, the file added to `store` (`known`: paths already added, with their names).
-    static func storing(_ node: Node, in store: ContentStore, known: inout [String: String], source: String) throws -> Node {
+    /// `node` with each file field that names a file or folder named by content instead, as
+    /// `store` names it (`known`: paths already asked about, with their entries).
+    static func storing(_ node: Node, in store: (String) throws -> String?, known: inout [String: String?], source: String) throws -> Node {
         var node = node
-        for field in ContentStore.fileFields {
-            guard let path = value(at: field, in: node), !path.hasPrefix(ContentStore.placeholder),
-                  FileManager.default.fileExists(atPath: path) else { continue }
-            let reference: String
+        for field in fileFields {
+            guard let path = value(at: field, in: node), !path.hasPrefix(storePlaceholder) else { continue }
+            let entry: String?
             if let seen = known[path] {
-                reference = seen
+                entry = seen
             } else {
-                reference = try store.add(path)
-                known[path] = reference
+                entry = try store(path)
+                known[path] = entry
             }
-            node = try setting(field, to: Node(reference), in: node, source: source)
+            guard let entry else { continue }
+            node = try setting(field, to: Node("\(storePlaceholder)/\(entry)"), in: node, source: source)
         }
         return node
     }

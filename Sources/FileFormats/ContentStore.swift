@@ -8,13 +8,11 @@ import Foundation
 /// STORE/sha256/HEX/NAME       a file, or a folder with its files, under its own name
 /// ```
 ///
-/// A job's recipe names an entry as `${store}/sha256/HEX/NAME`, which `resolve` turns into a
-/// path once the store's place on the machine that runs the job is known. The text of the
-/// recipe, and so the job's id, does not depend on where the store is.
+/// `add` returns an entry's place in the store, `sha256/HEX/NAME`; a sweep's recipes name it
+/// as `${store}/sha256/HEX/NAME` (`SweepPlan`), resolved once the store's place on the machine
+/// that runs the job is known. The text of the recipe, and so the job's id, does not depend on
+/// where the store is.
 public struct ContentStore: Sendable {
-    /// What a recipe writes for the store's folder.
-    public static let placeholder = "${store}"
-
     /// The store's folder.
     public let url: URL
 
@@ -22,18 +20,26 @@ public struct ContentStore: Sendable {
 
     public var path: String { url.path }
 
-    /// The recipe fields that name files or folders, as dotted paths.
-    public static let fileFields: [[String]] = [
-        ["model"], ["data"], ["prune", "calibration", "file"], ["train", "distill", "teacher"], ["fine_tune", "distill", "teacher"],
-    ]
+    /// Whether the store holds `entry` (`sha256/HEX/NAME`).
+    public func contains(_ entry: String) -> Bool {
+        FileManager.default.fileExists(atPath: url.appendingPathComponent(entry).path)
+    }
 
-    /// Adds the file or folder at `path` (when not there already) and returns how a recipe names it.
+    /// Adds the file or folder at `path`, when there is one, and returns its entry; nil when
+    /// nothing is at `path` (a built-in model's name, say).
+    /// - Throws: `FormatError` when it cannot be read or copied.
+    public func addIfPresent(_ path: String) throws -> String? {
+        FileManager.default.fileExists(atPath: path) ? try add(path) : nil
+    }
+
+    /// Adds the file or folder at `path` (when not there already) and returns its entry,
+    /// `sha256/HEX/NAME`.
     ///
     /// The content is copied beside the store first (symbolic links copied as the files they
     /// name), hashed there, and moved into `sha256/HEX/NAME`: no reader sees half an entry, a
     /// file that changes meanwhile is stored under the digest of what was copied, and an entry
     /// is never replaced or removed (two planners adding the same content both succeed).
-    /// - Throws: `PruningError.invalidField` when it cannot be read or copied.
+    /// - Throws: `FormatError` when it cannot be read or copied.
     public func add(_ path: String) throws -> String {
         let source = URL(fileURLWithPath: path).standardizedFileURL
         let name = source.lastPathComponent
@@ -55,12 +61,12 @@ public struct ContentStore: Sendable {
                     // Another planner put the same content there first.
                 }
             }
-        } catch let error as PruningError {
+        } catch let error as FormatError {
             throw error
         } catch {
-            throw PruningError.invalidField(field: "store", problem: "cannot take \(path): \(error.localizedDescription)", location: self.path)
+            throw FormatError(path: path, .cannotWrite(step: "copying it into the store \(self.path)", reason: error.localizedDescription))
         }
-        return "\(Self.placeholder)/sha256/\(digest)/\(name)"
+        return "sha256/\(digest)/\(name)"
     }
 
     /// Copies a file, or a folder with its files, following symbolic links.
@@ -68,7 +74,7 @@ public struct ContentStore: Sendable {
         let manager = FileManager.default
         var isFolder: ObjCBool = false
         guard manager.fileExists(atPath: source.path, isDirectory: &isFolder) else {
-            throw PruningError.invalidField(field: "store", problem: "no such file or folder", location: source.path)
+            throw FormatError(path: source.path, .missingFile)
         }
         guard isFolder.boolValue else {
             try manager.copyItem(at: source.resolvingSymlinksInPath(), to: target)
@@ -80,31 +86,17 @@ public struct ContentStore: Sendable {
         }
     }
 
-    /// `text` (a recipe) with every `${store}` in its values replaced by this store's folder.
-    public func resolve(_ text: String) -> String {
-        SweepPlan.replacing(Self.placeholder, with: path, inValuesOf: text)
-    }
-
-    /// The store entries a recipe names (`sha256/HEX/NAME`) that this store lacks.
-    public func missing(in text: String) -> [String] {
-        SweepPlan.values(of: text).compactMap { value in
-            guard value.hasPrefix(Self.placeholder + "/") else { return nil }
-            let entry = String(value.dropFirst(Self.placeholder.count + 1))
-            return FileManager.default.fileExists(atPath: url.appendingPathComponent(entry).path) ? nil : entry
-        }
-    }
-
     /// The SHA-256 of a file's bytes; for a folder, of its files' relative paths and digests, in
     /// order of path (so that a copy of the folder anywhere has the same digest).
-    /// - Throws: `PruningError.invalidField` when something cannot be read.
+    /// - Throws: `FormatError` when something cannot be read.
     public static func digest(of url: URL) throws -> String {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else {
-            throw PruningError.invalidField(field: "store", problem: "no such file or folder", location: url.path)
+            throw FormatError(path: url.path, .missingFile)
         }
         guard isFolder.boolValue else { return try fileDigest(url) }
         guard let enumerator = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.isRegularFileKey]) else {
-            throw PruningError.invalidField(field: "store", problem: "cannot list the folder", location: url.path)
+            throw FormatError(path: url.path, .unreadable)
         }
         var files: [(String, URL)] = []
         let base = url.resolvingSymlinksInPath().path
@@ -123,7 +115,7 @@ public struct ContentStore: Sendable {
 
     static func fileDigest(_ url: URL) throws -> String {
         guard let handle = try? FileHandle(forReadingFrom: url) else {
-            throw PruningError.invalidField(field: "store", problem: "cannot be read", location: url.path)
+            throw FormatError(path: url.path, .unreadable)
         }
         defer { try? handle.close() }
         var hasher = SHA256()
