@@ -45,7 +45,7 @@ struct SweepPlanTests {
         let changed = try SweepPlan(yaml: Self.sweep.replacingOccurrences(of: "train: {epochs: 1}", with: "train: {epochs: 2}"))
         #expect(Set(changed.jobs.map(\.id)).isDisjoint(with: a.jobs.map(\.id)) && changed.version != a.version)
         // The output rule places each job's model by its id; the id does not depend on it.
-        let saving = try SweepPlan(yaml: Self.sweep) { "/models/\($0).safetensors" }
+        let saving = try SweepPlan(yaml: Self.sweep, output: { "/models/\($0).safetensors" })
         #expect(saving.jobs.map(\.id) == a.jobs.map(\.id))
         for job in saving.jobs { #expect(try Recipe(yaml: job.recipe).output == "/models/\(job.id).safetensors") }
     }
