@@ -41,8 +41,8 @@ struct PruneModel: ParsableCommand {
     @Option(help: "With --calibration: how many of its samples to measure on.")
     var calibrationSamples = Recipe.Defaults.calibrationSamples
 
-    @Option(help: "With --calibration: measure each layer on the outputs of the layers already pruned (sequential, as the papers) or on the dense model's (dense).")
-    var calibrationInputs: Recipe.Calibration.Inputs = .sequential
+    @Option(help: "With --calibration: measure each layer on the outputs of the layers already pruned (sequential, as the papers; the default) or on the dense model's (dense).")
+    var calibrationInputs: Recipe.Calibration.Inputs?
 
     @Option(help: "How --sparsity is shared among weight tensors: global, uniform, lamp or erk (replaces --scope).")
     var allocation: Allocation?
@@ -138,6 +138,9 @@ struct PruneModel: ParsableCommand {
     func validate() throws {
         if distillation.distill, fineTuneEpochs <= 0, fineTuneSteps == nil {
             throw ValidationError("--distill acts during fine-tuning: give --fine-tune-epochs or --fine-tune-steps")
+        }
+        if calibrationInputs != nil, calibration == nil {
+            throw ValidationError("--calibration-inputs says what --calibration's samples are measured on: give --calibration FILE too")
         }
         if let calibration, !FileManager.default.fileExists(atPath: calibration) {
             throw ValidationError("--calibration: no such file: \(calibration)")

@@ -152,6 +152,9 @@ struct SentenceEncoderCommandTests {
         let bad = try prune("prune", miniLMFolder, "--criterion", "wanda", "--sparsity", "0.5", "--calibration", sentences,
                             "--calibration-inputs", "pruned", "--out", work.appendingPathComponent("x").path)
         #expect(bad.status == 2 && bad.stderr.contains("--calibration-inputs"), "\(bad)")
+        let alone = try prune("prune", miniLMFolder, "--criterion", "wanda", "--sparsity", "0.5", "--calibration-inputs", "dense",
+                              "--out", work.appendingPathComponent("y").path)
+        #expect(alone.status == 2 && alone.stderr.contains("give --calibration FILE too"), "\(alone)")
     }
 
     @Test("a text file of sentences with a model that is not a folder is refused, naming the file")

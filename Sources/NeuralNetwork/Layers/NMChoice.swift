@@ -5,12 +5,17 @@ import TensorCore
 /// kernels. Which is faster depends on the CPU (the kernel gains 1.58× on a sentence at batch 1
 /// on AVX-512 and loses 10% on an AVX2 Zen 3), the shape, the pattern and the rows (one row is
 /// a matrix-vector product that both read at memory speed), so the choice is measured: both
-/// products are timed at 1, 8, 32 and 64 rows, the median of 5 runs each, and the kernel keeps
-/// the row counts where it was faster. A shape and pattern is timed once per process
-/// (MiniLM's 36 layers have 3 shapes: about 0.1 s on load).
+/// products are timed at 1, 8, 32 and 64 rows (each sample repeats the product up to 64 rows'
+/// worth, kernel and dense samples alternate, the median of 5 each), and the kernel keeps the
+/// row counts where it was faster. The weights stay in cache between samples, so the timing
+/// favours neither side's memory traffic: at one row it compares two cache-resident products.
+/// A shape, pattern and thread count is timed once per process, at the first product of a
+/// layer of that shape (MiniLM's 36 layers have 3 shapes: about 0.1 s), one measurement at a
+/// time.
 ///
-/// `mode` (the `prune` command's `PRUNE_NM`) pins the choice: `kernel` (every product up to
-/// `largestKernelBatch` rows through the kernel), `dense` (none), `measured` (the default).
+/// `mode` (the `prune` command's `PRUNE_NM`), read at each layer's first product, pins the
+/// choice: `kernel` (every product up to `largestKernelBatch` rows through the kernel, on a CPU
+/// with a vector variant of it), `dense` (none), `measured` (the default).
 public enum NMChoice {
     /// The row counts timed, in order.
     static let probes = [1, 8, 32, NMDense.largestKernelBatch]
@@ -20,8 +25,8 @@ public enum NMChoice {
 
     private static let chosenMode = Mutex(Mode.measured)
 
-    /// How layers made from now on choose (default `measured`; the `prune` command sets it from
-    /// `PRUNE_NM`).
+    /// How layers choose at their first product (default `measured`; the `prune` command sets
+    /// it from `PRUNE_NM`).
     public static var mode: Mode {
         get { chosenMode.withLock { $0 } }
         set { chosenMode.withLock { $0 = newValue } }
@@ -37,11 +42,13 @@ public enum NMChoice {
         case .kernel: return probes
         case .dense: return []
         case .measured:
-            let key = "\(layer.weight.rows)×\(layer.weight.columns) \(layer.weight.n):\(layer.weight.m)"
-            if let known = measured.withLock({ $0[key] }) { return known }
-            let won = measure(layer)
-            measured.withLock { $0[key] = won }
-            return won
+            let key = "\(layer.weight.rows)×\(layer.weight.columns) \(layer.weight.n):\(layer.weight.m) ×\(layer.pool?.count ?? 1)"
+            return measured.withLock { known in   // one measurement at a time: they would distort each other
+                if let won = known[key] { return won }
+                let won = measure(layer)
+                known[key] = won
+                return won
+            }
         }
     }
 
@@ -50,17 +57,17 @@ public enum NMChoice {
         probes.filter { probe in
             let count = probe * layer.weight.columns
             let x = Tensor(shape: [probe, layer.weight.columns], scalars: (0..<count).map { Float(($0 * 7919) % 97) / 97 - 0.5 })
-            let kernel = median { _ = layer.kernelProduct(x) }
-            let dense = median { _ = layer.denseProduct(x) }
-            return kernel < dense
+            let repeats = max(1, NMDense.largestKernelBatch / probe)
+            let kernel = { for _ in 0..<repeats { _ = layer.kernelProduct(x) } }
+            let dense = { for _ in 0..<repeats { _ = layer.denseProduct(x) } }
+            kernel(); dense()   // the dense copy of the weights is built here, untimed
+            let clock = ContinuousClock()
+            var times: (kernel: [Duration], dense: [Duration]) = ([], [])
+            for _ in 0..<5 {
+                times.kernel.append(clock.measure(kernel))
+                times.dense.append(clock.measure(dense))
+            }
+            return times.kernel.sorted()[2] < times.dense.sorted()[2]
         }
-    }
-
-    /// The median of 5 timed runs of `body`, after one untimed.
-    static func median(_ body: () -> Void) -> Duration {
-        body()
-        let clock = ContinuousClock()
-        let times = (0..<5).map { _ in clock.measure(body) }.sorted()
-        return times[2]
     }
 }

@@ -31,7 +31,18 @@ public final class NMDense: Layer {
     /// runs through the N:M kernel, as `NMChoice` decides: by measurement (the default), or as
     /// `NMChoice.mode` pins it. A product of `r` rows follows the first probe ≥ `r`; beyond the
     /// last it runs dense.
-    public lazy var kernelProbes: [Int] = NMChoice.kernelProbes(for: self)
+    public var kernelProbes: [Int] {
+        get {
+            chosenProbes.withLock { probes in
+                if probes == nil { probes = NMChoice.kernelProbes(for: self) }
+                return probes!
+            }
+        }
+        set { chosenProbes.withLock { $0 = newValue } }
+    }
+    /// The choice, made at the first product (under a lock: inference may run on several
+    /// threads at once).
+    private let chosenProbes = Mutex<[Int]?>(nil)
 
     /// Whether a product of `rows` rows runs through the N:M kernel.
     public func usesKernel(rows: Int) -> Bool {
