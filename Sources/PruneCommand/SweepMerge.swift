@@ -112,11 +112,11 @@ struct SweepMerge: ParsableCommand {
     /// The test figure and the sparsity of a run's summary, in words (`accuracy 84.21%`,
     /// `mean cosine 0.9312`, `1.8123 bits per token`; `51.0%`).
     static func testAndSparsity(_ summary: JSONValue) -> (test: String?, sparsity: String?) {
-        var test: String?
-        if let bits = summary["bitsPerToken"]?.number {
-            test = String(format: "%.4f bits per token", bits)
-        } else if let accuracy = summary["accuracy"]?.number {
-            test = summary["cosine"] == .bool(true) ? String(format: "mean cosine %.4f", accuracy) : String(format: "accuracy %.2f%%", 100 * accuracy)
+        let test: String? = switch metric(summary) {
+        case let (.bitsPerToken?, value?): String(format: "%.4f bits per token", value)
+        case let (.cosine?, value?): String(format: "mean cosine %.4f", value)
+        case let (.accuracy?, value?): String(format: "accuracy %.2f%%", 100 * value)
+        default: nil
         }
         return (test, summary["sparsity"]?.number.map { String(format: "%.1f%%", 100 * $0) })
     }
