@@ -159,6 +159,25 @@ struct GradientTests {
         }
     }
 
+    @Test("softmax cross-entropy on wide rows (sixteen-lane exponentials and a tail) against Double",
+          arguments: [16, 37, 256])
+    func crossEntropyWide(_ classes: Int) {
+        let z = randomTensor([3, classes], low: -8, high: 8, seed: 15)
+        let labels: [Int32] = [0, Int32(classes - 1), Int32(classes / 2)]
+        let r = softmaxCrossEntropy(logits: z, labels: labels)
+        var loss = 0.0
+        for i in 0..<3 {
+            let row = (0..<classes).map { Double(z.scalars[i * classes + $0]) }
+            let m = row.max()!, sum = row.reduce(0) { $0 + exp($1 - m) }
+            loss += m + log(sum) - row[Int(labels[i])]
+            for j in 0..<classes {
+                let expected = (exp(row[j] - m) / sum - (j == Int(labels[i]) ? 1 : 0)) / 3
+                #expect(abs(Double(r.gradient.scalars[i * classes + j]) - expected) < 1e-6, "row \(i), class \(j)")
+            }
+        }
+        #expect(abs(Double(r.value) - loss / 3) < 1e-5)
+    }
+
     @Test("mean squared error value and gradient")
     func mse() {
         let p = Tensor(shape: [2, 2], scalars: [1, 2, 3, 4]), t = Tensor(shape: [2, 2], scalars: [0, 2, 5, 4])

@@ -63,10 +63,15 @@ struct TransformerKernelTests {
         // Several 8×32 tiles with partial edges: dₕ of two vectors (MiniLM's, gpt-tiny's) and of one and a part.
         AttentionShape(batch: 2, length: 37, heads: 2, headDimension: 32, causal: false),
         AttentionShape(batch: 2, length: 40, heads: 2, headDimension: 20, causal: true),
+        // Three 32-row blocks on BLAS, the last partial; rows of 70 keys (a stride not a multiple of 16).
+        AttentionShape(batch: 1, length: 70, heads: 2, headDimension: 32, causal: true),
     ]
 
-    @Test("separate Q, K, V; with and without a padding mask", arguments: shapes)
-    func separate(_ shape: AttentionShape) {
+    /// The per-head products run on either backend, whichever the calibration picks here.
+    static let backends = GEMMBackend.allCases
+
+    @Test("separate Q, K, V; with and without a padding mask", arguments: shapes, backends)
+    func separate(_ shape: AttentionShape, _ backend: GEMMBackend) {
         let d = shape.features
         let q = randomTensor([shape.batch, shape.length, d], seed: 10)
         let k = randomTensor([shape.batch, shape.length, d], seed: 11)
@@ -76,7 +81,7 @@ struct TransformerKernelTests {
         for n in 1..<shape.batch { for t in max(1, shape.length - n * 2)..<shape.length { mask.scalars[n * shape.length + t] = 0 } }
         for m in [nil, mask] {
             let (y, p) = attention(query: AttentionOperand(q), key: AttentionOperand(k), value: AttentionOperand(v),
-                                   shape: shape, keyMask: m, keepProbabilities: true)
+                                   shape: shape, keyMask: m, keepProbabilities: true, backend: backend)
             let reference = naiveAttention(query: q, key: k, value: v, shape: shape, keyMask: m)
             #expect(maxRelativeError(y.scalars, reference.scalars) < 1e-5)
             // Probabilities: rows sum to 1, masked and future keys get exactly 0.
@@ -95,8 +100,8 @@ struct TransformerKernelTests {
         }
     }
 
-    @Test("a fused QKV tensor read in place equals separate operands, forward and backward", arguments: shapes)
-    func fused(_ shape: AttentionShape) {
+    @Test("a fused QKV tensor read in place equals separate operands, forward and backward", arguments: shapes, backends)
+    func fused(_ shape: AttentionShape, _ backend: GEMMBackend) {
         let d = shape.features, (n, t) = (shape.batch, shape.length)
         let qkv = randomTensor([n, t, 3 * d], seed: 20)
         func slice(_ part: Int) -> Tensor {
@@ -106,15 +111,16 @@ struct TransformerKernelTests {
         }
         let (q, k, v) = (slice(0), slice(1), slice(2))
         let fusedOperands = (AttentionOperand(qkv, column: 0), AttentionOperand(qkv, column: d), AttentionOperand(qkv, column: 2 * d))
-        let (yf, pf) = attention(query: fusedOperands.0, key: fusedOperands.1, value: fusedOperands.2, shape: shape, keepProbabilities: true)
+        let (yf, pf) = attention(query: fusedOperands.0, key: fusedOperands.1, value: fusedOperands.2, shape: shape, keepProbabilities: true,
+                               backend: backend)
         let (ys, ps) = attention(query: AttentionOperand(q), key: AttentionOperand(k), value: AttentionOperand(v), shape: shape,
-                                 keepProbabilities: true)
+                                 keepProbabilities: true, backend: backend)
         #expect(yf == ys && pf == ps)
         let dy = randomTensor([n, t, d], seed: 21)
         let separate = attentionBackward(dy, probabilities: ps!, query: AttentionOperand(q), key: AttentionOperand(k),
-                                         value: AttentionOperand(v), shape: shape)
+                                         value: AttentionOperand(v), shape: shape, backend: backend)
         let together = attentionBackward(dy, probabilities: pf!, query: fusedOperands.0, key: fusedOperands.1,
-                                         value: fusedOperands.2, shape: shape, fusedWidth: 3 * d)
+                                         value: fusedOperands.2, shape: shape, fusedWidth: 3 * d, backend: backend)
         #expect(together.query.shape == [n, t, 3 * d])
         for r in 0..<(n * t) {
             for j in 0..<d {
@@ -128,17 +134,20 @@ struct TransformerKernelTests {
     @Test("attention backward: Q, K and V gradients by central differences of the naive twin, with a mask",
           arguments: [AttentionShape(batch: 2, length: 4, heads: 2, headDimension: 3, causal: false),
                       // Three 8-row blocks, the last partial, and heads of one and a part vectors.
-                      AttentionShape(batch: 2, length: 19, heads: 2, headDimension: 20, causal: true)])
-    func backward(_ shape: AttentionShape) {
+                      AttentionShape(batch: 2, length: 19, heads: 2, headDimension: 20, causal: true),
+                      // Two 32-row blocks on BLAS, the second partial.
+                      AttentionShape(batch: 2, length: 45, heads: 1, headDimension: 5, causal: true)], backends)
+    func backward(_ shape: AttentionShape, _ backend: GEMMBackend) {
         let (d, t) = (shape.features, shape.length)
         var inputs = (0..<3).map { randomTensor([2, t, d], seed: 30 + UInt64($0)) }
         var mask = Tensor(shape: [2, t], repeating: 1)
         mask.scalars[2 * t - 1] = 0
         let r = randomTensor([2, t, d], seed: 33)
         let (_, p) = attention(query: AttentionOperand(inputs[0]), key: AttentionOperand(inputs[1]),
-                               value: AttentionOperand(inputs[2]), shape: shape, keyMask: mask, keepProbabilities: true)
+                               value: AttentionOperand(inputs[2]), shape: shape, keyMask: mask, keepProbabilities: true,
+                               backend: backend)
         let g = attentionBackward(r, probabilities: p!, query: AttentionOperand(inputs[0]), key: AttentionOperand(inputs[1]),
-                                  value: AttentionOperand(inputs[2]), shape: shape)
+                                  value: AttentionOperand(inputs[2]), shape: shape, backend: backend)
         let analytic = [g.query, g.key, g.value]
         func objective() -> Double {
             doubleDot(naiveAttention(query: inputs[0], key: inputs[1], value: inputs[2], shape: shape, keyMask: mask), r)

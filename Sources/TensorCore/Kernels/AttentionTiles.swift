@@ -7,26 +7,39 @@
 /// Query blocks are one register tile high (`GEMMTile.rows`), so under a causal mask each block's
 /// products stop at its last visible key and every block but the last is a whole tile.
 
-/// A B operand packed in the packed GEMM's layout: panels of `tile.columns` columns, each
-/// `depth` steps of `tile.columns` floats (zero-padded past `width`), 64-byte aligned.
+/// A B operand of the attention products, `op(B)` (`depth × width`: `b[p·ldb + j]`, or with
+/// `.transposed` `b[j·ldb + p]`). For the packed kernel it is packed once into the packed
+/// GEMM's layout (panels of `tile.columns` columns, each `depth` steps of `tile.columns` floats,
+/// zero-padded past `width`, 64-byte aligned); the system BLAS reads it in place.
 struct AttentionOperandPanels {
-    let base: UnsafeMutablePointer<Float>
+    /// The packed panels, or nil when the system BLAS reads the operand in place.
+    let base: UnsafeMutablePointer<Float>?
     let depth: Int, width: Int, panel: Int
+    let trans: Transpose, source: UnsafePointer<Float>, ldb: Int
 
     /// Floats the panels of a `depth × width` operand take.
     static func capacity(depth: Int, width: Int, tile: GEMMTile) -> Int {
         depth * ((width + tile.columns - 1) / tile.columns * tile.columns)
     }
 
-    /// Packs `op(B)` (`depth × width`): `b[p·ldb + j]`, or with `.transposed` `b[j·ldb + p]`.
-    init(_ trans: Transpose, _ b: UnsafePointer<Float>, ldb: Int, depth: Int, width: Int, tile: GEMMTile,
+    /// Packs `op(B)` into `storage` for `tile`, or, with a nil tile (the system BLAS), only records where it is.
+    init(_ trans: Transpose, _ b: UnsafePointer<Float>, ldb: Int, depth: Int, width: Int, tile: GEMMTile?,
          into storage: UnsafeMutablePointer<Float>) {
-        self.base = storage; self.depth = depth; self.width = width; panel = tile.columns
-        packB(trans, b, ldb, row: 0, column: 0, depth: depth, width: width, panel: panel, into: storage)
+        self.depth = depth; self.width = width; self.trans = trans; source = b; self.ldb = ldb
+        panel = tile?.columns ?? 0
+        if let tile {
+            base = storage
+            packB(trans, b, ldb, row: 0, column: 0, depth: depth, width: width, panel: tile.columns, into: storage)
+        } else {
+            base = nil
+        }
     }
 
     /// The panel holding columns from `column` (a multiple of the tile's width), from step `step` on.
-    func at(column: Int, step: Int) -> UnsafePointer<Float> { UnsafePointer(base + column * depth + step * panel) }
+    func at(column: Int, step: Int) -> UnsafePointer<Float> { UnsafePointer(base! + column * depth + step * panel) }
+
+    /// Where `op(B)` starts at step `step`, for the system BLAS.
+    func inPlace(step: Int) -> UnsafePointer<Float> { trans == .none ? source + step * ldb : source + step }
 }
 
 /// Scratch for `attentionProduct`: a partial A panel (`tile.rows × depth`) and an edge tile,
@@ -45,7 +58,7 @@ struct AttentionScratch {
     func deallocate() { raw.deallocate() }
 }
 
-/// `C = alpha · A · B` for the first `columns` columns of packed `b`, over its steps
+/// `C = alpha · A · B` for the first `columns` columns of `b` (packed, or in place on the system BLAS), over its steps
 /// `firstStep ..< firstStep + depth`; A's element (r, s) is `a[r·rowStride + s·stepStride]` (read
 /// in place: a row-major, transposed or strided view). C (`rows × columns`, row stride `ldc`) is
 /// written, never read.
@@ -57,6 +70,14 @@ func attentionProduct(_ tile: GEMMTile, rows m: Int, columns n: Int, depth k: In
     guard m > 0, n > 0 else { return }
     guard k > 0 else {
         for r in 0..<m { (c + r * ldc).update(repeating: 0, count: n) }
+        return
+    }
+    if b.base == nil {
+        // The system BLAS: A is row-major (step stride 1) or transposed (row stride 1) in place.
+        precondition(stepStride == 1 || rowStride == 1, "attentionProduct: A must be row-major or transposed")
+        let (transA, lda) = stepStride == 1 ? (Transpose.none, rowStride) : (Transpose.transposed, stepStride)
+        BLAS.systemGEMM(transA, b.trans, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                        b: b.inPlace(step: firstStep), ldb: b.ldb, beta: 0, c: c, ldc: ldc)
         return
     }
     let (mr, nr) = (tile.rows, tile.columns)
