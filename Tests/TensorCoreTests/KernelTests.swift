@@ -33,6 +33,12 @@ struct MatMulTests {
             let y = linear(x, weight: w, pool: pool)
             #expect(y.shape == [n, 13])
             #expect(maxRelativeError(y.scalars, reference.scalars) < 1e-5)
+            // With a bias, written first and the product added to it (beta = 1).
+            let b = randomTensor([13], seed: 5)
+            let biased = linear(x, weight: w, bias: b, pool: pool)
+            var expected = reference
+            for r in 0..<n { for j in 0..<13 { expected.scalars[r * 13 + j] += b.scalars[j] } }
+            #expect(maxRelativeError(biased.scalars, expected.scalars) < 1e-5)
         }
     }
 }

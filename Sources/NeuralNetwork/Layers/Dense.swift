@@ -66,8 +66,7 @@ public final class Dense: Layer, InputGradientSkipping {
         if training { input = rows; inputShape = x.shape }
         // Smaller products lose more to the hand-off between threads than they gain.
         let threads = !training && rows.shape[0] * weight.count >= 65_536 ? pool : nil
-        var y = linear(rows, weight: weight.value, pool: threads)
-        if let bias { addRowVector(&y, bias.value) }
+        let y = linear(rows, weight: weight.value, bias: bias?.value, pool: threads)
         return x.rank == 2 ? y : y.reshaped(Array(x.shape.dropLast()) + [outFeatures])
     }
 

@@ -47,33 +47,49 @@ package func naiveMatmul(_ a: Tensor, _ transposeA: Transpose = .none,
     return out
 }
 
-/// `x · Wᵀ` for a batch `x` (`[N, in]`) and a weight `[out, in]`: the `[N, out]` product of a
-/// fully connected layer. One sample goes through gemv (sgemm would repack the whole
-/// weight); with a `pool`, its threads take disjoint ranges of output features.
-/// - Precondition: `x` is `[N, in]` and `weight` is `[out, in]`.
+/// `x · Wᵀ (+ b)` for a batch `x` (`[N, in]`), a weight `[out, in]` and an optional bias
+/// `[out]`: the `[N, out]` product of a fully connected layer. One sample goes through gemv
+/// (sgemm would repack the whole weight); with a `pool`, its threads take disjoint ranges of
+/// output features. A bias is written into the output first and the product added to it
+/// (`beta = 1`), which saves the separate pass over the output that adding it after took (and
+/// the zero fill BLAS makes of the output for `beta = 0`).
+/// - Precondition: `x` is `[N, in]`, `weight` is `[out, in]` and `bias`, if any, is `[out]`.
 /// - Complexity: O(N·in·out).
-public func linear(_ x: Tensor, weight: Tensor, pool: WorkerPool? = nil) -> Tensor {
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, pool: WorkerPool? = nil) -> Tensor {
     precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
                  "linear: input \(x.shape) does not fit weight \(weight.shape) ([N, in] · [out, in]ᵀ)")
+    precondition(bias == nil || bias!.shape == [weight.shape[0]], "linear: bias \(bias!.shape) is not [\(weight.shape[0])]")
     let (n, inFeatures, outFeatures) = (x.shape[0], weight.shape[1], weight.shape[0])
     return Tensor(shape: [n, outFeatures]) { y in
         x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in
-                let (x, w, y) = (px.baseAddress!, pw.baseAddress!, y.baseAddress!)
-                // Output features lo..<hi.
-                let block = { (lo: Int, hi: Int) in
-                    if n == 1 {
-                        BLAS.gemv(.none, rows: hi - lo, columns: inFeatures, a: w + lo * inFeatures, lda: inFeatures,
-                                  x: x, y: y + lo)
-                    } else {
-                        BLAS.gemm(.none, .transposed, m: n, n: hi - lo, k: inFeatures, a: x, lda: inFeatures,
-                                  b: w + lo * inFeatures, ldb: inFeatures, c: y + lo, ldc: outFeatures)
+                withOptionalBuffer(bias) { pb in
+                    let (x, w, y) = (px.baseAddress!, pw.baseAddress!, y.baseAddress!)
+                    let beta: Float = pb == nil ? 0 : 1
+                    // Output features lo..<hi.
+                    let block = { (lo: Int, hi: Int) in
+                        if let pb {
+                            for r in 0..<n { (y + r * outFeatures + lo).update(from: pb + lo, count: hi - lo) }
+                        }
+                        if n == 1 {
+                            BLAS.gemv(.none, rows: hi - lo, columns: inFeatures, a: w + lo * inFeatures, lda: inFeatures,
+                                      x: x, beta: beta, y: y + lo)
+                        } else {
+                            BLAS.gemm(.none, .transposed, m: n, n: hi - lo, k: inFeatures, a: x, lda: inFeatures,
+                                      b: w + lo * inFeatures, ldb: inFeatures, beta: beta, c: y + lo, ldc: outFeatures)
+                        }
                     }
+                    if let pool { pool.forEachRange(outFeatures, minimum: 2, block) } else { block(0, outFeatures) }
                 }
-                if let pool { pool.forEachRange(outFeatures, minimum: 2, block) } else { block(0, outFeatures) }
             }
         }
     }
+}
+
+/// `body` with a pointer to the scalars of `tensor`, or with nil.
+private func withOptionalBuffer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let tensor else { return body(nil) }
+    return tensor.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
 /// `a · b` for `a` `[m, k]` and `b` `[k, n]`, written into `c` (`[m, n]`, allocated once by
