@@ -64,11 +64,32 @@ struct TransformerKernelTests {
         AttentionShape(batch: 2, length: 37, heads: 2, headDimension: 32, causal: false),
         AttentionShape(batch: 2, length: 40, heads: 2, headDimension: 20, causal: true),
         // Three 32-row blocks on BLAS, the last partial; rows of 70 keys (a stride not a multiple of 16).
-        AttentionShape(batch: 1, length: 70, heads: 2, headDimension: 32, causal: true),
+        AttentionShape(batch: 2, length: 70, heads: 2, headDimension: 32, causal: true),
     ]
 
-    /// The per-head products run on either backend, whichever the calibration picks here.
+    /// The per-head products run on each backend, whatever the calibration picks here.
     static let backends = GEMMBackend.allCases
+
+    @Test("cached keys: the last queries of a causal sequence, probabilities not kept, equal the whole sequence's last rows",
+          arguments: backends)
+    func cachedKeys(_ backend: GEMMBackend) {
+        let whole = AttentionShape(batch: 2, length: 40, heads: 2, headDimension: 16, causal: true)
+        let last = AttentionShape(batch: 2, length: 5, keyLength: 40, heads: 2, headDimension: 16, causal: true)
+        let d = whole.features
+        let (q, k, v) = (randomTensor([2, 40, d], seed: 40), randomTensor([2, 40, d], seed: 41), randomTensor([2, 40, d], seed: 42))
+        var tail = Tensor.zeros([2, 5, d])
+        for n in 0..<2 { for r in 0..<(5 * d) { tail.scalars[n * 5 * d + r] = q.scalars[(n * 40 + 35) * d + r] } }
+        let reference = naiveAttention(query: q, key: k, value: v, shape: whole)
+        let y = attention(query: AttentionOperand(tail), key: AttentionOperand(k), value: AttentionOperand(v), shape: last,
+                          backend: backend).output
+        var expected: [Float] = []
+        for n in 0..<2 {
+            let first = (n * 40 + 35) * d, end = (n * 40 + 40) * d
+            expected += reference.scalars[first..<end]
+        }
+        #expect(y.shape == [2, 5, d])
+        #expect(maxRelativeError(y.scalars, expected) < 1e-5)
+    }
 
     @Test("separate Q, K, V; with and without a padding mask", arguments: shapes, backends)
     func separate(_ shape: AttentionShape, _ backend: GEMMBackend) {
@@ -136,7 +157,9 @@ struct TransformerKernelTests {
                       // Three 8-row blocks, the last partial, and heads of one and a part vectors.
                       AttentionShape(batch: 2, length: 19, heads: 2, headDimension: 20, causal: true),
                       // Two 32-row blocks on BLAS, the second partial.
-                      AttentionShape(batch: 2, length: 45, heads: 1, headDimension: 5, causal: true)], backends)
+                      AttentionShape(batch: 2, length: 45, heads: 1, headDimension: 5, causal: true),
+                      // Three 32-row blocks, the last partial.
+                      AttentionShape(batch: 2, length: 70, heads: 1, headDimension: 4, causal: true)], backends)
     func backward(_ shape: AttentionShape, _ backend: GEMMBackend) {
         let (d, t) = (shape.features, shape.length)
         var inputs = (0..<3).map { randomTensor([2, t, d], seed: 30 + UInt64($0)) }

@@ -72,15 +72,16 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
         : Tensor.zeros([0])
     var scratch = [Float](repeating: 0, count: keepProbabilities ? 0 : t * tk)
     // Per head: Kᵀ and V packed once (the B operands of the two products).
-    let tile = BLAS.calibration.tile
-    let keysCapacity = AttentionOperandPanels.capacity(depth: hd, width: tk, tile: tile)
-    let valuesCapacity = AttentionOperandPanels.capacity(depth: tk, width: hd, tile: tile)
+    // The packed kernel's tile (the one `BLAS.gemm` uses: calibrated, or set by `setChoice`),
+    // or nil on the system BLAS, which reads the operands in place (nothing is packed).
+    let tile = BLAS.tile, packing: GEMMTile? = backend == .blas ? nil : tile
+    let keysCapacity = AttentionOperandPanels.capacity(depth: hd, width: tk, tile: packing)
+    let valuesCapacity = AttentionOperandPanels.capacity(depth: tk, width: hd, tile: packing)
     let panels = UnsafeMutableRawPointer.allocate(byteCount: 4 * (keysCapacity + valuesCapacity), alignment: 64)
         .bindMemory(to: Float.self, capacity: keysCapacity + valuesCapacity)
     let work = AttentionScratch(tile: tile, depth: max(tk, hd))
     defer { panels.deallocate(); work.deallocate() }
     let blocks = attentionBlocks(shape, rows: backend == .blas ? blasBlockRows : tile.rows)
-    let packing: GEMMTile? = backend == .blas ? nil : tile
     let output = Tensor(shape: [shape.batch, t, d]) { out in
         query.tensor.withUnsafeBufferPointer { pq in
         key.tensor.withUnsafeBufferPointer { pk in
@@ -149,15 +150,14 @@ public func attentionBackward(_ dOutput: Tensor, probabilities: Tensor,
     var dv = dk
     var dScores = [Float](repeating: 0, count: t * t)
     // Per head: Vᵀ, K, Q and dO packed once (the B operands of the four products).
-    let tile = BLAS.calibration.tile
-    let transposedCapacity = AttentionOperandPanels.capacity(depth: hd, width: t, tile: tile)
-    let rowsCapacity = AttentionOperandPanels.capacity(depth: t, width: hd, tile: tile)
+    let tile = BLAS.tile, packing: GEMMTile? = backend == .blas ? nil : tile   // as in `attention`
+    let transposedCapacity = AttentionOperandPanels.capacity(depth: hd, width: t, tile: packing)
+    let rowsCapacity = AttentionOperandPanels.capacity(depth: t, width: hd, tile: packing)
     let panels = UnsafeMutableRawPointer.allocate(byteCount: 4 * (transposedCapacity + 3 * rowsCapacity), alignment: 64)
         .bindMemory(to: Float.self, capacity: transposedCapacity + 3 * rowsCapacity)
     let work = AttentionScratch(tile: tile, depth: max(t, hd))
     defer { panels.deallocate(); work.deallocate() }
     let blocks = attentionBlocks(shape, rows: backend == .blas ? blasBlockRows : tile.rows)
-    let packing: GEMMTile? = backend == .blas ? nil : tile
     dOutput.withUnsafeBufferPointer { pg in
     probabilities.withUnsafeBufferPointer { pp in
     query.tensor.withUnsafeBufferPointer { pq in

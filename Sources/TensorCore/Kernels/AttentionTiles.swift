@@ -17,9 +17,10 @@ struct AttentionOperandPanels {
     let depth: Int, width: Int, panel: Int
     let trans: Transpose, source: UnsafePointer<Float>, ldb: Int
 
-    /// Floats the panels of a `depth × width` operand take.
-    static func capacity(depth: Int, width: Int, tile: GEMMTile) -> Int {
-        depth * ((width + tile.columns - 1) / tile.columns * tile.columns)
+    /// Floats the panels of a `depth × width` operand take (none with a nil tile: the system BLAS).
+    static func capacity(depth: Int, width: Int, tile: GEMMTile?) -> Int {
+        guard let tile else { return 0 }
+        return depth * ((width + tile.columns - 1) / tile.columns * tile.columns)
     }
 
     /// Packs `op(B)` into `storage` for `tile`, or, with a nil tile (the system BLAS), only records where it is.
