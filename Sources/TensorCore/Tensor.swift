@@ -95,6 +95,13 @@ public struct Tensor: Equatable, Sendable {
     }
 }
 
+/// `body` with a pointer to the scalars of `tensor`, or with nil when there is none (an
+/// optional mask or bias).
+func withScalars<R>(of tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let tensor else { return body(nil) }
+    return tensor.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
 extension Tensor: CustomStringConvertible {
     /// A short description: shape and the first few scalars.
     public var description: String {

@@ -88,7 +88,7 @@ public func attention(query: AttentionOperand, key: AttentionOperand, value: Att
         value.tensor.withUnsafeBufferPointer { pv in
         probabilities.withUnsafeMutableBufferPointer { pp in
         scratch.withUnsafeMutableBufferPointer { ps in
-        withMask(keyMask) { mask in
+        withScalars(of: keyMask) { mask in
             let (lq, lk, lv) = (query.width, key.width, value.width)
             for n in 0..<shape.batch {
                 for h in 0..<shape.heads {
@@ -307,11 +307,6 @@ private func attentionBlocks(_ shape: AttentionShape, rows size: Int) -> [(Int, 
         let rows = min(size, t - r0)
         return (r0, rows, r0 + rows + tk - t)
     }
-}
-
-private func withMask<R>(_ mask: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let mask else { return body(nil) }
-    return mask.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
 private func checkOperands(_ operands: [AttentionOperand], shape: AttentionShape, keyMask: Tensor?) {

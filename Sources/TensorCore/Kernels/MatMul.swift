@@ -63,7 +63,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, pool: Worke
     return Tensor(shape: [n, outFeatures]) { y in
         x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in
-                withOptionalBuffer(bias) { pb in
+                withScalars(of: bias) { pb in
                     let (x, w, y) = (px.baseAddress!, pw.baseAddress!, y.baseAddress!)
                     let beta: Float = pb == nil ? 0 : 1
                     // Output features lo..<hi.
@@ -86,11 +86,6 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, pool: Worke
     }
 }
 
-/// `body` with a pointer to the scalars of `tensor`, or with nil.
-private func withOptionalBuffer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let tensor else { return body(nil) }
-    return tensor.withUnsafeBufferPointer { body($0.baseAddress!) }
-}
 
 /// `a · b` for `a` `[m, k]` and `b` `[k, n]`, written into `c` (`[m, n]`, allocated once by
 /// the caller), the rows of `a` split between the threads of `pool` (one BLAS thread each).
