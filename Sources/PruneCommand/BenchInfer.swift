@@ -17,6 +17,12 @@ struct BenchInfer: ParsableCommand {
             `speedup` is dense over sparse for the same file; `speedup_vs_first` compares each file's \
             dense path with the first file's. With --threads N, the Dense layers of both paths and the \
             sparse layers split each product between N threads by output features.
+
+            The first line names the CPU (model, vector features) and the system BLAS. Each row \
+            gives the bytes of weights each path reads per forward pass (dense: every parameter as \
+            Float32; sparse: the CSR layers' values, column indices and row offsets, the rest as \
+            dense), `bytes_bound` their ratio (the speedup the bytes allow when reading weights is the \
+            cost, as at batch 1) and `of_bound` the fraction of it reached.
             """)
 
     @Argument(help: "Model files (safetensors) written by prune.")
@@ -51,10 +57,12 @@ struct BenchInfer: ParsableCommand {
         var denseMs: Double, denseP90Ms: Double, sparseMs: Double, sparseP90Ms: Double
         var samplesPerSecond: Double, speedup: Double
         var speedupVsFirst: Double?
+        var denseBytes: Int, sparseBytes: Int, bytesBound: Double, ofBound: Double
         enum CodingKeys: String, CodingKey {
             case model, batch, sparseLayers = "sparse_layers", denseMs = "dense_ms", denseP90Ms = "dense_p90_ms"
             case sparseMs = "sparse_ms", sparseP90Ms = "sparse_p90_ms", samplesPerSecond = "samples_per_second"
             case speedup, speedupVsFirst = "speedup_vs_first"
+            case denseBytes = "dense_bytes", sparseBytes = "sparse_bytes", bytesBound = "bytes_bound", ofBound = "of_bound"
         }
     }
 
@@ -77,23 +85,44 @@ struct BenchInfer: ParsableCommand {
             let firstDense = median(samples[0])
             for (f, path) in modelPaths.enumerated() {
                 let d = samples[2 * f], s = samples[2 * f + 1]
+                let (denseBytes, sparseBytes) = (Self.weightBytes(dense[f]), Self.weightBytes(sparse[f]))
+                let bound = Double(denseBytes) / Double(max(1, sparseBytes))
                 results.append(Timing(model: path, batch: batch,
                                       sparseLayers: sparse[f].nodes.filter { $0.module is SparseDense || $0.module is SparseConv2D }.count,
                                       denseMs: 1000 * median(d), denseP90Ms: 1000 * percentile90(d),
                                       sparseMs: 1000 * median(s), sparseP90Ms: 1000 * percentile90(s),
                                       samplesPerSecond: Double(batch) / min(median(d), median(s)),
                                       speedup: median(d) / median(s),
-                                      speedupVsFirst: f == 0 ? nil : firstDense / median(d)))
+                                      speedupVsFirst: f == 0 ? nil : firstDense / median(d),
+                                      denseBytes: denseBytes, sparseBytes: sparseBytes, bytesBound: bound,
+                                      ofBound: median(d) / median(s) / bound))
             }
         }
         if output.json {
-            try printJSON(["results": results])
+            try printJSON(Report(machine: Machine.current.description, blas: BLAS.systemDescription, results: results))
             return
         }
+        print("CPU: \(Machine.current.description); BLAS: \(BLAS.systemDescription)")
         for r in results {
             print(String(format: "%@  batch %d: dense %.4f ms (p90 %.4f), sparse %.4f ms (p90 %.4f, %d sparse layers) → %.2f×%@",
                          r.model, r.batch, r.denseMs, r.denseP90Ms, r.sparseMs, r.sparseP90Ms, r.sparseLayers, r.speedup,
                          r.speedupVsFirst.map { String(format: "; dense path %.2f× the first file's", $0) } ?? ""))
+            print(String(format: "    weights read: dense %@ bytes, sparse %@ → bound %.2f×, reached %.0f%% of it",
+                         grouped(r.denseBytes), grouped(r.sparseBytes), r.bytesBound, 100 * r.ofBound))
+        }
+    }
+
+    struct Report: Encodable { var machine: String, blas: String, results: [Timing] }
+
+    /// Bytes of weights a forward pass reads: CSR layers their stored form (values, column
+    /// indices, row offsets) and bias, every other parameter as Float32.
+    static func weightBytes(_ model: Graph) -> Int {
+        model.nodes.reduce(0) { total, node in
+            switch node.module {
+            case let s as SparseDense: return total + s.weight.bytes + 4 * (s.bias?.count ?? 0)
+            case let s as SparseConv2D: return total + s.weight.bytes + 4 * (s.bias?.count ?? 0)
+            default: return total + 4 * node.module.namedParameters.reduce(0) { $0 + $1.1.count }
+            }
         }
     }
 }

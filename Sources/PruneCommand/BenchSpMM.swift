@@ -16,6 +16,12 @@ struct BenchSpMM: ParsableCommand {
             consecutive calls, the blocks taking turns (warm caches, as a loop of calls finds \
             them); --cache cold alternates single calls, so a matrix larger than the caches is \
             read from memory on every call.
+
+            The first line names the CPU (model, vector features) and the system BLAS with the \
+            kernels it chose. `bytes_bound` is the speedup the weights' bytes allow: the dense \
+            matrix's bytes over the CSR form's (values, column indices and row offsets); at batch 1 \
+            both products stream their weights once, so the ratio of bytes bounds the speedup when \
+            memory is the limit, and `of_bound` is the fraction of it reached.
             """)
 
     @Option(help: "Output features (matrix rows).")
@@ -46,11 +52,13 @@ struct BenchSpMM: ParsableCommand {
     struct Result: Encodable {
         var rows: Int, cols: Int, sparsity: Double, batch: Int, cache: CacheState, nonZeros: Int, indexBytes: Int
         var denseMs: Double, sparseMs: Double, speedup: Double, maxRelativeError: Double
-        var denseBytes: Int, sparseBytes: Int
+        var denseBytes: Int, sparseBytes: Int, bytesBound: Double, ofBound: Double
+        var machine: String, blas: String
         enum CodingKeys: String, CodingKey {
             case rows, cols, sparsity, batch, cache, nonZeros = "non_zeros", indexBytes = "index_bytes"
             case denseMs = "dense_ms", sparseMs = "sparse_ms", speedup, maxRelativeError = "max_relative_error"
-            case denseBytes = "dense_bytes", sparseBytes = "sparse_bytes"
+            case denseBytes = "dense_bytes", sparseBytes = "sparse_bytes", bytesBound = "bytes_bound", ofBound = "of_bound"
+            case machine, blas
         }
     }
 
@@ -76,16 +84,23 @@ struct BenchSpMM: ParsableCommand {
         let count = td.count
         var worst = 0.0
         for (a, b) in zip(sparseOut.scalars, denseOut.scalars) { worst = max(worst, Double(abs(a - b)) / max(1, Double(abs(b)))) }
+        // The bound counts the form the batch-1 product reads (the column blocks are only
+        // read by batch products).
+        let bound = Double(4 * weights.count) / Double(plain.bytes)
+        let speedup = median(td) / median(ts)
         let result = Result(rows: rows, cols: cols, sparsity: sparsity, batch: batch, cache: cache, nonZeros: csr.nonZeroCount,
                             indexBytes: csr.columnIndices.width, denseMs: 1000 * median(td), sparseMs: 1000 * median(ts),
-                            speedup: median(td) / median(ts), maxRelativeError: worst,
-                            denseBytes: 4 * weights.count, sparseBytes: csr.bytes)
+                            speedup: speedup, maxRelativeError: worst,
+                            denseBytes: 4 * weights.count, sparseBytes: plain.bytes, bytesBound: bound, ofBound: speedup / bound,
+                            machine: Machine.current.description, blas: BLAS.systemDescription)
         if output.json {
             try printJSON(result)
         } else {
-            print(String(format: "%d×%d at %.1f%% sparsity, batch %d: dense %.4f ms, CSR %.4f ms → %.2f× (%@ caches, median of %d each; CSR %@ bytes vs %@ dense, %d-byte indices; max relative difference %.1e)",
-                         rows, cols, 100 * sparsity, batch, result.denseMs, result.sparseMs, result.speedup, cache.rawValue, count,
-                         grouped(result.sparseBytes), grouped(result.denseBytes), result.indexBytes, worst))
+            print("CPU: \(result.machine); BLAS: \(result.blas)")
+            print(String(format: "%d×%d at %.1f%% sparsity, batch %d: dense %.4f ms, CSR %.4f ms → %.2f× (%@ caches, median of %d each; max relative difference %.1e)",
+                         rows, cols, 100 * sparsity, batch, result.denseMs, result.sparseMs, result.speedup, cache.rawValue, count, worst))
+            print(String(format: "bytes: CSR %@ (%d-byte indices, row offsets included) vs %@ dense → bound %.2f×; reached %.0f%% of it",
+                         grouped(result.sparseBytes), result.indexBytes, grouped(result.denseBytes), bound, 100 * result.ofBound))
         }
     }
 }

@@ -106,7 +106,17 @@ struct ErrorTests {
         #expect((json["max_relative_error"] as? Double ?? 1) < 1e-5, "\(json)")
         let (dense, sparse) = (json["dense_ms"] as? Double ?? 0, json["sparse_ms"] as? Double ?? 0)
         #expect(dense > 0 && sparse > 0)
-        #expect(abs((json["speedup"] as? Double ?? 0) - dense / sparse) < 1e-9 * max(1, dense / sparse))
+        let speedup = json["speedup"] as? Double ?? 0
+        #expect(abs(speedup - dense / sparse) < 1e-9 * max(1, dense / sparse))
+        // The bytes bound: dense Float32 over CSR's values, 2-byte column indices and 71 row offsets.
+        let nonZeros = 70 * 96 - Int((0.9 * Double(70 * 96)).rounded())
+        #expect(json["dense_bytes"] as? Int == 4 * 70 * 96)
+        #expect(json["sparse_bytes"] as? Int == 4 * 71 + 6 * nonZeros)
+        let bound = json["bytes_bound"] as? Double ?? 0
+        #expect(abs(bound - Double(4 * 70 * 96) / Double(4 * 71 + 6 * nonZeros)) < 1e-12)
+        #expect(abs((json["of_bound"] as? Double ?? 0) - speedup / bound) < 1e-9)
+        #expect((json["machine"] as? String ?? "").hasSuffix("cores)"), "\(json)")
+        #expect(!(json["blas"] as? String ?? "").isEmpty)
     }
 
     @Test("`prune eval` of a missing file exits 1 with one stderr line naming the path")

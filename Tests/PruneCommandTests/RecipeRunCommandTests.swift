@@ -192,6 +192,10 @@ extension EndToEndTests {
         #expect(results.map { $0["batch"] as? Int } == [1, 1, 64, 64])
         #expect(results.map { $0["sparse_layers"] as? Int } == [0, 0, 0, 0], "dense and compacted models have no sparse layer")
         #expect(results.filter { $0["speedup_vs_first"] != nil }.count == 2)
+        // Weights read per pass: every parameter as Float32, on both paths (nothing runs as CSR).
+        let lenet300 = 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10
+        #expect(results.map { $0["dense_bytes"] as? Int } == [4 * lenet300, 4 * (json["parametersAfter"] as? Int ?? 0), 4 * lenet300, 4 * (json["parametersAfter"] as? Int ?? 0)])
+        #expect(results.allSatisfy { $0["sparse_bytes"] as? Int == $0["dense_bytes"] as? Int && $0["bytes_bound"] as? Double == 1 })
     }
 
     @Test("`prune compact` of a model with nothing to remove keeps every unit")
