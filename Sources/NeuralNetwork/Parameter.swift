@@ -27,6 +27,7 @@ public final class Parameter {
     /// Optional 0/1 mask of the same shape as `value`; setting it zeroes the cut entries.
     public var mask: Tensor? {
         didSet {
+            maskVersion &+= 1
             if let mask {
                 precondition(mask.shape == value.shape,
                              "mask shape \(mask.shape) differs from parameter shape \(value.shape)")
@@ -34,6 +35,10 @@ public final class Parameter {
             }
         }
     }
+
+    /// Counts the changes of `mask` (setting it, or changing it in place): what was derived
+    /// from a mask (a layer's sparse pattern) is current while this has not moved.
+    public private(set) var maskVersion = 0
 
     /// Creates a parameter holding `value`, with a zero gradient and no mask.
     public init(_ value: Tensor, trainable: Bool = true) {

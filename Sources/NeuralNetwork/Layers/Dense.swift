@@ -20,6 +20,27 @@ public final class Dense: Layer, InputGradientSkipping {
     /// thread alone. Training ignores it (it splits batches between its own workers).
     public var pool: WorkerPool?
 
+    /// When set, and while the weight's mask is the one it was made from, training computes
+    /// through CSR: the forward product and the input gradient from the kept weights only, the
+    /// weight gradient at the kept entries only (zero elsewhere, as the optimizer leaves cut
+    /// entries). Results equal the dense products' up to float rounding. Set it with
+    /// `trainSparse(_:)` or `Graph.useSparseTraining(_:)`.
+    public private(set) var sparsePattern: SparsePattern?
+    private var patternMaskVersion = 0
+    private var transposedWeight: CSRMatrix?    // Wᵀ of the last sparse training forward
+
+    /// Trains through CSR from now on, with the pattern of the weight's current mask (true), or
+    /// with dense products (false). A layer without a mask trains dense.
+    public func trainSparse(_ sparse: Bool) {
+        sparsePattern = sparse ? weight.mask.map { SparsePattern(mask: $0) } : nil
+        patternMaskVersion = weight.maskVersion
+    }
+
+    /// The pattern, when it still describes the weight's mask.
+    private var currentPattern: SparsePattern? {
+        patternMaskVersion == weight.maskVersion ? sparsePattern : nil
+    }
+
     /// The number of input features.
     public var inFeatures: Int { weight.value.shape[1] }
     /// The number of output features.
@@ -63,7 +84,14 @@ public final class Dense: Layer, InputGradientSkipping {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         precondition(x.rank >= 2 && x.shape.last == inFeatures, "\(name): input \(x.shape) does not fit [N, …, \(inFeatures)]")
         let rows = x.rank == 2 ? x : x.reshaped([x.count / inFeatures, inFeatures])
-        if training { input = rows; inputShape = x.shape }
+        if training { input = rows; inputShape = x.shape; transposedWeight = nil }
+        if training, let pattern = currentPattern {
+            let (w, wt) = pattern.matrices(from: weight.value)
+            transposedWeight = wt
+            var y = w.multiply(batch: rows)
+            if let bias { addRowVector(&y, bias.value) }
+            return x.rank == 2 ? y : y.reshaped(Array(x.shape.dropLast()) + [outFeatures])
+        }
         // Smaller products lose more to the hand-off between threads than they gain.
         let threads = !training && rows.shape[0] * weight.count >= 65_536 ? pool : nil
         let y = linear(rows, weight: weight.value, bias: bias?.value, pool: threads)
@@ -74,6 +102,12 @@ public final class Dense: Layer, InputGradientSkipping {
         let dy = gradient.rank == 2 ? gradient : gradient.reshaped([gradient.count / outFeatures, outFeatures])
         precondition(input.shape == [dy.shape[0], inFeatures] && gradient.shape.dropLast() == inputShape.dropLast(),
                      "\(name): backward without a matching training forward")
+        if let wt = transposedWeight, let pattern = sparsePattern {
+            weight.gradient = pattern.sampledProduct(dy, input)     // dyᵀ · x at the kept entries
+            if let bias { bias.gradient = channelSums(dy) }
+            guard computesInputGradient else { return Tensor.zeros([0]) }
+            return wt.multiply(batch: dy).reshaped(inputShape)      // dy · W from Wᵀ's CSR form
+        }
         weight.gradient = matmul(dy, .transposed, input, .none)   // dyᵀ · x: [out, in]
         if let bias { bias.gradient = channelSums(dy) }
         guard computesInputGradient else { return Tensor.zeros([0]) }

@@ -37,7 +37,7 @@ public struct CSRMatrix: Equatable, Sendable {
     /// The column of each stored value.
     public let columnIndices: ColumnIndices
     /// The stored values, row by row.
-    public let values: [Float]
+    public private(set) var values: [Float]
     /// The same entries regrouped by blocks of columns, for the batch products of wide
     /// matrices; attached by `withColumnBlocks(width:)`, nil otherwise.
     public private(set) var columnBlocks: ColumnBlocks?
@@ -174,6 +174,16 @@ public struct CSRMatrix: Equatable, Sendable {
                                       valueCount: values.count) == nil else { return nil }
         self.rows = rows; self.columns = columns; self.rowStarts = rowStarts
         self.columnIndices = columnIndices; self.values = values
+    }
+
+    /// The same structure with other values (in the same order); column blocks are dropped.
+    /// - Precondition: `values.count == nonZeroCount`.
+    public func withValues(_ values: [Float]) -> CSRMatrix {
+        precondition(values.count == nonZeroCount, "\(values.count) values for \(nonZeroCount) stored entries")
+        var copy = self
+        copy.values = values
+        copy.columnBlocks = nil
+        return copy
     }
 
     /// The dense matrix (zeros where nothing is stored).
