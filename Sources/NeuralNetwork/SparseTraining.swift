@@ -1,7 +1,7 @@
 import TensorCore
 
 /// How `Graph.useSparseTraining(_:)` decides which masked Dense layers train through CSR.
-public enum SparseTrainingChoice: Sendable, Equatable {
+public enum SparseTrainingChoice: Codable, Sendable, Equatable {
     /// Every layer trains with dense products.
     case off
     /// Every masked Dense layer keeping at most this fraction of its weights trains sparse.
@@ -64,5 +64,20 @@ extension Graph {
             sparse.append(step(sparse: true))
         }
         return sparse.sorted()[3] < dense.sorted()[3]
+    }
+}
+
+extension Trainer {
+    /// Applies `choice` to the model and to the data-parallel replicas, which take the
+    /// model's masks first (their values are the model's at every step already).
+    static func chooseSparseKernels(_ choice: SparseTrainingChoice, model: Graph, replicas: [Graph]) {
+        model.useSparseTraining(choice)
+        let master = model.parameters
+        for replica in replicas {
+            for (mine, theirs) in zip(master, replica.parameters) where theirs.parameter.mask != mine.parameter.mask {
+                theirs.parameter.mask = mine.parameter.mask
+            }
+            replica.useSparseTraining(choice)
+        }
     }
 }

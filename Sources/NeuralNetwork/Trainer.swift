@@ -180,6 +180,7 @@ public final class Trainer {
         if let progress { try resume(c, from: progress, order: &order, options: options) }
         cursor = c
         defer { cursor = nil }
+        var decidedMasks: Int?   // the mask versions the sparse-kernel choice was made for
         for epoch in stride(from: max(c.epoch, 1), through: epochs, by: 1) {
             if epoch != c.epoch {   // a new epoch (not the one a resume continues)
                 if c.step >= totalSteps { break }   // the time limit ended the run early
@@ -193,6 +194,13 @@ public final class Trainer {
                 let lo = s * options.batchSize, hi = min(lo + options.batchSize, data.count)
                 let rate = options.schedule.rate(base: options.learningRate, step: c.step,
                                                  totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
+                if options.sparseKernels != .off {
+                    let masks = everything.reduce(0) { $0 &+ $1.parameter.maskVersion }
+                    if masks != decidedMasks {
+                        Self.chooseSparseKernels(options.sparseKernels, model: model, replicas: replicas)
+                        decidedMasks = everything.reduce(0) { $0 &+ $1.parameter.maskVersion }
+                    }
+                }
                 // The values before the step, kept (copy-on-write) to undo a step that diverges.
                 let before = everything.map(\.parameter.value)
                 func undo() { for ((_, p), value) in zip(everything, before) { p.value = value } }

@@ -48,6 +48,10 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var timeLimit: Double?
     /// Which parameters weight decay applies to (nil: all).
     public var weightDecayScope: WeightDecayScope?
+    /// Which masked Dense layers train through CSR (`Graph.useSparseTraining`): decided at the
+    /// start and again whenever a mask changes (a cut during gradual pruning). `.off` (the
+    /// default) trains every layer with dense products.
+    public var sparseKernels: SparseTrainingChoice = .off
 
     /// Creates options; every setting has Prune's default, tuned for 10 epochs on
     /// Fashion-MNIST with `SGD(momentum: 0.9, weightDecay: 5e-4)` (see docs/RESULTS.md).

@@ -64,6 +64,7 @@ extension Recipe {
         o.timeLimit = t.minutes.map { $0 * 60 }
         o.weightDecayScope = t.weightDecayScope ?? d.weightDecayScope
         o.loss = regressionData ? .mse : .crossEntropy
+        o.sparseKernels = (sparseKernels ?? .off).choice(batchSize: o.batchSize)
         return o
     }
 
@@ -91,6 +92,7 @@ extension Recipe {
         o.maxSteps = f?.steps ?? d.steps
         o.weightDecayScope = d.weightDecayScope
         o.loss = regressionData ? .mse : .crossEntropy
+        o.sparseKernels = (sparseKernels ?? .off).choice(batchSize: o.batchSize)
         return o
     }
 

@@ -4,7 +4,7 @@ extension Recipe {
                                                 "parameters": .leaf, "exclude": .leaf])
 
     public static let keys: KeyTree = .map([
-        "model": .leaf, "layers": .leaf, "initializer": .leaf, "data": .leaf, "seed": .leaf, "validation_split": .leaf, "output": .leaf,
+        "model": .leaf, "layers": .leaf, "initializer": .leaf, "data": .leaf, "seed": .leaf, "validation_split": .leaf, "output": .leaf, "sparse_kernels": .leaf,
         "train": .map(["epochs": .leaf, "batch_size": .leaf, "optimizer": .leaf, "learning_rate": .leaf,
                        "momentum": .leaf, "nesterov": .leaf, "weight_decay": .leaf, "schedule": .leaf,
                        "step_epochs": .leaf, "step_factor": .leaf, "warmup_steps": .leaf, "gradient_clip": .leaf,

@@ -37,6 +37,9 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var output: String?
     /// Checkpoints for resuming an interrupted run (none when absent).
     public var checkpoint: Checkpoint?
+    /// Which masked Dense layers train through CSR in every training phase (`off`, `on`,
+    /// `measured`; default `off`): see `SparseKernels`.
+    public var sparseKernels: SparseKernels?
     /// Whether the data has a label per position (next-token windows of a text): then the
     /// language-model defaults apply whatever the model's source. Not part of the file:
     /// `PruningRun` sets it from the data it is given.
@@ -48,7 +51,7 @@ public struct Recipe: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, layers, initializer, data, classes, seed, validationSplit = "validation_split", train, prune, fineTune = "fine_tune", output
-        case checkpoint
+        case checkpoint, sparseKernels = "sparse_kernels"
     }
 
     /// Creates a plan; only the model is required.
