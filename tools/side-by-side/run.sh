@@ -10,4 +10,4 @@ venv=$root/.build-venv/tools
 "$root/tools/python-venv.sh" "$venv" torch==2.15.0 transformers==5.24.0 safetensors==0.8.0 numpy==2.4.6 sentence-transformers==6.2.0
 cd "$root"
 make build
-OMP_NUM_THREADS=1 "$venv/bin/python" -W ignore::UserWarning "$here/side_by_side.py" --prune "$root/.build/release/prune" "$@"
+"$venv/bin/python" -W ignore::UserWarning "$here/side_by_side.py" --prune "$root/.build/release/prune" "$@"
