@@ -19,7 +19,7 @@ struct SparseTrainingTests {
         let weight = randomTensor([rows, columns], seed: 5).zipMap(mask) { $0 * $1 }
         let pattern = SparsePattern(mask: mask)
         #expect(pattern.nonZeroCount == mask.nonZeroCount())
-        let (w, wt) = pattern.matrices(from: weight)
+        let (w, wt) = (pattern.matrix(from: weight), pattern.transposedMatrix(from: weight))
         #expect(w.dense() == weight)
         #expect(wt.dense() == weight.transposed())
         #expect(w.invariantViolation() == nil && wt.invariantViolation() == nil)
@@ -60,6 +60,12 @@ struct SparseTrainingTests {
         #expect(maxRelativeError(sparse.2.scalars, maskedDense.scalars) <= 1e-5)
         #expect(zip(sparse.2.scalars, layer.weight.mask!.scalars).allSatisfy { $1 != 0 || $0 == 0 })
         #expect(sparse.3 == dense.3)
+        // A first layer skips its input gradient unless a caller turns it on between the passes
+        // (as input saliency does): the sparse backward then still gives it.
+        layer.computesInputGradient = false
+        _ = layer.forward(x, training: true)
+        layer.computesInputGradient = true
+        #expect(maxRelativeError(layer.backward(dy).scalars, dense.1.scalars) <= 1e-5)
         // A cut after the pattern was made: the pattern is stale, so the layer computes dense
         // (with the new mask) rather than through the old pattern.
         layer.weight.mask = layer.weight.mask!.zipMap(Self.mask(37, 53, density: 0.5, seed: 12)) { $0 * $1 }

@@ -27,7 +27,7 @@ public final class Dense: Layer, InputGradientSkipping {
     /// `trainSparse(_:)` or `Graph.useSparseTraining(_:)`.
     public private(set) var sparsePattern: SparsePattern?
     private var patternMaskVersion = 0
-    private var transposedWeight: CSRMatrix?    // Wᵀ of the last sparse training forward
+    private var sparseForward = false   // whether the last training forward ran through CSR
 
     /// Trains through CSR from now on, with the pattern of the weight's current mask (true), or
     /// with dense products (false). A layer without a mask trains dense.
@@ -84,11 +84,10 @@ public final class Dense: Layer, InputGradientSkipping {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         precondition(x.rank >= 2 && x.shape.last == inFeatures, "\(name): input \(x.shape) does not fit [N, …, \(inFeatures)]")
         let rows = x.rank == 2 ? x : x.reshaped([x.count / inFeatures, inFeatures])
-        if training { input = rows; inputShape = x.shape; transposedWeight = nil }
+        if training { input = rows; inputShape = x.shape; sparseForward = false }
         if training, let pattern = currentPattern {
-            let (w, wt) = pattern.matrices(from: weight.value)
-            transposedWeight = wt
-            var y = w.multiply(batch: rows)
+            sparseForward = true
+            var y = pattern.matrix(from: weight.value).multiply(batch: rows)
             if let bias { addRowVector(&y, bias.value) }
             return x.rank == 2 ? y : y.reshaped(Array(x.shape.dropLast()) + [outFeatures])
         }
@@ -102,11 +101,12 @@ public final class Dense: Layer, InputGradientSkipping {
         let dy = gradient.rank == 2 ? gradient : gradient.reshaped([gradient.count / outFeatures, outFeatures])
         precondition(input.shape == [dy.shape[0], inFeatures] && gradient.shape.dropLast() == inputShape.dropLast(),
                      "\(name): backward without a matching training forward")
-        if let wt = transposedWeight, let pattern = sparsePattern {
+        if sparseForward, let pattern = sparsePattern {
             weight.gradient = pattern.sampledProduct(dy, input)     // dyᵀ · x at the kept entries
             if let bias { bias.gradient = channelSums(dy) }
+            // Wᵀ only when the input gradient is asked for (not in a first layer, as a rule).
             guard computesInputGradient else { return Tensor.zeros([0]) }
-            return wt.multiply(batch: dy).reshaped(inputShape)      // dy · W from Wᵀ's CSR form
+            return pattern.transposedMatrix(from: weight.value).multiply(batch: dy).reshaped(inputShape)   // dy · W
         }
         weight.gradient = matmul(dy, .transposed, input, .none)   // dyᵀ · x: [out, in]
         if let bias { bias.gradient = channelSums(dy) }

@@ -4,8 +4,8 @@
 /// A training step with weight `W` (`[out, in]`), input `x` (`[n, in]`) and output gradient
 /// `dy` (`[n, out]`) needs `x·Wᵀ`, `dy·W` and `dyᵀ·x` at the kept entries only. The pattern
 /// holds the CSR structure of `W` and of `Wᵀ` with, for each stored entry, its place in the
-/// row-major weight; `matrices(from:)` fills both with the weight's current values (one read
-/// of the kept entries) and `sampledProduct(_:_:)` computes the weight gradient at the kept
+/// row-major weight; `matrix(from:)` and `transposedMatrix(from:)` fill them with the weight's
+/// current values (one read of the kept entries) and `sampledProduct(_:_:)` computes the weight gradient at the kept
 /// entries only (a sampled dense-dense product: one dot product over the batch per entry).
 public struct SparsePattern: Sendable {
     /// The structure of `W` (values are the mask's, replaced on use).
@@ -44,14 +44,19 @@ public struct SparsePattern: Sendable {
     /// The number of kept entries.
     public var nonZeroCount: Int { positions.count }
 
-    /// `W` and `Wᵀ` in CSR form with `weight`'s current values at the kept entries.
+    /// `W` in CSR form with `weight`'s current values at the kept entries.
     /// - Precondition: `weight` has the mask's shape.
     /// - Complexity: O(kept entries).
-    public func matrices(from weight: Tensor) -> (matrix: CSRMatrix, transposed: CSRMatrix) {
+    public func matrix(from weight: Tensor) -> CSRMatrix { filled(matrix, positions, from: weight) }
+
+    /// `Wᵀ` in CSR form with `weight`'s current values at the kept entries.
+    /// - Precondition: `weight` has the mask's shape.
+    /// - Complexity: O(kept entries).
+    public func transposedMatrix(from weight: Tensor) -> CSRMatrix { filled(transposedMatrix, transposedPositions, from: weight) }
+
+    private func filled(_ structure: CSRMatrix, _ places: [Int32], from weight: Tensor) -> CSRMatrix {
         precondition(weight.shape == [matrix.rows, matrix.columns], "weight \(weight.shape) does not fit the pattern's [\(matrix.rows), \(matrix.columns)]")
-        return weight.withUnsafeBufferPointer { w in
-            (matrix.withValues(positions.map { w[Int($0)] }), transposedMatrix.withValues(transposedPositions.map { w[Int($0)] }))
-        }
+        return weight.withUnsafeBufferPointer { w in structure.withValues(places.map { w[Int($0)] }) }
     }
 
     /// `dyᵀ·x` at the kept entries, zero elsewhere: the `[rows, columns]` gradient of a
